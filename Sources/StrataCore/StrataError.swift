@@ -1,0 +1,83 @@
+/// The one error type of Strata.
+///
+/// A `StrataError` carries a stable ``Code`` that clients and operators can match on, a
+/// client-safe ``message``, optional client-safe ``details`` (for example the name of the
+/// violated constraint) and, for debugging only, the ``underlying`` error and the source
+/// location that raised it.
+///
+/// ```swift
+/// do {
+///     try await repository.insert(ticket, on: connection)
+/// } catch StrataError.Code.conflict {
+///     // a unique constraint was violated
+/// }
+/// ```
+///
+/// Equality compares codes only. ``description`` never contains bound values, passwords or
+/// other secrets; ``debugDescription`` adds the underlying error and the source location.
+public struct StrataError: Error, Sendable {
+    /// The stable, machine-readable code of the error.
+    public var code: Code
+    /// A message that is safe to show to a client and tells what to do next.
+    public var message: String
+    /// Client-safe structured details (constraint, file, variable name …).
+    public var details: [String: String]
+    /// The error that caused this one, kept for logs at debug level. Never shown to clients.
+    public var underlying: (any Error)?
+    /// The file that raised the error.
+    public var file: String
+    /// The line that raised the error.
+    public var line: Int
+
+    /// Creates an error.
+    /// - Parameters:
+    ///   - code: The stable code.
+    ///   - message: A client-safe message.
+    ///   - details: Client-safe details.
+    ///   - underlying: The error that caused this one.
+    public init(
+        _ code: Code,
+        _ message: String,
+        details: [String: String] = [:],
+        underlying: (any Error)? = nil,
+        file: String = #fileID,
+        line: Int = #line
+    ) {
+        self.code = code
+        self.message = message
+        self.details = details
+        self.underlying = underlying
+        self.file = file
+        self.line = line
+    }
+
+    /// Whether repeating the same operation later may succeed (busy pool, serialization failure …).
+    public var isRetryable: Bool { code.isRetryable }
+}
+
+extension StrataError: Equatable {
+    /// Two errors are equal when their codes are equal.
+    public static func == (lhs: StrataError, rhs: StrataError) -> Bool { lhs.code == rhs.code }
+}
+
+extension StrataError: CustomStringConvertible, CustomDebugStringConvertible {
+    /// `code: message`, safe to log and to show.
+    public var description: String { "\(code.rawValue): \(message)" }
+
+    /// Everything, including the underlying error and where the error was raised.
+    public var debugDescription: String {
+        var text = "StrataError(\(code.rawValue)): \(message)"
+        if !details.isEmpty {
+            text += " " + details.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+        }
+        if let underlying { text += " underlying: \(String(reflecting: underlying))" }
+        return text + " [\(file):\(line)]"
+    }
+}
+
+extension StrataError.Code {
+    /// Matches a thrown error against a code: `catch StrataError.Code.notFound`.
+    public static func ~= (pattern: StrataError.Code, value: any Error) -> Bool {
+        (value as? StrataError)?.code == pattern
+    }
+}

@@ -1,0 +1,46 @@
+public import HTTPTypes
+public import Hummingbird
+import Logging
+
+/// Accepts the client's `X-Request-ID` when it is 1–128 characters of `[A-Za-z0-9._-]`,
+/// otherwise generates one; puts it in the context and the logger metadata
+/// (`strata.request.id`) and echoes it on every response, errors included.
+public struct RequestIDMiddleware: RouterMiddleware {
+    public typealias Context = StrataRequestContext
+
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        let id = request.headers[.xRequestID].flatMap { Self.isAcceptable($0) ? $0 : nil } ?? Self.generate()
+        context.requestID = id
+        context.logger[metadataKey: "strata.request.id"] = .string(id)
+        var response = try await next(request, context)
+        response.headers[.xRequestID] = id
+        return response
+    }
+
+    static func isAcceptable(_ id: String) -> Bool {
+        (1...128).contains(id.utf8.count) && id.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: ".")
+        }
+    }
+
+    static func generate() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let high = generator.next() as UInt64
+        let low = generator.next() as UInt64
+        return hex(high) + hex(low)
+    }
+
+    private static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
+    }
+}
+
+extension HTTPField.Name {
+    /// `X-Request-ID`.
+    public static let xRequestID = Self("X-Request-ID")!
+}

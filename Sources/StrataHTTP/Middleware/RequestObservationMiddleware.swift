@@ -1,0 +1,54 @@
+public import Hummingbird
+import Logging
+import Metrics
+
+/// One log line and two metric series per request.
+///
+/// - Log: `method`, `path` (no query string: it may hold secrets), `status`, `duration_ms`,
+///   `route`, with the request id from the logger's metadata; at `info`, or `debug` for the
+///   health probes.
+/// - `strata_http_requests_total{method,route,status}` (counter) and
+///   `strata_http_request_duration_seconds{method,route,status}` (histogram). `route` is the
+///   matched route pattern (`/api/helpdesk/tickets/{id}`), or `unmatched`, so that the number
+///   of series stays bounded.
+///
+/// Place it inside ``ProblemMiddleware``'s caller chain so that it sees the final status of
+/// error responses: `RequestID → Observation → Problem → routes`.
+public struct RequestObservationMiddleware: RouterMiddleware {
+    public typealias Context = StrataRequestContext
+
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let response = try await next(request, context)
+        let elapsed = start.duration(to: .now)
+        let route = context.endpointPath ?? "unmatched"
+        let dimensions = [("method", request.method.rawValue), ("route", route), ("status", "\(response.status.code)")]
+        Counter(label: "strata_http_requests_total", dimensions: dimensions).increment()
+        Metrics.Timer(label: "strata_http_request_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
+            .record(duration: elapsed)
+        let quiet = route == "/health" || route == "/ready" || route == "/metrics"
+        context.logger.log(
+            level: quiet ? .debug : .info,
+            "request",
+            metadata: [
+                "method": .string(request.method.rawValue),
+                "path": .string(request.uri.path),
+                "route": .string(route),
+                "status": .stringConvertible(response.status.code),
+                "duration_ms": .string(String(format: elapsed)),
+            ]
+        )
+        return response
+    }
+}
+
+extension String {
+    /// Milliseconds with two decimals.
+    init(format duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        let hundredths = seconds * 100_000 + attoseconds / 10_000_000_000_000
+        self = "\(hundredths / 100).\(String(repeating: "0", count: hundredths % 100 < 10 ? 1 : 0))\(hundredths % 100)"
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+public import StrataCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension EmbeddedCluster {
+    /// How to reach the cluster in `configuration.directory` when another Strata process (a
+    /// running `strata serve`) manages it, or `nil` when no manager holds it.
+    ///
+    /// The manager's `flock` proves the server belongs to this Strata home; the port and
+    /// socket come from the server's own `postmaster.pid`.
+    /// - Throws: `server_start_failed` when a manager holds the folder but its server is not ready.
+    public static func runningInstance(_ configuration: Configuration) throws -> DatabaseURL? {
+        let directory = configuration.directory
+        let lockPath = "\(directory)/manager.lock"
+        guard FileManager.default.fileExists(atPath: lockPath) else { return nil }
+        let descriptor = open(lockPath, O_RDWR | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
+            flock(descriptor, LOCK_UN)
+            return nil
+        }
+        guard let contents = try? String(contentsOfFile: "\(directory)/data/postmaster.pid", encoding: .utf8) else {
+            throw StrataError(.serverStartFailed, "A Strata process manages \(directory) but its PostgreSQL is not running")
+        }
+        let lines = contents.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard lines.count >= 8, lines[7] == "ready", let port = Int(lines[3]) else {
+            throw StrataError(.serverStartFailed, "The embedded PostgreSQL in \(directory) is starting or stopping; try again shortly")
+        }
+        let socketDirectory = lines[4].isEmpty ? nil : lines[4]
+        let password = try? String(contentsOfFile: "\(directory)/password", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        return DatabaseURL(
+            username: "postgres", password: password, host: socketDirectory == nil ? "127.0.0.1" : nil, port: port,
+            socketDirectory: socketDirectory, database: configuration.database, tls: .disable
+        )
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+import StrataCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Small file-system and socket helpers for the server managers.
+enum FileSystem {
+    /// Creates a folder (and its parents) with `mode`, owned by `owner` when given.
+    static func makeDirectory(_ path: String, mode: Int, owner: ChildProcess.User?) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: mode])
+        } catch {
+            throw StrataError(.serverStartFailed, "Cannot create \(path): \(error.localizedDescription)", underlying: error)
+        }
+        chmod(path, mode_t(mode))
+        if let owner { chown(path, owner.uid, owner.gid) }
+    }
+
+    /// Writes a secret file readable only by its owner.
+    static func writeSecret(_ text: String, to path: String, owner: ChildProcess.User?) throws {
+        _ = FileManager.default.createFile(atPath: path, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        chmod(path, 0o600)
+        if let owner { chown(path, owner.uid, owner.gid) }
+    }
+
+    /// Takes an exclusive, non-blocking `flock` on a file and returns its descriptor; the lock
+    /// lasts until the descriptor is closed or the process exits.
+    /// - Throws: `server_start_failed` when another process holds it.
+    static func lockExclusively(_ path: String) throws -> Int32 {
+        let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw StrataError(.serverStartFailed, "Cannot open \(path) (errno \(errno))")
+        }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw StrataError(
+                .serverStartFailed,
+                "Another Strata process is using \((path as NSString).deletingLastPathComponent); stop it or choose another STRATA_HOME"
+            )
+        }
+        return descriptor
+    }
+
+    /// A TCP port on 127.0.0.1 that was free a moment ago.
+    static func freeLoopbackPort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw StrataError(.serverStartFailed, "Cannot create a socket (errno \(errno))") }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                bind(descriptor, raw, length) == 0 && getsockname(descriptor, raw, &length) == 0
+            }
+        }
+        guard bound else { throw StrataError(.serverStartFailed, "Cannot find a free loopback port (errno \(errno))") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Random bytes as lowercase hex, from the system's generator.
+    static func randomHex(bytes count: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import StrataCore
+
+/// Where the PostgreSQL server programs (`initdb`, `postgres`, `pg_dump` …) are installed.
+public struct PostgresBinaries: Sendable, Equatable {
+    /// The folder holding `initdb` and `postgres`.
+    public let directory: String
+
+    /// The full path of one program in ``directory``.
+    public func path(_ program: String) -> String { "\(directory)/\(program)" }
+
+    /// Finds the server programs: on `PATH`, through `pg_config --bindir`, then the newest
+    /// `/usr/lib/postgresql/<major>/bin`.
+    /// - Throws: `dependency_missing` with the package to install.
+    public static func locate(environment: [String: String]? = nil) throws -> PostgresBinaries {
+        let environment = environment ?? ProcessInfo.processInfo.environment
+        let fileManager = FileManager.default
+        func hasServer(_ directory: String) -> Bool {
+            fileManager.isExecutableFile(atPath: "\(directory)/initdb") && fileManager.isExecutableFile(atPath: "\(directory)/postgres")
+        }
+        for directory in (environment["PATH"] ?? "").split(separator: ":").map(String.init) where hasServer(directory) {
+            return PostgresBinaries(directory: directory)
+        }
+        for candidate in ["/usr/bin/pg_config", "/usr/local/bin/pg_config"] where fileManager.isExecutableFile(atPath: candidate) {
+            if let output = try? ChildProcess.output(of: candidate, ["--bindir"]) {
+                let directory = output.trimmingCharacters(in: .whitespacesAndNewlines)
+                if hasServer(directory) { return PostgresBinaries(directory: directory) }
+            }
+        }
+        let root = "/usr/lib/postgresql"
+        let majors = ((try? fileManager.contentsOfDirectory(atPath: root)) ?? [])
+            .compactMap(Int.init)
+            .sorted(by: >)
+        for major in majors where hasServer("\(root)/\(major)/bin") {
+            return PostgresBinaries(directory: "\(root)/\(major)/bin")
+        }
+        throw StrataError(
+            .dependencyMissing,
+            "PostgreSQL server programs (initdb, postgres) not found; install them with: apt-get install -y postgresql",
+            details: ["package": "postgresql"]
+        )
+    }
+
+    /// The major version of the installed server, from `postgres --version`.
+    public func majorVersion() throws -> Int {
+        let output = try ChildProcess.output(of: path("postgres"), ["--version"])
+        // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+        guard let word = output.split(separator: " ").first(where: { $0.first?.isNumber == true }),
+              let major = Int(word.split(separator: ".")[0]) else {
+            throw StrataError(.dependencyMissing, "Could not read the PostgreSQL version from: \(output)")
+        }
+        return major
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+public import Logging
+public import StrataCore
+public import StrataPostgres
+
+/// Everything `strata serve` needs, read from the environment (CLI flags are laid over it).
+///
+/// | variable | default | meaning |
+/// |---|---|---|
+/// | `DATABASE_URL` | unset: embedded cluster | `postgres://user:password@host:port/db?sslmode=…` |
+/// | `STRATA_HOME` | `./.strata` | state folder (embedded PostgreSQL under `postgres/`) |
+/// | `HOST` | `127.0.0.1` | HTTP listen address |
+/// | `PORT` | `8080` | HTTP port (0: any free port) |
+/// | `LOG_LEVEL` | `info` | trace, debug, info, notice, warning, error, critical |
+/// | `LOG_FORMAT` | `text` | text or json (one JSON object per line) |
+/// | `HTTP_MAX_BODY_SIZE` | `1048576` | largest request body in bytes (413 above) |
+/// | `SHUTDOWN_DRAIN_DELAY` | `1s` | time `/ready` answers 503 before the listener closes |
+/// | `SHUTDOWN_GRACE_PERIOD` | `10s` | time in-flight requests get to finish |
+///
+/// plus the pool's variables (``PostgresPool/Configuration``): `DB_POOL_SIZE`,
+/// `DB_MAX_OVERFLOW`, `DB_POOL_TIMEOUT`, `DB_POOL_RECYCLE`, `DB_ECHO`, `DB_STATEMENT_TIMEOUT`,
+/// `DB_CONNECT_TIMEOUT`.
+public struct ServerConfiguration: Sendable {
+    /// Log output formats.
+    public enum LogFormat: String, Sendable, CaseIterable {
+        case text, json
+    }
+
+    /// Log levels by their `LOG_LEVEL` names.
+    public enum LogLevelName: String, Sendable, CaseIterable {
+        case trace, debug, info, notice, warning, error, critical
+
+        public var level: Logger.Level { Logger.Level(rawValue: rawValue) ?? .info }
+    }
+
+    public var databaseURL: DatabaseURL?
+    public var home: String
+    public var host: String
+    public var port: Int
+    public var logLevel: LogLevelName
+    public var logFormat: LogFormat
+    public var maxBodySize: Int
+    public var drainDelay: Duration
+    public var gracePeriod: Duration
+    public var pool: PostgresPool.Configuration
+
+    /// The embedded cluster's folder: `$STRATA_HOME/postgres`.
+    public var embeddedPostgresDirectory: String { "\(home)/postgres" }
+
+    /// Reads and validates every variable.
+    /// - Throws: `invalid_configuration` naming the first bad variable and what it allows.
+    public init(environment: EnvironmentReader) throws {
+        databaseURL = try environment.string("DATABASE_URL").map { try DatabaseURL(parsing: $0) }
+        let home = environment.string("STRATA_HOME", default: "./.strata")
+        self.home = URL(fileURLWithPath: home, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+            .standardizedFileURL.path
+        host = environment.string("HOST", default: "127.0.0.1")
+        guard !host.isEmpty, host.allSatisfy({ $0.isLetter || $0.isNumber || ".-:".contains($0) }) else {
+            throw environment.invalid("HOST", host, allowed: "a host name or IP address")
+        }
+        port = try environment.int("PORT", default: 8080, in: 0...65535)
+        logLevel = try environment.choice("LOG_LEVEL", default: .info)
+        logFormat = try environment.choice("LOG_FORMAT", default: .text)
+        maxBodySize = try environment.int("HTTP_MAX_BODY_SIZE", default: 1 << 20, in: 1...(1 << 30))
+        drainDelay = try environment.duration("SHUTDOWN_DRAIN_DELAY", default: .seconds(1), in: .zero ... .seconds(300))
+        gracePeriod = try environment.duration("SHUTDOWN_GRACE_PERIOD", default: .seconds(10), in: .zero ... .seconds(600))
+        pool = try PostgresPool.Configuration(environment: environment)
+    }
+}

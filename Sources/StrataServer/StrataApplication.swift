@@ -1,0 +1,70 @@
+public import Hummingbird
+public import Logging
+import PostgresNIO
+import StrataCore
+public import StrataHTTP
+public import StrataPostgres
+
+/// Builds the Strata HTTP application from its modules.
+public enum StrataApplication {
+    /// Every module of the server, in migration order (the platform first).
+    public static let modules: [any StrataModule] = [PlatformModule()]
+
+    /// The migration lines of `modules`, in order.
+    public static func migrationLines(of modules: [any StrataModule] = modules) throws -> [MigrationLine] {
+        try modules.map { try $0.migrationLine() }
+    }
+
+    /// The readiness checks of a server: the database answers, and every migration line is current.
+    public static func readinessChecks(pool: PostgresPool, migrator: Migrator) -> [ReadinessCheck] {
+        [
+            ReadinessCheck(name: "database") {
+                _ = try await pool.query("SELECT 1")
+                return "ok"
+            },
+            ReadinessCheck(name: "migrations") {
+                let analysis = try await migrator.status()
+                guard analysis.isCurrent else {
+                    let waiting = analysis.entries.filter { $0.state != .applied && $0.state != .unknown }
+                    throw StrataError(.notReady, "\(waiting.count) migration(s) not applied: \(waiting.map(\.fileName).joined(separator: ", "))")
+                }
+                return "current"
+            },
+        ]
+    }
+
+    /// The Prometheus text of the process plus the database statistics (when reachable).
+    public static func metricsText(pool: PostgresPool) async -> String {
+        var text = StrataMetrics.render()
+        if let statistics = try? await DatabaseStatistics.collect(from: pool) {
+            text += statistics.prometheusText
+        }
+        return text
+    }
+
+    /// The router: middleware in the order request id → observation → problems → body limit,
+    /// then `/health`, `/ready`, `/metrics` and every module's routes.
+    public static func buildRouter(
+        configuration: ServerConfiguration,
+        pool: PostgresPool,
+        modules: [any StrataModule] = modules,
+        readiness: Readiness,
+        checks: [ReadinessCheck],
+        logger: Logger
+    ) -> Router<StrataRequestContext> {
+        StrataMetrics.bootstrap()
+        let router = Router(context: StrataRequestContext.self)
+        router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: RequestObservationMiddleware())
+        router.add(middleware: ProblemMiddleware())
+        router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodySize))
+        HealthController(readiness: readiness, checks: checks) {
+            await metricsText(pool: pool)
+        }.addRoutes(to: router)
+        let environment = ModuleEnvironment(pool: pool, logger: logger)
+        for module in modules {
+            module.addRoutes(to: router, environment: environment)
+        }
+        return router
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Hummingbird
+public import Logging
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+public import StrataCore
+import StrataHTTP
+public import StrataPostgres
+
+/// Runs the Strata server: the database (embedded unless `DATABASE_URL` is set), the
+/// migrations, the HTTP application and every module's services, in one `ServiceGroup` that
+/// shuts down gracefully on SIGTERM and SIGINT.
+public enum StrataServer {
+    /// Starts everything and returns when the server has shut down.
+    /// - Throws: Start-up failures (cluster, migrations, port in use) as ``StrataError``.
+    public static func serve(configuration: ServerConfiguration, logger: Logger) async throws {
+        StrataMetrics.bootstrap()
+        let database = try await DatabaseEndpoint.open(configuration: configuration, logger: logger)
+        do {
+            try await run(configuration: configuration, database: database, logger: logger)
+        } catch {
+            await database.cluster?.stop()
+            throw error
+        }
+    }
+
+    private static func run(configuration: ServerConfiguration, database: DatabaseEndpoint, logger: Logger) async throws {
+        let pool = PostgresPool(url: database.url, configuration: configuration.pool, logger: logger)
+        let modules = StrataApplication.modules
+        let migrator = Migrator(lines: try StrataApplication.migrationLines(of: modules), pool: pool, logger: logger)
+        let readiness = Readiness()
+        let router = StrataApplication.buildRouter(
+            configuration: configuration, pool: pool, modules: modules, readiness: readiness,
+            checks: StrataApplication.readinessChecks(pool: pool, migrator: migrator), logger: logger
+        )
+        var application = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strata"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                let base = "http://\(configuration.host):\(port)"
+                logger.notice("Strata is serving", metadata: ["strata.url": "\(base)"])
+                print("Strata is running at \(base)  (health \(base)/health, ready \(base)/ready, metrics \(base)/metrics)")
+                print("Database: \(database.url)\(database.cluster == nil ? "" : " (embedded, \(configuration.embeddedPostgresDirectory))")")
+            },
+            logger: logger
+        )
+        application.beforeServerStarts {
+            let applied = try await migrator.migrate { line in logger.info("\(line)") }
+            logger.info("migrations current", metadata: ["strata.migrations.applied": "\(applied.count)"])
+        }
+        let environment = ModuleEnvironment(pool: pool, logger: logger)
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        let shutDownOnExit = ServiceGroupConfiguration.ServiceConfiguration.TerminationBehavior.gracefullyShutdownGroup
+        if let cluster = database.cluster {
+            services.append(.init(service: EmbeddedClusterService(cluster: cluster)))
+        }
+        services.append(.init(service: pool, successTerminationBehavior: shutDownOnExit, failureTerminationBehavior: shutDownOnExit))
+        for module in modules {
+            for service in module.services(environment: environment) {
+                services.append(.init(service: service, successTerminationBehavior: shutDownOnExit, failureTerminationBehavior: shutDownOnExit))
+            }
+        }
+        services.append(.init(service: application, successTerminationBehavior: shutDownOnExit, failureTerminationBehavior: shutDownOnExit))
+        services.append(.init(service: ReadinessDrainService(readiness: readiness, delay: configuration.drainDelay, logger: logger)))
+
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+        )
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.drainDelay + configuration.gracePeriod + .seconds(60)
+        try await ServiceGroup(configuration: groupConfiguration).run()
+    }
+}
+
+/// The database a command talks to: `DATABASE_URL`, or the embedded cluster under `STRATA_HOME`.
+public struct DatabaseEndpoint: Sendable {
+    /// Where to connect.
+    public var url: DatabaseURL
+    /// The embedded cluster, when this process started it.
+    public var cluster: EmbeddedCluster?
+
+    /// Opens the configured database: the URL as given, or the embedded cluster (started here,
+    /// or the one a running `strata serve` owns on the same `STRATA_HOME`).
+    public static func open(configuration: ServerConfiguration, logger: Logger) async throws -> DatabaseEndpoint {
+        if let url = configuration.databaseURL { return DatabaseEndpoint(url: url, cluster: nil) }
+        let clusterConfiguration = EmbeddedCluster.Configuration(directory: configuration.embeddedPostgresDirectory)
+        if let running = try EmbeddedCluster.runningInstance(clusterConfiguration) {
+            logger.info("using the embedded PostgreSQL of the running Strata server")
+            return DatabaseEndpoint(url: running, cluster: nil)
+        }
+        let cluster = try await EmbeddedCluster.start(clusterConfiguration, logger: logger)
+        return DatabaseEndpoint(url: cluster.url, cluster: cluster)
+    }
+}

@@ -1,0 +1,194 @@
+import Foundation
+public import Logging
+import PostgresNIO
+public import StrataCore
+public import StrataPostgres
+import StrataServer
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A database of its own for one test, cloned from the migrated template.
+public struct TestDatabase: Sendable {
+    /// The database's name.
+    public let name: String
+    /// How to connect to it.
+    public let url: DatabaseURL
+    /// A running pool on it (`search_path` empty: unqualified names fail).
+    public let pool: PostgresPool
+}
+
+/// Gives each test a fresh database.
+///
+/// One PostgreSQL per test process: the embedded cluster manager starts a throw-away cluster
+/// in a temporary folder (deleted when the process ends), or `TEST_DATABASE_URL` names a
+/// server to use instead. The template database is migrated once with every module's lines
+/// (exactly what `strata serve` applies); each test gets `CREATE DATABASE … TEMPLATE` of it
+/// and the database is dropped afterwards. When no server can be had the test fails with
+/// the reason (for instance the package to install); it never skips.
+///
+/// ```swift
+/// @Test func insertsATicket() async throws {
+///     try await withTestDatabase { database in
+///         try await database.pool.query("INSERT INTO …")
+///     }
+/// }
+/// ```
+/// - Parameters:
+///   - migrated: Clone the migrated template (default) or start from an empty database.
+///   - poolConfiguration: The test pool's configuration.
+public func withTestDatabase<Result: Sendable>(
+    migrated: Bool = true,
+    poolConfiguration: PostgresPool.Configuration = TestPostgres.defaultPoolConfiguration,
+    _ body: (TestDatabase) async throws -> Result
+) async throws -> Result {
+    let name = try await TestPostgres.shared.createDatabase(fromTemplate: migrated)
+    let url = try await TestPostgres.shared.serverURL.with(database: name)
+    let pool = PostgresPool(url: url, configuration: poolConfiguration, logger: TestPostgres.logger)
+    let runner = Task { await pool.run() }
+    do {
+        let result = try await body(TestDatabase(name: name, url: url, pool: pool))
+        runner.cancel()
+        await runner.value
+        try await TestPostgres.shared.dropDatabase(name)
+        return result
+    } catch {
+        runner.cancel()
+        await runner.value
+        try? await TestPostgres.shared.dropDatabase(name)
+        throw error
+    }
+}
+
+/// The PostgreSQL server of the test process.
+public actor TestPostgres {
+    /// The one instance.
+    public static let shared = TestPostgres()
+
+    /// Test logs: warnings and above unless `TEST_LOG_LEVEL` says otherwise.
+    public static let logger: Logger = {
+        var logger = Logger(label: "strata.test")
+        logger.logLevel = ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        return logger
+    }()
+
+    /// Small pools with `search_path` empty.
+    public static let defaultPoolConfiguration = PostgresPool.Configuration(
+        poolSize: 1, maxOverflow: 7, acquireTimeout: .seconds(30), statementTimeout: .seconds(60), searchPath: ""
+    )
+
+    private struct Server: Sendable {
+        var url: DatabaseURL
+        var templateName: String
+        var cluster: EmbeddedCluster?
+    }
+
+    private var server: Task<Server, any Error>?
+    private var counter = 0
+
+    /// The server's address (database `postgres`), starting the server on first use.
+    public var serverURL: DatabaseURL {
+        get async throws { try await start().url.with(database: "postgres") }
+    }
+
+    /// The embedded cluster, when the harness started one.
+    public var cluster: EmbeddedCluster? {
+        get async throws { try await start().cluster }
+    }
+
+    private func start() async throws -> Server {
+        if let server { return try await server.value }
+        let task = Task { try await Self.bootServer() }
+        server = task
+        return try await task.value
+    }
+
+    private static func bootServer() async throws -> Server {
+        let environment = ProcessInfo.processInfo.environment
+        let templateName = "strata_template_\(getpid())"
+        var server: Server
+        if let external = environment["TEST_DATABASE_URL"], !external.isEmpty {
+            let url = try DatabaseURL(parsing: external, variable: "TEST_DATABASE_URL")
+            server = Server(url: url.with(database: "postgres"), templateName: templateName, cluster: nil)
+            try await maintenance(server.url) { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(templateName)) WITH (FORCE)"), logger: logger)
+                try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(templateName))"), logger: logger)
+            }
+        } else {
+            removeAbandonedClusters()
+            let directory = NSTemporaryDirectory() + "strata-test-\(getpid())"
+            let cluster: EmbeddedCluster
+            do {
+                cluster = try await EmbeddedCluster.start(
+                    .init(
+                        directory: directory, durable: false, database: templateName,
+                        settings: ["max_connections": "400", "shared_buffers": "64MB"], removeWhenStopped: true
+                    ),
+                    logger: logger
+                )
+            } catch {
+                // Fail loudly: the message names the package to install or the server's complaint.
+                throw StrataError(.serverStartFailed, "The test PostgreSQL could not start: \(error)", underlying: error)
+            }
+            server = Server(url: cluster.url.with(database: "postgres"), templateName: templateName, cluster: cluster)
+        }
+        try await migrateTemplate(server.url.with(database: templateName))
+        return server
+    }
+
+    /// Migrates the template with every module's lines, then closes every connection to it
+    /// (PostgreSQL refuses to copy a database that has sessions).
+    private static func migrateTemplate(_ url: DatabaseURL) async throws {
+        let pool = PostgresPool(url: url, configuration: .init(poolSize: 1, maxOverflow: 1, statementTimeout: nil), logger: logger)
+        let runner = Task { await pool.run() }
+        defer { runner.cancel() }
+        let migrator = Migrator(lines: try StrataApplication.migrationLines(), pool: pool, logger: logger)
+        try await migrator.migrate()
+        runner.cancel()
+        await runner.value
+    }
+
+    /// Creates a database for one test.
+    func createDatabase(fromTemplate: Bool) async throws -> String {
+        let server = try await start()
+        counter += 1
+        let name = "strata_test_\(getpid())_\(counter)"
+        let template = fromTemplate ? server.templateName : "template0"
+        // CREATE DATABASE takes a lock on the template; creating one at a time avoids
+        // "source database is being accessed by other users".
+        try await Self.maintenance(server.url) { connection in
+            try await connection.query(
+                PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(name)) TEMPLATE \(quoteIdentifier(template))"), logger: Self.logger
+            )
+        }
+        return name
+    }
+
+    /// Drops a test database, disconnecting whatever still uses it.
+    func dropDatabase(_ name: String) async throws {
+        let server = try await start()
+        try await Self.maintenance(server.url) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(name)) WITH (FORCE)"), logger: Self.logger)
+        }
+    }
+
+    private static func maintenance(_ url: DatabaseURL, _ body: (PostgresConnection) async throws -> Void) async throws {
+        try await EmbeddedCluster.withConnection(to: url, logger: logger, body)
+    }
+
+    /// Deletes the folders of test clusters whose process died without cleaning up.
+    private static func removeAbandonedClusters() {
+        let temporary = NSTemporaryDirectory()
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
+        for entry in entries where entry.hasPrefix("strata-test-") {
+            let directory = temporary + entry
+            let descriptor = open(directory + "/manager.lock", O_RDWR | O_CLOEXEC)
+            if descriptor >= 0 {
+                defer { close(descriptor) }
+                guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else { continue }
+            }
+            try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+}
