@@ -131,6 +131,11 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         )
     }
 
+    /// `host:port/database` or `socket-dir:port/database`, with no credentials.
+    public var endpointDescription: String {
+        "\(socketDirectory ?? host ?? "localhost"):\(port)/\(database)"
+    }
+
     /// The URL with the password replaced by `***`.
     public var description: String {
         let credentials = password == nil ? username : "\(username):***"

@@ -41,8 +41,12 @@ public enum StrataServer {
                 let port = channel.localAddress?.port ?? configuration.port
                 let base = "http://\(configuration.host):\(port)"
                 logger.notice("Strata is serving", metadata: ["strata.url": "\(base)"])
-                print("Strata is running at \(base)  (health \(base)/health, ready \(base)/ready, metrics \(base)/metrics)")
-                print("Database: \(database.url)\(database.cluster == nil ? "" : " (embedded, \(configuration.embeddedPostgresDirectory))")")
+                let banner = """
+                    Strata is running at \(base)  (health \(base)/health, ready \(base)/ready, metrics \(base)/metrics)
+                    Database: \(database.url)\(database.cluster == nil ? "" : " (embedded, \(configuration.embeddedPostgresDirectory))")
+
+                    """
+                FileHandle.standardOutput.write(Data(banner.utf8))
             },
             logger: logger
         )

@@ -15,10 +15,9 @@ extension StrataError {
                                underlying: error)
         case let error as HTTPError:
             switch error.status {
-            case .notFound where !routeMatched:
-                return StrataError(.routeNotFound, "No route matches this path.", underlying: error)
             case .notFound:
-                return StrataError(.notFound, error.body ?? "Not found.", underlying: error)
+                // Handlers report missing resources as StrataError; Hummingbird's own 404 means no route.
+                return StrataError(.routeNotFound, "No route matches \(routeMatched ? "this method and path" : "this path").", underlying: error)
             case .contentTooLarge:
                 return StrataError(.payloadTooLarge, "The request body is larger than allowed.", underlying: error)
             case .unsupportedMediaType:

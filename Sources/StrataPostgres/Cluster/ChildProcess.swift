@@ -52,9 +52,14 @@ enum ChildProcess {
         process.waitUntilExit()
         let text = String(decoding: data, as: UTF8.self)
         guard process.terminationStatus == 0 else {
+            let errorLines = text.split(separator: "\n").filter { $0.contains("error") || $0.contains("FATAL") }
+            var reason = errorLines.isEmpty ? text.suffixLines(5) : errorLines.suffix(5).joined(separator: "\n")
+            if let user, reason.contains("Permission denied") {
+                reason += " (the \(user.name) user runs the database and must be able to reach this folder; choose a STRATA_HOME it can enter)"
+            }
             throw StrataError(
                 .serverStartFailed,
-                "\((program as NSString).lastPathComponent) exited with status \(process.terminationStatus): \(text.suffixLines(15))"
+                "\((program as NSString).lastPathComponent) exited with status \(process.terminationStatus): \(reason)"
             )
         }
         return text

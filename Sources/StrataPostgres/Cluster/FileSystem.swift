@@ -7,10 +7,11 @@ import Glibc
 
 /// Small file-system and socket helpers for the server managers.
 enum FileSystem {
-    /// Creates a folder (and its parents) with `mode`, owned by `owner` when given.
+    /// Creates a folder with `mode`, owned by `owner` when given; missing parents get the
+    /// default mode so that the owner can reach the folder.
     static func makeDirectory(_ path: String, mode: Int, owner: ChildProcess.User?) throws {
         do {
-            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: mode])
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: nil)
         } catch {
             throw StrataError(.serverStartFailed, "Cannot create \(path): \(error.localizedDescription)", underlying: error)
         }

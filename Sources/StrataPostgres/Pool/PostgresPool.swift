@@ -72,7 +72,10 @@ public final class PostgresPool: Service, Sendable {
             parameters.append(("search_path", searchPath.isEmpty ? "\"\"" : searchPath))
         }
         clientConfiguration.options.additionalStartupParameters = parameters
-        self.client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+        // postgres-nio warns when a lease races the start of run(); that is expected here.
+        var clientLogger = logger
+        if clientLogger.logLevel > .debug { clientLogger.logLevel = .error }
+        self.client = PostgresClient(configuration: clientConfiguration, backgroundLogger: clientLogger)
     }
 
     /// Runs the pool until cancelled or gracefully shut down (then its connections close).
@@ -107,7 +110,16 @@ public final class PostgresPool: Service, Sendable {
                 return try await self.use(connection, acquiredAfter: start.duration(to: .now), body)
             }
         } catch {
-            if decision.claim(.failed) { state.withLock { $0.waiting -= 1 } }
+            if decision.claim(.failed) {
+                state.withLock { $0.waiting -= 1 }
+                // Failed before a connection was leased: the server could not be reached.
+                if !(error is StrataError) && !(error is CancellationError) {
+                    throw StrataError(
+                        .databaseUnavailable, "Cannot connect to the database at \(url.endpointDescription); retry shortly.",
+                        underlying: error
+                    )
+                }
+            }
             throw StrataError.fromPostgres(error)
         }
     }
