@@ -38,6 +38,7 @@ public struct TestDatabase: Sendable {
 /// - Parameters:
 ///   - migrated: Clone the migrated template (default) or start from an empty database.
 ///   - poolConfiguration: The test pool's configuration.
+@discardableResult
 public func withTestDatabase<Result: Sendable>(
     migrated: Bool = true,
     poolConfiguration: PostgresPool.Configuration = TestPostgres.defaultPoolConfiguration,

@@ -8,7 +8,7 @@ import Testing
     @Test(.timeLimit(.minutes(2)))
     func answersAQueryOnAFreshDatabase() async throws {
         try await withTestDatabase { database in
-            let rows = try await database.pool.query("SELECT 41 + 1")
+            let rows = try await database.pool.query("SELECT \(41) + 1")
             #expect(try rows.first?.decode(Int.self) == 42)
         }
     }
@@ -23,4 +23,130 @@ import Testing
             #expect(try rows.first?.decode(Int.self) ?? 0 >= 1)
         }
     }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aSaturatedPoolAnswersDatabaseBusyAfterTheTimeout() async throws {
+        let configuration = PostgresPool.Configuration(poolSize: 1, maxOverflow: 0, acquireTimeout: .milliseconds(200), searchPath: "")
+        try await withTestDatabase(poolConfiguration: configuration) { database in
+            let pool = database.pool
+            let (held, holding) = AsyncStream.makeStream(of: Void.self)
+            let (release, releasing) = AsyncStream.makeStream(of: Void.self)
+            async let holder: Void = pool.withConnection { _ in
+                holding.yield()
+                for await _ in release { break }
+            }
+            for await _ in held { break }
+            await #expect {
+                try await pool.query("SELECT 1")
+            } throws: { error in
+                let error = error as? StrataError
+                return error?.code == .databaseBusy && error?.isRetryable == true
+            }
+            #expect(pool.statistics.waiting == 0)
+            releasing.yield()
+            try await holder
+            let rows = try await pool.query("SELECT 1")
+            #expect(rows.count == 1)
+            #expect(pool.statistics.leased == 0)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func oldConnectionsAreRecycledAfterUse() async throws {
+        let configuration = PostgresPool.Configuration(poolSize: 1, maxOverflow: 0, recycleAfter: .milliseconds(100), searchPath: "")
+        try await withTestDatabase(poolConfiguration: configuration) { database in
+            // Ages the connection past the limit on the server's clock, not the test's.
+            let first = try await database.pool.query("SELECT pg_backend_pid() FROM (SELECT pg_sleep(0.2)) AS aged")
+            let firstPID = try first.first?.decode(Int32.self)
+            let second = try await database.pool.query("SELECT pg_backend_pid()")
+            #expect(try second.first?.decode(Int32.self) != firstPID)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func constraintViolationsMapToStableCodesWithoutValues() async throws {
+        try await withTestDatabase { database in
+            let pool = database.pool
+            try await pool.query("CREATE TABLE public.parents (id int PRIMARY KEY, email text UNIQUE, age int CHECK (age >= 0) NOT NULL)")
+            try await pool.query("CREATE TABLE public.children (parent_id int NOT NULL REFERENCES public.parents (id))")
+            try await pool.query("INSERT INTO public.parents VALUES (1, 'secret@example.com', 30)")
+            let cases: [(PostgresQuery, StrataError.Code, String?)] = [
+                ("INSERT INTO public.parents VALUES (2, \("secret@example.com"), 1)", .conflict, "parents_email_key"),
+                ("INSERT INTO public.parents VALUES (3, 'x', \(-5))", .invalidValue, "parents_age_check"),
+                ("INSERT INTO public.parents (id, email) VALUES (4, 'y')", .missingValue, nil),
+                ("INSERT INTO public.children VALUES (\(99))", .invalidReference, "children_parent_id_fkey"),
+                ("SELECT \("not-a-number")::int", .invalidValue, nil),
+            ]
+            for (query, code, constraint) in cases {
+                await #expect {
+                    try await pool.query(query)
+                } throws: { error in
+                    let error = error as? StrataError
+                    return error?.code == code && error?.details["constraint"] == constraint
+                        && error?.message.contains("secret@example.com") == false && error?.message.contains("not-a-number") == false
+                }
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func serializationFailuresAreRetriedUntilTheTransactionCommits() async throws {
+        try await withTestDatabase { database in
+            let pool = database.pool
+            try await pool.query("CREATE TABLE public.counters (id int PRIMARY KEY, n int NOT NULL)")
+            try await pool.query("INSERT INTO public.counters VALUES (1, 0)")
+            let attempts = Counter()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<6 {
+                    group.addTask {
+                        try await pool.withTransaction(isolation: .serializable, maxAttempts: 50) { connection in
+                            attempts.increment()
+                            let rows = try await connection.query("SELECT n FROM public.counters WHERE id = 1", logger: pool.statementLogger).collect()
+                            let n = try rows[0].decode(Int.self)
+                            try await connection.query("UPDATE public.counters SET n = \(n + 1) WHERE id = 1", logger: pool.statementLogger)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let rows = try await pool.query("SELECT n FROM public.counters WHERE id = 1")
+            #expect(try rows[0].decode(Int.self) == 6)
+            #expect(attempts.value >= 6)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aLongStatementIsCancelledByTheStatementTimeout() async throws {
+        let configuration = PostgresPool.Configuration(poolSize: 1, maxOverflow: 1, statementTimeout: .milliseconds(100), searchPath: "")
+        try await withTestDatabase(poolConfiguration: configuration) { database in
+            await #expect {
+                try await database.pool.query("SELECT pg_sleep(5)")
+            } throws: { error in
+                (error as? StrataError)?.code == .statementTimeout
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func anUnreachableServerIsReportedAsUnavailableWithoutCredentials() async throws {
+        let url = DatabaseURL(username: "app", password: "hunter2", host: "127.0.0.1", port: 1, database: "app")
+        let pool = PostgresPool(url: url, configuration: .init(poolSize: 1, maxOverflow: 0, acquireTimeout: .milliseconds(500), connectTimeout: .seconds(2)), logger: TestPostgres.logger)
+        let runner = Task { await pool.run() }
+        defer { runner.cancel() }
+        await #expect {
+            try await pool.query("SELECT 1")
+        } throws: { error in
+            let error = error as? StrataError
+            return error?.code == .databaseUnavailable && error?.message.contains("hunter2") == false
+        }
+    }
 }
+
+/// A thread-safe counter for test closures.
+final class Counter: Sendable {
+    private let storage = Mutex(0)
+    func increment() { storage.withLock { $0 += 1 } }
+    var value: Int { storage.withLock { $0 } }
+}
+
+import Synchronization

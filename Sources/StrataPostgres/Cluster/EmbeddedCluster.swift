@@ -302,6 +302,7 @@ public final class EmbeddedCluster: Sendable {
     }
 
     /// Runs the closure on a single, unpooled connection.
+    @discardableResult
     public static func withConnection<T>(
         to url: DatabaseURL, logger: Logger, _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {

@@ -12,7 +12,15 @@ public struct PostgresBinaries: Sendable, Equatable {
     /// Finds the server programs: on `PATH`, through `pg_config --bindir`, then the newest
     /// `/usr/lib/postgresql/<major>/bin`.
     /// - Throws: `dependency_missing` with the package to install.
-    public static func locate(environment: [String: String]? = nil) throws -> PostgresBinaries {
+    /// - Parameters:
+    ///   - environment: Where `PATH` is read (default: the process environment).
+    ///   - pgConfigCandidates: `pg_config` programs to ask.
+    ///   - versionedRoot: The folder holding `<major>/bin`.
+    public static func locate(
+        environment: [String: String]? = nil,
+        pgConfigCandidates: [String] = ["/usr/bin/pg_config", "/usr/local/bin/pg_config"],
+        versionedRoot: String = "/usr/lib/postgresql"
+    ) throws -> PostgresBinaries {
         let environment = environment ?? ProcessInfo.processInfo.environment
         let fileManager = FileManager.default
         func hasServer(_ directory: String) -> Bool {
@@ -21,13 +29,13 @@ public struct PostgresBinaries: Sendable, Equatable {
         for directory in (environment["PATH"] ?? "").split(separator: ":").map(String.init) where hasServer(directory) {
             return PostgresBinaries(directory: directory)
         }
-        for candidate in ["/usr/bin/pg_config", "/usr/local/bin/pg_config"] where fileManager.isExecutableFile(atPath: candidate) {
+        for candidate in pgConfigCandidates where fileManager.isExecutableFile(atPath: candidate) {
             if let output = try? ChildProcess.output(of: candidate, ["--bindir"]) {
                 let directory = output.trimmingCharacters(in: .whitespacesAndNewlines)
                 if hasServer(directory) { return PostgresBinaries(directory: directory) }
             }
         }
-        let root = "/usr/lib/postgresql"
+        let root = versionedRoot
         let majors = ((try? fileManager.contentsOfDirectory(atPath: root)) ?? [])
             .compactMap(Int.init)
             .sorted(by: >)

@@ -97,12 +97,14 @@ public final class PostgresPool: Service, Sendable {
     ) async throws -> Result {
         let start = ContinuousClock.now
         let decision = LeaseDecision()
-        let saturated = state.withLock { state -> Bool in
+        // Without an idle connection a lease may wait: for a busy pool, or for a server that
+        // does not answer (postgres-nio keeps retrying). Then the lease races the timeout.
+        let mayWait = state.withLock { state -> Bool in
             state.waiting += 1
-            return state.leased + state.waiting > configuration.maximumConnections
+            return state.connections.count - state.leased < state.waiting
         }
         do {
-            if saturated {
+            if mayWait {
                 return try await leaseRacingTimeout(start: start, decision: decision, body)
             }
             return try await client.withConnection { connection in
@@ -170,7 +172,7 @@ public final class PostgresPool: Service, Sendable {
         case timerFired
     }
 
-    /// The slow path when every connection is taken: the lease races a timer, and whichever
+    /// The slow path when no idle connection is known: the lease races a timer, and whichever
     /// claims the decision first decides whether the body runs or the caller gets `database_busy`.
     private func leaseRacingTimeout<Result: Sendable>(
         start: ContinuousClock.Instant,
@@ -203,8 +205,17 @@ public final class PostgresPool: Service, Sendable {
                     case .timerFired:
                         if decision.claim(.timedOut) {
                             group.cancelAll()
-                            state.withLock { $0.waiting -= 1 }
+                            let open = state.withLock { state in
+                                state.waiting -= 1
+                                return state.connections.count
+                            }
                             metrics.acquireTimeouts.increment()
+                            if open == 0 {
+                                throw StrataError(
+                                    .databaseUnavailable,
+                                    "Cannot connect to the database at \(url.endpointDescription) within \(timeout); retry shortly."
+                                )
+                            }
                             throw busy
                         }
                     }
