@@ -23,8 +23,13 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
 
     /// Creates a URL from its parts.
     public init(
-        username: String, password: String? = nil, host: String? = "127.0.0.1", port: Int = 5432,
-        socketDirectory: String? = nil, database: String, tls: TLSMode = .disable
+        username: String,
+        password: String? = nil,
+        host: String? = "127.0.0.1",
+        port: Int = 5432,
+        socketDirectory: String? = nil,
+        database: String,
+        tls: TLSMode = .disable
     ) {
         self.username = username
         self.password = password
@@ -45,8 +50,11 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
     /// - Throws: `invalid_configuration` naming `variable`; the URL itself is never echoed.
     public init(parsing text: String, variable: String = "DATABASE_URL") throws {
         func fail(_ why: String) -> StrataError {
-            StrataError(.invalidConfiguration, "\(variable): \(why) (expected postgres://user:password@host:port/database)",
-                        details: ["variable": variable])
+            StrataError(
+                .invalidConfiguration,
+                "\(variable): \(why) (expected postgres://user:password@host:port/database)",
+                details: ["variable": variable]
+            )
         }
         var rest = Substring(text)
         if rest.hasPrefix("postgres://") {
@@ -76,7 +84,7 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         if let userInfo {
             if let colon = userInfo.firstIndex(of: ":") {
                 guard let u = Self.percentDecode(userInfo[..<colon]),
-                      let p = Self.percentDecode(userInfo[userInfo.index(after: colon)...])
+                    let p = Self.percentDecode(userInfo[userInfo.index(after: colon)...])
                 else { throw fail("the user or password is not valid percent-encoding") }
                 user = u
                 password = p
@@ -126,8 +134,13 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         }
         if host == nil && socketDirectory == nil { host = "localhost" }
         self.init(
-            username: user, password: password, host: socketDirectory == nil ? host : nil, port: port,
-            socketDirectory: socketDirectory, database: database.isEmpty ? user : database, tls: tls
+            username: user,
+            password: password,
+            host: socketDirectory == nil ? host : nil,
+            port: port,
+            socketDirectory: socketDirectory,
+            database: database.isEmpty ? user : database,
+            tls: tls
         )
     }
 
@@ -158,7 +171,8 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
         while let byte = iterator.next() {
             if byte == UInt8(ascii: "%") {
                 guard let high = iterator.next(), let low = iterator.next(),
-                      let h = hexValue(high), let l = hexValue(low) else { return nil }
+                    let h = hexValue(high), let l = hexValue(low)
+                else { return nil }
                 bytes.append(h << 4 | l)
             } else {
                 bytes.append(byte)

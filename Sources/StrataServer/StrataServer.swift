@@ -3,10 +3,10 @@ import Hummingbird
 public import Logging
 import NIOCore
 import ServiceLifecycle
-import UnixSignals
 public import StrataCore
 import StrataHTTP
 public import StrataPostgres
+import UnixSignals
 
 /// Runs the Strata server: the database (embedded unless `DATABASE_URL` is set), the
 /// migrations, the HTTP application and every module's services, in one `ServiceGroup` that
@@ -31,8 +31,12 @@ public enum StrataServer {
         let migrator = Migrator(lines: try StrataApplication.migrationLines(of: modules), pool: pool, logger: logger)
         let readiness = Readiness()
         let router = StrataApplication.buildRouter(
-            configuration: configuration, pool: pool, modules: modules, readiness: readiness,
-            checks: StrataApplication.readinessChecks(pool: pool, migrator: migrator), logger: logger
+            configuration: configuration,
+            pool: pool,
+            modules: modules,
+            readiness: readiness,
+            checks: StrataApplication.readinessChecks(pool: pool, migrator: migrator),
+            logger: logger
         )
         var application = Application(
             router: router,
@@ -70,7 +74,9 @@ public enum StrataServer {
         services.append(.init(service: ReadinessDrainService(readiness: readiness, delay: configuration.drainDelay, logger: logger)))
 
         var groupConfiguration = ServiceGroupConfiguration(
-            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+            services: services,
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
         )
         groupConfiguration.maximumGracefulShutdownDuration = configuration.drainDelay + configuration.gracePeriod + .seconds(60)
         try await ServiceGroup(configuration: groupConfiguration).run()

@@ -76,7 +76,11 @@ public actor TestPostgres {
 
     /// Small pools with `search_path` empty.
     public static let defaultPoolConfiguration = PostgresPool.Configuration(
-        poolSize: 1, maxOverflow: 7, acquireTimeout: .seconds(30), statementTimeout: .seconds(60), searchPath: ""
+        poolSize: 1,
+        maxOverflow: 7,
+        acquireTimeout: .seconds(30),
+        statementTimeout: .seconds(60),
+        searchPath: ""
     )
 
     private struct Server: Sendable {
@@ -113,7 +117,10 @@ public actor TestPostgres {
             let url = try DatabaseURL(parsing: external, variable: "TEST_DATABASE_URL")
             server = Server(url: url.with(database: "postgres"), templateName: templateName, cluster: nil)
             try await maintenance(server.url) { connection in
-                try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(templateName)) WITH (FORCE)"), logger: logger)
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(templateName)) WITH (FORCE)"),
+                    logger: logger
+                )
                 try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(templateName))"), logger: logger)
             }
         } else {
@@ -123,8 +130,11 @@ public actor TestPostgres {
             do {
                 cluster = try await EmbeddedCluster.start(
                     .init(
-                        directory: directory, durable: false, database: templateName,
-                        settings: ["max_connections": "400", "shared_buffers": "64MB"], removeWhenStopped: true
+                        directory: directory,
+                        durable: false,
+                        database: templateName,
+                        settings: ["max_connections": "400", "shared_buffers": "64MB"],
+                        removeWhenStopped: true
                     ),
                     logger: logger
                 )
@@ -160,7 +170,8 @@ public actor TestPostgres {
         // "source database is being accessed by other users".
         try await Self.maintenance(server.url) { connection in
             try await connection.query(
-                PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(name)) TEMPLATE \(quoteIdentifier(template))"), logger: Self.logger
+                PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(name)) TEMPLATE \(quoteIdentifier(template))"),
+                logger: Self.logger
             )
         }
         return name

@@ -5,7 +5,9 @@ import StrataPostgres
 /// `strata db …`: database figures.
 struct Database: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "db", abstract: "Database operations.", subcommands: [Stats.self]
+        commandName: "db",
+        abstract: "Database operations.",
+        subcommands: [Stats.self]
     )
 
     struct Stats: AsyncParsableCommand {

@@ -65,7 +65,8 @@ struct GlobalOptions: ParsableArguments {
 /// Opens the configured database and a running pool on it for the closure's lifetime, then
 /// stops both (and the embedded cluster when this command started it).
 func withDatabase<T: Sendable>(
-    _ configuration: ServerConfiguration, logger: Logger,
+    _ configuration: ServerConfiguration,
+    logger: Logger,
     _ body: @Sendable (PostgresPool, DatabaseEndpoint) async throws -> T
 ) async throws -> T {
     let endpoint = try await DatabaseEndpoint.open(configuration: configuration, logger: logger)

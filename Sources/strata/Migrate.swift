@@ -56,7 +56,8 @@ struct Migrate: AsyncParsableCommand {
 
     struct DryRun: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "dry-run", abstract: "Print what `up` would apply, changing nothing (read-only, no lock)."
+            commandName: "dry-run",
+            abstract: "Print what `up` would apply, changing nothing (read-only, no lock)."
         )
         @OptionGroup var options: GlobalOptions
 
@@ -127,8 +128,10 @@ struct Migrate: AsyncParsableCommand {
 func printTable(_ entries: [MigrationStatus]) {
     let formatter = ISO8601DateFormatter()
     let rows = entries.map { entry in
-        [entry.module, String(format: "%04d", entry.version), entry.name, entry.state.rawValue,
-         entry.appliedAt.map { formatter.string(from: $0) } ?? "-", entry.durationMilliseconds.map { "\($0) ms" } ?? "-"]
+        [
+            entry.module, String(format: "%04d", entry.version), entry.name, entry.state.rawValue,
+            entry.appliedAt.map { formatter.string(from: $0) } ?? "-", entry.durationMilliseconds.map { "\($0) ms" } ?? "-",
+        ]
     }
     printColumns(header: ["MODULE", "VERSION", "NAME", "STATE", "APPLIED AT", "DURATION"], rows: rows)
 }

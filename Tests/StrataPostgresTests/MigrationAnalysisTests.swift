@@ -5,14 +5,22 @@ import Testing
 
 @Suite struct MigrationAnalysisTests {
     func line(_ versions: [Int], module: String = "app") throws -> MigrationLine {
-        try MigrationLine(module: module, migrations: versions.map {
-            Migration(module: module, version: $0, name: "step_\($0)", sql: "SELECT \($0);")
-        })
+        try MigrationLine(
+            module: module,
+            migrations: versions.map {
+                Migration(module: module, version: $0, name: "step_\($0)", sql: "SELECT \($0);")
+            }
+        )
     }
 
     func applied(_ migration: Migration, checksum: String? = nil, state: String = "applied") -> LedgerRow {
-        LedgerRow(module: migration.module, version: migration.version, name: migration.name,
-                  checksum: checksum ?? migration.checksum, state: state)
+        LedgerRow(
+            module: migration.module,
+            version: migration.version,
+            name: migration.name,
+            checksum: checksum ?? migration.checksum,
+            state: state
+        )
     }
 
     @Test func pendingFilesAreAppliedInOrder() throws {
@@ -61,9 +69,12 @@ import Testing
 
     @Test func duplicateVersionsAreRejected() {
         #expect(throws: StrataError.self) {
-            _ = try MigrationLine(module: "app", migrations: [
-                Migration(module: "app", version: 1, name: "a", sql: ""), Migration(module: "app", version: 1, name: "b", sql: ""),
-            ])
+            _ = try MigrationLine(
+                module: "app",
+                migrations: [
+                    Migration(module: "app", version: 1, name: "a", sql: ""), Migration(module: "app", version: 1, name: "b", sql: ""),
+                ]
+            )
         }
     }
 

@@ -66,7 +66,9 @@ import Testing
     func aNoTransactionFileIsRecordedFailedAndARerunRepairsIt() async throws {
         try await withTestDatabase { database in
             let setup = (1, "CREATE TABLE public.demo_items (id int, name text);")
-            let broken = try appLine([setup, (2, "-- strata:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS demo_items_name ON public.demo_items (nosuchcolumn);")])
+            let broken = try appLine([
+                setup, (2, "-- strata:no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS demo_items_name ON public.demo_items (nosuchcolumn);"),
+            ])
             await #expect(throws: StrataError.self) {
                 try await Migrator(lines: try lines(broken), pool: database.pool, logger: logger).migrate()
             }
@@ -74,7 +76,13 @@ import Testing
             let analysis = try await Migrator(lines: try lines(broken), pool: database.pool, logger: logger).status()
             #expect(analysis.entries.first { $0.module == "demo" && $0.version == 2 }?.state == .failed)
 
-            let fixed = try appLine([setup, (2, "-- strata:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS public.demo_items_name;\nCREATE INDEX CONCURRENTLY demo_items_name ON public.demo_items (name);")])
+            let fixed = try appLine([
+                setup,
+                (
+                    2,
+                    "-- strata:no-transaction\nDROP INDEX CONCURRENTLY IF EXISTS public.demo_items_name;\nCREATE INDEX CONCURRENTLY demo_items_name ON public.demo_items (name);"
+                ),
+            ])
             let applied = try await Migrator(lines: try lines(fixed), pool: database.pool, logger: logger).migrate()
             #expect(applied.map(\.fileName) == ["demo/0002_step_2.sql"])
             #expect(try await ledger(database.pool) == ["demo/1:applied", "demo/2:applied", "strata/1:applied"])
@@ -85,7 +93,8 @@ import Testing
     @Test(.timeLimit(.minutes(2)))
     func anEditedAppliedFileIsRefusedUntilRepaired() async throws {
         try await withTestDatabase { database in
-            try await Migrator(lines: try lines(try appLine([(1, "CREATE TABLE public.demo_x (id int);")])), pool: database.pool, logger: logger).migrate()
+            try await Migrator(lines: try lines(try appLine([(1, "CREATE TABLE public.demo_x (id int);")])), pool: database.pool, logger: logger)
+                .migrate()
             let edited = try appLine([(1, "CREATE TABLE public.demo_x (id bigint);"), (2, "CREATE TABLE public.demo_y (id int);")])
             let migrator = Migrator(lines: try lines(edited), pool: database.pool, logger: logger)
             await #expect {
@@ -128,8 +137,10 @@ import Testing
     func aHeldLockMakesOthersWaitThenTimeOut() async throws {
         try await withTestDatabase { database in
             let migrator = Migrator(
-                lines: try lines(try appLine([(1, "SELECT 1;")])), pool: database.pool,
-                options: .init(lockTimeout: .milliseconds(300)), logger: logger
+                lines: try lines(try appLine([(1, "SELECT 1;")])),
+                pool: database.pool,
+                options: .init(lockTimeout: .milliseconds(300)),
+                logger: logger
             )
             try await database.pool.withConnection { holder in
                 _ = try await holder.query("SELECT pg_advisory_lock(\(Migrator.lockKey))", logger: TestPostgres.logger).collect()

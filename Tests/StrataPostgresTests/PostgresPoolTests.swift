@@ -2,6 +2,7 @@ import PostgresNIO
 import StrataCore
 import StrataPostgres
 import StrataTestSupport
+import Synchronization
 import Testing
 
 @Suite struct PostgresPoolTests {
@@ -101,7 +102,8 @@ import Testing
                     group.addTask {
                         try await pool.withTransaction(isolation: .serializable, maxAttempts: 50) { connection in
                             attempts.increment()
-                            let rows = try await connection.query("SELECT n FROM public.counters WHERE id = 1", logger: pool.statementLogger).collect()
+                            let rows = try await connection.query("SELECT n FROM public.counters WHERE id = 1", logger: pool.statementLogger)
+                                .collect()
                             let n = try rows[0].decode(Int.self)
                             try await connection.query("UPDATE public.counters SET n = \(n + 1) WHERE id = 1", logger: pool.statementLogger)
                         }
@@ -130,7 +132,11 @@ import Testing
     @Test(.timeLimit(.minutes(1)))
     func anUnreachableServerIsReportedAsUnavailableWithoutCredentials() async throws {
         let url = DatabaseURL(username: "app", password: "hunter2", host: "127.0.0.1", port: 1, database: "app")
-        let pool = PostgresPool(url: url, configuration: .init(poolSize: 1, maxOverflow: 0, acquireTimeout: .milliseconds(500), connectTimeout: .seconds(2)), logger: TestPostgres.logger)
+        let pool = PostgresPool(
+            url: url,
+            configuration: .init(poolSize: 1, maxOverflow: 0, acquireTimeout: .milliseconds(500), connectTimeout: .seconds(2)),
+            logger: TestPostgres.logger
+        )
         let runner = Task { await pool.run() }
         defer { runner.cancel() }
         await #expect {
@@ -148,5 +154,3 @@ final class Counter: Sendable {
     func increment() { storage.withLock { $0 += 1 } }
     var value: Int { storage.withLock { $0 } }
 }
-
-import Synchronization

@@ -53,8 +53,11 @@ struct ProbeModule: StrataModule {
             let configuration = try ServerConfiguration(environment: EnvironmentReader(["HTTP_MAX_BODY_SIZE": "1024"]))
             let migrator = Migrator(lines: try StrataApplication.migrationLines(), pool: database.pool, logger: TestPostgres.logger)
             let router = StrataApplication.buildRouter(
-                configuration: configuration, pool: database.pool, modules: StrataApplication.modules + [ProbeModule()],
-                readiness: readiness, checks: StrataApplication.readinessChecks(pool: database.pool, migrator: migrator),
+                configuration: configuration,
+                pool: database.pool,
+                modules: StrataApplication.modules + [ProbeModule()],
+                readiness: readiness,
+                checks: StrataApplication.readinessChecks(pool: database.pool, migrator: migrator),
                 logger: TestPostgres.logger
             )
             let application = Application(router: router, logger: TestPostgres.logger)
@@ -148,14 +151,25 @@ struct ProbeModule: StrataModule {
     func jsonBodiesAreCheckedForSyntaxShapeSizeAndMediaType() async throws {
         try await withApplication { client in
             let json: HTTPFields = [.contentType: "application/json"]
-            try await client.execute(uri: "/api/probe/items", method: .post, headers: json, body: ByteBuffer(string: #"{"name":"bolt","quantity":3}"#)) { response in
+            try await client.execute(
+                uri: "/api/probe/items",
+                method: .post,
+                headers: json,
+                body: ByteBuffer(string: #"{"name":"bolt","quantity":3}"#)
+            ) { response in
                 #expect(response.status == .ok)
             }
-            try await client.execute(uri: "/api/probe/items", method: .post, headers: json, body: ByteBuffer(string: #"{"name": "bolt", "quantity": "#)) { response in
+            try await client.execute(
+                uri: "/api/probe/items",
+                method: .post,
+                headers: json,
+                body: ByteBuffer(string: #"{"name": "bolt", "quantity": "#)
+            ) { response in
                 #expect(response.status == .badRequest)
                 #expect(self.code(response) == "malformed_body")
             }
-            try await client.execute(uri: "/api/probe/items", method: .post, headers: json, body: ByteBuffer(string: #"{"name":"bolt"}"#)) { response in
+            try await client.execute(uri: "/api/probe/items", method: .post, headers: json, body: ByteBuffer(string: #"{"name":"bolt"}"#)) {
+                response in
                 #expect(response.status == .badRequest)
                 let problem = try self.problem(response)
                 #expect(problem.detail.contains("quantity"))
@@ -165,7 +179,8 @@ struct ProbeModule: StrataModule {
                 #expect(response.status == .contentTooLarge)
                 #expect(self.code(response) == "payload_too_large")
             }
-            try await client.execute(uri: "/api/probe/items", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "bolt")) { response in
+            try await client.execute(uri: "/api/probe/items", method: .post, headers: [.contentType: "text/plain"], body: ByteBuffer(string: "bolt"))
+            { response in
                 #expect(response.status == .unsupportedMediaType)
                 #expect(self.code(response) == "unsupported_media_type")
             }

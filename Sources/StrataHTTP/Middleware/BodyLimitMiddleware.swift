@@ -16,7 +16,8 @@ public struct BodyLimitMiddleware: RouterMiddleware {
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw StrataError(
-                .payloadTooLarge, "The request body is \(length) bytes; the limit is \(limit).",
+                .payloadTooLarge,
+                "The request body is \(length) bytes; the limit is \(limit).",
                 details: ["limit_bytes": "\(limit)"]
             )
         }

@@ -11,8 +11,11 @@ extension StrataError {
         case let error as StrataError:
             return error
         case let error as DecodingError:
-            return StrataError(.malformedBody, "The JSON body does not match what this endpoint expects: \(error.safeDescription)",
-                               underlying: error)
+            return StrataError(
+                .malformedBody,
+                "The JSON body does not match what this endpoint expects: \(error.safeDescription)",
+                underlying: error
+            )
         case let error as HTTPError:
             switch error.status {
             case .notFound:

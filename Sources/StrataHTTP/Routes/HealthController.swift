@@ -87,8 +87,11 @@ public struct HealthController: Sendable {
             }
             if failed {
                 return ProblemDetails(
-                    status: .serviceUnavailable, code: StrataError.Code.notReady.rawValue,
-                    detail: "The server is not ready to take traffic.", requestID: context.requestID, details: results
+                    status: .serviceUnavailable,
+                    code: StrataError.Code.notReady.rawValue,
+                    detail: "The server is not ready to take traffic.",
+                    requestID: context.requestID,
+                    details: results
                 ).response(retryAfter: 1)
             }
             return try Response.json(Ready(status: "ready", checks: results))

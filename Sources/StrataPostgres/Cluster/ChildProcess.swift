@@ -7,16 +7,21 @@ import Glibc
 
 /// Runs programs with arguments as an array (never through a shell command line), optionally
 /// as another, unprivileged user.
-enum ChildProcess {
+///
+/// Children are started with `posix_spawn`, an **empty signal mask and default signal
+/// handlers**. Foundation's `Process` would pass on the mask of the Swift thread that starts
+/// it, where signals such as `SIGCHLD` and `SIGALRM` are blocked: a shell then never sees
+/// its child exit, and `pgbench -T` never stops.
+public enum ChildProcess {
     /// The user a server process runs as.
-    struct User: Sendable, Equatable {
-        var name: String
-        var uid: uid_t
-        var gid: gid_t
+    public struct User: Sendable, Equatable {
+        public var name: String
+        public var uid: UInt32
+        public var gid: UInt32
 
-        /// The user to run servers as: ourselves, or when we are root (servers such as
+        /// The user to run servers as: ourselves (`nil`), or when we are root (servers such as
         /// PostgreSQL refuse root), the `postgres` system user, else `nobody`.
-        static func forServers() throws -> User? {
+        public static func forServers() throws -> User? {
             guard geteuid() == 0 else { return nil }
             for name in ["postgres", "nobody"] {
                 if let entry = getpwnam(name) {
@@ -36,22 +41,51 @@ enum ChildProcess {
         }
     }
 
-    /// Runs a program to completion and returns its standard output.
-    /// - Throws: When the program cannot start or exits non-zero (with its output).
-    static func output(of program: String, _ arguments: [String], as user: User? = nil) throws -> String {
-        let process = Process()
+    /// Runs a program to completion off the cooperative thread pool and returns its standard
+    /// output and standard error, interleaved.
+    /// - Throws: `server_start_failed` when the program cannot start or exits non-zero, with
+    ///   the error lines of its output.
+    public static func run(
+        _ program: String,
+        _ arguments: [String],
+        environment: [String: String]? = nil,
+        as user: User? = nil
+    ) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try output(of: program, arguments, environment: environment, as: user) })
+            }
+        }
+    }
+
+    /// Runs a program to completion on the calling thread (blocking).
+    static func output(
+        of program: String,
+        _ arguments: [String],
+        environment: [String: String]? = nil,
+        as user: User? = nil
+    ) throws -> String {
         let command = (user?.commandPrefix ?? []) + [program] + arguments
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
+        var pipeDescriptors: [Int32] = [0, 0]
+        guard pipe(&pipeDescriptors) == 0 else { throw StrataError(.serverStartFailed, "Cannot create a pipe (errno \(errno))") }
+        let (readEnd, writeEnd) = (pipeDescriptors[0], pipeDescriptors[1])
+        _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
+        let nullDevice = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        defer { close(nullDevice) }
+        let pid: pid_t
+        do {
+            pid = try spawn(command, environment: environment, input: nullDevice, output: writeEnd, newSession: false)
+        } catch {
+            close(readEnd)
+            close(writeEnd)
+            throw StrataError(.dependencyMissing, "Cannot run \(program): \(error)")
+        }
+        close(writeEnd)
+        let handle = FileHandle(fileDescriptor: readEnd, closeOnDealloc: true)
+        let text = String(decoding: handle.readDataToEndOfFile(), as: UTF8.self)
+        let status = waitForExit(pid)
+        guard status == 0 else {
             let errorLines = text.split(separator: "\n").filter { $0.contains("error") || $0.contains("FATAL") }
             var reason = errorLines.isEmpty ? text.suffixLines(5) : errorLines.suffix(5).joined(separator: "\n")
             if let user, reason.contains("Permission denied") {
@@ -59,20 +93,74 @@ enum ChildProcess {
             }
             throw StrataError(
                 .serverStartFailed,
-                "\((program as NSString).lastPathComponent) exited with status \(process.terminationStatus): \(reason)"
+                "\((program as NSString).lastPathComponent) exited with status \(status): \(reason)"
             )
         }
         return text
     }
 
-    /// Runs a program to completion off the cooperative thread pool.
-    static func run(_ program: String, _ arguments: [String], as user: User? = nil) async throws -> String {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try output(of: program, arguments, as: user) })
+    /// Starts `command` with `input` as its standard input and `output` as both standard
+    /// output and standard error.
+    /// - Parameter newSession: Start a session of its own (a terminal's Ctrl-C does not reach it).
+    static func spawn(
+        _ command: [String],
+        environment: [String: String]?,
+        input: Int32,
+        output: Int32,
+        newSession: Bool
+    ) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, input, 0)
+        posix_spawn_file_actions_adddup2(&actions, output, 1)
+        posix_spawn_file_actions_adddup2(&actions, output, 2)
+
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD, SIGPIPE, SIGALRM, SIGUSR1, SIGUSR2] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        let setSession: Int32 = 0x80  // POSIX_SPAWN_SETSID (glibc ≥ 2.26)
+        var flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+        if newSession { flags |= setSession }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
+
+        let environmentStrings = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }
+        var pid: pid_t = 0
+        let status = withCStrings(command) { argv in
+            withCStrings(environmentStrings) { envp in
+                posix_spawn(&pid, command[0], &actions, &attributes, argv, envp)
             }
         }
+        guard status == 0 else { throw POSIXError(POSIXErrorCode(rawValue: status) ?? .EIO) }
+        return pid
     }
+
+    /// Waits for a child and returns its exit code (128 + signal when killed by a signal).
+    static func waitForExit(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return exitCode(status)
+    }
+
+    /// Decodes a `waitpid` status: the exit code, or 128 + the signal number.
+    static func exitCode(_ status: Int32) -> Int32 {
+        status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+    }
+}
+
+/// Calls `body` with a NULL-terminated C array of the strings.
+private func withCStrings<T>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> T) -> T {
+    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    pointers.append(nil)
+    defer { for pointer in pointers { free(pointer) } }
+    return body(pointers)
 }
 
 extension String {

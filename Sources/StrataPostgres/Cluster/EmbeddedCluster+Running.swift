@@ -33,8 +33,13 @@ extension EmbeddedCluster {
         let socketDirectory = lines[4].isEmpty ? nil : lines[4]
         let password = try? String(contentsOfFile: "\(directory)/password", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         return DatabaseURL(
-            username: "postgres", password: password, host: socketDirectory == nil ? "127.0.0.1" : nil, port: port,
-            socketDirectory: socketDirectory, database: configuration.database, tls: .disable
+            username: "postgres",
+            password: password,
+            host: socketDirectory == nil ? "127.0.0.1" : nil,
+            port: port,
+            socketDirectory: socketDirectory,
+            database: configuration.database,
+            tls: .disable
         )
     }
 }

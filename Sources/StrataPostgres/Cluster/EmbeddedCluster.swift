@@ -43,8 +43,12 @@ public final class EmbeddedCluster: Sendable {
 
         /// Creates a configuration.
         public init(
-            directory: String, durable: Bool = true, database: String = "strata",
-            settings: [String: String] = [:], startTimeout: Duration = .seconds(60), removeWhenStopped: Bool = false
+            directory: String,
+            durable: Bool = true,
+            database: String = "strata",
+            settings: [String: String] = [:],
+            startTimeout: Duration = .seconds(60),
+            removeWhenStopped: Bool = false
         ) {
             self.removeWhenStopped = removeWhenStopped
             self.directory = directory
@@ -77,8 +81,15 @@ public final class EmbeddedCluster: Sendable {
     public var logFile: String { "\(configuration.directory)/server.log" }
 
     private init(
-        url: DatabaseURL, port: Int, serverPID: pid_t, configuration: Configuration, binaries: PostgresBinaries,
-        user: ChildProcess.User?, lifeline: Lifeline, lockDescriptor: Int32, logger: Logger
+        url: DatabaseURL,
+        port: Int,
+        serverPID: pid_t,
+        configuration: Configuration,
+        binaries: PostgresBinaries,
+        user: ChildProcess.User?,
+        lifeline: Lifeline,
+        lockDescriptor: Int32,
+        logger: Logger
     ) {
         self.url = url
         self.port = port
@@ -111,15 +122,31 @@ public final class EmbeddedCluster: Sendable {
                 let socketFits = "\(directory)/.s.PGSQL.\(port)".utf8.count < 108
                 do {
                     let (lifeline, pid) = try await launch(
-                        configuration, binaries: binaries, user: user, port: port, socketDirectory: socketFits ? directory : nil
+                        configuration,
+                        binaries: binaries,
+                        user: user,
+                        port: port,
+                        socketDirectory: socketFits ? directory : nil
                     )
                     let url = DatabaseURL(
-                        username: "postgres", password: password, host: socketFits ? nil : "127.0.0.1", port: port,
-                        socketDirectory: socketFits ? directory : nil, database: configuration.database, tls: .disable
+                        username: "postgres",
+                        password: password,
+                        host: socketFits ? nil : "127.0.0.1",
+                        port: port,
+                        socketDirectory: socketFits ? directory : nil,
+                        database: configuration.database,
+                        tls: .disable
                     )
                     let cluster = EmbeddedCluster(
-                        url: url, port: port, serverPID: pid, configuration: configuration, binaries: binaries,
-                        user: user, lifeline: lifeline, lockDescriptor: lockDescriptor, logger: logger
+                        url: url,
+                        port: port,
+                        serverPID: pid,
+                        configuration: configuration,
+                        binaries: binaries,
+                        user: user,
+                        lifeline: lifeline,
+                        lockDescriptor: lockDescriptor,
+                        logger: logger
                     )
                     do {
                         try await cluster.verifyAndCreateDatabase()
@@ -127,9 +154,12 @@ public final class EmbeddedCluster: Sendable {
                         await cluster.stop()
                         throw error
                     }
-                    logger.info("embedded PostgreSQL started", metadata: [
-                        "strata.db.port": "\(port)", "strata.db.directory": "\(directory)", "strata.db.pid": "\(pid)",
-                    ])
+                    logger.info(
+                        "embedded PostgreSQL started",
+                        metadata: [
+                            "strata.db.port": "\(port)", "strata.db.directory": "\(directory)", "strata.db.pid": "\(pid)",
+                        ]
+                    )
                     return cluster
                 } catch let error as PortTaken {
                     lastError = error
@@ -171,7 +201,10 @@ public final class EmbeddedCluster: Sendable {
     // MARK: Start-up steps
 
     private static func initializeIfNeeded(
-        _ configuration: Configuration, binaries: PostgresBinaries, user: ChildProcess.User?, logger: Logger
+        _ configuration: Configuration,
+        binaries: PostgresBinaries,
+        user: ChildProcess.User?,
+        logger: Logger
     ) async throws -> String? {
         let directory = configuration.directory
         let dataDirectory = "\(directory)/data"
@@ -198,7 +231,7 @@ public final class EmbeddedCluster: Sendable {
     private static func recoverStaleServer(dataDirectory: String, logger: Logger) async throws {
         let pidFile = "\(dataDirectory)/postmaster.pid"
         guard let contents = try? String(contentsOfFile: pidFile, encoding: .utf8),
-              let pid = contents.split(separator: "\n").first.flatMap({ pid_t($0.trimmingCharacters(in: .whitespaces)) })
+            let pid = contents.split(separator: "\n").first.flatMap({ pid_t($0.trimmingCharacters(in: .whitespaces)) })
         else { return }
         let cmdline = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
         if kill(pid, 0) == 0 && cmdline.contains("postgres") && cmdline.contains(dataDirectory) {
@@ -218,7 +251,10 @@ public final class EmbeddedCluster: Sendable {
     private struct PortTaken: Error { var port: Int }
 
     private static func launch(
-        _ configuration: Configuration, binaries: PostgresBinaries, user: ChildProcess.User?, port: Int,
+        _ configuration: Configuration,
+        binaries: PostgresBinaries,
+        user: ChildProcess.User?,
+        port: Int,
         socketDirectory: String?
     ) async throws -> (Lifeline, pid_t) {
         let dataDirectory = "\(configuration.directory)/data"
@@ -238,7 +274,9 @@ public final class EmbeddedCluster: Sendable {
         for (name, value) in settings.sorted(by: { $0.key < $1.key }) { command += ["-c", "\(name)=\(value)"] }
 
         let lifeline = try Lifeline(
-            command: command, logFile: logFile, removeWhenStopped: configuration.removeWhenStopped ? configuration.directory : nil
+            command: command,
+            logFile: logFile,
+            removeWhenStopped: configuration.removeWhenStopped ? configuration.directory : nil
         )
         let deadline = ContinuousClock.now + configuration.startTimeout
         while ContinuousClock.now < deadline {
@@ -271,7 +309,8 @@ public final class EmbeddedCluster: Sendable {
         var current = pid
         for _ in 0..<4 {
             guard let stat = try? String(contentsOfFile: "/proc/\(current)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return false }
+                let close = stat.lastIndex(of: ")")
+            else { return false }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             guard fields.count > 2, let parent = pid_t(fields[1]) else { return false }
             if parent == ancestor { return true }
@@ -291,11 +330,13 @@ public final class EmbeddedCluster: Sendable {
                 throw StrataError(.serverStartFailed, "The server on port \(self.port) is not the embedded cluster (its data directory differs)")
             }
             let exists = try await connection.query(
-                "SELECT 1 FROM pg_catalog.pg_database WHERE datname = \(self.configuration.database)", logger: self.logger
+                "SELECT 1 FROM pg_catalog.pg_database WHERE datname = \(self.configuration.database)",
+                logger: self.logger
             ).collect()
             if exists.isEmpty {
                 try await connection.query(
-                    PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(self.configuration.database))"), logger: self.logger
+                    PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(self.configuration.database))"),
+                    logger: self.logger
                 )
             }
         }
@@ -304,16 +345,28 @@ public final class EmbeddedCluster: Sendable {
     /// Runs the closure on a single, unpooled connection.
     @discardableResult
     public static func withConnection<T>(
-        to url: DatabaseURL, logger: Logger, _ body: (PostgresConnection) async throws -> T
+        to url: DatabaseURL,
+        logger: Logger,
+        _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
-        let configuration: PostgresConnection.Configuration = if let socket = url.socketPath {
-            .init(unixSocketPath: socket, username: url.username, password: url.password, database: url.database)
-        } else {
-            .init(host: url.host ?? "127.0.0.1", port: url.port, username: url.username, password: url.password,
-                  database: url.database, tls: .disable)
-        }
+        let configuration: PostgresConnection.Configuration =
+            if let socket = url.socketPath {
+                .init(unixSocketPath: socket, username: url.username, password: url.password, database: url.database)
+            } else {
+                .init(
+                    host: url.host ?? "127.0.0.1",
+                    port: url.port,
+                    username: url.username,
+                    password: url.password,
+                    database: url.database,
+                    tls: .disable
+                )
+            }
         let connection = try await PostgresConnection.connect(
-            on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration, id: 0, logger: logger
+            on: MultiThreadedEventLoopGroup.singleton.next(),
+            configuration: configuration,
+            id: 0,
+            logger: logger
         )
         do {
             let result = try await body(connection)

@@ -12,11 +12,10 @@ import Glibc
 /// (PostgreSQL's fast shutdown), waits for the server to exit and, when asked, deletes a
 /// throw-away folder.
 ///
-/// The shell is spawned directly with `posix_spawn`: in a session of its own (a terminal's
-/// Ctrl-C reaches Strata, which decides the order of shutdown), with an empty signal mask
-/// and default signal handlers (threads of this process block signals such as `SIGCHLD`,
-/// which a child would otherwise inherit and then never see its server exit), and with the
-/// pipe's write end close-on-exec so that no other child holds it open. The command is
+/// The shell is spawned by ``ChildProcess/spawn(_:environment:input:output:newSession:)``
+/// in a session of its own (a terminal's Ctrl-C reaches Strata, which decides the order of
+/// shutdown), with a clean signal mask, and with the pipe's write end close-on-exec so that no
+/// other child holds it open. The command is
 /// passed as positional arguments (`"$@"`), never spliced into the script.
 final class Lifeline: @unchecked Sendable {
     // Mutable state is guarded by `lock`.
@@ -49,40 +48,15 @@ final class Lifeline: @unchecked Sendable {
         _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
         defer { close(readEnd) }
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, readEnd, 0)
-        posix_spawn_file_actions_adddup2(&actions, logDescriptor, 1)
-        posix_spawn_file_actions_adddup2(&actions, logDescriptor, 2)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var emptyMask = sigset_t()
-        sigemptyset(&emptyMask)
-        posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGCHLD, SIGPIPE, SIGUSR1, SIGUSR2] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        let setSession: Int32 = 0x80  // POSIX_SPAWN_SETSID (glibc ≥ 2.26)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | setSession))
-
         let arguments = ["/bin/sh", "-c", Self.script, "strata-lifeline"] + command
         var environment = ProcessInfo.processInfo.environment
         environment["STRATA_LIFELINE_REMOVE"] = removeWhenStopped
-        let environmentStrings = environment.map { "\($0.key)=\($0.value)" }
-
-        var spawned: pid_t = 0
-        let status = withCStrings(arguments) { argv in
-            withCStrings(environmentStrings) { envp in
-                posix_spawn(&spawned, "/bin/sh", &actions, &attributes, argv, envp)
-            }
-        }
-        guard status == 0 else {
+        let spawned: pid_t
+        do {
+            spawned = try ChildProcess.spawn(arguments, environment: environment, input: readEnd, output: logDescriptor, newSession: true)
+        } catch {
             close(writeEnd)
-            throw POSIXError(.init(rawValue: status) ?? .EIO)
+            throw error
         }
         pid = spawned
         writeDescriptor = writeEnd
@@ -113,12 +87,4 @@ final class Lifeline: @unchecked Sendable {
     func terminate() {
         lock.withLock { _ = kill(pid, SIGKILL) }
     }
-}
-
-/// Calls `body` with a NULL-terminated C array of the strings.
-private func withCStrings<T>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> T) -> T {
-    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-    pointers.append(nil)
-    defer { for pointer in pointers { free(pointer) } }
-    return body(pointers)
 }

@@ -54,7 +54,8 @@ public struct PostgresBinaries: Sendable, Equatable {
         let output = try ChildProcess.output(of: path("postgres"), ["--version"])
         // "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
         guard let word = output.split(separator: " ").first(where: { $0.first?.isNumber == true }),
-              let major = Int(word.split(separator: ".")[0]) else {
+            let major = Int(word.split(separator: ".")[0])
+        else {
             throw StrataError(.dependencyMissing, "Could not read the PostgreSQL version from: \(output)")
         }
         return major

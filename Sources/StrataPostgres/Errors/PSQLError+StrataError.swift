@@ -32,7 +32,9 @@ extension StrataError {
         case "23505", "23P01":
             (code, message) = (.conflict, "The change conflicts with existing data\(constraintText).")
         case "23503":
-            (code, message) = (.invalidReference, "The change refers to something that does not exist, or removes something still referred to\(constraintText).")
+            (code, message) = (
+                .invalidReference, "The change refers to something that does not exist, or removes something still referred to\(constraintText)."
+            )
         case "23514":
             (code, message) = (.invalidValue, "A value is outside what is allowed\(constraintText).")
         case "23502":
@@ -58,7 +60,7 @@ extension StrataError {
     private static func fromClientSide(_ error: PSQLError, file: String, line: Int) -> StrataError {
         switch error.code {
         case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed,
-             .sslUnsupported, .failedToAddSSLHandler:
+            .sslUnsupported, .failedToAddSSLHandler:
             return StrataError(.databaseUnavailable, "The database cannot be reached; retry shortly.", underlying: error, file: file, line: line)
         case .queryCancelled:
             return StrataError(.statementTimeout, "The database statement was cancelled.", underlying: error, file: file, line: line)

@@ -99,7 +99,7 @@ public struct MigrationLine: Sendable, Equatable {
         let number = stem[..<underscore]
         let name = stem[stem.index(after: underscore)...]
         guard number.count >= 4, number.allSatisfy(\.isASCII), number.allSatisfy(\.isNumber), let version = Int(number), version > 0,
-              !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") })
+            !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") })
         else { return nil }
         return (version, String(name))
     }

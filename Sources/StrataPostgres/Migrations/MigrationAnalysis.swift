@@ -12,8 +12,15 @@ public struct LedgerRow: Sendable, Equatable {
     public var appliedAt: Date
     public var durationMilliseconds: Int
 
-    public init(module: String, version: Int, name: String, checksum: String, state: String = "applied",
-                appliedAt: Date = Date(), durationMilliseconds: Int = 0) {
+    public init(
+        module: String,
+        version: Int,
+        name: String,
+        checksum: String,
+        state: String = "applied",
+        appliedAt: Date = Date(),
+        durationMilliseconds: Int = 0
+    ) {
         self.module = module
         self.version = version
         self.name = name
@@ -71,7 +78,10 @@ public struct MigrationAnalysis: Sendable, Equatable {
             let known = Set(line.migrations.map(\.version))
             for migration in line.migrations {
                 var status = MigrationStatus(
-                    module: line.module, version: migration.version, name: migration.name, state: .pending
+                    module: line.module,
+                    version: migration.version,
+                    name: migration.name,
+                    state: .pending
                 )
                 if let row = rows[migration.version] {
                     status.appliedAt = row.appliedAt
@@ -92,19 +102,31 @@ public struct MigrationAnalysis: Sendable, Equatable {
                 entries.append(status)
             }
             for row in rows.values.sorted(by: { $0.version < $1.version }) where !known.contains(row.version) {
-                entries.append(MigrationStatus(
-                    module: row.module, version: row.version, name: row.name, state: .unknown,
-                    appliedAt: row.appliedAt, durationMilliseconds: row.durationMilliseconds
-                ))
+                entries.append(
+                    MigrationStatus(
+                        module: row.module,
+                        version: row.version,
+                        name: row.name,
+                        state: .unknown,
+                        appliedAt: row.appliedAt,
+                        durationMilliseconds: row.durationMilliseconds
+                    )
+                )
             }
         }
         // Lines in the ledger that this build does not have at all.
         let lineNames = Set(lines.map(\.module))
         for row in ledger.sorted(by: { ($0.module, $0.version) < ($1.module, $1.version) }) where !lineNames.contains(row.module) {
-            entries.append(MigrationStatus(
-                module: row.module, version: row.version, name: row.name, state: .unknown,
-                appliedAt: row.appliedAt, durationMilliseconds: row.durationMilliseconds
-            ))
+            entries.append(
+                MigrationStatus(
+                    module: row.module,
+                    version: row.version,
+                    name: row.name,
+                    state: .unknown,
+                    appliedAt: row.appliedAt,
+                    durationMilliseconds: row.durationMilliseconds
+                )
+            )
         }
         self.entries = entries
         self.toApply = toApply

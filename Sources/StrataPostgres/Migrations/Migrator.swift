@@ -77,11 +77,20 @@ public struct Migrator: Sendable {
                 try await apply(migration, on: connection)
                 let elapsed = started.duration(to: .now)
                 progress?("applied  \(migration.fileName) in \(elapsed.milliseconds) ms")
-                logger.info("migration applied", metadata: ["strata.migration.file": "\(migration.fileName)", "strata.migration.ms": "\(elapsed.milliseconds)"])
-                applied.append(MigrationStatus(
-                    module: migration.module, version: migration.version, name: migration.name, state: .applied,
-                    appliedAt: Date(), durationMilliseconds: Int(elapsed.milliseconds)
-                ))
+                logger.info(
+                    "migration applied",
+                    metadata: ["strata.migration.file": "\(migration.fileName)", "strata.migration.ms": "\(elapsed.milliseconds)"]
+                )
+                applied.append(
+                    MigrationStatus(
+                        module: migration.module,
+                        version: migration.version,
+                        name: migration.name,
+                        state: .applied,
+                        appliedAt: Date(),
+                        durationMilliseconds: Int(elapsed.milliseconds)
+                    )
+                )
             }
             return applied
         }
@@ -97,13 +106,18 @@ public struct Migrator: Sendable {
             var repaired: [String] = []
             for line in lines {
                 for migration in line.migrations {
-                    guard analysis.entries.contains(where: {
-                        $0.module == migration.module && $0.version == migration.version && $0.state == .checksumMismatch
-                    }) else { continue }
-                    try await connection.query("""
+                    guard
+                        analysis.entries.contains(where: {
+                            $0.module == migration.module && $0.version == migration.version && $0.state == .checksumMismatch
+                        })
+                    else { continue }
+                    try await connection.query(
+                        """
                         UPDATE strata.schema_migrations SET checksum = \(migration.checksum), name = \(migration.name)
                         WHERE module = \(migration.module) AND version = \(migration.version)
-                        """, logger: pool.statementLogger)
+                        """,
+                        logger: pool.statementLogger
+                    )
                     repaired.append(migration.fileName)
                     logger.notice("migration checksum accepted", metadata: ["strata.migration.file": "\(migration.fileName)"])
                 }
@@ -160,40 +174,52 @@ public struct Migrator: Sendable {
             do {
                 try await run(statements, of: migration, on: connection)
                 let duration = Int(started.duration(to: .now).milliseconds)
-                try await connection.query("""
+                try await connection.query(
+                    """
                     INSERT INTO strata.schema_migrations (module, version, name, checksum, state, duration_ms)
                     VALUES (\(migration.module), \(migration.version), \(migration.name), \(migration.checksum), 'applied', \(duration))
                     ON CONFLICT (module, version) DO UPDATE
                     SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, state = 'applied', applied_at = now(),
                         duration_ms = EXCLUDED.duration_ms, applied_by = current_user, error = NULL
-                    """, logger: log)
+                    """,
+                    logger: log
+                )
                 try await connection.query("COMMIT", logger: log)
             } catch {
                 _ = try? await connection.query("ROLLBACK", logger: log)
                 throw error
             }
         } else {
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO strata.schema_migrations (module, version, name, checksum, state)
                 VALUES (\(migration.module), \(migration.version), \(migration.name), \(migration.checksum), 'failed')
                 ON CONFLICT (module, version) DO UPDATE
                 SET name = EXCLUDED.name, checksum = EXCLUDED.checksum, state = 'failed', error = NULL
-                """, logger: log)
+                """,
+                logger: log
+            )
             do {
                 try await run(statements, of: migration, on: connection)
             } catch let error as StrataError {
-                _ = try? await connection.query("""
+                _ = try? await connection.query(
+                    """
                     UPDATE strata.schema_migrations SET error = \(error.message)
                     WHERE module = \(migration.module) AND version = \(migration.version)
-                    """, logger: log)
+                    """,
+                    logger: log
+                )
                 throw error
             }
             let duration = Int(started.duration(to: .now).milliseconds)
-            try await connection.query("""
+            try await connection.query(
+                """
                 UPDATE strata.schema_migrations
                 SET state = 'applied', applied_at = now(), duration_ms = \(duration), applied_by = current_user, error = NULL
                 WHERE module = \(migration.module) AND version = \(migration.version)
-                """, logger: log)
+                """,
+                logger: log
+            )
         }
     }
 
@@ -215,17 +241,32 @@ public struct Migrator: Sendable {
 
     static func readLedger(on connection: PostgresConnection, logger: Logger) async throws -> [LedgerRow] {
         let exists = try await connection.query(
-            "SELECT to_regclass('strata.schema_migrations') IS NOT NULL", logger: logger
+            "SELECT to_regclass('strata.schema_migrations') IS NOT NULL",
+            logger: logger
         ).collect()
         guard try exists.first?.decode(Bool.self) == true else { return [] }
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT module, version, name, checksum, state, applied_at, duration_ms
             FROM strata.schema_migrations ORDER BY module, version
-            """, logger: logger)
+            """,
+            logger: logger
+        )
         var ledger: [LedgerRow] = []
-        for try await (module, version, name, checksum, state, appliedAt, duration) in rows.decode((String, Int, String, String, String, Date, Int).self) {
-            ledger.append(LedgerRow(module: module, version: version, name: name, checksum: checksum, state: state,
-                                    appliedAt: appliedAt, durationMilliseconds: duration))
+        for try await (module, version, name, checksum, state, appliedAt, duration) in rows.decode(
+            (String, Int, String, String, String, Date, Int).self
+        ) {
+            ledger.append(
+                LedgerRow(
+                    module: module,
+                    version: version,
+                    name: name,
+                    checksum: checksum,
+                    state: state,
+                    appliedAt: appliedAt,
+                    durationMilliseconds: duration
+                )
+            )
         }
         return ledger
     }

@@ -39,24 +39,37 @@ public struct SQLScript: Sendable, Equatable {
             index + offset < chars.count ? chars[index + offset] : nil
         }
         func markCode() {
-            if !hasCode { hasCode = true; startLine = line }
+            if !hasCode {
+                hasCode = true
+                startLine = line
+            }
         }
 
         while index < chars.count {
             let c = chars[index]
             switch c {
             case "-" where peek(1) == "-":
-                while index < chars.count && chars[index] != "\n" { append(chars[index]); index += 1 }
+                while index < chars.count && chars[index] != "\n" {
+                    append(chars[index])
+                    index += 1
+                }
                 continue
             case "/" where peek(1) == "*":
                 var depth = 0
                 repeat {
                     if chars[index] == "/" && peek(1) == "*" {
-                        depth += 1; append(chars[index]); append(chars[index + 1]); index += 2
+                        depth += 1
+                        append(chars[index])
+                        append(chars[index + 1])
+                        index += 2
                     } else if chars[index] == "*" && peek(1) == "/" {
-                        depth -= 1; append(chars[index]); append(chars[index + 1]); index += 2
+                        depth -= 1
+                        append(chars[index])
+                        append(chars[index + 1])
+                        index += 2
                     } else {
-                        append(chars[index]); index += 1
+                        append(chars[index])
+                        index += 1
                     }
                 } while depth > 0 && index < chars.count
                 continue
@@ -64,27 +77,42 @@ public struct SQLScript: Sendable, Equatable {
                 markCode()
                 let previous = current.last
                 let escapes = previous == "E" || previous == "e"
-                append(c); index += 1
+                append(c)
+                index += 1
                 while index < chars.count {
                     let s = chars[index]
                     if escapes && s == "\\" && index + 1 < chars.count {
-                        append(s); append(chars[index + 1]); index += 2; continue
+                        append(s)
+                        append(chars[index + 1])
+                        index += 2
+                        continue
                     }
-                    append(s); index += 1
+                    append(s)
+                    index += 1
                     if s == "'" {
-                        if peek(0) == "'" { append("'"); index += 1; continue }
+                        if peek(0) == "'" {
+                            append("'")
+                            index += 1
+                            continue
+                        }
                         break
                     }
                 }
                 continue
             case "\"":
                 markCode()
-                append(c); index += 1
+                append(c)
+                index += 1
                 while index < chars.count {
                     let s = chars[index]
-                    append(s); index += 1
+                    append(s)
+                    index += 1
                     if s == "\"" {
-                        if peek(0) == "\"" { append("\""); index += 1; continue }
+                        if peek(0) == "\"" {
+                            append("\"")
+                            index += 1
+                            continue
+                        }
                         break
                     }
                 }
@@ -100,11 +128,13 @@ public struct SQLScript: Sendable, Equatable {
                             index += tag.count
                             break
                         }
-                        append(chars[index]); index += 1
+                        append(chars[index])
+                        index += 1
                     }
                     continue
                 }
-                append(c); index += 1
+                append(c)
+                index += 1
                 continue
             case ";":
                 index += 1
@@ -112,7 +142,8 @@ public struct SQLScript: Sendable, Equatable {
                 continue
             default:
                 if !c.properties.isWhitespace { markCode() }
-                append(c); index += 1
+                append(c)
+                index += 1
             }
         }
         flush()

@@ -48,17 +48,22 @@ public final class PostgresPool: Service, Sendable {
         self.metrics = PoolMetrics(maximum: configuration.maximumConnections)
 
         var clientConfiguration: PostgresClient.Configuration
-        let tls: PostgresClient.Configuration.TLS = switch url.tls {
-        case .disable: .disable
-        case .prefer: .prefer(.makeClientConfiguration())
-        case .require: .require(.makeClientConfiguration())
-        }
+        let tls: PostgresClient.Configuration.TLS =
+            switch url.tls {
+            case .disable: .disable
+            case .prefer: .prefer(.makeClientConfiguration())
+            case .require: .require(.makeClientConfiguration())
+            }
         if let socketPath = url.socketPath {
             clientConfiguration = .init(unixSocketPath: socketPath, username: url.username, password: url.password, database: url.database)
         } else {
             clientConfiguration = .init(
-                host: url.host ?? "localhost", port: url.port, username: url.username, password: url.password,
-                database: url.database, tls: tls
+                host: url.host ?? "localhost",
+                port: url.port,
+                username: url.username,
+                password: url.password,
+                database: url.database,
+                tls: tls
             )
         }
         clientConfiguration.options.minimumConnections = configuration.poolSize
@@ -117,7 +122,8 @@ public final class PostgresPool: Service, Sendable {
                 // Failed before a connection was leased: the server could not be reached.
                 if !(error is StrataError) && !(error is CancellationError) {
                     throw StrataError(
-                        .databaseUnavailable, "Cannot connect to the database at \(url.endpointDescription); retry shortly.",
+                        .databaseUnavailable,
+                        "Cannot connect to the database at \(url.endpointDescription); retry shortly.",
                         underlying: error
                     )
                 }
@@ -128,7 +134,8 @@ public final class PostgresPool: Service, Sendable {
 
     /// Runs the closure on a connection that was just acquired, and recycles old connections.
     private func use<Result>(
-        _ connection: PostgresConnection, acquiredAfter wait: Duration,
+        _ connection: PostgresConnection,
+        acquiredAfter wait: Duration,
         _ body: (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let now = ContinuousClock.now
@@ -181,7 +188,8 @@ public final class PostgresPool: Service, Sendable {
     ) async throws -> Result {
         let timeout = configuration.acquireTimeout
         let busy = StrataError(
-            .databaseBusy, "No database connection became free within \(timeout); retry shortly.",
+            .databaseBusy,
+            "No database connection became free within \(timeout); retry shortly.",
             details: ["timeout_ms": "\(timeout.milliseconds)"]
         )
         return try await withoutActuallyEscaping(body) { body in
@@ -241,7 +249,9 @@ public final class PostgresPool: Service, Sendable {
 
     /// A snapshot of the pool's bookkeeping.
     public var statistics: Statistics {
-        state.withLock { Statistics(open: $0.connections.count, leased: $0.leased, waiting: max(0, $0.waiting), maximum: configuration.maximumConnections) }
+        state.withLock {
+            Statistics(open: $0.connections.count, leased: $0.leased, waiting: max(0, $0.waiting), maximum: configuration.maximumConnections)
+        }
     }
 
     /// Connection counts at one moment.
@@ -267,12 +277,19 @@ struct PoolState {
 
 /// Decides once whether a racing lease acquired its connection or timed out.
 final class LeaseDecision: Sendable {
-    enum Outcome: Int { case acquired = 1, timedOut = 2, failed = 3 }
+    enum Outcome: Int {
+        case acquired = 1
+        case timedOut = 2
+        case failed = 3
+    }
     private let value = Mutex(0)
     /// Claims the outcome; false when the other outcome already won.
     func claim(_ outcome: Outcome) -> Bool {
         value.withLock { current in
-            if current == 0 { current = outcome.rawValue; return true }
+            if current == 0 {
+                current = outcome.rawValue
+                return true
+            }
             return current == outcome.rawValue
         }
     }

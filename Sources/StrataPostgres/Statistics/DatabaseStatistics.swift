@@ -44,24 +44,34 @@ public struct DatabaseStatistics: Sendable, Codable, Equatable {
     public static func collect(from pool: PostgresPool) async throws -> DatabaseStatistics {
         try await pool.withConnection { connection in
             let log = pool.statementLogger
-            let databaseRows = try await connection.query("""
+            let databaseRows = try await connection.query(
+                """
                 SELECT datname::text, numbackends, xact_commit, xact_rollback
                 FROM pg_catalog.pg_stat_database WHERE datname = current_database()
-                """, logger: log).collect()
+                """,
+                logger: log
+            ).collect()
             guard let row = databaseRows.first else {
                 throw StrataError(.databaseError, "pg_stat_database has no row for the current database")
             }
             let (database, connections, committed, rolledBack) = try row.decode((String, Int32, Int64, Int64).self)
             var tables: [Table] = []
-            let tableRows = try await connection.query("""
+            let tableRows = try await connection.query(
+                """
                 SELECT schemaname::text, relname::text, n_tup_ins, n_tup_upd, n_tup_del, n_live_tup
                 FROM pg_catalog.pg_stat_user_tables ORDER BY schemaname, relname
-                """, logger: log)
+                """,
+                logger: log
+            )
             for try await (schema, table, inserts, updates, deletes, live) in tableRows.decode((String, String, Int64, Int64, Int64, Int64).self) {
                 tables.append(Table(schema: schema, table: table, inserts: inserts, updates: updates, deletes: deletes, liveRows: live))
             }
             return DatabaseStatistics(
-                database: database, connections: Int(connections), committed: committed, rolledBack: rolledBack, tables: tables
+                database: database,
+                connections: Int(connections),
+                committed: committed,
+                rolledBack: rolledBack,
+                tables: tables
             )
         }
     }
@@ -69,7 +79,10 @@ public struct DatabaseStatistics: Sendable, Codable, Equatable {
     /// The figures in the Prometheus text format (`strata_pg_*` series), for `/metrics`.
     public var prometheusText: String {
         func escape(_ value: String) -> String {
-            value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+            value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(
+                of: "\n",
+                with: "\\n"
+            )
         }
         let db = "database=\"\(escape(database))\""
         var text = """

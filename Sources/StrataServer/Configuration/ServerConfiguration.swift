@@ -52,7 +52,8 @@ public struct ServerConfiguration: Sendable {
     public init(environment: EnvironmentReader) throws {
         databaseURL = try environment.string("DATABASE_URL").map { try DatabaseURL(parsing: $0) }
         let home = environment.string("STRATA_HOME", default: "./.strata")
-        self.home = URL(fileURLWithPath: home, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        self.home =
+            URL(fileURLWithPath: home, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
             .standardizedFileURL.path
         host = environment.string("HOST", default: "127.0.0.1")
         guard !host.isEmpty, host.allSatisfy({ $0.isLetter || $0.isNumber || ".-:".contains($0) }) else {

@@ -1,0 +1,48 @@
+# Strata — the two commands of the quick start are `make run` and `make test`.
+SWIFT ?= swift
+PYTHON ?= python3
+VENV := .venv
+ARGS ?=
+
+.PHONY: run test build release lint format bench packages clean
+
+## run: build (release) and start `strata serve` on the embedded PostgreSQL, printing the URLs
+run: packages release
+	.build/release/strata serve $(ARGS)
+
+## test: install missing system packages, check formatting, build and run every test
+test: packages lint
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+## build: debug build
+build:
+	$(SWIFT) build
+
+## release: optimised build of the strata command
+release:
+	$(SWIFT) build -c release --product strata
+
+## lint: fail on any difference from the committed .swift-format style
+lint:
+	$(SWIFT) format lint --strict --recursive Sources Tests Package.swift
+
+## format: rewrite the sources in the house style
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
+
+## bench: the CRUD benchmark beside asyncpg and pgbench (release build), e.g. make bench ARGS=--json
+bench: packages release $(VENV)/bin/python
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" .build/release/strata bench crud --peer-python $(VENV)/bin/python $(ARGS)
+
+$(VENV)/bin/python: Benchmarks/peers/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r Benchmarks/peers/requirements.txt
+	touch $(VENV)/bin/python
+
+## packages: install PostgreSQL and redis-server when missing (apt-get as root; else print the command)
+packages:
+	@scripts/ensure-packages.sh
+
+clean:
+	rm -rf .build $(VENV)

@@ -1,4 +1,0 @@
-import ArgumentParser
-struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks.", subcommands: [])
-}

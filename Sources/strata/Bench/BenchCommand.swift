@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import Logging
+import StrataCore
+import StrataPostgres
+import StrataServer
+
+/// `strata bench …`: workloads that print figures.
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks that print figures (build with -c release for meaningful numbers).",
+        subcommands: [CRUD.self]
+    )
+
+    struct CRUD: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "crud",
+            abstract: "Single-row inserts, primary-key reads and updates, beside asyncpg and the pgbench -S ceiling.",
+            discussion: """
+                Workloads (each with --concurrency tasks on a pool of the same size): crud.insert (one \
+                transaction per row), crud.read (primary-key lookups), crud.update (status updates), on a table \
+                shaped like factory.anomalies in schema strata_bench. With --peer-python, the same workloads \
+                run with asyncpg right after ours, against the same server; pgbench -S -M prepared gives the \
+                read ceiling. Only ratios taken in one run mean anything on a shared machine.
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "Concurrent tasks and pool size.")
+        var concurrency = 8
+
+        @Option(help: "Rows inserted (W1).")
+        var inserts = 50_000
+
+        @Option(help: "Primary-key reads (W2).")
+        var reads = 100_000
+
+        @Option(help: "Status updates (W3).")
+        var updates = 50_000
+
+        @Option(help: "A Python with asyncpg installed (make bench sets up .venv); omit to skip the peer.")
+        var peerPython: String?
+
+        @Option(help: "Seconds pgbench runs for the read ceiling; 0 skips it.")
+        var pgbenchSeconds = 10
+
+        @Flag(help: "Print one JSON object per line.")
+        var json = false
+
+        func validate() throws {
+            guard (1...256).contains(concurrency) else { throw ValidationError("--concurrency must be in 1...256") }
+            guard inserts > 0, reads >= 0, updates >= 0 else {
+                throw ValidationError("--inserts must be positive; --reads and --updates not negative")
+            }
+            guard (0...600).contains(pgbenchSeconds) else { throw ValidationError("--pgbench-seconds must be in 0...600") }
+        }
+
+        func run() async throws {
+            try await Strata.guarded {
+                let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
+                let plan = CRUDBenchmark.Plan(
+                    concurrency: concurrency,
+                    inserts: inserts,
+                    reads: reads,
+                    updates: updates,
+                    peerPython: peerPython,
+                    pgbenchSeconds: pgbenchSeconds
+                )
+                let report = Report(json: json)
+                try await CRUDBenchmark(plan: plan, configuration: configuration, logger: logger, report: report).run()
+            }
+        }
+    }
+}
+
+/// Prints benchmark results as a table row or a JSON line.
+struct Report: Sendable {
+    let json: Bool
+
+    func emit(_ fields: [(String, Any)]) {
+        if json {
+            let object = Dictionary(fields, uniquingKeysWith: { first, _ in first })
+            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+                print(String(decoding: data, as: UTF8.self))
+            }
+        } else {
+            print(fields.map { key, value in "\(key)=\(Self.format(value))" }.joined(separator: "  "))
+        }
+    }
+
+    func note(_ text: String) {
+        if !json { print(text) }
+    }
+
+    static func format(_ value: Any) -> String {
+        if let number = value as? Double { return String(format: number >= 100 ? "%.0f" : "%.3f", number) }
+        return "\(value)"
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import Logging
+import PostgresNIO
+import StrataCore
+import StrataPostgres
+import StrataServer
+import Synchronization
+
+/// Runs the CRUD workloads with Strata's pool, then (per workload) the asyncpg peer, and
+/// pgbench's read ceiling, against the same server, and prints the figures and ratios.
+struct CRUDBenchmark {
+    struct Plan: Sendable {
+        var concurrency: Int
+        var inserts: Int
+        var reads: Int
+        var updates: Int
+        var peerPython: String?
+        var pgbenchSeconds: Int
+    }
+
+    /// The figures of one workload run.
+    struct Result: Sendable {
+        var operations: Int
+        var seconds: Double
+        var p50: Double
+        var p99: Double
+        var opsPerSecond: Double { Double(operations) / seconds }
+    }
+
+    let plan: Plan
+    let configuration: ServerConfiguration
+    let logger: Logger
+    let report: Report
+
+    func run() async throws {
+        let endpoint = try await DatabaseEndpoint.open(configuration: configuration, logger: logger)
+        do {
+            try await run(on: endpoint)
+            await endpoint.cluster?.stop()
+        } catch {
+            await endpoint.cluster?.stop()
+            throw error
+        }
+    }
+
+    private func run(on endpoint: DatabaseEndpoint) async throws {
+        var poolConfiguration = configuration.pool
+        poolConfiguration.poolSize = plan.concurrency
+        poolConfiguration.maxOverflow = 0
+        let pool = PostgresPool(url: endpoint.url, configuration: poolConfiguration, logger: logger)
+        let runner = Task { await pool.run() }
+        defer { runner.cancel() }
+
+        for statement in CRUDSchema.create(table: "anomalies") {
+            try await pool.query(PostgresQuery(unsafeSQL: statement))
+        }
+        let peer = plan.peerPython.map { AsyncpgPeer(python: $0, url: endpoint.url, concurrency: plan.concurrency) }
+        try await peer?.prepare()
+        report.note("crud benchmark: \(plan.concurrency) tasks, server \(endpoint.url.endpointDescription)")
+
+        let ids = (0..<plan.inserts).map { _ in UUID() }
+        let insert = try await measure(plan.inserts, pool: pool) { connection, index in
+            _ = try await connection.execute(InsertAnomaly(id: ids[index], index: index), logger: pool.statementLogger)
+        }
+        emit("crud.insert", insert, peer: try await peer?.run("insert", count: plan.inserts))
+
+        let read = try await measure(plan.reads, pool: pool) { connection, index in
+            let rows = try await connection.execute(ReadAnomaly(id: ids[(index &* 7919) % ids.count]), logger: pool.statementLogger)
+            var found = 0
+            for try await _ in rows { found += 1 }
+            if found != 1 { throw StrataError(.internalError, "a benchmark read found \(found) rows") }
+        }
+        let peerRead = try await peer?.run("read", count: plan.reads)
+        let ceiling =
+            plan.pgbenchSeconds > 0
+            ? try await PgbenchCeiling(url: endpoint.url, concurrency: plan.concurrency).run(seconds: plan.pgbenchSeconds, logger: logger) : nil
+        emit("crud.read", read, peer: peerRead, ceiling: ceiling)
+
+        let statuses = ["acknowledged", "investigating", "resolved"]
+        let update = try await measure(plan.updates, pool: pool) { connection, index in
+            _ = try await connection.execute(
+                UpdateAnomalyStatus(id: ids[(index &* 104_729) % ids.count], status: statuses[index % 3]),
+                logger: pool.statementLogger
+            )
+        }
+        emit("crud.update", update, peer: try await peer?.run("update", count: plan.updates))
+
+        report.emit([("workload", "memory"), ("peak_rss_mb", Self.peakResidentMegabytes())])
+        try await pool.query("DROP SCHEMA strata_bench CASCADE")
+    }
+
+    private func emit(_ workload: String, _ result: Result, peer: Result? = nil, ceiling: Double? = nil) {
+        var fields: [(String, Any)] = [
+            ("workload", workload), ("ops_per_s", result.opsPerSecond), ("p50_ms", result.p50), ("p99_ms", result.p99),
+        ]
+        if let peer {
+            fields += [
+                ("peer", "asyncpg"), ("peer_ops_per_s", peer.opsPerSecond), ("peer_p50_ms", peer.p50), ("peer_p99_ms", peer.p99),
+                ("ratio", result.opsPerSecond / peer.opsPerSecond),
+            ]
+        }
+        if let ceiling {
+            fields += [("ceiling", "pgbench -S -M prepared"), ("ceiling_ops_per_s", ceiling), ("ceiling_ratio", result.opsPerSecond / ceiling)]
+        }
+        report.emit(fields)
+    }
+
+    /// Runs `count` operations on `plan.concurrency` tasks, each op on a leased connection.
+    private func measure(
+        _ count: Int,
+        pool: PostgresPool,
+        _ operation: @escaping @Sendable (PostgresConnection, Int) async throws -> Void
+    ) async throws -> Result {
+        guard count > 0 else { return Result(operations: 0, seconds: 1, p50: 0, p99: 0) }
+        let next = TicketDispenser()
+        let started = ContinuousClock.now
+        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for _ in 0..<plan.concurrency {
+                group.addTask {
+                    var local: [Double] = []
+                    local.reserveCapacity(count / plan.concurrency + 1)
+                    while true {
+                        let index = next.take()
+                        if index >= count { break }
+                        let start = ContinuousClock.now
+                        try await pool.withConnection { connection in try await operation(connection, index) }
+                        local.append(start.duration(to: .now).secondsDouble * 1000)
+                    }
+                    return local
+                }
+            }
+            var all: [Double] = []
+            for try await part in group { all += part }
+            return all.sorted()
+        }
+        let seconds = started.duration(to: .now).secondsDouble
+        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        return Result(operations: count, seconds: seconds, p50: percentile(0.50), p99: percentile(0.99))
+    }
+
+    /// Peak resident memory of this process (VmHWM), in MiB.
+    static func peakResidentMegabytes() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else { return 0 }
+        return kilobytes / 1024
+    }
+}
+
+/// Hands out 0, 1, 2, … to concurrent workers.
+final class TicketDispenser: Sendable {
+    private let counter = Atomic<Int>(0)
+
+    func take() -> Int {
+        counter.wrappingAdd(1, ordering: .relaxed).oldValue
+    }
+}

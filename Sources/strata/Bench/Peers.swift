@@ -1,0 +1,90 @@
+import Foundation
+import Logging
+import PostgresNIO
+import StrataCore
+import StrataPostgres
+
+/// Runs `Benchmarks/peers/crud_asyncpg.py` for one workload and reads its JSON line.
+struct AsyncpgPeer: Sendable {
+    let python: String
+    let url: DatabaseURL
+    let concurrency: Int
+
+    var script: String {
+        let candidates = [
+            FileManager.default.currentDirectoryPath + "/Benchmarks/peers/crud_asyncpg.py",
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+                .appendingPathComponent("../../Benchmarks/peers/crud_asyncpg.py").standardizedFileURL.path,
+        ]
+        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
+    }
+
+    /// Creates the peer's own table.
+    func prepare() async throws {
+        _ = try await run("setup", count: 0)
+    }
+
+    /// Runs one workload; returns nil for `setup`.
+    @discardableResult
+    func run(_ workload: String, count: Int) async throws -> CRUDBenchmark.Result? {
+        let arguments = [
+            script, "--workload", workload, "--count", "\(count)", "--concurrency", "\(concurrency)",
+            "--host", url.socketDirectory ?? url.host ?? "127.0.0.1", "--port", "\(url.port)",
+            "--user", url.username, "--database", url.database,
+        ]
+        var environment = ProcessInfo.processInfo.environment
+        if let password = url.password { environment["PGPASSWORD"] = password }
+        let output = try await runProgram(python, arguments, environment: environment)
+        guard workload != "setup" else { return nil }
+        guard let line = output.split(separator: "\n").last,
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+            let operations = object["operations"] as? Int, let seconds = object["seconds"] as? Double,
+            let p50 = object["p50_ms"] as? Double, let p99 = object["p99_ms"] as? Double
+        else {
+            throw StrataError(.internalError, "The asyncpg peer printed no result: \(output.suffix(300))")
+        }
+        return CRUDBenchmark.Result(operations: operations, seconds: seconds, p50: p50, p99: p99)
+    }
+}
+
+/// `pgbench -S -M prepared`: PostgreSQL's own read-only primary-key workload, the ceiling.
+struct PgbenchCeiling: Sendable {
+    let url: DatabaseURL
+    let concurrency: Int
+    let database = "strata_pgbench"
+
+    func run(seconds: Int, logger: Logger) async throws -> Double {
+        let program =
+            (try? PostgresBinaries.locate()).map { $0.path("pgbench") }.flatMap {
+                FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil
+            } ?? "/usr/bin/pgbench"
+        try await EmbeddedCluster.withConnection(to: url.with(database: "postgres"), logger: logger) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(database)) WITH (FORCE)"), logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(database))"), logger: logger)
+        }
+        var environment = ProcessInfo.processInfo.environment
+        if let password = url.password { environment["PGPASSWORD"] = password }
+        let connection = ["-h", url.socketDirectory ?? url.host ?? "127.0.0.1", "-p", "\(url.port)", "-U", url.username]
+        _ = try await runProgram(program, ["-i", "-q", "-s", "10"] + connection + [database], environment: environment)
+        let output = try await runProgram(
+            program,
+            ["-S", "-M", "prepared", "-c", "\(concurrency)", "-j", "2", "-T", "\(seconds)"] + connection + [database],
+            environment: environment
+        )
+        try await EmbeddedCluster.withConnection(to: url.with(database: "postgres"), logger: logger) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(database)) WITH (FORCE)"), logger: logger)
+        }
+        // "tps = 41234.567890 (without initial connection time)"
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
+            let tps = Double(line.dropFirst("tps = ".count).split(separator: " ").first ?? "")
+        else {
+            throw StrataError(.internalError, "pgbench printed no tps line: \(output.suffix(300))")
+        }
+        return tps
+    }
+}
+
+/// Runs a program with arguments as an array and returns its output.
+func runProgram(_ program: String, _ arguments: [String], environment: [String: String]) async throws -> String {
+    try await ChildProcess.run(program, arguments, environment: environment)
+}
