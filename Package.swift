@@ -89,6 +89,8 @@ let package = Package(
         .executableTarget(
             name: "strata",
             dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 "StrataCore",
                 "StrataPostgres",
                 "StrataServer",

@@ -4,7 +4,7 @@ import StrataCore
 import StrataPostgres
 
 /// The `strata` command.
-@main
+
 struct Strata: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "strata",

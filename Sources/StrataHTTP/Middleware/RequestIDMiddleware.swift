@@ -15,6 +15,7 @@ public struct RequestIDMiddleware: RouterMiddleware {
         let id = request.headers[.xRequestID].flatMap { Self.isAcceptable($0) ? $0 : nil } ?? Self.generate()
         context.requestID = id
         context.logger[metadataKey: "strata.request.id"] = .string(id)
+        context.logger[metadataKey: "hb.request.id"] = nil  // one id per request in the logs: ours
         var response = try await next(request, context)
         response.headers[.xRequestID] = id
         return response

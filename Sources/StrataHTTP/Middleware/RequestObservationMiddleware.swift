@@ -9,8 +9,8 @@ import Metrics
 ///   health probes.
 /// - `strata_http_requests_total{method,route,status}` (counter) and
 ///   `strata_http_request_duration_seconds{method,route,status}` (histogram). `route` is the
-///   matched route pattern (`/api/helpdesk/tickets/{id}`), or `unmatched`, so that the number
-///   of series stays bounded.
+///   matched route pattern (`/api/helpdesk/tickets/{id}`; Hummingbird's `NotFound` when no route
+///   matched), so that the number of series stays bounded.
 ///
 /// Place it inside ``ProblemMiddleware``'s caller chain so that it sees the final status of
 /// error responses: `RequestID → Observation → Problem → routes`.

@@ -99,16 +99,16 @@ public enum ChildProcess {
         return text
     }
 
-    /// Starts `command` with `input` as its standard input and `output` as both standard
+    /// Starts `command` (arguments as an array) with `input` as its standard input and `output` as both standard
     /// output and standard error.
     /// - Parameter newSession: Start a session of its own (a terminal's Ctrl-C does not reach it).
-    static func spawn(
+    public static func spawn(
         _ command: [String],
         environment: [String: String]?,
         input: Int32,
         output: Int32,
         newSession: Bool
-    ) throws -> pid_t {
+    ) throws -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -143,7 +143,7 @@ public enum ChildProcess {
     }
 
     /// Waits for a child and returns its exit code (128 + signal when killed by a signal).
-    static func waitForExit(_ pid: pid_t) -> Int32 {
+    public static func waitForExit(_ pid: Int32) -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         return exitCode(status)

@@ -151,8 +151,8 @@ public final class EmbeddedCluster: Sendable {
                     do {
                         try await cluster.verifyAndCreateDatabase()
                     } catch {
-                        await cluster.stop()
-                        throw error
+                        await cluster.stop()  // also releases the lock
+                        throw ClusterOwnsLock(underlying: error)
                     }
                     logger.info(
                         "embedded PostgreSQL started",
@@ -167,10 +167,17 @@ public final class EmbeddedCluster: Sendable {
                 }
             }
             throw StrataError(.serverStartFailed, "Could not find a free loopback port for PostgreSQL", underlying: lastError)
+        } catch let error as ClusterOwnsLock {
+            throw error.underlying
         } catch {
             close(lockDescriptor)
             throw error
         }
+    }
+
+    /// A failure after the cluster object took over the folder lock (and released it).
+    private struct ClusterOwnsLock: Error {
+        var underlying: any Error
     }
 
     /// Stops the server (fast shutdown: open transactions roll back) and releases the folder.
