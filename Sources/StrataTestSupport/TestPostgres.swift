@@ -47,16 +47,11 @@ public func withTestDatabase<Result: Sendable>(
     let name = try await TestPostgres.shared.createDatabase(fromTemplate: migrated)
     let url = try await TestPostgres.shared.serverURL.with(database: name)
     let pool = PostgresPool(url: url, configuration: poolConfiguration, logger: TestPostgres.logger)
-    let runner = Task { await pool.run() }
     do {
-        let result = try await body(TestDatabase(name: name, url: url, pool: pool))
-        runner.cancel()
-        await runner.value
+        let result = try await pool.withRunning { try await body(TestDatabase(name: name, url: url, pool: pool)) }
         try await TestPostgres.shared.dropDatabase(name)
         return result
     } catch {
-        runner.cancel()
-        await runner.value
         try? await TestPostgres.shared.dropDatabase(name)
         throw error
     }
@@ -152,12 +147,8 @@ public actor TestPostgres {
     /// (PostgreSQL refuses to copy a database that has sessions).
     private static func migrateTemplate(_ url: DatabaseURL) async throws {
         let pool = PostgresPool(url: url, configuration: .init(poolSize: 1, maxOverflow: 1, statementTimeout: nil), logger: logger)
-        let runner = Task { await pool.run() }
-        defer { runner.cancel() }
         let migrator = Migrator(lines: try StrataApplication.migrationLines(), pool: pool, logger: logger)
-        try await migrator.migrate()
-        runner.cancel()
-        await runner.value
+        try await pool.withRunning { try await migrator.migrate() }
     }
 
     /// Creates a database for one test.

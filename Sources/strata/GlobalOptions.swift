@@ -64,25 +64,28 @@ struct GlobalOptions: ParsableArguments {
 
 /// Opens the configured database and a running pool on it for the closure's lifetime, then
 /// stops both (and the embedded cluster when this command started it).
+/// - Parameter poolConfiguration: The pool's sizing; by default the configured one with a
+///   single warm connection (commands make few queries).
 func withDatabase<T: Sendable>(
     _ configuration: ServerConfiguration,
     logger: Logger,
+    poolConfiguration: PostgresPool.Configuration? = nil,
     _ body: @Sendable (PostgresPool, DatabaseEndpoint) async throws -> T
 ) async throws -> T {
     let endpoint = try await DatabaseEndpoint.open(configuration: configuration, logger: logger)
-    var poolConfiguration = configuration.pool
-    poolConfiguration.poolSize = 1
+    let poolConfiguration =
+        poolConfiguration
+        ?? {
+            var commandPool = configuration.pool
+            commandPool.poolSize = 1
+            return commandPool
+        }()
     let pool = PostgresPool(url: endpoint.url, configuration: poolConfiguration, logger: logger)
-    let runner = Task { await pool.run() }
     do {
-        let result = try await body(pool, endpoint)
-        runner.cancel()
-        await runner.value
+        let result = try await pool.withRunning { try await body(pool, endpoint) }
         await endpoint.cluster?.stop()
         return result
     } catch {
-        runner.cancel()
-        await runner.value
         await endpoint.cluster?.stop()
         throw error
     }

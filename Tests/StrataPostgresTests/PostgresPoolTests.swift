@@ -137,10 +137,8 @@ import Testing
             configuration: .init(poolSize: 1, maxOverflow: 0, acquireTimeout: .milliseconds(500), connectTimeout: .seconds(2)),
             logger: TestPostgres.logger
         )
-        let runner = Task { await pool.run() }
-        defer { runner.cancel() }
         await #expect {
-            try await pool.query("SELECT 1")
+            try await pool.withRunning { try await pool.query("SELECT 1") }
         } throws: { error in
             let error = error as? StrataError
             return error?.code == .databaseUnavailable && error?.message.contains("hunter2") == false

@@ -90,6 +90,27 @@ public final class PostgresPool: Service, Sendable {
         }
     }
 
+    /// Runs the pool for the closure's duration, then closes its connections: for commands,
+    /// tests and tools that live outside a `ServiceGroup`.
+    ///
+    /// ```swift
+    /// let count = try await pool.withRunning { try await pool.query("SELECT count(*) …") }
+    /// ```
+    @discardableResult
+    public func withRunning<Result: Sendable>(_ body: () async throws -> Result) async throws -> Result {
+        let runner = Task { await run() }
+        do {
+            let result = try await body()
+            runner.cancel()
+            await runner.value
+            return result
+        } catch {
+            runner.cancel()
+            await runner.value
+            throw error
+        }
+    }
+
     // MARK: Leasing
 
     /// Leases a connection for the closure's lifetime.

@@ -33,30 +33,22 @@ struct CRUDBenchmark {
     let report: Report
 
     func run() async throws {
-        let endpoint = try await DatabaseEndpoint.open(configuration: configuration, logger: logger)
-        do {
-            try await run(on: endpoint)
-            await endpoint.cluster?.stop()
-        } catch {
-            await endpoint.cluster?.stop()
-            throw error
-        }
-    }
-
-    private func run(on endpoint: DatabaseEndpoint) async throws {
         var poolConfiguration = configuration.pool
         poolConfiguration.poolSize = plan.concurrency
         poolConfiguration.maxOverflow = 0
-        let pool = PostgresPool(url: endpoint.url, configuration: poolConfiguration, logger: logger)
-        let runner = Task { await pool.run() }
-        defer { runner.cancel() }
+        try await withDatabase(configuration, logger: logger, poolConfiguration: poolConfiguration) { pool, endpoint in
+            try await runWorkloads(pool: pool, url: endpoint.url)
+        }
+    }
+
+    private func runWorkloads(pool: PostgresPool, url: DatabaseURL) async throws {
 
         for statement in CRUDSchema.create(table: "anomalies") {
             try await pool.query(PostgresQuery(unsafeSQL: statement))
         }
-        let peer = plan.peerPython.map { AsyncpgPeer(python: $0, url: endpoint.url, concurrency: plan.concurrency) }
+        let peer = plan.peerPython.map { AsyncpgPeer(python: $0, url: url, concurrency: plan.concurrency) }
         try await peer?.prepare()
-        report.note("crud benchmark: \(plan.concurrency) tasks, server \(endpoint.url.endpointDescription)")
+        report.note("crud benchmark: \(plan.concurrency) tasks, server \(url.endpointDescription)")
 
         let ids = (0..<plan.inserts).map { _ in UUID() }
         let insert = try await measure(plan.inserts, pool: pool) { connection, index in
@@ -73,7 +65,7 @@ struct CRUDBenchmark {
         let peerRead = try await peer?.run("read", count: plan.reads)
         let ceiling =
             plan.pgbenchSeconds > 0
-            ? try await PgbenchCeiling(url: endpoint.url, concurrency: plan.concurrency).run(seconds: plan.pgbenchSeconds, logger: logger) : nil
+            ? try await PgbenchCeiling(url: url, concurrency: plan.concurrency).run(seconds: plan.pgbenchSeconds, logger: logger) : nil
         emit("crud.read", read, peer: peerRead, ceiling: ceiling)
 
         let statuses = ["acknowledged", "investigating", "resolved"]
