@@ -1,6 +1,7 @@
 public import Hummingbird
 import Logging
 import Metrics
+import Synchronization
 
 /// One log line and two metric series per request.
 ///
@@ -17,6 +18,8 @@ import Metrics
 public struct RequestObservationMiddleware: RouterMiddleware {
     public typealias Context = StrataRequestContext
 
+    private let cache = InstrumentCache()
+
     public init() {}
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -24,10 +27,9 @@ public struct RequestObservationMiddleware: RouterMiddleware {
         let response = try await next(request, context)
         let elapsed = start.duration(to: .now)
         let route = context.endpointPath ?? "unmatched"
-        let dimensions = [("method", request.method.rawValue), ("route", route), ("status", "\(response.status.code)")]
-        Counter(label: "strata_http_requests_total", dimensions: dimensions).increment()
-        Metrics.Timer(label: "strata_http_request_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
-            .record(duration: elapsed)
+        let instruments = cache.instruments(method: request.method.rawValue, route: route, status: response.status.code)
+        instruments.requests.increment()
+        instruments.duration.record(duration: elapsed)
         let quiet = route == "/health" || route == "/ready" || route == "/metrics"
         context.logger.log(
             level: quiet ? .debug : .info,
@@ -50,5 +52,36 @@ extension String {
         let (seconds, attoseconds) = duration.components
         let hundredths = seconds * 100_000 + attoseconds / 10_000_000_000_000
         self = "\(hundredths / 100).\(String(repeating: "0", count: hundredths % 100 < 10 ? 1 : 0))\(hundredths % 100)"
+    }
+}
+
+/// The counter and histogram of each (method, route, status), created once: creating them
+/// per request would look them up in the metrics registry under its lock every time.
+final class InstrumentCache: Sendable {
+    struct Key: Hashable {
+        var method: String
+        var route: String
+        var status: Int
+    }
+
+    struct Instruments: Sendable {
+        var requests: Counter
+        var duration: Metrics.Timer
+    }
+
+    private let storage = Mutex<[Key: Instruments]>([:])
+
+    func instruments(method: String, route: String, status: Int) -> Instruments {
+        let key = Key(method: method, route: route, status: status)
+        return storage.withLock { cache in
+            if let found = cache[key] { return found }
+            let dimensions = [("method", method), ("route", route), ("status", "\(status)")]
+            let made = Instruments(
+                requests: Counter(label: "strata_http_requests_total", dimensions: dimensions),
+                duration: Metrics.Timer(label: "strata_http_request_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds)
+            )
+            cache[key] = made
+            return made
+        }
     }
 }

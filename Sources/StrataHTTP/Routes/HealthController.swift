@@ -40,15 +40,39 @@ public struct HealthController: Sendable {
     let readiness: Readiness
     let checks: [ReadinessCheck]
     let metrics: @Sendable () async -> String
+    let checkTimeout: Duration
 
     /// - Parameters:
     ///   - readiness: The draining switch.
-    ///   - checks: The checks `/ready` runs, concurrently, each bounded by `timeout`.
+    ///   - checks: The checks `/ready` runs, concurrently, each bounded by `checkTimeout`.
+    ///   - checkTimeout: How long one check may take before it counts as failed.
     ///   - metrics: Renders the Prometheus exposition text.
-    public init(readiness: Readiness, checks: [ReadinessCheck], metrics: @escaping @Sendable () async -> String) {
+    public init(
+        readiness: Readiness,
+        checks: [ReadinessCheck],
+        checkTimeout: Duration = .seconds(3),
+        metrics: @escaping @Sendable () async -> String
+    ) {
         self.readiness = readiness
         self.checks = checks
+        self.checkTimeout = checkTimeout
         self.metrics = metrics
+    }
+
+    /// Runs `check`, failing with `not_ready` when it takes longer than `timeout`.
+    static func bounded(_ timeout: Duration, _ check: @escaping @Sendable () async throws -> String) async throws -> String {
+        try await withThrowingTaskGroup(of: String?.self) { group in
+            group.addTask { try await check() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let result = first else {
+                throw StrataError(.notReady, "no answer within \(timeout)")
+            }
+            return result
+        }
     }
 
     struct Health: ResponseEncodable, Encodable {
@@ -73,7 +97,9 @@ public struct HealthController: Sendable {
             await withTaskGroup(of: (String, String, Bool).self) { group in
                 for check in checks {
                     group.addTask {
-                        do { return (check.name, try await check.check(), true) } catch let error as StrataError {
+                        do {
+                            return (check.name, try await Self.bounded(checkTimeout, check.check), true)
+                        } catch let error as StrataError {
                             return (check.name, error.message, false)
                         } catch {
                             return (check.name, "failed", false)
