@@ -30,7 +30,7 @@ public final class PostgresPool: Service, Sendable {
     let client: PostgresClient
     let logger: Logger
     let queryLogger: Logger
-    let state = Mutex(PoolState())
+    let cache: LeaseCache
     let metrics: PoolMetrics
 
     /// Creates a pool. Nothing connects until ``run()`` is running and a caller asks.
@@ -80,13 +80,28 @@ public final class PostgresPool: Service, Sendable {
         // postgres-nio warns when a lease races the start of run(); that is expected here.
         var clientLogger = logger
         if clientLogger.logLevel > .debug { clientLogger.logLevel = .error }
-        self.client = PostgresClient(configuration: clientConfiguration, backgroundLogger: clientLogger)
+        let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: clientLogger)
+        self.client = client
+        let metrics = self.metrics
+        self.cache = LeaseCache(
+            client: client,
+            maximum: configuration.maximumConnections,
+            keepIdle: configuration.poolSize,
+            recycleAfter: configuration.recycleAfter,
+            logger: logger
+        ) { leased, open in
+            metrics.record(leased: leased, open: open)
+        }
     }
 
-    /// Runs the pool until cancelled or gracefully shut down (then its connections close).
+    /// Runs the pool until cancelled or gracefully shut down; then idle connections are given
+    /// back and closed.
     public func run() async {
-        await cancelWhenGracefulShutdown {
-            await self.client.run()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.client.run() }
+            try? await gracefulShutdown()
+            cache.shutDown()
+            group.cancelAll()
         }
     }
 
@@ -117,140 +132,38 @@ public final class PostgresPool: Service, Sendable {
     ///
     /// The connection must not escape the closure. Errors thrown by the closure that come
     /// from PostgreSQL are mapped to ``StrataError``.
-    /// - Throws: `database_busy` after ``Configuration/acquireTimeout``; any mapped database error.
+    /// - Throws: `database_busy` after ``Configuration/acquireTimeout`` when every connection is
+    ///   in use, `database_unavailable` when none could be opened; any mapped database error.
     public func withConnection<Result: Sendable>(
         _ body: @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let start = ContinuousClock.now
-        let decision = LeaseDecision()
-        // Without an idle connection a lease may wait: for a busy pool, or for a server that
-        // does not answer (postgres-nio keeps retrying). Then the lease races the timeout.
-        let mayWait = state.withLock { state -> Bool in
-            state.waiting += 1
-            return state.connections.count - state.leased < state.waiting
-        }
+        let entry: LeaseCache.Entry
         do {
-            if mayWait {
-                return try await leaseRacingTimeout(start: start, decision: decision, body)
-            }
-            return try await client.withConnection { connection in
-                _ = decision.claim(.acquired)
-                return try await self.use(connection, acquiredAfter: start.duration(to: .now), body)
-            }
+            entry = try await cache.acquire(
+                timeout: configuration.acquireTimeout,
+                busy: StrataError(
+                    .databaseBusy,
+                    "No database connection became free within \(configuration.acquireTimeout); retry shortly.",
+                    details: ["timeout_ms": "\(configuration.acquireTimeout.milliseconds)"]
+                ),
+                unavailable: StrataError(
+                    .databaseUnavailable,
+                    "Cannot connect to the database at \(url.endpointDescription) within \(configuration.acquireTimeout); retry shortly."
+                )
+            )
+        } catch let error as StrataError {
+            if error.code == .databaseBusy || error.code == .databaseUnavailable { metrics.acquireTimeouts.increment() }
+            throw error
         } catch {
-            if decision.claim(.failed) {
-                state.withLock { $0.waiting -= 1 }
-                // Failed before a connection was leased: the server could not be reached.
-                if !(error is StrataError) && !(error is CancellationError) {
-                    throw StrataError(
-                        .databaseUnavailable,
-                        "Cannot connect to the database at \(url.endpointDescription); retry shortly.",
-                        underlying: error
-                    )
-                }
-            }
             throw StrataError.fromPostgres(error)
         }
-    }
-
-    /// Runs the closure on a connection that was just acquired, and recycles old connections.
-    private func use<Result>(
-        _ connection: PostgresConnection,
-        acquiredAfter wait: Duration,
-        _ body: (PostgresConnection) async throws -> Result
-    ) async throws -> Result {
-        let now = ContinuousClock.now
-        let (bornAt, isNew, counts) = state.withLock { state in
-            state.waiting -= 1
-            state.leased += 1
-            let known = state.connections[connection.id]
-            if known == nil { state.connections[connection.id] = now }
-            return (known ?? now, known == nil, (state.leased, state.connections.count))
-        }
-        if isNew {
-            let id = connection.id
-            connection.closeFuture.whenComplete { [weak self] _ in
-                guard let self else { return }
-                let counts = self.state.withLock { state in
-                    state.connections[id] = nil
-                    return (state.leased, state.connections.count)
-                }
-                self.metrics.record(leased: counts.0, open: counts.1)
-            }
-        }
-        metrics.recordAcquired(after: wait)
-        metrics.record(leased: counts.0, open: counts.1)
-        defer {
-            let counts = state.withLock { state in
-                state.leased -= 1
-                return (state.leased, state.connections.count)
-            }
-            metrics.record(leased: counts.0, open: counts.1)
-        }
-        let result = try await body(connection)
-        if let recycle = configuration.recycleAfter, bornAt.duration(to: .now) > recycle {
-            logger.debug("recycling database connection", metadata: ["strata.db.connection": "\(connection.id)"])
-            try? await connection.close()
-        }
-        return result
-    }
-
-    private enum Race<Value: Sendable>: Sendable {
-        case finished(Value)
-        case timerFired
-    }
-
-    /// The slow path when no idle connection is known: the lease races a timer, and whichever
-    /// claims the decision first decides whether the body runs or the caller gets `database_busy`.
-    private func leaseRacingTimeout<Result: Sendable>(
-        start: ContinuousClock.Instant,
-        decision: LeaseDecision,
-        _ body: @Sendable (PostgresConnection) async throws -> Result
-    ) async throws -> Result {
-        let timeout = configuration.acquireTimeout
-        let busy = StrataError(
-            .databaseBusy,
-            "No database connection became free within \(timeout); retry shortly.",
-            details: ["timeout_ms": "\(timeout.milliseconds)"]
-        )
-        return try await withoutActuallyEscaping(body) { body in
-            try await withThrowingTaskGroup(of: Race<Result>.self) { group in
-                group.addTask {
-                    let value = try await self.client.withConnection { connection in
-                        guard decision.claim(.acquired) else { throw busy }
-                        return try await self.use(connection, acquiredAfter: start.duration(to: .now), body)
-                    }
-                    return .finished(value)
-                }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return .timerFired
-                }
-                while let next = try await group.next() {
-                    switch next {
-                    case .finished(let value):
-                        group.cancelAll()
-                        return value
-                    case .timerFired:
-                        if decision.claim(.timedOut) {
-                            group.cancelAll()
-                            let open = state.withLock { state in
-                                state.waiting -= 1
-                                return state.connections.count
-                            }
-                            metrics.acquireTimeouts.increment()
-                            if open == 0 {
-                                throw StrataError(
-                                    .databaseUnavailable,
-                                    "Cannot connect to the database at \(url.endpointDescription) within \(timeout); retry shortly."
-                                )
-                            }
-                            throw busy
-                        }
-                    }
-                }
-                throw CancellationError()
-            }
+        metrics.recordAcquired(after: start.duration(to: .now))
+        defer { cache.release(entry) }
+        do {
+            return try await body(entry.connection)
+        } catch {
+            throw StrataError.fromPostgres(error)
         }
     }
 
@@ -270,9 +183,12 @@ public final class PostgresPool: Service, Sendable {
 
     /// A snapshot of the pool's bookkeeping.
     public var statistics: Statistics {
-        state.withLock {
-            Statistics(open: $0.connections.count, leased: $0.leased, waiting: max(0, $0.waiting), maximum: configuration.maximumConnections)
-        }
+        Statistics(
+            open: cache.openCount,
+            leased: cache.leasedCount,
+            waiting: cache.waitingCount,
+            maximum: configuration.maximumConnections
+        )
     }
 
     /// Connection counts at one moment.
@@ -287,31 +203,5 @@ public final class PostgresPool: Service, Sendable {
         public var maximum: Int
         /// Open connections not leased.
         public var idle: Int { max(0, open - leased) }
-    }
-}
-
-struct PoolState {
-    var leased = 0
-    var waiting = 0
-    var connections: [PostgresConnection.ID: ContinuousClock.Instant] = [:]
-}
-
-/// Decides once whether a racing lease acquired its connection or timed out.
-final class LeaseDecision: Sendable {
-    enum Outcome: Int {
-        case acquired = 1
-        case timedOut = 2
-        case failed = 3
-    }
-    private let value = Mutex(0)
-    /// Claims the outcome; false when the other outcome already won.
-    func claim(_ outcome: Outcome) -> Bool {
-        value.withLock { current in
-            if current == 0 {
-                current = outcome.rawValue
-                return true
-            }
-            return current == outcome.rawValue
-        }
     }
 }
