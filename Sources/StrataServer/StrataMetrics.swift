@@ -4,6 +4,10 @@ import Metrics
 public import Prometheus
 
 /// The process's Prometheus registry, bootstrapped into swift-metrics on first use.
+///
+/// swift-metrics binds an instrument to the backend when the instrument is created, so call
+/// ``bootstrap()`` before creating pools or other instrumented components (the server does it
+/// first thing).
 public enum StrataMetrics {
     /// The registry every swift-metrics instrument of the process reports into.
     public static let registry: PrometheusCollectorRegistry = {

@@ -44,6 +44,8 @@ public func withTestDatabase<Result: Sendable>(
     poolConfiguration: PostgresPool.Configuration = TestPostgres.defaultPoolConfiguration,
     _ body: (TestDatabase) async throws -> Result
 ) async throws -> Result {
+    // As in the server: metrics first, so that the pool's instruments report to Prometheus.
+    StrataMetrics.bootstrap()
     let name = try await TestPostgres.shared.createDatabase(fromTemplate: migrated)
     let url = try await TestPostgres.shared.serverURL.with(database: name)
     let pool = PostgresPool(url: url, configuration: poolConfiguration, logger: TestPostgres.logger)
