@@ -18,7 +18,8 @@ import Synchronization
 /// - **Acquire**: pop an idle connection (skipping closed ones); otherwise join a FIFO queue,
 ///   and start a holder while fewer than `maximum` are held. The wait ends with a connection,
 ///   with `database_busy` (or `database_unavailable` when none could be opened) after the
-///   timeout, or with cancellation.
+///   timeout — the acquire timeout for a full pool, the connect timeout (if longer) for a
+///   caller that had a connection opened — or with cancellation.
 /// - **Release**: hand the connection to the oldest waiter, or keep it idle; give it back to
 ///   `PostgresClient` when it is closed, older than the recycle age, or beyond `keepIdle` idle
 ///   connections (the overflow rule of SQLAlchemy's `QueuePool`).
@@ -93,10 +94,11 @@ final class LeaseCache: Sendable {
 
     /// Takes a connection.
     /// - Parameters:
-    ///   - timeout: The longest wait when no connection is idle.
+    ///   - timeout: The longest wait for a connection to come free when the pool is full.
+    ///   - connectTimeout: The longest wait when this call had a new connection opened.
     ///   - busy: The error after the timeout when connections exist but none came free.
     ///   - unavailable: The error after the timeout when no connection could be opened.
-    func acquire(timeout: Duration, busy: StrataError, unavailable: StrataError) async throws -> Entry {
+    func acquire(timeout: Duration, connectTimeout: Duration, busy: StrataError, unavailable: StrataError) async throws -> Entry {
         var closed: [Entry] = []
         let step = state.withLock { state -> Step in
             if state.shutDown { return .shutDown }
@@ -128,8 +130,9 @@ final class LeaseCache: Sendable {
         case .wait(let id, let openHolder):
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { continuation in
+                    let limit = openHolder ? max(timeout, connectTimeout) : timeout
                     let timer = Task { [weak self] in
-                        guard (try? await Task.sleep(for: timeout)) != nil, let self else { return }
+                        guard (try? await Task.sleep(for: limit)) != nil, let self else { return }
                         let opened = self.state.withLock { $0.held - $0.opening > 0 }
                         self.fail(waiter: id, with: opened ? busy : unavailable)
                     }

@@ -9,11 +9,11 @@ extension PostgresPool {
     /// |---|---|---|---|
     /// | `DB_POOL_SIZE` | integer 1...1000 | 10 | connections kept open (warm) |
     /// | `DB_MAX_OVERFLOW` | integer 0...1000 | 20 | extra connections opened under load |
-    /// | `DB_POOL_TIMEOUT` | duration | 30 s | longest wait for a free connection, then `database_busy` |
+    /// | `DB_POOL_TIMEOUT` | duration | 30 s | longest wait for a connection to come free, then `database_busy` |
     /// | `DB_POOL_RECYCLE` | duration, 0 = never | 1800 s | connections older than this are closed after use |
     /// | `DB_ECHO` | boolean | false | log every statement (with its binds) at info level |
     /// | `DB_STATEMENT_TIMEOUT` | duration, 0 = none | 30 s | server-side `statement_timeout` |
-    /// | `DB_CONNECT_TIMEOUT` | duration | 10 s | longest wait to open one connection |
+    /// | `DB_CONNECT_TIMEOUT` | duration | 10 s | longest wait to open one connection, then `database_unavailable` |
     public struct Configuration: Sendable {
         /// Connections kept open even when idle.
         public var poolSize: Int

@@ -133,7 +133,8 @@ public final class PostgresPool: Service, Sendable {
     /// The connection must not escape the closure. Errors thrown by the closure that come
     /// from PostgreSQL are mapped to ``StrataError``.
     /// - Throws: `database_busy` after ``Configuration/acquireTimeout`` when every connection is
-    ///   in use, `database_unavailable` when none could be opened; any mapped database error.
+    ///   in use; `database_unavailable` when no connection could be opened within
+    ///   ``Configuration/connectTimeout``; any mapped database error.
     public func withConnection<Result: Sendable>(
         _ body: @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
@@ -142,6 +143,7 @@ public final class PostgresPool: Service, Sendable {
         do {
             entry = try await cache.acquire(
                 timeout: configuration.acquireTimeout,
+                connectTimeout: configuration.connectTimeout,
                 busy: StrataError(
                     .databaseBusy,
                     "No database connection became free within \(configuration.acquireTimeout); retry shortly.",

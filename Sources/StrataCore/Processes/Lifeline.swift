@@ -17,13 +17,13 @@ import Glibc
 /// shutdown), with a clean signal mask, and with the pipe's write end close-on-exec so that no
 /// other child holds it open. The command is
 /// passed as positional arguments (`"$@"`), never spliced into the script.
-final class Lifeline: @unchecked Sendable {
+public final class Lifeline: @unchecked Sendable {
     // Mutable state is guarded by `lock`.
     private let lock = NSLock()
     private var writeDescriptor: Int32
     private var exited = false
     /// The shell's process id.
-    let pid: pid_t
+    public let pid: Int32
 
     static let script = """
         "$@" </dev/null &
@@ -36,7 +36,7 @@ final class Lifeline: @unchecked Sendable {
 
     /// Starts `command` under the lifeline, its output appended to `logFile`.
     /// - Parameter removeWhenStopped: A folder the shell deletes after the server exits.
-    init(command: [String], logFile: String, removeWhenStopped: String? = nil) throws {
+    public init(command: [String], logFile: String, removeWhenStopped: String? = nil) throws {
         let logDescriptor = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard logDescriptor >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
         defer { close(logDescriptor) }
@@ -63,7 +63,7 @@ final class Lifeline: @unchecked Sendable {
     }
 
     /// Whether the shell (and so the server) is still running. Reaps it once it has exited.
-    var isRunning: Bool {
+    public var isRunning: Bool {
         lock.withLock {
             guard !exited else { return false }
             var status: Int32 = 0
@@ -74,7 +74,7 @@ final class Lifeline: @unchecked Sendable {
     }
 
     /// Closes the pipe: the shell stops the server and exits.
-    func release() {
+    public func release() {
         lock.withLock {
             if writeDescriptor >= 0 {
                 close(writeDescriptor)
@@ -84,7 +84,7 @@ final class Lifeline: @unchecked Sendable {
     }
 
     /// Kills the shell outright (after a failed fast shutdown).
-    func terminate() {
+    public func terminate() {
         lock.withLock { _ = kill(pid, SIGKILL) }
     }
 }

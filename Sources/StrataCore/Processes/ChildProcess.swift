@@ -1,5 +1,4 @@
 import Foundation
-import StrataCore
 
 #if canImport(Glibc)
 import Glibc
@@ -36,7 +35,7 @@ public enum ChildProcess {
         }
 
         /// The argument prefix that runs a program as this user.
-        var commandPrefix: [String] {
+        public var commandPrefix: [String] {
             ["/usr/bin/setpriv", "--reuid=\(uid)", "--regid=\(gid)", "--clear-groups", "--"]
         }
     }
@@ -59,7 +58,7 @@ public enum ChildProcess {
     }
 
     /// Runs a program to completion on the calling thread (blocking).
-    static func output(
+    public static func output(
         of program: String,
         _ arguments: [String],
         environment: [String: String]? = nil,
@@ -165,7 +164,7 @@ private func withCStrings<T>(_ strings: [String], _ body: ([UnsafeMutablePointer
 
 extension String {
     /// The last `count` lines, for error messages quoting a log.
-    func suffixLines(_ count: Int) -> String {
+    public func suffixLines(_ count: Int) -> String {
         split(separator: "\n", omittingEmptySubsequences: true).suffix(count).joined(separator: "\n")
     }
 }

@@ -1,15 +1,14 @@
 import Foundation
-import StrataCore
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// Small file-system and socket helpers for the server managers.
-enum FileSystem {
+public enum FileSystem {
     /// Creates a folder with `mode`, owned by `owner` when given; missing parents get the
     /// default mode so that the owner can reach the folder.
-    static func makeDirectory(_ path: String, mode: Int, owner: ChildProcess.User?) throws {
+    public static func makeDirectory(_ path: String, mode: Int, owner: ChildProcess.User?) throws {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: nil)
         } catch {
@@ -20,7 +19,7 @@ enum FileSystem {
     }
 
     /// Writes a secret file readable only by its owner.
-    static func writeSecret(_ text: String, to path: String, owner: ChildProcess.User?) throws {
+    public static func writeSecret(_ text: String, to path: String, owner: ChildProcess.User?) throws {
         _ = FileManager.default.createFile(atPath: path, contents: Data((text + "\n").utf8), attributes: [.posixPermissions: 0o600])
         chmod(path, 0o600)
         if let owner { chown(path, owner.uid, owner.gid) }
@@ -29,7 +28,7 @@ enum FileSystem {
     /// Takes an exclusive, non-blocking `flock` on a file and returns its descriptor; the lock
     /// lasts until the descriptor is closed or the process exits.
     /// - Throws: `server_start_failed` when another process holds it.
-    static func lockExclusively(_ path: String) throws -> Int32 {
+    public static func lockExclusively(_ path: String) throws -> Int32 {
         let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw StrataError(.serverStartFailed, "Cannot open \(path) (errno \(errno))")
@@ -45,7 +44,7 @@ enum FileSystem {
     }
 
     /// A TCP port on 127.0.0.1 that was free a moment ago.
-    static func freeLoopbackPort() throws -> Int {
+    public static func freeLoopbackPort() throws -> Int {
         let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw StrataError(.serverStartFailed, "Cannot create a socket (errno \(errno))") }
         defer { close(descriptor) }
@@ -64,7 +63,7 @@ enum FileSystem {
     }
 
     /// Random bytes as lowercase hex, from the system's generator.
-    static func randomHex(bytes count: Int) -> String {
+    public static func randomHex(bytes count: Int) -> String {
         var generator = SystemRandomNumberGenerator()
         return (0..<count).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
     }
