@@ -59,6 +59,7 @@ let package = Package(
             name: "StrataRedis",
             dependencies: [
                 "StrataCore",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -118,6 +119,7 @@ let package = Package(
             dependencies: [
                 "StrataCore",
                 "StrataPostgres",
+                "StrataRedis",
                 "StrataServer",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,0 +1,207 @@
+public import Logging
+public import ServiceLifecycle
+import StrataCore
+import Synchronization
+
+/// Strata's Redis client: a few shared, pipelined connections, a per-command timeout and a
+/// circuit breaker.
+///
+/// - Commands go round-robin over ``Configuration/connections`` connections; each is shared by
+///   any number of concurrent callers (replies are matched in order).
+/// - A closed connection is replaced on the next command that needs it.
+/// - After ``Configuration/failureThreshold`` consecutive failures to reach Redis the breaker
+///   opens: commands fail at once with `redis_unavailable` for ``Configuration/openDuration``;
+///   then one probe command is let through, and its success closes the breaker again. Redis
+///   being down therefore costs callers nothing but the fallback, not a timeout each.
+///
+/// ```swift
+/// let redis = RedisClient(configuration: .init(url: try RedisURL(parsing: "redis://127.0.0.1:6379/0")), logger: logger)
+/// try await redis.set("greeting", to: "hello", expiration: .seconds(60))
+/// let value = try await redis.get("greeting")
+/// ```
+public final class RedisClient: Service, Sendable {
+    /// How the client connects and when it gives up.
+    public struct Configuration: Sendable {
+        public var url: RedisURL
+        /// Connections shared by all callers.
+        public var connections: Int
+        /// The longest wait for a reply (default 250 ms).
+        public var commandTimeout: Duration
+        /// The longest wait to open a connection.
+        public var connectTimeout: Duration
+        /// Consecutive failures that open the breaker.
+        public var failureThreshold: Int
+        /// How long the open breaker fails commands at once before letting a probe through.
+        public var openDuration: Duration
+        /// `CLIENT SETNAME`.
+        public var clientName: String
+
+        public init(
+            url: RedisURL,
+            connections: Int = 2,
+            commandTimeout: Duration = .milliseconds(250),
+            connectTimeout: Duration = .milliseconds(500),
+            failureThreshold: Int = 3,
+            openDuration: Duration = .seconds(1),
+            clientName: String = "strata"
+        ) {
+            self.url = url
+            self.connections = max(1, connections)
+            self.commandTimeout = commandTimeout
+            self.connectTimeout = connectTimeout
+            self.failureThreshold = max(1, failureThreshold)
+            self.openDuration = openDuration
+            self.clientName = clientName
+        }
+    }
+
+    /// The breaker's state, for metrics and `/ready`.
+    public enum BreakerState: String, Sendable {
+        case closed, open
+        case halfOpen = "half_open"
+    }
+
+    private struct State {
+        var connections: [RedisConnection?]
+        var next = 0
+        var consecutiveFailures = 0
+        var openUntil: ContinuousClock.Instant?
+        var probing = false
+        var shutDown = false
+    }
+
+    public let configuration: Configuration
+    private let state: Mutex<State>
+    private let logger: Logger
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.state = Mutex(State(connections: Array(repeating: nil, count: configuration.connections)))
+        self.logger = logger
+    }
+
+    /// Keeps the client until shutdown, then closes its connections.
+    public func run() async {
+        try? await gracefulShutdown()
+        await close()
+    }
+
+    /// Closes every connection; later commands fail with `redis_unavailable`.
+    public func close() async {
+        let connections = state.withLock { state in
+            state.shutDown = true
+            defer { state.connections = Array(repeating: nil, count: state.connections.count) }
+            return state.connections.compactMap { $0 }
+        }
+        for connection in connections { await connection.close() }
+    }
+
+    /// The breaker's current state.
+    public var breakerState: BreakerState {
+        state.withLock { state in
+            guard let openUntil = state.openUntil else { return .closed }
+            return ContinuousClock.now < openUntil ? .open : .halfOpen
+        }
+    }
+
+    /// Sends a command and returns its reply; an error reply throws `redis_command_failed`.
+    /// - Throws: `redis_unavailable` (breaker open, connection failed), `redis_timeout`.
+    @discardableResult
+    public func send(_ arguments: [[UInt8]]) async throws -> RESPValue {
+        let (slot, isProbe) = try admit()
+        do {
+            let connection = try await connection(at: slot)
+            let reply = try await connection.send(arguments, timeout: configuration.commandTimeout)
+            recordSuccess()
+            if case .error(let message) = reply {
+                throw StrataError(
+                    .redisCommandFailed,
+                    "Redis rejected the command: \(RedisConnection.firstWord(message)).",
+                    details: ["reply": RedisConnection.firstWord(message)]
+                )
+            }
+            return reply
+        } catch let error as StrataError where error.code == .redisUnavailable || error.code == .redisTimeout {
+            recordFailure(slot: slot, wasProbe: isProbe)
+            throw error
+        }
+    }
+
+    /// Sends a command given as strings.
+    @discardableResult
+    public func send(_ arguments: String...) async throws -> RESPValue {
+        try await send(arguments.map { Array($0.utf8) })
+    }
+
+    // MARK: Breaker and connections
+
+    /// Picks a connection slot, or fails fast while the breaker is open.
+    private func admit() throws -> (Int, Bool) {
+        try state.withLock { state in
+            guard !state.shutDown else { throw StrataError(.redisUnavailable, "The Redis client is shut down.") }
+            var isProbe = false
+            if let openUntil = state.openUntil {
+                if ContinuousClock.now < openUntil || state.probing {
+                    throw StrataError(.redisUnavailable, "Redis is unavailable (circuit open); the hot layer is bypassed.")
+                }
+                state.probing = true
+                isProbe = true
+            }
+            let slot = state.next
+            state.next = (state.next + 1) % state.connections.count
+            return (slot, isProbe)
+        }
+    }
+
+    private func recordSuccess() {
+        let reopened = state.withLock { state -> Bool in
+            state.consecutiveFailures = 0
+            state.probing = false
+            defer { state.openUntil = nil }
+            return state.openUntil != nil
+        }
+        if reopened { logger.notice("Redis is reachable again; circuit closed") }
+    }
+
+    private func recordFailure(slot: Int, wasProbe: Bool) {
+        let (opened, stale) = state.withLock { state -> (Bool, RedisConnection?) in
+            state.consecutiveFailures += 1
+            state.probing = false
+            var stale: RedisConnection?
+            if let connection = state.connections[slot], connection.isClosed {
+                stale = connection
+                state.connections[slot] = nil
+            }
+            guard wasProbe || (state.openUntil == nil && state.consecutiveFailures >= configuration.failureThreshold) else {
+                return (false, stale)
+            }
+            state.openUntil = .now + configuration.openDuration
+            return (true, stale)
+        }
+        if opened {
+            logger.warning(
+                "Redis is unreachable; circuit open",
+                metadata: ["strata.redis.open_ms": "\(configuration.openDuration.components.seconds * 1000)"]
+            )
+        }
+        if let stale { Task { await stale.close() } }
+    }
+
+    private func connection(at slot: Int) async throws -> RedisConnection {
+        if let existing = state.withLock({ $0.connections[slot] }), !existing.isClosed { return existing }
+        let connection = try await RedisConnection.connect(
+            to: configuration.url,
+            clientName: configuration.clientName,
+            connectTimeout: configuration.connectTimeout,
+            commandTimeout: max(configuration.commandTimeout, configuration.connectTimeout),
+            logger: logger
+        )
+        let (kept, extra) = state.withLock { state -> (RedisConnection, RedisConnection?) in
+            if let existing = state.connections[slot], !existing.isClosed { return (existing, connection) }
+            state.connections[slot] = connection
+            return (connection, nil)
+        }
+        if let extra { await extra.close() }
+        return kept
+    }
+}

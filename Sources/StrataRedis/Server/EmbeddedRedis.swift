@@ -1,0 +1,158 @@
+import Foundation
+public import Logging
+import StrataCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A private `redis-server` that Strata starts and stops itself, like the embedded PostgreSQL.
+///
+/// It lives in one folder (by default `$STRATA_HOME/redis`): the append-only file and its
+/// snapshots, `redis.log`, and the Unix socket `redis.sock` (mode 0700). It listens on
+/// 127.0.0.1 on a port found free at start, with AOF on (`appendfsync everysec`). The same
+/// lifeline as PostgreSQL stops it when Strata stops or dies, and an `flock` keeps a second
+/// manager out. Before use, Strata checks that the server reports this folder as its `dir`.
+public final class EmbeddedRedis: Sendable {
+    /// Where and how the server runs.
+    public struct Configuration: Sendable {
+        public var directory: String
+        /// Append-only persistence (on by default; test servers turn it off).
+        public var appendOnly: Bool
+        /// Deletes ``directory`` once the server has stopped (throw-away servers of test runs).
+        public var removeWhenStopped: Bool
+        public var startTimeout: Duration
+
+        public init(directory: String, appendOnly: Bool = true, removeWhenStopped: Bool = false, startTimeout: Duration = .seconds(30)) {
+            self.directory = directory
+            self.appendOnly = appendOnly
+            self.removeWhenStopped = removeWhenStopped
+            self.startTimeout = startTimeout
+        }
+    }
+
+    /// How to reach the server (its Unix socket when the path fits, else TCP).
+    public let url: RedisURL
+    /// The loopback port.
+    public let port: Int
+    private let lifeline: Lifeline
+    private let lockDescriptor: Int32
+    private let logger: Logger
+    private let stopped = Mutex(false)
+
+    private init(url: RedisURL, port: Int, lifeline: Lifeline, lockDescriptor: Int32, logger: Logger) {
+        self.url = url
+        self.port = port
+        self.lifeline = lifeline
+        self.lockDescriptor = lockDescriptor
+        self.logger = logger
+    }
+
+    /// The `redis-server` program: on `PATH`, or in `/usr/bin`.
+    /// - Throws: `dependency_missing` naming the package to install.
+    public static func locateServer(environment: [String: String]? = nil) throws -> String {
+        let path = (environment ?? ProcessInfo.processInfo.environment)["PATH"] ?? ""
+        for directory in path.split(separator: ":").map(String.init) + ["/usr/bin", "/usr/local/bin"] {
+            let candidate = "\(directory)/redis-server"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw StrataError(
+            .dependencyMissing,
+            "redis-server not found; install it with: apt-get install -y redis-server",
+            details: ["package": "redis-server"]
+        )
+    }
+
+    /// Starts the server and waits until it answers.
+    /// - Throws: `dependency_missing` or `server_start_failed` (with the end of the log).
+    public static func start(_ configuration: Configuration, logger: Logger) async throws -> EmbeddedRedis {
+        let program = try locateServer()
+        let directory = configuration.directory
+        try FileSystem.makeDirectory(directory, mode: 0o700, owner: nil)
+        let lockDescriptor = try FileSystem.lockExclusively("\(directory)/manager.lock")
+        do {
+            for _ in 0..<5 {
+                let port = try FileSystem.freeLoopbackPort()
+                let socket = "\(directory)/redis.sock"
+                let socketFits = socket.utf8.count < 108
+                let logFile = "\(directory)/redis.log"
+                var command = [
+                    program, "--port", "\(port)", "--bind", "127.0.0.1", "--protected-mode", "yes", "--dir", directory,
+                    "--daemonize", "no", "--logfile", "", "--save", "", "--appendonly", configuration.appendOnly ? "yes" : "no",
+                    "--appendfsync", "everysec",
+                ]
+                if socketFits { command += ["--unixsocket", socket, "--unixsocketperm", "700"] }
+                let lifeline = try Lifeline(
+                    command: command,
+                    logFile: logFile,
+                    removeWhenStopped: configuration.removeWhenStopped ? directory : nil
+                )
+                let url = RedisURL(address: socketFits ? .unix(path: socket) : .tcp(host: "127.0.0.1", port: port))
+                let deadline = ContinuousClock.now + configuration.startTimeout
+                var lastError: (any Error)?
+                while ContinuousClock.now < deadline && lifeline.isRunning {
+                    do {
+                        let connection = try await RedisConnection.connect(to: url, connectTimeout: .milliseconds(200), logger: logger)
+                        let reply = try await connection.send([Array("CONFIG".utf8), Array("GET".utf8), Array("dir".utf8)], timeout: .seconds(2))
+                        await connection.close()
+                        guard
+                            Self.reportedDirectory(reply) == URL(fileURLWithPath: directory).resolvingSymlinksInPath().path
+                                || Self.reportedDirectory(reply) == directory
+                        else {
+                            lifeline.release()
+                            throw StrataError(.serverStartFailed, "The Redis server reached is not the embedded one (its dir differs)")
+                        }
+                        logger.info("embedded Redis started", metadata: ["strata.redis.port": "\(port)", "strata.redis.directory": "\(directory)"])
+                        return EmbeddedRedis(url: url, port: port, lifeline: lifeline, lockDescriptor: lockDescriptor, logger: logger)
+                    } catch let error as StrataError where error.code == .serverStartFailed {
+                        throw error
+                    } catch {
+                        lastError = error
+                        try await Task.sleep(for: .milliseconds(25))
+                    }
+                }
+                let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
+                lifeline.release()
+                if log.contains("Address already in use") { continue }
+                throw StrataError(
+                    .serverStartFailed,
+                    "redis-server did not start; the end of \(logFile):\n\(log.suffixLines(8))",
+                    underlying: lastError
+                )
+            }
+            throw StrataError(.serverStartFailed, "Could not find a free loopback port for Redis")
+        } catch {
+            close(lockDescriptor)
+            throw error
+        }
+    }
+
+    private static func reportedDirectory(_ reply: RESPValue) -> String? {
+        switch reply {
+        case .array(let items) where items.count == 2: items[1].string
+        case .map(let pairs): pairs.first?.value.string
+        default: nil
+        }
+    }
+
+    /// Stops the server (Redis saves its append-only file on the way out). Safe to call twice.
+    public func stop() async {
+        let first = stopped.withLock { done in
+            defer { done = true }
+            return !done
+        }
+        guard first else { return }
+        lifeline.release()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while lifeline.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if lifeline.isRunning { lifeline.terminate() }
+        close(lockDescriptor)
+        logger.info("embedded Redis stopped")
+    }
+
+    /// Whether the server is running.
+    public var isRunning: Bool { lifeline.isRunning }
+}
