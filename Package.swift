@@ -72,6 +72,7 @@ let package = Package(
             dependencies: [
                 "StrataCore",
                 "StrataPostgres",
+                "StrataRedis",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -86,6 +87,7 @@ let package = Package(
         .target(
             name: "StrataServer",
             dependencies: [
+                "StrataRedis",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 "StrataCore",
                 "StrataPostgres",
@@ -102,6 +104,7 @@ let package = Package(
         .executableTarget(
             name: "strata",
             dependencies: [
+                "StrataRedis",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 "StrataCore",
@@ -156,6 +159,7 @@ let package = Package(
             name: "StrataServerTests",
             dependencies: [
                 "StrataCore",
+                "StrataRedis",
                 "StrataPostgres",
                 "StrataHTTP",
                 "StrataServer",

@@ -2,6 +2,7 @@ public import Hummingbird
 public import Logging
 public import ServiceLifecycle
 public import StrataPostgres
+public import StrataRedis
 
 /// What a module (the platform itself, or an app such as `helpdesk`) contributes to the
 /// server: one migration line, its routes and its background services.
@@ -35,11 +36,14 @@ extension StrataModule {
 public struct ModuleEnvironment: Sendable {
     /// The database pool.
     public var pool: PostgresPool
+    /// The hot layer, or `nil` when no Redis could be had (the module must work without it).
+    public var redis: RedisClient?
     /// The module's logger.
     public var logger: Logger
 
-    public init(pool: PostgresPool, logger: Logger) {
+    public init(pool: PostgresPool, redis: RedisClient? = nil, logger: Logger) {
         self.pool = pool
+        self.redis = redis
         self.logger = logger
     }
 }

@@ -4,6 +4,7 @@ import PostgresNIO
 import StrataCore
 public import StrataHTTP
 public import StrataPostgres
+public import StrataRedis
 
 /// Builds the Strata HTTP application from its modules.
 public enum StrataApplication {
@@ -50,6 +51,7 @@ public enum StrataApplication {
         modules: [any StrataModule] = modules,
         readiness: Readiness,
         checks: [ReadinessCheck],
+        redis: RedisClient? = nil,
         logger: Logger
     ) -> Router<StrataRequestContext> {
         StrataMetrics.bootstrap()
@@ -61,7 +63,7 @@ public enum StrataApplication {
         HealthController(readiness: readiness, checks: checks) {
             await metricsText(pool: pool)
         }.addRoutes(to: router)
-        let environment = ModuleEnvironment(pool: pool, logger: logger)
+        let environment = ModuleEnvironment(pool: pool, redis: redis, logger: logger)
         for module in modules {
             module.addRoutes(to: router, environment: environment)
         }

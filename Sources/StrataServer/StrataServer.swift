@@ -6,6 +6,7 @@ import ServiceLifecycle
 public import StrataCore
 import StrataHTTP
 public import StrataPostgres
+import StrataRedis
 import UnixSignals
 
 /// Runs the Strata server: the database (embedded unless `DATABASE_URL` is set), the
@@ -17,15 +18,22 @@ public enum StrataServer {
     public static func serve(configuration: ServerConfiguration, logger: Logger) async throws {
         StrataMetrics.bootstrap()
         let database = try await DatabaseEndpoint.open(configuration: configuration, logger: logger)
+        let hotLayer = await HotLayer.open(configuration: configuration, logger: logger)
         do {
-            try await run(configuration: configuration, database: database, logger: logger)
+            try await run(configuration: configuration, database: database, hotLayer: hotLayer, logger: logger)
         } catch {
+            await hotLayer.embedded?.stop()
             await database.cluster?.stop()
             throw error
         }
     }
 
-    private static func run(configuration: ServerConfiguration, database: DatabaseEndpoint, logger: Logger) async throws {
+    private static func run(
+        configuration: ServerConfiguration,
+        database: DatabaseEndpoint,
+        hotLayer: HotLayer,
+        logger: Logger
+    ) async throws {
         let pool = PostgresPool(url: database.url, configuration: configuration.pool, logger: logger)
         let modules = StrataApplication.modules
         let migrator = Migrator(lines: try StrataApplication.migrationLines(of: modules), pool: pool, logger: logger)
@@ -35,7 +43,8 @@ public enum StrataServer {
             pool: pool,
             modules: modules,
             readiness: readiness,
-            checks: StrataApplication.readinessChecks(pool: pool, migrator: migrator),
+            checks: StrataApplication.readinessChecks(pool: pool, migrator: migrator) + [hotLayer.readinessCheck],
+            redis: hotLayer.client,
             logger: logger
         )
         var application = Application(
@@ -48,6 +57,7 @@ public enum StrataServer {
                 let banner = """
                     Strata is running at \(base)  (health \(base)/health, ready \(base)/ready, metrics \(base)/metrics)
                     Database: \(database.url)\(database.cluster == nil ? "" : " (embedded, \(configuration.embeddedPostgresDirectory))")
+                    Redis:    \(hotLayer.client.map { "\($0.configuration.url)\(hotLayer.embedded == nil ? "" : " (embedded)")" } ?? "disabled (\(hotLayer.disabledReason ?? "not configured"))")
 
                     """
                 FileHandle.standardOutput.write(Data(banner.utf8))
@@ -58,13 +68,16 @@ public enum StrataServer {
             let applied = try await migrator.migrate { line in logger.info("\(line)") }
             logger.info("migrations current", metadata: ["strata.migrations.applied": "\(applied.count)"])
         }
-        let environment = ModuleEnvironment(pool: pool, logger: logger)
+        let environment = ModuleEnvironment(pool: pool, redis: hotLayer.client, logger: logger)
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         let shutDownOnExit = ServiceGroupConfiguration.ServiceConfiguration.TerminationBehavior.gracefullyShutdownGroup
         if let cluster = database.cluster {
             services.append(.init(service: EmbeddedClusterService(cluster: cluster)))
         }
         services.append(.init(service: pool, successTerminationBehavior: shutDownOnExit, failureTerminationBehavior: shutDownOnExit))
+        for service in hotLayer.keeperServices {
+            services.append(.init(service: service, successTerminationBehavior: shutDownOnExit, failureTerminationBehavior: shutDownOnExit))
+        }
         for module in modules {
             for service in module.services(environment: environment) {
                 services.append(.init(service: service, successTerminationBehavior: shutDownOnExit, failureTerminationBehavior: shutDownOnExit))

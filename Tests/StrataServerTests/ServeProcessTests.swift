@@ -59,6 +59,7 @@ import Glibc
         let ready = try await get(url + "/ready")
         #expect(ready.0 == 200)
         #expect(ready.1.contains(#""migrations":"current""#))
+        #expect(ready.1.contains(#""redis":"ok""#), "the embedded redis-server runs with serve")
         #expect(FileManager.default.fileExists(atPath: home + "/postgres/data/postmaster.pid"))
 
         kill(pid, SIGTERM)
@@ -69,5 +70,6 @@ import Glibc
         #expect(!FileManager.default.fileExists(atPath: home + "/postgres/data/postmaster.pid"), "the cluster must be stopped")
         let log = (try? String(contentsOfFile: home + "/postgres/server.log", encoding: .utf8)) ?? ""
         #expect(log.contains("database system is shut down"))
+        #expect(FileManager.default.fileExists(atPath: home + "/redis/appendonlydir"), "Redis ran with AOF under STRATA_HOME")
     }
 }

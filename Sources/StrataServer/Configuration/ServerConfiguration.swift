@@ -2,13 +2,16 @@ import Foundation
 public import Logging
 public import StrataCore
 public import StrataPostgres
+public import StrataRedis
 
 /// Everything `strata serve` needs, read from the environment (CLI flags are laid over it).
 ///
 /// | variable | default | meaning |
 /// |---|---|---|
 /// | `DATABASE_URL` | unset: embedded cluster | `postgres://user:password@host:port/db?sslmode=…` |
-/// | `STRATA_HOME` | `./.strata` | state folder (embedded PostgreSQL under `postgres/`) |
+/// | `REDIS_URL` | unset: embedded redis-server when installed | `redis://[user:password@]host:port/db` or `unix:///path.sock?db=N` |
+/// | `REDIS_COMMAND_TIMEOUT` | `250ms` | longest wait for a Redis reply |
+/// | `STRATA_HOME` | `./.strata` | state folder (embedded PostgreSQL under `postgres/`, Redis under `redis/`) |
 /// | `HOST` | `127.0.0.1` | HTTP listen address |
 /// | `PORT` | `8080` | HTTP port (0: any free port) |
 /// | `LOG_LEVEL` | `info` | trace, debug, info, notice, warning, error, critical |
@@ -34,6 +37,8 @@ public struct ServerConfiguration: Sendable {
     }
 
     public var databaseURL: DatabaseURL?
+    public var redisURL: RedisURL?
+    public var redisCommandTimeout: Duration
     public var home: String
     public var host: String
     public var port: Int
@@ -46,11 +51,19 @@ public struct ServerConfiguration: Sendable {
 
     /// The embedded cluster's folder: `$STRATA_HOME/postgres`.
     public var embeddedPostgresDirectory: String { "\(home)/postgres" }
+    /// The embedded Redis folder: `$STRATA_HOME/redis`.
+    public var embeddedRedisDirectory: String { "\(home)/redis" }
 
     /// Reads and validates every variable.
     /// - Throws: `invalid_configuration` naming the first bad variable and what it allows.
     public init(environment: EnvironmentReader) throws {
         databaseURL = try environment.string("DATABASE_URL").map { try DatabaseURL(parsing: $0) }
+        redisURL = try environment.string("REDIS_URL").map { try RedisURL(parsing: $0) }
+        redisCommandTimeout = try environment.duration(
+            "REDIS_COMMAND_TIMEOUT",
+            default: .milliseconds(250),
+            in: .milliseconds(1) ... .seconds(60)
+        )
         let home = environment.string("STRATA_HOME", default: "./.strata")
         self.home =
             URL(fileURLWithPath: home, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))

@@ -1,0 +1,31 @@
+import Foundation
+import StrataCore
+import StrataHTTP
+import StrataRedis
+import StrataServer
+import StrataTestSupport
+import Testing
+
+@Suite struct HotLayerTests {
+    @Test(.timeLimit(.minutes(1)))
+    func anUnreachableRedisIsReportedButDoesNotFailReadiness() async throws {
+        let port = try FileSystem.freeLoopbackPort()
+        let configuration = try ServerConfiguration(
+            environment: EnvironmentReader(["REDIS_URL": "redis://127.0.0.1:\(port)/0", "REDIS_COMMAND_TIMEOUT": "100ms"])
+        )
+        let hotLayer = await HotLayer.open(configuration: configuration, logger: TestPostgres.logger)
+        #expect(hotLayer.client != nil)
+        #expect(hotLayer.embedded == nil)
+        let status = try await hotLayer.readinessCheck.check()
+        #expect(status.hasPrefix("unavailable"))
+        await hotLayer.client?.close()
+    }
+
+    @Test func aBadRedisURLStopsTheServerAtStartNamingTheVariable() {
+        #expect {
+            _ = try ServerConfiguration(environment: EnvironmentReader(["REDIS_URL": "memcached://x"]))
+        } throws: { error in
+            (error as? StrataError)?.message.hasPrefix("REDIS_URL") == true
+        }
+    }
+}
