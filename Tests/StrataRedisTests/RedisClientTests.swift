@@ -132,3 +132,32 @@ import Testing
         await second.stop()
     }
 }
+
+@Suite struct EmbeddedRedisTests {
+    @Test(.timeLimit(.minutes(2)))
+    func aRestartedServerIsReadyOnlyAfterLoadingItsAppendOnlyFile() async throws {
+        let directory = NSTemporaryDirectory() + "strata-redis-aof-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let first = try await EmbeddedRedis.start(.init(directory: directory), logger: TestPostgres.logger)
+        let writer = RedisClient(configuration: .init(url: first.url, connections: 4, commandTimeout: .seconds(5)), logger: TestPostgres.logger)
+        // Enough data that loading the append-only file takes a moment.
+        let value = [UInt8](repeating: 120, count: 512)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    for index in 0..<5_000 { try await writer.set("aof:\(worker):\(index)", to: value) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        await writer.close()
+        await first.stop()
+
+        let second = try await EmbeddedRedis.start(.init(directory: directory), logger: TestPostgres.logger)
+        let reader = RedisClient(configuration: .init(url: second.url, commandTimeout: .seconds(5)), logger: TestPostgres.logger)
+        // The very first data command after start must not meet LOADING.
+        #expect(try await reader.get("aof:7:4999") == value)
+        await reader.close()
+        await second.stop()
+    }
+}

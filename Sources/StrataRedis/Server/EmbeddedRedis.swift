@@ -95,7 +95,13 @@ public final class EmbeddedRedis: Sendable {
                     do {
                         let connection = try await RedisConnection.connect(to: url, connectTimeout: .milliseconds(200), logger: logger)
                         let reply = try await connection.send([Array("CONFIG".utf8), Array("GET".utf8), Array("dir".utf8)], timeout: .seconds(2))
+                        // While it loads its append-only file Redis answers CONFIG but refuses data
+                        // commands with LOADING: it is ready when PING says PONG.
+                        let ping = try await connection.send([Array("PING".utf8)], timeout: .seconds(2))
                         await connection.close()
+                        guard ping == .simpleString("PONG") else {
+                            throw StrataError(.redisUnavailable, "Redis is still loading its data")
+                        }
                         guard
                             Self.reportedDirectory(reply) == URL(fileURLWithPath: directory).resolvingSymlinksInPath().path
                                 || Self.reportedDirectory(reply) == directory

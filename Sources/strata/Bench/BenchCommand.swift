@@ -9,8 +9,55 @@ import StrataServer
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures (build with -c release for meaningful numbers).",
-        subcommands: [CRUD.self]
+        subcommands: [CRUD.self, Redis.self]
     )
+
+    struct Redis: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "redis",
+            abstract: "GET and SET through Strata's Redis client, beside redis-benchmark on the same server.",
+            discussion: """
+                Uses REDIS_URL, or the embedded redis-server under $STRATA_HOME/redis. Workloads: redis.set, \
+                redis.get (--callers concurrent callers, --requests each). redis-benchmark -t get,set -c <callers> \
+                runs first against the same server; ratio is ours ÷ its requests per second.
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "Concurrent callers (redis-benchmark's -c).")
+        var callers = 50
+
+        @Option(help: "Requests per workload (redis-benchmark's -n).")
+        var requests = 200_000
+
+        @Option(help: "Pipelined connections the callers share.")
+        var connections = 2
+
+        @Flag(help: "Skip redis-benchmark.")
+        var noPeer = false
+
+        @Flag(help: "Print one JSON object per line.")
+        var json = false
+
+        func validate() throws {
+            guard (1...1000).contains(callers) else { throw ValidationError("--callers must be in 1...1000") }
+            guard requests > 0 else { throw ValidationError("--requests must be positive") }
+            guard (1...256).contains(connections) else { throw ValidationError("--connections must be in 1...256") }
+        }
+
+        func run() async throws {
+            try await Strata.guarded {
+                let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
+                try await RedisBenchmark(
+                    plan: .init(callers: callers, requests: requests, connections: connections, peer: !noPeer),
+                    configuration: configuration,
+                    logger: logger,
+                    report: Report(json: json)
+                ).run()
+            }
+        }
+    }
 
     struct CRUD: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -4,7 +4,6 @@ import PostgresNIO
 import StrataCore
 import StrataPostgres
 import StrataServer
-import Synchronization
 
 /// Runs the CRUD workloads with Strata's pool, then (per workload) the asyncpg peer, and
 /// pgbench's read ceiling, against the same server, and prints the figures and ratios.
@@ -16,15 +15,6 @@ struct CRUDBenchmark {
         var updates: Int
         var peerPython: String?
         var pgbenchSeconds: Int
-    }
-
-    /// The figures of one workload run.
-    struct Result: Sendable {
-        var operations: Int
-        var seconds: Double
-        var p50: Double
-        var p99: Double
-        var opsPerSecond: Double { Double(operations) / seconds }
     }
 
     let plan: Plan
@@ -77,11 +67,11 @@ struct CRUDBenchmark {
         }
         emit("crud.update", update, peer: try await peer?.run("update", count: plan.updates))
 
-        report.emit([("workload", "memory"), ("peak_rss_mb", Self.peakResidentMegabytes())])
+        report.emit([("workload", "memory"), ("peak_rss_mb", peakResidentMegabytes())])
         try await pool.query("DROP SCHEMA strata_bench CASCADE")
     }
 
-    private func emit(_ workload: String, _ result: Result, peer: Result? = nil, ceiling: Double? = nil) {
+    private func emit(_ workload: String, _ result: BenchResult, peer: BenchResult? = nil, ceiling: Double? = nil) {
         var fields: [(String, Any)] = [
             ("workload", workload), ("ops_per_s", result.opsPerSecond), ("p50_ms", result.p50), ("p99_ms", result.p99),
         ]
@@ -102,49 +92,9 @@ struct CRUDBenchmark {
         _ count: Int,
         pool: PostgresPool,
         _ operation: @escaping @Sendable (PostgresConnection, Int) async throws -> Void
-    ) async throws -> Result {
-        guard count > 0 else { return Result(operations: 0, seconds: 1, p50: 0, p99: 0) }
-        let next = TicketDispenser()
-        let started = ContinuousClock.now
-        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
-            for _ in 0..<plan.concurrency {
-                group.addTask {
-                    var local: [Double] = []
-                    local.reserveCapacity(count / plan.concurrency + 1)
-                    while true {
-                        let index = next.take()
-                        if index >= count { break }
-                        let start = ContinuousClock.now
-                        try await pool.withConnection { connection in try await operation(connection, index) }
-                        local.append(start.duration(to: .now).secondsDouble * 1000)
-                    }
-                    return local
-                }
-            }
-            var all: [Double] = []
-            for try await part in group { all += part }
-            return all.sorted()
+    ) async throws -> BenchResult {
+        try await measureConcurrently(count, concurrency: plan.concurrency) { index in
+            try await pool.withConnection { connection in try await operation(connection, index) }
         }
-        let seconds = started.duration(to: .now).secondsDouble
-        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
-        return Result(operations: count, seconds: seconds, p50: percentile(0.50), p99: percentile(0.99))
-    }
-
-    /// Peak resident memory of this process (VmHWM), in MiB.
-    static func peakResidentMegabytes() -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
-        else { return 0 }
-        return kilobytes / 1024
-    }
-}
-
-/// Hands out 0, 1, 2, … to concurrent workers.
-final class TicketDispenser: Sendable {
-    private let counter = Atomic<Int>(0)
-
-    func take() -> Int {
-        counter.wrappingAdd(1, ordering: .relaxed).oldValue
     }
 }

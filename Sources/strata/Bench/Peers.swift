@@ -26,7 +26,7 @@ struct AsyncpgPeer: Sendable {
 
     /// Runs one workload; returns nil for `setup`.
     @discardableResult
-    func run(_ workload: String, count: Int) async throws -> CRUDBenchmark.Result? {
+    func run(_ workload: String, count: Int) async throws -> BenchResult? {
         let arguments = [
             script, "--workload", workload, "--count", "\(count)", "--concurrency", "\(concurrency)",
             "--host", url.socketDirectory ?? url.host ?? "127.0.0.1", "--port", "\(url.port)",
@@ -43,7 +43,7 @@ struct AsyncpgPeer: Sendable {
         else {
             throw StrataError(.internalError, "The asyncpg peer printed no result: \(output.suffix(300))")
         }
-        return CRUDBenchmark.Result(operations: operations, seconds: seconds, p50: p50, p99: p99)
+        return BenchResult(operations: operations, seconds: seconds, p50: p50, p99: p99)
     }
 }
 
