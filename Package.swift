@@ -59,6 +59,7 @@ let package = Package(
             name: "StrataRedis",
             dependencies: [
                 "StrataCore",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

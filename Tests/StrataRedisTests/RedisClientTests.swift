@@ -161,3 +161,30 @@ import Testing
         await second.stop()
     }
 }
+
+@Suite struct RedisScriptTests {
+    static let compareAndDelete = RedisScript(
+        """
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0
+        """
+    )
+
+    @Test(.timeLimit(.minutes(1)))
+    func scriptsAreLoadedOnFirstUseAndAfterAFlush() async throws {
+        try await withTestRedis { redis, prefix in
+            let key = prefix + "lock"
+            try await redis.set(key, to: "token-a")
+            #expect(try await redis.run(Self.compareAndDelete, keys: [key], arguments: ["token-b"]) == .integer(0))
+            #expect(try await redis.getString(key) == "token-a")
+            try await redis.send("SCRIPT", "FLUSH")
+            #expect(try await redis.run(Self.compareAndDelete, keys: [key], arguments: ["token-a"]) == .integer(1))
+            #expect(try await redis.get(key) == nil)
+        }
+    }
+
+    @Test func theSHA1IsRedisOwn() {
+        // redis-cli SCRIPT LOAD "return 1" → e0e1f9fabfc9d4800c877a703b823ac0578ff8db
+        #expect(RedisScript("return 1").sha1 == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db")
+    }
+}
