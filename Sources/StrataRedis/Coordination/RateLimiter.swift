@@ -1,0 +1,79 @@
+import StrataCore
+
+/// A per-key rate limiter in one atomic script (GCRA, the generic cell rate algorithm).
+///
+/// `limit` requests per `period` may arrive in a burst; after that one more is allowed every
+/// `period / limit`. There are no window edges to game: the state is one timestamp per key
+/// (the "theoretical arrival time"), kept with a TTL no longer than the period. The answer
+/// carries what a `429` needs: whether it was allowed, how many remain, and when to retry.
+///
+/// ```swift
+/// let limiter = RateLimiter(redis: redis, limit: 100, period: .seconds(60))
+/// let decision = try await limiter.check("apikey:\(keyID)")
+/// if !decision.allowed { /* 429 with Retry-After: decision.retryAfter */ }
+/// ```
+public struct RateLimiter: Sendable {
+    /// The outcome of one request.
+    public struct Decision: Sendable, Equatable {
+        public var allowed: Bool
+        /// Requests that may still be made at once.
+        public var remaining: Int
+        /// How long to wait before a request would be allowed (zero when allowed).
+        public var retryAfter: Duration
+    }
+
+    static let script = RedisScript(
+        """
+        local limit = tonumber(ARGV[1])
+        local period = tonumber(ARGV[2])
+        local now = tonumber(ARGV[3])
+        if now < 0 then
+          local t = redis.call('TIME')
+          now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+        local interval = period / limit
+        local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+        if tat < now then tat = now end
+        local new_tat = tat + interval
+        local allow_at = new_tat - period
+        if allow_at > now then
+          return {0, 0, math.ceil(allow_at - now)}
+        end
+        redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
+        return {1, math.floor((period - (new_tat - now)) / interval), 0}
+        """
+    )
+
+    let redis: RedisClient
+    /// Requests allowed per period.
+    public let limit: Int
+    /// The period.
+    public let period: Duration
+    /// Prefix of the keys the limiter stores.
+    public let keyPrefix: String
+
+    public init(redis: RedisClient, limit: Int, period: Duration, keyPrefix: String = "strata:ratelimit:") {
+        self.redis = redis
+        self.limit = max(1, limit)
+        self.period = period
+        self.keyPrefix = keyPrefix
+    }
+
+    /// Counts one request for `key` and says whether it is allowed.
+    /// - Parameter now: The time in milliseconds since 1970 (tests); Redis's clock by default,
+    ///   so that every server shares one clock.
+    public func check(_ key: String, now: Int64? = nil) async throws -> Decision {
+        let periodMilliseconds = period.components.seconds * 1000 + period.components.attoseconds / 1_000_000_000_000_000
+        let reply = try await redis.run(
+            Self.script,
+            keys: [keyPrefix + key],
+            arguments: ["\(limit)", "\(max(1, periodMilliseconds))", "\(now ?? -1)"]
+        )
+        guard case .array(let items) = reply, items.count == 3,
+            let allowed = items[0].integer, let remaining = items[1].integer, let wait = items[2].integer
+        else {
+            throw StrataError(.redisProtocolViolation, "The rate-limit script returned an unexpected reply.")
+        }
+        return Decision(allowed: allowed == 1, remaining: Int(remaining), retryAfter: .milliseconds(wait))
+    }
+}
