@@ -59,6 +59,7 @@ let package = Package(
             name: "StrataRedis",
             dependencies: [
                 "StrataCore",
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -139,6 +140,8 @@ let package = Package(
             name: "StrataRedisTests",
             dependencies: [
                 "StrataCore",
+                "StrataPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 "StrataRedis",
                 "StrataTestSupport",
                 .product(name: "Logging", package: "swift-log"),

@@ -1,0 +1,156 @@
+import Foundation
+public import Logging
+import Metrics
+import StrataCore
+import Synchronization
+
+/// Cache-aside over Redis that cannot go stale: **versioned entries**.
+///
+/// Every cached value carries the version of the database row it came from (a `version`
+/// column bumped by each write, or any number that only grows per key). Redis holds
+/// `"<version>:<json>"`, or a *tombstone* `"<version>:"`.
+///
+/// - **Read**: `GET`; a value is a hit. A miss or a tombstone loads from the database (concurrent
+///   misses on one key in this process share one load) and backfills with a script that writes
+///   only if Redis holds no equal-or-newer version.
+/// - **Write**: after the transaction commits, ``invalidate(_:version:)`` writes a tombstone with
+///   the new version by the same rule. A reader that loaded the old row before the commit can
+///   therefore never put its old value back: its backfill carries an older version than the
+///   tombstone (or, if it came first, the tombstone replaces it).
+/// - **Redis down**: reads go to the loader within the command timeout and skip the backfill;
+///   an invalidation that cannot reach Redis is reported to the caller (the entry's TTL bounds
+///   how long a stale value can live).
+/// - TTLs carry ±10 % jitter so that entries written together do not expire together.
+///
+/// Metrics: `strata_cache_requests_total{cache,result="hit"|"miss"|"error"}`,
+/// `strata_cache_loads_total{cache}`.
+public final class HotCache<Value: Codable & Sendable>: Sendable {
+    /// A loaded value and the version it had in the database.
+    public struct Versioned: Sendable {
+        public var value: Value
+        public var version: Int64
+
+        public init(value: Value, version: Int64) {
+            self.value = value
+            self.version = version
+        }
+    }
+
+    static var backfillScript: RedisScript {
+        RedisScript(
+            """
+            local current = redis.call('GET', KEYS[1])
+            if current then
+              local stored = tonumber(string.match(current, '^(%d+):'))
+              if stored and stored >= tonumber(ARGV[1]) then return 0 end
+            end
+            redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'PX', ARGV[3])
+            return 1
+            """
+        )
+    }
+
+    let redis: RedisClient?
+    let name: String
+    let ttl: Duration
+    let logger: Logger
+    private let inFlight = Mutex<[String: Task<Versioned?, any Error>]>([:])
+    private let hits: Counter
+    private let misses: Counter
+    private let errors: Counter
+    private let loads: Counter
+
+    /// - Parameters:
+    ///   - redis: The hot layer, or `nil` (then every read goes to the loader).
+    ///   - name: The cache's name: the key prefix (`strata:cache:<name>:`) and the metrics label.
+    ///   - ttl: How long an entry lives (±10 %).
+    public init(redis: RedisClient?, name: String, ttl: Duration = .seconds(300), logger: Logger) {
+        self.redis = redis
+        self.name = name
+        self.ttl = ttl
+        self.logger = logger
+        hits = Counter(label: "strata_cache_requests_total", dimensions: [("cache", name), ("result", "hit")])
+        misses = Counter(label: "strata_cache_requests_total", dimensions: [("cache", name), ("result", "miss")])
+        errors = Counter(label: "strata_cache_requests_total", dimensions: [("cache", name), ("result", "error")])
+        loads = Counter(label: "strata_cache_loads_total", dimensions: [("cache", name)])
+    }
+
+    func redisKey(_ key: String) -> String { "strata:cache:\(name):\(key)" }
+
+    /// The value for `key`: from Redis, or from `load` (which reads the database) and then
+    /// cached. `load` returns `nil` for "absent"; absence is not cached.
+    public func get(_ key: String, load: @escaping @Sendable () async throws -> Versioned?) async throws -> Value? {
+        if let redis {
+            do {
+                if let stored = try await redis.get(redisKey(key)), let value = decode(stored) {
+                    hits.increment()
+                    return value
+                }
+                misses.increment()
+            } catch {
+                errors.increment()
+                return try await load()?.value
+            }
+        }
+        return try await loadOnce(key, load: load)?.value
+    }
+
+    /// Records a committed change: the cached value for `key` is replaced by a tombstone with
+    /// `version`, so no older value can be cached again. Call after the commit.
+    public func invalidate(_ key: String, version: Int64) async throws {
+        guard let redis else { return }
+        try await redis.run(Self.backfillScript, keys: [redisKey(key)], arguments: ["\(version)", "", "\(jitteredMilliseconds())"])
+    }
+
+    /// Loads once per key at a time in this process and backfills.
+    private func loadOnce(_ key: String, load: @escaping @Sendable () async throws -> Versioned?) async throws -> Versioned? {
+        let (task, isLeader) = inFlight.withLock { flights -> (Task<Versioned?, any Error>, Bool) in
+            if let running = flights[key] { return (running, false) }
+            let task = Task<Versioned?, any Error> {
+                self.loads.increment()
+                guard let loaded = try await load() else { return nil }
+                await self.backfill(key, loaded)
+                return loaded
+            }
+            flights[key] = task
+            return (task, true)
+        }
+        defer {
+            if isLeader { inFlight.withLock { _ = $0.removeValue(forKey: key) } }
+        }
+        return try await task.value
+    }
+
+    private func backfill(_ key: String, _ loaded: Versioned) async {
+        guard let redis, let data = try? JSONEncoder().encode(loaded.value) else { return }
+        do {
+            try await redis.run(
+                Self.backfillScript,
+                keys: [redisKey(key)],
+                arguments: ["\(loaded.version)", String(decoding: data, as: UTF8.self), "\(jitteredMilliseconds())"]
+            )
+        } catch {
+            errors.increment()
+            logger.debug("cache backfill skipped", metadata: ["strata.cache": "\(name)", "strata.error": "\(error)"])
+        }
+    }
+
+    private func decode(_ stored: [UInt8]) -> Value? {
+        guard let colon = stored.firstIndex(of: UInt8(ascii: ":")), colon + 1 < stored.count else { return nil }
+        return try? JSONDecoder().decode(Value.self, from: Data(stored[(colon + 1)...]))
+    }
+
+    private func jitteredMilliseconds() -> Int64 {
+        let milliseconds = Double(ttl.components.seconds * 1000 + ttl.components.attoseconds / 1_000_000_000_000_000)
+        return max(1, Int64(milliseconds * Double.random(in: 0.9...1.1)))
+    }
+
+    /// The version Redis holds for `key` (value or tombstone), for tests and diagnostics.
+    public func storedVersion(_ key: String) async throws -> (version: Int64, isTombstone: Bool)? {
+        guard let redis, let stored = try await redis.get(redisKey(key)),
+            let colon = stored.firstIndex(of: UInt8(ascii: ":")),
+            let version = Int64(String(decoding: stored[..<colon], as: UTF8.self))
+        else { return nil }
+        return (version, colon + 1 == stored.count)
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+import PostgresNIO
+import StrataCore
+import StrataPostgres
+import StrataRedis
+import StrataTestSupport
+import Synchronization
+import Testing
+
+@Suite struct HotCacheTests {
+    struct Item: Codable, Sendable, Equatable {
+        var value: String
+    }
+
+    static let keys = 100
+
+    /// A table of 100 rows with a version bumped by every write.
+    func makeTable(_ pool: PostgresPool) async throws {
+        try await pool.query("CREATE TABLE public.items (id int PRIMARY KEY, value text NOT NULL, version bigint NOT NULL)")
+        try await pool.query("INSERT INTO public.items SELECT i, 'initial', 1 FROM generate_series(0, \(Self.keys - 1)) AS i")
+    }
+
+    func read(_ pool: PostgresPool, _ id: Int) async throws -> (String, Int64) {
+        let rows = try await pool.query("SELECT value, version FROM public.items WHERE id = \(id)")
+        return try rows[0].decode((String, Int64).self)
+    }
+
+    func write(_ pool: PostgresPool, _ id: Int, _ value: String) async throws -> Int64 {
+        let rows = try await pool.query("UPDATE public.items SET value = \(value), version = version + 1 WHERE id = \(id) RETURNING version")
+        return try rows[0].decode(Int64.self)
+    }
+
+    /// 32 writers and 256 readers on 100 keys; `reader` and `writer` are the cache under test.
+    /// Readers keep reading until every writer is done, so that reads overlap each key's last
+    /// write (only a race around the last write leaves a key stale).
+    func race(
+        pool: PostgresPool,
+        reader: @escaping @Sendable (Int) async throws -> Void,
+        writer: @escaping @Sendable (Int, Int64) async throws -> Void
+    ) async throws {
+        let writersLeft = LoadCounter(initial: 32)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for w in 0..<32 {
+                group.addTask {
+                    defer { writersLeft.decrement() }
+                    for round in 0..<20 {
+                        let id = Int.random(in: 0..<Self.keys)
+                        let version = try await write(pool, id, "w\(w)-\(round)")
+                        try await writer(id, version)
+                    }
+                }
+            }
+            for _ in 0..<256 {
+                group.addTask {
+                    while writersLeft.value > 0 { try await reader(Int.random(in: 0..<Self.keys)) }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aSlowBackfillNeverLeavesAStaleValueBehind() async throws {
+        try await withTestDatabase(poolConfiguration: .init(poolSize: 4, maxOverflow: 12, searchPath: "")) { database in
+            try await withTestRedis(connections: 4) { redis, prefix in
+                let pool = database.pool
+                try await makeTable(pool)
+                let cache = HotCache<Item>(redis: redis, name: prefix + "items", ttl: .seconds(300), logger: TestPostgres.logger)
+                try await race(pool: pool) { id in
+                    _ = try await cache.get("\(id)") {
+                        let (value, version) = try await read(pool, id)
+                        try await Task.sleep(for: .microseconds(Int.random(in: 0...20000)))  // the injected delay
+                        return .init(value: Item(value: value), version: version)
+                    }
+                } writer: { id, version in
+                    try await cache.invalidate("\(id)", version: version)
+                }
+                var stale = 0
+                var cached = 0
+                for id in 0..<Self.keys {
+                    let (value, version) = try await read(pool, id)
+                    guard let stored = try await cache.storedVersion("\(id)"), !stored.isTombstone else { continue }
+                    cached += 1
+                    let hit = try await cache.get("\(id)") { nil }
+                    if stored.version != version || hit != Item(value: value) { stale += 1 }
+                }
+                #expect(stale == 0, "\(stale) of \(cached) cached keys differ from the database")
+            }
+        }
+    }
+
+    /// The same race against plain cache-aside (SET after the load, DEL after the write): the
+    /// test must be able to see staleness, or its zero above would prove nothing.
+    @Test(.timeLimit(.minutes(2)))
+    func theControlNaiveCacheDoesGoStale() async throws {
+        try await withTestDatabase(poolConfiguration: .init(poolSize: 4, maxOverflow: 12, searchPath: "")) { database in
+            try await withTestRedis(connections: 4) { redis, prefix in
+                let pool = database.pool
+                try await makeTable(pool)
+                try await race(pool: pool) { id in
+                    if try await redis.getString(prefix + "\(id)") != nil { return }
+                    let (value, _) = try await read(pool, id)
+                    try await Task.sleep(for: .microseconds(Int.random(in: 0...20000)))
+                    try await redis.set(prefix + "\(id)", to: value, expiration: .seconds(300))
+                } writer: { id, _ in
+                    try await redis.delete(prefix + "\(id)")
+                }
+                var stale = 0
+                for id in 0..<Self.keys {
+                    let (value, _) = try await read(pool, id)
+                    if let cached = try await redis.getString(prefix + "\(id)"), cached != value { stale += 1 }
+                }
+                #expect(stale > 0, "the naive cache should have gone stale under this race")
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func fiveHundredReadersOfAMissingKeyCauseOneLoad() async throws {
+        try await withTestRedis { redis, prefix in
+            let cache = HotCache<Item>(redis: redis, name: prefix + "hot", logger: TestPostgres.logger)
+            let loads = LoadCounter()
+            let values = try await withThrowingTaskGroup(of: Item?.self) { group in
+                for _ in 0..<500 {
+                    group.addTask {
+                        try await cache.get("front-page") {
+                            loads.increment()
+                            try await Task.sleep(for: .milliseconds(200))
+                            return .init(value: Item(value: "fresh"), version: 1)
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Item?]()) { $0.append($1) }
+            }
+            #expect(loads.value == 1)
+            #expect(values.allSatisfy { $0 == Item(value: "fresh") })
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func readsFallBackToTheLoaderWhenRedisIsDown() async throws {
+        let port = try FileSystem.freeLoopbackPort()
+        let redis = RedisClient(
+            configuration: .init(url: RedisURL(address: .tcp(host: "127.0.0.1", port: port)), commandTimeout: .milliseconds(100)),
+            logger: TestPostgres.logger
+        )
+        let cache = HotCache<Item>(redis: redis, name: "down", logger: TestPostgres.logger)
+        for _ in 0..<5 {
+            let value = try await cache.get("k") { .init(value: Item(value: "from the database"), version: 1) }
+            #expect(value == Item(value: "from the database"))
+        }
+        await redis.close()
+    }
+}
+
+/// A counter shared by concurrent tasks.
+final class LoadCounter: Sendable {
+    private let count: Atomic<Int>
+    init(initial: Int = 0) { count = Atomic(initial) }
+    func increment() { count.wrappingAdd(1, ordering: .relaxed) }
+    func decrement() { count.wrappingSubtract(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
+}
