@@ -18,7 +18,7 @@ struct Bench: AsyncParsableCommand {
             abstract: "GET and SET through Strata's Redis client, beside redis-benchmark on the same server.",
             discussion: """
                 Uses REDIS_URL, or the embedded redis-server under $STRATA_HOME/redis. Workloads: redis.set, \
-                redis.get (--callers concurrent callers, --requests each). redis-benchmark -t get,set -c <callers> \
+                redis.get, cache.hit (HotCache hits) (--callers concurrent callers, --requests each). redis-benchmark -t get,set -c <callers> \
                 runs first against the same server; ratio is ours ÷ its requests per second.
                 """
         )

@@ -58,8 +58,25 @@ struct RedisBenchmark {
             }
         }
         emit("redis.get", get, peer: peer["GET"])
+
+        // The read path apps use: HotCache hits (GET plus decoding a JSON value).
+        struct Anomaly: Codable, Sendable {
+            var id: Int
+            var status: String
+            var title: String
+        }
+        let cache = HotCache<Anomaly>(redis: redis, name: "bench", ttl: .seconds(600), logger: logger)
+        for index in 0..<100 {
+            _ = try await cache.get("\(index)") { .init(value: Anomaly(id: index, status: "open", title: "Spindle temperature"), version: 1) }
+        }
+        let hit = try await measureConcurrently(plan.requests, concurrency: plan.callers) { index in
+            guard try await cache.get("\(index % 100)", load: { nil }) != nil else {
+                throw StrataError(.internalError, "a benchmark cache read missed")
+            }
+        }
+        emit("cache.hit", hit, peer: nil)
         report.emit([("workload", "memory"), ("peak_rss_mb", peakResidentMegabytes())])
-        _ = try await redis.delete(keys)
+        _ = try await redis.delete(keys + (0..<100).map { "strata:cache:bench:\($0)" })
     }
 
     private func emit(_ workload: String, _ result: BenchResult, peer: Double?) {
