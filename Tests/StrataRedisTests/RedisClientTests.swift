@@ -183,6 +183,26 @@ import Testing
         }
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func scriptsKeepWorkingWhileTheScriptCacheIsFlushedConcurrently() async throws {
+        try await withTestRedis(connections: 4) { redis, prefix in
+            let key = prefix + "lock"
+            try await redis.set(key, to: "token")
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for _ in 0..<30 { try await redis.send("SCRIPT", "FLUSH") }
+                }
+                for _ in 0..<300 {
+                    group.addTask {
+                        _ = try await redis.run(Self.compareAndDelete, keys: [key], arguments: ["someone-else"])
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await redis.getString(key) == "token")
+        }
+    }
+
     @Test func theSHA1IsRedisOwn() {
         // redis-cli SCRIPT LOAD "return 1" → e0e1f9fabfc9d4800c877a703b823ac0578ff8db
         #expect(RedisScript("return 1").sha1 == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db")

@@ -4,7 +4,8 @@ import StrataCore
 /// A Lua script run by `EVALSHA`, loaded on demand.
 ///
 /// The script is sent by its SHA-1; when Redis does not know it (`NOSCRIPT`: first use, or after
-/// a restart or `SCRIPT FLUSH`) it is loaded with `SCRIPT LOAD` and the call is repeated once.
+/// a restart or `SCRIPT FLUSH`) it is sent once with `EVAL` and its source, which runs it and
+/// caches it for the next `EVALSHA` (without the window that `SCRIPT LOAD` + retry would leave).
 ///
 /// ```swift
 /// let release = RedisScript("""
@@ -39,11 +40,12 @@ extension RedisClient {
         do {
             return try await send(call)
         } catch let error as StrataError where error.code == .redisCommandFailed && error.details["reply"] == "NOSCRIPT" {
-            let loaded = try await send([Array("SCRIPT".utf8), Array("LOAD".utf8), Array(script.source.utf8)])
-            guard loaded.string == script.sha1 else {
-                throw StrataError(.redisProtocolViolation, "SCRIPT LOAD answered a different SHA-1 than expected.")
-            }
-            return try await send(call)
+            // EVAL with the source runs it in one round trip and caches it for later EVALSHAs;
+            // SCRIPT LOAD then EVALSHA would leave a window for another flush in between.
+            let evaluate =
+                [Array("EVAL".utf8), Array(script.source.utf8), Array("\(keys.count)".utf8)]
+                + keys.map { Array($0.utf8) } + arguments.map { Array($0.utf8) }
+            return try await send(evaluate)
         }
     }
 }
