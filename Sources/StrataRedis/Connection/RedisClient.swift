@@ -106,12 +106,13 @@ public final class RedisClient: Service, Sendable {
 
     /// Sends a command and returns its reply; an error reply throws `redis_command_failed`.
     /// - Throws: `redis_unavailable` (breaker open, connection failed), `redis_timeout`.
+    /// - Parameter timeout: This command's timeout (blocking reads need more than the default).
     @discardableResult
-    public func send(_ arguments: [[UInt8]]) async throws -> RESPValue {
+    public func send(_ arguments: [[UInt8]], timeout: Duration? = nil) async throws -> RESPValue {
         let (slot, isProbe) = try admit()
         do {
             let connection = try await connection(at: slot)
-            let reply = try await connection.send(arguments, timeout: configuration.commandTimeout)
+            let reply = try await connection.send(arguments, timeout: timeout ?? configuration.commandTimeout)
             recordSuccess()
             if case .error(let message) = reply {
                 throw StrataError(
