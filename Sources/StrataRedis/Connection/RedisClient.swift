@@ -1,4 +1,5 @@
 public import Logging
+import Metrics
 public import ServiceLifecycle
 import StrataCore
 import Synchronization
@@ -73,6 +74,8 @@ public final class RedisClient: Service, Sendable {
     public let configuration: Configuration
     private let state: Mutex<State>
     private let logger: Logger
+    /// `strata_redis_circuit_open`: 1 while the breaker is open, else 0.
+    private let circuitOpen = Gauge(label: "strata_redis_circuit_open")
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -161,7 +164,10 @@ public final class RedisClient: Service, Sendable {
             defer { state.openUntil = nil }
             return state.openUntil != nil
         }
-        if reopened { logger.notice("Redis is reachable again; circuit closed") }
+        if reopened {
+            circuitOpen.record(0)
+            logger.notice("Redis is reachable again; circuit closed")
+        }
     }
 
     private func recordFailure(slot: Int, wasProbe: Bool) {
