@@ -25,15 +25,23 @@ public enum FileSystem {
         if let owner { chown(path, owner.uid, owner.gid) }
     }
 
-    /// Takes an exclusive, non-blocking `flock` on a file and returns its descriptor; the lock
-    /// lasts until the descriptor is closed or the process exits.
+    /// Takes an exclusive `flock` on a file (waiting at most a second) and returns its
+    /// descriptor; the lock lasts until the descriptor is closed or the process exits.
     /// - Throws: `server_start_failed` when another process holds it.
     public static func lockExclusively(_ path: String) throws -> Int32 {
         let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw StrataError(.serverStartFailed, "Cannot open \(path) (errno \(errno))")
         }
-        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+        // A child being spawned by another thread holds a copy of every open file description
+        // until its exec closes the close-on-exec ones, so a lock released a moment ago can
+        // look held for a few milliseconds. A real second manager holds it for good.
+        var attempts = 0
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 && attempts < 50 {
+            attempts += 1
+            usleep(20_000)
+        }
+        guard attempts < 50 else {
             close(descriptor)
             throw StrataError(
                 .serverStartFailed,

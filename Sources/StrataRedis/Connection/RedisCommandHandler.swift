@@ -19,11 +19,10 @@ final class ReplySlot: @unchecked Sendable {
     }
 }
 
-/// A command on its way to Redis: its bytes and the slot its reply goes to (`nil` for commands
-/// answered by pushes only, such as `SUBSCRIBE` under RESP3).
+/// A command on its way to Redis: its bytes and the slot its reply goes to.
 struct RedisRequest: Sendable {
     var bytes: ByteBuffer
-    var slot: ReplySlot?
+    var slot: ReplySlot
 }
 
 /// Writes commands and matches replies to them in order (RESP replies come back in the order
@@ -44,7 +43,7 @@ final class RedisCommandHandler: ChannelDuplexHandler {
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
-        if let slot = request.slot { pending.append(slot) }
+        pending.append(request.slot)
         context.write(wrapOutboundOut(request.bytes), promise: promise)
     }
 

@@ -121,17 +121,6 @@ public final class RedisConnection: Sendable {
         return try await promise.futureResult.get()
     }
 
-    /// Writes a command whose answers come as pushes (RESP3 `SUBSCRIBE`), without waiting.
-    func sendExpectingPushes(_ arguments: [[UInt8]]) async throws {
-        var buffer = channel.allocator.buffer(capacity: 64)
-        buffer.writeBytes(RESPEncoder.encode(arguments))
-        do {
-            try await channel.writeAndFlush(RedisRequest(bytes: buffer, slot: nil))
-        } catch {
-            throw StrataError(.redisUnavailable, "Cannot write to Redis.", underlying: error)
-        }
-    }
-
     /// Closes the connection; waiting commands fail with `redis_unavailable`.
     public func close() async {
         try? await channel.close()
