@@ -83,6 +83,17 @@ public final class Lifeline: @unchecked Sendable {
         }
     }
 
+    /// Closes the pipe and waits for the shell (and so the server) to exit.
+    /// - Returns: Whether it exited within `timeout`; if not, the caller escalates.
+    public func stop(within timeout: Duration) async -> Bool {
+        release()
+        let deadline = ContinuousClock.now + timeout
+        while isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return !isRunning
+    }
+
     /// Kills the shell outright (after a failed fast shutdown).
     public func terminate() {
         lock.withLock { _ = kill(pid, SIGKILL) }

@@ -3,7 +3,6 @@ public import Logging
 import NIOPosix
 public import PostgresNIO
 public import StrataCore
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -72,8 +71,7 @@ public final class EmbeddedCluster: Sendable {
     /// The user the server runs as, when different from ours.
     let user: ChildProcess.User?
     private let lifeline: Lifeline
-    private let lockDescriptor: Int32
-    private let stopped = Mutex(false)
+    private let lock: FolderLock
     private let logger: Logger
 
     var dataDirectory: String { "\(configuration.directory)/data" }
@@ -88,7 +86,7 @@ public final class EmbeddedCluster: Sendable {
         binaries: PostgresBinaries,
         user: ChildProcess.User?,
         lifeline: Lifeline,
-        lockDescriptor: Int32,
+        lock: FolderLock,
         logger: Logger
     ) {
         self.url = url
@@ -98,7 +96,7 @@ public final class EmbeddedCluster: Sendable {
         self.binaries = binaries
         self.user = user
         self.lifeline = lifeline
-        self.lockDescriptor = lockDescriptor
+        self.lock = lock
         self.logger = logger
     }
 
@@ -111,7 +109,7 @@ public final class EmbeddedCluster: Sendable {
         let directory = configuration.directory
         let dataDirectory = "\(directory)/data"
         try FileSystem.makeDirectory(directory, mode: 0o700, owner: user)
-        let lockDescriptor = try FileSystem.lockExclusively("\(directory)/manager.lock")
+        let lock = try FolderLock(folder: directory)
         do {
             let password = try await initializeIfNeeded(configuration, binaries: binaries, user: user, logger: logger)
             try await recoverStaleServer(dataDirectory: dataDirectory, logger: logger)
@@ -145,14 +143,14 @@ public final class EmbeddedCluster: Sendable {
                         binaries: binaries,
                         user: user,
                         lifeline: lifeline,
-                        lockDescriptor: lockDescriptor,
+                        lock: lock,
                         logger: logger
                     )
                     do {
                         try await cluster.verifyAndCreateDatabase()
                     } catch {
-                        await cluster.stop()  // also releases the lock
-                        throw ClusterOwnsLock(underlying: error)
+                        await cluster.stop()
+                        throw error
                     }
                     logger.info(
                         "embedded PostgreSQL started",
@@ -167,39 +165,21 @@ public final class EmbeddedCluster: Sendable {
                 }
             }
             throw StrataError(.serverStartFailed, "Could not find a free loopback port for PostgreSQL", underlying: lastError)
-        } catch let error as ClusterOwnsLock {
-            throw error.underlying
         } catch {
-            close(lockDescriptor)
+            lock.release()  // does nothing when the cluster already released it
             throw error
         }
-    }
-
-    /// A failure after the cluster object took over the folder lock (and released it).
-    private struct ClusterOwnsLock: Error {
-        var underlying: any Error
     }
 
     /// Stops the server (fast shutdown: open transactions roll back) and releases the folder.
     /// Safe to call more than once.
     public func stop() async {
-        let first = stopped.withLock { done in
-            defer { done = true }
-            return !done
-        }
-        guard first else { return }
-        lifeline.release()
-        let deadline = ContinuousClock.now + .seconds(60)
-        while lifeline.isRunning && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        if lifeline.isRunning {
+        if await !lifeline.stop(within: .seconds(60)) {
             logger.warning("PostgreSQL did not stop within 60 s; sending SIGQUIT")
             kill(serverPID, SIGQUIT)
             lifeline.terminate()
         }
-        close(lockDescriptor)
-        logger.info("embedded PostgreSQL stopped")
+        if lock.release() { logger.info("embedded PostgreSQL stopped") }
     }
 
     /// Whether the server process is alive.

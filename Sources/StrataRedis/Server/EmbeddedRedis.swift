@@ -1,7 +1,6 @@
 import Foundation
 public import Logging
 import StrataCore
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -37,15 +36,14 @@ public final class EmbeddedRedis: Sendable {
     /// The loopback port.
     public let port: Int
     private let lifeline: Lifeline
-    private let lockDescriptor: Int32
+    private let lock: FolderLock
     private let logger: Logger
-    private let stopped = Mutex(false)
 
-    private init(url: RedisURL, port: Int, lifeline: Lifeline, lockDescriptor: Int32, logger: Logger) {
+    private init(url: RedisURL, port: Int, lifeline: Lifeline, lock: FolderLock, logger: Logger) {
         self.url = url
         self.port = port
         self.lifeline = lifeline
-        self.lockDescriptor = lockDescriptor
+        self.lock = lock
         self.logger = logger
     }
 
@@ -70,7 +68,7 @@ public final class EmbeddedRedis: Sendable {
         let program = try locateServer()
         let directory = configuration.directory
         try FileSystem.makeDirectory(directory, mode: 0o700, owner: nil)
-        let lockDescriptor = try FileSystem.lockExclusively("\(directory)/manager.lock")
+        let lock = try FolderLock(folder: directory)
         do {
             for _ in 0..<5 {
                 let port = try FileSystem.freeLoopbackPort()
@@ -110,7 +108,7 @@ public final class EmbeddedRedis: Sendable {
                             throw StrataError(.serverStartFailed, "The Redis server reached is not the embedded one (its dir differs)")
                         }
                         logger.info("embedded Redis started", metadata: ["strata.redis.port": "\(port)", "strata.redis.directory": "\(directory)"])
-                        return EmbeddedRedis(url: url, port: port, lifeline: lifeline, lockDescriptor: lockDescriptor, logger: logger)
+                        return EmbeddedRedis(url: url, port: port, lifeline: lifeline, lock: lock, logger: logger)
                     } catch let error as StrataError where error.code == .serverStartFailed {
                         throw error
                     } catch {
@@ -129,7 +127,7 @@ public final class EmbeddedRedis: Sendable {
             }
             throw StrataError(.serverStartFailed, "Could not find a free loopback port for Redis")
         } catch {
-            close(lockDescriptor)
+            lock.release()
             throw error
         }
     }
@@ -144,19 +142,8 @@ public final class EmbeddedRedis: Sendable {
 
     /// Stops the server (Redis saves its append-only file on the way out). Safe to call twice.
     public func stop() async {
-        let first = stopped.withLock { done in
-            defer { done = true }
-            return !done
-        }
-        guard first else { return }
-        lifeline.release()
-        let deadline = ContinuousClock.now + .seconds(30)
-        while lifeline.isRunning && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        if lifeline.isRunning { lifeline.terminate() }
-        close(lockDescriptor)
-        logger.info("embedded Redis stopped")
+        if await !lifeline.stop(within: .seconds(30)) { lifeline.terminate() }
+        if lock.release() { logger.info("embedded Redis stopped") }
     }
 
     /// Whether the server is running.
