@@ -27,7 +27,8 @@ public struct RateLimiter: Sendable {
         local limit = tonumber(ARGV[1])
         local period = tonumber(ARGV[2])
         local now = tonumber(ARGV[3])
-        if now < 0 then
+        local own_clock = now < 0
+        if own_clock then
           local t = redis.call('TIME')
           now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         end
@@ -39,7 +40,9 @@ public struct RateLimiter: Sendable {
         if allow_at > now then
           return {0, 0, math.ceil(allow_at - now)}
         end
-        redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
+        -- Expiry runs on Redis's clock: with a caller's clock it cannot be derived, keep an hour.
+        local ttl = own_clock and math.max(1, math.ceil(new_tat - now)) or 3600000
+        redis.call('SET', KEYS[1], tostring(new_tat), 'PX', ttl)
         return {1, math.floor((period - (new_tat - now)) / interval), 0}
         """
     )
@@ -61,7 +64,8 @@ public struct RateLimiter: Sendable {
 
     /// Counts one request for `key` and says whether it is allowed.
     /// - Parameter now: The time in milliseconds since 1970 (tests); Redis's clock by default,
-    ///   so that every server shares one clock.
+    ///   so that every server shares one clock. With a given clock the state is kept for an
+    ///   hour, since Redis expires keys by its own clock.
     public func check(_ key: String, now: Int64? = nil) async throws -> Decision {
         let periodMilliseconds = period.components.seconds * 1000 + period.components.attoseconds / 1_000_000_000_000_000
         let reply = try await redis.run(
