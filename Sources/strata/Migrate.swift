@@ -18,10 +18,7 @@ struct Migrate: AsyncParsableCommand {
 
         func run() async throws {
             try await Strata.guarded {
-                let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
-                let analysis = try await withDatabase(configuration, logger: logger) { pool, _ in
-                    try await Migrator(lines: try StrataApplication.migrationLines(), pool: pool, logger: logger).status()
-                }
+                let analysis = try await options.withMigrator { try await $0.status() }
                 printTable(analysis.entries)
                 for problem in analysis.blockingErrors { print("problem: \(problem.message)") }
             }
@@ -40,15 +37,11 @@ struct Migrate: AsyncParsableCommand {
 
         func run() async throws {
             try await Strata.guarded {
-                let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
                 guard let timeout = EnvironmentReader.parseDuration(lockTimeout) else {
                     throw StrataError(.invalidConfiguration, "--lock-timeout: '\(lockTimeout)' is not a duration such as 60s")
                 }
                 let migrateOptions = Migrator.Options(lockTimeout: timeout, allowOutOfOrder: allowOutOfOrder)
-                let applied = try await withDatabase(configuration, logger: logger) { pool, _ in
-                    try await Migrator(lines: try StrataApplication.migrationLines(), pool: pool, options: migrateOptions, logger: logger)
-                        .migrate { line in print(line) }
-                }
+                let applied = try await options.withMigrator(migrateOptions) { try await $0.migrate { line in print(line) } }
                 print(applied.isEmpty ? "Up to date: nothing to apply." : "Applied \(applied.count) migration(s); the database is current.")
             }
         }
@@ -63,10 +56,7 @@ struct Migrate: AsyncParsableCommand {
 
         func run() async throws {
             try await Strata.guarded {
-                let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
-                let analysis = try await withDatabase(configuration, logger: logger) { pool, _ in
-                    try await Migrator(lines: try StrataApplication.migrationLines(), pool: pool, logger: logger).status()
-                }
+                let analysis = try await options.withMigrator { try await $0.status() }
                 if let problem = analysis.blockingErrors.first {
                     for problem in analysis.blockingErrors { print("problem: \(problem.message)") }
                     throw problem
@@ -92,10 +82,7 @@ struct Migrate: AsyncParsableCommand {
 
         func run() async throws {
             try await Strata.guarded {
-                let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
-                let analysis = try await withDatabase(configuration, logger: logger) { pool, _ in
-                    try await Migrator(lines: try StrataApplication.migrationLines(), pool: pool, logger: logger).status()
-                }
+                let analysis = try await options.withMigrator { try await $0.status() }
                 let problems = analysis.entries.filter { $0.state != .applied }
                 for entry in problems { print("\(entry.fileName): \(entry.state.rawValue)") }
                 guard analysis.isCurrent && analysis.blockingErrors.isEmpty else {
@@ -114,13 +101,24 @@ struct Migrate: AsyncParsableCommand {
 
         func run() async throws {
             try await Strata.guarded {
-                let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
-                let repaired = try await withDatabase(configuration, logger: logger) { pool, _ in
-                    try await Migrator(lines: try StrataApplication.migrationLines(), pool: pool, logger: logger).repair()
-                }
+                let repaired = try await options.withMigrator { try await $0.repair() }
                 if repaired.isEmpty { print("Nothing to repair.") }
                 for file in repaired { print("accepted the new checksum of \(file)") }
             }
+        }
+    }
+}
+
+extension GlobalOptions {
+    /// Runs `body` with a migrator over every module's migration lines, on the configured
+    /// database (embedded or `DATABASE_URL`), then closes everything.
+    func withMigrator<Result: Sendable>(
+        _ migratorOptions: Migrator.Options = .init(),
+        _ body: @Sendable (Migrator) async throws -> Result
+    ) async throws -> Result {
+        let (configuration, logger) = try configuration(defaultLogLevel: "warning")
+        return try await withDatabase(configuration, logger: logger) { pool, _ in
+            try await body(Migrator(lines: try StrataApplication.migrationLines(), pool: pool, options: migratorOptions, logger: logger))
         }
     }
 }
