@@ -1,6 +1,8 @@
+import Foundation
 public import Hummingbird
 import Logging
 import Metrics
+import StrataCore
 import Synchronization
 
 /// One log line and two metric series per request.
@@ -39,19 +41,10 @@ public struct RequestObservationMiddleware: RouterMiddleware {
                 "path": .string(request.uri.path),
                 "route": .string(route),
                 "status": .stringConvertible(response.status.code),
-                "duration_ms": .string(String(format: elapsed)),
+                "duration_ms": .string(String(format: "%.2f", elapsed.millisecondsDouble)),
             ]
         )
         return response
-    }
-}
-
-extension String {
-    /// Milliseconds with two decimals.
-    init(format duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        let hundredths = seconds * 100_000 + attoseconds / 10_000_000_000_000
-        self = "\(hundredths / 100).\(String(repeating: "0", count: hundredths % 100 < 10 ? 1 : 0))\(hundredths % 100)"
     }
 }
 

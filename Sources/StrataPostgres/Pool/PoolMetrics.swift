@@ -1,4 +1,5 @@
 import Metrics
+import StrataCore
 
 /// The pool's Prometheus series.
 ///
@@ -26,12 +27,5 @@ struct PoolMetrics: Sendable {
     func record(leased: Int, open: Int) {
         self.leased.record(leased)
         idle.record(max(0, open - leased))
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

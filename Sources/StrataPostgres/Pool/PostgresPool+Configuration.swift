@@ -78,17 +78,3 @@ extension PostgresPool {
         }
     }
 }
-
-extension Duration {
-    /// Whole milliseconds, for PostgreSQL settings and logs.
-    public var milliseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-
-    /// Seconds as a floating-point number, for metrics and printing.
-    public var secondsDouble: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
-}

@@ -141,7 +141,7 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
     }
 
     private func jitteredMilliseconds() -> Int64 {
-        let milliseconds = Double(ttl.components.seconds * 1000 + ttl.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = Double(ttl.milliseconds)
         return max(1, Int64(milliseconds * Double.random(in: 0.9...1.1)))
     }
 

@@ -20,7 +20,7 @@ public struct SessionStore<Value: Codable & Sendable>: Sendable {
     }
 
     private var ttlMilliseconds: String {
-        "\(max(1, ttl.components.seconds * 1000 + ttl.components.attoseconds / 1_000_000_000_000_000))"
+        "\(max(1, ttl.milliseconds))"
     }
 
     /// Stores (or replaces) a session and starts its TTL.

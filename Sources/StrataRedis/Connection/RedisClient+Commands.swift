@@ -34,7 +34,7 @@ extension RedisClient {
     public func set(_ key: String, to value: [UInt8], expiration: Duration? = nil, condition: SetCondition? = nil) async throws -> Bool {
         var arguments = [Array("SET".utf8), Array(key.utf8), value]
         if let expiration {
-            let milliseconds = max(1, expiration.components.seconds * 1000 + expiration.components.attoseconds / 1_000_000_000_000_000)
+            let milliseconds = max(1, expiration.milliseconds)
             arguments += [Array("PX".utf8), Array("\(milliseconds)".utf8)]
         }
         switch condition {
@@ -89,7 +89,7 @@ extension RedisClient {
     /// `PEXPIRE key ms`: whether the key exists (and now expires).
     @discardableResult
     public func expire(_ key: String, after duration: Duration) async throws -> Bool {
-        let milliseconds = max(1, duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = max(1, duration.milliseconds)
         return try await send([Array("PEXPIRE".utf8), Array(key.utf8), Array("\(milliseconds)".utf8)]).integer == 1
     }
 

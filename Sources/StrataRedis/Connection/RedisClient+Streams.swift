@@ -67,7 +67,7 @@ extension RedisClient {
         var arguments = ["XREADGROUP", "GROUP", group, consumer, "COUNT", "\(count)"]
         var timeout: Duration?
         if let block {
-            let milliseconds = max(1, block.components.seconds * 1000 + block.components.attoseconds / 1_000_000_000_000_000)
+            let milliseconds = max(1, block.milliseconds)
             arguments += ["BLOCK", "\(milliseconds)"]
             timeout = block + configuration.commandTimeout
         }
@@ -101,7 +101,7 @@ extension RedisClient {
         start: String = "0-0",
         count: Int = 100
     ) async throws -> (entries: [StreamEntry], next: String) {
-        let idle = max(0, minimumIdle.components.seconds * 1000 + minimumIdle.components.attoseconds / 1_000_000_000_000_000)
+        let idle = max(0, minimumIdle.milliseconds)
         let reply = try await send(
             ["XAUTOCLAIM", stream, group, consumer, "\(idle)", start, "COUNT", "\(count)"].map { Array($0.utf8) }
         )

@@ -35,7 +35,7 @@ public final class RedisConnection: Sendable {
         logger: Logger
     ) async throws -> RedisConnection {
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connectTimeout(.milliseconds(connectTimeout.components.seconds * 1000 + connectTimeout.components.attoseconds / 1_000_000_000_000_000))
+            .connectTimeout(.milliseconds(connectTimeout.milliseconds))
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -110,7 +110,7 @@ public final class RedisConnection: Sendable {
         var buffer = channel.allocator.buffer(capacity: arguments.reduce(16) { $0 + $1.count + 16 })
         buffer.writeBytes(RESPEncoder.encode(arguments))
         let deadline = eventLoop.scheduleTask(
-            in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+            in: .nanoseconds(timeout.nanoseconds)
         ) {
             slot.complete(.failure(StrataError(.redisTimeout, "Redis did not answer within \(timeout).")))
         }

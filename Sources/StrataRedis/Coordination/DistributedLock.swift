@@ -69,7 +69,7 @@ public struct DistributedLock: Sendable {
     /// - Returns: Whether it was still held.
     @discardableResult
     public func extend(_ lease: Lease, ttl: Duration) async throws -> Bool {
-        let milliseconds = max(1, ttl.components.seconds * 1000 + ttl.components.attoseconds / 1_000_000_000_000_000)
+        let milliseconds = max(1, ttl.milliseconds)
         return try await redis.run(Self.extend, keys: [keyPrefix + lease.name], arguments: [lease.token, "\(milliseconds)"]).integer == 1
     }
 }

@@ -67,7 +67,7 @@ public struct RateLimiter: Sendable {
     ///   so that every server shares one clock. With a given clock the state is kept for an
     ///   hour, since Redis expires keys by its own clock.
     public func check(_ key: String, now: Int64? = nil) async throws -> Decision {
-        let periodMilliseconds = period.components.seconds * 1000 + period.components.attoseconds / 1_000_000_000_000_000
+        let periodMilliseconds = period.milliseconds
         let reply = try await redis.run(
             Self.script,
             keys: [keyPrefix + key],

@@ -1,5 +1,6 @@
 public import Logging
 public import ServiceLifecycle
+import StrataCore
 public import StrataHTTP
 public import StrataPostgres
 

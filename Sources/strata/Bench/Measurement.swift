@@ -1,4 +1,5 @@
 import Foundation
+import StrataCore
 import Synchronization
 
 /// The figures of one workload run.
@@ -30,8 +31,7 @@ func measureConcurrently(
                     if index >= count { break }
                     let start = ContinuousClock.now
                     try await operation(index)
-                    let elapsed = start.duration(to: .now).components
-                    local.append(Double(elapsed.seconds) * 1000 + Double(elapsed.attoseconds) / 1e15)
+                    local.append(start.duration(to: .now).millisecondsDouble)
                 }
                 return local
             }
@@ -40,8 +40,7 @@ func measureConcurrently(
         for try await part in group { all += part }
         return all.sorted()
     }
-    let total = started.duration(to: .now).components
-    let seconds = Double(total.seconds) + Double(total.attoseconds) / 1e18
+    let seconds = started.duration(to: .now).secondsDouble
     func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
     return BenchResult(operations: count, seconds: seconds, p50: percentile(0.50), p99: percentile(0.99))
 }
