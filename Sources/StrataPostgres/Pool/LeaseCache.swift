@@ -58,6 +58,9 @@ final class LeaseCache: Sendable {
     private let keepIdle: Int
     private let recycleAfter: Duration?
     private let logger: Logger
+    /// The error for a caller whose wait ran out: `true` when connections are open (busy pool),
+    /// `false` when none could be opened. Built only when a wait times out.
+    private let timeoutError: @Sendable (_ connectionsOpen: Bool) -> StrataError
 
     init(
         client: PostgresClient,
@@ -65,8 +68,10 @@ final class LeaseCache: Sendable {
         keepIdle: Int,
         recycleAfter: Duration?,
         logger: Logger,
+        timeoutError: @escaping @Sendable (_ connectionsOpen: Bool) -> StrataError,
         onChange: @escaping @Sendable (Int, Int) -> Void
     ) {
+        self.timeoutError = timeoutError
         self.onChange = onChange
         self.client = client
         self.maximum = maximum
@@ -96,9 +101,8 @@ final class LeaseCache: Sendable {
     /// - Parameters:
     ///   - timeout: The longest wait for a connection to come free when the pool is full.
     ///   - connectTimeout: The longest wait when this call had a new connection opened.
-    ///   - busy: The error after the timeout when connections exist but none came free.
-    ///   - unavailable: The error after the timeout when no connection could be opened.
-    func acquire(timeout: Duration, connectTimeout: Duration, busy: StrataError, unavailable: StrataError) async throws -> Entry {
+    /// - Throws: The `timeoutError` when the wait runs out; `CancellationError` when cancelled.
+    func acquire(timeout: Duration, connectTimeout: Duration) async throws -> Entry {
         var closed: [Entry] = []
         let step = state.withLock { state -> Step in
             if state.shutDown { return .shutDown }
@@ -134,7 +138,7 @@ final class LeaseCache: Sendable {
                     let timer = Task { [weak self] in
                         guard (try? await Task.sleep(for: limit)) != nil, let self else { return }
                         let opened = self.state.withLock { $0.held - $0.opening > 0 }
-                        self.fail(waiter: id, with: opened ? busy : unavailable)
+                        self.fail(waiter: id, with: self.timeoutError(opened))
                     }
                     let enqueued = state.withLock { state -> Bool in
                         guard !state.shutDown else { return false }

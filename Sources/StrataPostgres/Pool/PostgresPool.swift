@@ -88,10 +88,23 @@ public final class PostgresPool: Service, Sendable {
             maximum: configuration.maximumConnections,
             keepIdle: configuration.poolSize,
             recycleAfter: configuration.recycleAfter,
-            logger: logger
-        ) { leased, open in
-            metrics.record(leased: leased, open: open)
-        }
+            logger: logger,
+            timeoutError: { [configuration, url] connectionsOpen in
+                connectionsOpen
+                    ? StrataError(
+                        .databaseBusy,
+                        "No database connection became free within \(configuration.acquireTimeout); retry shortly.",
+                        details: ["timeout_ms": "\(configuration.acquireTimeout.milliseconds)"]
+                    )
+                    : StrataError(
+                        .databaseUnavailable,
+                        "Cannot connect to the database at \(url.endpointDescription) within \(configuration.connectTimeout); retry shortly."
+                    )
+            },
+            onChange: { leased, open in
+                metrics.record(leased: leased, open: open)
+            }
+        )
     }
 
     /// Runs the pool until cancelled or gracefully shut down; then idle connections are given
@@ -141,19 +154,7 @@ public final class PostgresPool: Service, Sendable {
         let start = ContinuousClock.now
         let entry: LeaseCache.Entry
         do {
-            entry = try await cache.acquire(
-                timeout: configuration.acquireTimeout,
-                connectTimeout: configuration.connectTimeout,
-                busy: StrataError(
-                    .databaseBusy,
-                    "No database connection became free within \(configuration.acquireTimeout); retry shortly.",
-                    details: ["timeout_ms": "\(configuration.acquireTimeout.milliseconds)"]
-                ),
-                unavailable: StrataError(
-                    .databaseUnavailable,
-                    "Cannot connect to the database at \(url.endpointDescription) within \(configuration.acquireTimeout); retry shortly."
-                )
-            )
+            entry = try await cache.acquire(timeout: configuration.acquireTimeout, connectTimeout: configuration.connectTimeout)
         } catch let error as StrataError {
             if error.code == .databaseBusy || error.code == .databaseUnavailable { metrics.acquireTimeouts.increment() }
             throw error
