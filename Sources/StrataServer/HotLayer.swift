@@ -56,22 +56,8 @@ public struct HotLayer: Sendable {
     /// and the client.
     public var keeperServices: [any Service] {
         var services: [any Service] = []
-        if let embedded { services.append(EmbeddedRedisService(redis: embedded)) }
+        if let embedded { services.append(ShutdownAction { await embedded.stop() }) }
         if let client { services.append(client) }
         return services
-    }
-}
-
-/// Keeps the embedded Redis for the group's lifetime and stops it when the group ends.
-public struct EmbeddedRedisService: Service {
-    let redis: EmbeddedRedis
-
-    public init(redis: EmbeddedRedis) {
-        self.redis = redis
-    }
-
-    public func run() async throws {
-        try? await gracefulShutdown()
-        await redis.stop()
     }
 }

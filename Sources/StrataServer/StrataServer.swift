@@ -72,7 +72,7 @@ public enum StrataServer {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         let shutDownOnExit = ServiceGroupConfiguration.ServiceConfiguration.TerminationBehavior.gracefullyShutdownGroup
         if let cluster = database.cluster {
-            services.append(.init(service: EmbeddedClusterService(cluster: cluster)))
+            services.append(.init(service: ShutdownAction { await cluster.stop() }))
         }
         services.append(.init(service: pool, successTerminationBehavior: shutDownOnExit, failureTerminationBehavior: shutDownOnExit))
         for service in hotLayer.keeperServices {

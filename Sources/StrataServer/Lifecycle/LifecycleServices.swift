@@ -2,20 +2,19 @@ public import Logging
 public import ServiceLifecycle
 import StrataCore
 public import StrataHTTP
-public import StrataPostgres
 
-/// Keeps the embedded cluster for the group's lifetime and stops it when the group ends.
-/// First in the group, so it stops last.
-public struct EmbeddedClusterService: Service {
-    let cluster: EmbeddedCluster
+/// Runs an action when the group shuts down (gracefully or by cancellation): stopping an
+/// embedded server. Put it before the services that use the server, so that it runs after them.
+public struct ShutdownAction: Service {
+    let action: @Sendable () async -> Void
 
-    public init(cluster: EmbeddedCluster) {
-        self.cluster = cluster
+    public init(_ action: @escaping @Sendable () async -> Void) {
+        self.action = action
     }
 
     public func run() async throws {
         try? await gracefulShutdown()
-        await cluster.stop()
+        await action()
     }
 }
 
