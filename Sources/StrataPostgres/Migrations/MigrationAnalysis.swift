@@ -60,6 +60,20 @@ public struct MigrationStatus: Sendable, Equatable {
     public var fileName: String { "\(module)/\(String(format: "%04d", version))_\(name).sql" }
 }
 
+extension MigrationStatus {
+    /// The status of a ledger row whose file this build does not have (the database is newer).
+    init(unknownToThisBuild row: LedgerRow) {
+        self.init(
+            module: row.module,
+            version: row.version,
+            name: row.name,
+            state: .unknown,
+            appliedAt: row.appliedAt,
+            durationMilliseconds: row.durationMilliseconds
+        )
+    }
+}
+
 /// Compares the migration files with the ledger. Pure: no database access.
 public struct MigrationAnalysis: Sendable, Equatable {
     /// Every file and every ledger row, by line then version.
@@ -102,31 +116,13 @@ public struct MigrationAnalysis: Sendable, Equatable {
                 entries.append(status)
             }
             for row in rows.values.sorted(by: { $0.version < $1.version }) where !known.contains(row.version) {
-                entries.append(
-                    MigrationStatus(
-                        module: row.module,
-                        version: row.version,
-                        name: row.name,
-                        state: .unknown,
-                        appliedAt: row.appliedAt,
-                        durationMilliseconds: row.durationMilliseconds
-                    )
-                )
+                entries.append(MigrationStatus(unknownToThisBuild: row))
             }
         }
         // Lines in the ledger that this build does not have at all.
         let lineNames = Set(lines.map(\.module))
         for row in ledger.sorted(by: { ($0.module, $0.version) < ($1.module, $1.version) }) where !lineNames.contains(row.module) {
-            entries.append(
-                MigrationStatus(
-                    module: row.module,
-                    version: row.version,
-                    name: row.name,
-                    state: .unknown,
-                    appliedAt: row.appliedAt,
-                    durationMilliseconds: row.durationMilliseconds
-                )
-            )
+            entries.append(MigrationStatus(unknownToThisBuild: row))
         }
         self.entries = entries
         self.toApply = toApply
