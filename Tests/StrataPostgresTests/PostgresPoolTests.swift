@@ -2,7 +2,6 @@ import PostgresNIO
 import StrataCore
 import StrataPostgres
 import StrataTestSupport
-import Synchronization
 import Testing
 
 @Suite struct PostgresPoolTests {
@@ -96,7 +95,7 @@ import Testing
             let pool = database.pool
             try await pool.query("CREATE TABLE public.counters (id int PRIMARY KEY, n int NOT NULL)")
             try await pool.query("INSERT INTO public.counters VALUES (1, 0)")
-            let attempts = Counter()
+            let attempts = TestCounter()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<6 {
                     group.addTask {
@@ -144,11 +143,4 @@ import Testing
             return error?.code == .databaseUnavailable && error?.message.contains("hunter2") == false
         }
     }
-}
-
-/// A thread-safe counter for test closures.
-final class Counter: Sendable {
-    private let storage = Mutex(0)
-    func increment() { storage.withLock { $0 += 1 } }
-    var value: Int { storage.withLock { $0 } }
 }

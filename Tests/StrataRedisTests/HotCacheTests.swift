@@ -4,7 +4,6 @@ import StrataCore
 import StrataPostgres
 import StrataRedis
 import StrataTestSupport
-import Synchronization
 import Testing
 
 @Suite struct HotCacheTests {
@@ -38,7 +37,7 @@ import Testing
         reader: @escaping @Sendable (Int) async throws -> Void,
         writer: @escaping @Sendable (Int, Int64) async throws -> Void
     ) async throws {
-        let writersLeft = LoadCounter(initial: 32)
+        let writersLeft = TestCounter(32)
         try await withThrowingTaskGroup(of: Void.self) { group in
             for w in 0..<32 {
                 group.addTask {
@@ -125,7 +124,7 @@ import Testing
     func fiveHundredReadersOfAMissingKeyCauseOneLoad() async throws {
         try await withTestRedis { redis, prefix in
             let cache = HotCache<Item>(redis: redis, name: prefix + "hot", logger: TestPostgres.logger)
-            let loads = LoadCounter()
+            let loads = TestCounter()
             let values = try await withThrowingTaskGroup(of: Item?.self) { group in
                 for _ in 0..<500 {
                     group.addTask {
@@ -157,13 +156,4 @@ import Testing
         }
         await redis.close()
     }
-}
-
-/// A counter shared by concurrent tasks.
-final class LoadCounter: Sendable {
-    private let count: Atomic<Int>
-    init(initial: Int = 0) { count = Atomic(initial) }
-    func increment() { count.wrappingAdd(1, ordering: .relaxed) }
-    func decrement() { count.wrappingSubtract(1, ordering: .relaxed) }
-    var value: Int { count.load(ordering: .relaxed) }
 }
