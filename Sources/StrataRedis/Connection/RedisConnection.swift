@@ -51,7 +51,7 @@ public final class RedisConnection: Sendable {
                 channel = try await bootstrap.connect(unixDomainSocketPath: path).get()
             }
         } catch {
-            throw StrataError(.redisUnavailable, "Cannot connect to Redis at \(url.addressDescription).", underlying: error)
+            throw StrataError(.redisUnavailable, "Cannot connect to Redis at \(url.endpointDescription).", underlying: error)
         }
         do {
             let version = try await handshake(channel: channel, url: url, clientName: clientName, timeout: commandTimeout)
@@ -129,7 +129,7 @@ public final class RedisConnection: Sendable {
 
 extension RedisURL {
     /// The address without credentials, for messages.
-    public var addressDescription: String {
+    public var endpointDescription: String {
         switch address {
         case .tcp(let host, let port): "\(host):\(port)"
         case .unix(let path): path

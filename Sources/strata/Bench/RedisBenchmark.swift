@@ -42,7 +42,7 @@ struct RedisBenchmark {
     private func runWorkloads(redis: RedisClient) async throws {
         let url = redis.configuration.url
         report.note(
-            "redis benchmark: \(plan.callers) callers over \(redis.configuration.connections) pipelined connections, \(url.addressDescription)"
+            "redis benchmark: \(plan.callers) callers over \(redis.configuration.connections) pipelined connections, \(url.endpointDescription)"
         )
         let value: [UInt8] = Array("xxx".utf8)  // redis-benchmark's default 3-byte value
         let keys = (0..<10_000).map { "bench:key:\($0)" }
