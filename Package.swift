@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "StrataCore", targets: ["StrataCore"]),
         .library(name: "StrataPostgres", targets: ["StrataPostgres"]),
         .library(name: "StrataRedis", targets: ["StrataRedis"]),
+        .library(name: "StrataEvents", targets: ["StrataEvents"]),
         .library(name: "StrataHTTP", targets: ["StrataHTTP"]),
         .library(name: "StrataServer", targets: ["StrataServer"]),
     ],
@@ -31,6 +32,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
     ],
     targets: [
         // Vocabulary: errors with stable codes, configuration, identifiers. No NIO, no server types.
@@ -46,6 +48,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -68,11 +71,26 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // Change events: the outbox relay to Redis Streams, the live-event hub and feeds.
+        .target(
+            name: "StrataEvents",
+            dependencies: [
+                "StrataCore",
+                "StrataPostgres",
+                "StrataRedis",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strictSettings
+        ),
         // HTTP conventions over Hummingbird: problem+json, request ids, metrics, health.
         .target(
             name: "StrataHTTP",
             dependencies: [
                 "StrataCore",
+                "StrataEvents",
                 "StrataPostgres",
                 "StrataRedis",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -89,6 +107,7 @@ let package = Package(
         .target(
             name: "StrataServer",
             dependencies: [
+                "StrataEvents",
                 "StrataRedis",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 "StrataCore",
@@ -106,6 +125,7 @@ let package = Package(
         .executableTarget(
             name: "strata",
             dependencies: [
+                "StrataEvents",
                 "StrataRedis",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -122,6 +142,7 @@ let package = Package(
         .target(
             name: "StrataTestSupport",
             dependencies: [
+                "StrataEvents",
                 "StrataCore",
                 "StrataPostgres",
                 "StrataRedis",
@@ -153,6 +174,19 @@ let package = Package(
             dependencies: [
                 "StrataCore",
                 "StrataPostgres",
+                "StrataTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "StrataEventsTests",
+            dependencies: [
+                "StrataCore",
+                "StrataPostgres",
+                "StrataRedis",
+                "StrataEvents",
                 "StrataTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,6 +1,7 @@
 public import Hummingbird
 public import Logging
 public import ServiceLifecycle
+public import StrataEvents
 public import StrataPostgres
 public import StrataRedis
 
@@ -25,11 +26,14 @@ public protocol StrataModule: Sendable {
     func addRoutes(to router: Router<StrataRequestContext>, environment: ModuleEnvironment)
     /// Long-running services the module needs (workers, sweepers), started after the database.
     func services(environment: ModuleEnvironment) -> [any Service]
+    /// The module's range-partitioned tables, kept by the server's ``PartitionMaintainer``.
+    var partitionedTables: [PartitionedTable] { get }
 }
 
 extension StrataModule {
     public func addRoutes(to router: Router<StrataRequestContext>, environment: ModuleEnvironment) {}
     public func services(environment: ModuleEnvironment) -> [any Service] { [] }
+    public var partitionedTables: [PartitionedTable] { [] }
 }
 
 /// What modules get from the server.
@@ -40,17 +44,72 @@ public struct ModuleEnvironment: Sendable {
     public var redis: RedisClient?
     /// The module's logger.
     public var logger: Logger
+    /// The process's live-event hub (one per server; it is a service of the platform module).
+    public var hub: EventHub
+    /// Where events are published.
+    public var streams: EventStreams { hub.streams }
 
-    public init(pool: PostgresPool, redis: RedisClient? = nil, logger: Logger) {
+    /// Creates an environment with a hub of its own.
+    public init(pool: PostgresPool, redis: RedisClient? = nil, streams: EventStreams = .init(), logger: Logger) {
         self.pool = pool
         self.redis = redis
         self.logger = logger
+        self.hub = EventHub(redis: redis, streams: streams, logger: logger)
     }
 }
 
-/// The platform's own module: the `strata` schema (ledger, and later outbox, audit, jobs).
+/// The platform's own module: the `strata` schema (ledger, outbox, audit log), the outbox
+/// relay, the live-event hub and `GET /api/events`.
 public struct PlatformModule: StrataModule {
+    /// Platform settings.
+    public struct Configuration: Sendable {
+        /// The outbox relay.
+        public var relay: OutboxRelay.Configuration
+        /// Time between comment lines on idle event streams.
+        public var eventsHeartbeat: Duration
+        /// How long audit partitions are kept (default: all).
+        public var auditRetention: PartitionedTable.Retention
+
+        public init(
+            relay: OutboxRelay.Configuration = .init(),
+            eventsHeartbeat: Duration = .seconds(15),
+            auditRetention: PartitionedTable.Retention = .keep
+        ) {
+            self.relay = relay
+            self.eventsHeartbeat = eventsHeartbeat
+            self.auditRetention = auditRetention
+        }
+    }
+
     public let name = "strata"
-    public init() {}
+    public let configuration: Configuration
+
+    public init(configuration: Configuration = .init()) {
+        self.configuration = configuration
+    }
+
     public func migrationLine() throws -> MigrationLine { try .platform() }
+
+    public var partitionedTables: [PartitionedTable] {
+        [PartitionedTable(schema: "strata", table: "audit_log", column: "occurred_at", retention: configuration.auditRetention)]
+    }
+
+    public func addRoutes(to router: Router<StrataRequestContext>, environment: ModuleEnvironment) {
+        EventsController(
+            pool: environment.pool,
+            redis: environment.redis,
+            hub: environment.hub,
+            streams: environment.streams,
+            heartbeat: configuration.eventsHeartbeat
+        ).addRoutes(to: router)
+    }
+
+    public func services(environment: ModuleEnvironment) -> [any Service] {
+        var relay = configuration.relay
+        relay.streams = environment.streams
+        return [
+            OutboxRelay(pool: environment.pool, redis: environment.redis, configuration: relay, hub: environment.hub, logger: environment.logger),
+            environment.hub,
+        ]
+    }
 }

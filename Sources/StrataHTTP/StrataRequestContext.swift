@@ -1,5 +1,6 @@
 public import Hummingbird
 import Logging
+public import StrataPostgres
 
 /// The request context of every Strata route: Hummingbird's core storage plus the request id
 /// and the body limit.
@@ -9,11 +10,17 @@ public struct StrataRequestContext: RequestContext {
     public var requestID: String
     /// The largest body a handler will read, in bytes (set by ``BodyLimitMiddleware``).
     public var bodyLimit: Int
+    /// The client's IP address, from the connection.
+    public var clientIP: String?
+    /// The request's audit trail (set by ``AuditMiddleware`` on mutating API requests).
+    public var audit: AuditTrail
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.requestID = ""
         self.bodyLimit = 1 << 20
+        self.clientIP = source.channel.remoteAddress?.ipAddress
+        self.audit = AuditTrail()
     }
 
     /// Hummingbird reads request bodies up to this size, then answers 413.

@@ -8,8 +8,18 @@ public import StrataRedis
 
 /// Builds the Strata HTTP application from its modules.
 public enum StrataApplication {
-    /// Every module of the server, in migration order (the platform first).
-    public static let modules: [any StrataModule] = [PlatformModule()]
+    /// Every module of the server with default settings, in migration order (the platform first).
+    public static let modules: [any StrataModule] = modules(configuration: nil)
+
+    /// Every module of the server, set up from the server's configuration.
+    public static func modules(configuration: ServerConfiguration?) -> [any StrataModule] {
+        [PlatformModule(configuration: configuration?.platform ?? .init())]
+    }
+
+    /// The partitioned tables of every module.
+    public static func partitionedTables(of modules: [any StrataModule] = modules) -> [PartitionedTable] {
+        modules.flatMap(\.partitionedTables)
+    }
 
     /// The migration lines of `modules`, in order.
     public static func migrationLines(of modules: [any StrataModule] = modules) throws -> [MigrationLine] {
@@ -43,7 +53,7 @@ public enum StrataApplication {
         return text
     }
 
-    /// The router: middleware in the order request id → observation → problems → body limit,
+    /// The router: middleware in the order request id → observation → problems → body limit → audit,
     /// then `/health`, `/ready`, `/metrics` and every module's routes.
     public static func buildRouter(
         configuration: ServerConfiguration,
@@ -52,6 +62,7 @@ public enum StrataApplication {
         readiness: Readiness,
         checks: [ReadinessCheck],
         redis: RedisClient? = nil,
+        environment: ModuleEnvironment? = nil,
         logger: Logger
     ) -> Router<StrataRequestContext> {
         StrataMetrics.bootstrap()
@@ -60,10 +71,11 @@ public enum StrataApplication {
         router.add(middleware: RequestObservationMiddleware())
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodySize))
+        router.add(middleware: AuditMiddleware(pool: pool))
         HealthController(readiness: readiness, checks: checks) {
             await metricsText(pool: pool)
         }.addRoutes(to: router)
-        let environment = ModuleEnvironment(pool: pool, redis: redis, logger: logger)
+        let environment = environment ?? ModuleEnvironment(pool: pool, redis: redis, logger: logger)
         for module in modules {
             module.addRoutes(to: router, environment: environment)
         }

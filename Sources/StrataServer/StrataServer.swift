@@ -28,14 +28,38 @@ public enum StrataServer {
         }
     }
 
+    /// Brings the database up to date before any service starts: the migrations, then one
+    /// partition maintenance pass (so that the relay, the workers and the first requests find
+    /// their tables and this month's partitions). Uses a short-lived pool of its own.
+    static func prepareDatabase(url: DatabaseURL, modules: [any StrataModule], configuration: ServerConfiguration, logger: Logger) async throws {
+        var poolConfiguration = configuration.pool
+        poolConfiguration.poolSize = 1
+        poolConfiguration.maxOverflow = 1
+        let pool = PostgresPool(url: url, configuration: poolConfiguration, logger: logger)
+        try await pool.withRunning {
+            let migrator = Migrator(lines: try StrataApplication.migrationLines(of: modules), pool: pool, logger: logger)
+            let applied = try await migrator.migrate { line in logger.info("\(line)") }
+            logger.info("migrations current", metadata: ["strata.migrations.applied": "\(applied.count)"])
+            let maintainer = PartitionMaintainer(tables: StrataApplication.partitionedTables(of: modules), pool: pool, logger: logger)
+            for report in try await maintainer.maintain() where !report.created.isEmpty {
+                logger.info(
+                    "created partitions",
+                    metadata: ["strata.partitions.table": "\(report.table)", "strata.partitions.created": "\(report.created)"]
+                )
+            }
+        }
+    }
+
     private static func run(
         configuration: ServerConfiguration,
         database: DatabaseEndpoint,
         hotLayer: HotLayer,
         logger: Logger
     ) async throws {
+        let modules = StrataApplication.modules(configuration: configuration)
+        try await prepareDatabase(url: database.url, modules: modules, configuration: configuration, logger: logger)
         let pool = PostgresPool(url: database.url, configuration: configuration.pool, logger: logger)
-        let modules = StrataApplication.modules
+        let environment = ModuleEnvironment(pool: pool, redis: hotLayer.client, logger: logger)
         let migrator = Migrator(lines: try StrataApplication.migrationLines(of: modules), pool: pool, logger: logger)
         let readiness = Readiness()
         let router = StrataApplication.buildRouter(
@@ -45,6 +69,7 @@ public enum StrataServer {
             readiness: readiness,
             checks: StrataApplication.readinessChecks(pool: pool, migrator: migrator) + [hotLayer.readinessCheck],
             redis: hotLayer.client,
+            environment: environment,
             logger: logger
         )
         var application = Application(
@@ -64,11 +89,12 @@ public enum StrataServer {
             },
             logger: logger
         )
-        application.beforeServerStarts {
-            let applied = try await migrator.migrate { line in logger.info("\(line)") }
-            logger.info("migrations current", metadata: ["strata.migrations.applied": "\(applied.count)"])
-        }
-        let environment = ModuleEnvironment(pool: pool, redis: hotLayer.client, logger: logger)
+        let partitions = PartitionMaintainer(
+            tables: StrataApplication.partitionedTables(of: modules),
+            pool: pool,
+            configuration: configuration.partitionMaintenance,
+            logger: logger
+        )
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         let shutDownOnExit = ServiceGroupConfiguration.ServiceConfiguration.TerminationBehavior.gracefullyShutdownGroup
         if let cluster = database.cluster {
@@ -78,6 +104,7 @@ public enum StrataServer {
         for service in hotLayer.keeperServices {
             services.append(.init(service: service, successTerminationBehavior: shutDownOnExit, failureTerminationBehavior: shutDownOnExit))
         }
+        services.append(.init(service: partitions, successTerminationBehavior: shutDownOnExit, failureTerminationBehavior: shutDownOnExit))
         for module in modules {
             for service in module.services(environment: environment) {
                 services.append(.init(service: service, successTerminationBehavior: shutDownOnExit, failureTerminationBehavior: shutDownOnExit))

@@ -144,7 +144,7 @@ public final class PostgresPool: Service, Sendable {
     /// Leases a connection for the closure's lifetime.
     ///
     /// The connection must not escape the closure. Errors thrown by the closure that come
-    /// from PostgreSQL are mapped to ``StrataError``.
+    /// from PostgreSQL are mapped to ``StrataError``; the closure's own errors pass unchanged.
     /// - Throws: `database_busy` after ``Configuration/acquireTimeout`` when every connection is
     ///   in use; `database_unavailable` when no connection could be opened within
     ///   ``Configuration/connectTimeout``; any mapped database error.
@@ -165,7 +165,9 @@ public final class PostgresPool: Service, Sendable {
         defer { cache.release(entry) }
         do {
             return try await body(entry.connection)
-        } catch {
+        } catch let error as PSQLError {
+            throw StrataError.fromPostgres(error)
+        } catch let error as PostgresDecodingError {
             throw StrataError.fromPostgres(error)
         }
     }

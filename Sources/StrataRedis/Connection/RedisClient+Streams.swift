@@ -116,6 +116,48 @@ extension RedisClient {
         try Self.entries(try await send(["XRANGE", stream, start, end, "COUNT", "\(count)"].map { Array($0.utf8) }))
     }
 
+    /// `XREAD COUNT n [BLOCK ms] STREAMS key… id…`: entries after the given ids, per stream.
+    ///
+    /// - Important: with `block`, the connection is held until an entry arrives or the time is
+    ///   up (see ``streamReadGroup(_:group:consumer:count:block:id:)``): use a client of its own.
+    /// - Parameter after: Stream keys and the entry id to read after, for each.
+    /// - Returns: The streams that had entries, with their entries.
+    public func streamRead(
+        after positions: [(stream: String, id: String)],
+        count: Int = 100,
+        block: Duration? = nil
+    ) async throws -> [(
+        stream: String, entries: [StreamEntry]
+    )] {
+        guard !positions.isEmpty else { return [] }
+        var arguments = ["XREAD", "COUNT", "\(count)"]
+        var timeout: Duration?
+        if let block {
+            arguments += ["BLOCK", "\(max(1, block.milliseconds))"]
+            timeout = block + configuration.commandTimeout
+        }
+        arguments += ["STREAMS"] + positions.map(\.stream) + positions.map(\.id)
+        let reply = try await send(arguments.map { Array($0.utf8) }, timeout: timeout)
+        switch reply {
+        case .null: return []
+        case .map(let pairs):
+            return try pairs.compactMap { pair in try pair.key.string.map { ($0, try Self.entries(pair.value)) } }
+        case .array(let streams):
+            return try streams.compactMap { item in
+                guard case .array(let pair) = item, pair.count == 2, let name = pair[0].string else { return nil }
+                return (name, try Self.entries(pair[1]))
+            }
+        default: throw StrataError(.redisProtocolViolation, "XREAD returned an unexpected reply type.")
+        }
+    }
+
+    /// The id of a stream's newest entry (`XREVRANGE key + - COUNT 1`), or `0-0` when it is
+    /// empty or missing.
+    public func streamLastEntryID(_ stream: String) async throws -> String {
+        let newest = try Self.entries(try await send("XREVRANGE", stream, "+", "-", "COUNT", "1"))
+        return newest.first?.id ?? "0-0"
+    }
+
     /// Decodes `[[id, [field, value, …]], …]`; entries deleted while pending come as `[id, nil]`
     /// and are skipped.
     static func entries(_ value: RESPValue) throws -> [StreamEntry] {

@@ -1,6 +1,8 @@
 import Foundation
 public import Logging
 public import StrataCore
+public import StrataEvents
+public import StrataHTTP
 public import StrataPostgres
 public import StrataRedis
 
@@ -19,6 +21,11 @@ public import StrataRedis
 /// | `HTTP_MAX_BODY_SIZE` | `1048576` | largest request body in bytes (413 above) |
 /// | `SHUTDOWN_DRAIN_DELAY` | `1s` | time `/ready` answers 503 before the listener closes |
 /// | `SHUTDOWN_GRACE_PERIOD` | `10s` | time in-flight requests get to finish |
+/// | `OUTBOX_BATCH_SIZE` | `500` | events per relay round (1–10000) |
+/// | `OUTBOX_REPLAY_WINDOW` | `72h` | how long relayed events stay for replay and catch-up (`0`: forever) |
+/// | `EVENTS_HEARTBEAT` | `15s` | comment line interval on idle event streams |
+/// | `PARTITION_MAINTENANCE_INTERVAL` | `1h` | time between partition maintenance passes |
+/// | `AUDIT_RETENTION` | `keep` | `keep`, `detach:<months>` or `drop:<months>` for audit partitions |
 ///
 /// plus the pool's variables (``PostgresPool/Configuration``): `DB_POOL_SIZE`,
 /// `DB_MAX_OVERFLOW`, `DB_POOL_TIMEOUT`, `DB_POOL_RECYCLE`, `DB_ECHO`, `DB_STATEMENT_TIMEOUT`,
@@ -48,6 +55,9 @@ public struct ServerConfiguration: Sendable {
     public var drainDelay: Duration
     public var gracePeriod: Duration
     public var pool: PostgresPool.Configuration
+    /// The platform module: relay, live events, audit retention.
+    public var platform: PlatformModule.Configuration
+    public var partitionMaintenance: PartitionMaintainer.Configuration
 
     /// The embedded cluster's folder: `$STRATA_HOME/postgres`.
     public var embeddedPostgresDirectory: String { "\(home)/postgres" }
@@ -79,5 +89,33 @@ public struct ServerConfiguration: Sendable {
         drainDelay = try environment.duration("SHUTDOWN_DRAIN_DELAY", default: .seconds(1), in: .zero ... .seconds(300))
         gracePeriod = try environment.duration("SHUTDOWN_GRACE_PERIOD", default: .seconds(10), in: .zero ... .seconds(600))
         pool = try PostgresPool.Configuration(environment: environment)
+        var relay = OutboxRelay.Configuration()
+        relay.batchSize = try environment.int("OUTBOX_BATCH_SIZE", default: 500, in: 1...10_000)
+        let window = try environment.duration("OUTBOX_REPLAY_WINDOW", default: .seconds(72 * 3600), in: .zero ... .seconds(366 * 86400))
+        relay.replayWindow = window == .zero ? nil : window
+        platform = PlatformModule.Configuration(
+            relay: relay,
+            eventsHeartbeat: try environment.duration("EVENTS_HEARTBEAT", default: .seconds(15), in: .milliseconds(100) ... .seconds(3600)),
+            auditRetention: try Self.retention(environment, "AUDIT_RETENTION")
+        )
+        partitionMaintenance = .init(
+            interval: try environment.duration("PARTITION_MAINTENANCE_INTERVAL", default: .seconds(3600), in: .seconds(1) ... .seconds(7 * 86400))
+        )
+    }
+
+    /// Reads `keep`, `detach:<n>` or `drop:<n>` (n: 1–1200 intervals).
+    static func retention(_ environment: EnvironmentReader, _ key: String) throws -> PartitionedTable.Retention {
+        guard let raw = environment.string(key) else { return .keep }
+        let allowed = "keep, detach:<months> or drop:<months> (1-1200)"
+        if raw == "keep" { return .keep }
+        let parts = raw.split(separator: ":")
+        guard parts.count == 2, let count = Int(parts[1]), (1...1200).contains(count) else {
+            throw environment.invalid(key, raw, allowed: allowed)
+        }
+        switch parts[0] {
+        case "detach": return .detach(after: count)
+        case "drop": return .drop(after: count)
+        default: throw environment.invalid(key, raw, allowed: allowed)
+        }
     }
 }

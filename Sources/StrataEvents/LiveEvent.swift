@@ -1,0 +1,128 @@
+public import Foundation
+public import StrataPostgres
+public import StrataRedis
+
+/// Where each app's events are published: the Redis stream `<prefix><app>`
+/// (`strata:events:<app>` by default; tests give each database a prefix of its own).
+public struct EventStreams: Sendable, Hashable {
+    /// The key prefix.
+    public var prefix: String
+
+    public init(prefix: String = "strata:events:") {
+        self.prefix = prefix
+    }
+
+    /// The stream key of an app.
+    public func key(for app: String) -> String { prefix + app }
+
+    /// The stream entry id of a relay position: `0-<sequence>`, so that stream order is relay
+    /// order and a position read from a stream is a position in the outbox.
+    public static func entryID(of sequence: Int64) -> String { "0-\(sequence)" }
+
+    /// The relay position of a stream entry id, when it is one of ours.
+    public static func sequence(ofEntryID id: String) -> Int64? {
+        guard id.hasPrefix("0-") else { return nil }
+        return Int64(id.dropFirst(2))
+    }
+}
+
+/// An event as live clients see it, built from an outbox row or from a stream entry (the two
+/// carry the same fields).
+public struct LiveEvent: Sendable, Equatable {
+    /// The relay position; the SSE `id`, and what a client resumes after.
+    public var sequence: Int64
+    /// The outbox id (consumers de-duplicate on it).
+    public var outboxID: Int64
+    public var app: String
+    public var aggregateType: String
+    public var aggregateID: String
+    public var kind: String
+    /// The payload as JSON text.
+    public var payloadJSON: String
+    public var actor: String?
+    public var requestID: String?
+    /// ISO 8601 with milliseconds.
+    public var occurredAt: String
+
+    /// The event of a sequenced outbox row.
+    public init?(record: OutboxRecord) {
+        guard let sequence = record.sequence else { return nil }
+        self.sequence = sequence
+        self.outboxID = record.id
+        self.app = record.event.app
+        self.aggregateType = record.event.aggregateType
+        self.aggregateID = record.event.aggregateID
+        self.kind = record.event.kind
+        self.payloadJSON = record.event.payloadJSON
+        self.actor = record.event.actor
+        self.requestID = record.event.requestID
+        self.occurredAt = Self.timestamp(record.occurredAt)
+    }
+
+    /// The event of a stream entry written by the relay.
+    public init?(entry: StreamEntry, app: String) {
+        guard let sequence = EventStreams.sequence(ofEntryID: entry.id), let outboxID = entry["id"].flatMap({ Int64($0) }),
+            let aggregateType = entry["aggregate_type"], let aggregateID = entry["aggregate_id"], let kind = entry["kind"]
+        else { return nil }
+        self.sequence = sequence
+        self.outboxID = outboxID
+        self.app = app
+        self.aggregateType = aggregateType
+        self.aggregateID = aggregateID
+        self.kind = kind
+        self.payloadJSON = entry["payload"] ?? "{}"
+        self.actor = entry["actor"]
+        self.requestID = entry["request_id"]
+        self.occurredAt = entry["occurred_at"] ?? ""
+    }
+
+    /// The stream entry's fields.
+    var streamFields: [String] {
+        var fields = [
+            "id", "\(outboxID)", "kind", kind, "aggregate_type", aggregateType, "aggregate_id", aggregateID,
+            "payload", payloadJSON, "occurred_at", occurredAt,
+        ]
+        if let actor { fields += ["actor", actor] }
+        if let requestID { fields += ["request_id", requestID] }
+        return fields
+    }
+
+    /// The event as one Server-Sent Events message: `id` is the position, `event` the kind,
+    /// `data` one line of JSON with every field (the payload embedded as JSON).
+    public var serverSentEvent: String {
+        var data = "{\"id\":\(outboxID),\"sequence\":\(sequence),\"app\":\(Self.quoted(app))"
+        data += ",\"aggregate_type\":\(Self.quoted(aggregateType)),\"aggregate_id\":\(Self.quoted(aggregateID))"
+        data += ",\"kind\":\(Self.quoted(kind)),\"occurred_at\":\(Self.quoted(occurredAt))"
+        data += ",\"actor\":\(actor.map(Self.quoted) ?? "null"),\"request_id\":\(requestID.map(Self.quoted) ?? "null")"
+        data += ",\"payload\":\(Self.singleLine(payloadJSON))}"
+        return "id: \(sequence)\nevent: \(Self.singleLine(kind))\ndata: \(data)\n\n"
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
+    }
+
+    /// A JSON string literal.
+    static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
+    }
+
+    /// JSON text from PostgreSQL's jsonb output has no raw newlines, but a kind could; SSE
+    /// fields end at a newline, so none may pass.
+    static func singleLine(_ text: String) -> String {
+        text.contains(where: { $0 == "\n" || $0 == "\r" })
+            ? text.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ") : text
+    }
+}

@@ -1,0 +1,101 @@
+public import HTTPTypes
+public import Hummingbird
+import Logging
+import NIOCore
+import StrataCore
+public import StrataPostgres
+
+/// Gives every mutating API request (`POST`, `PUT`, `PATCH`, `DELETE` under `/api/`) an
+/// ``AuditTrail`` with its facts — client IP, user agent, request id, W3C trace id, and the
+/// body as JSON with secrets redacted — and makes sure it leaves an audit entry: when the
+/// request ends without the service having recorded one (it was rejected, or failed), the
+/// middleware records `http.<method>` on the route with the response status, in a transaction
+/// of its own. An audit write that fails is logged; it never changes the response.
+public struct AuditMiddleware: RouterMiddleware {
+    public typealias Context = StrataRequestContext
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard Self.isAudited(request) else { return try await next(request, context) }
+        var request = request
+        let body = try await request.collectBody(upTo: context.bodyLimit)
+        let facts = AuditRecord.RequestFacts(
+            ip: context.clientIP,
+            userAgent: request.headers[.userAgent],
+            requestID: context.requestID.isEmpty ? nil : context.requestID,
+            traceID: request.headers[.traceparent].flatMap(Self.traceID(fromTraceparent:)),
+            redactedBody: Self.redactedBody(body)
+        )
+        var context = context
+        let trail = AuditTrail(facts: facts)
+        context.audit = trail
+        let status: Int
+        do {
+            let response = try await next(request, context)
+            status = Int(response.status.code)
+            if !trail.isRecorded { await recordFallback(request, trail: trail, status: status, logger: context.logger) }
+            return response
+        } catch {
+            status = Int(StrataError.fromHTTP(error, routeMatched: context.endpointPath != nil).httpStatus.code)
+            if !trail.isRecorded { await recordFallback(request, trail: trail, status: status, logger: context.logger) }
+            throw error
+        }
+    }
+
+    static func isAudited(_ request: Request) -> Bool {
+        switch request.method {
+        case .post, .put, .patch, .delete: request.uri.path.hasPrefix("/api/")
+        default: false
+        }
+    }
+
+    /// The app of `/api/<app>/…`, when it is a valid app name; else `strata`.
+    static func app(of path: String) -> String {
+        let parts = path.split(separator: "/", maxSplits: 3)
+        guard parts.count >= 2, parts[0] == "api", OutboxEvent.isAppName(String(parts[1])) else { return "strata" }
+        return String(parts[1])
+    }
+
+    static func redactedBody(_ body: ByteBuffer) -> String? {
+        guard body.readableBytes > 0 else { return nil }
+        let bytes = body.readableBytesView
+        return SecretRedaction.redactedJSON(bytes) ?? "{\"unparsed_bytes\": \(bytes.count)}"
+    }
+
+    /// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), when well-formed.
+    static func traceID(fromTraceparent value: String) -> String? {
+        let parts = value.split(separator: "-")
+        guard parts.count == 4, parts[0].count == 2, parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
+            parts.allSatisfy({ $0.allSatisfy(\.isHexDigit) }), parts[1] != String(repeating: "0", count: 32)
+        else { return nil }
+        return parts[1].lowercased()
+    }
+
+    private func recordFallback(_ request: Request, trail: AuditTrail, status: Int, logger: Logger) async {
+        let path = request.uri.path
+        let record = AuditRecord(
+            app: Self.app(of: path),
+            actor: nil,
+            action: "http.\(request.method.rawValue.lowercased())",
+            resourceType: "route",
+            resourceID: String(path.prefix(500)),
+            responseStatus: status
+        )
+        do {
+            try await pool.withConnection { connection in
+                try await trail.record(record, on: connection, logger: pool.statementLogger)
+            }
+        } catch {
+            logger.warning("an audit entry could not be written", metadata: ["strata.error": "\(error)"])
+        }
+    }
+}
+
+extension HTTPField.Name {
+    /// W3C Trace Context `traceparent`.
+    public static let traceparent = Self("traceparent")!
+}

@@ -1,0 +1,62 @@
+public import Logging
+public import PostgresNIO
+public import StrataCore
+
+/// Writes ``AuditRecord``s to `strata.audit_log`, in the caller's transaction so that the
+/// record exists if and only if the change does.
+///
+/// ```swift
+/// try await pool.withTransaction { connection in
+///     try await repository.update(order, on: connection)
+///     try await AuditWriter().record(
+///         AuditRecord(app: "workorders", actor: principal.name, action: "update",
+///                     resourceType: "work_order", resourceID: "\(order.id)",
+///                     request: context.auditFacts, responseStatus: 200),
+///         on: connection, logger: pool.statementLogger)
+/// }
+/// ```
+public struct AuditWriter: Sendable {
+    public init() {}
+
+    /// Records one entry.
+    /// - Returns: The entry's id.
+    /// - Throws: `invalid_value` for a malformed record (bad IP, status, app); database errors.
+    @discardableResult
+    public func record(_ record: AuditRecord, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+        try validate(record)
+        let status = record.responseStatus.map { Int16($0) }
+        let rows = try await connection.query(
+            """
+            INSERT INTO strata.audit_log (occurred_at, app, actor, action, resource_type, resource_id, ip, user_agent,
+                                          request_id, trace_id, response_status, request_body, details)
+            VALUES (coalesce(\(record.occurredAt), now()), \(record.app), \(record.actor), \(record.action), \(record.resourceType),
+                    \(record.resourceID), \(record.request.ip)::inet, \(record.request.userAgent.map { String($0.prefix(1000)) }),
+                    \(record.request.requestID), \(record.request.traceID), \(status), \(record.request.redactedBody)::jsonb,
+                    \(record.detailsJSON)::jsonb)
+            RETURNING id
+            """,
+            logger: logger
+        )
+        for try await id in rows.decode(Int64.self) { return id }
+        preconditionFailure("INSERT … RETURNING returned no row")
+    }
+
+    func validate(_ record: AuditRecord) throws {
+        func fail(_ field: String, _ rule: String) -> StrataError {
+            StrataError(.invalidValue, "The audit record's \(field) \(rule).", details: ["field": field])
+        }
+        guard OutboxEvent.isAppName(record.app) else { throw fail("app", "must be a lowercase identifier") }
+        guard (1...100).contains(record.action.count) else { throw fail("action", "must be 1 to 100 characters") }
+        guard (1...100).contains(record.resourceType.count) else { throw fail("resource_type", "must be 1 to 100 characters") }
+        if let status = record.responseStatus, !(100...599).contains(status) { throw fail("response_status", "must be 100 to 599") }
+        if let ip = record.request.ip, !Self.isIPAddress(ip) { throw fail("ip", "must be an IPv4 or IPv6 address") }
+    }
+
+    /// Whether the text is an IPv4 or IPv6 literal (what `inet` accepts from a socket address).
+    static func isIPAddress(_ text: String) -> Bool {
+        guard !text.isEmpty, text.count <= 45 else { return false }
+        if text.contains(":") { return text.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." } }
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { part in part.count <= 3 && UInt8(part) != nil }
+    }
+}

@@ -1,0 +1,116 @@
+public import Logging
+public import PostgresNIO
+
+/// Appends events to `strata.outbox` inside the caller's transaction, so that a change and
+/// its event commit or vanish together.
+///
+/// Appending takes a transaction-scoped advisory lock on the event's aggregate: two
+/// transactions that append for the same aggregate are serialised, so the later one gets the
+/// higher id and commits second — ids of one aggregate are in commit order, however the
+/// caller orders its statements. Appending also notifies ``channel`` (delivered at commit)
+/// so that the relay wakes at once.
+///
+/// ```swift
+/// try await pool.withTransaction { connection in
+///     try await repository.update(order, on: connection)
+///     try await OutboxWriter().append(event, on: connection, logger: pool.statementLogger)
+/// }
+/// ```
+public struct OutboxWriter: Sendable {
+    /// The LISTEN/NOTIFY channel the relay listens on.
+    public static let channel = "strata_outbox"
+    /// The first key of the advisory locks that order one aggregate's appends ("stob").
+    static let lockClass: Int32 = 0x7374_6F62
+
+    public init() {}
+
+    /// Appends one event. Call it inside a transaction (`PostgresPool.withTransaction`).
+    /// - Returns: The event's outbox id.
+    /// - Throws: `invalid_value` for a malformed event; database errors as ``StrataError``.
+    @discardableResult
+    public func append(_ event: OutboxEvent, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+        try event.validate()
+        let lockKey = "\(event.app)/\(event.aggregateType)/\(event.aggregateID)"
+        let rows = try await connection.query(
+            """
+            INSERT INTO strata.outbox (app, aggregate_type, aggregate_id, kind, payload, actor, request_id, cache_keys)
+            SELECT \(event.app), \(event.aggregateType), \(event.aggregateID), \(event.kind), \(event.payloadJSON)::jsonb,
+                   \(event.actor), \(event.requestID), \(event.cacheKeys)
+            FROM (SELECT pg_advisory_xact_lock(\(Self.lockClass), hashtext(\(lockKey))),
+                         pg_notify(\(Self.channel), '')) AS ordered
+            RETURNING id
+            """,
+            logger: logger
+        )
+        for try await id in rows.decode(Int64.self) { return id }
+        preconditionFailure("INSERT … RETURNING returned no row")
+    }
+
+    /// Appends several events in order, in two statements whatever their number: the
+    /// aggregates' locks first, taken in a fixed (sorted) order so that two transactions
+    /// appending for the same aggregates cannot deadlock on them, then every row. Call it
+    /// inside a transaction.
+    /// - Returns: Their outbox ids, in order.
+    @discardableResult
+    public func append(_ events: [OutboxEvent], on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
+        if events.count <= 1 { return try await events.asyncMap { try await append($0, on: connection, logger: logger) } }
+        for event in events { try event.validate() }
+        let lockKeys = Set(events.map { "\($0.app)/\($0.aggregateType)/\($0.aggregateID)" }).sorted()
+        try await connection.query(
+            "SELECT count(pg_advisory_xact_lock(\(Self.lockClass), hashtext(key))) FROM unnest(\(lockKeys)::text[]) AS key",
+            logger: logger
+        )
+        let rows = try await connection.query(
+            """
+            INSERT INTO strata.outbox (app, aggregate_type, aggregate_id, kind, payload, actor, request_id, cache_keys)
+            SELECT e.app, e.aggregate_type, e.aggregate_id, e.kind, e.payload::jsonb, e.actor, e.request_id,
+                   ARRAY(SELECT jsonb_array_elements_text(e.cache_keys))
+            FROM jsonb_array_elements(\(Self.batchJSON(events))::jsonb) WITH ORDINALITY AS item(value, position),
+                 jsonb_to_record(item.value) AS e(app text, aggregate_type text, aggregate_id text, kind text, payload text,
+                                                  actor text, request_id text, cache_keys jsonb),
+                 (SELECT pg_notify(\(Self.channel), '')) AS wake
+            ORDER BY item.position
+            RETURNING id
+            """,
+            logger: logger
+        )
+        var ids: [Int64] = []
+        for try await id in rows.decode(Int64.self) { ids.append(id) }
+        // Identity values are drawn in insertion order, which is the events' order.
+        return ids.sorted()
+    }
+
+    /// The events as one JSON array; every field, the payload text included, is a JSON string,
+    /// so no field's content can change the array's shape.
+    static func batchJSON(_ events: [OutboxEvent]) -> String {
+        func quoted(_ text: String?) -> String {
+            guard let text else { return "null" }
+            var result = "\""
+            for scalar in text.unicodeScalars {
+                switch scalar {
+                case "\"": result += "\\\""
+                case "\\": result += "\\\\"
+                case _ where scalar.value < 0x20:
+                    result += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+                default: result.unicodeScalars.append(scalar)
+                }
+            }
+            return result + "\""
+        }
+        return "["
+            + events.map { event in
+                "{\"app\":\(quoted(event.app)),\"aggregate_type\":\(quoted(event.aggregateType)),\"aggregate_id\":\(quoted(event.aggregateID)),"
+                    + "\"kind\":\(quoted(event.kind)),\"payload\":\(quoted(event.payloadJSON)),\"actor\":\(quoted(event.actor)),"
+                    + "\"request_id\":\(quoted(event.requestID)),\"cache_keys\":[\(event.cacheKeys.map { quoted($0) }.joined(separator: ","))]}"
+            }.joined(separator: ",") + "]"
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        result.reserveCapacity(count)
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
+}
