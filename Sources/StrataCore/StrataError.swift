@@ -65,13 +65,27 @@ extension StrataError: CustomStringConvertible, CustomDebugStringConvertible {
     public var description: String { "\(code.rawValue): \(message)" }
 
     /// Everything, including the underlying error and where the error was raised.
+    ///
+    /// An underlying error is shown by its own description when its type writes one (as
+    /// postgres-nio's `PSQLError` does, with bound values redacted); any other error only by its
+    /// type name, since reflecting it would print every stored property — passwords included.
     public var debugDescription: String {
         var text = "StrataError(\(code.rawValue)): \(message)"
         if !details.isEmpty {
             text += " " + details.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         }
-        if let underlying { text += " underlying: \(String(reflecting: underlying))" }
+        if let underlying { text += " underlying: \(Self.safeDescription(of: underlying))" }
         return text + " [\(file):\(line)]"
+    }
+}
+
+extension StrataError {
+    static func safeDescription(of error: any Error) -> String {
+        switch error {
+        case let error as any CustomDebugStringConvertible: error.debugDescription
+        case let error as any CustomStringConvertible: error.description
+        default: "\(type(of: error)) (contents not shown)"
+        }
     }
 }
 

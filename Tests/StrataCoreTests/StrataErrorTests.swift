@@ -30,3 +30,12 @@ import Testing
         #expect(!error.description.contains("Cause"))
     }
 }
+
+@Suite struct StrataErrorRedactionTests {
+    @Test func anUnderlyingErrorWithoutItsOwnDescriptionIsNotReflected() {
+        struct LoginFailed: Error { var password = "hunter2" }
+        let error = StrataError(.internalError, "Unexpected error.", underlying: LoginFailed())
+        #expect(!String(reflecting: error).contains("hunter2"))
+        #expect(String(reflecting: error).contains("LoginFailed (contents not shown)"))
+    }
+}

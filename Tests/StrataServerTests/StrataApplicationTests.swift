@@ -23,6 +23,18 @@ struct ProbeModule: StrataModule {
         router.post("/api/probe/items") { request, context -> Item in
             try await request.decodeJSON(as: Item.self, context: context)
         }
+        router.post("/api/probe/audited") { request, context -> Item in
+            let item = try await request.decodeJSON(as: Item.self, context: context)
+            let pool = environment.pool
+            try await pool.withTransaction { connection in
+                try await context.audit.record(
+                    AuditRecord(app: "probe", actor: "tester", action: "create", resourceType: "item", resourceID: item.name, responseStatus: 200),
+                    on: connection,
+                    logger: pool.statementLogger
+                )
+            }
+            return item
+        }
         router.get("/api/probe/busy") { _, _ -> String in
             throw StrataError(.databaseBusy, "No database connection became free in time; retry shortly.")
         }

@@ -1,0 +1,86 @@
+import Foundation
+import PostgresNIO
+import StrataCore
+import StrataPostgres
+import StrataTestSupport
+import Testing
+
+@Suite struct AuditWriterTests {
+    func count(_ pool: PostgresPool, where resourceID: String) async throws -> Int64 {
+        try await pool.query("SELECT count(*) FROM strata.audit_log WHERE resource_id = \(resourceID)").first?.decode(Int64.self) ?? -1
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func anEntryIsWrittenWithTheChangeAndVanishesWithItsRollback() async throws {
+        try await withTestDatabase { database in
+            let pool = database.pool
+            let trail = AuditTrail(
+                facts: .init(
+                    ip: "2001:db8::7",
+                    userAgent: "curl/8",
+                    requestID: "req-1",
+                    traceID: "4bf92f3577b34da6a3ce929d0e0e4736",
+                    redactedBody: #"{"password":"[REDACTED]"}"#
+                )
+            )
+            try await pool.withTransaction { connection in
+                try await trail.record(
+                    AuditRecord(
+                        app: "workorders",
+                        actor: "ann",
+                        action: "update",
+                        resourceType: "work_order",
+                        resourceID: "wo-1",
+                        responseStatus: 200
+                    ),
+                    on: connection,
+                    logger: pool.statementLogger
+                )
+            }
+            #expect(trail.isRecorded)
+            let row = try #require(
+                try await pool.query(
+                    """
+                    SELECT actor, host(ip), user_agent, request_id, trace_id, response_status, request_body::text
+                    FROM strata.audit_log WHERE resource_id = 'wo-1'
+                    """
+                ).first
+            )
+            let (actor, ip, agent, requestID, traceID, status, body) = try row.decode((String, String, String, String, String, Int16, String).self)
+            #expect(actor == "ann" && ip == "2001:db8::7" && agent == "curl/8" && requestID == "req-1")
+            #expect(traceID == "4bf92f3577b34da6a3ce929d0e0e4736" && status == 200 && body == #"{"password": "[REDACTED]"}"#)
+
+            struct Abandon: Error {}
+            await #expect(throws: Abandon.self) {
+                try await pool.withTransaction { connection in
+                    try await AuditWriter().record(
+                        AuditRecord(app: "workorders", actor: "ann", action: "delete", resourceType: "work_order", resourceID: "wo-2"),
+                        on: connection,
+                        logger: pool.statementLogger
+                    )
+                    throw Abandon()
+                }
+            }
+            #expect(try await count(pool, where: "wo-2") == 0)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func malformedRecordsAreRefusedByField() async throws {
+        try await withTestDatabase { database in
+            let pool = database.pool
+            for (record, field) in [
+                (AuditRecord(app: "Work Orders", actor: nil, action: "x", resourceType: "y"), "app"),
+                (AuditRecord(app: "w", actor: nil, action: "x", resourceType: "y", request: .init(ip: "not-an-ip")), "ip"),
+                (AuditRecord(app: "w", actor: nil, action: "x", resourceType: "y", responseStatus: 42), "response_status"),
+                (AuditRecord(app: "w", actor: nil, action: "", resourceType: "y"), "action"),
+            ] {
+                let error = await #expect(throws: StrataError.self) {
+                    try await pool.withConnection { connection in try await AuditWriter().record(record, on: connection, logger: pool.statementLogger)
+                    }
+                }
+                #expect(error?.code == .invalidValue && error?.details["field"] == field)
+            }
+        }
+    }
+}

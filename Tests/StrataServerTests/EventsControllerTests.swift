@@ -1,0 +1,94 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import StrataCore
+import StrataEvents
+import StrataHTTP
+import StrataPostgres
+import StrataRedis
+import StrataServer
+import StrataTestSupport
+import Testing
+
+@Suite struct EventsControllerTests {
+    func append(_ count: Int, pool: PostgresPool) async throws {
+        try await pool.withTransaction { connection in
+            for n in 0..<count {
+                try await OutboxWriter().append(
+                    OutboxEvent(app: "orders", aggregateType: "order", aggregateID: "o\(n)", kind: "order.created", actor: "ann"),
+                    on: connection,
+                    logger: pool.statementLogger
+                )
+            }
+        }
+    }
+
+    /// What `curl -N` receives from the event stream within `seconds`.
+    func listen(port: Int, query: String, lastEventID: String?, seconds: Double) async throws -> String {
+        let header = lastEventID.map { "-H 'Last-Event-ID: \($0)'" } ?? ""
+        return try await ChildProcess.run(
+            "/bin/sh",
+            ["-c", "curl -sN --max-time \(seconds) \(header) 'http://127.0.0.1:\(port)/api/events?\(query)'; exit 0"]
+        )
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aClientResumingWithLastEventIDGetsEveryLaterEventInOrderWithHeartbeats() async throws {
+        try await withTestDatabase { database in
+            try await withTestRedis { redis, prefix in
+                let pool = database.pool
+                let streams = EventStreams(prefix: prefix + "events:")
+                let environment = ModuleEnvironment(pool: pool, redis: redis, streams: streams, logger: TestPostgres.logger)
+                let platform = PlatformModule(configuration: .init(eventsHeartbeat: .milliseconds(300)))
+                let configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
+                let router = StrataApplication.buildRouter(
+                    configuration: configuration,
+                    pool: pool,
+                    modules: [platform],
+                    readiness: Readiness(),
+                    checks: [],
+                    redis: redis,
+                    environment: environment,
+                    logger: TestPostgres.logger
+                )
+                let relay = OutboxRelay(
+                    pool: pool,
+                    redis: redis,
+                    configuration: .init(streams: streams),
+                    hub: environment.hub,
+                    logger: TestPostgres.logger
+                )
+                try await append(4, pool: pool)
+                try await relay.relayWaitingEvents()
+                // The stream no longer holds the early events: they come from the outbox.
+                try await redis.delete(streams.key(for: "orders"))
+
+                let application = Application(
+                    router: router,
+                    configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                    logger: TestPostgres.logger
+                )
+                try await application.test(.live) { client in
+                    let port = try #require(client.port)
+                    async let received = listen(port: port, query: "app=orders", lastEventID: "2", seconds: 1.5)
+                    try await Task.sleep(for: .milliseconds(500))
+                    try await append(2, pool: pool)
+                    try await relay.relayWaitingEvents()
+                    let text = try await received
+                    let ids = text.split(separator: "\n").filter { $0.hasPrefix("id: ") }.map { String($0.dropFirst(4)) }
+                    #expect(ids == ["3", "4", "5", "6"], "got: \(text)")
+                    #expect(text.contains("event: order.created\ndata: {\"id\":"))
+                    #expect(text.contains(": heartbeat"))
+
+                    try await client.execute(uri: "/api/events?app=Not%20An%20App", method: .get) { response in
+                        #expect(response.status == .unprocessableContent)
+                        #expect(String(buffer: response.body).contains("invalid_value"))
+                    }
+                    try await client.execute(uri: "/api/events?app=orders", method: .get, headers: [.lastEventID: "yesterday"]) { response in
+                        #expect(response.status == .unprocessableContent)
+                    }
+                }
+            }
+        }
+    }
+}
