@@ -49,6 +49,8 @@ extension StrataError {
             (code, message) = (.databaseUnavailable, "The database is shutting down or starting; retry shortly.")
         case _ where sqlState.hasPrefix("08"):
             (code, message) = (.databaseUnavailable, "The connection to the database failed; retry shortly.")
+        case "42P01", "3F000":
+            (code, message) = (.notReady, "A table or schema this needs does not exist; apply the migrations (`strata migrate up`).")
         case _ where sqlState.hasPrefix("22"):
             (code, message) = (.invalidValue, "A value has the wrong format or is out of range.")
         default:

@@ -9,7 +9,7 @@ import StrataServer
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures (build with -c release for meaningful numbers).",
-        subcommands: [CRUD.self, Redis.self]
+        subcommands: [CRUD.self, Redis.self, Outbox.self]
     )
 
     struct Redis: AsyncParsableCommand {
@@ -55,6 +55,52 @@ struct Bench: AsyncParsableCommand {
                     logger: logger,
                     report: Report(json: json)
                 ).run()
+            }
+        }
+    }
+
+    struct Outbox: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "outbox",
+            abstract: "Events from append to Redis stream entry: throughput with concurrent writers, and commit-to-stream lag at a steady rate.",
+            discussion: """
+                Workloads: outbox.throughput (--writers tasks append one event per transaction while the relay runs; \
+                events/s until the relay has published the last; p50/p99 are commit latencies) and outbox.lag (--rate \
+                events/s for --lag-seconds; p50/p99 are commit-to-stream-entry times). Runs in a scratch database \
+                (strata_bench_outbox, dropped afterwards) on the configured server, relaying to REDIS_URL or the \
+                embedded redis-server.
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "Concurrent writers for outbox.throughput.")
+        var writers = 8
+
+        @Option(help: "Events appended for outbox.throughput.")
+        var events = 20_000
+
+        @Option(help: "Events per second for outbox.lag.")
+        var rate = 500
+
+        @Option(help: "Seconds outbox.lag runs.")
+        var lagSeconds = 10
+
+        @Flag(help: "Print one JSON object per line.")
+        var json = false
+
+        func validate() throws {
+            guard (1...256).contains(writers) else { throw ValidationError("--writers must be in 1...256") }
+            guard events > 0 else { throw ValidationError("--events must be positive") }
+            guard (1...100_000).contains(rate) else { throw ValidationError("--rate must be in 1...100000") }
+            guard (1...600).contains(lagSeconds) else { throw ValidationError("--lag-seconds must be in 1...600") }
+        }
+
+        func run() async throws {
+            try await Strata.guarded {
+                let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
+                let plan = OutboxBenchmark.Plan(writers: writers, events: events, rate: rate, lagSeconds: lagSeconds)
+                try await OutboxBenchmark(plan: plan, configuration: configuration, logger: logger, report: Report(json: json)).run()
             }
         }
     }
