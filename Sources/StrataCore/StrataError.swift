@@ -81,11 +81,9 @@ extension StrataError: CustomStringConvertible, CustomDebugStringConvertible {
 
 extension StrataError {
     static func safeDescription(of error: any Error) -> String {
-        switch error {
-        case let error as any CustomDebugStringConvertible: error.debugDescription
-        case let error as any CustomStringConvertible: error.description
-        default: "\(type(of: error)) (contents not shown)"
-        }
+        if let error = (error as Any) as? any CustomDebugStringConvertible { return error.debugDescription }
+        if let error = (error as Any) as? any CustomStringConvertible { return error.description }
+        return "\(type(of: error)) (contents not shown)"
     }
 }
 

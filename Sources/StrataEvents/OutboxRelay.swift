@@ -16,7 +16,9 @@ public import StrataRedis
 /// stopped at any point repeats at most its last batch, at the same positions, which the
 /// streams skip. While Redis is down the relay backs off (100 ms doubling to 5 s) and catches
 /// up when it is back; events wait in PostgreSQL meanwhile. It wakes on `NOTIFY strata_outbox`
-/// from a connection of its own, and polls every ``Configuration/pollInterval`` as a fallback.
+/// from a connection of its own; while events flow it polls every
+/// ``Configuration/activePollInterval`` (appends notify at most every 50 ms per process), and
+/// when idle every ``Configuration/pollInterval`` as a fallback.
 /// Published events are removed once older than ``Configuration/replayWindow``, in batches.
 ///
 /// With no Redis (the hot layer disabled) the relay still numbers events and marks them
@@ -28,8 +30,13 @@ public final class OutboxRelay: Service, Sendable {
         public var streams: EventStreams
         /// Events per round (and per script call).
         public var batchSize: Int
-        /// The longest wait between rounds when no notification comes.
+        /// The longest wait between rounds when no notification comes and the relay is idle.
         public var pollInterval: Duration
+        /// The wait between rounds while events are flowing (appends notify at most every
+        /// 50 ms, so a busy relay polls instead).
+        public var activePollInterval: Duration
+        /// How long after its last non-empty round the relay counts as busy.
+        public var activePeriod: Duration
         /// How long published events stay in the outbox for replay and catch-up; `nil` keeps them.
         public var replayWindow: Duration?
         /// How often expired events are removed.
@@ -46,6 +53,8 @@ public final class OutboxRelay: Service, Sendable {
             streams: EventStreams = .init(),
             batchSize: Int = 500,
             pollInterval: Duration = .seconds(1),
+            activePollInterval: Duration = .milliseconds(5),
+            activePeriod: Duration = .seconds(1),
             replayWindow: Duration? = .seconds(72 * 3600),
             cleanupInterval: Duration = .seconds(60),
             cleanupBatchSize: Int = 1000,
@@ -56,6 +65,8 @@ public final class OutboxRelay: Service, Sendable {
             self.streams = streams
             self.batchSize = batchSize
             self.pollInterval = pollInterval
+            self.activePollInterval = activePollInterval
+            self.activePeriod = activePeriod
             self.replayWindow = replayWindow
             self.cleanupInterval = cleanupInterval
             self.cleanupBatchSize = cleanupBatchSize
@@ -168,16 +179,19 @@ public final class OutboxRelay: Service, Sendable {
     private func relayUntilCancelled() async {
         var failures = 0
         var nextCleanup = ContinuousClock.now
+        var lastActivity = ContinuousClock.now - configuration.activePeriod
         while !Task.isCancelled {
             do {
                 let relayed = try await relayWaitingEvents()
+                if relayed > 0 { lastActivity = .now }
                 if failures > 0 { logger.notice("the outbox relay recovered", metadata: ["strata.outbox.relayed": "\(relayed)"]) }
                 failures = 0
                 if let window = configuration.replayWindow, ContinuousClock.now >= nextCleanup {
                     nextCleanup = .now + configuration.cleanupInterval
                     try await removeExpired(window: window)
                 }
-                await doorbell.wait(timeout: configuration.pollInterval)
+                let active = lastActivity.duration(to: .now) < configuration.activePeriod
+                await doorbell.wait(timeout: active ? configuration.activePollInterval : configuration.pollInterval)
             } catch {
                 if Task.isCancelled { return }
                 failures += 1

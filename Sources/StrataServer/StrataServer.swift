@@ -72,7 +72,7 @@ public enum StrataServer {
             environment: environment,
             logger: logger
         )
-        var application = Application(
+        let application = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strata"),
             onServerRunning: { channel in

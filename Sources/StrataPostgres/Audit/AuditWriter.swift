@@ -1,6 +1,6 @@
 public import Logging
 public import PostgresNIO
-public import StrataCore
+import StrataCore
 
 /// Writes ``AuditRecord``s to `strata.audit_log`, in the caller's transaction so that the
 /// record exists if and only if the change does.

@@ -8,7 +8,8 @@ public import PostgresNIO
 /// transactions that append for the same aggregate are serialised, so the later one gets the
 /// higher id and commits second — ids of one aggregate are in commit order, however the
 /// caller orders its statements. Appending also notifies ``channel`` (delivered at commit)
-/// so that the relay wakes at once.
+/// so that an idle relay wakes at once — at most once per 50 ms per process (see
+/// `RelayWakeUp`: a relay that is busy polls on its own).
 ///
 /// ```swift
 /// try await pool.withTransaction { connection in
@@ -31,13 +32,14 @@ public struct OutboxWriter: Sendable {
     public func append(_ event: OutboxEvent, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
         try event.validate()
         let lockKey = "\(event.app)/\(event.aggregateType)/\(event.aggregateID)"
+        let wake = RelayWakeUp.claim() ? "pg_notify('\(Self.channel)', '')" : "NULL"
         let rows = try await connection.query(
             """
             INSERT INTO strata.outbox (app, aggregate_type, aggregate_id, kind, payload, actor, request_id, cache_keys)
             SELECT \(event.app), \(event.aggregateType), \(event.aggregateID), \(event.kind), \(event.payloadJSON)::jsonb,
                    \(event.actor), \(event.requestID), \(event.cacheKeys)
             FROM (SELECT pg_advisory_xact_lock(\(Self.lockClass), hashtext(\(lockKey))),
-                         pg_notify(\(Self.channel), '')) AS ordered
+                         \(unescaped: wake)) AS ordered
             RETURNING id
             """,
             logger: logger
@@ -68,7 +70,7 @@ public struct OutboxWriter: Sendable {
             FROM jsonb_array_elements(\(Self.batchJSON(events))::jsonb) WITH ORDINALITY AS item(value, position),
                  jsonb_to_record(item.value) AS e(app text, aggregate_type text, aggregate_id text, kind text, payload text,
                                                   actor text, request_id text, cache_keys jsonb),
-                 (SELECT pg_notify(\(Self.channel), '')) AS wake
+                 (SELECT \(unescaped: RelayWakeUp.claim() ? "pg_notify('\(Self.channel)', '')" : "NULL")) AS wake
             ORDER BY item.position
             RETURNING id
             """,
