@@ -71,7 +71,7 @@ public enum StrataApplication {
         router.add(middleware: RequestObservationMiddleware())
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodySize))
-        router.add(middleware: AuditMiddleware(pool: pool))
+        router.add(middleware: AuditMiddleware(pool: pool, apps: Set(modules.map(\.name))))
         HealthController(readiness: readiness, checks: checks) {
             await metricsText(pool: pool)
         }.addRoutes(to: router)

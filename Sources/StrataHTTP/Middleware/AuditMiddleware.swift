@@ -14,9 +14,15 @@ public import StrataPostgres
 public struct AuditMiddleware: RouterMiddleware {
     public typealias Context = StrataRequestContext
     let pool: PostgresPool
+    let apps: Set<String>
 
-    public init(pool: PostgresPool) {
+    /// - Parameters:
+    ///   - pool: Where entries go.
+    ///   - apps: The server's module names: `/api/<app>/…` is recorded under its app only when it
+    ///     is one of these (else under `strata`), so a made-up path cannot invent apps.
+    public init(pool: PostgresPool, apps: Set<String>) {
         self.pool = pool
+        self.apps = apps
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -53,10 +59,10 @@ public struct AuditMiddleware: RouterMiddleware {
         }
     }
 
-    /// The app of `/api/<app>/…`, when it is a valid app name; else `strata`.
-    static func app(of path: String) -> String {
+    /// The app of `/api/<app>/…`, when it is one of the server's; else `strata`.
+    func app(of path: String) -> String {
         let parts = path.split(separator: "/", maxSplits: 3)
-        guard parts.count >= 2, parts[0] == "api", OutboxEvent.isAppName(String(parts[1])) else { return "strata" }
+        guard parts.count >= 2, parts[0] == "api", apps.contains(String(parts[1])) else { return "strata" }
         return String(parts[1])
     }
 
@@ -78,7 +84,7 @@ public struct AuditMiddleware: RouterMiddleware {
     private func recordFallback(_ request: Request, trail: AuditTrail, status: Int, logger: Logger) async {
         let path = request.uri.path
         let record = AuditRecord(
-            app: Self.app(of: path),
+            app: app(of: path),
             actor: nil,
             action: "http.\(request.method.rawValue.lowercased())",
             resourceType: "route",
