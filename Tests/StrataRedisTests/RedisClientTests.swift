@@ -1,8 +1,9 @@
 import Foundation
 import StrataCore
-import StrataRedis
 import StrataTestSupport
 import Testing
+
+@testable import StrataRedis
 
 @Suite struct RedisClientTests {
     @Test(.timeLimit(.minutes(1)))
@@ -206,5 +207,15 @@ import Testing
     @Test func theSHA1IsRedisOwn() {
         // redis-cli SCRIPT LOAD "return 1" → e0e1f9fabfc9d4800c877a703b823ac0578ff8db
         #expect(RedisScript("return 1").sha1 == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db")
+    }
+
+    @Test func theBreakerBacksOffExponentiallyBetweenFailedProbes() {
+        let configuration = RedisClient.Configuration(
+            url: RedisURL(address: .tcp(host: "127.0.0.1", port: 1)),
+            openDuration: .milliseconds(250),
+            maximumOpenDuration: .seconds(3)
+        )
+        let periods = (0..<6).map { RedisClient.openPeriod(afterFailedProbes: $0, configuration: configuration) }
+        #expect(periods == [Duration.milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2), .seconds(3), .seconds(3)])
     }
 }

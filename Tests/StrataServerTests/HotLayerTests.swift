@@ -29,3 +29,16 @@ import Testing
         }
     }
 }
+
+@Suite struct HotLayerDisabledTests {
+    @Test(.timeLimit(.minutes(1)))
+    func withoutARedisTheServerStartsWithTheHotLayerDisabledAndSaysWhy() async throws {
+        // The embedded server cannot be had here (its folder cannot be created).
+        let configuration = try ServerConfiguration(environment: EnvironmentReader(["STRATA_HOME": "/proc/strata-cannot-live-here"]))
+        let hotLayer = await HotLayer.open(configuration: configuration, logger: TestPostgres.logger)
+        #expect(hotLayer.client == nil && hotLayer.embedded == nil)
+        let reason = try #require(hotLayer.disabledReason)
+        #expect(try await hotLayer.readinessCheck.check() == "disabled: \(reason)")
+        #expect(hotLayer.keeperServices.isEmpty)
+    }
+}

@@ -32,8 +32,11 @@ public final class RedisClient: Service, Sendable {
         public var connectTimeout: Duration
         /// Consecutive failures that open the breaker.
         public var failureThreshold: Int
-        /// How long the open breaker fails commands at once before letting a probe through.
+        /// How long the open breaker fails commands at once before letting a probe through; it
+        /// doubles after each failed probe, up to ``maximumOpenDuration`` (reconnect backoff).
         public var openDuration: Duration
+        /// The longest the breaker stays open between probes.
+        public var maximumOpenDuration: Duration
         /// `CLIENT SETNAME`.
         public var clientName: String
 
@@ -44,6 +47,7 @@ public final class RedisClient: Service, Sendable {
             connectTimeout: Duration = .milliseconds(500),
             failureThreshold: Int = 3,
             openDuration: Duration = .seconds(1),
+            maximumOpenDuration: Duration = .seconds(10),
             clientName: String = "strata"
         ) {
             self.url = url
@@ -52,6 +56,7 @@ public final class RedisClient: Service, Sendable {
             self.connectTimeout = connectTimeout
             self.failureThreshold = max(1, failureThreshold)
             self.openDuration = openDuration
+            self.maximumOpenDuration = max(openDuration, maximumOpenDuration)
             self.clientName = clientName
         }
     }
@@ -68,12 +73,14 @@ public final class RedisClient: Service, Sendable {
         var consecutiveFailures = 0
         var openUntil: ContinuousClock.Instant?
         var probing = false
+        /// Failed probes since the breaker last closed: each doubles the next open period.
+        var failedProbes = 0
         var shutDown = false
     }
 
     public let configuration: Configuration
     private let state: Mutex<State>
-    private let logger: Logger
+    let logger: Logger
     /// `strata_redis_circuit_open`: 1 while the breaker is open, else 0.
     private let circuitOpen = Gauge(label: "strata_redis_circuit_open")
 
@@ -161,6 +168,7 @@ public final class RedisClient: Service, Sendable {
         let reopened = state.withLock { state -> Bool in
             state.consecutiveFailures = 0
             state.probing = false
+            state.failedProbes = 0
             defer { state.openUntil = nil }
             return state.openUntil != nil
         }
@@ -171,7 +179,7 @@ public final class RedisClient: Service, Sendable {
     }
 
     private func recordFailure(slot: Int, wasProbe: Bool) {
-        let (opened, stale) = state.withLock { state -> (Bool, RedisConnection?) in
+        let (opened, stale, openFor) = state.withLock { state -> (Bool, RedisConnection?, Duration) in
             state.consecutiveFailures += 1
             state.probing = false
             var stale: RedisConnection?
@@ -180,18 +188,25 @@ public final class RedisClient: Service, Sendable {
                 state.connections[slot] = nil
             }
             guard wasProbe || (state.openUntil == nil && state.consecutiveFailures >= configuration.failureThreshold) else {
-                return (false, stale)
+                return (false, stale, .zero)
             }
-            state.openUntil = .now + configuration.openDuration
-            return (true, stale)
+            let openFor = Self.openPeriod(afterFailedProbes: state.failedProbes, configuration: configuration)
+            if wasProbe { state.failedProbes += 1 }
+            state.openUntil = .now + openFor
+            return (!wasProbe, stale, openFor)
         }
         if opened {
-            logger.warning(
-                "Redis is unreachable; circuit open",
-                metadata: ["strata.redis.open_ms": "\(configuration.openDuration.components.seconds * 1000)"]
-            )
+            circuitOpen.record(1)
+            logger.warning("Redis is unreachable; circuit open", metadata: ["strata.redis.open_ms": "\(openFor.milliseconds)"])
         }
         if let stale { Task { await stale.close() } }
+    }
+
+    /// The open period after `failedProbes` failed probes: ``Configuration/openDuration``
+    /// doubled each time, capped at ``Configuration/maximumOpenDuration``.
+    static func openPeriod(afterFailedProbes failedProbes: Int, configuration: Configuration) -> Duration {
+        let factor = Double(1 << min(failedProbes, 20))
+        return min(configuration.openDuration * factor, configuration.maximumOpenDuration)
     }
 
     private func connection(at slot: Int) async throws -> RedisConnection {

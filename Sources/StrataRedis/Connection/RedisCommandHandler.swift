@@ -19,15 +19,18 @@ final class ReplySlot: @unchecked Sendable {
     }
 }
 
-/// A command on its way to Redis: its bytes and the slot its reply goes to.
+/// A command on its way to Redis: its bytes and the slot its reply goes to (none for
+/// `SUBSCRIBE`, which Redis answers with pushes only).
 struct RedisRequest: Sendable {
     var bytes: ByteBuffer
-    var slot: ReplySlot
+    var slot: ReplySlot?
 }
 
 /// Writes commands and matches replies to them in order (RESP replies come back in the order
 /// commands were sent, which is what makes pipelining work). RESP3 pushes are passed to
-/// `onPush` instead. A protocol violation fails every waiting command and closes the channel.
+/// `onPush` instead — and, on a subscriber connection (`pubSub`), so are RESP2 pub/sub
+/// arrays (`message`, `subscribe` …). A protocol violation fails every waiting command and
+/// closes the channel; `onClose` runs when the channel goes away.
 final class RedisCommandHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = RedisRequest
@@ -36,14 +39,18 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     private var decoder = RESPDecoder()
     private var pending = CircularBuffer<ReplySlot>()
     private let onPush: (@Sendable (RESPValue) -> Void)?
+    private let onClose: (@Sendable () -> Void)?
+    private let pubSub: Bool
 
-    init(onPush: (@Sendable (RESPValue) -> Void)? = nil) {
+    init(onPush: (@Sendable (RESPValue) -> Void)? = nil, onClose: (@Sendable () -> Void)? = nil, pubSub: Bool = false) {
         self.onPush = onPush
+        self.onClose = onClose
+        self.pubSub = pubSub
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
-        pending.append(request.slot)
+        if let slot = request.slot { pending.append(slot) }
         context.write(wrapOutboundOut(request.bytes), promise: promise)
     }
 
@@ -53,6 +60,10 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         do {
             while let value = try decoder.next() {
                 if case .push = value {
+                    onPush?(value)
+                    continue
+                }
+                if pubSub, case .array(let items) = value, let kind = items.first?.string, Self.pubSubKinds.contains(kind) {
                     onPush?(value)
                     continue
                 }
@@ -67,8 +78,11 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         }
     }
 
+    static let pubSubKinds: Set<String> = ["message", "pmessage", "smessage", "subscribe", "psubscribe", "unsubscribe", "punsubscribe"]
+
     func channelInactive(context: ChannelHandlerContext) {
         failAll(StrataError(.redisUnavailable, "The connection to Redis closed."))
+        onClose?()
         context.fireChannelInactive()
     }
 

@@ -32,6 +32,8 @@ public final class RedisConnection: Sendable {
         connectTimeout: Duration = .seconds(1),
         commandTimeout: Duration = .seconds(1),
         onPush: (@Sendable (RESPValue) -> Void)? = nil,
+        onClose: (@Sendable () -> Void)? = nil,
+        pubSub: Bool = false,
         logger: Logger
     ) async throws -> RedisConnection {
         let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -39,7 +41,7 @@ public final class RedisConnection: Sendable {
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(RedisCommandHandler(onPush: onPush))
+                    try channel.pipeline.syncOperations.addHandler(RedisCommandHandler(onPush: onPush, onClose: onClose, pubSub: pubSub))
                 }
             }
         let channel: any Channel
@@ -119,6 +121,17 @@ public final class RedisConnection: Sendable {
         }
         defer { deadline.cancel() }
         return try await promise.futureResult.get()
+    }
+
+    /// Writes a command that Redis answers with pushes only (`SUBSCRIBE`, `UNSUBSCRIBE`).
+    func sendExpectingNoReply(_ arguments: [[UInt8]]) async throws {
+        var buffer = channel.allocator.buffer(capacity: arguments.reduce(16) { $0 + $1.count + 16 })
+        buffer.writeBytes(RESPEncoder.encode(arguments))
+        do {
+            try await channel.writeAndFlush(RedisRequest(bytes: buffer, slot: nil)).get()
+        } catch {
+            throw StrataError(.redisUnavailable, "Cannot write to Redis.", underlying: error)
+        }
     }
 
     /// Closes the connection; waiting commands fail with `redis_unavailable`.

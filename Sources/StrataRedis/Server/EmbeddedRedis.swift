@@ -22,12 +22,22 @@ public final class EmbeddedRedis: Sendable {
         /// Deletes ``directory`` once the server has stopped (throw-away servers of test runs).
         public var removeWhenStopped: Bool
         public var startTimeout: Duration
+        /// A password clients must give (`requirepass`, written to a 0600 config file in the
+        /// folder, never on the command line); the server's ``EmbeddedRedis/url`` carries it.
+        public var password: String?
 
-        public init(directory: String, appendOnly: Bool = true, removeWhenStopped: Bool = false, startTimeout: Duration = .seconds(30)) {
+        public init(
+            directory: String,
+            appendOnly: Bool = true,
+            removeWhenStopped: Bool = false,
+            startTimeout: Duration = .seconds(30),
+            password: String? = nil
+        ) {
             self.directory = directory
             self.appendOnly = appendOnly
             self.removeWhenStopped = removeWhenStopped
             self.startTimeout = startTimeout
+            self.password = password
         }
     }
 
@@ -75,8 +85,14 @@ public final class EmbeddedRedis: Sendable {
                 let socket = "\(directory)/redis.sock"
                 let socketFits = socket.utf8.count < 108
                 let logFile = "\(directory)/redis.log"
-                var command = [
-                    program, "--port", "\(port)", "--bind", "127.0.0.1", "--protected-mode", "yes", "--dir", directory,
+                var command = [program]
+                if let password = configuration.password {
+                    let file = "\(directory)/redis-auth.conf"
+                    try FileSystem.writeSecret("requirepass \"\(password.replacingOccurrences(of: "\"", with: "\\\""))\"", to: file, owner: nil)
+                    command.append(file)
+                }
+                command += [
+                    "--port", "\(port)", "--bind", "127.0.0.1", "--protected-mode", "yes", "--dir", directory,
                     "--daemonize", "no", "--logfile", "", "--save", "", "--appendonly", configuration.appendOnly ? "yes" : "no",
                     "--appendfsync", "everysec",
                 ]
@@ -86,7 +102,10 @@ public final class EmbeddedRedis: Sendable {
                     logFile: logFile,
                     removeWhenStopped: configuration.removeWhenStopped ? directory : nil
                 )
-                let url = RedisURL(address: socketFits ? .unix(path: socket) : .tcp(host: "127.0.0.1", port: port))
+                let url = RedisURL(
+                    address: socketFits ? .unix(path: socket) : .tcp(host: "127.0.0.1", port: port),
+                    password: configuration.password
+                )
                 let deadline = ContinuousClock.now + configuration.startTimeout
                 var lastError: (any Error)?
                 while ContinuousClock.now < deadline && lifeline.isRunning {
