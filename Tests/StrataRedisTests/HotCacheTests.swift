@@ -143,6 +143,32 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func missesInFourProcessesCauseOneLoad() async throws {
+        try await withTestRedis { redis, prefix in
+            let url = redis.configuration.url
+            let loads = TestCounter()
+            // Four caches with clients of their own stand for four server processes.
+            let processes = (0..<4).map { _ in RedisClient(configuration: .init(url: url), logger: TestPostgres.logger) }
+            let caches = processes.map { HotCache<Item>(redis: $0, name: prefix + "shared", logger: TestPostgres.logger) }
+            let values = try await withThrowingTaskGroup(of: Item?.self) { group in
+                for reader in 0..<400 {
+                    group.addTask {
+                        try await caches[reader % 4].get("front-page") {
+                            loads.increment()
+                            try await Task.sleep(for: .milliseconds(200))
+                            return .init(value: Item(value: "fresh"), version: 1)
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Item?]()) { $0.append($1) }
+            }
+            #expect(loads.value == 1)
+            #expect(values.allSatisfy { $0 == Item(value: "fresh") })
+            for process in processes { await process.close() }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func readsFallBackToTheLoaderWhenRedisIsDown() async throws {
         let port = try FileSystem.freeLoopbackPort()
         let redis = RedisClient(

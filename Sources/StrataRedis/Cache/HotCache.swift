@@ -10,9 +10,12 @@ import Synchronization
 /// column bumped by each write, or any number that only grows per key). Redis holds
 /// `"<version>:<json>"`, or a *tombstone* `"<version>:"`.
 ///
-/// - **Read**: `GET`; a value is a hit. A miss or a tombstone loads from the database (concurrent
-///   misses on one key in this process share one load) and backfills with a script that writes
-///   only if Redis holds no equal-or-newer version.
+/// - **Read**: `GET`; a value is a hit. A miss or a tombstone loads from the database and
+///   backfills with a script that writes only if Redis holds no equal-or-newer version.
+/// - **Stampedes** collapse to one load per key: concurrent misses in one process share one
+///   load task, and across processes the loading one holds a short lease
+///   (`SET <key>:loading NX PX`, ``loadLease``) while the others watch the key for the
+///   backfilled value (every 10 ms), loading themselves only if the lease runs out first.
 /// - **Write**: after the transaction commits, ``invalidate(_:version:)`` writes a tombstone with
 ///   the new version by the same rule. A reader that loaded the old row before the commit can
 ///   therefore never put its old value back: its backfill carries an older version than the
@@ -53,6 +56,8 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
     let redis: RedisClient?
     let name: String
     let ttl: Duration
+    /// How long other processes wait for this one's load before loading themselves.
+    let loadLease: Duration
     let logger: Logger
     private let inFlight = Mutex<[String: Task<Versioned?, any Error>]>([:])
     private let hits: Counter
@@ -64,10 +69,12 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
     ///   - redis: The hot layer, or `nil` (then every read goes to the loader).
     ///   - name: The cache's name: the key prefix (`strata:cache:<name>:`) and the metrics label.
     ///   - ttl: How long an entry lives (±10 %).
-    public init(redis: RedisClient?, name: String, ttl: Duration = .seconds(300), logger: Logger) {
+    ///   - loadLease: How long other processes wait for one process's load of a key.
+    public init(redis: RedisClient?, name: String, ttl: Duration = .seconds(300), loadLease: Duration = .seconds(2), logger: Logger) {
         self.redis = redis
         self.name = name
         self.ttl = ttl
+        self.loadLease = loadLease
         self.logger = logger
         hits = Counter(label: "strata_cache_requests_total", dimensions: [("cache", name), ("result", "hit")])
         misses = Counter(label: "strata_cache_requests_total", dimensions: [("cache", name), ("result", "miss")])
@@ -107,10 +114,12 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
         let (task, isLeader) = inFlight.withLock { flights -> (Task<Versioned?, any Error>, Bool) in
             if let running = flights[key] { return (running, false) }
             let task = Task<Versioned?, any Error> {
-                self.loads.increment()
-                guard let loaded = try await load() else { return nil }
-                await self.backfill(key, loaded)
-                return loaded
+                guard let lease = await self.leaseLoad(key) else {
+                    // Another process is loading: take its value when it lands.
+                    if let landed = await self.awaitLoadElsewhere(key) { return landed }
+                    return try await self.loadAndBackfill(key, load: load, lease: nil)
+                }
+                return try await self.loadAndBackfill(key, load: load, lease: lease)
             }
             flights[key] = task
             return (task, true)
@@ -119,6 +128,53 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
             if isLeader { inFlight.withLock { _ = $0.removeValue(forKey: key) } }
         }
         return try await task.value
+    }
+
+    private func loadAndBackfill(_ key: String, load: @Sendable () async throws -> Versioned?, lease: String?) async throws -> Versioned? {
+        loads.increment()
+        defer {
+            if let lease, let redis {
+                Task { try? await redis.run(Self.releaseScript, keys: [redisKey(key) + ":loading"], arguments: [lease]) }
+            }
+        }
+        guard let loaded = try await load() else { return nil }
+        await backfill(key, loaded)
+        return loaded
+    }
+
+    static var releaseScript: RedisScript {
+        RedisScript("if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0")
+    }
+
+    /// Takes the cross-process load lease for `key`: its token, `nil` when another process
+    /// holds it, or a token of our own when Redis cannot say (then we just load).
+    private func leaseLoad(_ key: String) async -> String? {
+        let token = "\(UInt64.random(in: 1...UInt64.max))"
+        guard let redis else { return token }
+        do {
+            return try await redis.set(redisKey(key) + ":loading", to: token, expiration: loadLease, condition: .ifAbsent) ? token : nil
+        } catch {
+            return token
+        }
+    }
+
+    /// Watches `key` for the value another process is loading, until its lease runs out.
+    private func awaitLoadElsewhere(_ key: String) async -> Versioned? {
+        guard let redis else { return nil }
+        let deadline = ContinuousClock.now + loadLease
+        while ContinuousClock.now < deadline {
+            do {
+                try await Task.sleep(for: .milliseconds(10))
+                if let stored = try await redis.get(redisKey(key)), let entry = decodeVersioned(stored) { return entry }
+                if try await redis.get(redisKey(key) + ":loading") == nil {
+                    // The loader finished without a value (absent row) or gave up.
+                    return nil
+                }
+            } catch {
+                return nil
+            }
+        }
+        return nil
     }
 
     private func backfill(_ key: String, _ loaded: Versioned) async {
@@ -133,6 +189,13 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
             errors.increment()
             logger.debug("cache backfill skipped", metadata: ["strata.cache": "\(name)", "strata.error": "\(error)"])
         }
+    }
+
+    private func decodeVersioned(_ stored: [UInt8]) -> Versioned? {
+        guard let colon = stored.firstIndex(of: UInt8(ascii: ":")), let value = decode(stored),
+            let version = Int64(String(decoding: stored[..<colon], as: UTF8.self))
+        else { return nil }
+        return Versioned(value: value, version: version)
     }
 
     private func decode(_ stored: [UInt8]) -> Value? {
