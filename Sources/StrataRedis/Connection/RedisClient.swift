@@ -69,6 +69,9 @@ public final class RedisClient: Service, Sendable {
 
     private struct State {
         var connections: [RedisConnection?]
+        /// Connects in progress per slot: concurrent callers share one instead of each opening
+        /// a connection of their own (a connection storm when many callers start at once).
+        var connecting: [Int: Task<RedisConnection, any Error>] = [:]
         var next = 0
         var consecutiveFailures = 0
         var openUntil: ContinuousClock.Instant?
@@ -210,20 +213,43 @@ public final class RedisClient: Service, Sendable {
     }
 
     private func connection(at slot: Int) async throws -> RedisConnection {
-        if let existing = state.withLock({ $0.connections[slot] }), !existing.isClosed { return existing }
-        let connection = try await RedisConnection.connect(
-            to: configuration.url,
-            clientName: configuration.clientName,
-            connectTimeout: configuration.connectTimeout,
-            commandTimeout: max(configuration.commandTimeout, configuration.connectTimeout),
-            logger: logger
-        )
-        let (kept, extra) = state.withLock { state -> (RedisConnection, RedisConnection?) in
-            if let existing = state.connections[slot], !existing.isClosed { return (existing, connection) }
-            state.connections[slot] = connection
-            return (connection, nil)
+        let (existing, task) = state.withLock { state -> (RedisConnection?, Task<RedisConnection, any Error>?) in
+            if let existing = state.connections[slot], !existing.isClosed { return (existing, nil) }
+            if let running = state.connecting[slot] { return (nil, running) }
+            let configuration = configuration
+            let logger = logger
+            let task = Task {
+                try await RedisConnection.connect(
+                    to: configuration.url,
+                    clientName: configuration.clientName,
+                    connectTimeout: configuration.connectTimeout,
+                    commandTimeout: max(configuration.commandTimeout, configuration.connectTimeout),
+                    logger: logger
+                )
+            }
+            state.connecting[slot] = task
+            return (nil, task)
         }
-        if let extra { await extra.close() }
-        return kept
+        if let existing { return existing }
+        guard let task else { preconditionFailure("a slot has either a connection or a connect in progress") }
+        do {
+            let connection = try await task.value
+            let closeNow = state.withLock { state -> Bool in
+                if state.connecting[slot] == task { state.connecting[slot] = nil }
+                if state.shutDown { return true }
+                if state.connections[slot] !== connection { state.connections[slot] = connection }
+                return false
+            }
+            if closeNow {
+                await connection.close()
+                throw StrataError(.redisUnavailable, "The Redis client is shut down.")
+            }
+            return connection
+        } catch {
+            state.withLock { state in
+                if state.connecting[slot] == task { state.connecting[slot] = nil }
+            }
+            throw error
+        }
     }
 }

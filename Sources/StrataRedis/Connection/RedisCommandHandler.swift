@@ -4,10 +4,15 @@ import StrataCore
 /// One command waiting for its reply. Confined to the channel's event loop.
 final class ReplySlot: @unchecked Sendable {
     let promise: EventLoopPromise<RESPValue>
-    private var completed = false
+    /// When the command times out (checked by the handler's sweep).
+    let deadline: NIODeadline
+    let timeout: Duration
+    private(set) var completed = false
 
-    init(promise: EventLoopPromise<RESPValue>) {
+    init(promise: EventLoopPromise<RESPValue>, timeout: Duration) {
         self.promise = promise
+        self.timeout = timeout
+        self.deadline = .now() + .nanoseconds(timeout.nanoseconds)
     }
 
     /// Completes the slot once; later completions (a reply after a timeout) are dropped.
@@ -38,6 +43,10 @@ final class RedisCommandHandler: ChannelDuplexHandler {
 
     private var decoder = RESPDecoder()
     private var pending = CircularBuffer<ReplySlot>()
+    private var flushScheduled = false
+    private var sweep: RepeatedTask?
+    /// How often waiting commands are checked against their deadlines.
+    static let sweepInterval = TimeAmount.milliseconds(5)
     private let onPush: (@Sendable (RESPValue) -> Void)?
     private let onClose: (@Sendable () -> Void)?
     private let pubSub: Bool
@@ -48,10 +57,45 @@ final class RedisCommandHandler: ChannelDuplexHandler {
         self.pubSub = pubSub
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        // One timer per connection, not one per command: every few milliseconds, commands past
+        // their deadline fail with `redis_timeout` (their replies, when they come, are dropped).
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        sweep = context.eventLoop.scheduleRepeatedTask(initialDelay: Self.sweepInterval, delay: Self.sweepInterval) { _ in
+            loopBound.value.expireOverdue()
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        sweep?.cancel()
+        sweep = nil
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let request = unwrapOutboundIn(data)
         if let slot = request.slot { pending.append(slot) }
         context.write(wrapOutboundOut(request.bytes), promise: promise)
+    }
+
+    /// Coalesces flushes: commands written by many callers in the same event-loop tick go out
+    /// in one `write` system call instead of one each.
+    func flush(context: ChannelHandlerContext) {
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.execute {
+            let (handler, context) = loopBound.value
+            handler.flushScheduled = false
+            context.flush()
+        }
+    }
+
+    private func expireOverdue() {
+        guard !pending.isEmpty else { return }
+        let now = NIODeadline.now()
+        for slot in pending where !slot.completed && slot.deadline <= now {
+            slot.complete(.failure(StrataError(.redisTimeout, "Redis did not answer within \(slot.timeout).")))
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -81,6 +125,8 @@ final class RedisCommandHandler: ChannelDuplexHandler {
     static let pubSubKinds: Set<String> = ["message", "pmessage", "smessage", "subscribe", "psubscribe", "unsubscribe", "punsubscribe"]
 
     func channelInactive(context: ChannelHandlerContext) {
+        sweep?.cancel()
+        sweep = nil
         failAll(StrataError(.redisUnavailable, "The connection to Redis closed."))
         onClose?()
         context.fireChannelInactive()

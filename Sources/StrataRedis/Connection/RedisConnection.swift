@@ -106,20 +106,13 @@ public final class RedisConnection: Sendable {
     }
 
     static func send(_ arguments: [[UInt8]], on channel: any Channel, timeout: Duration) async throws -> RESPValue {
-        let eventLoop = channel.eventLoop
-        let promise = eventLoop.makePromise(of: RESPValue.self)
-        let slot = ReplySlot(promise: promise)
+        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
+        let slot = ReplySlot(promise: promise, timeout: timeout)
         var buffer = channel.allocator.buffer(capacity: arguments.reduce(16) { $0 + $1.count + 16 })
         buffer.writeBytes(RESPEncoder.encode(arguments))
-        let deadline = eventLoop.scheduleTask(
-            in: .nanoseconds(timeout.nanoseconds)
-        ) {
-            slot.complete(.failure(StrataError(.redisTimeout, "Redis did not answer within \(timeout).")))
-        }
         channel.writeAndFlush(RedisRequest(bytes: buffer, slot: slot)).whenFailure { error in
             slot.complete(.failure(StrataError(.redisUnavailable, "Cannot write to Redis.", underlying: error)))
         }
-        defer { deadline.cancel() }
         return try await promise.futureResult.get()
     }
 

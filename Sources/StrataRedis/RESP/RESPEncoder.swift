@@ -60,7 +60,27 @@ public enum RESPEncoder {
         }
     }
 
+    /// Appends a non-negative count in decimal without going through `String`.
     private static func appendDecimal(_ value: Int, to output: inout [UInt8]) {
-        output.append(contentsOf: Array(String(value).utf8))
+        if value < 10 {
+            output.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: max(0, value)))
+            return
+        }
+        var digits:
+            (
+                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                UInt8
+            ) =
+                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        var rest = value
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            while rest > 0 {
+                buffer[count] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
+                rest /= 10
+                count += 1
+            }
+            for index in stride(from: count - 1, through: 0, by: -1) { output.append(buffer[index]) }
+        }
     }
 }
