@@ -1,5 +1,5 @@
 public import Logging
-import NIOCore
+public import NIOCore
 import NIOPosix
 import StrataCore
 
@@ -34,9 +34,10 @@ public final class RedisConnection: Sendable {
         onPush: (@Sendable (RESPValue) -> Void)? = nil,
         onClose: (@Sendable () -> Void)? = nil,
         pubSub: Bool = false,
+        eventLoop: (any EventLoop)? = nil,
         logger: Logger
     ) async throws -> RedisConnection {
-        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let bootstrap = ClientBootstrap(group: eventLoop ?? MultiThreadedEventLoopGroup.singleton.next())
             .connectTimeout(.milliseconds(connectTimeout.milliseconds))
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelInitializer { channel in
