@@ -76,7 +76,7 @@ public struct EnvironmentReader: Sendable {
     /// Parses `30`, `0.5`, `250ms`, `30s`, `5m`, `1h` into a duration.
     public static func parseDuration(_ raw: String) -> Duration? {
         let text = raw.trimmingSpaces().lowercased()
-        let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        let units: [(suffix: String, seconds: Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         for unit in units where text.hasSuffix(unit.suffix) {
             guard let number = Double(text.dropLast(unit.suffix.count)), number >= 0, number.isFinite else { return nil }
             return .milliseconds(Int64((number * unit.seconds * 1000).rounded()))

@@ -50,6 +50,8 @@ extension StrataError {
         case unauthenticated
         /// The caller may not do this (HTTP 403).
         case forbidden
+        /// The caller sent too many requests; retry after the time given (HTTP 429).
+        case rateLimited
         /// A dependency is busy or down; retry later (HTTP 503).
         case unavailable
         /// A concurrency conflict that a retry usually resolves (HTTP 503 after retries).
@@ -87,6 +89,15 @@ extension StrataError.Code {
     public static let routeNotFound = Self("route_not_found", kind: .notFound)
     /// The change collides with existing data (unique or exclusion violation).
     public static let conflict = Self("conflict", kind: .conflict)
+
+    // MARK: Identity
+
+    /// No credentials, or credentials that are invalid, expired or revoked.
+    public static let unauthenticated = Self("unauthenticated", kind: .unauthenticated)
+    /// The caller's permissions or scope do not allow this.
+    public static let forbidden = Self("forbidden", kind: .forbidden)
+    /// The caller's request budget is spent; `details["retry_after_s"]` says when to retry.
+    public static let rateLimited = Self("rate_limited", kind: .rateLimited)
 
     // MARK: Availability
 

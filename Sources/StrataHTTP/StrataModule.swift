@@ -48,13 +48,25 @@ public struct ModuleEnvironment: Sendable {
     public var hub: EventHub
     /// Where events are published.
     public var streams: EventStreams { hub.streams }
+    /// API keys → principals (one per server: it caches keys and batches their use).
+    public var keys: APIKeyAuthenticator
+    /// Request budgets per key and per client IP.
+    public var limiter: RequestLimiter
 
-    /// Creates an environment with a hub of its own.
-    public init(pool: PostgresPool, redis: RedisClient? = nil, streams: EventStreams = .init(), logger: Logger) {
+    /// Creates an environment with a hub, an authenticator and a limiter of its own.
+    public init(
+        pool: PostgresPool,
+        redis: RedisClient? = nil,
+        streams: EventStreams = .init(),
+        keys: APIKeyAuthenticator.Configuration = .init(),
+        logger: Logger
+    ) {
         self.pool = pool
         self.redis = redis
         self.logger = logger
         self.hub = EventHub(redis: redis, streams: streams, logger: logger)
+        self.keys = APIKeyAuthenticator(pool: pool, configuration: keys, logger: logger)
+        self.limiter = RequestLimiter(redis: redis)
     }
 }
 
@@ -95,6 +107,7 @@ public struct PlatformModule: StrataModule {
     }
 
     public func addRoutes(to router: Router<StrataRequestContext>, environment: ModuleEnvironment) {
+        KeysController(keys: environment.keys).addRoutes(to: router)
         EventsController(
             pool: environment.pool,
             redis: environment.redis,
@@ -110,6 +123,7 @@ public struct PlatformModule: StrataModule {
         return [
             OutboxRelay(pool: environment.pool, redis: environment.redis, configuration: relay, hub: environment.hub, logger: environment.logger),
             environment.hub,
+            environment.keys,
         ]
     }
 }

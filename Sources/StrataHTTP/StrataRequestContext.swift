@@ -1,5 +1,6 @@
 public import Hummingbird
 import Logging
+public import StrataCore
 public import StrataPostgres
 
 /// The request context of every Strata route: Hummingbird's core storage plus the request id
@@ -14,6 +15,8 @@ public struct StrataRequestContext: RequestContext {
     public var clientIP: String?
     /// The request's audit trail (set by ``AuditMiddleware`` on mutating API requests).
     public var audit: AuditTrail
+    /// Who is asking, when the request carried valid credentials (``AuthenticationMiddleware``).
+    public var principal: Principal?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
@@ -21,6 +24,18 @@ public struct StrataRequestContext: RequestContext {
         self.bodyLimit = 1 << 20
         self.clientIP = source.channel.remoteAddress?.ipAddress
         self.audit = AuditTrail()
+        self.principal = nil
+    }
+
+    /// The authenticated principal, checked for `permission`.
+    /// - Throws: `unauthenticated` without credentials; `forbidden` without the permission.
+    @discardableResult
+    public func requirePermission(_ permission: String) throws -> Principal {
+        guard let principal else {
+            throw StrataError(.unauthenticated, "This needs credentials: an API key in 'Authorization: Bearer …' or 'X-API-Key'.")
+        }
+        try principal.require(permission)
+        return principal
     }
 
     /// Hummingbird reads request bodies up to this size, then answers 413.

@@ -53,7 +53,7 @@ public enum StrataApplication {
         return text
     }
 
-    /// The router: middleware in the order request id → observation → problems → body limit → audit,
+    /// The router: middleware in the order request id → observation → problems → body limit → authentication → audit,
     /// then `/health`, `/ready`, `/metrics` and every module's routes.
     public static func buildRouter(
         configuration: ServerConfiguration,
@@ -71,11 +71,18 @@ public enum StrataApplication {
         router.add(middleware: RequestObservationMiddleware())
         router.add(middleware: ProblemMiddleware())
         router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodySize))
+        let environment = environment ?? ModuleEnvironment(pool: pool, redis: redis, logger: logger)
+        router.add(
+            middleware: AuthenticationMiddleware(
+                keys: environment.keys,
+                limiter: environment.limiter,
+                anonymousPerMinute: configuration.anonymousRateLimit
+            )
+        )
         router.add(middleware: AuditMiddleware(pool: pool, apps: Set(modules.map(\.name))))
         HealthController(readiness: readiness, checks: checks) {
             await metricsText(pool: pool)
         }.addRoutes(to: router)
-        let environment = environment ?? ModuleEnvironment(pool: pool, redis: redis, logger: logger)
         for module in modules {
             module.addRoutes(to: router, environment: environment)
         }

@@ -24,8 +24,8 @@ import Testing
     }
 
     /// What `curl -N` receives from the event stream within `seconds`.
-    func listen(port: Int, query: String, lastEventID: String?, seconds: Double) async throws -> String {
-        let header = lastEventID.map { "-H 'Last-Event-ID: \($0)'" } ?? ""
+    func listen(port: Int, query: String, lastEventID: String?, key: String, seconds: Double) async throws -> String {
+        let header = (lastEventID.map { "-H 'Last-Event-ID: \($0)'" } ?? "") + " -H 'X-API-Key: \(key)'"
         return try await ChildProcess.run(
             "/bin/sh",
             ["-c", "curl -sN --max-time \(seconds) \(header) 'http://127.0.0.1:\(port)/api/events?\(query)'; exit 0"]
@@ -58,6 +58,7 @@ import Testing
                     hub: environment.hub,
                     logger: TestPostgres.logger
                 )
+                let (_, key) = try await APIKeyStore(pool: pool).create(.init(name: "listener", permissions: ["read"]))
                 try await append(4, pool: pool)
                 try await relay.relayWaitingEvents()
                 // The stream no longer holds the early events: they come from the outbox.
@@ -70,7 +71,7 @@ import Testing
                 )
                 try await application.test(.live) { client in
                     let port = try #require(client.port)
-                    async let received = listen(port: port, query: "app=orders", lastEventID: "2", seconds: 1.5)
+                    async let received = listen(port: port, query: "app=orders", lastEventID: "2", key: key, seconds: 1.5)
                     try await Task.sleep(for: .milliseconds(500))
                     try await append(2, pool: pool)
                     try await relay.relayWaitingEvents()
@@ -80,11 +81,15 @@ import Testing
                     #expect(text.contains("event: order.created\ndata: {\"id\":"))
                     #expect(text.contains(": heartbeat"))
 
-                    try await client.execute(uri: "/api/events?app=Not%20An%20App", method: .get) { response in
+                    try await client.execute(uri: "/api/events?app=orders", method: .get) { response in
+                        #expect(response.status == .unauthorized)
+                    }
+                    try await client.execute(uri: "/api/events?app=Not%20An%20App", method: .get, headers: [.xAPIKey: key]) { response in
                         #expect(response.status == .unprocessableContent)
                         #expect(String(buffer: response.body).contains("invalid_value"))
                     }
-                    try await client.execute(uri: "/api/events?app=orders", method: .get, headers: [.lastEventID: "yesterday"]) { response in
+                    try await client.execute(uri: "/api/events?app=orders", method: .get, headers: [.lastEventID: "yesterday", .xAPIKey: key]) {
+                        response in
                         #expect(response.status == .unprocessableContent)
                     }
                 }

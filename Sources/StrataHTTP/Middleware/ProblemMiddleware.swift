@@ -21,7 +21,8 @@ public struct ProblemMiddleware: RouterMiddleware {
             } else {
                 context.logger.debug("request rejected", metadata: ["strata.error": .string(strataError.description)])
             }
-            return strataError.problem(requestID: context.requestID).response(retryAfter: strataError.isRetryable ? 1 : nil)
+            let retryAfter = strataError.details["retry_after_s"].flatMap(Int.init) ?? (strataError.isRetryable ? 1 : nil)
+            return strataError.problem(requestID: context.requestID).response(retryAfter: retryAfter)
         }
     }
 }

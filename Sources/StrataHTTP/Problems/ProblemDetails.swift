@@ -72,6 +72,7 @@ extension StrataError {
         case .unsupportedMediaType: .unsupportedMediaType
         case .unauthenticated: .unauthorized
         case .forbidden: .forbidden
+        case .rateLimited: .tooManyRequests
         case .unavailable, .transient: .serviceUnavailable
         case .timeout: .gatewayTimeout
         case .configuration, .internal: .internalServerError

@@ -10,7 +10,8 @@ public import StrataPostgres
 public import StrataRedis
 import Synchronization
 
-/// `GET /api/events?app=A[&aggregate=ID]`: an app's events as Server-Sent Events.
+/// `GET /api/events?app=A[&aggregate=ID]`: an app's events as Server-Sent Events (permission
+/// `events.read`, which `read` grants).
 ///
 /// - Each message is `id: <position>`, `event: <kind>`, `data: <JSON>` (``LiveEvent``).
 /// - A client that reconnects with `Last-Event-ID` (or `?after=`) gets every event after that
@@ -39,6 +40,7 @@ public struct EventsController: Sendable {
     }
 
     func stream(_ request: Request, context: StrataRequestContext) async throws -> Response {
+        try context.requirePermission("events.read")
         guard let app = request.uri.queryParameters["app"].map(String.init), OutboxEvent.isAppName(app) else {
             throw StrataError(.invalidValue, "Query parameter 'app' must name an app (lowercase letters, digits, _).", details: ["field": "app"])
         }

@@ -20,6 +20,12 @@ public struct RateLimiter: Sendable {
         public var remaining: Int
         /// How long to wait before a request would be allowed (zero when allowed).
         public var retryAfter: Duration
+
+        public init(allowed: Bool, remaining: Int, retryAfter: Duration) {
+            self.allowed = allowed
+            self.remaining = remaining
+            self.retryAfter = retryAfter
+        }
     }
 
     static let script = RedisScript(

@@ -25,6 +25,7 @@ public import StrataRedis
 /// | `OUTBOX_REPLAY_WINDOW` | `72h` | how long relayed events stay for replay and catch-up (`0`: forever) |
 /// | `EVENTS_HEARTBEAT` | `15s` | comment line interval on idle event streams |
 /// | `PARTITION_MAINTENANCE_INTERVAL` | `1h` | time between partition maintenance passes |
+/// | `RATE_LIMIT_ANONYMOUS` | `600` | requests per minute per client IP without credentials |
 /// | `AUDIT_RETENTION` | `keep` | `keep`, `detach:<months>` or `drop:<months>` for audit partitions |
 ///
 /// plus the pool's variables (``PostgresPool/Configuration``): `DB_POOL_SIZE`,
@@ -58,6 +59,8 @@ public struct ServerConfiguration: Sendable {
     /// The platform module: relay, live events, audit retention.
     public var platform: PlatformModule.Configuration
     public var partitionMaintenance: PartitionMaintainer.Configuration
+    /// Requests per minute per client IP without credentials.
+    public var anonymousRateLimit: Int
 
     /// The embedded cluster's folder: `$STRATA_HOME/postgres`.
     public var embeddedPostgresDirectory: String { "\(home)/postgres" }
@@ -98,6 +101,7 @@ public struct ServerConfiguration: Sendable {
             eventsHeartbeat: try environment.duration("EVENTS_HEARTBEAT", default: .seconds(15), in: .milliseconds(100) ... .seconds(3600)),
             auditRetention: try Self.retention(environment, "AUDIT_RETENTION")
         )
+        anonymousRateLimit = try environment.int("RATE_LIMIT_ANONYMOUS", default: 600, in: 1...1_000_000)
         partitionMaintenance = .init(
             interval: try environment.duration("PARTITION_MAINTENANCE_INTERVAL", default: .seconds(3600), in: .seconds(1) ... .seconds(7 * 86400))
         )

@@ -1,0 +1,50 @@
+/// Who is making a request: an API key or a signed-in user, with permissions and scopes.
+///
+/// Permissions are strings: a verb (`read`, `write`), an app-qualified one
+/// (`workorders.write`), an app wildcard (`workorders.*`) or `admin` (everything). A principal
+/// holds `app.verb` when it holds it exactly, `app.*`, the bare verb, or `admin`.
+///
+/// Scopes limit which rows a principal reaches (`factory_ids`, `line_ids`): repositories filter
+/// by them in SQL, so that an out-of-scope row looks exactly like a missing one.
+public struct Principal: Sendable, Equatable {
+    /// What kind of credential authenticated the request.
+    public enum Kind: String, Sendable {
+        case apiKey = "api_key"
+        case user
+    }
+
+    public var id: String
+    public var name: String
+    public var kind: Kind
+    public var permissions: Set<String>
+    /// Allowed values per scope name; a scope that is absent is not limited.
+    public var scopes: [String: [String]]
+
+    public init(id: String, name: String, kind: Kind, permissions: Set<String>, scopes: [String: [String]] = [:]) {
+        self.id = id
+        self.name = name
+        self.kind = kind
+        self.permissions = permissions
+        self.scopes = scopes
+    }
+
+    /// The actor recorded in audit entries and events: `api_key:<name>` or `user:<name>`.
+    public var actor: String { "\(kind.rawValue):\(name)" }
+
+    /// Whether the principal holds `permission` (see the type's rules).
+    public func has(_ permission: String) -> Bool {
+        if permissions.contains("admin") || permissions.contains(permission) { return true }
+        guard let dot = permission.lastIndex(of: ".") else { return false }
+        let app = permission[..<dot]
+        let verb = permission[permission.index(after: dot)...]
+        return permissions.contains("\(app).*") || permissions.contains(String(verb))
+    }
+
+    /// Checks `permission`.
+    /// - Throws: `forbidden` naming the permission.
+    public func require(_ permission: String) throws {
+        guard has(permission) else {
+            throw StrataError(.forbidden, "This needs the '\(permission)' permission.", details: ["permission": permission])
+        }
+    }
+}

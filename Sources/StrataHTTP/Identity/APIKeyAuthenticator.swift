@@ -1,0 +1,112 @@
+import Foundation
+public import Logging
+public import ServiceLifecycle
+public import StrataCore
+public import StrataPostgres
+import Synchronization
+
+/// Turns an API key's text into a ``Principal``, without a database round trip per request.
+///
+/// Keys are looked up by their public prefix and cached (``Configuration/cacheTTL``; unknown
+/// prefixes for ``Configuration/negativeCacheTTL``), and checked by SHA-256 in constant time —
+/// no bcrypt on the request path. A revocation through this process (admin endpoint) takes
+/// effect at once; one made elsewhere (another server, the CLI) within the cache TTL.
+/// `last_used_at` is written in batches every ``Configuration/usageFlushInterval`` by ``run()``,
+/// never per request.
+public final class APIKeyAuthenticator: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var cacheTTL: Duration
+        public var negativeCacheTTL: Duration
+        public var usageFlushInterval: Duration
+        /// The most cached prefixes (the cache is cleared when it is full).
+        public var cacheLimit: Int
+
+        public init(
+            cacheTTL: Duration = .seconds(10),
+            negativeCacheTTL: Duration = .seconds(5),
+            usageFlushInterval: Duration = .seconds(30),
+            cacheLimit: Int = 10_000
+        ) {
+            self.cacheTTL = cacheTTL
+            self.negativeCacheTTL = negativeCacheTTL
+            self.usageFlushInterval = usageFlushInterval
+            self.cacheLimit = cacheLimit
+        }
+    }
+
+    private struct Cached {
+        var key: APIKey?
+        var until: ContinuousClock.Instant
+    }
+
+    private struct State {
+        var cache: [String: Cached] = [:]
+        var used: Set<UUID> = []
+    }
+
+    public let configuration: Configuration
+    let store: APIKeyStore
+    let logger: Logger
+    private let state = Mutex(State())
+
+    public init(pool: PostgresPool, configuration: Configuration = .init(), logger: Logger) {
+        self.store = APIKeyStore(pool: pool)
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// The principal of a key, plus the key's per-minute rate limit.
+    /// - Throws: `unauthenticated` for a malformed, unknown, inactive, revoked or expired key.
+    public func authenticate(_ text: String) async throws -> (principal: Principal, rateLimitPerMinute: Int) {
+        let refused = StrataError(.unauthenticated, "The API key is not valid (unknown, revoked or expired).")
+        guard let prefix = APIKey.prefix(of: text) else { throw refused }
+        let key = try await lookUp(prefix)
+        guard let key, key.matches(text), key.isUsable() else { throw refused }
+        state.withLock { _ = $0.used.insert(key.id) }
+        let principal = Principal(id: key.id.uuidString, name: key.name, kind: .apiKey, permissions: Set(key.permissions), scopes: key.scopes)
+        return (principal, key.rateLimitPerMinute)
+    }
+
+    /// Forgets a cached key (after this process revoked or changed it).
+    public func forget(prefix: String) {
+        state.withLock { _ = $0.cache.removeValue(forKey: prefix) }
+    }
+
+    private func lookUp(_ prefix: String) async throws -> APIKey? {
+        let now = ContinuousClock.now
+        if let cached = state.withLock({ $0.cache[prefix] }), cached.until > now { return cached.key }
+        let key = try await store.find(prefix: prefix)
+        let until = now + (key == nil ? configuration.negativeCacheTTL : configuration.cacheTTL)
+        state.withLock { state in
+            if state.cache.count >= configuration.cacheLimit { state.cache.removeAll(keepingCapacity: true) }
+            state.cache[prefix] = Cached(key: key, until: until)
+        }
+        return key
+    }
+
+    /// Writes the batched `last_used_at` updates until shut down (and once more then).
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: self.configuration.usageFlushInterval)
+                await self.flushUsage()
+            }
+        }
+        await flushUsage()
+    }
+
+    /// Writes the `last_used_at` of the keys used since the last flush.
+    public func flushUsage() async {
+        let used = state.withLock { state -> [UUID] in
+            defer { state.used.removeAll(keepingCapacity: true) }
+            return Array(state.used)
+        }
+        guard !used.isEmpty else { return }
+        do {
+            try await store.recordUse(of: used)
+        } catch {
+            state.withLock { $0.used.formUnion(used) }
+            logger.debug("API key usage not recorded yet", metadata: ["strata.error": "\(error)"])
+        }
+    }
+}
