@@ -84,6 +84,32 @@ import Testing
                     try await client.execute(uri: "/api/events?app=orders", method: .get) { response in
                         #expect(response.status == .unauthorized)
                     }
+                    // Replay over HTTP is for admins.
+                    let (_, admin) = try await APIKeyStore(pool: pool).create(.init(name: "admin", permissions: ["admin"]))
+                    let replay = ByteBuffer(string: #"{"app":"orders","from":5}"#)
+                    try await client.execute(
+                        uri: "/api/strata/events/replay",
+                        method: .post,
+                        headers: [.xAPIKey: key, .contentType: "application/json"],
+                        body: replay
+                    ) { response in
+                        #expect(response.status == .forbidden)
+                    }
+                    try await client.execute(
+                        uri: "/api/strata/events/replay",
+                        method: .post,
+                        headers: [.xAPIKey: admin, .contentType: "application/json"],
+                        body: replay
+                    ) { response in
+                        #expect(response.status == .accepted)
+                        struct Result: Decodable, Equatable {
+                            var app: String
+                            var from: Int64
+                            var queued: Int
+                        }
+                        let result = try JSONDecoder().decode(Result.self, from: Data(String(buffer: response.body).utf8))
+                        #expect(result == Result(app: "orders", from: 5, queued: 2))
+                    }
                     try await client.execute(uri: "/api/events?app=Not%20An%20App", method: .get, headers: [.xAPIKey: key]) { response in
                         #expect(response.status == .unprocessableContent)
                         #expect(String(buffer: response.body).contains("invalid_value"))

@@ -37,6 +37,30 @@ public struct EventsController: Sendable {
 
     public func addRoutes(to router: Router<StrataRequestContext>) {
         router.get("/api/events") { request, context in try await self.stream(request, context: context) }
+        router.post("/api/strata/events/replay") { request, context in try await self.replay(request, context: context) }
+    }
+
+    struct ReplayRequest: Decodable {
+        var app: String
+        var from: Int64
+    }
+
+    struct ReplayResult: ResponseEncodable {
+        var app: String
+        var from: Int64
+        var queued: Int
+    }
+
+    /// `POST /api/strata/events/replay {"app": A, "from": ID}` (permission `admin`): publishes an
+    /// app's events again from an outbox id on, like `strata events replay`.
+    func replay(_ request: Request, context: StrataRequestContext) async throws -> EditedResponse<ReplayResult> {
+        try context.requirePermission("admin")
+        let body = try await request.decodeJSON(as: ReplayRequest.self, context: context)
+        guard body.from >= 1 else {
+            throw StrataError(.invalidValue, "'from' must be an outbox id (1 or more).", details: ["field": "from"])
+        }
+        let queued = try await store.replay(app: body.app, fromID: body.from)
+        return EditedResponse(status: .accepted, response: ReplayResult(app: body.app, from: body.from, queued: queued))
     }
 
     func stream(_ request: Request, context: StrataRequestContext) async throws -> Response {
