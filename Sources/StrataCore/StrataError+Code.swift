@@ -42,6 +42,8 @@ extension StrataError {
         case conflict
         /// A precondition such as `If-Match` failed (HTTP 412).
         case preconditionFailed
+        /// A required precondition header such as `If-Match` is missing (HTTP 428).
+        case preconditionRequired
         /// The body is larger than allowed (HTTP 413).
         case tooLarge
         /// The media type is not accepted (HTTP 415).
@@ -72,6 +74,8 @@ extension StrataError.Code {
     public static let malformedBody = Self("malformed_body", kind: .invalidInput)
     /// A value breaks a rule (length, range, allowed set, check constraint).
     public static let invalidValue = Self("invalid_value", kind: .invalidInput)
+    /// One or more fields are not valid; the error lists them (`fieldErrors`).
+    public static let validationFailed = Self("validation_failed", kind: .invalidInput)
     /// A value refers to something that does not exist (foreign key violation).
     public static let invalidReference = Self("invalid_reference", kind: .invalidInput)
     /// A required value is missing (not-null violation).
@@ -89,6 +93,17 @@ extension StrataError.Code {
     public static let routeNotFound = Self("route_not_found", kind: .notFound)
     /// The change collides with existing data (unique or exclusion violation).
     public static let conflict = Self("conflict", kind: .conflict)
+
+    // MARK: Request conventions
+
+    /// `If-Match` names a version that is no longer current (someone else changed the resource).
+    public static let preconditionFailed = Self("precondition_failed", kind: .preconditionFailed)
+    /// The update or delete needs `If-Match` with the resource's ETag.
+    public static let preconditionRequired = Self("precondition_required", kind: .preconditionRequired)
+    /// An `Idempotency-Key` was used before with a different request.
+    public static let idempotencyKeyReused = Self("idempotency_key_reused", kind: .invalidInput)
+    /// The first request with this `Idempotency-Key` is still being processed.
+    public static let idempotencyInFlight = Self("idempotency_in_flight", kind: .conflict)
 
     // MARK: Identity
 

@@ -22,6 +22,8 @@ public struct StrataError: Error, Sendable {
     public var message: String
     /// Client-safe structured details (constraint, file, variable name …).
     public var details: [String: String]
+    /// Which input fields are wrong and why (validation errors; HTTP `errors[]`).
+    public var fieldErrors: [FieldError]
     /// The error that caused this one, kept for logs at debug level. Never shown to clients.
     public var underlying: (any Error)?
     /// The file that raised the error.
@@ -39,6 +41,7 @@ public struct StrataError: Error, Sendable {
         _ code: Code,
         _ message: String,
         details: [String: String] = [:],
+        fieldErrors: [FieldError] = [],
         underlying: (any Error)? = nil,
         file: String = #fileID,
         line: Int = #line
@@ -46,9 +49,28 @@ public struct StrataError: Error, Sendable {
         self.code = code
         self.message = message
         self.details = details
+        self.fieldErrors = fieldErrors
         self.underlying = underlying
         self.file = file
         self.line = line
+    }
+
+    /// One wrong input field: its name (a JSON path such as `steps[2].quantity`) and why.
+    public struct FieldError: Sendable, Equatable, Codable {
+        public var field: String
+        public var reason: String
+
+        public init(field: String, reason: String) {
+            self.field = field
+            self.reason = reason
+        }
+    }
+
+    /// A validation failure listing every wrong field at once.
+    /// - Parameter errors: The fields and reasons (at least one).
+    public static func validation(_ errors: [FieldError], file: String = #fileID, line: Int = #line) -> StrataError {
+        let names = errors.map(\.field).joined(separator: ", ")
+        return StrataError(.validationFailed, "Some fields are not valid: \(names).", fieldErrors: errors, file: file, line: line)
     }
 
     /// Whether repeating the same operation later may succeed (busy pool, serialization failure …).

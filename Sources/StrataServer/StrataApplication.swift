@@ -53,7 +53,7 @@ public enum StrataApplication {
         return text
     }
 
-    /// The router: middleware in the order request id → observation → problems → body limit → authentication → audit,
+    /// The router: middleware in the order request id → observation → problems → body limit → authentication → audit → idempotency,
     /// then `/health`, `/ready`, `/metrics` and every module's routes.
     public static func buildRouter(
         configuration: ServerConfiguration,
@@ -80,6 +80,7 @@ public enum StrataApplication {
             )
         )
         router.add(middleware: AuditMiddleware(pool: pool, apps: Set(modules.map(\.name))))
+        router.add(middleware: IdempotencyMiddleware(pool: pool))
         HealthController(readiness: readiness, checks: checks) {
             await metricsText(pool: pool)
         }.addRoutes(to: router)

@@ -25,9 +25,11 @@ public struct ProblemDetails: Codable, Sendable, Equatable {
     public var requestID: String?
     /// Client-safe structured details.
     public var details: [String: String]?
+    /// For validation failures: every wrong field and why.
+    public var errors: [StrataError.FieldError]?
 
     enum CodingKeys: String, CodingKey {
-        case type, title, status, detail, code, details
+        case type, title, status, detail, code, details, errors
         case requestID = "request_id"
     }
 
@@ -35,7 +37,14 @@ public struct ProblemDetails: Codable, Sendable, Equatable {
     public static let typeBase = "https://strata.dev/problems/"
 
     /// Creates a problem.
-    public init(status: HTTPResponse.Status, code: String, detail: String, requestID: String?, details: [String: String]? = nil) {
+    public init(
+        status: HTTPResponse.Status,
+        code: String,
+        detail: String,
+        requestID: String?,
+        details: [String: String]? = nil,
+        errors: [StrataError.FieldError]? = nil
+    ) {
         self.type = Self.typeBase + code
         self.title = status.reasonPhrase
         self.status = status.code
@@ -43,6 +52,7 @@ public struct ProblemDetails: Codable, Sendable, Equatable {
         self.code = code
         self.requestID = requestID
         self.details = details?.isEmpty == true ? nil : details
+        self.errors = errors?.isEmpty == true ? nil : errors
     }
 
     /// The problem as a response, with `Retry-After` when given.
@@ -68,6 +78,7 @@ extension StrataError {
         case .notFound: .notFound
         case .conflict: .conflict
         case .preconditionFailed: .preconditionFailed
+        case .preconditionRequired: .preconditionRequired
         case .tooLarge: .contentTooLarge
         case .unsupportedMediaType: .unsupportedMediaType
         case .unauthenticated: .unauthorized
@@ -88,7 +99,8 @@ extension StrataError {
             code: safe ? StrataError.Code.internalError.rawValue : code.rawValue,
             detail: safe ? "An unexpected error occurred; quote the request id when reporting it." : message,
             requestID: requestID,
-            details: safe ? nil : details
+            details: safe ? nil : details,
+            errors: safe ? nil : fieldErrors
         )
     }
 }

@@ -1,0 +1,79 @@
+import Foundation
+
+/// An opaque keyset-pagination cursor: the sort-key values of the last row of a page.
+///
+/// Clients see a URL-safe base64 string and send it back unchanged; repositories read the
+/// values and continue with `WHERE (created_at, id) < ($1, $2) ORDER BY created_at DESC, id DESC`.
+/// A cursor that was not made here (edited, truncated, another route's) is refused as
+/// `invalid_value`, never half-read.
+///
+/// ```swift
+/// let next = Cursor(values: [last.createdAt.ISO8601Format(), last.id.uuidString])
+/// page.nextCursor = next.encoded
+/// let (createdAt, id) = try (cursor.string(at: 0), cursor.string(at: 1))
+/// ```
+public struct Cursor: Sendable, Equatable {
+    /// The sort-key values, in the order of the `ORDER BY`.
+    public var values: [String]
+
+    public init(values: [String]) {
+        self.values = values
+    }
+
+    /// The cursor as clients see it.
+    public var encoded: String {
+        let data = (try? JSONEncoder().encode(Payload(v: values))) ?? Data()
+        return data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Reads a cursor a client sent back.
+    /// - Throws: `invalid_value` (field `cursor`) when it is not one of ours.
+    public init(decoding text: String) throws {
+        let refused = StrataError.validation([.init(field: "cursor", reason: "is not a cursor this API returned")])
+        guard text.utf8.count <= 2048 else { throw refused }
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64), let payload = try? JSONDecoder().decode(Payload.self, from: data), !payload.v.isEmpty
+        else { throw refused }
+        self.values = payload.v
+    }
+
+    /// The value at `index`.
+    /// - Throws: `invalid_value` when the cursor has fewer values.
+    public func string(at index: Int) throws -> String {
+        guard values.indices.contains(index) else {
+            throw StrataError.validation([.init(field: "cursor", reason: "is not a cursor this API returned")])
+        }
+        return values[index]
+    }
+
+    private struct Payload: Codable {
+        var v: [String]
+    }
+}
+
+/// One page of a keyset-paginated list.
+public struct Page<Item: Sendable>: Sendable {
+    public var items: [Item]
+    /// The cursor for the next page, `nil` on the last one.
+    public var nextCursor: String?
+
+    public init(items: [Item], nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+}
+
+extension Page: Encodable where Item: Encodable {
+    enum CodingKeys: String, CodingKey {
+        case items
+        case nextCursor = "next_cursor"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(items, forKey: .items)
+        try container.encode(nextCursor, forKey: .nextCursor)
+    }
+}

@@ -1,0 +1,41 @@
+public import Hummingbird
+public import StrataCore
+
+/// `?limit=&cursor=` of a list route: the page size (default 50, at most 200) and where to
+/// continue. Bad values are a validation failure listing each wrong parameter.
+public struct PageRequest: Sendable, Equatable {
+    public static let defaultLimit = 50
+    public static let maximumLimit = 200
+
+    public var limit: Int
+    public var cursor: Cursor?
+
+    public init(limit: Int = PageRequest.defaultLimit, cursor: Cursor? = nil) {
+        self.limit = limit
+        self.cursor = cursor
+    }
+
+    /// Reads `limit` and `cursor` from the request's query.
+    /// - Throws: `validation_failed` naming `limit` and/or `cursor`.
+    public init(from request: Request) throws {
+        var errors: [StrataError.FieldError] = []
+        var limit = Self.defaultLimit
+        if let text = request.uri.queryParameters["limit"] {
+            if let value = Int(String(text)), (1...Self.maximumLimit).contains(value) {
+                limit = value
+            } else {
+                errors.append(.init(field: "limit", reason: "must be a whole number from 1 to \(Self.maximumLimit)"))
+            }
+        }
+        var cursor: Cursor?
+        if let text = request.uri.queryParameters["cursor"], !text.isEmpty {
+            do {
+                cursor = try Cursor(decoding: String(text))
+            } catch let error as StrataError {
+                errors += error.fieldErrors
+            }
+        }
+        guard errors.isEmpty else { throw StrataError.validation(errors) }
+        self.init(limit: limit, cursor: cursor)
+    }
+}

@@ -1,0 +1,261 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import PostgresNIO
+import StrataCore
+import StrataHTTP
+import StrataPostgres
+import StrataServer
+import StrataTestSupport
+import Testing
+
+/// A module whose routes use the request conventions the way apps do.
+struct ConventionsModule: StrataModule {
+    let name = "conv"
+    func migrationLine() throws -> MigrationLine { try MigrationLine(module: name, migrations: []) }
+
+    struct Item: Codable, ResponseEncodable, Equatable {
+        var id: Int64
+        var name: String
+        var version: Int64
+    }
+
+    struct Input: Decodable {
+        var name: String
+    }
+
+    func addRoutes(to router: Router<StrataRequestContext>, environment: ModuleEnvironment) {
+        let pool = environment.pool
+        @Sendable func decodeItem(_ row: PostgresRow) throws -> Item {
+            let (id, name, version) = try row.decode((Int64, String, Int64).self)
+            return Item(id: id, name: name, version: version)
+        }
+        router.post("/api/conv/items") { request, context -> Response in
+            let input = try await request.decodeJSON(as: Input.self, context: context)
+            if input.name.isEmpty { throw StrataError.validation([.init(field: "name", reason: "must not be empty")]) }
+            if input.name == "slow" { try await Task.sleep(for: .milliseconds(500)) }
+            let item = try decodeItem(
+                try #require(try await pool.query("INSERT INTO strata.conv_items (name) VALUES (\(input.name)) RETURNING id, name, version").first)
+            )
+            var response = try Response.json(item, status: .created)
+            response.headers[.location] = "/api/conv/items/\(item.id)"
+            response.headers[.eTag] = ETag.value(version: item.version)
+            return response
+        }
+        router.get("/api/conv/items/{id}") { _, context -> Response in
+            let id = try context.parameters.require("id", as: Int64.self)
+            guard let row = try await pool.query("SELECT id, name, version FROM strata.conv_items WHERE id = \(id)").first else {
+                throw StrataError(.notFound, "No such item.")
+            }
+            let item = try decodeItem(row)
+            var response = try Response.json(item)
+            response.headers[.eTag] = ETag.value(version: item.version)
+            return response
+        }
+        router.patch("/api/conv/items/{id}") { request, context -> Response in
+            let id = try context.parameters.require("id", as: Int64.self)
+            let expected = try ETag.requiredVersion(request)
+            let input = try await request.decodeJSON(as: Input.self, context: context)
+            let rows = try await pool.query(
+                """
+                UPDATE strata.conv_items SET name = \(input.name), version = version + 1
+                WHERE id = \(id) AND version = \(expected) RETURNING id, name, version
+                """
+            )
+            guard let row = rows.first else {
+                let exists = try await pool.query("SELECT 1 FROM strata.conv_items WHERE id = \(id)").first != nil
+                throw exists ? ETag.mismatch() : StrataError(.notFound, "No such item.")
+            }
+            let item = try decodeItem(row)
+            var response = try Response.json(item)
+            response.headers[.eTag] = ETag.value(version: item.version)
+            return response
+        }
+        router.get("/api/conv/items") { request, _ -> Page<Item> in
+            let page = try PageRequest(from: request)
+            let after =
+                try page.cursor.map { cursor -> Int64 in
+                    guard let id = Int64(try cursor.string(at: 0)) else {
+                        throw StrataError.validation([.init(field: "cursor", reason: "is not a cursor this API returned")])
+                    }
+                    return id
+                } ?? 0
+            let rows = try await pool.query(
+                "SELECT id, name, version FROM strata.conv_items WHERE id > \(after) ORDER BY id LIMIT \(page.limit + 1)"
+            )
+            var items = try rows.map(decodeItem)
+            let more = items.count > page.limit
+            if more { items.removeLast() }
+            return Page(items: items, nextCursor: more ? items.last.map { Cursor(values: ["\($0.id)"]).encoded } : nil)
+        }
+    }
+}
+
+@Suite struct ConventionsTests {
+    func withConventions(_ body: @escaping @Sendable (TestDatabase, any TestClientProtocol) async throws -> Void) async throws {
+        try await withTestDatabase { database in
+            try await database.pool.query(
+                "CREATE TABLE strata.conv_items (id bigserial PRIMARY KEY, name text NOT NULL, version bigint NOT NULL DEFAULT 1)"
+            )
+            let configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
+            let router = StrataApplication.buildRouter(
+                configuration: configuration,
+                pool: database.pool,
+                modules: StrataApplication.modules + [ConventionsModule()],
+                readiness: Readiness(),
+                checks: [],
+                logger: TestPostgres.logger
+            )
+            try await Application(router: router, logger: TestPostgres.logger).test(.router) { client in
+                try await body(database, client)
+            }
+        }
+    }
+
+    func json(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+
+    func count(_ pool: PostgresPool) async throws -> Int64 {
+        try await pool.query("SELECT count(*) FROM strata.conv_items").first?.decode(Int64.self) ?? -1
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aRepeatedIdempotencyKeyReplaysTheFirstResponseByteForByte() async throws {
+        try await withConventions { database, client in
+            let headers: HTTPFields = [.contentType: "application/json", .idempotencyKey: "order-42"]
+            var first: (String, String?)?
+            try await client.execute(uri: "/api/conv/items", method: .post, headers: headers, body: json(#"{"name":"bolt"}"#)) { response in
+                #expect(response.status == .created)
+                first = (String(buffer: response.body), response.headers[.location])
+            }
+            try await client.execute(uri: "/api/conv/items", method: .post, headers: headers, body: json(#"{"name":"bolt"}"#)) { response in
+                #expect(response.status == .created)
+                #expect(String(buffer: response.body) == first?.0)
+                #expect(response.headers[.location] == first?.1)
+                #expect(response.headers[.idempotentReplayed] == "true")
+            }
+            #expect(try await count(database.pool) == 1, "the retry created nothing")
+            try await client.execute(uri: "/api/conv/items", method: .post, headers: headers, body: json(#"{"name":"nut"}"#)) { response in
+                #expect(response.status == .unprocessableContent)
+                #expect(String(buffer: response.body).contains("idempotency_key_reused"))
+            }
+            // A failed request releases its key: the corrected retry runs.
+            let other: HTTPFields = [.contentType: "application/json", .idempotencyKey: "order-43"]
+            try await client.execute(uri: "/api/conv/items", method: .post, headers: other, body: json(#"{"name":""}"#)) { response in
+                #expect(response.status == .unprocessableContent)
+            }
+            try await client.execute(uri: "/api/conv/items", method: .post, headers: other, body: json(#"{"name":""}"#)) { response in
+                #expect(response.headers[.idempotentReplayed] == nil)
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aRetryWhileTheFirstRequestRunsIs409() async throws {
+        try await withConventions { database, client in
+            let headers: HTTPFields = [.contentType: "application/json", .idempotencyKey: "slow-1"]
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for delay in [0, 150] {
+                    group.addTask {
+                        try await Task.sleep(for: .milliseconds(delay))
+                        return try await client.execute(uri: "/api/conv/items", method: .post, headers: headers, body: self.json(#"{"name":"slow"}"#))
+                        {
+                            Int($0.status.code)
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }.sorted()
+            }
+            #expect(statuses == [201, 409])
+            #expect(try await count(database.pool) == 1)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func tenConcurrentWritersLoseNoUpdateThroughIfMatch() async throws {
+        try await withConventions { database, client in
+            try await client.execute(uri: "/api/conv/items", method: .post, headers: [.contentType: "application/json"], body: json(#"{"name":"0"}"#))
+            { _ in }
+            // Without If-Match: 428. With a stale one: 412.
+            try await client.execute(
+                uri: "/api/conv/items/1",
+                method: .patch,
+                headers: [.contentType: "application/json"],
+                body: json(#"{"name":"x"}"#)
+            ) {
+                #expect($0.status == .preconditionRequired)
+            }
+            try await client.execute(
+                uri: "/api/conv/items/1",
+                method: .patch,
+                headers: [.contentType: "application/json", .ifMatch: "\"99\""],
+                body: json(#"{"name":"x"}"#)
+            ) { #expect($0.status == .preconditionFailed) }
+            // Ten writers each increment the name as a number: read, write with If-Match, retry on 412.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<10 {
+                    group.addTask {
+                        while true {
+                            let (etag, value) = try await client.execute(uri: "/api/conv/items/1", method: .get) { response in
+                                let item = try JSONDecoder().decode(ConventionsModule.Item.self, from: Data(String(buffer: response.body).utf8))
+                                return (response.headers[.eTag] ?? "", Int(item.name) ?? -1)
+                            }
+                            let status = try await client.execute(
+                                uri: "/api/conv/items/1",
+                                method: .patch,
+                                headers: [.contentType: "application/json", .ifMatch: etag],
+                                body: self.json(#"{"name":"\#(value + 1)"}"#)
+                            ) { $0.status }
+                            if status == .ok { return }
+                            #expect(status == .preconditionFailed)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let row = try #require(try await database.pool.query("SELECT name, version FROM strata.conv_items WHERE id = 1").first)
+            let (name, version) = try row.decode((String, Int64).self)
+            #expect(name == "10" && version == 11, "every increment kept")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func cursorPagesVisitEveryRowOnceAndBadParametersAreListed() async throws {
+        try await withConventions { database, client in
+            for n in 0..<7 {
+                try await client.execute(
+                    uri: "/api/conv/items",
+                    method: .post,
+                    headers: [.contentType: "application/json"],
+                    body: json(#"{"name":"i\#(n)"}"#)
+                ) { _ in }
+            }
+            struct Listing: Decodable {
+                var items: [ConventionsModule.Item]
+                var next_cursor: String?
+            }
+            var seen: [String] = []
+            var cursor: String?
+            var pages = 0
+            repeat {
+                let uri = "/api/conv/items?limit=3" + (cursor.map { "&cursor=\($0)" } ?? "")
+                let page = try await client.execute(uri: uri, method: .get) { response in
+                    try JSONDecoder().decode(Listing.self, from: Data(String(buffer: response.body).utf8))
+                }
+                seen += page.items.map(\.name)
+                cursor = page.next_cursor
+                pages += 1
+            } while cursor != nil
+            #expect(pages == 3 && seen == (0..<7).map { "i\($0)" })
+            try await client.execute(uri: "/api/conv/items?limit=0&cursor=bm90LW91cnM", method: .get) { response in
+                #expect(response.status == .unprocessableContent)
+                struct Problem: Decodable {
+                    var code: String
+                    var errors: [StrataError.FieldError]
+                }
+                let problem = try JSONDecoder().decode(Problem.self, from: Data(String(buffer: response.body).utf8))
+                #expect(problem.code == "validation_failed")
+                #expect(problem.errors.map(\.field) == ["limit", "cursor"])
+            }
+        }
+    }
+}
