@@ -52,6 +52,10 @@ public struct ModuleEnvironment: Sendable {
     public var keys: APIKeyAuthenticator
     /// Request budgets per key and per client IP.
     public var limiter: RequestLimiter
+    /// Signs and checks app users' tokens; `nil` when the server has no JWT secret.
+    public var tokens: TokenIssuer?
+    /// Signed-out tokens.
+    public var revocations: TokenRevocations
 
     /// Creates an environment with a hub, an authenticator and a limiter of its own.
     public init(
@@ -59,6 +63,7 @@ public struct ModuleEnvironment: Sendable {
         redis: RedisClient? = nil,
         streams: EventStreams = .init(),
         keys: APIKeyAuthenticator.Configuration = .init(),
+        tokens: TokenIssuer? = nil,
         logger: Logger
     ) {
         self.pool = pool
@@ -67,6 +72,8 @@ public struct ModuleEnvironment: Sendable {
         self.hub = EventHub(redis: redis, streams: streams, logger: logger)
         self.keys = APIKeyAuthenticator(pool: pool, configuration: keys, logger: logger)
         self.limiter = RequestLimiter(redis: redis)
+        self.tokens = tokens
+        self.revocations = TokenRevocations(pool: pool)
     }
 }
 

@@ -76,6 +76,8 @@ public enum StrataApplication {
             middleware: AuthenticationMiddleware(
                 keys: environment.keys,
                 limiter: environment.limiter,
+                tokens: environment.tokens,
+                revocations: environment.revocations,
                 anonymousPerMinute: configuration.anonymousRateLimit
             )
         )

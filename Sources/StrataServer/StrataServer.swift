@@ -50,6 +50,20 @@ public enum StrataServer {
         }
     }
 
+    /// `JWT_SECRET`, or the key kept in `$STRATA_HOME/jwt-secret` (made on first start, mode 0600).
+    static func jwtSecret(_ configuration: ServerConfiguration) throws -> [UInt8] {
+        if let secret = configuration.jwtSecret { return Array(secret.utf8) }
+        let path = configuration.jwtSecretFile
+        if let stored = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), stored.utf8.count >= 32 {
+            return Array(stored.utf8)
+        }
+        var generator = SystemRandomNumberGenerator()
+        let secret = Data((0..<48).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64EncodedString()
+        try FileManager.default.createDirectory(atPath: configuration.home, withIntermediateDirectories: true)
+        try FileSystem.writeSecret(secret, to: path, owner: nil)
+        return Array(secret.utf8)
+    }
+
     private static func run(
         configuration: ServerConfiguration,
         database: DatabaseEndpoint,
@@ -59,7 +73,8 @@ public enum StrataServer {
         let modules = StrataApplication.modules(configuration: configuration)
         try await prepareDatabase(url: database.url, modules: modules, configuration: configuration, logger: logger)
         let pool = PostgresPool(url: database.url, configuration: configuration.pool, logger: logger)
-        let environment = ModuleEnvironment(pool: pool, redis: hotLayer.client, logger: logger)
+        let tokens = try TokenIssuer(secret: try jwtSecret(configuration), lifetime: configuration.jwtLifetime)
+        let environment = ModuleEnvironment(pool: pool, redis: hotLayer.client, tokens: tokens, logger: logger)
         let migrator = Migrator(lines: try StrataApplication.migrationLines(of: modules), pool: pool, logger: logger)
         let readiness = Readiness()
         let router = StrataApplication.buildRouter(

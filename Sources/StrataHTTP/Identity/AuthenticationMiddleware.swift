@@ -8,7 +8,9 @@ import StrataRedis
 
 /// Authenticates `/api/` requests and spends their rate budget.
 ///
-/// - Credentials: `Authorization: Bearer <key>` or `X-API-Key: <key>`. Valid credentials put a
+/// - Credentials: `Authorization: Bearer <key or token>` or `X-API-Key: <key>`; a bearer value
+///   shaped like a JWT is checked as an app user's token (``TokenIssuer``, not revoked), anything
+///   else as an API key. Valid credentials put a
 ///   ``Principal`` in the context (and the actor in the audit trail); invalid ones are refused
 ///   with 401 at once. Requests without credentials go on anonymous — routes that need a
 ///   principal say so with ``StrataRequestContext/requirePermission(_:)``.
@@ -19,12 +21,41 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     public typealias Context = StrataRequestContext
     let keys: APIKeyAuthenticator
     let limiter: RequestLimiter
+    let tokens: TokenIssuer?
+    let revocations: TokenRevocations?
     let anonymousPerMinute: Int
+    let userPerMinute: Int
 
-    public init(keys: APIKeyAuthenticator, limiter: RequestLimiter, anonymousPerMinute: Int = 600) {
+    public init(
+        keys: APIKeyAuthenticator,
+        limiter: RequestLimiter,
+        tokens: TokenIssuer? = nil,
+        revocations: TokenRevocations? = nil,
+        anonymousPerMinute: Int = 600,
+        userPerMinute: Int = 600
+    ) {
         self.keys = keys
         self.limiter = limiter
+        self.tokens = tokens
+        self.revocations = revocations
         self.anonymousPerMinute = anonymousPerMinute
+        self.userPerMinute = userPerMinute
+    }
+
+    /// The principal and budget of a credential.
+    func authenticate(_ credential: String) async throws -> (Principal, budget: String, perMinute: Int) {
+        if TokenIssuer.looksLikeToken(credential) {
+            guard let tokens else {
+                throw StrataError(.unauthenticated, "This server does not accept tokens; use an API key.")
+            }
+            let claims = try tokens.verify(credential)
+            if try await revocations?.isRevoked(claims.jti) == true {
+                throw StrataError(.unauthenticated, "The token was signed out; sign in again.")
+            }
+            return (claims.principal, "user:\(claims.app):\(claims.sub)", userPerMinute)
+        }
+        let (principal, limit) = try await keys.authenticate(credential)
+        return (principal, "key:\(principal.id)", limit)
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -33,11 +64,11 @@ public struct AuthenticationMiddleware: RouterMiddleware {
         let budgetKey: String
         let perMinute: Int
         if let credential = Self.credential(in: request.headers) {
-            let (principal, limit) = try await keys.authenticate(credential)
+            let (principal, budget, limit) = try await authenticate(credential)
             context.principal = principal
             context.audit.actor = principal.actor
             context.logger[metadataKey: "strata.actor"] = .string(principal.actor)
-            budgetKey = "key:\(principal.id)"
+            budgetKey = budget
             perMinute = limit
         } else {
             budgetKey = "ip:\(context.clientIP ?? "unknown")"

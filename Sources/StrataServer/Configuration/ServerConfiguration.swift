@@ -25,6 +25,8 @@ public import StrataRedis
 /// | `OUTBOX_REPLAY_WINDOW` | `72h` | how long relayed events stay for replay and catch-up (`0`: forever) |
 /// | `EVENTS_HEARTBEAT` | `15s` | comment line interval on idle event streams |
 /// | `PARTITION_MAINTENANCE_INTERVAL` | `1h` | time between partition maintenance passes |
+/// | `JWT_SECRET` | generated in `$STRATA_HOME/jwt-secret` | HS256 key for app users' tokens (at least 32 bytes) |
+/// | `JWT_TTL` | `1h` | how long a token is valid |
 /// | `RATE_LIMIT_ANONYMOUS` | `600` | requests per minute per client IP without credentials |
 /// | `AUDIT_RETENTION` | `keep` | `keep`, `detach:<months>` or `drop:<months>` for audit partitions |
 ///
@@ -61,6 +63,12 @@ public struct ServerConfiguration: Sendable {
     public var partitionMaintenance: PartitionMaintainer.Configuration
     /// Requests per minute per client IP without credentials.
     public var anonymousRateLimit: Int
+    /// `JWT_SECRET`, when given (else a generated one is kept in ``jwtSecretFile``).
+    public var jwtSecret: String?
+    /// How long app users' tokens are valid.
+    public var jwtLifetime: Duration
+    /// Where the generated JWT key is kept: `$STRATA_HOME/jwt-secret`.
+    public var jwtSecretFile: String { "\(home)/jwt-secret" }
 
     /// The embedded cluster's folder: `$STRATA_HOME/postgres`.
     public var embeddedPostgresDirectory: String { "\(home)/postgres" }
@@ -102,6 +110,11 @@ public struct ServerConfiguration: Sendable {
             auditRetention: try Self.retention(environment, "AUDIT_RETENTION")
         )
         anonymousRateLimit = try environment.int("RATE_LIMIT_ANONYMOUS", default: 600, in: 1...1_000_000)
+        jwtSecret = environment.string("JWT_SECRET")
+        if let jwtSecret, jwtSecret.utf8.count < 32 {
+            throw environment.invalid("JWT_SECRET", jwtSecret, allowed: "a secret of at least 32 bytes")
+        }
+        jwtLifetime = try environment.duration("JWT_TTL", default: .seconds(3600), in: .seconds(60) ... .seconds(30 * 86400))
         partitionMaintenance = .init(
             interval: try environment.duration("PARTITION_MAINTENANCE_INTERVAL", default: .seconds(3600), in: .seconds(1) ... .seconds(7 * 86400))
         )

@@ -1,0 +1,109 @@
+import Crypto
+public import Foundation
+public import StrataCore
+
+/// Signs and checks the JSON Web Tokens that app users get at login: HS256 only, with the
+/// principal (subject, name, permissions, scopes), the app, an id (`jti`, for revocation), and
+/// issue and expiry times.
+///
+/// Verification accepts exactly `{"alg":"HS256"}`-signed tokens from this issuer (no `none`, no
+/// algorithm switching), compares signatures in constant time and checks expiry with 30 s of
+/// leeway. The key is `JWT_SECRET` (at least 32 bytes) or one generated and kept in
+/// `$STRATA_HOME/jwt-secret`.
+public struct TokenIssuer: Sendable {
+    /// What a token says.
+    public struct Claims: Codable, Sendable, Equatable {
+        public var sub: String
+        public var name: String
+        public var app: String
+        public var perms: [String]
+        public var scopes: [String: [String]]
+        public var iat: Int64
+        public var exp: Int64
+        public var jti: String
+        public var iss: String
+
+        /// The principal the token stands for.
+        public var principal: Principal {
+            Principal(id: sub, name: name, kind: .user, permissions: Set(perms), scopes: scopes)
+        }
+
+        public var expiresAt: Date { Date(timeIntervalSince1970: TimeInterval(exp)) }
+    }
+
+    static let issuerName = "strata"
+    static let header = base64URL(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+    let key: SymmetricKey
+    /// How long a token is valid.
+    public let lifetime: Duration
+
+    /// - Throws: `invalid_configuration` when the secret is shorter than 32 bytes.
+    public init(secret: [UInt8], lifetime: Duration = .seconds(3600)) throws {
+        guard secret.count >= 32 else {
+            throw StrataError(.invalidConfiguration, "JWT_SECRET must be at least 32 bytes.", details: ["variable": "JWT_SECRET"])
+        }
+        self.key = SymmetricKey(data: secret)
+        self.lifetime = lifetime
+    }
+
+    /// Issues a token for `principal` in `app`.
+    public func issue(for principal: Principal, app: String, now: Date = Date()) -> (token: String, claims: Claims) {
+        let issued = Int64(now.timeIntervalSince1970)
+        let claims = Claims(
+            sub: principal.id,
+            name: principal.name,
+            app: app,
+            perms: principal.permissions.sorted(),
+            scopes: principal.scopes,
+            iat: issued,
+            exp: issued + Int64(lifetime.secondsDouble),
+            jti: UUID().uuidString,
+            iss: Self.issuerName
+        )
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let payload = Self.base64URL(Array((try? encoder.encode(claims)) ?? Data()))
+        let signingInput = Self.header + "." + payload
+        let signature = Self.base64URL(Array(HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: key)))
+        return (signingInput + "." + signature, claims)
+    }
+
+    /// Checks a token and returns its claims.
+    /// - Throws: `unauthenticated` for anything but a valid, unexpired token of ours.
+    public func verify(_ token: String, now: Date = Date()) throws -> Claims {
+        let refused = StrataError(.unauthenticated, "The token is not valid (malformed, wrongly signed or expired); sign in again.")
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard token.utf8.count <= 8192, parts.count == 3, let header = Self.decodeBase64URL(parts[0]),
+            let signature = Self.decodeBase64URL(parts[2]), let payload = Self.decodeBase64URL(parts[1])
+        else { throw refused }
+        struct Header: Decodable { var alg: String }
+        guard (try? JSONDecoder().decode(Header.self, from: Data(header)))?.alg == "HS256" else { throw refused }
+        let signingInput = Array(parts[0].utf8) + [UInt8(ascii: ".")] + Array(parts[1].utf8)
+        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signingInput, using: key) else { throw refused }
+        guard let claims = try? JSONDecoder().decode(Claims.self, from: Data(payload)), claims.iss == Self.issuerName else { throw refused }
+        let seconds = Int64(now.timeIntervalSince1970)
+        guard claims.exp + 30 > seconds, claims.iat - 30 <= seconds else { throw refused }
+        return claims
+    }
+
+    /// Whether a credential has the shape of a JWT (three dot-separated parts).
+    static func looksLikeToken(_ text: String) -> Bool {
+        text.utf8.count > 20 && text.split(separator: ".", omittingEmptySubsequences: false).count == 3
+    }
+
+    static func base64URL(_ bytes: [UInt8]) -> String {
+        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    static func decodeBase64URL(_ text: Substring) -> [UInt8]? {
+        guard
+            text.utf8.allSatisfy({
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F
+            })
+        else { return nil }
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
+        return Data(base64Encoded: base64).map(Array.init)
+    }
+}
