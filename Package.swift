@@ -130,6 +130,9 @@ let package = Package(
             name: "strata",
             dependencies: [
                 "StrataEvents",
+                "StrataHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 "StrataRedis",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

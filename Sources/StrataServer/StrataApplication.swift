@@ -78,7 +78,8 @@ public enum StrataApplication {
                 limiter: environment.limiter,
                 tokens: environment.tokens,
                 revocations: environment.revocations,
-                anonymousPerMinute: configuration.anonymousRateLimit
+                anonymousPerMinute: configuration.anonymousRateLimit,
+                userPerMinute: configuration.userRateLimit
             )
         )
         router.add(middleware: AuditMiddleware(pool: pool, apps: Set(modules.map(\.name))))

@@ -91,8 +91,13 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     /// The key in `Authorization: Bearer …` or `X-API-Key`, if any.
     static func credential(in headers: HTTPFields) -> String? {
         if let authorization = headers[.authorization] {
-            let parts = authorization.split(separator: " ", maxSplits: 1)
-            if parts.count == 2, parts[0].lowercased() == "bearer" { return String(parts[1]).trimmingCharacters(in: .whitespaces) }
+            let bytes = authorization.utf8
+            if bytes.count > 7, bytes.prefix(7).map({ $0 | 0x20 }).elementsEqual("bearer ".utf8) {
+                var token = Substring(authorization).dropFirst(7)
+                while token.first == " " { token = token.dropFirst() }
+                while token.last == " " { token = token.dropLast() }
+                return String(token)
+            }
             return authorization  // a malformed header is refused by authentication, not ignored
         }
         return headers[.xAPIKey]

@@ -1,6 +1,7 @@
 import Crypto
 public import Foundation
 public import StrataCore
+import Synchronization
 
 /// Signs and checks the JSON Web Tokens that app users get at login: HS256 only, with the
 /// principal (subject, name, permissions, scopes), the app, an id (`jti`, for revocation), and
@@ -36,6 +37,9 @@ public struct TokenIssuer: Sendable {
     let key: SymmetricKey
     /// How long a token is valid.
     public let lifetime: Duration
+    /// Tokens already verified, so that a client's next requests skip the signature and JSON
+    /// work (an entry is still checked for expiry on every use).
+    let verified = VerifiedTokens()
 
     /// - Throws: `invalid_configuration` when the secret is shorter than 32 bytes.
     public init(secret: [UInt8], lifetime: Duration = .seconds(3600)) throws {
@@ -71,6 +75,14 @@ public struct TokenIssuer: Sendable {
     /// Checks a token and returns its claims.
     /// - Throws: `unauthenticated` for anything but a valid, unexpired token of ours.
     public func verify(_ token: String, now: Date = Date()) throws -> Claims {
+        let seconds = Int64(now.timeIntervalSince1970)
+        if let claims = verified.claims(for: token), claims.exp + 30 > seconds, claims.iat - 30 <= seconds { return claims }
+        let claims = try verifyUncached(token, now: now)
+        verified.remember(claims, for: token)
+        return claims
+    }
+
+    func verifyUncached(_ token: String, now: Date) throws -> Claims {
         let refused = StrataError(.unauthenticated, "The token is not valid (malformed, wrongly signed or expired); sign in again.")
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard token.utf8.count <= 8192, parts.count == 3, let header = Self.decodeBase64URL(parts[0]),
@@ -88,7 +100,9 @@ public struct TokenIssuer: Sendable {
 
     /// Whether a credential has the shape of a JWT (three dot-separated parts).
     static func looksLikeToken(_ text: String) -> Bool {
-        text.utf8.count > 20 && text.split(separator: ".", omittingEmptySubsequences: false).count == 3
+        var dots = 0
+        for byte in text.utf8 where byte == UInt8(ascii: ".") { dots += 1 }
+        return dots == 2 && text.utf8.count > 20
     }
 
     static func base64URL(_ bytes: [UInt8]) -> String {
@@ -105,5 +119,20 @@ public struct TokenIssuer: Sendable {
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
         return Data(base64Encoded: base64).map(Array.init)
+    }
+}
+
+/// A bounded map of verified tokens to their claims.
+final class VerifiedTokens: Sendable {
+    static let limit = 10_000
+    private let entries = Mutex<[String: TokenIssuer.Claims]>([:])
+
+    func claims(for token: String) -> TokenIssuer.Claims? { entries.withLock { $0[token] } }
+
+    func remember(_ claims: TokenIssuer.Claims, for token: String) {
+        entries.withLock { entries in
+            if entries.count >= Self.limit { entries.removeAll(keepingCapacity: true) }
+            entries[token] = claims
+        }
     }
 }

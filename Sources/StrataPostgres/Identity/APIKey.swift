@@ -107,11 +107,16 @@ public struct APIKey: Sendable, Equatable, Codable {
 
     /// The prefix of a key's text, when it has the shape of one of ours.
     public static func prefix(of key: String) -> String? {
-        let parts = key.split(separator: "_", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0] == "sk", parts[1].utf8.count == 8, parts[2].utf8.count == 32,
-            parts[1].utf8.allSatisfy(alphabet.contains), parts[2].utf8.allSatisfy(alphabet.contains)
+        // sk_ + 8 + _ + 32 = 44 bytes, all base-62 but for the two separators.
+        let bytes = Array(key.utf8)
+        guard bytes.count == 44, bytes[0] == UInt8(ascii: "s"), bytes[1] == UInt8(ascii: "k"), bytes[2] == UInt8(ascii: "_"),
+            bytes[11] == UInt8(ascii: "_")
         else { return nil }
-        return String(parts[1])
+        for index in 3..<44 where index != 11 {
+            let byte = bytes[index]
+            guard (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) else { return nil }
+        }
+        return String(decoding: bytes[3..<11], as: UTF8.self)
     }
 
     static func hash(_ key: String) -> [UInt8] { Array(SHA256.hash(data: Array(key.utf8))) }

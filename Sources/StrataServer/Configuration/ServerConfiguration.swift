@@ -28,6 +28,7 @@ public import StrataRedis
 /// | `JWT_SECRET` | generated in `$STRATA_HOME/jwt-secret` | HS256 key for app users' tokens (at least 32 bytes) |
 /// | `JWT_TTL` | `1h` | how long a token is valid |
 /// | `RATE_LIMIT_ANONYMOUS` | `600` | requests per minute per client IP without credentials |
+/// | `RATE_LIMIT_USER` | `600` | requests per minute per signed-in user (API keys have their own limit) |
 /// | `AUDIT_RETENTION` | `keep` | `keep`, `detach:<months>` or `drop:<months>` for audit partitions |
 ///
 /// plus the pool's variables (``PostgresPool/Configuration``): `DB_POOL_SIZE`,
@@ -63,6 +64,8 @@ public struct ServerConfiguration: Sendable {
     public var partitionMaintenance: PartitionMaintainer.Configuration
     /// Requests per minute per client IP without credentials.
     public var anonymousRateLimit: Int
+    /// Requests per minute per signed-in user.
+    public var userRateLimit: Int
     /// `JWT_SECRET`, when given (else a generated one is kept in ``jwtSecretFile``).
     public var jwtSecret: String?
     /// How long app users' tokens are valid.
@@ -110,6 +113,7 @@ public struct ServerConfiguration: Sendable {
             auditRetention: try Self.retention(environment, "AUDIT_RETENTION")
         )
         anonymousRateLimit = try environment.int("RATE_LIMIT_ANONYMOUS", default: 600, in: 1...1_000_000)
+        userRateLimit = try environment.int("RATE_LIMIT_USER", default: 600, in: 1...1_000_000)
         jwtSecret = environment.string("JWT_SECRET")
         if let jwtSecret, jwtSecret.utf8.count < 32 {
             throw environment.invalid("JWT_SECRET", jwtSecret, allowed: "a secret of at least 32 bytes")

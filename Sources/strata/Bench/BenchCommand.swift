@@ -9,7 +9,7 @@ import StrataServer
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures (build with -c release for meaningful numbers).",
-        subcommands: [CRUD.self, Redis.self, Outbox.self]
+        subcommands: [CRUD.self, Redis.self, Outbox.self, Auth.self]
     )
 
     struct Redis: AsyncParsableCommand {
@@ -101,6 +101,46 @@ struct Bench: AsyncParsableCommand {
                 let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
                 let plan = OutboxBenchmark.Plan(writers: writers, events: events, rate: rate, lagSeconds: lagSeconds)
                 try await OutboxBenchmark(plan: plan, configuration: configuration, logger: logger, report: Report(json: json)).run()
+            }
+        }
+    }
+
+    struct Auth: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "auth",
+            abstract: "One trivial route without credentials, with an API key and with a user token, over loopback.",
+            discussion: """
+                Workloads: auth.none, auth.apikey, auth.jwt (ratio: ÷ auth.none). --connections keep-alive \
+                connections drive the real router (every middleware; Redis as configured) in a scratch database \
+                (strata_bench_auth, dropped afterwards).
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "Keep-alive connections.")
+        var connections = 32
+
+        @Option(help: "Requests per workload.")
+        var requests = 50_000
+
+        @Flag(help: "Print one JSON object per line.")
+        var json = false
+
+        func validate() throws {
+            guard (1...1024).contains(connections) else { throw ValidationError("--connections must be in 1...1024") }
+            guard requests > 0 else { throw ValidationError("--requests must be positive") }
+        }
+
+        func run() async throws {
+            try await Strata.guarded {
+                let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
+                try await AuthBenchmark(
+                    plan: .init(connections: connections, requests: requests),
+                    configuration: configuration,
+                    logger: logger,
+                    report: Report(json: json)
+                ).run()
             }
         }
     }

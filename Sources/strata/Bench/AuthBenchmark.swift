@@ -1,0 +1,166 @@
+import Foundation
+import Hummingbird
+import Logging
+import PostgresNIO
+import StrataCore
+import StrataHTTP
+import StrataPostgres
+import StrataRedis
+import StrataServer
+
+/// The same trivial route served by the real router (every middleware, the hot layer as
+/// configured), driven over loopback by `connections` keep-alive connections: without
+/// credentials (`auth.none`), with an API key (`auth.apikey`) and with a user's token
+/// (`auth.jwt`). Runs in a scratch database (`strata_bench_auth`, dropped afterwards); rate
+/// limits are raised out of the way. The workloads alternate over 5 rounds; percentiles are the
+/// rounds' medians.
+struct AuthBenchmark {
+    struct Plan: Sendable {
+        var connections: Int
+        var requests: Int
+    }
+
+    /// The benchmark's route.
+    struct PingModule: StrataModule {
+        let name = "bench"
+        func migrationLine() throws -> MigrationLine { try MigrationLine(module: name, migrations: []) }
+        func addRoutes(to router: Router<StrataRequestContext>, environment: ModuleEnvironment) {
+            router.get("/api/bench/ping") { _, _ in "pong" }
+        }
+    }
+
+    let plan: Plan
+    let configuration: ServerConfiguration
+    let logger: Logger
+    let report: Report
+    let database = "strata_bench_auth"
+
+    func run() async throws {
+        let endpoint = try await DatabaseEndpoint.open(configuration: configuration, logger: logger)
+        let hotLayer = await HotLayer.open(configuration: configuration, logger: logger)
+        do {
+            try await recreateDatabase(endpoint.url)
+            var poolConfiguration = configuration.pool
+            poolConfiguration.poolSize = 4
+            let pool = PostgresPool(url: endpoint.url.with(database: database), configuration: poolConfiguration, logger: logger)
+            try await pool.withRunning {
+                _ = try await Migrator(lines: [try .platform()], pool: pool, logger: logger).migrate()
+                try await measure(pool: pool, hotLayer: hotLayer)
+            }
+            try await dropDatabase(endpoint.url)
+            await hotLayer.client?.close()
+            await hotLayer.embedded?.stop()
+            await endpoint.cluster?.stop()
+        } catch {
+            try? await dropDatabase(endpoint.url)
+            await hotLayer.client?.close()
+            await hotLayer.embedded?.stop()
+            await endpoint.cluster?.stop()
+            throw error
+        }
+    }
+
+    private func measure(pool: PostgresPool, hotLayer: HotLayer) async throws {
+        var serverConfiguration = configuration
+        serverConfiguration.anonymousRateLimit = 1_000_000
+        serverConfiguration.userRateLimit = 1_000_000
+        let tokens = try TokenIssuer(secret: Array(UUID().uuidString.utf8) + Array(UUID().uuidString.utf8))
+        let environment = ModuleEnvironment(pool: pool, redis: hotLayer.client, tokens: tokens, logger: logger)
+        let router = StrataApplication.buildRouter(
+            configuration: serverConfiguration,
+            pool: pool,
+            modules: StrataApplication.modules + [PingModule()],
+            readiness: Readiness(),
+            checks: [],
+            redis: hotLayer.client,
+            environment: environment,
+            logger: logger
+        )
+        let (_, key) = try await APIKeyStore(pool: pool).create(.init(name: "bench", permissions: ["read"], rateLimitPerMinute: 1_000_000))
+        let user = Principal(id: "bench-user", name: "bench", kind: .user, permissions: ["read"])
+        let (token, _) = tokens.issue(for: user, app: "bench")
+        let port = try FileSystem.freeLoopbackPort()
+        let application = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "strata-bench"),
+            logger: logger
+        )
+        let serving = Task { try await application.runService() }
+        defer { serving.cancel() }
+        try await waitUntilListening(port: port)
+        report.note("auth benchmark: \(plan.connections) connections, \(plan.requests) requests per workload, GET /api/bench/ping")
+
+        // Rounds alternate the three workloads so that a noisy neighbour slows all of them alike.
+        let workloads: [(name: String, headers: [(String, String)])] = [
+            ("auth.none", []), ("auth.apikey", [("X-API-Key", key)]), ("auth.jwt", [("Authorization", "Bearer \(token)")]),
+        ]
+        for workload in workloads {
+            _ = try await HTTPLoad.run(
+                host: "127.0.0.1",
+                port: port,
+                path: "/api/bench/ping",
+                headers: workload.headers,
+                connections: plan.connections,
+                requests: 2000
+            )
+        }
+        let rounds = 5
+        var results: [String: [BenchResult]] = [:]
+        for _ in 0..<rounds {
+            for workload in workloads {
+                results[workload.name, default: []].append(
+                    try await HTTPLoad.run(
+                        host: "127.0.0.1",
+                        port: port,
+                        path: "/api/bench/ping",
+                        headers: workload.headers,
+                        connections: plan.connections,
+                        requests: max(1, plan.requests / rounds)
+                    )
+                )
+            }
+        }
+        func combined(_ name: String) -> BenchResult {
+            let parts = results[name] ?? []
+            let operations = parts.reduce(0) { $0 + $1.operations }
+            let seconds = parts.reduce(0) { $0 + $1.seconds }
+            let p50 = parts.map(\.p50).sorted()[parts.count / 2]
+            let p99 = parts.map(\.p99).sorted()[parts.count / 2]
+            return BenchResult(operations: operations, seconds: seconds, p50: p50, p99: p99)
+        }
+        let none = combined("auth.none")
+        emit("auth.none", none, peer: nil)
+        emit("auth.apikey", combined("auth.apikey"), peer: none)
+        emit("auth.jwt", combined("auth.jwt"), peer: none)
+        report.emit([("workload", "memory"), ("peak_rss_mb", peakResidentMegabytes())])
+    }
+
+    private func emit(_ workload: String, _ result: BenchResult, peer: BenchResult?) {
+        var fields: [(String, Any)] = [("workload", workload), ("ops_per_s", result.opsPerSecond), ("p50_ms", result.p50), ("p99_ms", result.p99)]
+        if let peer {
+            fields += [("peer", "auth.none"), ("peer_ops_per_s", peer.opsPerSecond), ("ratio", result.opsPerSecond / peer.opsPerSecond)]
+        }
+        report.emit(fields)
+    }
+
+    private func waitUntilListening(port: Int) async throws {
+        for _ in 0..<200 {
+            if (try? await HTTPLoad.run(host: "127.0.0.1", port: port, path: "/health", headers: [], connections: 1, requests: 1)) != nil { return }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        throw StrataError(.serverStartFailed, "The benchmark server did not start listening.")
+    }
+
+    private func recreateDatabase(_ url: DatabaseURL) async throws {
+        try await EmbeddedCluster.withConnection(to: url.with(database: "postgres"), logger: logger) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(database)) WITH (FORCE)"), logger: logger)
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(database))"), logger: logger)
+        }
+    }
+
+    private func dropDatabase(_ url: DatabaseURL) async throws {
+        try await EmbeddedCluster.withConnection(to: url.with(database: "postgres"), logger: logger) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(database)) WITH (FORCE)"), logger: logger)
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import StrataCore
+
+/// A small HTTP/1.1 load generator: `connections` keep-alive connections, each sending the
+/// next request when the previous answer has arrived (like `wrk` without pipelining).
+enum HTTPLoad {
+    /// Sends `requests` GETs of `path` and returns throughput and latency.
+    /// - Throws: when a connection fails or a response is not 200.
+    static func run(host: String, port: Int, path: String, headers: [(String, String)], connections: Int, requests: Int) async throws -> BenchResult {
+        let channels = try await Array(0..<connections).asyncMap { _ in
+            try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(ExchangeHandler())
+                    }
+                }
+                .connect(host: host, port: port).get()
+        }
+        defer { for channel in channels { channel.close(promise: nil) } }
+        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: HTTPHeaders())
+        head.headers.add(name: "Host", value: "\(host):\(port)")
+        for (name, value) in headers { head.headers.add(name: name, value: value) }
+        let request = head
+        let next = TicketDispenser()
+        let started = ContinuousClock.now
+        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for channel in channels {
+                group.addTask {
+                    var local: [Double] = []
+                    while next.take() < requests {
+                        let start = ContinuousClock.now
+                        let promise = channel.eventLoop.makePromise(of: UInt.self)
+                        channel.writeAndFlush(Exchange(head: request, promise: promise), promise: nil)
+                        let status = try await promise.futureResult.get()
+                        guard status == 200 else { throw StrataError(.internalError, "the benchmark route answered \(status)") }
+                        local.append(start.duration(to: .now).millisecondsDouble)
+                    }
+                    return local
+                }
+            }
+            var all: [Double] = []
+            for try await part in group { all += part }
+            return all.sorted()
+        }
+        let seconds = started.duration(to: .now).secondsDouble
+        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+        return BenchResult(operations: latencies.count, seconds: seconds, p50: percentile(0.5), p99: percentile(0.99))
+    }
+
+    struct Exchange {
+        var head: HTTPRequestHead
+        var promise: EventLoopPromise<UInt>
+    }
+
+    /// Writes requests and completes each one's promise with its response status, in order.
+    final class ExchangeHandler: ChannelDuplexHandler {
+        typealias InboundIn = HTTPClientResponsePart
+        typealias OutboundIn = Exchange
+        typealias OutboundOut = HTTPClientRequestPart
+        private var waiting = CircularBuffer<EventLoopPromise<UInt>>()
+        private var status: UInt = 0
+
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            let exchange = unwrapOutboundIn(data)
+            waiting.append(exchange.promise)
+            context.write(wrapOutboundOut(.head(exchange.head)), promise: nil)
+            context.write(wrapOutboundOut(.end(nil)), promise: promise)
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch unwrapInboundIn(data) {
+            case .head(let head): status = head.status.code
+            case .body: break
+            case .end: waiting.popFirst()?.succeed(status)
+            }
+        }
+
+        func errorCaught(context: ChannelHandlerContext, error: any Error) {
+            while let promise = waiting.popFirst() { promise.fail(error) }
+            context.close(promise: nil)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            while let promise = waiting.popFirst() { promise.fail(StrataError(.internalError, "the benchmark connection closed")) }
+        }
+    }
+}
+
+extension Array {
+    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+        var result: [T] = []
+        result.reserveCapacity(count)
+        for element in self { result.append(try await transform(element)) }
+        return result
+    }
+}
