@@ -27,3 +27,15 @@ import Testing
         #expect(principal(["read"]).actor == "api_key:ci")
     }
 }
+
+@Suite struct PrincipalScopeTests {
+    @Test func scopesLimitValuesUnlessAbsentOrAdmin() {
+        let operator1 = Principal(id: "u", name: "op", kind: .user, permissions: ["write"], scopes: ["line_ids": ["L1", "L2"]])
+        #expect(operator1.scopeValues("line_ids") == ["L1", "L2"])
+        #expect(operator1.scopeValues("factory_ids") == nil)
+        #expect(operator1.allows("L1", in: "line_ids") && !operator1.allows("L9", in: "line_ids"))
+        #expect(throws: StrataError.self) { try operator1.requireScope("line_ids", contains: "L9") }
+        let admin = Principal(id: "a", name: "root", kind: .user, permissions: ["admin"], scopes: ["line_ids": ["L1"]])
+        #expect(admin.allows("L9", in: "line_ids"))
+    }
+}

@@ -71,6 +71,27 @@ struct ConventionsModule: StrataModule {
             response.headers[.eTag] = ETag.value(version: item.version)
             return response
         }
+        // Scoped rows: a principal limited to some lines sees only theirs.
+        router.get("/api/conv/lines/{line}/notes/{id}") { _, context -> String in
+            let principal = try context.requirePermission("conv.read")
+            let id = try context.parameters.require("id", as: Int64.self)
+            let rows = try await pool.query(
+                """
+                SELECT body FROM strata.conv_notes
+                WHERE id = \(id) AND (\(principal.scopeValues("line_ids"))::text[] IS NULL OR line_id = ANY(\(principal.scopeValues("line_ids"))::text[]))
+                """
+            )
+            guard let row = rows.first else { throw StrataError(.notFound, "No such note.") }
+            return try row.decode(String.self)
+        }
+        router.post("/api/conv/lines/{line}/notes") { request, context -> HTTPResponse.Status in
+            let principal = try context.requirePermission("conv.write")
+            let line = try context.parameters.require("line")
+            try principal.requireScope("line_ids", contains: line)
+            let body = try await request.decodeJSON(as: Input.self, context: context)
+            try await pool.query("INSERT INTO strata.conv_notes (line_id, body) VALUES (\(line), \(body.name))")
+            return .created
+        }
         router.get("/api/conv/items") { request, _ -> Page<Item> in
             let page = try PageRequest(from: request)
             let after =
@@ -97,6 +118,7 @@ struct ConventionsModule: StrataModule {
             try await database.pool.query(
                 "CREATE TABLE strata.conv_items (id bigserial PRIMARY KEY, name text NOT NULL, version bigint NOT NULL DEFAULT 1)"
             )
+            try await database.pool.query("CREATE TABLE strata.conv_notes (id bigserial PRIMARY KEY, line_id text NOT NULL, body text NOT NULL)")
             let configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
             let router = StrataApplication.buildRouter(
                 configuration: configuration,
@@ -255,6 +277,45 @@ struct ConventionsModule: StrataModule {
                 let problem = try JSONDecoder().decode(Problem.self, from: Data(String(buffer: response.body).utf8))
                 #expect(problem.code == "validation_failed")
                 #expect(problem.errors.map(\.field) == ["limit", "cursor"])
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func rowsOutsideAPrincipalsScopeAreMissingAndWritesThereForbidden() async throws {
+        try await withConventions { database, client in
+            try await database.pool.query("INSERT INTO strata.conv_notes (line_id, body) VALUES ('L1', 'one'), ('L2', 'two')")
+            let store = APIKeyStore(pool: database.pool)
+            let (_, lineOne) = try await store.create(.init(name: "line-one", permissions: ["read", "write"], scopes: ["line_ids": ["L1"]]))
+            let (_, everywhere) = try await store.create(.init(name: "all-lines", permissions: ["read"]))
+            try await client.execute(uri: "/api/conv/lines/L1/notes/1", method: .get, headers: [.xAPIKey: lineOne]) { response in
+                #expect(response.status == .ok && String(buffer: response.body) == "one")
+            }
+            try await client.execute(uri: "/api/conv/lines/L2/notes/2", method: .get, headers: [.xAPIKey: lineOne]) { response in
+                #expect(response.status == .notFound, "out of scope looks missing")
+            }
+            try await client.execute(uri: "/api/conv/lines/L2/notes/99", method: .get, headers: [.xAPIKey: lineOne]) { response in
+                #expect(response.status == .notFound)
+            }
+            try await client.execute(uri: "/api/conv/lines/L2/notes/2", method: .get, headers: [.xAPIKey: everywhere]) { response in
+                #expect(response.status == .ok)
+            }
+            let note = ByteBuffer(string: #"{"name":"hello"}"#)
+            try await client.execute(
+                uri: "/api/conv/lines/L2/notes",
+                method: .post,
+                headers: [.xAPIKey: lineOne, .contentType: "application/json"],
+                body: note
+            ) { response in
+                #expect(response.status == .forbidden)
+            }
+            try await client.execute(
+                uri: "/api/conv/lines/L1/notes",
+                method: .post,
+                headers: [.xAPIKey: lineOne, .contentType: "application/json"],
+                body: note
+            ) { response in
+                #expect(response.status == .created)
             }
         }
     }

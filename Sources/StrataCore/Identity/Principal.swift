@@ -47,4 +47,27 @@ public struct Principal: Sendable, Equatable {
             throw StrataError(.forbidden, "This needs the '\(permission)' permission.", details: ["permission": permission])
         }
     }
+
+    // MARK: Scopes
+
+    /// The values the principal may reach for a scope (`line_ids` …), or `nil` when the scope does
+    /// not limit it. Repositories bind this as an array and filter with
+    /// `($1::text[] IS NULL OR line_id = ANY($1))`, so rows outside the scope are simply not found.
+    public func scopeValues(_ scope: String) -> [String]? {
+        if permissions.contains("admin") { return nil }
+        return scopes[scope]
+    }
+
+    /// Whether `value` is inside the principal's `scope`.
+    public func allows(_ value: String, in scope: String) -> Bool {
+        scopeValues(scope).map { $0.contains(value) } ?? true
+    }
+
+    /// Checks that a write lands inside the principal's scope (creating or moving data there).
+    /// - Throws: `forbidden` naming the scope (the value is not echoed).
+    public func requireScope(_ scope: String, contains value: String) throws {
+        guard allows(value, in: scope) else {
+            throw StrataError(.forbidden, "This is outside your '\(scope)' scope.", details: ["scope": scope])
+        }
+    }
 }
