@@ -14,7 +14,7 @@ public import StrataRedis
 /// struct HelpdeskModule: StrataModule {
 ///     let name = "helpdesk"
 ///     func migrationLine() throws -> MigrationLine { try MigrationLine(module: name, directory: …) }
-///     func addRoutes(to router: Router<StrataRequestContext>, environment: ModuleEnvironment) { … }
+///     func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) { … }
 /// }
 /// ```
 public protocol StrataModule: Sendable {
@@ -23,7 +23,7 @@ public protocol StrataModule: Sendable {
     /// The module's migrations.
     func migrationLine() throws -> MigrationLine
     /// Adds the module's routes (under `/api/<name>/`).
-    func addRoutes(to router: Router<StrataRequestContext>, environment: ModuleEnvironment)
+    func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment)
     /// Long-running services the module needs (workers, sweepers), started after the database.
     func services(environment: ModuleEnvironment) -> [any Service]
     /// The module's range-partitioned tables, kept by the server's ``PartitionMaintainer``.
@@ -31,7 +31,7 @@ public protocol StrataModule: Sendable {
 }
 
 extension StrataModule {
-    public func addRoutes(to router: Router<StrataRequestContext>, environment: ModuleEnvironment) {}
+    public func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {}
     public func services(environment: ModuleEnvironment) -> [any Service] { [] }
     public var partitionedTables: [PartitionedTable] { [] }
 }
@@ -113,7 +113,7 @@ public struct PlatformModule: StrataModule {
         [PartitionedTable(schema: "strata", table: "audit_log", column: "occurred_at", retention: configuration.auditRetention)]
     }
 
-    public func addRoutes(to router: Router<StrataRequestContext>, environment: ModuleEnvironment) {
+    public func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {
         KeysController(keys: environment.keys).addRoutes(to: router)
         EventsController(
             pool: environment.pool,

@@ -65,6 +65,29 @@ public enum StrataApplication {
         environment: ModuleEnvironment? = nil,
         logger: Logger
     ) -> Router<StrataRequestContext> {
+        buildRouterRecordingEndpoints(
+            configuration: configuration,
+            pool: pool,
+            modules: modules,
+            readiness: readiness,
+            checks: checks,
+            redis: redis,
+            environment: environment,
+            logger: logger
+        ).router
+    }
+
+    /// The router and every endpoint it serves (what the OpenAPI document must describe).
+    public static func buildRouterRecordingEndpoints(
+        configuration: ServerConfiguration,
+        pool: PostgresPool,
+        modules: [any StrataModule] = modules,
+        readiness: Readiness,
+        checks: [ReadinessCheck],
+        redis: RedisClient? = nil,
+        environment: ModuleEnvironment? = nil,
+        logger: Logger
+    ) -> (router: Router<StrataRequestContext>, endpoints: [RouteRecorder<StrataRequestContext>.Endpoint]) {
         StrataMetrics.bootstrap()
         let router = Router(context: StrataRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
@@ -84,12 +107,14 @@ public enum StrataApplication {
         )
         router.add(middleware: AuditMiddleware(pool: pool, apps: Set(modules.map(\.name))))
         router.add(middleware: IdempotencyMiddleware(pool: pool))
+        let recorder = RouteRecorder(router)
         HealthController(readiness: readiness, checks: checks) {
             await metricsText(pool: pool)
-        }.addRoutes(to: router)
+        }.addRoutes(to: recorder)
+        OpenAPIDocument.addRoute(to: recorder)
         for module in modules {
-            module.addRoutes(to: router, environment: environment)
+            module.addRoutes(to: recorder, environment: environment)
         }
-        return router
+        return (router, recorder.endpoints)
     }
 }

@@ -14,7 +14,7 @@ struct GuardedModule: StrataModule {
     let name = "guarded"
     func migrationLine() throws -> MigrationLine { try MigrationLine(module: name, migrations: []) }
 
-    func addRoutes(to router: Router<StrataRequestContext>, environment: ModuleEnvironment) {
+    func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {
         router.get("/api/guarded/secret") { _, context -> String in
             let principal = try context.requirePermission("guarded.read")
             return principal.actor

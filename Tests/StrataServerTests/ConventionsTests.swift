@@ -24,7 +24,7 @@ struct ConventionsModule: StrataModule {
         var name: String
     }
 
-    func addRoutes(to router: Router<StrataRequestContext>, environment: ModuleEnvironment) {
+    func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {
         let pool = environment.pool
         @Sendable func decodeItem(_ row: PostgresRow) throws -> Item {
             let (id, name, version) = try row.decode((Int64, String, Int64).self)

@@ -19,7 +19,7 @@ struct ProbeModule: StrataModule {
         var quantity: Int
     }
 
-    func addRoutes(to router: Router<StrataRequestContext>, environment: ModuleEnvironment) {
+    func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {
         router.post("/api/probe/items") { request, context -> Item in
             try await request.decodeJSON(as: Item.self, context: context)
         }

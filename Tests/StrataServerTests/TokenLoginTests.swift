@@ -31,7 +31,7 @@ struct PeopleModule: StrataModule {
         }
     }
 
-    func addRoutes(to router: Router<StrataRequestContext>, environment: ModuleEnvironment) {
+    func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {
         guard let tokens = environment.tokens else { return }
         LoginController(
             app: name,

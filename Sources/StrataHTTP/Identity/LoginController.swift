@@ -59,7 +59,7 @@ public struct LoginController: Sendable {
         }
     }
 
-    public func addRoutes(to router: Router<StrataRequestContext>) {
+    public func addRoutes(to router: any RouterMethods<StrataRequestContext>) {
         router.post("/api/\(app)/login") { request, context -> Token in
             try await login(request, context: context)
         }

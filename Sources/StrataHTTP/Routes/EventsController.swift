@@ -35,7 +35,7 @@ public struct EventsController: Sendable {
         self.heartbeat = heartbeat
     }
 
-    public func addRoutes(to router: Router<StrataRequestContext>) {
+    public func addRoutes(to router: any RouterMethods<StrataRequestContext>) {
         router.get("/api/events") { request, context in try await self.stream(request, context: context) }
         router.post("/api/strata/events/replay") { request, context in try await self.replay(request, context: context) }
     }

@@ -85,7 +85,7 @@ public struct HealthController: Sendable {
     }
 
     /// Adds the three routes.
-    public func addRoutes(to router: Router<StrataRequestContext>) {
+    public func addRoutes(to router: any RouterMethods<StrataRequestContext>) {
         router.get("/health") { _, _ in Health(status: "ok") }
         router.get("/ready") { _, context -> Response in
             var results: [String: String] = [:]

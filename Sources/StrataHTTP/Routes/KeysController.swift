@@ -44,7 +44,7 @@ public struct KeysController: Sendable {
         var items: [APIKey]
     }
 
-    public func addRoutes(to router: Router<StrataRequestContext>) {
+    public func addRoutes(to router: any RouterMethods<StrataRequestContext>) {
         let group = router.group("/api/strata/keys")
         group.post { request, context -> EditedResponse<Created> in
             try context.requirePermission("admin")

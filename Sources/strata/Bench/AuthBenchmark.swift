@@ -24,7 +24,7 @@ struct AuthBenchmark {
     struct PingModule: StrataModule {
         let name = "bench"
         func migrationLine() throws -> MigrationLine { try MigrationLine(module: name, migrations: []) }
-        func addRoutes(to router: Router<StrataRequestContext>, environment: ModuleEnvironment) {
+        func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {
             router.get("/api/bench/ping") { _, _ in "pong" }
         }
     }

@@ -1,0 +1,43 @@
+public import HTTPTypes
+public import Hummingbird
+
+/// Passes routes on to a router and remembers each method and path, so that the server can
+/// list exactly what it serves (the OpenAPI document is checked against this list).
+public final class RouteRecorder<Context: RequestContext>: RouterMethods {
+    /// One registered endpoint.
+    public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
+        public var method: String
+        /// The path in OpenAPI form (`/api/items/{id}`).
+        public var path: String
+        public var description: String { "\(method) \(path)" }
+    }
+
+    let router: Router<Context>
+    /// Every endpoint registered through the recorder, in order.
+    public private(set) var endpoints: [Endpoint] = []
+
+    public init(_ router: Router<Context>) {
+        self.router = router
+    }
+
+    @discardableResult
+    public func on<Responder: HTTPResponder>(_ path: RouterPath, method: HTTPRequest.Method, responder: Responder) -> Self
+    where Responder.Context == Context {
+        router.on(path, method: method, responder: responder)
+        let text =
+            "/"
+            + path.components.map { component in
+                let segment = "\(component)"
+                // Hummingbird prints a parameter as "{id}" or ":id"; OpenAPI wants "{id}".
+                return segment.hasPrefix(":") ? "{\(segment.dropFirst())}" : segment
+            }.joined(separator: "/")
+        endpoints.append(Endpoint(method: method.rawValue, path: text))
+        return self
+    }
+
+    @discardableResult
+    public func add(middleware: any MiddlewareProtocol<Request, Response, Context>) -> Self {
+        router.add(middleware: middleware)
+        return self
+    }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import StrataCore
+import StrataHTTP
+import StrataServer
+import StrataTestSupport
+import Testing
+
+@Suite struct OpenAPIDocumentTests {
+    @Test(.timeLimit(.minutes(1)))
+    func theDocumentDescribesExactlyTheRoutesTheServerRegisters() async throws {
+        try await withTestDatabase { database in
+            let configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
+            let (router, endpoints) = StrataApplication.buildRouterRecordingEndpoints(
+                configuration: configuration,
+                pool: database.pool,
+                readiness: Readiness(),
+                checks: [],
+                logger: TestPostgres.logger
+            )
+            let registered = Set(endpoints.map(\.description))
+            let documented = OpenAPIDocument.operations
+            #expect(registered.subtracting(documented).isEmpty, "routes missing from openapi.json: \(registered.subtracting(documented).sorted())")
+            #expect(
+                documented.subtracting(registered).isEmpty,
+                "openapi.json describes routes that do not exist: \(documented.subtracting(registered).sorted())"
+            )
+            #expect(registered.count == endpoints.count, "no route is registered twice")
+
+            try await Application(router: router, logger: TestPostgres.logger).test(.router) { client in
+                try await client.execute(uri: "/openapi.json", method: .get) { response in
+                    #expect(response.status == .ok)
+                    let document = try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any]
+                    #expect(document?["openapi"] as? String == "3.1.0")
+                }
+            }
+        }
+    }
+}
