@@ -35,6 +35,11 @@ format:
 bench: packages release $(VENV)/bin/python
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" .build/release/strata bench crud --peer-python $(VENV)/bin/python $(ARGS)
 
+## fuzz: schemathesis against a throw-away server, every check (release build)
+fuzz: packages release $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet -r Benchmarks/peers/fuzz-requirements.txt
+	bash scripts/fuzz.sh
+
 $(VENV)/bin/python: Benchmarks/peers/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet -r Benchmarks/peers/requirements.txt

@@ -48,6 +48,8 @@ extension StrataError {
         case tooLarge
         /// The media type is not accepted (HTTP 415).
         case unsupportedMediaType
+        /// The path exists but not with this method (HTTP 405).
+        case methodNotAllowed
         /// The caller is not authenticated (HTTP 401).
         case unauthenticated
         /// The caller may not do this (HTTP 403).
@@ -89,8 +91,10 @@ extension StrataError.Code {
 
     /// The resource does not exist.
     public static let notFound = Self("not_found", kind: .notFound)
-    /// No route matches the request's path and method.
+    /// No route matches the request's path.
     public static let routeNotFound = Self("route_not_found", kind: .notFound)
+    /// The path exists, but not with the request's method (`details["allow"]` lists the methods).
+    public static let methodNotAllowed = Self("method_not_allowed", kind: .methodNotAllowed)
     /// The change collides with existing data (unique or exclusion violation).
     public static let conflict = Self("conflict", kind: .conflict)
 

@@ -92,7 +92,8 @@ public enum StrataApplication {
         let router = Router(context: StrataRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: RequestObservationMiddleware())
-        router.add(middleware: ProblemMiddleware())
+        let routeTable = RouteTable()
+        router.add(middleware: ProblemMiddleware(routes: routeTable))
         router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodySize))
         let environment = environment ?? ModuleEnvironment(pool: pool, redis: redis, logger: logger)
         router.add(
@@ -115,6 +116,7 @@ public enum StrataApplication {
         for module in modules {
             module.addRoutes(to: recorder, environment: environment)
         }
+        routeTable.record(recorder.endpoints)
         return (router, recorder.endpoints)
     }
 }

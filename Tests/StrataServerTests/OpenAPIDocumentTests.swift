@@ -38,3 +38,31 @@ import Testing
         }
     }
 }
+
+@Suite struct MethodNotAllowedTests {
+    @Test(.timeLimit(.minutes(1)))
+    func aKnownPathWithAnotherMethodIs405WithAllow() async throws {
+        try await withTestDatabase { database in
+            let configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
+            let router = StrataApplication.buildRouter(
+                configuration: configuration,
+                pool: database.pool,
+                readiness: Readiness(),
+                checks: [],
+                logger: TestPostgres.logger
+            )
+            try await Application(router: router, logger: TestPostgres.logger).test(.router) { client in
+                try await client.execute(uri: "/health", method: .put) { response in
+                    #expect(response.status == .methodNotAllowed)
+                    #expect(response.headers[.allow] == "GET")
+                }
+                try await client.execute(uri: "/api/strata/keys/abc", method: .get) { response in
+                    #expect(response.status == .methodNotAllowed && response.headers[.allow] == "DELETE")
+                }
+                try await client.execute(uri: "/no/such/path", method: .get) { response in
+                    #expect(response.status == .notFound)
+                }
+            }
+        }
+    }
+}

@@ -8,13 +8,28 @@ import StrataCore
 public struct ProblemMiddleware: RouterMiddleware {
     public typealias Context = StrataRequestContext
 
-    public init() {}
+    let routes: RouteTable?
+
+    /// - Parameter routes: The server's routes, to answer 405 with `Allow` rather than 404 when
+    ///   only the method is wrong.
+    public init(routes: RouteTable? = nil) {
+        self.routes = routes
+    }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch {
-            let strataError = StrataError.fromHTTP(error, routeMatched: context.endpointPath != nil)
+            var strataError = StrataError.fromHTTP(error, routeMatched: context.endpointPath != nil)
+            var allow: String?
+            if strataError.code == .routeNotFound, let routes, case let methods = routes.allowedMethods(for: request.uri.path), !methods.isEmpty {
+                allow = methods.joined(separator: ", ")
+                strataError = StrataError(
+                    .methodNotAllowed,
+                    "This path does not answer \(request.method.rawValue); it answers \(allow!).",
+                    details: ["allow": allow!]
+                )
+            }
             let status = strataError.httpStatus
             if status.code >= 500 {
                 context.logger.error("request failed", metadata: ["strata.error": .string(String(reflecting: strataError))])
@@ -22,7 +37,9 @@ public struct ProblemMiddleware: RouterMiddleware {
                 context.logger.debug("request rejected", metadata: ["strata.error": .string(strataError.description)])
             }
             let retryAfter = strataError.details["retry_after_s"].flatMap(Int.init) ?? (strataError.isRetryable ? 1 : nil)
-            return strataError.problem(requestID: context.requestID).response(retryAfter: retryAfter)
+            var response = strataError.problem(requestID: context.requestID).response(retryAfter: retryAfter)
+            if let allow { response.headers[.allow] = allow }
+            return response
         }
     }
 }

@@ -20,7 +20,7 @@ extension StrataError {
             switch error.status {
             case .notFound:
                 // Handlers report missing resources as StrataError; Hummingbird's own 404 means no route.
-                return StrataError(.routeNotFound, "No route matches \(routeMatched ? "this method and path" : "this path").", underlying: error)
+                return StrataError(.routeNotFound, "No route matches this path.", underlying: error)
             case .contentTooLarge:
                 return StrataError(.payloadTooLarge, "The request body is larger than allowed.", underlying: error)
             case .unsupportedMediaType:
@@ -28,7 +28,7 @@ extension StrataError {
             case .badRequest:
                 return StrataError(.malformedBody, error.body ?? "The request is malformed.", underlying: error)
             case .methodNotAllowed:
-                return StrataError(Code("method_not_allowed", kind: .invalidInput), "This method is not allowed on this path.", underlying: error)
+                return StrataError(.methodNotAllowed, "This method is not allowed on this path.", underlying: error)
             default:
                 let kind: Kind = error.status.code >= 500 ? .internal : .invalidInput
                 return StrataError(Code("http_\(error.status.code)", kind: kind), error.body ?? error.status.reasonPhrase, underlying: error)

@@ -81,6 +81,7 @@ extension StrataError {
         case .preconditionRequired: .preconditionRequired
         case .tooLarge: .contentTooLarge
         case .unsupportedMediaType: .unsupportedMediaType
+        case .methodNotAllowed: .methodNotAllowed
         case .unauthenticated: .unauthorized
         case .forbidden: .forbidden
         case .rateLimited: .tooManyRequests
