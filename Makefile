@@ -4,16 +4,18 @@ PYTHON ?= python3
 VENV := .venv
 ARGS ?=
 
-.PHONY: run test build release lint format bench packages clean
+.PHONY: run test build release lint format bench fuzz fuzz-debug packages clean
 
 ## run: build (release) and start `strata serve` on the embedded PostgreSQL, printing the URLs
 run: packages release
 	.build/release/strata serve $(ARGS)
 
-## test: install missing system packages, check formatting, build and run every test
+## test: install missing system packages, check formatting, build and run every test, then fuzz
+## the API against its OpenAPI document (schemathesis, from PyPI into .venv)
 test: packages lint
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
+	$(MAKE) fuzz-debug
 
 ## build: debug build
 build:
@@ -36,9 +38,18 @@ bench: packages release $(VENV)/bin/python
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" .build/release/strata bench crud --peer-python $(VENV)/bin/python $(ARGS)
 
 ## fuzz: schemathesis against a throw-away server, every check (release build)
-fuzz: packages release $(VENV)/bin/python
-	$(VENV)/bin/pip install --quiet -r Benchmarks/peers/fuzz-requirements.txt
+fuzz: packages release $(VENV)/bin/schemathesis
 	bash scripts/fuzz.sh
+
+## fuzz-debug: the same against the debug build (part of make test)
+fuzz-debug: $(VENV)/bin/schemathesis
+	$(SWIFT) build --product strata
+	STRATA=.build/debug/strata bash scripts/fuzz.sh
+
+$(VENV)/bin/schemathesis: Benchmarks/peers/fuzz-requirements.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r Benchmarks/peers/fuzz-requirements.txt
+	touch $@
 
 $(VENV)/bin/python: Benchmarks/peers/requirements.txt
 	$(PYTHON) -m venv $(VENV)

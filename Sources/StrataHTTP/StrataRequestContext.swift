@@ -13,6 +13,8 @@ public struct StrataRequestContext: RequestContext {
     public var bodyLimit: Int
     /// The client's IP address, from the connection.
     public var clientIP: String?
+    /// The W3C trace id of the request's `traceparent`, when it sent a well-formed one.
+    public var traceID: String?
     /// The request's audit trail (set by ``AuditMiddleware`` on mutating API requests).
     public var audit: AuditTrail
     /// Who is asking, when the request carried valid credentials (``AuthenticationMiddleware``).
@@ -23,6 +25,7 @@ public struct StrataRequestContext: RequestContext {
         self.requestID = ""
         self.bodyLimit = 1 << 20
         self.clientIP = source.channel.remoteAddress?.ipAddress
+        self.traceID = nil
         self.audit = AuditTrail()
         self.principal = nil
     }

@@ -33,7 +33,7 @@ public struct AuditMiddleware: RouterMiddleware {
             ip: context.clientIP,
             userAgent: request.headers[.userAgent],
             requestID: context.requestID.isEmpty ? nil : context.requestID,
-            traceID: request.headers[.traceparent].flatMap(Self.traceID(fromTraceparent:)),
+            traceID: context.traceID,
             redactedBody: Self.redactedBody(body)
         )
         var context = context
@@ -72,15 +72,6 @@ public struct AuditMiddleware: RouterMiddleware {
         return SecretRedaction.redactedJSON(bytes) ?? "{\"unparsed_bytes\": \(bytes.count)}"
     }
 
-    /// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), when well-formed.
-    static func traceID(fromTraceparent value: String) -> String? {
-        let parts = value.split(separator: "-")
-        guard parts.count == 4, parts[0].count == 2, parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
-            parts.allSatisfy({ $0.allSatisfy(\.isHexDigit) }), parts[1] != String(repeating: "0", count: 32)
-        else { return nil }
-        return parts[1].lowercased()
-    }
-
     private func recordFallback(_ request: Request, trail: AuditTrail, status: Int, logger: Logger) async {
         let path = request.uri.path
         let record = AuditRecord(
@@ -99,9 +90,4 @@ public struct AuditMiddleware: RouterMiddleware {
             logger.warning("an audit entry could not be written", metadata: ["strata.error": "\(error)"])
         }
     }
-}
-
-extension HTTPField.Name {
-    /// W3C Trace Context `traceparent`.
-    public static let traceparent = Self("traceparent")!
 }
