@@ -37,6 +37,9 @@ public final class APIKeyAuthenticator: Service, Sendable {
     private struct Cached {
         var key: APIKey?
         var until: ContinuousClock.Instant
+        /// The key text that last matched, and the principal it stands for: a client's next
+        /// requests skip the hash and the principal's construction.
+        var verified: (text: String, principal: Principal)?
     }
 
     private struct State {
@@ -60,10 +63,22 @@ public final class APIKeyAuthenticator: Service, Sendable {
     public func authenticate(_ text: String) async throws -> (principal: Principal, rateLimitPerMinute: Int) {
         let refused = StrataError(.unauthenticated, "The API key is not valid (unknown, revoked or expired).")
         guard let prefix = APIKey.prefix(of: text) else { throw refused }
+        let now = ContinuousClock.now
+        let fast = state.withLock { state -> (Principal, Int)? in
+            guard let cached = state.cache[prefix], cached.until > now, let key = cached.key, let verified = cached.verified,
+                verified.text == text
+            else { return nil }
+            state.used.insert(key.id)
+            return key.isUsable() ? (verified.principal, key.rateLimitPerMinute) : nil
+        }
+        if let fast { return fast }
         let key = try await lookUp(prefix)
         guard let key, key.matches(text), key.isUsable() else { throw refused }
-        state.withLock { _ = $0.used.insert(key.id) }
         let principal = Principal(id: key.id.uuidString, name: key.name, kind: .apiKey, permissions: Set(key.permissions), scopes: key.scopes)
+        state.withLock { state in
+            state.used.insert(key.id)
+            state.cache[prefix]?.verified = (text, principal)
+        }
         return (principal, key.rateLimitPerMinute)
     }
 

@@ -48,11 +48,11 @@ public struct AuthenticationMiddleware: RouterMiddleware {
             guard let tokens else {
                 throw StrataError(.unauthenticated, "This server does not accept tokens; use an API key.")
             }
-            let claims = try tokens.verify(credential)
+            let (claims, principal) = try tokens.verifiedPrincipal(credential)
             if try await revocations?.isRevoked(claims.jti) == true {
                 throw StrataError(.unauthenticated, "The token was signed out; sign in again.")
             }
-            return (claims.principal, "user:\(claims.app):\(claims.sub)", userPerMinute)
+            return (principal, "user:\(claims.app):\(claims.sub)", userPerMinute)
         }
         let (principal, limit) = try await keys.authenticate(credential)
         return (principal, "key:\(principal.id)", limit)

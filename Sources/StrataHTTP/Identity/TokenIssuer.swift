@@ -75,11 +75,19 @@ public struct TokenIssuer: Sendable {
     /// Checks a token and returns its claims.
     /// - Throws: `unauthenticated` for anything but a valid, unexpired token of ours.
     public func verify(_ token: String, now: Date = Date()) throws -> Claims {
+        try verifiedPrincipal(token, now: now).claims
+    }
+
+    /// Checks a token and returns its claims with the principal they describe (both cached
+    /// per token, so a client's next requests cost a dictionary lookup).
+    /// - Throws: `unauthenticated` as ``verify(_:now:)``.
+    public func verifiedPrincipal(_ token: String, now: Date = Date()) throws -> (claims: Claims, principal: Principal) {
         let seconds = Int64(now.timeIntervalSince1970)
-        if let claims = verified.claims(for: token), claims.exp + 30 > seconds, claims.iat - 30 <= seconds { return claims }
+        if let entry = verified.entry(for: token), entry.claims.exp + 30 > seconds, entry.claims.iat - 30 <= seconds { return entry }
         let claims = try verifyUncached(token, now: now)
-        verified.remember(claims, for: token)
-        return claims
+        let entry = (claims, claims.principal)
+        verified.remember(entry, for: token)
+        return entry
     }
 
     func verifyUncached(_ token: String, now: Date) throws -> Claims {
@@ -125,14 +133,14 @@ public struct TokenIssuer: Sendable {
 /// A bounded map of verified tokens to their claims.
 final class VerifiedTokens: Sendable {
     static let limit = 10_000
-    private let entries = Mutex<[String: TokenIssuer.Claims]>([:])
+    private let entries = Mutex<[String: (claims: TokenIssuer.Claims, principal: Principal)]>([:])
 
-    func claims(for token: String) -> TokenIssuer.Claims? { entries.withLock { $0[token] } }
+    func entry(for token: String) -> (claims: TokenIssuer.Claims, principal: Principal)? { entries.withLock { $0[token] } }
 
-    func remember(_ claims: TokenIssuer.Claims, for token: String) {
+    func remember(_ entry: (claims: TokenIssuer.Claims, principal: Principal), for token: String) {
         entries.withLock { entries in
             if entries.count >= Self.limit { entries.removeAll(keepingCapacity: true) }
-            entries[token] = claims
+            entries[token] = entry
         }
     }
 }
