@@ -131,12 +131,14 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
     }
 
     private func loadAndBackfill(_ key: String, load: @Sendable () async throws -> Versioned?, lease: String?) async throws -> Versioned? {
-        loads.increment()
         defer {
             if let lease, let redis {
                 Task { try? await redis.run(Self.releaseScript, keys: [redisKey(key) + ":loading"], arguments: [lease]) }
             }
         }
+        // A reader that missed just before another load landed finds the value now.
+        if let redis, let stored = try? await redis.get(redisKey(key)), let landed = decodeVersioned(stored) { return landed }
+        loads.increment()
         guard let loaded = try await load() else { return nil }
         await backfill(key, loaded)
         return loaded
