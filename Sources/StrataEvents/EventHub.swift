@@ -94,7 +94,7 @@ public final class EventHub: Service, Sendable {
             try? await gracefulShutdown()
             return
         }
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await self.watch(with: reader)
         }
         await reader.close()

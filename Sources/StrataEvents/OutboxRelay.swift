@@ -3,7 +3,7 @@ public import Logging
 import Metrics
 import PostgresNIO
 public import ServiceLifecycle
-public import StrataCore
+import StrataCore
 public import StrataPostgres
 public import StrataRedis
 
@@ -122,7 +122,7 @@ public final class OutboxRelay: Service, Sendable {
 
     /// Relays until cancelled or gracefully shut down.
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.listenForAppends() }
                 await self.relayUntilCancelled()

@@ -1,7 +1,7 @@
 public import Foundation
-public import Hummingbird
+import Hummingbird
 import NIOCore
-public import StrataHTTP
+import StrataHTTP
 
 /// The OpenAPI 3.1 document of the whole API (`Resources/openapi.json`), served at
 /// `GET /openapi.json`. A test compares its operations with the routes the server registers,

@@ -23,7 +23,7 @@ import Testing
                     redactedBody: #"{"password":"[REDACTED]"}"#
                 )
             )
-            try await pool.withTransaction { connection in
+            _ = try await pool.withTransaction { connection in
                 try await trail.record(
                     AuditRecord(
                         app: "workorders",

@@ -40,7 +40,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func subscribingToNothingIsRefused() async throws {
-        try await withTestRedis { redis, _ in
+        _ = try await withTestRedis { redis, _ in
             await #expect(throws: StrataError.self) { _ = try await redis.subscribe(to: []) }
         }
     }

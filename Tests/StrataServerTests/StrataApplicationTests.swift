@@ -26,7 +26,7 @@ struct ProbeModule: StrataModule {
         router.post("/api/probe/audited") { request, context -> Item in
             let item = try await request.decodeJSON(as: Item.self, context: context)
             let pool = environment.pool
-            try await pool.withTransaction { connection in
+            _ = try await pool.withTransaction { connection in
                 try await context.audit.record(
                     AuditRecord(app: "probe", actor: "tester", action: "create", resourceType: "item", resourceID: item.name, responseStatus: 200),
                     on: connection,

@@ -3,7 +3,7 @@ public import Hummingbird
 import HummingbirdBcrypt
 import NIOPosix
 import StrataCore
-public import StrataPostgres
+import StrataPostgres
 import StrataRedis
 
 /// `POST /api/<app>/login {"login", "password"}` → `{"token", "token_type", "expires_at"}` and

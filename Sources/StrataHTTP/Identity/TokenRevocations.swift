@@ -1,6 +1,6 @@
 public import Foundation
 import PostgresNIO
-public import StrataCore
+import StrataCore
 public import StrataPostgres
 import Synchronization
 

@@ -1,4 +1,4 @@
-public import HTTPTypes
+import HTTPTypes
 public import Hummingbird
 import Logging
 import NIOCore
@@ -83,7 +83,7 @@ public struct AuditMiddleware: RouterMiddleware {
             responseStatus: status
         )
         do {
-            try await pool.withConnection { connection in
+            _ = try await pool.withConnection { connection in
                 try await trail.record(record, on: connection, logger: pool.statementLogger)
             }
         } catch {

@@ -1,7 +1,7 @@
 import Foundation
 public import Hummingbird
 import StrataCore
-public import StrataPostgres
+import StrataPostgres
 
 /// `/api/strata/keys` (permission `admin`): create (the key is in the response once), list and
 /// revoke API keys — the same as `strata keys create | list | revoke`.

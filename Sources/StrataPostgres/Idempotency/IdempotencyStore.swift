@@ -1,7 +1,7 @@
 import Crypto
-public import Foundation
+import Foundation
 import PostgresNIO
-public import StrataCore
+import StrataCore
 
 /// `strata.idempotency_keys`: reserve a key for a request, remember its response, replay it.
 public struct IdempotencyStore: Sendable {

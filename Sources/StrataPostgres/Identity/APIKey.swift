@@ -1,6 +1,6 @@
 import Crypto
 public import Foundation
-public import StrataCore
+import StrataCore
 
 /// An API key as stored: everything but the key itself, which exists only in the caller's hands
 /// (the table keeps its SHA-256).

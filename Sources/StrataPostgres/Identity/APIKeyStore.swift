@@ -1,7 +1,7 @@
 public import Foundation
 import Logging
 import PostgresNIO
-public import StrataCore
+import StrataCore
 
 /// `strata.api_keys`: create (the key is returned once), list, find by prefix, revoke, and
 /// record use in batches.

@@ -1,5 +1,5 @@
 public import Foundation
-public import StrataCore
+import StrataCore
 
 /// An event to append to the outbox: what changed (app, aggregate, kind), the JSON payload,
 /// who did it, under which request, and which cache keys it makes stale.

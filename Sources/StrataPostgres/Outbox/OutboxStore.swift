@@ -1,6 +1,6 @@
 public import Foundation
-public import PostgresNIO
-public import StrataCore
+import PostgresNIO
+import StrataCore
 
 /// The outbox's SQL for the relay, live readers, replay and clean-up, in one place.
 ///

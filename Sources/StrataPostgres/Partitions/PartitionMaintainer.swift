@@ -2,7 +2,7 @@ public import Foundation
 public import Logging
 import PostgresNIO
 public import ServiceLifecycle
-public import StrataCore
+import StrataCore
 
 /// Keeps every declared ``PartitionedTable``: creates the current partition and the ones
 /// ahead, moves rows out of the default partition into the partition they belong to (creating
@@ -70,7 +70,7 @@ public final class PartitionMaintainer: Service, Sendable {
     /// Maintains every interval until shut down (the server runs the first pass before it
     /// starts its services); failures are logged and retried at the next pass.
     public func run() async throws {
-        try await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try? await Task.sleep(for: self.configuration.interval)
                 if Task.isCancelled { return }

@@ -1,5 +1,5 @@
 public import Foundation
-public import StrataCore
+import StrataCore
 
 /// How a range-partitioned table is kept: by what column and interval, how many partitions
 /// ahead, and what happens to old ones. Modules declare their tables; the

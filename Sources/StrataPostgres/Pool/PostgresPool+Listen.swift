@@ -1,4 +1,4 @@
-public import Logging
+import Logging
 import NIOSSL
 public import PostgresNIO
 import StrataCore

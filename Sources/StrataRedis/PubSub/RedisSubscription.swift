@@ -1,4 +1,4 @@
-public import Logging
+import Logging
 import StrataCore
 
 /// A subscription to Redis Pub/Sub channels, on a connection of its own.

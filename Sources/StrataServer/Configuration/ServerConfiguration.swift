@@ -1,7 +1,7 @@
 import Foundation
 public import Logging
 public import StrataCore
-public import StrataEvents
+import StrataEvents
 public import StrataHTTP
 public import StrataPostgres
 public import StrataRedis
