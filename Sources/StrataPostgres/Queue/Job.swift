@@ -1,0 +1,69 @@
+public import Foundation
+
+/// A job to enqueue.
+///
+/// ```swift
+/// try await pool.withTransaction { connection in
+///     try await repository.insert(order, on: connection)
+///     try await JobQueue().enqueue(NewJob(kind: "email.order_confirmation", args: #"{"order": 42}"#), on: connection, logger: logger)
+/// }
+/// ```
+public struct NewJob: Sendable, Equatable {
+    /// The worker queue (`default`, `webhooks`, `simjobs.gpu` …).
+    public var queue: String
+    /// What to do: the handler's name.
+    public var kind: String
+    /// The handler's input, JSON text.
+    public var argsJSON: String
+    /// 0 (critical) to 3 (low).
+    public var priority: Int
+    /// Not before this time (default: now).
+    public var runAt: Date?
+    public var maxAttempts: Int
+    /// At most one live (available or running) job per queue, kind and key.
+    public var uniqueKey: String?
+
+    public init(
+        queue: String = "default",
+        kind: String,
+        argsJSON: String = "{}",
+        priority: Int = 2,
+        runAt: Date? = nil,
+        maxAttempts: Int = 10,
+        uniqueKey: String? = nil
+    ) {
+        self.queue = queue
+        self.kind = kind
+        self.argsJSON = argsJSON
+        self.priority = priority
+        self.runAt = runAt
+        self.maxAttempts = maxAttempts
+        self.uniqueKey = uniqueKey
+    }
+}
+
+/// A job a worker holds: its lease token guards every change the worker makes.
+public struct ClaimedJob: Sendable, Equatable {
+    public var id: Int64
+    public var queue: String
+    public var kind: String
+    public var argsJSON: String
+    public var priority: Int
+    /// This attempt's number (1 for the first).
+    public var attempt: Int
+    public var maxAttempts: Int
+    public var leaseToken: UUID
+}
+
+/// A job's state.
+public enum JobState: String, Sendable, CaseIterable {
+    /// Waiting for its `run_at` and a worker (also between retries).
+    case available
+    /// Leased by a worker.
+    case running
+    case completed
+    /// Cancelled before it finished.
+    case cancelled
+    /// Failed every attempt; kept for inspection.
+    case discarded
+}

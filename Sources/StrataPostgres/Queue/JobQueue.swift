@@ -1,0 +1,236 @@
+public import Foundation
+public import Logging
+public import PostgresNIO
+import StrataCore
+
+/// The platform queue's SQL: enqueue in the caller's transaction, claim with `SKIP LOCKED`,
+/// and lease-guarded transitions (`WHERE id = $1 AND state = 'running' AND lease_token = $2`).
+public struct JobQueue: Sendable {
+    /// The LISTEN/NOTIFY channel enqueues notify (payload: the queue).
+    public static let channel = "strata_jobs"
+
+    public init() {}
+
+    /// Enqueues a job on the caller's connection (inside its transaction: the job exists if and
+    /// only if the transaction commits).
+    /// - Returns: The job's id — or, for a unique job that is already live, that job's id.
+    /// - Throws: `invalid_value` naming the field.
+    @discardableResult
+    public func enqueue(_ job: NewJob, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+        try Self.validate(job)
+        let priority = Int16(job.priority)
+        let inserted = try await connection.query(
+            """
+            WITH wake AS (SELECT pg_notify(\(Self.channel), \(job.queue)))
+            INSERT INTO strata.jobs (queue, kind, args, priority, run_at, max_attempts, unique_key)
+            SELECT \(job.queue), \(job.kind), \(job.argsJSON)::jsonb, \(priority), coalesce(\(job.runAt), now()),
+                   \(job.maxAttempts), \(job.uniqueKey)
+            FROM wake
+            ON CONFLICT (queue, kind, unique_key) WHERE unique_key IS NOT NULL AND state IN ('available', 'running') DO NOTHING
+            RETURNING id
+            """,
+            logger: logger
+        ).collect()
+        if let id = try inserted.first?.decode(Int64.self) { return id }
+        let existing = try await connection.query(
+            """
+            SELECT id FROM strata.jobs
+            WHERE queue = \(job.queue) AND kind = \(job.kind) AND unique_key = \(job.uniqueKey) AND state IN ('available', 'running')
+            """,
+            logger: logger
+        ).collect()
+        guard let id = try existing.first?.decode(Int64.self) else {
+            throw StrataError(.concurrentUpdate, "A unique job changed state while enqueuing; retry.")
+        }
+        return id
+    }
+
+    static func validate(_ job: NewJob) throws {
+        func fail(_ field: String, _ rule: String) -> StrataError {
+            StrataError(.invalidValue, "The job's \(field) \(rule).", details: ["field": field])
+        }
+        let queueOK =
+            job.queue.utf8.count <= 63 && job.queue.utf8.first.map { $0 >= 0x61 && $0 <= 0x7A } == true
+            && job.queue.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D }
+        guard queueOK else { throw fail("queue", "must be a lowercase name ([a-z][a-z0-9_.-]*)") }
+        guard (1...200).contains(job.kind.count) else { throw fail("kind", "must be 1 to 200 characters") }
+        guard (0...3).contains(job.priority) else { throw fail("priority", "must be 0 (critical) to 3 (low)") }
+        guard (1...1000).contains(job.maxAttempts) else { throw fail("max_attempts", "must be 1 to 1000") }
+    }
+
+    /// Claims up to `limit` available jobs of a queue, most urgent first, leasing each.
+    public func claim(
+        queue: String,
+        limit: Int,
+        worker: String,
+        lease: Duration,
+        on connection: PostgresConnection,
+        logger: Logger
+    )
+        async throws -> [ClaimedJob]
+    {
+        let rows = try await connection.query(
+            """
+            WITH next AS (
+                SELECT id FROM strata.jobs
+                WHERE queue = \(queue) AND state = 'available' AND run_at <= now()
+                ORDER BY priority, run_at, id
+                LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE strata.jobs AS j
+            SET state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
+                lease_expires_at = now() + \(lease.milliseconds) * interval '1 millisecond',
+                attempted_at = now(), attempted_by = \(worker)
+            FROM next WHERE j.id = next.id
+            RETURNING j.id, j.queue, j.kind, j.args::text, j.priority, j.attempt, j.max_attempts, j.lease_token
+            """,
+            logger: logger
+        )
+        var jobs: [ClaimedJob] = []
+        for try await (id, queue, kind, args, priority, attempt, maxAttempts, token) in rows.decode(
+            (Int64, String, String, String, Int16, Int32, Int32, UUID).self
+        ) {
+            jobs.append(
+                ClaimedJob(
+                    id: id,
+                    queue: queue,
+                    kind: kind,
+                    argsJSON: args,
+                    priority: Int(priority),
+                    attempt: Int(attempt),
+                    maxAttempts: Int(maxAttempts),
+                    leaseToken: token
+                )
+            )
+        }
+        return jobs.sorted { ($0.priority, $0.id) < ($1.priority, $1.id) }
+    }
+
+    /// Extends a lease.
+    /// - Returns: `nil` when the lease is lost (rescued, cancelled-and-finalized …); else whether
+    ///   cancellation was requested (the handler should stop).
+    public func heartbeat(_ job: ClaimedJob, lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> Bool? {
+        let rows = try await connection.query(
+            """
+            UPDATE strata.jobs SET lease_expires_at = now() + \(lease.milliseconds) * interval '1 millisecond'
+            WHERE id = \(job.id) AND state = 'running' AND lease_token = \(job.leaseToken)
+            RETURNING cancel_requested_at IS NOT NULL
+            """,
+            logger: logger
+        ).collect()
+        return try rows.first?.decode(Bool.self)
+    }
+
+    /// Completes a job. - Returns: `false` when the lease was lost (another worker owns it now).
+    @discardableResult
+    public func complete(_ job: ClaimedJob, resultJSON: String? = nil, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        try await !connection.query(
+            """
+            UPDATE strata.jobs SET state = 'completed', finalized_at = now(), lease_token = NULL, lease_expires_at = NULL,
+                   result = \(resultJSON)::jsonb
+            WHERE id = \(job.id) AND state = 'running' AND lease_token = \(job.leaseToken)
+            RETURNING 1
+            """,
+            logger: logger
+        ).collect().isEmpty
+    }
+
+    /// Records a failed attempt: the job is retried at `retryAt`, or discarded when it has used
+    /// every attempt. - Returns: the new state, or `nil` when the lease was lost.
+    @discardableResult
+    public func fail(_ job: ClaimedJob, error: String, retryAt: Date, on connection: PostgresConnection, logger: Logger) async throws -> JobState? {
+        let entry = #"{"attempt":\#(job.attempt),"error":\#(Self.quoted(String(error.prefix(2000)))),"at":"\#(Date().formatted(.iso8601))"}"#
+        let rows = try await connection.query(
+            """
+            UPDATE strata.jobs
+            SET state = CASE WHEN attempt >= max_attempts OR cancel_requested_at IS NOT NULL
+                             THEN (CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled' ELSE 'discarded' END)
+                             ELSE 'available' END,
+                finalized_at = CASE WHEN attempt >= max_attempts OR cancel_requested_at IS NOT NULL THEN now() END,
+                run_at = \(retryAt), lease_token = NULL, lease_expires_at = NULL,
+                errors = errors || jsonb_build_array(\(entry)::jsonb)
+            WHERE id = \(job.id) AND state = 'running' AND lease_token = \(job.leaseToken)
+            RETURNING state
+            """,
+            logger: logger
+        ).collect()
+        return try rows.first.map { JobState(rawValue: try $0.decode(String.self)) ?? .available }
+    }
+
+    /// Marks a running job cancelled at its worker's request (it stopped cooperatively).
+    @discardableResult
+    public func finishCancelled(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        try await !connection.query(
+            """
+            UPDATE strata.jobs SET state = 'cancelled', finalized_at = now(), lease_token = NULL, lease_expires_at = NULL
+            WHERE id = \(job.id) AND state = 'running' AND lease_token = \(job.leaseToken)
+            RETURNING 1
+            """,
+            logger: logger
+        ).collect().isEmpty
+    }
+
+    /// Cancels a job: an available one at once; a running one cooperatively (its worker sees it
+    /// at the next heartbeat).
+    /// - Returns: The job's state afterwards, or `nil` when there is no such job.
+    public func cancel(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> JobState? {
+        let rows = try await connection.query(
+            """
+            UPDATE strata.jobs
+            SET state = CASE WHEN state = 'available' THEN 'cancelled' ELSE state END,
+                finalized_at = CASE WHEN state = 'available' THEN now() ELSE finalized_at END,
+                cancel_requested_at = CASE WHEN state IN ('available', 'running') THEN coalesce(cancel_requested_at, now()) ELSE cancel_requested_at END
+            WHERE id = \(id)
+            RETURNING state
+            """,
+            logger: logger
+        ).collect()
+        return try rows.first.map { JobState(rawValue: try $0.decode(String.self)) ?? .available }
+    }
+
+    /// Returns jobs whose lease expired (their worker died or hung) to the queue, or discards
+    /// them when they used every attempt. - Returns: how many were rescued.
+    @discardableResult
+    public func rescueExpired(on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let rows = try await connection.query(
+            """
+            WITH expired AS (
+                SELECT id FROM strata.jobs WHERE state = 'running' AND lease_expires_at < now() FOR UPDATE SKIP LOCKED
+            )
+            UPDATE strata.jobs AS j
+            SET state = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'available' END,
+                finalized_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
+                lease_token = NULL, lease_expires_at = NULL, run_at = now(),
+                errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'error', 'lease expired', 'at', now()))
+            FROM expired WHERE j.id = expired.id
+            RETURNING 1
+            """,
+            logger: logger
+        ).collect()
+        return rows.count
+    }
+
+    /// Job counts by queue and state (the queue's depth).
+    public func depth(on connection: PostgresConnection, logger: Logger) async throws -> [(queue: String, state: JobState, count: Int)] {
+        let rows = try await connection.query("SELECT queue, state, count(*) FROM strata.jobs GROUP BY queue, state", logger: logger)
+        var result: [(String, JobState, Int)] = []
+        for try await (queue, state, count) in rows.decode((String, String, Int64).self) {
+            if let state = JobState(rawValue: state) { result.append((queue, state, Int(count))) }
+        }
+        return result
+    }
+
+    static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
+    }
+}

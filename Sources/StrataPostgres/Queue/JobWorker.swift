@@ -1,0 +1,249 @@
+public import Foundation
+public import Logging
+import Metrics
+import PostgresNIO
+public import ServiceLifecycle
+import StrataCore
+import Synchronization
+
+/// What a handler gets: the job, and a way to see whether it was cancelled.
+public struct JobContext: Sendable {
+    public let job: ClaimedJob
+    let cancellation: CancellationFlag
+    /// Whether cancellation was requested (seen at the last heartbeat): stop as soon as you can
+    /// and throw ``JobCancelled``.
+    public var isCancellationRequested: Bool { cancellation.isSet }
+}
+
+/// Thrown by a handler that stopped because its job was cancelled.
+public struct JobCancelled: Error {
+    public init() {}
+}
+
+/// Runs a job; throwing fails the attempt (retried with backoff).
+public typealias JobHandler = @Sendable (JobContext) async throws -> String?
+
+/// Runs jobs of some queues: claims as many as it has free slots (``Configuration/concurrency``),
+/// heartbeats their leases, completes or fails them under their lease token, rescues jobs whose
+/// lease expired, fires schedules, and drains on graceful shutdown (claims nothing more, lets
+/// running jobs finish within ``Configuration/drainTimeout``, then cancels them; their leases
+/// expire and another worker retries them).
+///
+/// It wakes on `NOTIFY strata_jobs` (a connection of its own) and polls every
+/// ``Configuration/pollInterval`` as a fallback.
+///
+/// Metrics: `strata_jobs_claim_seconds`, `strata_jobs_run_seconds{kind}`,
+/// `strata_jobs_finished_total{kind,outcome}`, `strata_jobs_depth{queue,state}`.
+public final class JobWorker: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var queues: [String]
+        public var concurrency: Int
+        public var lease: Duration
+        public var heartbeatInterval: Duration
+        public var pollInterval: Duration
+        public var drainTimeout: Duration
+        /// Retry delay after attempt n: `baseDelay × 2^(n-1)`, ±25 % jitter, at most `maximumDelay`.
+        public var baseDelay: Duration
+        public var maximumDelay: Duration
+        public var name: String
+
+        public init(
+            queues: [String] = ["default"],
+            concurrency: Int = 4,
+            lease: Duration = .seconds(30),
+            heartbeatInterval: Duration = .seconds(10),
+            pollInterval: Duration = .seconds(1),
+            drainTimeout: Duration = .seconds(10),
+            baseDelay: Duration = .seconds(1),
+            maximumDelay: Duration = .seconds(3600),
+            name: String = "worker-\(ProcessInfo.processInfo.processIdentifier)"
+        ) {
+            self.queues = queues
+            self.concurrency = max(1, concurrency)
+            self.lease = lease
+            self.heartbeatInterval = heartbeatInterval
+            self.pollInterval = pollInterval
+            self.drainTimeout = drainTimeout
+            self.baseDelay = baseDelay
+            self.maximumDelay = maximumDelay
+            self.name = name
+        }
+    }
+
+    public let configuration: Configuration
+    let pool: PostgresPool
+    let handlers: [String: JobHandler]
+    let schedules: [JobSchedule]
+    let logger: Logger
+    let queue = JobQueue()
+    let doorbell = Doorbell()
+    private let running = Atomic<Int>(0)
+    private let claimTimer = Metrics.Timer(label: "strata_jobs_claim_seconds", preferredDisplayUnit: .seconds)
+
+    public init(
+        pool: PostgresPool,
+        handlers: [String: JobHandler],
+        schedules: [JobSchedule] = [],
+        configuration: Configuration = .init(),
+        logger: Logger
+    ) {
+        self.pool = pool
+        self.handlers = handlers
+        self.schedules = schedules
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Runs until graceful shutdown, then drains.
+    public func run() async throws {
+        await withTaskGroup(of: Void.self) { jobs in
+            let listener = Task { await self.listenForEnqueues() }
+            defer { listener.cancel() }
+            let stopping = StopFlag()
+            await withGracefulShutdownHandler {
+                var lastMaintenance = ContinuousClock.now - .seconds(3600)
+                while !Task.isCancelled && !stopping.isSet {
+                    if lastMaintenance.duration(to: .now) >= configuration.pollInterval * 5 {
+                        lastMaintenance = .now
+                        await maintain()
+                    }
+                    let free = configuration.concurrency - running.load(ordering: .relaxed)
+                    var claimed: [ClaimedJob] = []
+                    if free > 0 {
+                        claimed = (try? await claim(limit: free)) ?? []
+                        for job in claimed {
+                            running.wrappingAdd(1, ordering: .relaxed)
+                            jobs.addTask {
+                                await self.execute(job)
+                                self.running.wrappingSubtract(1, ordering: .relaxed)
+                                self.doorbell.ring()
+                            }
+                        }
+                    }
+                    if claimed.isEmpty || claimed.count < free { await doorbell.wait(timeout: configuration.pollInterval) }
+                }
+            } onGracefulShutdown: {
+                stopping.set()
+                self.doorbell.ring()
+            }
+            // Drain: running jobs get the drain timeout, then are cancelled.
+            let deadline = ContinuousClock.now + configuration.drainTimeout
+            while running.load(ordering: .relaxed) > 0 && ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+            jobs.cancelAll()
+        }
+    }
+
+    /// Claims jobs across the configured queues.
+    func claim(limit: Int) async throws -> [ClaimedJob] {
+        let start = ContinuousClock.now
+        let jobs = try await pool.withTransaction { connection in
+            var claimed: [ClaimedJob] = []
+            for name in configuration.queues where claimed.count < limit {
+                claimed += try await queue.claim(
+                    queue: name,
+                    limit: limit - claimed.count,
+                    worker: configuration.name,
+                    lease: configuration.lease,
+                    on: connection,
+                    logger: pool.statementLogger
+                )
+            }
+            return claimed
+        }
+        claimTimer.recordNanoseconds(start.duration(to: .now).nanoseconds)
+        return jobs
+    }
+
+    /// Runs one job with heartbeats and records how it ended.
+    func execute(_ job: ClaimedJob) async {
+        let started = ContinuousClock.now
+        let cancellation = CancellationFlag()
+        let heartbeat = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: configuration.heartbeatInterval)
+                let state = try await pool.withConnection { connection in
+                    try await queue.heartbeat(job, lease: configuration.lease, on: connection, logger: pool.statementLogger)
+                }
+                if state != false { cancellation.set() }  // lost lease (nil) or cancel requested (true)
+            }
+        }
+        defer { heartbeat.cancel() }
+        let outcome: String
+        do {
+            guard let handler = handlers[job.kind] else {
+                throw StrataError(.invalidValue, "No handler for job kind '\(job.kind)'.")
+            }
+            let result = try await handler(JobContext(job: job, cancellation: cancellation))
+            _ = try await pool.withConnection { connection in
+                try await queue.complete(job, resultJSON: result, on: connection, logger: pool.statementLogger)
+            }
+            outcome = "completed"
+        } catch is JobCancelled {
+            _ = try? await pool.withConnection { connection in
+                try await queue.finishCancelled(job, on: connection, logger: pool.statementLogger)
+            }
+            outcome = "cancelled"
+        } catch {
+            let retryAt = Date().addingTimeInterval(retryDelay(afterAttempt: job.attempt).secondsDouble)
+            let state = try? await pool.withConnection { connection in
+                try await queue.fail(job, error: "\(error)", retryAt: retryAt, on: connection, logger: pool.statementLogger)
+            }
+            outcome = (state ?? nil)?.rawValue ?? "lost"
+            logger.debug("job attempt failed", metadata: ["strata.job.id": "\(job.id)", "strata.job.kind": "\(job.kind)"])
+        }
+        Metrics.Timer(label: "strata_jobs_run_seconds", dimensions: [("kind", job.kind)]).recordNanoseconds(started.duration(to: .now).nanoseconds)
+        Counter(label: "strata_jobs_finished_total", dimensions: [("kind", job.kind), ("outcome", outcome)]).increment()
+    }
+
+    /// The delay before retrying after attempt `attempt`.
+    public func retryDelay(afterAttempt attempt: Int) -> Duration {
+        let base = configuration.baseDelay.secondsDouble * pow(2, Double(min(max(attempt - 1, 0), 30)))
+        let capped = min(base, configuration.maximumDelay.secondsDouble)
+        return .milliseconds(Int64(capped * 1000 * Double.random(in: 0.75...1.25)))
+    }
+
+    /// Rescues expired leases, fires due schedules, updates the depth gauges.
+    func maintain() async {
+        do {
+            try await pool.withTransaction { connection in
+                let logger = pool.statementLogger
+                let rescued = try await queue.rescueExpired(on: connection, logger: logger)
+                if rescued > 0 { self.logger.notice("rescued jobs whose lease expired", metadata: ["strata.jobs.rescued": "\(rescued)"]) }
+                for schedule in schedules { try await schedule.fireIfDue(on: connection, logger: logger) }
+            }
+            let depth = try await pool.withConnection { connection in try await queue.depth(on: connection, logger: pool.statementLogger) }
+            for (queueName, state, count) in depth {
+                Gauge(label: "strata_jobs_depth", dimensions: [("queue", queueName), ("state", state.rawValue)]).record(count)
+            }
+        } catch {
+            logger.debug("job maintenance failed; retrying", metadata: ["strata.error": "\(error)"])
+        }
+    }
+
+    private func listenForEnqueues() async {
+        while !Task.isCancelled {
+            do {
+                try await pool.listen(on: JobQueue.channel) { notifications in
+                    doorbell.ring()
+                    for try await notification in notifications where configuration.queues.contains(notification.payload) {
+                        doorbell.ring()
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+}
+
+/// A flag one task sets and others read.
+final class CancellationFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .acquiring) }
+    func set() { flag.store(true, ordering: .releasing) }
+}
+
+typealias StopFlag = CancellationFlag
