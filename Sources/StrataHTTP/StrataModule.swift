@@ -77,8 +77,9 @@ public struct ModuleEnvironment: Sendable {
     }
 }
 
-/// The platform's own module: the `strata` schema (ledger, outbox, audit log), the outbox
-/// relay, the live-event hub and `GET /api/events`.
+/// The platform's own module: the `strata` schema (ledger, outbox, audit log, keys, jobs), the
+/// outbox relay, the live-event hub, the API-key usage writer, the platform's job worker
+/// (queue `strata`: expiry sweeps), `GET /api/events` and the key and replay endpoints.
 public struct PlatformModule: StrataModule {
     /// Platform settings.
     public struct Configuration: Sendable {
@@ -131,6 +132,13 @@ public struct PlatformModule: StrataModule {
             OutboxRelay(pool: environment.pool, redis: environment.redis, configuration: relay, hub: environment.hub, logger: environment.logger),
             environment.hub,
             environment.keys,
+            JobWorker(
+                pool: environment.pool,
+                handlers: PlatformJobs.handlers(pool: environment.pool),
+                schedules: PlatformJobs.schedules,
+                configuration: .init(queues: [PlatformJobs.queue], concurrency: 2),
+                logger: environment.logger
+            ),
         ]
     }
 }

@@ -233,3 +233,45 @@ import Testing
         }
     }
 }
+
+@Suite struct PlatformJobsTests {
+    @Test(.timeLimit(.minutes(1)))
+    func expirySweepsRemoveOnlyWhatExpired() async throws {
+        try await withTestDatabase { database in
+            let pool = database.pool
+            try await pool.query(
+                """
+                INSERT INTO strata.revoked_tokens (token_id, expires_at) VALUES ('old', now() - interval '1 hour'), ('live', now() + interval '1 hour')
+                """
+            )
+            try await pool.query(
+                """
+                INSERT INTO strata.idempotency_keys (principal, route, key, fingerprint, expires_at)
+                VALUES ('p', 'POST /x', 'old', decode(repeat('00', 32), 'hex'), now() - interval '1 minute'),
+                       ('p', 'POST /x', 'live', decode(repeat('00', 32), 'hex'), now() + interval '1 hour')
+                """
+            )
+            let handlers = PlatformJobs.handlers(pool: pool)
+            #expect(PlatformJobs.schedules.count == 2 && handlers.count == 2)
+            // Run them the way the worker does: through the queue.
+            try await pool.withTransaction { connection in
+                for schedule in PlatformJobs.schedules { try await schedule.fireIfDue(on: connection, logger: pool.statementLogger) }
+            }
+            let worker = JobWorker(
+                pool: pool,
+                handlers: handlers,
+                configuration: .init(queues: ["strata"], pollInterval: .milliseconds(50)),
+                logger: TestPostgres.logger
+            )
+            let running = Task { try await worker.run() }
+            for _ in 0..<200 {
+                let done = try await pool.query("SELECT count(*) FROM strata.jobs WHERE state = 'completed'").first?.decode(Int64.self)
+                if done == 2 { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            running.cancel()
+            #expect(try await pool.query("SELECT token_id FROM strata.revoked_tokens").map { try $0.decode(String.self) } == ["live"])
+            #expect(try await pool.query("SELECT key FROM strata.idempotency_keys").map { try $0.decode(String.self) } == ["live"])
+        }
+    }
+}
