@@ -130,6 +130,7 @@ let package = Package(
         .executableTarget(
             name: "strata",
             dependencies: [
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "StrataEvents",
                 "StrataHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),

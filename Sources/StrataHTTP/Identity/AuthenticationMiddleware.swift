@@ -66,8 +66,9 @@ public struct AuthenticationMiddleware: RouterMiddleware {
         if let credential = Self.credential(in: request.headers) {
             let (principal, budget, limit) = try await authenticate(credential)
             context.principal = principal
-            context.audit.actor = principal.actor
-            context.logger[metadataKey: "strata.actor"] = .string(principal.actor)
+            let actor = principal.actor
+            context.audit.actor = actor
+            context.logger[metadataKey: "strata.actor"] = .string(actor)
             budgetKey = budget
             perMinute = limit
         } else {
