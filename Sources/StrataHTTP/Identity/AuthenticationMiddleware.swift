@@ -48,11 +48,11 @@ public struct AuthenticationMiddleware: RouterMiddleware {
             guard let tokens else {
                 throw StrataError(.unauthenticated, "This server does not accept tokens; use an API key.")
             }
-            let (claims, principal) = try tokens.verifiedPrincipal(credential)
-            if try await revocations?.isRevoked(claims.jti) == true {
+            let verified = try tokens.verifiedPrincipal(credential)
+            if try await revocations?.isRevoked(verified.claims.jti) == true {
                 throw StrataError(.unauthenticated, "The token was signed out; sign in again.")
             }
-            return (principal, "user:\(claims.app):\(claims.sub)", userPerMinute)
+            return (verified.principal, verified.budgetKey, userPerMinute)
         }
         let (principal, limit) = try await keys.authenticate(credential)
         return (principal, "key:\(principal.id)", limit)
@@ -93,7 +93,7 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     static func credential(in headers: HTTPFields) -> String? {
         if let authorization = headers[.authorization] {
             let bytes = authorization.utf8
-            if bytes.count > 7, bytes.prefix(7).map({ $0 | 0x20 }).elementsEqual("bearer ".utf8) {
+            if bytes.count > 7, zip(bytes, "bearer ".utf8).allSatisfy({ ($0 | 0x20) == $1 }) {
                 var token = Substring(authorization).dropFirst(7)
                 while token.first == " " { token = token.dropFirst() }
                 while token.last == " " { token = token.dropLast() }

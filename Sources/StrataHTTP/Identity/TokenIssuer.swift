@@ -78,14 +78,22 @@ public struct TokenIssuer: Sendable {
         try verifiedPrincipal(token, now: now).claims
     }
 
+    /// A verified token: its claims, the principal they describe, and the key its requests'
+    /// rate budget is counted under.
+    public struct Verified: Sendable {
+        public var claims: Claims
+        public var principal: Principal
+        public var budgetKey: String
+    }
+
     /// Checks a token and returns its claims with the principal they describe (both cached
     /// per token, so a client's next requests cost a dictionary lookup).
     /// - Throws: `unauthenticated` as ``verify(_:now:)``.
-    public func verifiedPrincipal(_ token: String, now: Date = Date()) throws -> (claims: Claims, principal: Principal) {
+    public func verifiedPrincipal(_ token: String, now: Date = Date()) throws -> Verified {
         let seconds = Int64(now.timeIntervalSince1970)
         if let entry = verified.entry(for: token), entry.claims.exp + 30 > seconds, entry.claims.iat - 30 <= seconds { return entry }
         let claims = try verifyUncached(token, now: now)
-        let entry = (claims, claims.principal)
+        let entry = Verified(claims: claims, principal: claims.principal, budgetKey: "user:\(claims.app):\(claims.sub)")
         verified.remember(entry, for: token)
         return entry
     }
@@ -133,11 +141,11 @@ public struct TokenIssuer: Sendable {
 /// A bounded map of verified tokens to their claims.
 final class VerifiedTokens: Sendable {
     static let limit = 10_000
-    private let entries = Mutex<[String: (claims: TokenIssuer.Claims, principal: Principal)]>([:])
+    private let entries = Mutex<[String: TokenIssuer.Verified]>([:])
 
-    func entry(for token: String) -> (claims: TokenIssuer.Claims, principal: Principal)? { entries.withLock { $0[token] } }
+    func entry(for token: String) -> TokenIssuer.Verified? { entries.withLock { $0[token] } }
 
-    func remember(_ entry: (claims: TokenIssuer.Claims, principal: Principal), for token: String) {
+    func remember(_ entry: TokenIssuer.Verified, for token: String) {
         entries.withLock { entries in
             if entries.count >= Self.limit { entries.removeAll(keepingCapacity: true) }
             entries[token] = entry
