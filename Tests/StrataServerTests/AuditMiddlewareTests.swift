@@ -93,4 +93,32 @@ import Testing
             #expect(!recorded.contains { $0.body?.contains("hunter2") == true || $0.body?.contains("sk-123") == true })
         }
     }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aRejectedRequestWithAKeyIsAuditedUnderItsActor() async throws {
+        try await withTestDatabase { database in
+            let pool = database.pool
+            let configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
+            let router = StrataApplication.buildRouter(
+                configuration: configuration,
+                pool: pool,
+                modules: StrataApplication.modules + [ProbeModule()],
+                readiness: Readiness(),
+                checks: [],
+                logger: TestPostgres.logger
+            )
+            let (_, key) = try await APIKeyStore(pool: pool).create(.init(name: "auditor", permissions: ["read"]))
+            try await Application(router: router, logger: TestPostgres.logger).test(.router) { client in
+                try await client.execute(
+                    uri: "/api/probe/items",
+                    method: .post,
+                    headers: [.contentType: "application/json", .xAPIKey: key],
+                    body: ByteBuffer(string: #"{"name":"bolt"}"#)
+                ) { response in
+                    #expect(response.status == .badRequest)
+                }
+            }
+            #expect(try await entries(pool).map(\.actor) == ["api_key:auditor"])
+        }
+    }
 }

@@ -66,9 +66,9 @@ public struct AuthenticationMiddleware: RouterMiddleware {
         if let credential = Self.credential(in: request.headers) {
             let (principal, budget, limit) = try await authenticate(credential)
             context.principal = principal
-            let actor = principal.actor
-            context.audit.actor = actor
-            context.logger[metadataKey: "strata.actor"] = .string(actor)
+            // The actor reaches the request's log line and audit entries through the trail; setting
+            // logger metadata here would copy the metadata on every authenticated request.
+            context.audit.actor = principal.actor
             budgetKey = budget
             perMinute = limit
         } else {

@@ -38,6 +38,7 @@ public struct AuditMiddleware: RouterMiddleware {
         )
         var context = context
         let trail = AuditTrail(facts: facts)
+        trail.actor = context.audit.actor  // set by authentication, which runs first
         context.audit = trail
         let status: Int
         do {

@@ -3,6 +3,7 @@ public import Hummingbird
 import Logging
 import Metrics
 import StrataCore
+import StrataPostgres
 import Synchronization
 
 /// One log line and two metric series per request.
@@ -33,6 +34,7 @@ public struct RequestObservationMiddleware: RouterMiddleware {
         instruments.requests.increment()
         instruments.duration.record(duration: elapsed)
         let quiet = route == "/health" || route == "/ready" || route == "/metrics"
+        let audit = context.audit  // the authentication middleware records the actor there
         context.logger.log(
             level: quiet ? .debug : .info,
             "request",
@@ -42,6 +44,7 @@ public struct RequestObservationMiddleware: RouterMiddleware {
                 "route": .string(route),
                 "status": .stringConvertible(response.status.code),
                 "duration_ms": .string(String(format: "%.2f", elapsed.millisecondsDouble)),
+                "strata.actor": .string(audit.actor ?? "anonymous"),
             ]
         )
         return response
