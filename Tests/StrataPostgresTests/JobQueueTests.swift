@@ -152,6 +152,18 @@ import Testing
             let nextSlot = now.addingTimeInterval(300)
             #expect(try await pool.withTransaction { try await schedule.fireIfDue(now: nextSlot, on: $0, logger: pool.statementLogger) } != nil)
             #expect(try await pool.query("SELECT count(*) FROM strata.jobs WHERE kind = 'cleanup'").first?.decode(Int64.self) == 2)
+
+            // Cron: 02:30 UTC daily fires once for the day's slot however often it is checked.
+            let nightly = try JobSchedule(name: "nightly", cron: "30 2 * * *", job: NewJob(kind: "nightly"))
+            let morning = try Date("2026-11-22T08:00:00Z", strategy: .iso8601)
+            for minutes in [0.0, 10, 600] {
+                _ = try await pool.withTransaction {
+                    try await nightly.fireIfDue(now: morning.addingTimeInterval(minutes * 60), on: $0, logger: pool.statementLogger)
+                }
+            }
+            #expect(try await pool.query("SELECT count(*) FROM strata.jobs WHERE kind = 'nightly'").first?.decode(Int64.self) == 1)
+            let nextDay = morning.addingTimeInterval(86_400)
+            #expect(try await pool.withTransaction { try await nightly.fireIfDue(now: nextDay, on: $0, logger: pool.statementLogger) } != nil)
         }
     }
 }
