@@ -1,4 +1,5 @@
 import Foundation
+import StrataCore
 public import StrataPostgres
 public import StrataRedis
 
@@ -90,33 +91,16 @@ public struct LiveEvent: Sendable, Equatable {
     /// The event as one Server-Sent Events message: `id` is the position, `event` the kind,
     /// `data` one line of JSON with every field (the payload embedded as JSON).
     public var serverSentEvent: String {
-        var data = "{\"id\":\(outboxID),\"sequence\":\(sequence),\"app\":\(Self.quoted(app))"
-        data += ",\"aggregate_type\":\(Self.quoted(aggregateType)),\"aggregate_id\":\(Self.quoted(aggregateID))"
-        data += ",\"kind\":\(Self.quoted(kind)),\"occurred_at\":\(Self.quoted(occurredAt))"
-        data += ",\"actor\":\(actor.map(Self.quoted) ?? "null"),\"request_id\":\(requestID.map(Self.quoted) ?? "null")"
+        var data = "{\"id\":\(outboxID),\"sequence\":\(sequence),\"app\":\(JSONText.quoted(app))"
+        data += ",\"aggregate_type\":\(JSONText.quoted(aggregateType)),\"aggregate_id\":\(JSONText.quoted(aggregateID))"
+        data += ",\"kind\":\(JSONText.quoted(kind)),\"occurred_at\":\(JSONText.quoted(occurredAt))"
+        data += ",\"actor\":\(JSONText.quoted(actor)),\"request_id\":\(JSONText.quoted(requestID))"
         data += ",\"payload\":\(Self.singleLine(payloadJSON))}"
         return "id: \(sequence)\nevent: \(Self.singleLine(kind))\ndata: \(data)\n\n"
     }
 
     static func timestamp(_ date: Date) -> String {
         date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true))
-    }
-
-    /// A JSON string literal.
-    static func quoted(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case "\n": result += "\\n"
-            case "\r": result += "\\r"
-            case "\t": result += "\\t"
-            case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
     }
 
     /// JSON text from PostgreSQL's jsonb output has no raw newlines, but a kind could; SSE

@@ -57,11 +57,11 @@ struct PeopleModule: StrataModule {
         // Another key, a changed payload, "alg": "none", garbage: all refused.
         let other = try TokenIssuer(secret: Array("ffffffffffffffffffffffffffffffff".utf8))
         #expect(throws: StrataError.self) { try other.verify(token) }
-        let forgedPayload = TokenIssuer.base64URL(
+        let forgedPayload = Base64URL.encode(
             Array(#"{"sub":"u-1","name":"ann","app":"people","perms":["admin"],"scopes":{},"iat":0,"exp":9999999999,"jti":"x","iss":"strata"}"#.utf8)
         )
         #expect(throws: StrataError.self) { try issuer.verify(parts[0] + "." + forgedPayload + "." + parts[2]) }
-        let none = TokenIssuer.base64URL(Array(#"{"alg":"none","typ":"JWT"}"#.utf8))
+        let none = Base64URL.encode(Array(#"{"alg":"none","typ":"JWT"}"#.utf8))
         #expect(throws: StrataError.self) { try issuer.verify(none + "." + parts[1] + ".") }
         #expect(throws: StrataError.self) { try issuer.verify("not.a.token") }
         #expect(throws: StrataError.self) { try TokenIssuer(secret: Array("short".utf8)) }

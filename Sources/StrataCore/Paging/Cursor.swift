@@ -22,9 +22,7 @@ public struct Cursor: Sendable, Equatable {
 
     /// The cursor as clients see it.
     public var encoded: String {
-        let data = (try? JSONEncoder().encode(Payload(v: values))) ?? Data()
-        return data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        Base64URL.encode((try? JSONEncoder().encode(Payload(v: values))) ?? Data())
     }
 
     /// Reads a cursor a client sent back.
@@ -32,9 +30,7 @@ public struct Cursor: Sendable, Equatable {
     public init(decoding text: String) throws {
         let refused = StrataError.validation([.init(field: "cursor", reason: "is not a cursor this API returned")])
         guard text.utf8.count <= 2048 else { throw refused }
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
-        guard let data = Data(base64Encoded: base64), let payload = try? JSONDecoder().decode(Payload.self, from: data), !payload.v.isEmpty
+        guard let data = Base64URL.decode(text), let payload = try? JSONDecoder().decode(Payload.self, from: Data(data)), !payload.v.isEmpty
         else { throw refused }
         self.values = payload.v
     }

@@ -33,7 +33,7 @@ public struct TokenIssuer: Sendable {
     }
 
     static let issuerName = "strata"
-    static let header = base64URL(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+    static let header = Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
     let key: SymmetricKey
     /// How long a token is valid.
     public let lifetime: Duration
@@ -66,9 +66,9 @@ public struct TokenIssuer: Sendable {
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let payload = Self.base64URL(Array((try? encoder.encode(claims)) ?? Data()))
+        let payload = Base64URL.encode(Array((try? encoder.encode(claims)) ?? Data()))
         let signingInput = Self.header + "." + payload
-        let signature = Self.base64URL(Array(HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: key)))
+        let signature = Base64URL.encode(Array(HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: key)))
         return (signingInput + "." + signature, claims)
     }
 
@@ -101,8 +101,8 @@ public struct TokenIssuer: Sendable {
     func verifyUncached(_ token: String, now: Date) throws -> Claims {
         let refused = StrataError(.unauthenticated, "The token is not valid (malformed, wrongly signed or expired); sign in again.")
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard token.utf8.count <= 8192, parts.count == 3, let header = Self.decodeBase64URL(parts[0]),
-            let signature = Self.decodeBase64URL(parts[2]), let payload = Self.decodeBase64URL(parts[1])
+        guard token.utf8.count <= 8192, parts.count == 3, let header = Base64URL.decode(parts[0]),
+            let signature = Base64URL.decode(parts[2]), let payload = Base64URL.decode(parts[1])
         else { throw refused }
         struct Header: Decodable { var alg: String }
         guard (try? JSONDecoder().decode(Header.self, from: Data(header)))?.alg == "HS256" else { throw refused }
@@ -119,22 +119,6 @@ public struct TokenIssuer: Sendable {
         var dots = 0
         for byte in text.utf8 where byte == UInt8(ascii: ".") { dots += 1 }
         return dots == 2 && text.utf8.count > 20
-    }
-
-    static func base64URL(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
-    }
-
-    static func decodeBase64URL(_ text: Substring) -> [UInt8]? {
-        guard
-            text.utf8.allSatisfy({
-                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2D || $0 == 0x5F
-            })
-        else { return nil }
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
-        return Data(base64Encoded: base64).map(Array.init)
     }
 }
 

@@ -8,7 +8,6 @@ import StrataCore
 public import StrataEvents
 public import StrataPostgres
 public import StrataRedis
-import Synchronization
 
 /// `GET /api/events?app=A[&aggregate=ID]`: an app's events as Server-Sent Events (permission
 /// `events.read`, which `read` grants).
@@ -104,7 +103,7 @@ public struct EventsController: Sendable {
                 var feed = feed
                 try await writer.write(ByteBuffer(string: "retry: 2000\n: position \(feed.position)\n\n"))
                 var lastWrite = ContinuousClock.now
-                let stopping = StopSignal()
+                let stopping = Latch()
                 try await withGracefulShutdownHandler {
                     while !Task.isCancelled && !stopping.isSet {
                         let events: [LiveEvent]
@@ -139,11 +138,4 @@ public struct EventsController: Sendable {
 extension HTTPField.Name {
     /// `Last-Event-ID`, sent by reconnecting Server-Sent Events clients.
     public static let lastEventID = Self("Last-Event-ID")!
-}
-
-/// A flag set once from another task (graceful shutdown) and read by a loop.
-final class StopSignal: Sendable {
-    private let flag = Atomic<Bool>(false)
-    var isSet: Bool { flag.load(ordering: .acquiring) }
-    func set() { flag.store(true, ordering: .releasing) }
 }

@@ -1,5 +1,6 @@
 public import Logging
 public import PostgresNIO
+import StrataCore
 
 /// Appends events to `strata.outbox` inside the caller's transaction, so that a change and
 /// its event commit or vanish together.
@@ -55,7 +56,8 @@ public struct OutboxWriter: Sendable {
     /// - Returns: Their outbox ids, in order.
     @discardableResult
     public func append(_ events: [OutboxEvent], on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
-        if events.count <= 1 { return try await events.asyncMap { try await append($0, on: connection, logger: logger) } }
+        if events.count == 1 { return [try await append(events[0], on: connection, logger: logger)] }
+        guard !events.isEmpty else { return [] }
         for event in events { try event.validate() }
         let lockKeys = Set(events.map { "\($0.app)/\($0.aggregateType)/\($0.aggregateID)" }).sorted()
         try await connection.query(
@@ -85,34 +87,11 @@ public struct OutboxWriter: Sendable {
     /// The events as one JSON array; every field, the payload text included, is a JSON string,
     /// so no field's content can change the array's shape.
     static func batchJSON(_ events: [OutboxEvent]) -> String {
-        func quoted(_ text: String?) -> String {
-            guard let text else { return "null" }
-            var result = "\""
-            for scalar in text.unicodeScalars {
-                switch scalar {
-                case "\"": result += "\\\""
-                case "\\": result += "\\\\"
-                case _ where scalar.value < 0x20:
-                    result += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-                default: result.unicodeScalars.append(scalar)
-                }
-            }
-            return result + "\""
-        }
-        return "["
+        "["
             + events.map { event in
-                "{\"app\":\(quoted(event.app)),\"aggregate_type\":\(quoted(event.aggregateType)),\"aggregate_id\":\(quoted(event.aggregateID)),"
-                    + "\"kind\":\(quoted(event.kind)),\"payload\":\(quoted(event.payloadJSON)),\"actor\":\(quoted(event.actor)),"
-                    + "\"request_id\":\(quoted(event.requestID)),\"cache_keys\":[\(event.cacheKeys.map { quoted($0) }.joined(separator: ","))]}"
+                "{\"app\":\(JSONText.quoted(event.app)),\"aggregate_type\":\(JSONText.quoted(event.aggregateType)),\"aggregate_id\":\(JSONText.quoted(event.aggregateID)),"
+                    + "\"kind\":\(JSONText.quoted(event.kind)),\"payload\":\(JSONText.quoted(event.payloadJSON)),\"actor\":\(JSONText.quoted(event.actor)),"
+                    + "\"request_id\":\(JSONText.quoted(event.requestID)),\"cache_keys\":[\(event.cacheKeys.map { JSONText.quoted($0) }.joined(separator: ","))]}"
             }.joined(separator: ",") + "]"
-    }
-}
-
-extension Array {
-    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
-        var result: [T] = []
-        result.reserveCapacity(count)
-        for element in self { result.append(try await transform(element)) }
-        return result
     }
 }

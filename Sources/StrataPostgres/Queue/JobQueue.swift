@@ -140,7 +140,7 @@ public struct JobQueue: Sendable {
     /// every attempt. - Returns: the new state, or `nil` when the lease was lost.
     @discardableResult
     public func fail(_ job: ClaimedJob, error: String, retryAt: Date, on connection: PostgresConnection, logger: Logger) async throws -> JobState? {
-        let entry = #"{"attempt":\#(job.attempt),"error":\#(Self.quoted(String(error.prefix(2000)))),"at":"\#(Date().formatted(.iso8601))"}"#
+        let entry = #"{"attempt":\#(job.attempt),"error":\#(JSONText.quoted(String(error.prefix(2000)))),"at":"\#(Date().formatted(.iso8601))"}"#
         let rows = try await connection.query(
             """
             UPDATE strata.jobs
@@ -219,18 +219,5 @@ public struct JobQueue: Sendable {
             if let state = JobState(rawValue: state) { result.append((queue, state, Int(count))) }
         }
         return result
-    }
-
-    static func quoted(_ text: String) -> String {
-        var result = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": result += "\\\""
-            case "\\": result += "\\\\"
-            case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
-            default: result.unicodeScalars.append(scalar)
-            }
-        }
-        return result + "\""
     }
 }

@@ -9,7 +9,7 @@ import Synchronization
 /// What a handler gets: the job, and a way to see whether it was cancelled.
 public struct JobContext: Sendable {
     public let job: ClaimedJob
-    let cancellation: CancellationFlag
+    let cancellation: Latch
     /// Whether cancellation was requested (seen at the last heartbeat): stop as soon as you can
     /// and throw ``JobCancelled``.
     public var isCancellationRequested: Bool { cancellation.isSet }
@@ -99,7 +99,7 @@ public final class JobWorker: Service, Sendable {
         await withTaskGroup(of: Void.self) { jobs in
             let listener = Task { await self.listenForEnqueues() }
             defer { listener.cancel() }
-            let stopping = StopFlag()
+            let stopping = Latch()
             await withGracefulShutdownHandler {
                 var lastMaintenance = ContinuousClock.now - .seconds(3600)
                 while !Task.isCancelled && !stopping.isSet {
@@ -159,7 +159,7 @@ public final class JobWorker: Service, Sendable {
     /// Runs one job with heartbeats and records how it ended.
     func execute(_ job: ClaimedJob) async {
         let started = ContinuousClock.now
-        let cancellation = CancellationFlag()
+        let cancellation = Latch()
         let heartbeat = Task {
             while !Task.isCancelled {
                 try await Task.sleep(for: configuration.heartbeatInterval)
@@ -238,12 +238,3 @@ public final class JobWorker: Service, Sendable {
         }
     }
 }
-
-/// A flag one task sets and others read.
-final class CancellationFlag: Sendable {
-    private let flag = Atomic<Bool>(false)
-    var isSet: Bool { flag.load(ordering: .acquiring) }
-    func set() { flag.store(true, ordering: .releasing) }
-}
-
-typealias StopFlag = CancellationFlag

@@ -10,15 +10,18 @@ enum HTTPLoad {
     /// Sends `requests` GETs of `path` and returns throughput and latency.
     /// - Throws: when a connection fails or a response is not 200.
     static func run(host: String, port: Int, path: String, headers: [(String, String)], connections: Int, requests: Int) async throws -> BenchResult {
-        let channels = try await Array(0..<connections).asyncMap { _ in
-            try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .channelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                        try channel.pipeline.syncOperations.addHandler(ExchangeHandler())
+        var channels: [any Channel] = []
+        for _ in 0..<connections {
+            channels.append(
+                try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                            try channel.pipeline.syncOperations.addHandler(ExchangeHandler())
+                        }
                     }
-                }
-                .connect(host: host, port: port).get()
+                    .connect(host: host, port: port).get()
+            )
         }
         defer { for channel in channels { channel.close(promise: nil) } }
         var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: HTTPHeaders())
@@ -87,14 +90,5 @@ enum HTTPLoad {
         func channelInactive(context: ChannelHandlerContext) {
             while let promise = waiting.popFirst() { promise.fail(StrataError(.internalError, "the benchmark connection closed")) }
         }
-    }
-}
-
-extension Array {
-    func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
-        var result: [T] = []
-        result.reserveCapacity(count)
-        for element in self { result.append(try await transform(element)) }
-        return result
     }
 }

@@ -1,0 +1,20 @@
+import Foundation
+import StrataCore
+import Testing
+
+@Suite struct EncodingTests {
+    @Test func quotedTextIsValidJSONThatReadsBackTheSame() throws {
+        let text = "a \"quote\", a \\ backslash,\n a tab\t, a bell \u{7}, é and 😀"
+        let quoted = JSONText.quoted(text)
+        #expect(try JSONDecoder().decode(String.self, from: Data(quoted.utf8)) == text)
+        #expect(JSONText.quoted(nil) == "null")
+    }
+
+    @Test func base64URLRoundTripsAndRefusesOtherAlphabets() {
+        let bytes: [UInt8] = [0xfb, 0xff, 0x3e, 0x00, 0x7f]
+        let encoded = Base64URL.encode(bytes)
+        #expect(!encoded.contains("+") && !encoded.contains("/") && !encoded.contains("="))
+        #expect(Base64URL.decode(encoded) == bytes)
+        #expect(Base64URL.decode("+/==") == nil)
+    }
+}
