@@ -15,7 +15,7 @@ public struct StrataRequestContext: RequestContext {
     public var clientIP: String?
     /// The W3C trace id of the request's `traceparent`, when it sent a well-formed one.
     public var traceID: String?
-    /// The request's audit trail (set by ``AuditMiddleware`` on mutating API requests).
+    /// The request's audit trail: the actor once authenticated; the facts, filled by ``AuditMiddleware`` on mutating API requests.
     public var audit: AuditTrail
     /// Who is asking, when the request carried valid credentials (``AuthenticationMiddleware``).
     public var principal: Principal?

@@ -75,15 +75,7 @@ public struct AuthenticationMiddleware: RouterMiddleware {
             budgetKey = "ip:\(context.clientIP ?? "unknown")"
             perMinute = anonymousPerMinute
         }
-        let decision = await limiter.check(budgetKey, perMinute: perMinute)
-        guard decision.allowed else {
-            let seconds = max(1, Int((decision.retryAfter.secondsDouble).rounded(.up)))
-            throw StrataError(
-                .rateLimited,
-                "Too many requests: the limit is \(perMinute) per minute; retry in \(seconds) s.",
-                details: ["retry_after_s": "\(seconds)", "limit_per_minute": "\(perMinute)"]
-            )
-        }
+        let decision = try await limiter.spend(budgetKey, perMinute: perMinute)
         var response = try await next(request, context)
         response.headers[.rateLimitRemaining] = "\(decision.remaining)"
         return response

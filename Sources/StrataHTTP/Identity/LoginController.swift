@@ -81,15 +81,7 @@ public struct LoginController: Sendable {
         for (budget, perMinute) in [
             ("login:\(app):\(body.login.lowercased())", attemptsPerAccount), ("login-ip:\(context.clientIP ?? "unknown")", attemptsPerIP),
         ] {
-            let decision = await limiter.check(budget, perMinute: perMinute)
-            guard decision.allowed else {
-                let seconds = max(1, Int(decision.retryAfter.secondsDouble.rounded(.up)))
-                throw StrataError(
-                    .rateLimited,
-                    "Too many sign-in attempts; retry in \(seconds) s.",
-                    details: ["retry_after_s": "\(seconds)"]
-                )
-            }
+            try await limiter.spend(budget, perMinute: perMinute, what: "sign-in attempts")
         }
         let user = try await directory.credentials(forLogin: body.login)
         let hash = user?.passwordHash ?? Self.decoyHash

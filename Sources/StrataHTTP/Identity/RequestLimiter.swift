@@ -23,6 +23,24 @@ public final class RequestLimiter: Sendable {
         return checkLocally(key, perMinute: perMinute)
     }
 
+    /// Counts one request against `key`'s budget and refuses it when the budget is spent.
+    /// - Parameter what: What is counted, for the message ("requests", "sign-in attempts").
+    /// - Returns: The decision (for `X-RateLimit-Remaining`).
+    /// - Throws: `rate_limited` (429) with `retry_after_s` (→ `Retry-After`) and the limit.
+    @discardableResult
+    public func spend(_ key: String, perMinute: Int, what: String = "requests") async throws -> RateLimiter.Decision {
+        let decision = await check(key, perMinute: perMinute)
+        guard decision.allowed else {
+            let seconds = max(1, Int(decision.retryAfter.secondsDouble.rounded(.up)))
+            throw StrataError(
+                .rateLimited,
+                "Too many \(what): the limit is \(perMinute) per minute; retry in \(seconds) s.",
+                details: ["retry_after_s": "\(seconds)", "limit_per_minute": "\(perMinute)"]
+            )
+        }
+        return decision
+    }
+
     /// The same cell rate algorithm as the Redis script, in memory.
     func checkLocally(_ key: String, perMinute: Int, now: Double = Date().timeIntervalSince1970 * 1000) -> RateLimiter.Decision {
         let interval = 60_000.0 / Double(max(1, perMinute))

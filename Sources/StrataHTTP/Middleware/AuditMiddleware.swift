@@ -29,17 +29,14 @@ public struct AuditMiddleware: RouterMiddleware {
         guard Self.isAudited(request) else { return try await next(request, context) }
         var request = request
         let body = try await request.collectBody(upTo: context.bodyLimit)
-        let facts = AuditRecord.RequestFacts(
+        let trail = context.audit
+        trail.facts = AuditRecord.RequestFacts(
             ip: context.clientIP,
             userAgent: request.headers[.userAgent],
             requestID: context.requestID.isEmpty ? nil : context.requestID,
             traceID: context.traceID,
             redactedBody: Self.redactedBody(body)
         )
-        var context = context
-        let trail = AuditTrail(facts: facts)
-        trail.actor = context.audit.actor  // set by authentication, which runs first
-        context.audit = trail
         let status: Int
         do {
             let response = try await next(request, context)

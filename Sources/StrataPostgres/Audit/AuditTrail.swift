@@ -5,17 +5,28 @@ import Synchronization
 /// One request's audit bookkeeping: the request's facts and whether the change it made has
 /// been recorded.
 ///
-/// The HTTP audit middleware makes one per mutating request. A service that changes data
+/// Every request context has one; the HTTP audit middleware fills in the facts of mutating
+/// requests (authentication, earlier, has set the actor). A service that changes data
 /// records its entry in its transaction through ``record(_:on:logger:)``; when the request
 /// ends without one (it was rejected, or the route records nothing), the middleware writes an
 /// entry with the response status afterwards, so every mutating request leaves a trace.
 public final class AuditTrail: Sendable {
-    /// The request's facts.
-    public let facts: AuditRecord.RequestFacts
-    private let state = Mutex<(recorded: Bool, actor: String?)>((false, nil))
+    private struct State {
+        var facts: AuditRecord.RequestFacts
+        var recorded = false
+        var actor: String?
+    }
+
+    private let state: Mutex<State>
 
     public init(facts: AuditRecord.RequestFacts = .init()) {
-        self.facts = facts
+        self.state = Mutex(State(facts: facts))
+    }
+
+    /// The request's facts.
+    public var facts: AuditRecord.RequestFacts {
+        get { state.withLock { $0.facts } }
+        set { state.withLock { $0.facts = newValue } }
     }
 
     /// Whether an entry has been recorded for this request.
@@ -32,6 +43,7 @@ public final class AuditTrail: Sendable {
     @discardableResult
     public func record(_ record: AuditRecord, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
         var record = record
+        let (facts, actor) = state.withLock { ($0.facts, $0.actor) }
         if record.request == .init() { record.request = facts }
         if record.actor == nil { record.actor = actor }
         let id = try await AuditWriter().record(record, on: connection, logger: logger)
