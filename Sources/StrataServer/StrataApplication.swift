@@ -53,8 +53,10 @@ public enum StrataApplication {
         return text
     }
 
-    /// The router: middleware in the order request id → observation → problems → body limit → authentication → audit → idempotency,
-    /// then `/health`, `/ready`, `/metrics` and every module's routes.
+    /// The router: middleware in the order request id → observation → problems → body limit →
+    /// authentication → audit → idempotency, then `/health`, `/ready`, `/metrics`,
+    /// `/openapi.json` and every module's routes.
+    /// - Parameter routes: Where the registered endpoints are recorded (the OpenAPI test reads it).
     public static func buildRouter(
         configuration: ServerConfiguration,
         pool: PostgresPool,
@@ -63,37 +65,14 @@ public enum StrataApplication {
         checks: [ReadinessCheck],
         redis: RedisClient? = nil,
         environment: ModuleEnvironment? = nil,
+        routes: RouteTable = RouteTable(),
         logger: Logger
     ) -> Router<StrataRequestContext> {
-        buildRouterRecordingEndpoints(
-            configuration: configuration,
-            pool: pool,
-            modules: modules,
-            readiness: readiness,
-            checks: checks,
-            redis: redis,
-            environment: environment,
-            logger: logger
-        ).router
-    }
-
-    /// The router and every endpoint it serves (what the OpenAPI document must describe).
-    public static func buildRouterRecordingEndpoints(
-        configuration: ServerConfiguration,
-        pool: PostgresPool,
-        modules: [any StrataModule] = modules,
-        readiness: Readiness,
-        checks: [ReadinessCheck],
-        redis: RedisClient? = nil,
-        environment: ModuleEnvironment? = nil,
-        logger: Logger
-    ) -> (router: Router<StrataRequestContext>, endpoints: [RouteRecorder<StrataRequestContext>.Endpoint]) {
         StrataMetrics.bootstrap()
         let router = Router(context: StrataRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: RequestObservationMiddleware())
-        let routeTable = RouteTable()
-        router.add(middleware: ProblemMiddleware(routes: routeTable))
+        router.add(middleware: ProblemMiddleware(routes: routes))
         router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodySize))
         let environment = environment ?? ModuleEnvironment(pool: pool, redis: redis, logger: logger)
         router.add(
@@ -108,7 +87,7 @@ public enum StrataApplication {
         )
         router.add(middleware: AuditMiddleware(pool: pool, apps: Set(modules.map(\.name))))
         router.add(middleware: IdempotencyMiddleware(pool: pool))
-        let recorder = RouteRecorder(router)
+        let recorder = RouteRecorder(router, into: routes)
         HealthController(readiness: readiness, checks: checks) {
             await metricsText(pool: pool)
         }.addRoutes(to: recorder)
@@ -116,7 +95,6 @@ public enum StrataApplication {
         for module in modules {
             module.addRoutes(to: recorder, environment: environment)
         }
-        routeTable.record(recorder.endpoints)
-        return (router, recorder.endpoints)
+        return router
     }
 }

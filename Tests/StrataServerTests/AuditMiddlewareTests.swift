@@ -33,40 +33,29 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func everyMutatingRequestLeavesOneEntryWithSecretsRedacted() async throws {
-        try await withTestDatabase { database in
+        try await withTestApplication(modules: [ProbeModule()]) { database, client, _ in
             let pool = database.pool
-            let configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
-            let router = StrataApplication.buildRouter(
-                configuration: configuration,
-                pool: pool,
-                modules: StrataApplication.modules + [ProbeModule()],
-                readiness: Readiness(),
-                checks: [],
-                logger: TestPostgres.logger
-            )
-            try await Application(router: router, logger: TestPostgres.logger).test(.router) { client in
-                // Rejected: the middleware records it with the status.
-                let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-                try await client.execute(
-                    uri: "/api/probe/items",
-                    method: .post,
-                    headers: [.contentType: "application/json", .xRequestID: "req-bad", .traceparent: trace],
-                    body: ByteBuffer(string: #"{"name":"bolt","quantity":"many","password":"hunter2"}"#)
-                ) { response in
-                    #expect(response.status == .badRequest)
-                }
-                // Recorded by the route in its transaction: exactly one entry, the route's.
-                try await client.execute(
-                    uri: "/api/probe/audited",
-                    method: .post,
-                    headers: [.contentType: "application/json", .xRequestID: "req-ok"],
-                    body: ByteBuffer(string: #"{"name":"nut","quantity":3,"api_key":"sk-123"}"#)
-                ) { response in
-                    #expect(response.status == .ok)
-                }
-                // Reads are not audited.
-                try await client.execute(uri: "/health", method: .get) { _ in }
+            // Rejected: the middleware records it with the status.
+            let trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            try await client.execute(
+                uri: "/api/probe/items",
+                method: .post,
+                headers: [.contentType: "application/json", .xRequestID: "req-bad", .traceparent: trace],
+                body: ByteBuffer(string: #"{"name":"bolt","quantity":"many","password":"hunter2"}"#)
+            ) { response in
+                #expect(response.status == .badRequest)
             }
+            // Recorded by the route in its transaction: exactly one entry, the route's.
+            try await client.execute(
+                uri: "/api/probe/audited",
+                method: .post,
+                headers: [.contentType: "application/json", .xRequestID: "req-ok"],
+                body: ByteBuffer(string: #"{"name":"nut","quantity":3,"api_key":"sk-123"}"#)
+            ) { response in
+                #expect(response.status == .ok)
+            }
+            // Reads are not audited.
+            try await client.execute(uri: "/health", method: .get) { _ in }
             let recorded = try await entries(pool)
             #expect(
                 recorded == [
@@ -96,27 +85,16 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func aRejectedRequestWithAKeyIsAuditedUnderItsActor() async throws {
-        try await withTestDatabase { database in
+        try await withTestApplication(modules: [ProbeModule()]) { database, client, _ in
             let pool = database.pool
-            let configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
-            let router = StrataApplication.buildRouter(
-                configuration: configuration,
-                pool: pool,
-                modules: StrataApplication.modules + [ProbeModule()],
-                readiness: Readiness(),
-                checks: [],
-                logger: TestPostgres.logger
-            )
             let (_, key) = try await APIKeyStore(pool: pool).create(.init(name: "auditor", permissions: ["read"]))
-            try await Application(router: router, logger: TestPostgres.logger).test(.router) { client in
-                try await client.execute(
-                    uri: "/api/probe/items",
-                    method: .post,
-                    headers: [.contentType: "application/json", .xAPIKey: key],
-                    body: ByteBuffer(string: #"{"name":"bolt"}"#)
-                ) { response in
-                    #expect(response.status == .badRequest)
-                }
+            try await client.execute(
+                uri: "/api/probe/items",
+                method: .post,
+                headers: [.contentType: "application/json", .xAPIKey: key],
+                body: ByteBuffer(string: #"{"name":"bolt"}"#)
+            ) { response in
+                #expect(response.status == .badRequest)
             }
             #expect(try await entries(pool).map(\.actor) == ["api_key:auditor"])
         }

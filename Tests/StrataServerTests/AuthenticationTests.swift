@@ -27,26 +27,14 @@ struct GuardedModule: StrataModule {
         environment variables: [String: String] = [:],
         _ body: @escaping @Sendable (TestDatabase, any TestClientProtocol, ModuleEnvironment) async throws -> Void
     ) async throws {
-        try await withTestDatabase { database in
-            let configuration = try ServerConfiguration(environment: EnvironmentReader(variables))
-            let environment = ModuleEnvironment(
-                pool: database.pool,
-                keys: .init(cacheTTL: .seconds(60), negativeCacheTTL: .zero),
-                logger: TestPostgres.logger
-            )
-            let router = StrataApplication.buildRouter(
-                configuration: configuration,
-                pool: database.pool,
-                modules: StrataApplication.modules + [GuardedModule()],
-                readiness: Readiness(),
-                checks: [],
-                environment: environment,
-                logger: TestPostgres.logger
-            )
-            try await Application(router: router, logger: TestPostgres.logger).test(.router) { client in
-                try await body(database, client, environment)
-            }
-        }
+        try await withTestApplication(
+            modules: [GuardedModule()],
+            variables: variables,
+            environment: { database in
+                ModuleEnvironment(pool: database.pool, keys: .init(cacheTTL: .seconds(60), negativeCacheTTL: .zero), logger: TestPostgres.logger)
+            },
+            body
+        )
     }
 
     func code(_ response: TestResponse) -> String? {

@@ -114,23 +114,14 @@ struct ConventionsModule: StrataModule {
 
 @Suite struct ConventionsTests {
     func withConventions(_ body: @escaping @Sendable (TestDatabase, any TestClientProtocol) async throws -> Void) async throws {
-        try await withTestDatabase { database in
+        let createTables: @Sendable (TestDatabase) async throws -> Void = { database in
             try await database.pool.query(
                 "CREATE TABLE strata.conv_items (id bigserial PRIMARY KEY, name text NOT NULL, version bigint NOT NULL DEFAULT 1)"
             )
             try await database.pool.query("CREATE TABLE strata.conv_notes (id bigserial PRIMARY KEY, line_id text NOT NULL, body text NOT NULL)")
-            let configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
-            let router = StrataApplication.buildRouter(
-                configuration: configuration,
-                pool: database.pool,
-                modules: StrataApplication.modules + [ConventionsModule()],
-                readiness: Readiness(),
-                checks: [],
-                logger: TestPostgres.logger
-            )
-            try await Application(router: router, logger: TestPostgres.logger).test(.router) { client in
-                try await body(database, client)
-            }
+        }
+        try await withTestApplication(modules: [ConventionsModule()], prepare: createTables) { database, client, _ in
+            try await body(database, client)
         }
     }
 

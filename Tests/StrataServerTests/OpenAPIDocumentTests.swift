@@ -10,15 +10,9 @@ import Testing
 @Suite struct OpenAPIDocumentTests {
     @Test(.timeLimit(.minutes(1)))
     func theDocumentDescribesExactlyTheRoutesTheServerRegisters() async throws {
-        try await withTestDatabase { database in
-            let configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
-            let (router, endpoints) = StrataApplication.buildRouterRecordingEndpoints(
-                configuration: configuration,
-                pool: database.pool,
-                readiness: Readiness(),
-                checks: [],
-                logger: TestPostgres.logger
-            )
+        let routes = RouteTable()
+        try await withTestApplication(routes: routes) { _, client, _ in
+            let endpoints = routes.endpoints
             let registered = Set(endpoints.map(\.description))
             let documented = OpenAPIDocument.operations
             #expect(registered.subtracting(documented).isEmpty, "routes missing from openapi.json: \(registered.subtracting(documented).sorted())")
@@ -28,12 +22,10 @@ import Testing
             )
             #expect(registered.count == endpoints.count, "no route is registered twice")
 
-            try await Application(router: router, logger: TestPostgres.logger).test(.router) { client in
-                try await client.execute(uri: "/openapi.json", method: .get) { response in
-                    #expect(response.status == .ok)
-                    let document = try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any]
-                    #expect(document?["openapi"] as? String == "3.1.0")
-                }
+            try await client.execute(uri: "/openapi.json", method: .get) { response in
+                #expect(response.status == .ok)
+                let document = try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any]
+                #expect(document?["openapi"] as? String == "3.1.0")
             }
         }
     }
@@ -42,26 +34,16 @@ import Testing
 @Suite struct MethodNotAllowedTests {
     @Test(.timeLimit(.minutes(1)))
     func aKnownPathWithAnotherMethodIs405WithAllow() async throws {
-        try await withTestDatabase { database in
-            let configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
-            let router = StrataApplication.buildRouter(
-                configuration: configuration,
-                pool: database.pool,
-                readiness: Readiness(),
-                checks: [],
-                logger: TestPostgres.logger
-            )
-            try await Application(router: router, logger: TestPostgres.logger).test(.router) { client in
-                try await client.execute(uri: "/health", method: .put) { response in
-                    #expect(response.status == .methodNotAllowed)
-                    #expect(response.headers[.allow] == "GET")
-                }
-                try await client.execute(uri: "/api/strata/keys/abc", method: .get) { response in
-                    #expect(response.status == .methodNotAllowed && response.headers[.allow] == "DELETE")
-                }
-                try await client.execute(uri: "/no/such/path", method: .get) { response in
-                    #expect(response.status == .notFound)
-                }
+        try await withTestApplication { _, client, _ in
+            try await client.execute(uri: "/health", method: .put) { response in
+                #expect(response.status == .methodNotAllowed)
+                #expect(response.headers[.allow] == "GET")
+            }
+            try await client.execute(uri: "/api/strata/keys/abc", method: .get) { response in
+                #expect(response.status == .methodNotAllowed && response.headers[.allow] == "DELETE")
+            }
+            try await client.execute(uri: "/no/such/path", method: .get) { response in
+                #expect(response.status == .notFound)
             }
         }
     }

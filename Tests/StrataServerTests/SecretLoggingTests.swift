@@ -43,56 +43,49 @@ final class CapturedLogs: Sendable {
     func keysPasswordsAndTokensNeverReachTheLogs() async throws {
         let logs = CapturedLogs()
         let logger = logs.logger(label: "strata.capture")
-        let issued = try await withTestDatabase { database -> [String] in
-            let configuration = try ServerConfiguration(environment: EnvironmentReader(["LOG_LEVEL": "trace"]))
-            let tokens = try TokenIssuer(secret: Array("0123456789abcdef0123456789abcdef".utf8))
-            let environment = ModuleEnvironment(pool: database.pool, tokens: tokens, logger: logger)
-            let router = StrataApplication.buildRouter(
-                configuration: configuration,
-                pool: database.pool,
-                modules: StrataApplication.modules + [GuardedModule(), PeopleModule(), ProbeModule()],
-                readiness: Readiness(),
-                checks: [],
-                environment: environment,
-                logger: logger
-            )
+        let environment: @Sendable (TestDatabase) throws -> ModuleEnvironment = { database in
+            ModuleEnvironment(pool: database.pool, tokens: try TokenIssuer(secret: Array("0123456789abcdef0123456789abcdef".utf8)), logger: logger)
+        }
+        let issued = try await withTestApplication(
+            modules: [GuardedModule(), PeopleModule(), ProbeModule()],
+            variables: ["LOG_LEVEL": "trace"],
+            environment: environment,
+            logger: logger
+        ) { database, client, _ -> [String] in
             let (_, admin) = try await APIKeyStore(pool: database.pool).create(.init(name: "admin", permissions: ["admin"]))
-            let issued = try await Application(router: router, logger: logger).test(.router) { client -> [String] in
-                let robot = try await client.execute(
-                    uri: "/api/strata/keys",
-                    method: .post,
-                    headers: [.xAPIKey: admin, .contentType: "application/json"],
-                    body: ByteBuffer(string: #"{"name":"robot","permissions":["read"]}"#)
-                ) { response in
-                    struct Created: Decodable { var key: String }
-                    return try JSONDecoder().decode(Created.self, from: Data(String(buffer: response.body).utf8)).key
-                }
-                let token = try await client.execute(
-                    uri: "/api/people/login",
-                    method: .post,
-                    headers: [.contentType: "application/json"],
-                    body: ByteBuffer(string: #"{"login":"ann","password":"correct horse battery staple"}"#)
-                ) { response in
-                    struct Token: Decodable { var token: String }
-                    return try JSONDecoder().decode(Token.self, from: Data(String(buffer: response.body).utf8)).token
-                }
-                try await client.execute(uri: "/api/guarded/secret", method: .get, headers: [.authorization: "Bearer \(token)"]) { _ in }
-                try await client.execute(uri: "/api/guarded/secret", method: .get, headers: [.xAPIKey: robot]) { _ in }
-                try await client.execute(
-                    uri: "/api/guarded/secret",
-                    method: .get,
-                    headers: [.xAPIKey: "sk_AAAAAAAA_" + String(repeating: "B", count: 32)]
-                ) { _ in }
-                try await client.execute(
-                    uri: "/api/probe/items",
-                    method: .post,
-                    headers: [.contentType: "application/json"],
-                    body: ByteBuffer(string: #"{"name":"x","quantity":"y","password":"hunter2"}"#)
-                ) { _ in }
-                try await client.execute(uri: "/api/probe/crash", method: .get) { _ in }  // an error that holds a password
-                return [admin, robot, token]
+            let robot = try await client.execute(
+                uri: "/api/strata/keys",
+                method: .post,
+                headers: [.xAPIKey: admin, .contentType: "application/json"],
+                body: ByteBuffer(string: #"{"name":"robot","permissions":["read"]}"#)
+            ) { response in
+                struct Created: Decodable { var key: String }
+                return try JSONDecoder().decode(Created.self, from: Data(String(buffer: response.body).utf8)).key
             }
-            return issued
+            let token = try await client.execute(
+                uri: "/api/people/login",
+                method: .post,
+                headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"login":"ann","password":"correct horse battery staple"}"#)
+            ) { response in
+                struct Token: Decodable { var token: String }
+                return try JSONDecoder().decode(Token.self, from: Data(String(buffer: response.body).utf8)).token
+            }
+            try await client.execute(uri: "/api/guarded/secret", method: .get, headers: [.authorization: "Bearer \(token)"]) { _ in }
+            try await client.execute(uri: "/api/guarded/secret", method: .get, headers: [.xAPIKey: robot]) { _ in }
+            try await client.execute(
+                uri: "/api/guarded/secret",
+                method: .get,
+                headers: [.xAPIKey: "sk_AAAAAAAA_" + String(repeating: "B", count: 32)]
+            ) { _ in }
+            try await client.execute(
+                uri: "/api/probe/items",
+                method: .post,
+                headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"name":"x","quantity":"y","password":"hunter2"}"#)
+            ) { _ in }
+            try await client.execute(uri: "/api/probe/crash", method: .get) { _ in }  // an error that holds a password
+            return [admin, robot, token]
         }
         let lines = logs.all
         #expect(lines.count > 5, "the test saw the logs")

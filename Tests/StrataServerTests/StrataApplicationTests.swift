@@ -61,20 +61,17 @@ struct ProbeModule: StrataModule {
         readiness: Readiness = Readiness(),
         _ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void
     ) async throws {
-        try await withTestDatabase(migrated: migrated) { database in
-            let configuration = try ServerConfiguration(environment: EnvironmentReader(["HTTP_MAX_BODY_SIZE": "1024"]))
+        let checks: @Sendable (TestDatabase) throws -> [ReadinessCheck] = { database in
             let migrator = Migrator(lines: try StrataApplication.migrationLines(), pool: database.pool, logger: TestPostgres.logger)
-            let router = StrataApplication.buildRouter(
-                configuration: configuration,
-                pool: database.pool,
-                modules: StrataApplication.modules + [ProbeModule()],
-                readiness: readiness,
-                checks: StrataApplication.readinessChecks(pool: database.pool, migrator: migrator),
-                logger: TestPostgres.logger
-            )
-            let application = Application(router: router, logger: TestPostgres.logger)
-            try await application.test(.router, body)
+            return StrataApplication.readinessChecks(pool: database.pool, migrator: migrator)
         }
+        try await withTestApplication(
+            modules: [ProbeModule()],
+            variables: ["HTTP_MAX_BODY_SIZE": "1024"],
+            migrated: migrated,
+            readiness: readiness,
+            checks: checks
+        ) { _, client, _ in try await body(client) }
     }
 
     /// The problem's code, or nil when the body is not a problem document.

@@ -75,20 +75,15 @@ struct PeopleModule: StrataModule {
 
 @Suite struct TokenLoginTests {
     func withPeople(_ body: @escaping @Sendable (any TestClientProtocol) async throws -> Void) async throws {
-        try await withTestDatabase { database in
-            let configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
-            let tokens = try TokenIssuer(secret: Array("0123456789abcdef0123456789abcdef".utf8))
-            let environment = ModuleEnvironment(pool: database.pool, tokens: tokens, logger: TestPostgres.logger)
-            let router = StrataApplication.buildRouter(
-                configuration: configuration,
+        let environment: @Sendable (TestDatabase) throws -> ModuleEnvironment = { database in
+            ModuleEnvironment(
                 pool: database.pool,
-                modules: StrataApplication.modules + [GuardedModule(), PeopleModule()],
-                readiness: Readiness(),
-                checks: [],
-                environment: environment,
+                tokens: try TokenIssuer(secret: Array("0123456789abcdef0123456789abcdef".utf8)),
                 logger: TestPostgres.logger
             )
-            try await Application(router: router, logger: TestPostgres.logger).test(.router, body)
+        }
+        try await withTestApplication(modules: [GuardedModule(), PeopleModule()], environment: environment) { _, client, _ in
+            try await body(client)
         }
     }
 

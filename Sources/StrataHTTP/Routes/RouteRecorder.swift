@@ -2,23 +2,23 @@ public import HTTPTypes
 public import Hummingbird
 import Synchronization
 
-/// Passes routes on to a router and remembers each method and path, so that the server can
-/// list exactly what it serves (the OpenAPI document is checked against this list).
+/// One registered endpoint: a method and a path in OpenAPI form (`/api/items/{id}`).
+public struct RouteEndpoint: Hashable, Sendable, CustomStringConvertible {
+    public var method: String
+    public var path: String
+    public var description: String { "\(method) \(path)" }
+}
+
+/// Passes routes on to a router and records each method and path in a ``RouteTable``, so that
+/// the server can list exactly what it serves (the OpenAPI document is checked against it) and
+/// answer 405 for a known path with another method.
 public final class RouteRecorder<Context: RequestContext>: RouterMethods {
-    /// One registered endpoint.
-    public struct Endpoint: Hashable, Sendable, CustomStringConvertible {
-        public var method: String
-        /// The path in OpenAPI form (`/api/items/{id}`).
-        public var path: String
-        public var description: String { "\(method) \(path)" }
-    }
-
     let router: Router<Context>
-    /// Every endpoint registered through the recorder, in order.
-    public private(set) var endpoints: [Endpoint] = []
+    let table: RouteTable
 
-    public init(_ router: Router<Context>) {
+    public init(_ router: Router<Context>, into table: RouteTable) {
         self.router = router
+        self.table = table
     }
 
     @discardableResult
@@ -32,7 +32,7 @@ public final class RouteRecorder<Context: RequestContext>: RouterMethods {
                 // Hummingbird prints a parameter as "{id}" or ":id"; OpenAPI wants "{id}".
                 return segment.hasPrefix(":") ? "{\(segment.dropFirst())}" : segment
             }.joined(separator: "/")
-        endpoints.append(Endpoint(method: method.rawValue, path: text))
+        table.add(RouteEndpoint(method: method.rawValue, path: text))
         return self
     }
 
@@ -43,34 +43,32 @@ public final class RouteRecorder<Context: RequestContext>: RouterMethods {
     }
 }
 
-/// The methods each path template answers, to tell "no such path" (404) from "not with this
-/// method" (405 with `Allow`). Filled once the routes are registered.
+/// The server's endpoints, as registered through a ``RouteRecorder``.
 public final class RouteTable: Sendable {
-    private let templates = Mutex<[(segments: [Substring], methods: Set<String>)]>([])
+    private let recorded = Mutex<[RouteEndpoint]>([])
 
     public init() {}
 
-    /// Records the server's endpoints.
-    public func record(_ endpoints: [RouteRecorder<some RequestContext>.Endpoint]) {
-        var byPath: [String: Set<String>] = [:]
-        for endpoint in endpoints { byPath[endpoint.path, default: []].insert(endpoint.method) }
-        templates.withLock { templates in
-            templates = byPath.map { (path, methods) in (path.split(separator: "/"), methods) }
-        }
+    /// Every endpoint, in registration order.
+    public var endpoints: [RouteEndpoint] { recorded.withLock { $0 } }
+
+    func add(_ endpoint: RouteEndpoint) {
+        recorded.withLock { $0.append(endpoint) }
     }
 
-    /// The methods routes answer on `path` (empty when no route has this path).
+    /// The methods routes answer on `path` (empty when no route has this path): what tells
+    /// "no such path" (404) from "not with this method" (405 with `Allow`).
     public func allowedMethods(for path: String) -> [String] {
         let segments = path.split(separator: "/")
-        return templates.withLock { templates in
-            var allowed: Set<String> = []
-            for template in templates where template.segments.count == segments.count {
-                let matches = zip(template.segments, segments).allSatisfy { pattern, segment in
-                    pattern == segment || (pattern.hasPrefix("{") && pattern.hasSuffix("}")) || pattern == "*"
-                }
-                if matches { allowed.formUnion(template.methods) }
+        var allowed: Set<String> = []
+        for endpoint in endpoints {
+            let template = endpoint.path.split(separator: "/")
+            guard template.count == segments.count else { continue }
+            let matches = zip(template, segments).allSatisfy { pattern, segment in
+                pattern == segment || (pattern.hasPrefix("{") && pattern.hasSuffix("}")) || pattern == "*"
             }
-            return allowed.sorted()
+            if matches { allowed.insert(endpoint.method) }
         }
+        return allowed.sorted()
     }
 }
