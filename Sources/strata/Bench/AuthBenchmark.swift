@@ -38,27 +38,10 @@ struct AuthBenchmark {
     let database = "strata_bench_auth"
 
     func run() async throws {
-        let endpoint = try await DatabaseEndpoint.open(configuration: configuration, logger: logger)
-        let hotLayer = await HotLayer.open(configuration: configuration, logger: logger)
-        do {
-            try await recreateDatabase(endpoint.url)
-            var poolConfiguration = configuration.pool
-            poolConfiguration.poolSize = 4
-            let pool = PostgresPool(url: endpoint.url.with(database: database), configuration: poolConfiguration, logger: logger)
-            try await pool.withRunning {
-                _ = try await Migrator(lines: [try .platform()], pool: pool, logger: logger).migrate()
-                try await measure(pool: pool, hotLayer: hotLayer)
-            }
-            try await dropDatabase(endpoint.url)
-            await hotLayer.client?.close()
-            await hotLayer.embedded?.stop()
-            await endpoint.cluster?.stop()
-        } catch {
-            try? await dropDatabase(endpoint.url)
-            await hotLayer.client?.close()
-            await hotLayer.embedded?.stop()
-            await endpoint.cluster?.stop()
-            throw error
+        var poolConfiguration = configuration.pool
+        poolConfiguration.poolSize = 4
+        try await ScratchDatabase.withPlatform(database, configuration: configuration, pool: poolConfiguration, logger: logger) { pool, hotLayer in
+            try await measure(pool: pool, hotLayer: hotLayer)
         }
     }
 
@@ -171,18 +154,5 @@ struct AuthBenchmark {
             try await Task.sleep(for: .milliseconds(25))
         }
         throw StrataError(.serverStartFailed, "The benchmark server did not start listening.")
-    }
-
-    private func recreateDatabase(_ url: DatabaseURL) async throws {
-        try await EmbeddedCluster.withConnection(to: url.with(database: "postgres"), logger: logger) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(database)) WITH (FORCE)"), logger: logger)
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(database))"), logger: logger)
-        }
-    }
-
-    private func dropDatabase(_ url: DatabaseURL) async throws {
-        try await EmbeddedCluster.withConnection(to: url.with(database: "postgres"), logger: logger) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(database)) WITH (FORCE)"), logger: logger)
-        }
     }
 }

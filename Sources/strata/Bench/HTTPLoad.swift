@@ -28,30 +28,14 @@ enum HTTPLoad {
         head.headers.add(name: "Host", value: "\(host):\(port)")
         for (name, value) in headers { head.headers.add(name: name, value: value) }
         let request = head
-        let next = TicketDispenser()
-        let started = ContinuousClock.now
-        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
-            for channel in channels {
-                group.addTask {
-                    var local: [Double] = []
-                    while next.take() < requests {
-                        let start = ContinuousClock.now
-                        let promise = channel.eventLoop.makePromise(of: UInt.self)
-                        channel.writeAndFlush(Exchange(head: request, promise: promise), promise: nil)
-                        let status = try await promise.futureResult.get()
-                        guard status == 200 else { throw StrataError(.internalError, "the benchmark route answered \(status)") }
-                        local.append(start.duration(to: .now).millisecondsDouble)
-                    }
-                    return local
-                }
-            }
-            var all: [Double] = []
-            for try await part in group { all += part }
-            return all.sorted()
+        let opened = channels
+        return try await measureConcurrently(requests, workers: connections) { worker, _ in
+            let channel = opened[worker]
+            let promise = channel.eventLoop.makePromise(of: UInt.self)
+            channel.writeAndFlush(Exchange(head: request, promise: promise), promise: nil)
+            let status = try await promise.futureResult.get()
+            guard status == 200 else { throw StrataError(.internalError, "the benchmark route answered \(status)") }
         }
-        let seconds = started.duration(to: .now).secondsDouble
-        func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
-        return BenchResult(operations: latencies.count, seconds: seconds, p50: percentile(0.5), p99: percentile(0.99))
     }
 
     struct Exchange {

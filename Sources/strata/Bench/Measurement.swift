@@ -18,19 +18,29 @@ func measureConcurrently(
     concurrency: Int,
     _ operation: @escaping @Sendable (Int) async throws -> Void
 ) async throws -> BenchResult {
+    try await measureConcurrently(count, workers: concurrency) { _, index in try await operation(index) }
+}
+
+/// Runs `count` operations on `workers` tasks; each operation is told which worker runs it (so
+/// that a worker can keep a connection of its own) and its index.
+func measureConcurrently(
+    _ count: Int,
+    workers: Int,
+    _ operation: @escaping @Sendable (_ worker: Int, _ index: Int) async throws -> Void
+) async throws -> BenchResult {
     guard count > 0 else { return BenchResult(operations: 0, seconds: 1, p50: 0, p99: 0) }
     let next = TicketDispenser()
     let started = ContinuousClock.now
     let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
-        for _ in 0..<concurrency {
+        for worker in 0..<workers {
             group.addTask {
                 var local: [Double] = []
-                local.reserveCapacity(count / concurrency + 1)
+                local.reserveCapacity(count / workers + 1)
                 while true {
                     let index = next.take()
                     if index >= count { break }
                     let start = ContinuousClock.now
-                    try await operation(index)
+                    try await operation(worker, index)
                     local.append(start.duration(to: .now).millisecondsDouble)
                 }
                 return local
@@ -41,8 +51,12 @@ func measureConcurrently(
         return all.sorted()
     }
     let seconds = started.duration(to: .now).secondsDouble
-    func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
-    return BenchResult(operations: count, seconds: seconds, p50: percentile(0.50), p99: percentile(0.99))
+    return BenchResult(operations: count, seconds: seconds, p50: latencies.percentile(0.50), p99: latencies.percentile(0.99))
+}
+
+extension Array where Element == Double {
+    /// The `p` quantile of sorted values (nearest rank).
+    func percentile(_ p: Double) -> Double { isEmpty ? 0 : self[Swift.min(count - 1, Int(Double(count) * p))] }
 }
 
 /// Hands out 0, 1, 2, … to concurrent workers.

@@ -31,31 +31,14 @@ struct OutboxBenchmark {
     let database = "strata_bench_outbox"
 
     func run() async throws {
-        let endpoint = try await DatabaseEndpoint.open(configuration: configuration, logger: logger)
-        let hotLayer = await HotLayer.open(configuration: configuration, logger: logger)
-        do {
+        var poolConfiguration = configuration.pool
+        poolConfiguration.poolSize = plan.writers + 2
+        poolConfiguration.maxOverflow = 4
+        try await ScratchDatabase.withPlatform(database, configuration: configuration, pool: poolConfiguration, logger: logger) { pool, hotLayer in
             guard let redis = hotLayer.client else {
                 throw StrataError(.redisUnavailable, "No Redis to relay to: \(hotLayer.disabledReason ?? "set REDIS_URL")")
             }
-            try await recreateDatabase(endpoint.url)
-            var poolConfiguration = configuration.pool
-            poolConfiguration.poolSize = plan.writers + 2
-            poolConfiguration.maxOverflow = 4
-            let pool = PostgresPool(url: endpoint.url.with(database: database), configuration: poolConfiguration, logger: logger)
-            try await pool.withRunning {
-                _ = try await Migrator(lines: [try .platform()], pool: pool, logger: logger).migrate()
-                try await measure(pool: pool, redis: redis)
-            }
-            try await dropDatabase(endpoint.url)
-            await redis.close()
-            await hotLayer.embedded?.stop()
-            await endpoint.cluster?.stop()
-        } catch {
-            try? await dropDatabase(endpoint.url)
-            await hotLayer.client?.close()
-            await hotLayer.embedded?.stop()
-            await endpoint.cluster?.stop()
-            throw error
+            try await measure(pool: pool, redis: redis)
         }
     }
 
@@ -121,10 +104,9 @@ struct OutboxBenchmark {
         await reader.close()
         let lags = committed.all.compactMap { id, commit in received[id].map { commit.duration(to: $0).millisecondsDouble } }.sorted()
         guard !lags.isEmpty else { throw StrataError(.internalError, "no relayed event was read back from the stream") }
-        func percentile(_ p: Double) -> Double { lags[min(lags.count - 1, Int(Double(lags.count) * p))] }
         let rate = Double(count) / pacedStart.duration(to: .now).secondsDouble
         report.emit([
-            ("workload", "outbox.lag"), ("ops_per_s", rate), ("p50_ms", percentile(0.5)), ("p99_ms", percentile(0.99)),
+            ("workload", "outbox.lag"), ("ops_per_s", rate), ("p50_ms", lags.percentile(0.5)), ("p99_ms", lags.percentile(0.99)),
             ("max_ms", lags.last ?? 0), ("delivered", lags.count), ("appended", count),
         ])
         _ = try? await redis.delete(stream)
@@ -145,19 +127,6 @@ struct OutboxBenchmark {
                 on: connection,
                 logger: pool.statementLogger
             )
-        }
-    }
-
-    private func recreateDatabase(_ url: DatabaseURL) async throws {
-        try await EmbeddedCluster.withConnection(to: url.with(database: "postgres"), logger: logger) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(database)) WITH (FORCE)"), logger: logger)
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(database))"), logger: logger)
-        }
-    }
-
-    private func dropDatabase(_ url: DatabaseURL) async throws {
-        try await EmbeddedCluster.withConnection(to: url.with(database: "postgres"), logger: logger) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(database)) WITH (FORCE)"), logger: logger)
         }
     }
 }

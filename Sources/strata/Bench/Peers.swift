@@ -58,21 +58,16 @@ struct PgbenchCeiling: Sendable {
             (try? PostgresBinaries.locate()).map { $0.path("pgbench") }.flatMap {
                 FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil
             } ?? "/usr/bin/pgbench"
-        try await EmbeddedCluster.withConnection(to: url.with(database: "postgres"), logger: logger) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(database)) WITH (FORCE)"), logger: logger)
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(database))"), logger: logger)
-        }
         var environment = ProcessInfo.processInfo.environment
         if let password = url.password { environment["PGPASSWORD"] = password }
         let connection = ["-h", url.socketDirectory ?? url.host ?? "127.0.0.1", "-p", "\(url.port)", "-U", url.username]
-        _ = try await runProgram(program, ["-i", "-q", "-s", "10"] + connection + [database], environment: environment)
-        let output = try await runProgram(
-            program,
-            ["-S", "-M", "prepared", "-c", "\(concurrency)", "-j", "2", "-T", "\(seconds)"] + connection + [database],
-            environment: environment
-        )
-        try await EmbeddedCluster.withConnection(to: url.with(database: "postgres"), logger: logger) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(database)) WITH (FORCE)"), logger: logger)
+        let output = try await ScratchDatabase.with(database, on: url, logger: logger) { _ in
+            _ = try await runProgram(program, ["-i", "-q", "-s", "10"] + connection + [database], environment: environment)
+            return try await runProgram(
+                program,
+                ["-S", "-M", "prepared", "-c", "\(concurrency)", "-j", "2", "-T", "\(seconds)"] + connection + [database],
+                environment: environment
+            )
         }
         // "tps = 41234.567890 (without initial connection time)"
         guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),

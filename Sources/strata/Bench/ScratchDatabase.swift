@@ -1,0 +1,71 @@
+import Logging
+import PostgresNIO
+import StrataCore
+import StrataPostgres
+import StrataRedis
+import StrataServer
+
+/// A database of a benchmark's own on the configured server (embedded unless `DATABASE_URL`
+/// is set): dropped if left over, created, dropped again when the benchmark ends, whether it
+/// succeeded or not.
+enum ScratchDatabase {
+    /// Runs `body` with the server's URL of a fresh database named `name`.
+    static func with<Result>(
+        _ name: String,
+        on url: DatabaseURL,
+        logger: Logger,
+        _ body: (DatabaseURL) async throws -> Result
+    ) async throws -> Result {
+        try await run(
+            ["DROP DATABASE IF EXISTS \(quoteIdentifier(name)) WITH (FORCE)", "CREATE DATABASE \(quoteIdentifier(name))"],
+            on: url,
+            logger: logger
+        )
+        do {
+            let result = try await body(url.with(database: name))
+            try await run(["DROP DATABASE IF EXISTS \(quoteIdentifier(name)) WITH (FORCE)"], on: url, logger: logger)
+            return result
+        } catch {
+            try? await run(["DROP DATABASE IF EXISTS \(quoteIdentifier(name)) WITH (FORCE)"], on: url, logger: logger)
+            throw error
+        }
+    }
+
+    /// Runs `body` with a running pool on a fresh database migrated with the platform's line,
+    /// and the hot layer the server would open; everything is stopped afterwards.
+    static func withPlatform<Result: Sendable>(
+        _ name: String,
+        configuration: ServerConfiguration,
+        pool poolConfiguration: PostgresPool.Configuration,
+        logger: Logger,
+        _ body: (PostgresPool, HotLayer) async throws -> Result
+    ) async throws -> Result {
+        let endpoint = try await DatabaseEndpoint.open(configuration: configuration, logger: logger)
+        let hotLayer = await HotLayer.open(configuration: configuration, logger: logger)
+        func stop() async {
+            await hotLayer.client?.close()
+            await hotLayer.embedded?.stop()
+            await endpoint.cluster?.stop()
+        }
+        do {
+            let result = try await with(name, on: endpoint.url, logger: logger) { url in
+                let pool = PostgresPool(url: url, configuration: poolConfiguration, logger: logger)
+                return try await pool.withRunning {
+                    _ = try await Migrator(lines: [try .platform()], pool: pool, logger: logger).migrate()
+                    return try await body(pool, hotLayer)
+                }
+            }
+            await stop()
+            return result
+        } catch {
+            await stop()
+            throw error
+        }
+    }
+
+    private static func run(_ statements: [String], on url: DatabaseURL, logger: Logger) async throws {
+        try await EmbeddedCluster.withConnection(to: url.with(database: "postgres"), logger: logger) { connection in
+            for statement in statements { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+        }
+    }
+}
