@@ -110,7 +110,7 @@ public final class RedisConnection: Sendable {
         let promise = channel.eventLoop.makePromise(of: RESPValue.self)
         let slot = ReplySlot(promise: promise, timeout: timeout)
         var buffer = channel.allocator.buffer(capacity: arguments.reduce(16) { $0 + $1.count + 16 })
-        buffer.writeBytes(RESPEncoder.encode(arguments))
+        RESPEncoder.encode(arguments, into: &buffer)
         channel.writeAndFlush(RedisRequest(bytes: buffer, slot: slot)).whenFailure { error in
             slot.complete(.failure(StrataError(.redisUnavailable, "Cannot write to Redis.", underlying: error)))
         }
@@ -120,7 +120,7 @@ public final class RedisConnection: Sendable {
     /// Writes a command that Redis answers with pushes only (`SUBSCRIBE`, `UNSUBSCRIBE`).
     func sendExpectingNoReply(_ arguments: [[UInt8]]) async throws {
         var buffer = channel.allocator.buffer(capacity: arguments.reduce(16) { $0 + $1.count + 16 })
-        buffer.writeBytes(RESPEncoder.encode(arguments))
+        RESPEncoder.encode(arguments, into: &buffer)
         do {
             try await channel.writeAndFlush(RedisRequest(bytes: buffer, slot: nil)).get()
         } catch {

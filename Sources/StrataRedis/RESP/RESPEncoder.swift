@@ -1,25 +1,27 @@
+public import NIOCore
+
 /// Encodes commands as RESP arrays of bulk strings, the form every Redis command takes.
 public enum RESPEncoder {
-    /// Appends `*N\r\n$len\r\narg\r\n…` for the command's arguments.
-    public static func encode(_ arguments: [[UInt8]], into output: inout [UInt8]) {
-        output.append(UInt8(ascii: "*"))
-        appendDecimal(arguments.count, to: &output)
-        output.append(contentsOf: [0x0D, 0x0A])
+    /// Appends `*N\r\n$len\r\narg\r\n…` for the command's arguments, straight into the
+    /// buffer that goes to the socket.
+    public static func encode(_ arguments: [[UInt8]], into buffer: inout ByteBuffer) {
+        buffer.writeInteger(UInt8(ascii: "*"))
+        writeDecimal(arguments.count, to: &buffer)
+        buffer.writeStaticString("\r\n")
         for argument in arguments {
-            output.append(UInt8(ascii: "$"))
-            appendDecimal(argument.count, to: &output)
-            output.append(contentsOf: [0x0D, 0x0A])
-            output.append(contentsOf: argument)
-            output.append(contentsOf: [0x0D, 0x0A])
+            buffer.writeInteger(UInt8(ascii: "$"))
+            writeDecimal(argument.count, to: &buffer)
+            buffer.writeStaticString("\r\n")
+            buffer.writeBytes(argument)
+            buffer.writeStaticString("\r\n")
         }
     }
 
     /// The encoding of one command.
     public static func encode(_ arguments: [[UInt8]]) -> [UInt8] {
-        var output: [UInt8] = []
-        output.reserveCapacity(arguments.reduce(16) { $0 + $1.count + 16 })
-        encode(arguments, into: &output)
-        return output
+        var buffer = ByteBufferAllocator().buffer(capacity: arguments.reduce(16) { $0 + $1.count + 16 })
+        encode(arguments, into: &buffer)
+        return Array(buffer.readableBytesView)
     }
 
     /// Encodes any value (used by tests and tools that write replies).
@@ -60,27 +62,19 @@ public enum RESPEncoder {
         }
     }
 
-    /// Appends a non-negative count in decimal without going through `String`.
-    private static func appendDecimal(_ value: Int, to output: inout [UInt8]) {
+    /// Writes a non-negative count in decimal without going through `String`.
+    private static func writeDecimal(_ value: Int, to buffer: inout ByteBuffer) {
         if value < 10 {
-            output.append(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: max(0, value)))
+            buffer.writeInteger(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: max(0, value)))
             return
         }
-        var digits:
-            (
-                UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                UInt8
-            ) =
-                (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
+        var divisor = 1
+        while divisor <= value / 10 { divisor *= 10 }
         var rest = value
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            while rest > 0 {
-                buffer[count] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest % 10)
-                rest /= 10
-                count += 1
-            }
-            for index in stride(from: count - 1, through: 0, by: -1) { output.append(buffer[index]) }
+        while divisor > 0 {
+            buffer.writeInteger(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest / divisor))
+            rest %= divisor
+            divisor /= 10
         }
     }
 }
