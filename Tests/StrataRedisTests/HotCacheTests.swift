@@ -120,24 +120,31 @@ import Testing
         }
     }
 
+    /// `readers` concurrent reads of one missing key, spread over `caches`, each miss loading
+    /// slowly (200 ms): how many loads ran, and what every reader got.
+    func stampede(_ caches: [HotCache<Item>], readers: Int) async throws -> (loads: Int, values: [Item?]) {
+        let loads = TestCounter()
+        let values = try await withThrowingTaskGroup(of: Item?.self) { group in
+            for reader in 0..<readers {
+                group.addTask {
+                    try await caches[reader % caches.count].get("front-page") {
+                        loads.increment()
+                        try await Task.sleep(for: .milliseconds(200))
+                        return .init(value: Item(value: "fresh"), version: 1)
+                    }
+                }
+            }
+            return try await group.reduce(into: [Item?]()) { $0.append($1) }
+        }
+        return (loads.value, values)
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func fiveHundredReadersOfAMissingKeyCauseOneLoad() async throws {
         try await withTestRedis { redis, prefix in
             let cache = HotCache<Item>(redis: redis, name: prefix + "hot", logger: TestPostgres.logger)
-            let loads = TestCounter()
-            let values = try await withThrowingTaskGroup(of: Item?.self) { group in
-                for _ in 0..<500 {
-                    group.addTask {
-                        try await cache.get("front-page") {
-                            loads.increment()
-                            try await Task.sleep(for: .milliseconds(200))
-                            return .init(value: Item(value: "fresh"), version: 1)
-                        }
-                    }
-                }
-                return try await group.reduce(into: [Item?]()) { $0.append($1) }
-            }
-            #expect(loads.value == 1)
+            let (loads, values) = try await stampede([cache], readers: 500)
+            #expect(loads == 1)
             #expect(values.allSatisfy { $0 == Item(value: "fresh") })
         }
     }
@@ -146,25 +153,13 @@ import Testing
     func missesInFourProcessesCauseOneLoad() async throws {
         try await withTestRedis { redis, prefix in
             let url = redis.configuration.url
-            let loads = TestCounter()
             // Four caches with clients of their own stand for four server processes. (A Redis error
             // makes a process load by itself — availability first — so the clients get a timeout
             // that a loaded test machine does not hit.)
             let processes = (0..<4).map { _ in RedisClient(configuration: .init(url: url, commandTimeout: .seconds(2)), logger: TestPostgres.logger) }
             let caches = processes.map { HotCache<Item>(redis: $0, name: prefix + "shared", logger: TestPostgres.logger) }
-            let values = try await withThrowingTaskGroup(of: Item?.self) { group in
-                for reader in 0..<400 {
-                    group.addTask {
-                        try await caches[reader % 4].get("front-page") {
-                            loads.increment()
-                            try await Task.sleep(for: .milliseconds(200))
-                            return .init(value: Item(value: "fresh"), version: 1)
-                        }
-                    }
-                }
-                return try await group.reduce(into: [Item?]()) { $0.append($1) }
-            }
-            #expect(loads.value == 1)
+            let (loads, values) = try await stampede(caches, readers: 400)
+            #expect(loads == 1)
             #expect(values.allSatisfy { $0 == Item(value: "fresh") })
             for process in processes { await process.close() }
         }

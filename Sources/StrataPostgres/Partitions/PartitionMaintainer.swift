@@ -106,8 +106,9 @@ public final class PartitionMaintainer: Service, Sendable {
     public func status(now: Date = Date()) async throws -> [Status] {
         var result: [Status] = []
         for table in tables {
-            let partitions = try await pool.withConnection { connection in try await self.partitions(of: table, on: connection) }
-            let defaultRows = try await pool.withConnection { connection in try await self.defaultRowCount(of: table, on: connection) }
+            let (partitions, defaultRows) = try await pool.withConnection { connection in
+                (try await self.partitions(of: table, on: connection), try await self.defaultRowCount(of: table, on: connection))
+            }
             let names = Set(partitions.map(\.name))
             let wanted = wantedStarts(for: table, now: now).map(table.partitionName(startingAt:))
             result.append(
