@@ -69,9 +69,9 @@ public struct EventFeed: Sendable {
             )
             var events: [LiveEvent] = []
             for entry in entries {
-                guard let event = LiveEvent(entry: entry, app: app) else { continue }
-                position = max(position, event.sequence)
-                if aggregateID == nil || event.aggregateID == aggregateID { events.append(event) }
+                guard let live = LiveEvent(entry: entry, app: app) else { continue }
+                position = max(position, live.sequence)
+                if aggregateID == nil || live.event.aggregateID == aggregateID { events.append(live) }
             }
             return events
         } catch {

@@ -27,37 +27,25 @@ public struct EventStreams: Sendable, Hashable {
     }
 }
 
-/// An event as live clients see it, built from an outbox row or from a stream entry (the two
-/// carry the same fields).
+/// An event as live clients see it: an outbox event at its relay position, built from an
+/// outbox row or from the stream entry the relay wrote for it.
 public struct LiveEvent: Sendable, Equatable {
     /// The relay position; the SSE `id`, and what a client resumes after.
     public var sequence: Int64
     /// The outbox id (consumers de-duplicate on it).
     public var outboxID: Int64
-    public var app: String
-    public var aggregateType: String
-    public var aggregateID: String
-    public var kind: String
-    /// The payload as JSON text.
-    public var payloadJSON: String
-    public var actor: String?
-    public var requestID: String?
     /// ISO 8601 with milliseconds.
     public var occurredAt: String
+    /// What happened (a stream entry carries no cache keys).
+    public var event: OutboxEvent
 
     /// The event of a sequenced outbox row.
     public init?(record: OutboxRecord) {
         guard let sequence = record.sequence else { return nil }
         self.sequence = sequence
         self.outboxID = record.id
-        self.app = record.event.app
-        self.aggregateType = record.event.aggregateType
-        self.aggregateID = record.event.aggregateID
-        self.kind = record.event.kind
-        self.payloadJSON = record.event.payloadJSON
-        self.actor = record.event.actor
-        self.requestID = record.event.requestID
         self.occurredAt = Self.timestamp(record.occurredAt)
+        self.event = record.event
     }
 
     /// The event of a stream entry written by the relay.
@@ -67,36 +55,38 @@ public struct LiveEvent: Sendable, Equatable {
         else { return nil }
         self.sequence = sequence
         self.outboxID = outboxID
-        self.app = app
-        self.aggregateType = aggregateType
-        self.aggregateID = aggregateID
-        self.kind = kind
-        self.payloadJSON = entry["payload"] ?? "{}"
-        self.actor = entry["actor"]
-        self.requestID = entry["request_id"]
         self.occurredAt = entry["occurred_at"] ?? ""
+        self.event = OutboxEvent(
+            app: app,
+            aggregateType: aggregateType,
+            aggregateID: aggregateID,
+            kind: kind,
+            payloadJSON: entry["payload"] ?? "{}",
+            actor: entry["actor"],
+            requestID: entry["request_id"]
+        )
     }
 
     /// The stream entry's fields.
     var streamFields: [String] {
         var fields = [
-            "id", "\(outboxID)", "kind", kind, "aggregate_type", aggregateType, "aggregate_id", aggregateID,
-            "payload", payloadJSON, "occurred_at", occurredAt,
+            "id", "\(outboxID)", "kind", event.kind, "aggregate_type", event.aggregateType, "aggregate_id", event.aggregateID,
+            "payload", event.payloadJSON, "occurred_at", occurredAt,
         ]
-        if let actor { fields += ["actor", actor] }
-        if let requestID { fields += ["request_id", requestID] }
+        if let actor = event.actor { fields += ["actor", actor] }
+        if let requestID = event.requestID { fields += ["request_id", requestID] }
         return fields
     }
 
     /// The event as one Server-Sent Events message: `id` is the position, `event` the kind,
     /// `data` one line of JSON with every field (the payload embedded as JSON).
     public var serverSentEvent: String {
-        var data = "{\"id\":\(outboxID),\"sequence\":\(sequence),\"app\":\(JSONText.quoted(app))"
-        data += ",\"aggregate_type\":\(JSONText.quoted(aggregateType)),\"aggregate_id\":\(JSONText.quoted(aggregateID))"
-        data += ",\"kind\":\(JSONText.quoted(kind)),\"occurred_at\":\(JSONText.quoted(occurredAt))"
-        data += ",\"actor\":\(JSONText.quoted(actor)),\"request_id\":\(JSONText.quoted(requestID))"
-        data += ",\"payload\":\(Self.singleLine(payloadJSON))}"
-        return "id: \(sequence)\nevent: \(Self.singleLine(kind))\ndata: \(data)\n\n"
+        var data = "{\"id\":\(outboxID),\"sequence\":\(sequence),\"app\":\(JSONText.quoted(event.app))"
+        data += ",\"aggregate_type\":\(JSONText.quoted(event.aggregateType)),\"aggregate_id\":\(JSONText.quoted(event.aggregateID))"
+        data += ",\"kind\":\(JSONText.quoted(event.kind)),\"occurred_at\":\(JSONText.quoted(occurredAt))"
+        data += ",\"actor\":\(JSONText.quoted(event.actor)),\"request_id\":\(JSONText.quoted(event.requestID))"
+        data += ",\"payload\":\(Self.singleLine(event.payloadJSON))}"
+        return "id: \(sequence)\nevent: \(Self.singleLine(event.kind))\ndata: \(data)\n\n"
     }
 
     static func timestamp(_ date: Date) -> String {

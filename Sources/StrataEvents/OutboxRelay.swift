@@ -157,7 +157,7 @@ public final class OutboxRelay: Service, Sendable {
             if batch.isRetry { try await store.markPublished(through: batch.through) }
             return 0
         }
-        let events = batch.records.compactMap { record in LiveEvent(record: record).map { ($0, record.event.cacheKeys) } }
+        let events = batch.records.compactMap(LiveEvent.init(record:))
         let added = try await publisher?.publish(events) ?? 0
         try await store.markPublished(through: batch.through)
         hub?.announce(apps: Set(batch.records.map(\.event.app)))

@@ -1,5 +1,6 @@
 import Foundation
 import StrataCore
+import StrataPostgres
 import StrataRedis
 
 /// Publishes a batch of relayed events to their app streams and deletes the cache keys they
@@ -41,7 +42,7 @@ struct StreamPublisher: Sendable {
 
     /// Publishes the events in order.
     /// - Returns: How many entries were added (the rest were already there).
-    func publish(_ events: [(event: LiveEvent, cacheKeys: [String])]) async throws -> Int {
+    func publish(_ events: [LiveEvent]) async throws -> Int {
         guard !events.isEmpty else { return 0 }
         var keys: [String] = []
         var index: [String: Int] = [:]
@@ -53,14 +54,14 @@ struct StreamPublisher: Sendable {
         }
         var items: [ScriptEvent] = []
         items.reserveCapacity(events.count)
-        for (event, _) in events { _ = position(streams.key(for: event.app)) }
-        for (event, cacheKeys) in events {
+        for live in events { _ = position(streams.key(for: live.event.app)) }
+        for live in events {
             items.append(
                 ScriptEvent(
-                    stream: index[streams.key(for: event.app)]!,
-                    entryID: EventStreams.entryID(of: event.sequence),
-                    fields: event.streamFields,
-                    staleKeys: cacheKeys.map(position)
+                    stream: index[streams.key(for: live.event.app)]!,
+                    entryID: EventStreams.entryID(of: live.sequence),
+                    fields: live.streamFields,
+                    staleKeys: live.event.cacheKeys.map(position)
                 )
             )
         }

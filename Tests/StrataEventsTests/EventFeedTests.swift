@@ -43,7 +43,7 @@ import Testing
                 try await relay.relayWaitingEvents()
                 let live = try await feed.next()
                 #expect(live.map(\.sequence) == [6, 7, 8])
-                #expect(live.first?.payloadJSON == #"{"n": 0}"#)
+                #expect(live.first?.event.payloadJSON == #"{"n": 0}"#)
 
                 // A client that saw up to 6 reconnects: 7 and 8, nothing else.
                 var resumed = try await EventFeed(app: "orders", after: 6, store: store, redis: redis, streams: streams)
@@ -56,7 +56,7 @@ import Testing
 
                 // One aggregate only.
                 var single = try await EventFeed(app: "orders", aggregateID: "a1", after: 0, store: store, redis: redis, streams: streams)
-                #expect(try await single.next().map(\.aggregateID) == ["a1", "a1", "a1"])
+                #expect(try await single.next().map(\.event.aggregateID) == ["a1", "a1", "a1"])
 
                 // Without a position, a feed starts with the next event.
                 var fresh = try await EventFeed(app: "orders", after: nil, store: store, redis: redis, streams: streams)

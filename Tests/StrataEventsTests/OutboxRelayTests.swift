@@ -129,7 +129,7 @@ import Testing
                 let second = try #require(try await store.nextBatch(limit: 3))
                 #expect(second.isRetry && second.records.map(\.id) == Array(ids.prefix(3)))
                 let publisher = StreamPublisher(redis: redis, streams: streams, maximumLength: 1000)
-                let events = second.records.compactMap { record in LiveEvent(record: record).map { ($0, record.event.cacheKeys) } }
+                let events = second.records.compactMap(LiveEvent.init(record:))
                 #expect(try await publisher.publish(events) == 3)
                 #expect(try await publisher.publish(events) == 0, "publishing a batch twice adds nothing")
 
