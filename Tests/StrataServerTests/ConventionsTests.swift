@@ -151,13 +151,18 @@ struct ConventionsModule: StrataModule {
                 #expect(response.status == .unprocessableContent)
                 #expect(String(buffer: response.body).contains("idempotency_key_reused"))
             }
-            // A failed request releases its key: the corrected retry runs.
+            // A failed request releases its key: a retry runs again (a reservation left behind would
+            // answer 409), and a corrected retry with the same key creates.
             let other: HTTPFields = [.contentType: "application/json", .idempotencyKey: "order-43"]
             try await client.execute(uri: "/api/conv/items", method: .post, headers: other, body: json(#"{"name":""}"#)) { response in
                 #expect(response.status == .unprocessableContent)
             }
             try await client.execute(uri: "/api/conv/items", method: .post, headers: other, body: json(#"{"name":""}"#)) { response in
                 #expect(response.headers[.idempotentReplayed] == nil)
+                #expect(response.status == .unprocessableContent)
+            }
+            try await client.execute(uri: "/api/conv/items", method: .post, headers: other, body: json(#"{"name":"washer"}"#)) { response in
+                #expect(response.status == .created)
             }
         }
     }
