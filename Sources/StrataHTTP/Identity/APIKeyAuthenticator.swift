@@ -34,28 +34,25 @@ public final class APIKeyAuthenticator: Service, Sendable {
         }
     }
 
-    private struct Cached {
+    private struct Cached: Sendable {
         var key: APIKey?
-        var until: ContinuousClock.Instant
         /// The key text that last matched, and the principal it stands for: a client's next
         /// requests skip the hash and the principal's construction.
         var verified: (text: String, principal: Principal)?
     }
 
-    private struct State {
-        var cache: [String: Cached] = [:]
-        var used: Set<UUID> = []
-    }
-
     public let configuration: Configuration
     let store: APIKeyStore
     let logger: Logger
-    private let state = Mutex(State())
+    private let cache: ExpiringCache<String, Cached>
+    /// Keys used since the last flush of `last_used_at`.
+    private let used = Mutex<Set<UUID>>([])
 
     public init(pool: PostgresPool, configuration: Configuration = .init(), logger: Logger) {
         self.store = APIKeyStore(pool: pool)
         self.configuration = configuration
         self.logger = logger
+        self.cache = ExpiringCache(limit: configuration.cacheLimit)
     }
 
     /// The principal of a key, plus the key's per-minute rate limit.
@@ -63,39 +60,28 @@ public final class APIKeyAuthenticator: Service, Sendable {
     public func authenticate(_ text: String) async throws -> (principal: Principal, rateLimitPerMinute: Int) {
         let refused = StrataError(.unauthenticated, "The API key is not valid (unknown, revoked or expired).")
         guard let prefix = APIKey.prefix(of: text) else { throw refused }
-        let now = ContinuousClock.now
-        let fast = state.withLock { state -> (Principal, Int)? in
-            guard let cached = state.cache[prefix], cached.until > now, let key = cached.key, let verified = cached.verified,
-                verified.text == text
-            else { return nil }
-            state.used.insert(key.id)
-            return key.isUsable() ? (verified.principal, key.rateLimitPerMinute) : nil
+        if let cached = cache.value(for: prefix), let key = cached.key, let verified = cached.verified, verified.text == text {
+            guard key.isUsable() else { throw refused }
+            used.withLock { _ = $0.insert(key.id) }
+            return (verified.principal, key.rateLimitPerMinute)
         }
-        if let fast { return fast }
         let key = try await lookUp(prefix)
         guard let key, key.matches(text), key.isUsable() else { throw refused }
         let principal = Principal(id: key.id.uuidString, name: key.name, kind: .apiKey, permissions: Set(key.permissions), scopes: key.scopes)
-        state.withLock { state in
-            state.used.insert(key.id)
-            state.cache[prefix]?.verified = (text, principal)
-        }
+        used.withLock { _ = $0.insert(key.id) }
+        cache.update(prefix) { $0.verified = (text, principal) }
         return (principal, key.rateLimitPerMinute)
     }
 
     /// Forgets a cached key (after this process revoked or changed it).
     public func forget(prefix: String) {
-        state.withLock { _ = $0.cache.removeValue(forKey: prefix) }
+        cache.remove(prefix)
     }
 
     private func lookUp(_ prefix: String) async throws -> APIKey? {
-        let now = ContinuousClock.now
-        if let cached = state.withLock({ $0.cache[prefix] }), cached.until > now { return cached.key }
+        if let cached = cache.value(for: prefix) { return cached.key }
         let key = try await store.find(prefix: prefix)
-        let until = now + (key == nil ? configuration.negativeCacheTTL : configuration.cacheTTL)
-        state.withLock { state in
-            if state.cache.count >= configuration.cacheLimit { state.cache.removeAll(keepingCapacity: true) }
-            state.cache[prefix] = Cached(key: key, until: until)
-        }
+        cache.set(Cached(key: key), for: prefix, until: .now + (key == nil ? configuration.negativeCacheTTL : configuration.cacheTTL))
         return key
     }
 
@@ -112,15 +98,15 @@ public final class APIKeyAuthenticator: Service, Sendable {
 
     /// Writes the `last_used_at` of the keys used since the last flush.
     public func flushUsage() async {
-        let used = state.withLock { state -> [UUID] in
-            defer { state.used.removeAll(keepingCapacity: true) }
-            return Array(state.used)
+        let batch = used.withLock { used -> [UUID] in
+            defer { used.removeAll(keepingCapacity: true) }
+            return Array(used)
         }
-        guard !used.isEmpty else { return }
+        guard !batch.isEmpty else { return }
         do {
-            try await store.recordUse(of: used)
+            try await store.recordUse(of: batch)
         } catch {
-            state.withLock { $0.used.formUnion(used) }
+            used.withLock { $0.formUnion(batch) }
             logger.debug("API key usage not recorded yet", metadata: ["strata.error": "\(error)"])
         }
     }

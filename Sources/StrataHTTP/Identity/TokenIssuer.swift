@@ -1,7 +1,6 @@
 import Crypto
 public import Foundation
 public import StrataCore
-import Synchronization
 
 /// Signs and checks the JSON Web Tokens that app users get at login: HS256 only, with the
 /// principal (subject, name, permissions, scopes), the app, an id (`jti`, for revocation), and
@@ -39,7 +38,7 @@ public struct TokenIssuer: Sendable {
     public let lifetime: Duration
     /// Tokens already verified, so that a client's next requests skip the signature and JSON
     /// work (an entry is still checked for expiry on every use).
-    let verified = VerifiedTokens()
+    let verified = ExpiringCache<String, Verified>(limit: 10_000)
 
     /// - Throws: `invalid_configuration` when the secret is shorter than 32 bytes.
     public init(secret: [UInt8], lifetime: Duration = .seconds(3600)) throws {
@@ -91,10 +90,10 @@ public struct TokenIssuer: Sendable {
     /// - Throws: `unauthenticated` as ``verify(_:now:)``.
     public func verifiedPrincipal(_ token: String, now: Date = Date()) throws -> Verified {
         let seconds = Int64(now.timeIntervalSince1970)
-        if let entry = verified.entry(for: token), entry.claims.exp + 30 > seconds, entry.claims.iat - 30 <= seconds { return entry }
+        if let entry = verified.value(for: token), entry.claims.exp + 30 > seconds, entry.claims.iat - 30 <= seconds { return entry }
         let claims = try verifyUncached(token, now: now)
         let entry = Verified(claims: claims, principal: claims.principal, budgetKey: "user:\(claims.app):\(claims.sub)")
-        verified.remember(entry, for: token)
+        verified.set(entry, for: token, until: .now + .seconds(max(0, claims.exp + 30 - seconds)))
         return entry
     }
 
@@ -119,20 +118,5 @@ public struct TokenIssuer: Sendable {
         var dots = 0
         for byte in text.utf8 where byte == UInt8(ascii: ".") { dots += 1 }
         return dots == 2 && text.utf8.count > 20
-    }
-}
-
-/// A bounded map of verified tokens to their claims.
-final class VerifiedTokens: Sendable {
-    static let limit = 10_000
-    private let entries = Mutex<[String: TokenIssuer.Verified]>([:])
-
-    func entry(for token: String) -> TokenIssuer.Verified? { entries.withLock { $0[token] } }
-
-    func remember(_ entry: TokenIssuer.Verified, for token: String) {
-        entries.withLock { entries in
-            if entries.count >= Self.limit { entries.removeAll(keepingCapacity: true) }
-            entries[token] = entry
-        }
     }
 }

@@ -2,7 +2,6 @@ public import Foundation
 import PostgresNIO
 import StrataCore
 public import StrataPostgres
-import Synchronization
 
 /// Which JWTs were revoked (signed out) before their expiry: `strata.revoked_tokens`, checked
 /// once per token id every ``checkInterval`` and remembered in between, so a busy token costs
@@ -12,7 +11,7 @@ public final class TokenRevocations: Sendable {
     let pool: PostgresPool
     /// How long a "not revoked" answer is trusted.
     public let checkInterval: Duration
-    private let known = Mutex<[String: (revoked: Bool, until: ContinuousClock.Instant)]>([:])
+    private let known = ExpiringCache<String, Bool>(limit: 100_000)
 
     public init(pool: PostgresPool, checkInterval: Duration = .seconds(10)) {
         self.pool = pool
@@ -21,13 +20,10 @@ public final class TokenRevocations: Sendable {
 
     /// Whether the token id was revoked.
     public func isRevoked(_ tokenID: String) async throws -> Bool {
-        let now = ContinuousClock.now
-        if let entry = known.withLock({ $0[tokenID] }), entry.revoked || entry.until > now { return entry.revoked }
+        if let revoked = known.value(for: tokenID) { return revoked }
         let revoked = try await pool.query("SELECT 1 FROM strata.revoked_tokens WHERE token_id = \(tokenID)").first != nil
-        known.withLock { known in
-            if known.count > 100_000 { known.removeAll(keepingCapacity: true) }
-            known[tokenID] = (revoked, now + checkInterval)
-        }
+        // A revocation is final; a "not revoked" answer is checked again after the interval.
+        known.set(revoked, for: tokenID, until: .now + (revoked ? .seconds(86_400 * 365) : checkInterval))
         return revoked
     }
 
@@ -36,6 +32,6 @@ public final class TokenRevocations: Sendable {
         try await pool.query(
             "INSERT INTO strata.revoked_tokens (token_id, expires_at) VALUES (\(tokenID), \(expiresAt)) ON CONFLICT DO NOTHING"
         )
-        known.withLock { $0[tokenID] = (true, .now + .seconds(86_400 * 365)) }
+        known.set(true, for: tokenID, until: .now + .seconds(86_400 * 365))
     }
 }
