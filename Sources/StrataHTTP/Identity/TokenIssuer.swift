@@ -29,10 +29,64 @@ public struct TokenIssuer: Sendable {
         }
 
         public var expiresAt: Date { Date(timeIntervalSince1970: TimeInterval(exp)) }
+
+        enum CodingKeys: String, CodingKey {
+            case sub, name, app, perms, scopes, iat, exp, jti, iss
+        }
+
+        public init(
+            sub: String,
+            name: String,
+            app: String,
+            perms: [String],
+            scopes: [String: [String]],
+            iat: Int64,
+            exp: Int64,
+            jti: String,
+            iss: String
+        ) {
+            self.sub = sub
+            self.name = name
+            self.app = app
+            self.perms = perms
+            self.scopes = scopes
+            self.iat = iat
+            self.exp = exp
+            self.jti = jti
+            self.iss = iss
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            sub = try container.decode(String.self, forKey: .sub)
+            name = try container.decode(String.self, forKey: .name)
+            app = try container.decode(String.self, forKey: .app)
+            perms = try container.decode([String].self, forKey: .perms)
+            scopes = try container.decodeIfPresent([String: [String]].self, forKey: .scopes) ?? [:]
+            iat = try container.decode(Int64.self, forKey: .iat)
+            exp = try container.decode(Int64.self, forKey: .exp)
+            jti = try container.decode(String.self, forKey: .jti)
+            iss = try container.decode(String.self, forKey: .iss)
+        }
+
+        /// Empty scopes are left out: the token travels with every request, so it is kept short.
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(sub, forKey: .sub)
+            try container.encode(name, forKey: .name)
+            try container.encode(app, forKey: .app)
+            try container.encode(perms, forKey: .perms)
+            if !scopes.isEmpty { try container.encode(scopes, forKey: .scopes) }
+            try container.encode(iat, forKey: .iat)
+            try container.encode(exp, forKey: .exp)
+            try container.encode(jti, forKey: .jti)
+            try container.encode(iss, forKey: .iss)
+        }
     }
 
     static let issuerName = "strata"
-    static let header = Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
+    /// `typ` is optional (RFC 7519 §5.1) and left out: every byte travels with every request.
+    static let header = Base64URL.encode(Array(#"{"alg":"HS256"}"#.utf8))
     let key: SymmetricKey
     /// How long a token is valid.
     public let lifetime: Duration
@@ -60,7 +114,7 @@ public struct TokenIssuer: Sendable {
             scopes: principal.scopes,
             iat: issued,
             exp: issued + Int64(lifetime.secondsDouble),
-            jti: UUID().uuidString,
+            jti: Self.newTokenID(),
             iss: Self.issuerName
         )
         let encoder = JSONEncoder()
@@ -69,6 +123,12 @@ public struct TokenIssuer: Sendable {
         let signingInput = Self.header + "." + payload
         let signature = Base64URL.encode(Array(HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: key)))
         return (signingInput + "." + signature, claims)
+    }
+
+    /// 128 random bits, base64url (22 characters).
+    static func newTokenID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return Base64URL.encode((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
     }
 
     /// Checks a token and returns its claims.

@@ -13,8 +13,9 @@ import StrataServer
 /// configured), driven over loopback by `connections` keep-alive connections: without
 /// credentials (`auth.none`), with an API key (`auth.apikey`) and with a user's token
 /// (`auth.jwt`). Runs in a scratch database (`strata_bench_auth`, dropped afterwards); rate
-/// limits are raised out of the way. The workloads alternate over 7 rounds; `ratio` is the median
-/// of the rounds' ratios (each round's runs are seconds apart), `total_ratio` the ratio of the
+/// limits are raised out of the way. The workloads alternate over 12 rounds, every other round in
+/// reverse order (so that drift on a shared machine favours none of them); `ratio` is the median
+/// of the rounds' ratios (each round's runs are a second apart), `total_ratio` the ratio of the
 /// totals; percentiles are the rounds' medians.
 struct AuthBenchmark {
     struct Plan: Sendable {
@@ -101,10 +102,10 @@ struct AuthBenchmark {
                 requests: 2000
             )
         }
-        let rounds = 7
+        let rounds = 12
         var results: [String: [BenchResult]] = [:]
-        for _ in 0..<rounds {
-            for workload in workloads {
+        for round in 0..<rounds {
+            for workload in round.isMultiple(of: 2) ? workloads : workloads.reversed() {
                 results[workload.name, default: []].append(
                     try await HTTPLoad.run(
                         host: "127.0.0.1",

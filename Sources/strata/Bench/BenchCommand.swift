@@ -122,7 +122,7 @@ struct Bench: AsyncParsableCommand {
         var connections = 32
 
         @Option(help: "Requests per workload.")
-        var requests = 50_000
+        var requests = 96_000
 
         @Flag(help: "Print one JSON object per line.")
         var json = false
