@@ -107,10 +107,27 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
+        // The GPU simulation task server (seed 002): tasks on the platform queue, workers, logs.
+        .target(
+            name: "SimJobs",
+            dependencies: [
+                "StrataCore",
+                "StrataPostgres",
+                "StrataHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Resources/Migrations")],
+            swiftSettings: strictSettings
+        ),
         // Composition root: configuration → services → one application.
         .target(
             name: "StrataServer",
             dependencies: [
+                "SimJobs",
                 "StrataEvents",
                 "StrataRedis",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -130,6 +147,8 @@ let package = Package(
         .executableTarget(
             name: "strata",
             dependencies: [
+                "SimJobs",
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "StrataEvents",
                 "StrataHTTP",
@@ -214,6 +233,22 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SimJobsTests",
+            dependencies: [
+                "SimJobs",
+                "StrataCore",
+                "StrataPostgres",
+                "StrataHTTP",
+                "StrataServer",
+                "StrataTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -40,6 +40,8 @@ extension StrataError {
         case notFound
         /// The change collides with the current state (HTTP 409).
         case conflict
+        /// The thing existed but was removed for good, e.g. by retention (HTTP 410).
+        case gone
         /// A precondition such as `If-Match` failed (HTTP 412).
         case preconditionFailed
         /// A required precondition header such as `If-Match` is missing (HTTP 428).
@@ -97,6 +99,8 @@ extension StrataError.Code {
     public static let methodNotAllowed = Self("method_not_allowed", kind: .methodNotAllowed)
     /// The change collides with existing data (unique or exclusion violation).
     public static let conflict = Self("conflict", kind: .conflict)
+    /// The thing existed but was removed for good (retention).
+    public static let gone = Self("gone", kind: .gone)
 
     // MARK: Request conventions
 

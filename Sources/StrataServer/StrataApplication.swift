@@ -1,6 +1,7 @@
 public import Hummingbird
 public import Logging
 import PostgresNIO
+import SimJobs
 import StrataCore
 public import StrataHTTP
 public import StrataPostgres
@@ -13,7 +14,7 @@ public enum StrataApplication {
 
     /// Every module of the server, set up from the server's configuration.
     public static func modules(configuration: ServerConfiguration?) -> [any StrataModule] {
-        [PlatformModule(configuration: configuration?.platform ?? .init())]
+        [PlatformModule(configuration: configuration?.platform ?? .init()), SimJobsModule()]
     }
 
     /// The partitioned tables of every module.

@@ -74,7 +74,7 @@ import Testing
             let id = try await enqueue(pool, NewJob(kind: "slow", maxAttempts: 3))
             let first = try #require(try await claim(pool, lease: .milliseconds(1)).first)
             try await Task.sleep(for: .milliseconds(20))
-            let rescued = try await pool.withConnection { try await queue.rescueExpired(on: $0, logger: pool.statementLogger) }
+            let rescued = try await pool.withConnection { try await queue.rescueExpired(on: $0, logger: pool.statementLogger).count }
             #expect(rescued == 1)
             let second = try #require(try await claim(pool).first)
             #expect(second.id == id && second.attempt == 2 && second.leaseToken != first.leaseToken)

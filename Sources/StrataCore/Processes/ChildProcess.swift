@@ -98,14 +98,16 @@ public enum ChildProcess {
         return text
     }
 
-    /// Starts `command` (arguments as an array) with `input` as its standard input and `output` as both standard
-    /// output and standard error.
-    /// - Parameter newSession: Start a session of its own (a terminal's Ctrl-C does not reach it).
+    /// Starts `command` (arguments as an array) with `input` as its standard input, `output` as
+    /// its standard output and `error` (default: `output`) as its standard error.
+    /// - Parameter newSession: Start a session (and process group) of its own: a terminal's
+    ///   Ctrl-C does not reach it, and `kill(-pid, …)` reaches all of it.
     public static func spawn(
         _ command: [String],
         environment: [String: String]?,
         input: Int32,
         output: Int32,
+        error: Int32? = nil,
         newSession: Bool
     ) throws -> Int32 {
         var actions = posix_spawn_file_actions_t()
@@ -113,7 +115,7 @@ public enum ChildProcess {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, input, 0)
         posix_spawn_file_actions_adddup2(&actions, output, 1)
-        posix_spawn_file_actions_adddup2(&actions, output, 2)
+        posix_spawn_file_actions_adddup2(&actions, error ?? output, 2)
         // Nothing else crosses over: a server started by Strata must not hold copies of
         // Strata's sockets (SwiftNIO's are not close-on-exec, so a peer would never see them
         // close) or of other children's pipes.

@@ -77,6 +77,7 @@ extension StrataError {
         case .invalidInput: code == .malformedBody ? .badRequest : .unprocessableContent
         case .notFound: .notFound
         case .conflict: .conflict
+        case .gone: .gone
         case .preconditionFailed: .preconditionFailed
         case .preconditionRequired: .preconditionRequired
         case .tooLarge: .contentTooLarge

@@ -55,6 +55,16 @@ public struct ClaimedJob: Sendable, Equatable {
     public var leaseToken: UUID
 }
 
+/// A job whose lease expired, as the rescue left it: `available` again (attempts left) or
+/// `discarded`.
+public struct RescuedJob: Sendable, Equatable {
+    public var id: Int64
+    public var queue: String
+    public var kind: String
+    public var argsJSON: String
+    public var state: JobState
+}
+
 /// A job's state.
 public enum JobState: String, Sendable, CaseIterable {
     /// Waiting for its `run_at` and a worker (also between retries).

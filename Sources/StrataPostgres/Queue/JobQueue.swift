@@ -190,13 +190,17 @@ public struct JobQueue: Sendable {
     }
 
     /// Returns jobs whose lease expired (their worker died or hung) to the queue, or discards
-    /// them when they used every attempt. - Returns: how many were rescued.
+    /// them when they used every attempt.
+    /// - Parameter queues: The queues to look at (default: all).
+    /// - Returns: The rescued jobs with their new state.
     @discardableResult
-    public func rescueExpired(on connection: PostgresConnection, logger: Logger) async throws -> Int {
+    public func rescueExpired(queues: [String]? = nil, on connection: PostgresConnection, logger: Logger) async throws -> [RescuedJob] {
         let rows = try await connection.query(
             """
             WITH expired AS (
-                SELECT id FROM strata.jobs WHERE state = 'running' AND lease_expires_at < now() FOR UPDATE SKIP LOCKED
+                SELECT id FROM strata.jobs
+                WHERE state = 'running' AND lease_expires_at < now() AND (\(queues)::text[] IS NULL OR queue = ANY(\(queues)::text[]))
+                FOR UPDATE SKIP LOCKED
             )
             UPDATE strata.jobs AS j
             SET state = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'available' END,
@@ -204,11 +208,15 @@ public struct JobQueue: Sendable {
                 lease_token = NULL, lease_expires_at = NULL, run_at = now(),
                 errors = j.errors || jsonb_build_array(jsonb_build_object('attempt', j.attempt, 'error', 'lease expired', 'at', now()))
             FROM expired WHERE j.id = expired.id
-            RETURNING 1
+            RETURNING j.id, j.queue, j.kind, j.args::text, j.state
             """,
             logger: logger
-        ).collect()
-        return rows.count
+        )
+        var rescued: [RescuedJob] = []
+        for try await (id, queue, kind, args, state) in rows.decode((Int64, String, String, String, String).self) {
+            rescued.append(RescuedJob(id: id, queue: queue, kind: kind, argsJSON: args, state: JobState(rawValue: state) ?? .available))
+        }
+        return rescued
     }
 
     /// Job counts by queue and state (the queue's depth).

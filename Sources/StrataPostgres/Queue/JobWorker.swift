@@ -1,7 +1,7 @@
 public import Foundation
 public import Logging
 import Metrics
-import PostgresNIO
+public import PostgresNIO
 public import ServiceLifecycle
 import StrataCore
 import Synchronization
@@ -23,9 +23,13 @@ public struct JobCancelled: Error {
 /// Runs a job; throwing fails the attempt (retried with backoff).
 public typealias JobHandler = @Sendable (JobContext) async throws -> String?
 
+/// Follows up on jobs of a queue whose lease expired, in the rescue's transaction: an app whose
+/// jobs stand for records of its own (simjobs' tasks) moves those records along.
+public typealias RescueHandler = @Sendable ([RescuedJob], PostgresConnection, Logger) async throws -> Void
+
 /// Runs jobs of some queues: claims as many as it has free slots (``Configuration/concurrency``),
-/// heartbeats their leases, completes or fails them under their lease token, rescues jobs whose
-/// lease expired, fires schedules, and drains on graceful shutdown (claims nothing more, lets
+/// heartbeats their leases, completes or fails them under their lease token, rescues jobs of its
+/// queues (and of the queues it has ``RescueHandler``s for) whose lease expired, fires schedules, and drains on graceful shutdown (claims nothing more, lets
 /// running jobs finish within ``Configuration/drainTimeout``, then cancels them; their leases
 /// expire and another worker retries them).
 ///
@@ -74,6 +78,7 @@ public final class JobWorker: Service, Sendable {
     let pool: PostgresPool
     let handlers: [String: JobHandler]
     let schedules: [JobSchedule]
+    let rescueHandlers: [String: RescueHandler]
     let logger: Logger
     let queue = JobQueue()
     let doorbell = Doorbell()
@@ -84,12 +89,14 @@ public final class JobWorker: Service, Sendable {
         pool: PostgresPool,
         handlers: [String: JobHandler],
         schedules: [JobSchedule] = [],
+        rescueHandlers: [String: RescueHandler] = [:],
         configuration: Configuration = .init(),
         logger: Logger
     ) {
         self.pool = pool
         self.handlers = handlers
         self.schedules = schedules
+        self.rescueHandlers = rescueHandlers
         self.configuration = configuration
         self.logger = logger
     }
@@ -209,8 +216,14 @@ public final class JobWorker: Service, Sendable {
         do {
             try await pool.withTransaction { connection in
                 let logger = pool.statementLogger
-                let rescued = try await queue.rescueExpired(on: connection, logger: logger)
-                if rescued > 0 { self.logger.notice("rescued jobs whose lease expired", metadata: ["strata.jobs.rescued": "\(rescued)"]) }
+                let queues = Array(Set(configuration.queues).union(rescueHandlers.keys)).sorted()
+                let rescued = try await queue.rescueExpired(queues: queues, on: connection, logger: logger)
+                if !rescued.isEmpty {
+                    self.logger.notice("rescued jobs whose lease expired", metadata: ["strata.jobs.rescued": "\(rescued.count)"])
+                    for (name, jobs) in Dictionary(grouping: rescued, by: \.queue) {
+                        try await rescueHandlers[name]?(jobs, connection, logger)
+                    }
+                }
                 for schedule in schedules { try await schedule.fireIfDue(on: connection, logger: logger) }
             }
             let depth = try await pool.withConnection { connection in try await queue.depth(on: connection, logger: pool.statementLogger) }

@@ -1,0 +1,88 @@
+/// A task's state, and the transitions the task server allows.
+///
+/// ```
+/// PENDING → QUEUED (validated) → ASSIGNED (a worker with a free GPU claimed it) → RUNNING
+///         → COMPLETED | FAILED | CANCELLED | TIMEOUT (terminal)
+/// ```
+/// Any non-terminal state can be cancelled or failed. ASSIGNED and RUNNING go back to QUEUED
+/// only when their worker's lease expired and the task has retries left; a RUNNING task whose
+/// lease expired with none left ends in TIMEOUT.
+public enum TaskStatus: String, Sendable, Codable, CaseIterable {
+    case pending = "PENDING"
+    case queued = "QUEUED"
+    case assigned = "ASSIGNED"
+    case running = "RUNNING"
+    case completed = "COMPLETED"
+    case failed = "FAILED"
+    case cancelled = "CANCELLED"
+    case timeout = "TIMEOUT"
+
+    /// Whether the task has ended (`is_completed`).
+    public var isTerminal: Bool {
+        switch self {
+        case .completed, .failed, .cancelled, .timeout: true
+        case .pending, .queued, .assigned, .running: false
+        }
+    }
+
+    /// The states this one may move to.
+    public var allowedNext: [TaskStatus] {
+        switch self {
+        case .pending: [.queued, .cancelled, .failed]
+        case .queued: [.assigned, .cancelled, .failed]
+        case .assigned: [.running, .queued, .cancelled, .failed]
+        case .running: [.completed, .failed, .cancelled, .timeout, .queued]
+        case .completed, .failed, .cancelled, .timeout: []
+        }
+    }
+
+    /// Whether `self → next` is allowed.
+    public func allows(_ next: TaskStatus) -> Bool { allowedNext.contains(next) }
+
+    /// The states from which `target` can be reached: the guard of the transition's UPDATE.
+    public static func sources(of target: TaskStatus) -> [TaskStatus] {
+        allCases.filter { $0.allows(target) }
+    }
+}
+
+/// The six simulations the server runs.
+public enum TaskType: String, Sendable, Codable, CaseIterable {
+    case optimization
+    case stability
+    case bulkModulus = "bulk-modulus"
+    case heatCapacity = "heat-capacity"
+    case interactionEnergy = "interaction-energy"
+    case singlePointEnergy = "single-point-energy"
+}
+
+/// A task's priority: lower runs first.
+public enum TaskPriority: Int, Sendable, Codable, CaseIterable {
+    case critical = 0
+    case high = 1
+    case normal = 2
+    case low = 3
+
+    /// Reads `0`–`3` or `CRITICAL`/`HIGH`/`NORMAL`/`LOW` (any case).
+    public init?(text: String) {
+        if let number = Int(text), let priority = TaskPriority(rawValue: number) {
+            self = priority
+            return
+        }
+        switch text.uppercased() {
+        case "CRITICAL": self = .critical
+        case "HIGH": self = .high
+        case "NORMAL": self = .normal
+        case "LOW": self = .low
+        default: return nil
+        }
+    }
+
+    public var name: String {
+        switch self {
+        case .critical: "CRITICAL"
+        case .high: "HIGH"
+        case .normal: "NORMAL"
+        case .low: "LOW"
+        }
+    }
+}

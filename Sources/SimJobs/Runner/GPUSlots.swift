@@ -1,0 +1,20 @@
+/// The worker's GPUs and which are free. The worker claims at most as many tasks as it has
+/// GPUs, so a claimed task always finds one.
+actor GPUSlots {
+    private var free: [Int]
+
+    init(_ gpus: [Int]) {
+        free = gpus.sorted()
+    }
+
+    /// Takes the lowest free GPU.
+    func take() -> Int? {
+        free.isEmpty ? nil : free.removeFirst()
+    }
+
+    /// Gives a GPU back.
+    func give(_ gpu: Int) {
+        free.append(gpu)
+        free.sort()
+    }
+}

@@ -1,0 +1,49 @@
+public import Foundation
+public import Hummingbird
+public import ServiceLifecycle
+import StrataCore
+public import StrataHTTP
+public import StrataPostgres
+
+/// The GPU simulation task server (`simjobs`): its schema, its routes under `/api/simjobs/`,
+/// and the server-side half of its queue — a ``JobWorker`` that claims nothing but rescues
+/// tasks whose worker died (their job's lease expired), so a task is never left RUNNING
+/// without a live worker even when no `strata worker` is running. The workers themselves are
+/// `strata worker --gpus … --exec …` processes (``TaskRunner``).
+public struct SimJobsModule: StrataModule {
+    public let name = "simjobs"
+
+    public init() {}
+
+    public func migrationLine() throws -> MigrationLine {
+        guard let directory = Bundle.module.url(forResource: "Migrations", withExtension: nil)?.appendingPathComponent("simjobs") else {
+            throw StrataError(.migrationInvalid, "The simjobs migration files are missing from the SimJobs resources")
+        }
+        return try MigrationLine(module: name, directory: directory)
+    }
+
+    /// Task logs and system logs are kept (monthly partitions); alerts for a year.
+    public var partitionedTables: [PartitionedTable] {
+        [
+            PartitionedTable(schema: "simjobs", table: "task_logs", column: "created_at"),
+            PartitionedTable(schema: "simjobs", table: "system_logs", column: "created_at"),
+            PartitionedTable(schema: "simjobs", table: "alerts", column: "created_at", retention: .drop(after: 12)),
+        ]
+    }
+
+    public func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {
+        TasksController(pool: environment.pool).addRoutes(to: router)
+    }
+
+    public func services(environment: ModuleEnvironment) -> [any Service] {
+        [
+            JobWorker(
+                pool: environment.pool,
+                handlers: [:],
+                rescueHandlers: [TaskService.queue: TaskService.rescueHandler(pool: environment.pool)],
+                configuration: .init(queues: [], concurrency: 1, pollInterval: .seconds(2), name: "simjobs-supervisor"),
+                logger: environment.logger
+            )
+        ]
+    }
+}

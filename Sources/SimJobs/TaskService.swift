@@ -1,0 +1,411 @@
+public import Foundation
+public import Logging
+public import PostgresNIO
+public import StrataCore
+public import StrataPostgres
+
+/// The task server's rules. Each public change is one transaction holding the change, its
+/// outbox event (`strata:events:simjobs`) and, for requests, its audit entry; tasks run
+/// through the platform queue (queue `simjobs`, one job per task, the task's priority).
+public struct TaskService: Sendable {
+    /// The queue tasks run on, and the job kind.
+    public static let queue = "simjobs"
+    public static let jobKind = "simjobs.task"
+    /// The most tasks in one batch.
+    public static let batchLimit = 100
+
+    let pool: PostgresPool
+    let store = TaskStore()
+    let jobs = JobQueue()
+    let outbox = OutboxWriter()
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    var logger: Logger { pool.statementLogger }
+
+    // MARK: Submission
+
+    /// What a client asks to run.
+    public struct Submission: Sendable, Decodable {
+        public var taskType: TaskType?
+        public var modelName: String
+        public var structureID: UUID?
+        public var structureName: String?
+        public var parameters: JSONValue?
+        public var priority: JSONValue?
+        public var options: TaskOptions?
+
+        public init(
+            taskType: TaskType? = nil,
+            modelName: String,
+            structureID: UUID? = nil,
+            structureName: String? = nil,
+            parameters: JSONValue? = nil,
+            priority: TaskPriority = .normal,
+            options: TaskOptions? = nil
+        ) {
+            self.taskType = taskType
+            self.modelName = modelName
+            self.structureID = structureID
+            self.structureName = structureName
+            self.parameters = parameters
+            self.priority = .number(Double(priority.rawValue))
+            self.options = options
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case parameters, priority, options
+            case taskType = "task_type"
+            case modelName = "model_name"
+            case structureID = "structure_id"
+            case structureName = "structure_name"
+        }
+
+        /// The checked submission, or the field errors (prefixed for batches).
+        func validated(type: TaskType?, prefix: String) -> (Validated?, [StrataError.FieldError]) {
+            var errors: [StrataError.FieldError] = []
+            let resolvedType = type ?? taskType
+            if resolvedType == nil {
+                errors.append(
+                    .init(field: "\(prefix)task_type", reason: "is required: one of \(TaskType.allCases.map(\.rawValue).joined(separator: ", "))")
+                )
+            }
+            if modelName.isEmpty || modelName.count > 100 {
+                errors.append(.init(field: "\(prefix)model_name", reason: "must be 1 to 100 characters"))
+            }
+            let name = structureName ?? ""
+            if structureID == nil && name.isEmpty {
+                errors.append(.init(field: "\(prefix)structure_name", reason: "is required when structure_id is not given"))
+            }
+            if name.count > 255 { errors.append(.init(field: "\(prefix)structure_name", reason: "must be at most 255 characters")) }
+            let parameters = parameters ?? .object([:])
+            if parameters.objectValue == nil { errors.append(.init(field: "\(prefix)parameters", reason: "must be a JSON object")) }
+            if parameters.text.utf8.count > 65_536 { errors.append(.init(field: "\(prefix)parameters", reason: "must be at most 64 KiB of JSON")) }
+            var priority = TaskPriority.normal
+            switch self.priority {
+            case nil: break
+            case .number(let number) where number == number.rounded() && TaskPriority(rawValue: Int(number)) != nil:
+                priority = TaskPriority(rawValue: Int(number))!
+            case .string(let text) where TaskPriority(text: text) != nil: priority = TaskPriority(text: text)!
+            default: errors.append(.init(field: "\(prefix)priority", reason: "must be 0 to 3 or CRITICAL, HIGH, NORMAL, LOW"))
+            }
+            let options = options ?? TaskOptions()
+            errors += options.problems(prefix: "\(prefix)options")
+            guard errors.isEmpty, let resolvedType else { return (nil, errors) }
+            return (
+                Validated(
+                    type: resolvedType,
+                    modelName: modelName,
+                    structureID: structureID,
+                    structureName: structureName,
+                    parameters: parameters,
+                    priority: priority,
+                    options: options
+                ), []
+            )
+        }
+    }
+
+    struct Validated: Sendable {
+        var type: TaskType
+        var modelName: String
+        var structureID: UUID?
+        var structureName: String?
+        var parameters: JSONValue
+        var priority: TaskPriority
+        var options: TaskOptions
+    }
+
+    /// Submits tasks (all or none): each is created PENDING, checked against the models and
+    /// structures (PENDING → QUEUED) and enqueued, in one transaction.
+    /// - Parameter type: The task type of every submission (the route's), or `nil` to read each
+    ///   one's `task_type` (batches).
+    /// - Throws: `validation_failed` listing every bad field (`tasks[i].…` in batches);
+    ///   `invalid_reference` for an unknown or disabled model or structure.
+    public func submit(_ submissions: [Submission], type: TaskType?, audit: AuditTrail, requestID: String?) async throws -> [SimulationTask] {
+        guard (1...Self.batchLimit).contains(submissions.count) else {
+            throw StrataError.validation([.init(field: "tasks", reason: "must hold 1 to \(Self.batchLimit) tasks")])
+        }
+        var checked: [Validated] = []
+        var errors: [StrataError.FieldError] = []
+        for (index, submission) in submissions.enumerated() {
+            let (valid, problems) = submission.validated(type: type, prefix: type == nil ? "tasks[\(index)]." : "")
+            errors += problems
+            if let valid { checked.append(valid) }
+        }
+        guard errors.isEmpty else { throw StrataError.validation(errors) }
+        let valid = checked
+        return try await pool.withTransaction { connection in
+            var created: [SimulationTask] = []
+            for task in valid {
+                created.append(try await insert(task, on: connection))
+            }
+            let ids = created.map(\.id.uuidString).joined(separator: ",")
+            try await audit.record(
+                AuditRecord(
+                    app: "simjobs",
+                    actor: nil,
+                    action: created.count == 1 ? "create" : "create.batch",
+                    resourceType: "task",
+                    resourceID: created.count == 1 ? created[0].id.uuidString : nil,
+                    responseStatus: 202,
+                    detailsJSON: #"{"tasks":\#(JSONText.quoted(ids))}"#
+                ),
+                on: connection,
+                logger: logger
+            )
+            try await outbox.append(
+                try created.map { try event(for: $0, kind: "task.created", requestID: requestID) },
+                on: connection,
+                logger: logger
+            )
+            return created
+        }
+    }
+
+    private func insert(_ task: Validated, on connection: PostgresConnection) async throws -> SimulationTask {
+        // Validation: the model must exist and be enabled; a given structure must exist.
+        let model = try await connection.query(
+            "SELECT is_enabled FROM simjobs.models WHERE name = \(task.modelName)",
+            logger: logger
+        ).collect()
+        guard let enabled = try model.first?.decode(Bool.self) else {
+            throw StrataError(.invalidReference, "No model is named '\(task.modelName)'.", details: ["field": "model_name"])
+        }
+        guard enabled else {
+            throw StrataError(.invalidReference, "The model '\(task.modelName)' is disabled.", details: ["field": "model_name"])
+        }
+        var structureName = task.structureName ?? ""
+        if let structureID = task.structureID {
+            let rows = try await connection.query("SELECT name FROM simjobs.structures WHERE id = \(structureID)", logger: logger).collect()
+            guard let name = try rows.first?.decode(String.self) else {
+                throw StrataError(.invalidReference, "No structure has the id \(structureID).", details: ["field": "structure_id"])
+            }
+            if structureName.isEmpty { structureName = name }
+        }
+        let options = try String(decoding: JSONEncoder().encode(task.options), as: UTF8.self)
+        let inserted = try await connection.query(
+            """
+            INSERT INTO simjobs.tasks (task_type, priority, model_name, structure_id, structure_name, parameters, options)
+            VALUES (\(task.type.rawValue), \(Int16(task.priority.rawValue)), \(task.modelName), \(task.structureID), \(structureName),
+                    \(task.parameters.text)::jsonb, \(options)::jsonb)
+            RETURNING id
+            """,
+            logger: logger
+        ).collect()
+        let id = try inserted[0].decode(UUID.self)
+        let jobID = try await jobs.enqueue(
+            NewJob(
+                queue: Self.queue,
+                kind: Self.jobKind,
+                argsJSON: #"{"task_id":"\#(id.uuidString)"}"#,
+                priority: task.priority.rawValue,
+                maxAttempts: task.options.maxRetries + 1
+            ),
+            on: connection,
+            logger: logger
+        )
+        let queued = try await connection.query(
+            """
+            UPDATE simjobs.tasks SET status = 'QUEUED', queued_at = now(), job_id = \(jobID), version = version + 1
+            WHERE id = \(id) AND status = ANY(\(TaskStore.sources(of: .queued)))
+            RETURNING \(unescaped: TaskStore.columns)
+            """,
+            logger: logger
+        ).collect()
+        return try TaskStore.task(from: queued[0])
+    }
+
+    // MARK: Reads
+
+    /// A task, or `not_found`.
+    public func task(_ id: UUID) async throws -> SimulationTask {
+        guard let task = try await pool.withConnection({ try await store.find(id, on: $0, logger: logger) }) else {
+            throw StrataError(.notFound, "No task has this id.")
+        }
+        return task
+    }
+
+    /// Filters of the task list.
+    public struct Filter: Sendable, Equatable {
+        public var status: TaskStatus?
+        public var taskType: TaskType?
+        public var modelName: String?
+
+        public init(status: TaskStatus? = nil, taskType: TaskType? = nil, modelName: String? = nil) {
+            self.status = status
+            self.taskType = taskType
+            self.modelName = modelName
+        }
+    }
+
+    /// Tasks newest first, a page at a time (keyset on `created_at, id`).
+    public func list(_ filter: Filter, limit: Int, cursor: Cursor?) async throws -> Page<SimulationTask> {
+        var after: (Date, UUID)?
+        if let cursor {
+            guard let micros = Int64(try cursor.string(at: 0)), let id = UUID(uuidString: try cursor.string(at: 1)) else {
+                throw StrataError.validation([.init(field: "cursor", reason: "is not a cursor of this list")])
+            }
+            after = (Date(timeIntervalSince1970: Double(micros) / 1_000_000), id)
+        }
+        let rows = try await pool.query(
+            """
+            SELECT \(unescaped: TaskStore.columns), (extract(epoch FROM created_at) * 1000000)::bigint FROM simjobs.tasks
+            WHERE (\(filter.status?.rawValue)::text IS NULL OR status = \(filter.status?.rawValue))
+              AND (\(filter.taskType?.rawValue)::text IS NULL OR task_type = \(filter.taskType?.rawValue))
+              AND (\(filter.modelName)::text IS NULL OR model_name = \(filter.modelName))
+              AND (\(after?.0)::timestamptz IS NULL OR (created_at, id) < (\(after?.0), \(after?.1)))
+            ORDER BY created_at DESC, id DESC
+            LIMIT \(limit + 1)
+            """
+        )
+        var items = try rows.prefix(limit).map(TaskStore.task(from:))
+        var next: String?
+        if rows.count > limit, let last = rows.prefix(limit).last {
+            let micros = try last.makeRandomAccess()[22].decode(Int64.self)
+            next = Cursor(values: ["\(micros)", items[items.count - 1].id.uuidString]).encoded
+        }
+        items = Array(items)
+        return Page(items: items, nextCursor: next)
+    }
+
+    /// A finished task's result.
+    /// - Throws: `not_found` (no task), `simjobs.result_not_ready` (409, not finished or
+    ///   finished without a result), `gone` (410, removed after 180 days).
+    public func result(_ id: UUID) async throws -> TaskResult {
+        let task = try await task(id)
+        let rows = try await pool.query(
+            """
+            SELECT result_data::text, output_files::text, metrics::text, duration_seconds, expired_at
+            FROM simjobs.task_results WHERE task_id = \(id)
+            """
+        )
+        guard let row = rows.first else {
+            throw StrataError(
+                .resultNotReady,
+                task.status.isTerminal
+                    ? "The task ended \(task.status.rawValue) without a result." : "The task is \(task.status.rawValue); it has no result yet.",
+                details: ["status": task.status.rawValue]
+            )
+        }
+        let (data, files, metrics, duration, expired) = try row.decode((String, String, String, Double?, Date?).self)
+        if let expired {
+            throw StrataError(
+                .gone,
+                "The result expired on \(expired.formatted(.iso8601)): results are kept 180 days.",
+                details: ["expired_at": expired.formatted(.iso8601)]
+            )
+        }
+        return TaskResult(
+            taskID: id,
+            resultData: try JSONValue(parsing: data),
+            outputFiles: try JSONValue(parsing: files),
+            metrics: try JSONValue(parsing: metrics),
+            durationSeconds: duration
+        )
+    }
+
+    /// A task's log lines in order, after `afterID`.
+    public func logs(_ id: UUID, afterID: Int64, limit: Int, level: String? = nil) async throws -> [TaskLogLine] {
+        let rows = try await pool.query(
+            """
+            SELECT id, created_at, level, logger, message, gpu_id FROM simjobs.task_logs
+            WHERE task_id = \(id) AND id > \(afterID) AND (\(level)::text IS NULL OR level = \(level))
+            ORDER BY id LIMIT \(limit)
+            """
+        )
+        return try rows.map { row in
+            let (id, at, level, logger, message, gpu) = try row.decode((Int64, Date, String, String, String, Int16?).self)
+            return TaskLogLine(id: id, createdAt: at, level: level, logger: logger, message: message, gpuID: gpu.map(Int.init))
+        }
+    }
+
+    /// Task counts by status, and the waiting tasks by priority.
+    public func queueStatus() async throws -> QueueStatus {
+        let rows = try await pool.query(
+            """
+            SELECT status, priority, count(*) FROM simjobs.tasks
+            WHERE NOT is_completed OR finished_at > now() - interval '1 day'
+            GROUP BY status, priority
+            """
+        )
+        var status = QueueStatus()
+        for row in rows {
+            let (name, priority, count) = try row.decode((String, Int16, Int64).self)
+            status.byStatus[name, default: 0] += Int(count)
+            if name == TaskStatus.queued.rawValue {
+                status.queuedByPriority[TaskPriority(rawValue: Int(priority))?.name ?? "\(priority)", default: 0] += Int(count)
+            }
+        }
+        return status
+    }
+
+    // MARK: Cancellation
+
+    /// Cancels a task: at once when it waits (PENDING, QUEUED, ASSIGNED), cooperatively when it
+    /// runs (its worker stops the command at its next heartbeat and marks it CANCELLED).
+    /// - Throws: `not_found`; `simjobs.task_transition_refused` (409) when it has ended.
+    public func cancel(_ id: UUID, audit: AuditTrail, requestID: String?) async throws -> SimulationTask {
+        try await pool.withTransaction { connection in
+            let rows = try await connection.query(
+                """
+                UPDATE simjobs.tasks
+                SET status = CASE WHEN status = 'RUNNING' THEN status ELSE 'CANCELLED' END,
+                    finished_at = CASE WHEN status = 'RUNNING' THEN finished_at ELSE now() END,
+                    cancel_requested_at = coalesce(cancel_requested_at, now()),
+                    version = version + 1
+                WHERE id = \(id) AND status = ANY(\(TaskStore.sources(of: .cancelled)))
+                RETURNING \(unescaped: TaskStore.columns)
+                """,
+                logger: logger
+            ).collect()
+            guard let row = rows.first else { throw try await store.refusal(id, to: .cancelled, on: connection, logger: logger) }
+            let task = try TaskStore.task(from: row)
+            if let jobID = try await connection.query("SELECT job_id FROM simjobs.tasks WHERE id = \(id)", logger: logger).collect().first?
+                .decode(Int64?.self)
+            {
+                _ = try await jobs.cancel(id: jobID, on: connection, logger: logger)
+            }
+            try await audit.record(
+                AuditRecord(app: "simjobs", actor: nil, action: "cancel", resourceType: "task", resourceID: id.uuidString, responseStatus: 202),
+                on: connection,
+                logger: logger
+            )
+            let kind = task.status == .cancelled ? "task.cancelled" : "task.cancel_requested"
+            try await outbox.append(try event(for: task, kind: kind, requestID: requestID), on: connection, logger: logger)
+            return task
+        }
+    }
+
+    func event(for task: SimulationTask, kind: String, requestID: String?, actor: String? = nil) throws -> OutboxEvent {
+        try OutboxEvent(
+            app: "simjobs",
+            aggregateType: "task",
+            aggregateID: task.id.uuidString,
+            kind: kind,
+            payload: task,
+            actor: actor,
+            requestID: requestID
+        )
+    }
+}
+
+/// The queue at a glance.
+public struct QueueStatus: Sendable, Codable, Equatable {
+    /// Tasks by status (ended tasks of the last day only).
+    public var byStatus: [String: Int] = [:]
+    /// Waiting (QUEUED) tasks by priority name.
+    public var queuedByPriority: [String: Int] = [:]
+
+    enum CodingKeys: String, CodingKey {
+        case byStatus = "by_status"
+        case queuedByPriority = "queued_by_priority"
+    }
+}
+
+extension StrataError.Code {
+    /// The task has no result (yet): 409 with its status.
+    public static let resultNotReady = Self("simjobs.result_not_ready", kind: .conflict)
+}

@@ -1,0 +1,262 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import StrataCore
+import StrataPostgres
+import StrataTestSupport
+import Testing
+
+@testable import SimJobs
+
+/// The task server against a real PostgreSQL: submission, the queue's order, cancellation,
+/// workers running real commands, and the rescue of tasks whose worker was lost.
+@Suite(.serialized)
+struct TaskServiceTests {
+    func submission(_ model: String = "mace-mp-0-medium", priority: TaskPriority = .normal, parameters: JSONValue? = nil) -> TaskService.Submission {
+        TaskService.Submission(modelName: model, structureName: "MOF-5", parameters: parameters, priority: priority)
+    }
+
+    func count(_ pool: PostgresPool, _ sql: PostgresQuery) async throws -> Int64 {
+        try await pool.query(sql).first?.decode(Int64.self) ?? -1
+    }
+
+    /// A task command: logs, then answers per the `mode` parameter (fail, sleep) or prints a result.
+    func script() throws -> CommandTemplate {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("simjobs-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("task.sh").path
+        try """
+        #!/bin/sh
+        input=$(cat)
+        echo "INFO starting $1 on GPU $CUDA_VISIBLE_DEVICES"
+        case "$input" in
+          *'"mode":"fail"'*) echo "boom: the structure exploded" >&2; exit 3;;
+          *'"mode":"sleep"'*) sleep 30;;
+        esac
+        echo "a note on stderr" >&2
+        printf '{"result_data":{"energy":-1.5,"input":%s},"output_files":["out.traj"],"metrics":{"steps":3}}\\n' "$input"
+        """.write(toFile: path, atomically: true, encoding: .utf8)
+        chmod(path, 0o755)
+        return try CommandTemplate("\(path) {task_type}")
+    }
+
+    func withWorker<T: Sendable>(_ pool: PostgresPool, gpus: [Int] = [0, 1], _ body: () async throws -> T) async throws -> T {
+        let runner = TaskRunner(
+            pool: pool,
+            configuration: .init(
+                gpus: gpus,
+                command: try script(),
+                name: "test-worker",
+                lease: .seconds(5),
+                heartbeatInterval: .milliseconds(300),
+                pollInterval: .milliseconds(100),
+                killGrace: .seconds(1),
+                drainTimeout: .seconds(2)
+            ),
+            logger: TestPostgres.logger
+        )
+        let group = ServiceGroup(services: [runner.worker()], logger: TestPostgres.logger)
+        let running = Task { try await group.run() }
+        do {
+            let result = try await body()
+            await group.triggerGracefulShutdown()
+            try await running.value
+            return result
+        } catch {
+            await group.triggerGracefulShutdown()
+            _ = try? await running.value
+            throw error
+        }
+    }
+
+    func waitFor(_ service: TaskService, _ id: UUID, _ statuses: Set<TaskStatus>, within seconds: Double = 20) async throws -> SimulationTask {
+        let deadline = Date().addingTimeInterval(seconds)
+        while true {
+            let task = try await service.task(id)
+            if statuses.contains(task.status) { return task }
+            guard Date() < deadline else {
+                Issue.record("task \(id) is \(task.status), expected \(statuses)")
+                return task
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aSubmittedTaskIsQueuedWithItsJobAndEvent() async throws {
+        try await withTestDatabase { database in
+            let service = TaskService(pool: database.pool)
+            let task = try await service.submit([submission(priority: .high)], type: .optimization, audit: AuditTrail(), requestID: "req-1")[0]
+            #expect(task.status == .queued && task.priority == 1 && task.taskType == .optimization && task.queuedAt != nil)
+            #expect(try await count(database.pool, "SELECT count(*) FROM strata.jobs WHERE queue = 'simjobs' AND priority = 1") == 1)
+            #expect(try await count(database.pool, "SELECT count(*) FROM strata.outbox WHERE app = 'simjobs' AND kind = 'task.created'") == 1)
+            #expect(try await count(database.pool, "SELECT count(*) FROM strata.audit_log WHERE app = 'simjobs' AND action = 'create'") == 1)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aBatchIsAllOrNothing() async throws {
+        try await withTestDatabase { database in
+            let service = TaskService(pool: database.pool)
+            var bad = submission("no-such-model")
+            bad.taskType = .stability
+            var good = submission()
+            good.taskType = .optimization
+            await #expect(throws: StrataError.self) {
+                try await service.submit([good, bad], type: nil, audit: AuditTrail(), requestID: nil)
+            }
+            #expect(try await count(database.pool, "SELECT count(*) FROM simjobs.tasks") == 0)
+            #expect(try await count(database.pool, "SELECT count(*) FROM strata.jobs") == 0, "the rolled-back batch left no job")
+            var untyped = submission()
+            untyped.taskType = nil
+            do {
+                _ = try await service.submit([good, untyped], type: nil, audit: AuditTrail(), requestID: nil)
+                Issue.record("a task without a type was accepted")
+            } catch let error as StrataError {
+                #expect(error.code == .validationFailed && error.fieldErrors.map(\.field) == ["tasks[1].task_type"])
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func tasksAreClaimedByPriorityThenAge() async throws {
+        try await withTestDatabase { database in
+            let service = TaskService(pool: database.pool)
+            var ids: [TaskPriority: UUID] = [:]
+            for priority in [TaskPriority.low, .normal, .critical, .high] {
+                ids[priority] = try await service.submit([submission(priority: priority)], type: .stability, audit: AuditTrail(), requestID: nil)[0]
+                    .id
+            }
+            let older = ids[.normal]!
+            let newer = try await service.submit([submission(priority: .normal)], type: .stability, audit: AuditTrail(), requestID: nil)[0].id
+            let claimed = try await database.pool.withTransaction { connection in
+                try await JobQueue().claim(
+                    queue: "simjobs",
+                    limit: 10,
+                    worker: "w",
+                    lease: .seconds(30),
+                    on: connection,
+                    logger: database.pool.statementLogger
+                )
+            }
+            let order = try claimed.map { try JSONDecoder().decode(TaskRunner.Arguments.self, from: Data($0.argsJSON.utf8)).task_id }
+            #expect(order == [ids[.critical]!, ids[.high]!, older, newer, ids[.low]!])
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aWorkerRunsTheCommandAndStoresLogsAndResult() async throws {
+        try await withTestDatabase { database in
+            let service = TaskService(pool: database.pool)
+            let ok = try await service.submit(
+                [submission(parameters: .object(["steps": .number(3)]))],
+                type: .optimization,
+                audit: AuditTrail(),
+                requestID: nil
+            )[0]
+            let failing = try await service.submit(
+                [submission(parameters: .object(["mode": .string("fail")]))],
+                type: .stability,
+                audit: AuditTrail(),
+                requestID: nil
+            )[0]
+            let (done, failed) = try await withWorker(database.pool) {
+                (try await waitFor(service, ok.id, [.completed, .failed]), try await waitFor(service, failing.id, [.completed, .failed]))
+            }
+            #expect(
+                done.status == .completed && done.workerID == "test-worker" && done.gpuID != nil && done.startedAt != nil && done.finishedAt != nil
+            )
+            let result = try await service.result(ok.id)
+            #expect(result.resultData["energy"] == .number(-1.5))
+            #expect(result.resultData["input"] == .object(["steps": .number(3)]), "the parameters reached the command on stdin")
+            #expect(result.outputFiles == .array([.string("out.traj")]))
+            let logs = try await service.logs(ok.id, afterID: 0, limit: 100)
+            // Lines of one stream keep their order; the two streams interleave as their readers run.
+            #expect(logs.contains { $0.level == "INFO" && $0.message == "INFO starting optimization on GPU \(done.gpuID!)" }, "\(logs)")
+            #expect(logs.contains { $0.level == "WARNING" && $0.message == "a note on stderr" })
+            #expect(failed.status == .failed && failed.errorType == "exit_status")
+            #expect(failed.errorMessage?.contains("status 3: boom: the structure exploded") == true)
+            do {
+                _ = try await service.result(failing.id)
+                Issue.record("a failed task has no result")
+            } catch let error as StrataError {
+                #expect(error.code == .resultNotReady)
+            }
+            let kinds = try await database.pool.query("SELECT kind FROM strata.outbox WHERE aggregate_id = \(ok.id.uuidString) ORDER BY id")
+                .map { try $0.decode(String.self) }
+            #expect(kinds == ["task.created", "task.assigned", "task.started", "task.completed"])
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func cancellingStopsARunningCommandAndEndedTasksRefuse() async throws {
+        try await withTestDatabase { database in
+            let service = TaskService(pool: database.pool)
+            let slow = try await service.submit(
+                [submission(parameters: .object(["mode": .string("sleep")]))],
+                type: .heatCapacity,
+                audit: AuditTrail(),
+                requestID: nil
+            )[0]
+            let cancelled = try await withWorker(database.pool) {
+                _ = try await waitFor(service, slow.id, [.running])
+                try await Task.sleep(for: .milliseconds(200))
+                let requested = try await service.cancel(slow.id, audit: AuditTrail(), requestID: nil)
+                #expect(requested.status == .running && requested.cancelRequested)
+                return try await waitFor(service, slow.id, [.cancelled, .completed, .failed], within: 10)
+            }
+            #expect(cancelled.status == .cancelled)
+            let waiting = try await service.submit([submission()], type: .stability, audit: AuditTrail(), requestID: nil)[0]
+            #expect(try await service.cancel(waiting.id, audit: AuditTrail(), requestID: nil).status == .cancelled)
+            do {
+                _ = try await service.cancel(waiting.id, audit: AuditTrail(), requestID: nil)
+                Issue.record("an ended task was cancelled again")
+            } catch let error as StrataError {
+                #expect(error.code == .taskTransitionRefused && error.details["status"] == "CANCELLED")
+            }
+            #expect(try await count(database.pool, "SELECT count(*) FROM strata.jobs WHERE state = 'running'") == 0)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aLostWorkersTaskIsQueuedAgainThenTimesOutWhenNoRetriesAreLeft() async throws {
+        try await withTestDatabase { database in
+            let pool = database.pool
+            let service = TaskService(pool: pool)
+            var once = submission()
+            once.options = TaskOptions(timeoutSeconds: 60, maxRetries: 1)
+            let task = try await service.submit([once], type: .singlePointEnergy, audit: AuditTrail(), requestID: nil)[0]
+            let queue = JobQueue()
+            let rescue = TaskService.rescueHandler(pool: pool)
+            for attempt in 1...2 {
+                // A worker claims, assigns and starts the task, then dies (its lease runs out).
+                let job = try #require(
+                    try await pool.withTransaction { connection in
+                        try await queue.claim(
+                            queue: "simjobs",
+                            limit: 1,
+                            worker: "doomed",
+                            lease: .milliseconds(1),
+                            on: connection,
+                            logger: pool.statementLogger
+                        )
+                    }.first
+                )
+                #expect(try await service.assign(task.id, job: job, gpu: 0, worker: "doomed") != nil)
+                #expect(try await service.start(task.id, job: job, worker: "doomed"))
+                try await Task.sleep(for: .milliseconds(20))
+                try await pool.withTransaction { connection in
+                    let rescued = try await queue.rescueExpired(queues: ["simjobs"], on: connection, logger: pool.statementLogger)
+                    try await rescue(rescued, connection, pool.statementLogger)
+                }
+                let after = try await service.task(task.id)
+                #expect(after.status == (attempt == 1 ? .queued : .timeout), "attempt \(attempt)")
+                // The old worker's lease is gone: its late result changes nothing.
+                #expect(try await service.finish(task.id, job: job, worker: "doomed", outcome: .failed(type: "x", message: "late")) == false)
+            }
+            let ended = try await service.task(task.id)
+            #expect(ended.errorType == "worker_lost" && ended.finishedAt != nil)
+        }
+    }
+}
