@@ -9,7 +9,7 @@ import StrataServer
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures (build with -c release for meaningful numbers).",
-        subcommands: [CRUD.self, Redis.self, Outbox.self, Auth.self]
+        subcommands: [CRUD.self, Redis.self, Outbox.self, Auth.self, Queue.self]
     )
 
     struct Redis: AsyncParsableCommand {
@@ -101,6 +101,45 @@ struct Bench: AsyncParsableCommand {
                 let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
                 let plan = OutboxBenchmark.Plan(writers: writers, events: events, rate: rate, lagSeconds: lagSeconds)
                 try await OutboxBenchmark(plan: plan, configuration: configuration, logger: logger, report: Report(json: json)).run()
+            }
+        }
+    }
+
+    struct Queue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "queue",
+            abstract: "The platform queue: enqueue (single and batched), end-to-end throughput and enqueue-to-start latency.",
+            discussion: """
+                Workloads: queue.enqueue, queue.enqueue.batch, queue.e2e (no-op jobs, 8 worker slots), queue.latency \
+                (enqueue-to-start p50/p99 at --rate jobs/s). Runs in a scratch database (strata_bench_queue, dropped afterwards).
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "Jobs per throughput workload.")
+        var jobs = 5000
+
+        @Option(help: "Jobs per second for the latency workload.")
+        var rate = 200
+
+        @Option(help: "Seconds of the latency workload.")
+        var seconds = 5
+
+        @Flag(help: "Print one JSON object per line.")
+        var json = false
+
+        func validate() throws {
+            guard (100...1_000_000).contains(jobs) else { throw ValidationError("--jobs must be 100 to 1000000") }
+            guard (1...10_000).contains(rate) else { throw ValidationError("--rate must be 1 to 10000") }
+            guard (1...600).contains(seconds) else { throw ValidationError("--seconds must be 1 to 600") }
+        }
+
+        func run() async throws {
+            try await Strata.guarded {
+                let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
+                let plan = QueueBenchmark.Plan(jobs: jobs, rate: rate, latencySeconds: seconds)
+                try await QueueBenchmark(plan: plan, configuration: configuration, logger: logger, report: Report(json: json)).run()
             }
         }
     }
