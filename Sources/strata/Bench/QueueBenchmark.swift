@@ -61,7 +61,8 @@ struct QueueBenchmark {
         // End to end: every job waits; the worker drains them.
         for _ in 0..<max(1, plan.jobs / 500) { try await enqueue(pool, count: 500) }
         let total = max(1, plan.jobs / 500) * 500
-        let e2e = try await withWorker(pool, handler: { _ in nil }) {
+        let noop: JobHandler = { _ in nil }
+        let e2e = try await withWorker(pool, handler: noop) {
             let started = ContinuousClock.now
             while try await completed(pool) < total { try await Task.sleep(for: .milliseconds(10)) }
             return started.duration(to: .now).secondsDouble
@@ -72,15 +73,13 @@ struct QueueBenchmark {
         // Latency at a steady rate: each job carries its enqueue's commit time.
         let latencies = Mutex<[Double]>([])
         let count = plan.rate * plan.latencySeconds
-        try await withWorker(
-            pool,
-            handler: { context in
-                let sent = (try? JSONValue(parsing: context.job.argsJSON))?["t"]?.numberValue ?? 0
-                let now = Date().timeIntervalSince1970 * 1000
-                latencies.withLock { $0.append(now - sent) }
-                return nil
-            }
-        ) {
+        let record: JobHandler = { context in
+            let sent = (try? JSONValue(parsing: context.job.argsJSON))?["t"]?.numberValue ?? 0
+            let now = Date().timeIntervalSince1970 * 1000
+            latencies.withLock { $0.append(now - sent) }
+            return nil
+        }
+        try await withWorker(pool, handler: record) {
             let interval = Duration.seconds(1) / plan.rate
             var next = ContinuousClock.now
             for _ in 0..<count {
