@@ -241,14 +241,17 @@ public struct TaskService: Sendable {
         }
     }
 
-    /// Tasks newest first, a page at a time (keyset on `created_at, id`).
+    /// Tasks newest first, a page at a time (keyset on `created_at, id`). The cursor carries
+    /// `created_at` as whole microseconds, read and compared in SQL: a `Date` round trip can be a
+    /// microsecond off, and a batch's tasks share one timestamp.
     public func list(_ filter: Filter, limit: Int, cursor: Cursor?) async throws -> Page<SimulationTask> {
-        var after: (Date, UUID)?
+        var afterMicros: Int64?
+        var afterID: UUID?
         if let cursor {
             guard let micros = Int64(try cursor.string(at: 0)), let id = UUID(uuidString: try cursor.string(at: 1)) else {
                 throw StrataError.validation([.init(field: "cursor", reason: "is not a cursor of this list")])
             }
-            after = (Date(timeIntervalSince1970: Double(micros) / 1_000_000), id)
+            (afterMicros, afterID) = (micros, id)
         }
         let rows = try await pool.query(
             """
@@ -256,18 +259,19 @@ public struct TaskService: Sendable {
             WHERE (\(filter.status?.rawValue)::text IS NULL OR status = \(filter.status?.rawValue))
               AND (\(filter.taskType?.rawValue)::text IS NULL OR task_type = \(filter.taskType?.rawValue))
               AND (\(filter.modelName)::text IS NULL OR model_name = \(filter.modelName))
-              AND (\(after?.0)::timestamptz IS NULL OR (created_at, id) < (\(after?.0), \(after?.1)))
+              AND (\(afterMicros)::bigint IS NULL
+                   OR (created_at, id) < (timestamptz 'epoch' + \(afterMicros) * interval '1 microsecond', \(afterID)))
             ORDER BY created_at DESC, id DESC
             LIMIT \(limit + 1)
             """
         )
-        var items = try rows.prefix(limit).map(TaskStore.task(from:))
+        let page = rows.prefix(limit)
+        let items = try page.map(TaskStore.task(from:))
         var next: String?
-        if rows.count > limit, let last = rows.prefix(limit).last {
-            let micros = try last.makeRandomAccess()[22].decode(Int64.self)
-            next = Cursor(values: ["\(micros)", items[items.count - 1].id.uuidString]).encoded
+        if rows.count > limit, let last = page.last, let lastItem = items.last {
+            let micros = try last.makeRandomAccess()[TaskStore.columnCount].decode(Int64.self)
+            next = Cursor(values: ["\(micros)", lastItem.id.uuidString]).encoded
         }
-        items = Array(items)
         return Page(items: items, nextCursor: next)
     }
 

@@ -13,6 +13,8 @@ struct TaskStore: Sendable {
         worker_id, attempt, error_type, error_message, cancel_requested_at IS NOT NULL, version, created_at, queued_at,
         assigned_at, started_at, finished_at, updated_at
         """
+    /// How many columns ``columns`` selects (the index of a column selected after them).
+    static let columnCount = 22
 
     static func task(from row: PostgresRow) throws -> SimulationTask {
         let (id, type, status, priority, model, structureID, structureName, parameters, options, gpu) = try row.decode(

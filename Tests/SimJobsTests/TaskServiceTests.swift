@@ -146,6 +146,29 @@ struct TaskServiceTests {
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func pagesWalkEveryTaskOnceEvenWithinOneTimestamp() async throws {
+        try await withTestDatabase { database in
+            let service = TaskService(pool: database.pool)
+            // One batch is one transaction: every task has the same created_at, and the id decides.
+            let batch = (0..<7).map { _ in
+                var item = submission()
+                item.taskType = .stability
+                return item
+            }
+            let created = try await service.submit(batch, type: nil, audit: AuditTrail(), requestID: nil)
+            var seen: [UUID] = []
+            var cursor: Cursor?
+            repeat {
+                let page = try await service.list(.init(), limit: 2, cursor: cursor)
+                seen += page.items.map(\.id)
+                cursor = try page.nextCursor.map { try Cursor(decoding: $0) }
+            } while cursor != nil && seen.count < 20
+            #expect(seen.count == 7 && Set(seen) == Set(created.map(\.id)))
+            #expect(try await service.list(.init(status: .running), limit: 5, cursor: nil).items.isEmpty)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func aWorkerRunsTheCommandAndStoresLogsAndResult() async throws {
         try await withTestDatabase { database in
             let service = TaskService(pool: database.pool)

@@ -8,9 +8,12 @@ import Foundation
 /// `invalid_value`, never half-read.
 ///
 /// ```swift
-/// let next = Cursor(values: [last.createdAt.ISO8601Format(), last.id.uuidString])
+/// // created_at as whole microseconds, selected and compared in SQL
+/// // (`timestamptz 'epoch' + $1 * interval '1 microsecond'`): a formatted or `Date` timestamp
+/// // can be off by a microsecond, and rows of one transaction share a timestamp.
+/// let next = Cursor(values: ["\(lastCreatedAtMicros)", last.id.uuidString])
 /// page.nextCursor = next.encoded
-/// let (createdAt, id) = try (cursor.string(at: 0), cursor.string(at: 1))
+/// let (micros, id) = try (cursor.string(at: 0), cursor.string(at: 1))
 /// ```
 public struct Cursor: Sendable, Equatable {
     /// The sort-key values, in the order of the `ORDER BY`.
