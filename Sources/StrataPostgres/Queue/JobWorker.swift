@@ -40,6 +40,8 @@ public typealias RescueHandler = @Sendable ([RescuedJob], PostgresConnection, Lo
 /// `strata_jobs_finished_total{kind,outcome}`, `strata_jobs_depth{queue,state}`.
 public final class JobWorker: Service, Sendable {
     public struct Configuration: Sendable {
+        /// The queues claimed from. Empty: the worker claims nothing (and does not listen); it
+        /// only rescues its rescue handlers' queues and fires schedules.
         public var queues: [String]
         public var concurrency: Int
         public var lease: Duration
@@ -104,8 +106,10 @@ public final class JobWorker: Service, Sendable {
     /// Runs until graceful shutdown, then drains.
     public func run() async throws {
         await withTaskGroup(of: Void.self) { jobs in
-            let listener = Task { await self.listenForEnqueues() }
-            defer { listener.cancel() }
+            // A worker that only rescues and fires schedules (no queues) has nothing to wake for.
+            let claims = !configuration.queues.isEmpty
+            let listener = claims ? Task { await self.listenForEnqueues() } : nil
+            defer { listener?.cancel() }
             let stopping = Latch()
             await withGracefulShutdownHandler {
                 var lastMaintenance = ContinuousClock.now - .seconds(3600)
@@ -116,7 +120,7 @@ public final class JobWorker: Service, Sendable {
                     }
                     let free = configuration.concurrency - running.load(ordering: .relaxed)
                     var claimed: [ClaimedJob] = []
-                    if free > 0 {
+                    if claims && free > 0 {
                         claimed = (try? await claim(limit: free)) ?? []
                         for job in claimed {
                             running.wrappingAdd(1, ordering: .relaxed)
@@ -142,20 +146,28 @@ public final class JobWorker: Service, Sendable {
         }
     }
 
-    /// Claims jobs across the configured queues.
+    /// Claims jobs across the configured queues. Each queue's claim is one statement (select,
+    /// lock and lease together), so no transaction wraps it: BEGIN and COMMIT would triple the
+    /// round trips of every claim. A failure after some queues have been claimed from keeps what
+    /// was leased.
     func claim(limit: Int) async throws -> [ClaimedJob] {
         let start = ContinuousClock.now
-        let jobs = try await pool.withTransaction { connection in
+        let jobs = try await pool.withConnection { connection in
             var claimed: [ClaimedJob] = []
             for name in configuration.queues where claimed.count < limit {
-                claimed += try await queue.claim(
-                    queue: name,
-                    limit: limit - claimed.count,
-                    worker: configuration.name,
-                    lease: configuration.lease,
-                    on: connection,
-                    logger: pool.statementLogger
-                )
+                do {
+                    claimed += try await queue.claim(
+                        queue: name,
+                        limit: limit - claimed.count,
+                        worker: configuration.name,
+                        lease: configuration.lease,
+                        on: connection,
+                        logger: pool.statementLogger
+                    )
+                } catch {
+                    if claimed.isEmpty { throw error }
+                    break
+                }
             }
             return claimed
         }
