@@ -1,6 +1,6 @@
 import Foundation
-public import Logging
-public import PostgresNIO
+import Logging
+import PostgresNIO
 import StrataCore
 public import StrataPostgres
 
@@ -8,54 +8,53 @@ public import StrataPostgres
 /// job that runs it (`strata.jobs.lease_token`): a worker whose lease expired — its task
 /// requeued and maybe running elsewhere — changes nothing.
 extension TaskService {
+    /// Runs a worker's guarded UPDATE (which returns the task's columns when it changed a row)
+    /// and, when it did, `then` and the event `kind`, in one transaction.
+    /// - Returns: The changed task, or `nil` when the guard refused (nothing is written).
+    private func applyWorkerChange(
+        _ update: PostgresQuery,
+        kind: String,
+        worker: String,
+        then: @Sendable (SimulationTask, PostgresConnection) async throws -> Void = { _, _ in }
+    ) async throws -> SimulationTask? {
+        try await pool.withTransaction { connection in
+            guard let row = try await connection.query(update, logger: logger).collect().first else { return nil }
+            let task = try TaskStore.task(from: row)
+            try await then(task, connection)
+            try await outbox.append(try event(for: task, kind: kind, requestID: nil, actor: "worker:\(worker)"), on: connection, logger: logger)
+            return task
+        }
+    }
+
     /// QUEUED → ASSIGNED on `gpu` of `worker`. - Returns: `nil` when the task is not QUEUED
     /// under this job any more (cancelled, or ended).
     func assign(_ id: UUID, job: ClaimedJob, gpu: Int, worker: String) async throws -> SimulationTask? {
-        try await pool.withTransaction { connection in
-            let rows = try await connection.query(
-                """
-                UPDATE simjobs.tasks SET status = 'ASSIGNED', gpu_id = \(Int16(gpu)), worker_id = \(worker), attempt = \(Int32(job.attempt)),
-                       assigned_at = now(), version = version + 1
-                WHERE id = \(id) AND status = ANY(\(TaskStore.sources(of: .assigned))) AND job_id = \(job.id)
-                  AND EXISTS (SELECT 1 FROM strata.jobs j WHERE j.id = \(job.id) AND j.state = 'running' AND j.lease_token = \(job.leaseToken))
-                RETURNING \(unescaped: TaskStore.columns)
-                """,
-                logger: logger
-            ).collect()
-            guard let row = rows.first else { return nil }
-            let task = try TaskStore.task(from: row)
-            try await outbox.append(
-                try event(for: task, kind: "task.assigned", requestID: nil, actor: "worker:\(worker)"),
-                on: connection,
-                logger: logger
-            )
-            return task
-        }
+        try await applyWorkerChange(
+            """
+            UPDATE simjobs.tasks SET status = 'ASSIGNED', gpu_id = \(Int16(gpu)), worker_id = \(worker), attempt = \(Int32(job.attempt)),
+                   assigned_at = now(), version = version + 1
+            WHERE id = \(id) AND status = ANY(\(TaskStore.sources(of: .assigned))) AND job_id = \(job.id)
+              AND EXISTS (SELECT 1 FROM strata.jobs j WHERE j.id = \(job.id) AND j.state = 'running' AND j.lease_token = \(job.leaseToken))
+            RETURNING \(unescaped: TaskStore.columns)
+            """,
+            kind: "task.assigned",
+            worker: worker
+        )
     }
 
     /// ASSIGNED → RUNNING (the command is about to start). - Returns: `false` when the task was
     /// cancelled meanwhile or the lease is lost.
     func start(_ id: UUID, job: ClaimedJob, worker: String) async throws -> Bool {
-        try await pool.withTransaction { connection in
-            let rows = try await connection.query(
-                """
-                UPDATE simjobs.tasks SET status = 'RUNNING', started_at = now(), version = version + 1
-                WHERE id = \(id) AND status = ANY(\(TaskStore.sources(of: .running))) AND job_id = \(job.id)
-                  AND cancel_requested_at IS NULL
-                  AND EXISTS (SELECT 1 FROM strata.jobs j WHERE j.id = \(job.id) AND j.state = 'running' AND j.lease_token = \(job.leaseToken))
-                RETURNING \(unescaped: TaskStore.columns)
-                """,
-                logger: logger
-            ).collect()
-            guard let row = rows.first else { return false }
-            let task = try TaskStore.task(from: row)
-            try await outbox.append(
-                try event(for: task, kind: "task.started", requestID: nil, actor: "worker:\(worker)"),
-                on: connection,
-                logger: logger
-            )
-            return true
-        }
+        try await applyWorkerChange(
+            """
+            UPDATE simjobs.tasks SET status = 'RUNNING', started_at = now(), version = version + 1
+            WHERE id = \(id) AND status = ANY(\(TaskStore.sources(of: .running))) AND job_id = \(job.id)
+              AND EXISTS (SELECT 1 FROM strata.jobs j WHERE j.id = \(job.id) AND j.state = 'running' AND j.lease_token = \(job.leaseToken))
+            RETURNING \(unescaped: TaskStore.columns)
+            """,
+            kind: "task.started",
+            worker: worker
+        ) != nil
     }
 
     /// How a run ended.
@@ -78,19 +77,18 @@ extension TaskService {
             case .cancelled: (.cancelled, nil, nil)
             }
         let sources = TaskStore.sources(of: target).filter { $0 == "RUNNING" || $0 == "ASSIGNED" }
-        return try await pool.withTransaction { connection in
-            let rows = try await connection.query(
-                """
-                UPDATE simjobs.tasks SET status = \(target.rawValue), finished_at = now(), error_type = \(errorType),
-                       error_message = \(errorMessage.map { String($0.prefix(10_000)) }), version = version + 1
-                WHERE id = \(id) AND status = ANY(\(sources)) AND job_id = \(job.id)
-                  AND EXISTS (SELECT 1 FROM strata.jobs j WHERE j.id = \(job.id) AND j.state = 'running' AND j.lease_token = \(job.leaseToken))
-                RETURNING \(unescaped: TaskStore.columns)
-                """,
-                logger: logger
-            ).collect()
-            guard let row = rows.first else { return false }
-            let task = try TaskStore.task(from: row)
+        let logger = logger
+        return try await applyWorkerChange(
+            """
+            UPDATE simjobs.tasks SET status = \(target.rawValue), finished_at = now(), error_type = \(errorType),
+                   error_message = \(errorMessage.map { String($0.prefix(10_000)) }), version = version + 1
+            WHERE id = \(id) AND status = ANY(\(sources)) AND job_id = \(job.id)
+              AND EXISTS (SELECT 1 FROM strata.jobs j WHERE j.id = \(job.id) AND j.state = 'running' AND j.lease_token = \(job.leaseToken))
+            RETURNING \(unescaped: TaskStore.columns)
+            """,
+            kind: "task.\(target.rawValue.lowercased())",
+            worker: worker
+        ) { _, connection in
             if case .completed(let result) = outcome {
                 try await connection.query(
                     """
@@ -115,10 +113,7 @@ extension TaskService {
                 on: connection,
                 logger: logger
             )
-            let kind = "task.\(target.rawValue.lowercased())"
-            try await outbox.append(try event(for: task, kind: kind, requestID: nil, actor: "worker:\(worker)"), on: connection, logger: logger)
-            return true
-        }
+        } != nil
     }
 
     /// Appends log lines of a running task.
@@ -138,34 +133,40 @@ extension TaskService {
             let end = rescued.filter { $0.state != .available }.map(\.id)
             let service = TaskService(pool: pool)
             var changed: [(SimulationTask, String)] = []
-            let requeued = try await connection.query(
-                """
-                UPDATE simjobs.tasks
-                SET status = CASE WHEN cancel_requested_at IS NULL THEN 'QUEUED' ELSE 'CANCELLED' END,
-                    finished_at = CASE WHEN cancel_requested_at IS NULL THEN NULL ELSE now() END,
-                    queued_at = now(), assigned_at = NULL, started_at = NULL, gpu_id = NULL, worker_id = NULL, version = version + 1
-                WHERE job_id = ANY(\(requeue)) AND status IN ('ASSIGNED', 'RUNNING')
-                RETURNING \(unescaped: TaskStore.columns)
-                """,
-                logger: logger
-            ).collect()
+            let requeued =
+                requeue.isEmpty
+                ? []
+                : try await connection.query(
+                    """
+                    UPDATE simjobs.tasks
+                    SET status = CASE WHEN cancel_requested_at IS NULL THEN 'QUEUED' ELSE 'CANCELLED' END,
+                        finished_at = CASE WHEN cancel_requested_at IS NULL THEN NULL ELSE now() END,
+                        queued_at = now(), assigned_at = NULL, started_at = NULL, gpu_id = NULL, worker_id = NULL, version = version + 1
+                    WHERE job_id = ANY(\(requeue)) AND status IN ('ASSIGNED', 'RUNNING')
+                    RETURNING \(unescaped: TaskStore.columns)
+                    """,
+                    logger: logger
+                ).collect()
             for row in requeued {
                 let task = try TaskStore.task(from: row)
                 changed.append((task, task.status == .cancelled ? "task.cancelled" : "task.requeued"))
             }
-            let ended = try await connection.query(
-                """
-                UPDATE simjobs.tasks
-                SET status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'CANCELLED' WHEN status = 'RUNNING' THEN 'TIMEOUT' ELSE 'FAILED' END,
-                    finished_at = now(), error_type = CASE WHEN cancel_requested_at IS NULL THEN 'worker_lost' END,
-                    error_message = CASE WHEN cancel_requested_at IS NULL
-                                    THEN 'The worker stopped heartbeating (its lease expired) and the task has no retries left.' END,
-                    version = version + 1
-                WHERE job_id = ANY(\(end)) AND status IN ('ASSIGNED', 'RUNNING')
-                RETURNING \(unescaped: TaskStore.columns)
-                """,
-                logger: logger
-            ).collect()
+            let ended =
+                end.isEmpty
+                ? []
+                : try await connection.query(
+                    """
+                    UPDATE simjobs.tasks
+                    SET status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'CANCELLED' WHEN status = 'RUNNING' THEN 'TIMEOUT' ELSE 'FAILED' END,
+                        finished_at = now(), error_type = CASE WHEN cancel_requested_at IS NULL THEN 'worker_lost' END,
+                        error_message = CASE WHEN cancel_requested_at IS NULL
+                                        THEN 'The worker stopped heartbeating (its lease expired) and the task has no retries left.' END,
+                        version = version + 1
+                    WHERE job_id = ANY(\(end)) AND status IN ('ASSIGNED', 'RUNNING')
+                    RETURNING \(unescaped: TaskStore.columns)
+                    """,
+                    logger: logger
+                ).collect()
             for row in ended {
                 let task = try TaskStore.task(from: row)
                 changed.append((task, "task.\(task.status.rawValue.lowercased())"))

@@ -1,6 +1,6 @@
 public import Foundation
-public import Logging
-public import PostgresNIO
+import Logging
+import PostgresNIO
 public import StrataCore
 public import StrataPostgres
 
@@ -82,25 +82,20 @@ public struct TaskService: Sendable {
             if name.count > 255 { errors.append(.init(field: "\(prefix)structure_name", reason: "must be at most 255 characters")) }
             let parameters = parameters ?? .object([:])
             if parameters.objectValue == nil { errors.append(.init(field: "\(prefix)parameters", reason: "must be a JSON object")) }
-            if parameters.text.utf8.count > 65_536 { errors.append(.init(field: "\(prefix)parameters", reason: "must be at most 64 KiB of JSON")) }
-            var priority = TaskPriority.normal
-            switch self.priority {
-            case nil: break
-            case .number(let number) where number == number.rounded() && TaskPriority(rawValue: Int(number)) != nil:
-                priority = TaskPriority(rawValue: Int(number))!
-            case .string(let text) where TaskPriority(text: text) != nil: priority = TaskPriority(text: text)!
-            default: errors.append(.init(field: "\(prefix)priority", reason: "must be 0 to 3 or CRITICAL, HIGH, NORMAL, LOW"))
-            }
+            let parametersText = parameters.text
+            if parametersText.utf8.count > 65_536 { errors.append(.init(field: "\(prefix)parameters", reason: "must be at most 64 KiB of JSON")) }
+            let priority = self.priority.map(TaskPriority.init(json:)) ?? .normal
+            if priority == nil { errors.append(.init(field: "\(prefix)priority", reason: "must be 0 to 3 or CRITICAL, HIGH, NORMAL, LOW")) }
             let options = options ?? TaskOptions()
             errors += options.problems(prefix: "\(prefix)options")
-            guard errors.isEmpty, let resolvedType else { return (nil, errors) }
+            guard errors.isEmpty, let resolvedType, let priority else { return (nil, errors) }
             return (
                 Validated(
                     type: resolvedType,
                     modelName: modelName,
                     structureID: structureID,
                     structureName: structureName,
-                    parameters: parameters,
+                    parametersText: parametersText,
                     priority: priority,
                     options: options
                 ), []
@@ -113,7 +108,8 @@ public struct TaskService: Sendable {
         var modelName: String
         var structureID: UUID?
         var structureName: String?
-        var parameters: JSONValue
+        /// The parameters object as JSON text.
+        var parametersText: String
         var priority: TaskPriority
         var options: TaskOptions
     }
@@ -190,7 +186,7 @@ public struct TaskService: Sendable {
             """
             INSERT INTO simjobs.tasks (task_type, priority, model_name, structure_id, structure_name, parameters, options)
             VALUES (\(task.type.rawValue), \(Int16(task.priority.rawValue)), \(task.modelName), \(task.structureID), \(structureName),
-                    \(task.parameters.text)::jsonb, \(options)::jsonb)
+                    \(task.parametersText)::jsonb, \(options)::jsonb)
             RETURNING id
             """,
             logger: logger
@@ -279,7 +275,6 @@ public struct TaskService: Sendable {
     /// - Throws: `not_found` (no task), `simjobs.result_not_ready` (409, not finished or
     ///   finished without a result), `gone` (410, removed after 180 days).
     public func result(_ id: UUID) async throws -> TaskResult {
-        let task = try await task(id)
         let rows = try await pool.query(
             """
             SELECT result_data::text, output_files::text, metrics::text, duration_seconds, expired_at
@@ -287,6 +282,7 @@ public struct TaskService: Sendable {
             """
         )
         guard let row = rows.first else {
+            let task = try await task(id)  // not_found, or why there is no result
             throw StrataError(
                 .resultNotReady,
                 task.status.isTerminal
@@ -361,19 +357,18 @@ public struct TaskService: Sendable {
                     cancel_requested_at = coalesce(cancel_requested_at, now()),
                     version = version + 1
                 WHERE id = \(id) AND status = ANY(\(TaskStore.sources(of: .cancelled)))
-                RETURNING \(unescaped: TaskStore.columns)
+                RETURNING \(unescaped: TaskStore.columns), job_id
                 """,
                 logger: logger
             ).collect()
             guard let row = rows.first else { throw try await store.refusal(id, to: .cancelled, on: connection, logger: logger) }
             let task = try TaskStore.task(from: row)
-            if let jobID = try await connection.query("SELECT job_id FROM simjobs.tasks WHERE id = \(id)", logger: logger).collect().first?
-                .decode(Int64?.self)
-            {
+            if let jobID = try row.makeRandomAccess()[TaskStore.columnCount].decode(Int64?.self) {
                 _ = try await jobs.cancel(id: jobID, on: connection, logger: logger)
             }
+            let status = task.status == .cancelled ? 200 : 202  // at once, or asked of the running worker
             try await audit.record(
-                AuditRecord(app: "simjobs", actor: nil, action: "cancel", resourceType: "task", resourceID: id.uuidString, responseStatus: 202),
+                AuditRecord(app: "simjobs", actor: nil, action: "cancel", resourceType: "task", resourceID: id.uuidString, responseStatus: status),
                 on: connection,
                 logger: logger
             )

@@ -1,8 +1,8 @@
 public import Foundation
 public import StrataCore
 
-/// A simulation task as the API shows it.
-public struct SimulationTask: Sendable, Codable, Equatable {
+/// A simulation task as the API shows it (with `priority_name` and `is_completed` derived).
+public struct SimulationTask: Sendable, Encodable, Equatable {
     public var id: UUID
     public var taskType: TaskType
     public var status: TaskStatus
@@ -49,32 +49,6 @@ public struct SimulationTask: Sendable, Codable, Equatable {
         case updatedAt = "updated_at"
         case isCompleted = "is_completed"
         case priorityName = "priority_name"
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        id = try container.decode(UUID.self, forKey: .id)
-        taskType = try container.decode(TaskType.self, forKey: .taskType)
-        status = try container.decode(TaskStatus.self, forKey: .status)
-        priority = try container.decode(Int.self, forKey: .priority)
-        modelName = try container.decode(String.self, forKey: .modelName)
-        structureID = try container.decodeIfPresent(UUID.self, forKey: .structureID)
-        structureName = try container.decode(String.self, forKey: .structureName)
-        parameters = try container.decode(JSONValue.self, forKey: .parameters)
-        options = try container.decode(TaskOptions.self, forKey: .options)
-        gpuID = try container.decodeIfPresent(Int.self, forKey: .gpuID)
-        workerID = try container.decodeIfPresent(String.self, forKey: .workerID)
-        attempt = try container.decode(Int.self, forKey: .attempt)
-        errorType = try container.decodeIfPresent(String.self, forKey: .errorType)
-        errorMessage = try container.decodeIfPresent(String.self, forKey: .errorMessage)
-        cancelRequested = try container.decode(Bool.self, forKey: .cancelRequested)
-        version = try container.decode(Int64.self, forKey: .version)
-        createdAt = try container.decode(Date.self, forKey: .createdAt)
-        queuedAt = try container.decodeIfPresent(Date.self, forKey: .queuedAt)
-        assignedAt = try container.decodeIfPresent(Date.self, forKey: .assignedAt)
-        startedAt = try container.decodeIfPresent(Date.self, forKey: .startedAt)
-        finishedAt = try container.decodeIfPresent(Date.self, forKey: .finishedAt)
-        updatedAt = try container.decode(Date.self, forKey: .updatedAt)
     }
 
     public func encode(to encoder: any Encoder) throws {

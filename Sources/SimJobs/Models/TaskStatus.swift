@@ -1,3 +1,5 @@
+public import StrataCore
+
 /// A task's state, and the transitions the task server allows.
 ///
 /// ```
@@ -73,6 +75,15 @@ public enum TaskPriority: Int, Sendable, Codable, CaseIterable {
         case "HIGH": self = .high
         case "NORMAL": self = .normal
         case "LOW": self = .low
+        default: return nil
+        }
+    }
+
+    /// Reads a JSON number 0–3 or a name as ``init(text:)``.
+    public init?(json: JSONValue) {
+        switch json {
+        case .number(let number) where number == number.rounded() && abs(number) < 1000: self.init(rawValue: Int(number))
+        case .string(let text): self.init(text: text)
         default: return nil
         }
     }

@@ -42,7 +42,7 @@ public struct TasksController: Sendable {
                 try context.requirePermission("write")
                 let submission = try await request.decodeJSON(as: TaskService.Submission.self, context: context)
                 let created = try await service.submit([submission], type: type, audit: context.audit, requestID: context.requestID)
-                return try Self.json(created[0], status: .accepted)
+                return try Response.json(created[0], status: .accepted)
             }
         }
         tasks.post("batch") { request, context in
@@ -60,7 +60,7 @@ public struct TasksController: Sendable {
         tasks.get("{id}") { _, context in
             try context.requirePermission("read")
             let task = try await service.task(try Self.taskID(context))
-            var response = try Self.json(task)
+            var response = try Response.json(task)
             response.headers[.eTag] = ETag.value(version: task.version)
             return response
         }
@@ -71,14 +71,14 @@ public struct TasksController: Sendable {
         tasks.post("{id}/cancel") { _, context in
             try context.requirePermission("write")
             let task = try await service.cancel(try Self.taskID(context), audit: context.audit, requestID: context.requestID)
-            return try Self.json(task, status: task.status == .cancelled ? .ok : .accepted)
+            return try Response.json(task, status: task.status == .cancelled ? .ok : .accepted)
         }
         tasks.get("{id}/logs") { request, context in
             try context.requirePermission("read")
             let id = try Self.taskID(context)
             let (after, limit, level) = try Self.logQuery(request)
-            _ = try await service.task(id)
             let lines = try await service.logs(id, afterID: after, limit: limit, level: level)
+            if lines.isEmpty { _ = try await service.task(id) }  // 404 for a task that does not exist
             return try Response.json(LogPage(items: lines, lastID: lines.last?.id ?? after))
         }
         router.get("/api/simjobs/models") { _, context in
@@ -89,10 +89,6 @@ public struct TasksController: Sendable {
             try context.requirePermission("read")
             return try Response.json(try await service.queueStatus())
         }
-    }
-
-    static func json(_ task: SimulationTask, status: HTTPResponse.Status = .ok) throws -> Response {
-        try Response.json(task, status: status)
     }
 
     static func taskID(_ context: StrataRequestContext) throws -> UUID {

@@ -1,5 +1,5 @@
 public import Foundation
-public import StrataCore
+import StrataCore
 
 /// The operator's command line for tasks, fixed when the worker starts: words separated by
 /// spaces (single or double quotes keep spaces in a word), in which `{task_type}` is replaced

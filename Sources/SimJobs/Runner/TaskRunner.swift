@@ -1,7 +1,7 @@
 public import Foundation
 public import Logging
 import Metrics
-public import StrataCore
+import StrataCore
 public import StrataPostgres
 import Synchronization
 
