@@ -4,6 +4,7 @@ import PostgresNIO
 import ServiceLifecycle
 import StrataCore
 import StrataPostgres
+import StrataServer
 import StrataTestSupport
 import Testing
 
@@ -56,18 +57,7 @@ struct TaskServiceTests {
             ),
             logger: TestPostgres.logger
         )
-        let group = ServiceGroup(services: [runner.worker()], logger: TestPostgres.logger)
-        let running = Task { try await group.run() }
-        do {
-            let result = try await body()
-            await group.triggerGracefulShutdown()
-            try await running.value
-            return result
-        } catch {
-            await group.triggerGracefulShutdown()
-            _ = try? await running.value
-            throw error
-        }
+        return try await withRunningServices([runner.worker()], logger: TestPostgres.logger, body)
     }
 
     func waitFor(_ service: TaskService, _ id: UUID, _ statuses: Set<TaskStatus>, within seconds: Double = 20) async throws -> SimulationTask {

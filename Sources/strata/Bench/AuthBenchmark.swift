@@ -71,17 +71,9 @@ struct AuthBenchmark {
             configuration: .init(address: .hostname("127.0.0.1", port: port), serverName: "strata-bench"),
             logger: logger
         )
-        let services = ServiceGroup(configuration: .init(services: [application], logger: logger))
-        let serving = Task { try await services.run() }
-        do {
+        try await withRunningServices([application], logger: logger) {
             try await drive(port: port, key: key, token: token)
-        } catch {
-            await services.triggerGracefulShutdown()
-            _ = try? await serving.value
-            throw error
         }
-        await services.triggerGracefulShutdown()
-        _ = try? await serving.value
     }
 
     private func drive(port: Int, key: String, token: String) async throws {
