@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 ARGS ?=
 
-.PHONY: run test build release lint format bench fuzz fuzz-debug packages clean
+.PHONY: run test build release lint format bench bench-queue fuzz fuzz-debug packages clean
 
 ## run: build (release) and start `strata serve` on the embedded PostgreSQL, printing the URLs
 run: packages release
@@ -36,6 +36,10 @@ format:
 ## bench: the CRUD benchmark beside asyncpg and pgbench (release build), e.g. make bench ARGS=--json
 bench: packages release $(VENV)/bin/python
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" .build/release/strata bench crud --peer-python $(VENV)/bin/python $(ARGS)
+
+## bench-queue: the queue benchmark beside pgqueuer and procrastinate (release build)
+bench-queue: packages release $(VENV)/bin/python
+	.build/release/strata bench queue --peer-python $(VENV)/bin/python $(ARGS)
 
 ## fuzz: schemathesis against a throw-away server, every check (release build)
 fuzz: packages release $(VENV)/bin/schemathesis

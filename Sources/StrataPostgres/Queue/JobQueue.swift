@@ -18,24 +18,79 @@ public struct JobQueue: Sendable {
     @discardableResult
     public func enqueue(_ job: NewJob, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
         try Self.validate(job)
-        let priority = Int16(job.priority)
-        let inserted = try await connection.query(
+        // One row binds plain values, prepared once per connection: cheaper than the batch's arrays.
+        for try await id in try await connection.execute(EnqueueJob(job: job), logger: logger) { return id }
+        guard let key = job.uniqueKey else { throw StrataError(.internalError, "The job's insert returned no id.") }
+        return try await liveJobID(job, key: key, on: connection, logger: logger)
+    }
+
+    /// Enqueues jobs in one statement on the caller's connection (all of them exist if and only
+    /// if its transaction commits), and wakes the workers of their queues once.
+    /// - Returns: Each job's id, in order — for a unique job that is already live (or repeated
+    ///   in `jobs`), the live job's id.
+    /// - Throws: `invalid_value` naming the field of the first invalid job; nothing is enqueued.
+    @discardableResult
+    public func enqueue(_ jobs: [NewJob], on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
+        guard !jobs.isEmpty else { return [] }
+        for job in jobs { try Self.validate(job) }
+        // Arrays bind no NULL elements: an absent run_at travels as distantPast, an absent unique
+        // key as "" (a key is 1 to 500 characters, so neither is a real value).
+        let rows = try await connection.query(
             """
-            WITH wake AS (SELECT pg_notify(\(Self.channel), \(job.queue)))
+            WITH input AS (
+                SELECT * FROM unnest(
+                    \(jobs.map(\.queue))::text[], \(jobs.map(\.kind))::text[], \(jobs.map(\.argsJSON))::text[],
+                    \(jobs.map { Int16($0.priority) })::smallint[], \(jobs.map { $0.runAt ?? .distantPast })::timestamptz[],
+                    \(jobs.map { Int32($0.maxAttempts) })::integer[], \(jobs.map { $0.uniqueKey ?? "" })::text[]
+                ) WITH ORDINALITY AS i(queue, kind, args, priority, run_at, max_attempts, unique_key, n)
+            ),
+            wake AS (SELECT count(pg_notify(\(Self.channel), queue)) FROM (SELECT DISTINCT queue FROM input) AS queues)
             INSERT INTO strata.jobs (queue, kind, args, priority, run_at, max_attempts, unique_key)
-            SELECT \(job.queue), \(job.kind), \(job.argsJSON)::jsonb, \(priority), coalesce(\(job.runAt), now()),
-                   \(job.maxAttempts), \(job.uniqueKey)
-            FROM wake
+            SELECT i.queue, i.kind, i.args::jsonb, i.priority,
+                   CASE WHEN i.run_at < '1000-01-01' THEN now() ELSE i.run_at END, i.max_attempts, nullif(i.unique_key, '')
+            FROM input AS i, wake
+            ORDER BY i.n
             ON CONFLICT (queue, kind, unique_key) WHERE unique_key IS NOT NULL AND state IN ('available', 'running') DO NOTHING
-            RETURNING id
+            RETURNING id, queue, kind, unique_key
             """,
             logger: logger
-        ).collect()
-        if let id = try inserted.first?.decode(Int64.self) { return id }
+        )
+        // Identities are drawn in insertion order (ORDER BY n): the plain jobs' ids, ascending,
+        // are theirs in order; a unique job is found by its key.
+        var plainIDs: [Int64] = []
+        var keyedIDs: [String: Int64] = [:]
+        for try await (id, queue, kind, key) in rows.decode((Int64, String, String, String?).self) {
+            if let key { keyedIDs[Self.uniqueIdentity(queue, kind, key)] = id } else { plainIDs.append(id) }
+        }
+        plainIDs.sort()
+        var ids: [Int64] = []
+        ids.reserveCapacity(jobs.count)
+        var nextPlain = 0
+        for job in jobs {
+            guard let key = job.uniqueKey else {
+                ids.append(plainIDs[nextPlain])
+                nextPlain += 1
+                continue
+            }
+            if let id = keyedIDs[Self.uniqueIdentity(job.queue, job.kind, key)] {
+                ids.append(id)  // inserted now (a repeat in this batch gets the same id)
+            } else {
+                ids.append(try await liveJobID(job, key: key, on: connection, logger: logger))
+            }
+        }
+        return ids
+    }
+
+    private static func uniqueIdentity(_ queue: String, _ kind: String, _ key: String) -> String {
+        "\(queue)\u{0}\(kind)\u{0}\(key)"
+    }
+
+    /// The live job a unique job's enqueue conflicted with.
+    private func liveJobID(_ job: NewJob, key: String, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
         let existing = try await connection.query(
             """
             SELECT id FROM strata.jobs
-            WHERE queue = \(job.queue) AND kind = \(job.kind) AND unique_key = \(job.uniqueKey) AND state IN ('available', 'running')
+            WHERE queue = \(job.queue) AND kind = \(job.kind) AND unique_key = \(key) AND state IN ('available', 'running')
             """,
             logger: logger
         ).collect()
@@ -56,6 +111,7 @@ public struct JobQueue: Sendable {
         guard (1...200).contains(job.kind.count) else { throw fail("kind", "must be 1 to 200 characters") }
         guard (0...3).contains(job.priority) else { throw fail("priority", "must be 0 (critical) to 3 (low)") }
         guard (1...1000).contains(job.maxAttempts) else { throw fail("max_attempts", "must be 1 to 1000") }
+        if let key = job.uniqueKey, !(1...500).contains(key.count) { throw fail("unique_key", "must be 1 to 500 characters") }
     }
 
     /// Claims up to `limit` available jobs of a queue, most urgent first, leasing each.
@@ -69,41 +125,9 @@ public struct JobQueue: Sendable {
     )
         async throws -> [ClaimedJob]
     {
-        let rows = try await connection.query(
-            """
-            WITH next AS (
-                SELECT id FROM strata.jobs
-                WHERE queue = \(queue) AND state = 'available' AND run_at <= now()
-                ORDER BY priority, run_at, id
-                LIMIT \(limit)
-                FOR UPDATE SKIP LOCKED
-            )
-            UPDATE strata.jobs AS j
-            SET state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
-                lease_expires_at = now() + \(lease.milliseconds) * interval '1 millisecond',
-                attempted_at = now(), attempted_by = \(worker)
-            FROM next WHERE j.id = next.id
-            RETURNING j.id, j.queue, j.kind, j.args::text, j.priority, j.attempt, j.max_attempts, j.lease_token
-            """,
-            logger: logger
-        )
+        let statement = ClaimJobs(queue: queue, limit: limit, worker: worker, leaseMilliseconds: lease.milliseconds)
         var jobs: [ClaimedJob] = []
-        for try await (id, queue, kind, args, priority, attempt, maxAttempts, token) in rows.decode(
-            (Int64, String, String, String, Int16, Int32, Int32, UUID).self
-        ) {
-            jobs.append(
-                ClaimedJob(
-                    id: id,
-                    queue: queue,
-                    kind: kind,
-                    argsJSON: args,
-                    priority: Int(priority),
-                    attempt: Int(attempt),
-                    maxAttempts: Int(maxAttempts),
-                    leaseToken: token
-                )
-            )
-        }
+        for try await job in try await connection.execute(statement, logger: logger) { jobs.append(job) }
         return jobs.sorted { ($0.priority, $0.id) < ($1.priority, $1.id) }
     }
 
@@ -111,29 +135,46 @@ public struct JobQueue: Sendable {
     /// - Returns: `nil` when the lease is lost (rescued, cancelled-and-finalized …); else whether
     ///   cancellation was requested (the handler should stop).
     public func heartbeat(_ job: ClaimedJob, lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> Bool? {
+        try await heartbeat([job], lease: lease, on: connection, logger: logger)[job.id]
+    }
+
+    /// Extends the leases of several jobs in one statement.
+    /// - Returns: For each job whose lease is still held, whether cancellation was requested; a
+    ///   job missing from the answer lost its lease.
+    public func heartbeat(_ jobs: [ClaimedJob], lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> [Int64: Bool] {
+        guard !jobs.isEmpty else { return [:] }
         let rows = try await connection.query(
             """
-            UPDATE strata.jobs SET lease_expires_at = now() + \(lease.milliseconds) * interval '1 millisecond'
-            WHERE id = \(job.id) AND state = 'running' AND lease_token = \(job.leaseToken)
-            RETURNING cancel_requested_at IS NOT NULL
+            UPDATE strata.jobs AS j SET lease_expires_at = now() + \(lease.milliseconds) * interval '1 millisecond'
+            FROM unnest(\(jobs.map(\.id))::bigint[], \(jobs.map(\.leaseToken))::uuid[]) AS held(id, token)
+            WHERE j.id = held.id AND j.state = 'running' AND j.lease_token = held.token
+            RETURNING j.id, j.cancel_requested_at IS NOT NULL
             """,
             logger: logger
-        ).collect()
-        return try rows.first?.decode(Bool.self)
+        )
+        var held: [Int64: Bool] = [:]
+        for try await (id, cancelRequested) in rows.decode((Int64, Bool).self) { held[id] = cancelRequested }
+        return held
     }
 
     /// Completes a job. - Returns: `false` when the lease was lost (another worker owns it now).
     @discardableResult
     public func complete(_ job: ClaimedJob, resultJSON: String? = nil, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        try await !connection.query(
-            """
-            UPDATE strata.jobs SET state = 'completed', finalized_at = now(), lease_token = NULL, lease_expires_at = NULL,
-                   result = \(resultJSON)::jsonb
-            WHERE id = \(job.id) AND state = 'running' AND lease_token = \(job.leaseToken)
-            RETURNING 1
-            """,
-            logger: logger
-        ).collect().isEmpty
+        try await complete([(job, resultJSON)], on: connection, logger: logger).contains(job.id)
+    }
+
+    /// Completes several jobs in one statement, each under its lease token.
+    /// - Returns: The ids completed; a job missing from it had lost its lease.
+    public func complete(
+        _ jobs: [(job: ClaimedJob, resultJSON: String?)],
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> Set<Int64> {
+        guard !jobs.isEmpty else { return [] }
+        let statement = CompleteJobs(ids: jobs.map(\.job.id), tokens: jobs.map(\.job.leaseToken), results: jobs.map { $0.resultJSON ?? "" })
+        var completed: Set<Int64> = []
+        for try await id in try await connection.execute(statement, logger: logger) { completed.insert(id) }
+        return completed
     }
 
     /// Records a failed attempt: the job is retried at `retryAt`, or discarded when it has used
@@ -169,6 +210,25 @@ public struct JobQueue: Sendable {
             """,
             logger: logger
         ).collect().isEmpty
+    }
+
+    /// Gives leased jobs that never started back to the queue, as if never claimed (their
+    /// attempt is not counted).
+    @discardableResult
+    public func release(_ jobs: [ClaimedJob], on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        guard !jobs.isEmpty else { return 0 }
+        let rows = try await connection.query(
+            """
+            UPDATE strata.jobs AS j
+            SET state = 'available', attempt = j.attempt - 1, lease_token = NULL, lease_expires_at = NULL,
+                attempted_at = NULL, attempted_by = NULL
+            FROM unnest(\(jobs.map(\.id))::bigint[], \(jobs.map(\.leaseToken))::uuid[]) AS held(id, token)
+            WHERE j.id = held.id AND j.state = 'running' AND j.lease_token = held.token
+            RETURNING j.id
+            """,
+            logger: logger
+        ).collect()
+        return rows.count
     }
 
     /// Cancels a job: an available one at once; a running one cooperatively (its worker sees it

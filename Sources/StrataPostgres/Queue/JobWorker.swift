@@ -28,7 +28,8 @@ public typealias JobHandler = @Sendable (JobContext) async throws -> String?
 public typealias RescueHandler = @Sendable ([RescuedJob], PostgresConnection, Logger) async throws -> Void
 
 /// Runs jobs of some queues: claims as many as it has free slots (``Configuration/concurrency``),
-/// heartbeats their leases, completes or fails them under their lease token, rescues jobs of its
+/// heartbeats their leases (one statement for all it holds), completes or fails them under their
+/// lease token (completions that finish together are written together), rescues jobs of its
 /// queues (and of the queues it has ``RescueHandler``s for) whose lease expired, fires schedules, and drains on graceful shutdown (claims nothing more, lets
 /// running jobs finish within ``Configuration/drainTimeout``, then cancels them; their leases
 /// expire and another worker retries them).
@@ -43,7 +44,13 @@ public final class JobWorker: Service, Sendable {
         /// The queues claimed from. Empty: the worker claims nothing (and does not listen); it
         /// only rescues its rescue handlers' queues and fires schedules.
         public var queues: [String]
+        /// Handlers run at once.
         public var concurrency: Int
+        /// Jobs claimed beyond the free slots, leased and waiting to start, so that a slot
+        /// whose job ends starts the next without waiting for a claim. Worth it for many short
+        /// jobs; leave it 0 for long ones, which a prefetching worker would keep from idle
+        /// workers.
+        public var prefetch: Int
         public var lease: Duration
         public var heartbeatInterval: Duration
         public var pollInterval: Duration
@@ -56,6 +63,7 @@ public final class JobWorker: Service, Sendable {
         public init(
             queues: [String] = ["default"],
             concurrency: Int = 4,
+            prefetch: Int = 0,
             lease: Duration = .seconds(30),
             heartbeatInterval: Duration = .seconds(10),
             pollInterval: Duration = .seconds(1),
@@ -66,6 +74,7 @@ public final class JobWorker: Service, Sendable {
         ) {
             self.queues = queues
             self.concurrency = max(1, concurrency)
+            self.prefetch = max(0, prefetch)
             self.lease = lease
             self.heartbeatInterval = heartbeatInterval
             self.pollInterval = pollInterval
@@ -84,7 +93,11 @@ public final class JobWorker: Service, Sendable {
     let logger: Logger
     let queue = JobQueue()
     let doorbell = Doorbell()
-    private let running = Atomic<Int>(0)
+    /// The jobs running here, with the latch their handler polls for cancellation.
+    private let running = Mutex<[Int64: (job: ClaimedJob, cancellation: Latch)]>([:])
+    /// Slots running handlers, and claimed jobs waiting for one (prefetched).
+    private let slots = Mutex<(busy: Int, waiting: [ClaimedJob])>((0, []))
+    private let completions: Coalescer<(job: ClaimedJob, resultJSON: String?), Bool>
     private let claimTimer = Metrics.Timer(label: "strata_jobs_claim_seconds", preferredDisplayUnit: .seconds)
 
     public init(
@@ -101,15 +114,26 @@ public final class JobWorker: Service, Sendable {
         self.rescueHandlers = rescueHandlers
         self.configuration = configuration
         self.logger = logger
+        let queue = self.queue
+        self.completions = Coalescer { jobs in
+            let completed = try await pool.withConnection { connection in
+                try await queue.complete(jobs, on: connection, logger: pool.statementLogger)
+            }
+            return jobs.map { completed.contains($0.job.id) }
+        }
     }
 
     /// Runs until graceful shutdown, then drains.
     public func run() async throws {
-        await withTaskGroup(of: Void.self) { jobs in
+        await withDiscardingTaskGroup { group in
             // A worker that only rescues and fires schedules (no queues) has nothing to wake for.
             let claims = !configuration.queues.isEmpty
             let listener = claims ? Task { await self.listenForEnqueues() } : nil
-            defer { listener?.cancel() }
+            let heartbeats = claims ? Task { await self.heartbeatRunningJobs() } : nil
+            defer {
+                listener?.cancel()
+                heartbeats?.cancel()
+            }
             let stopping = Latch()
             await withGracefulShutdownHandler {
                 var lastMaintenance = ContinuousClock.now - .seconds(3600)
@@ -118,32 +142,77 @@ public final class JobWorker: Service, Sendable {
                         lastMaintenance = .now
                         await maintain()
                     }
-                    let free = configuration.concurrency - running.load(ordering: .relaxed)
+                    let wanted = slots.withLock { configuration.concurrency + configuration.prefetch - $0.busy - $0.waiting.count }
                     var claimed: [ClaimedJob] = []
-                    if claims && free > 0 {
-                        claimed = (try? await claim(limit: free)) ?? []
-                        for job in claimed {
-                            running.wrappingAdd(1, ordering: .relaxed)
-                            jobs.addTask {
-                                await self.execute(job)
-                                self.running.wrappingSubtract(1, ordering: .relaxed)
-                                self.doorbell.ring()
-                            }
+                    if claims && wanted > 0 {
+                        claimed = (try? await claim(limit: wanted)) ?? []
+                        for job in claimed { running.withLock { $0[job.id] = (job, Latch()) } }
+                        let starting = slots.withLock { slots -> Int in
+                            slots.waiting += claimed
+                            let starting = min(configuration.concurrency - slots.busy, slots.waiting.count)
+                            slots.busy += starting
+                            return starting
                         }
+                        for _ in 0..<starting { group.addTask { await self.runSlot() } }
                     }
-                    if claimed.isEmpty || claimed.count < free { await doorbell.wait(timeout: configuration.pollInterval) }
+                    if claimed.isEmpty || claimed.count < wanted { await doorbell.wait(timeout: configuration.pollInterval) }
                 }
             } onGracefulShutdown: {
                 stopping.set()
                 self.doorbell.ring()
             }
+            await releaseWaitingJobs()
             // Drain: running jobs get the drain timeout, then are cancelled.
             let deadline = ContinuousClock.now + configuration.drainTimeout
-            while running.load(ordering: .relaxed) > 0 && ContinuousClock.now < deadline {
+            while runningCount > 0 && ContinuousClock.now < deadline {
                 try? await Task.sleep(for: .milliseconds(20))
             }
-            jobs.cancelAll()
+            group.cancelAll()
         }
+    }
+
+    /// One slot: runs waiting jobs one after another until none is left. A job's outcome is
+    /// written while the slot runs the next one (completions that finish together are written
+    /// together).
+    private func runSlot() async {
+        await withDiscardingTaskGroup { writes in
+            while let job = takeWaitingJob() {
+                doorbell.ring()  // one fewer waiting: the loop may claim more
+                guard let cancellation = running.withLock({ $0[job.id]?.cancellation }) else { continue }
+                let started = ContinuousClock.now
+                let ran = await runHandler(job, cancellation: cancellation)
+                writes.addTask {
+                    await self.record(job, ran, started: started)
+                    self.running.withLock { _ = $0.removeValue(forKey: job.id) }
+                }
+            }
+        }
+    }
+
+    /// The next job to run, or nil (and the slot freed) when none is waiting.
+    private func takeWaitingJob() -> ClaimedJob? {
+        let job = slots.withLock { slots -> ClaimedJob? in
+            guard !slots.waiting.isEmpty else {
+                slots.busy -= 1
+                return nil
+            }
+            return slots.waiting.removeFirst()
+        }
+        if job == nil { doorbell.ring() }
+        return job
+    }
+
+    /// Gives prefetched jobs that never started back to the queue (on shutdown).
+    private func releaseWaitingJobs() async {
+        let waiting = slots.withLock { slots -> [ClaimedJob] in
+            defer { slots.waiting = [] }
+            return slots.waiting
+        }
+        guard !waiting.isEmpty else { return }
+        _ = try? await pool.withConnection { connection in
+            try await queue.release(waiting, on: connection, logger: pool.statementLogger)
+        }
+        running.withLock { running in for job in waiting { running.removeValue(forKey: job.id) } }
     }
 
     /// Claims jobs across the configured queues. Each queue's claim is one statement (select,
@@ -175,41 +244,61 @@ public final class JobWorker: Service, Sendable {
         return jobs
     }
 
-    /// Runs one job with heartbeats and records how it ended.
-    func execute(_ job: ClaimedJob) async {
-        let started = ContinuousClock.now
-        let cancellation = Latch()
-        let heartbeat = Task {
-            while !Task.isCancelled {
+    private var runningCount: Int { running.withLock { $0.count } }
+
+    /// Extends the leases of every running job in one statement per interval; a job whose lease
+    /// was lost or whose cancellation was requested has its latch set.
+    private func heartbeatRunningJobs() async {
+        while !Task.isCancelled {
+            do {
                 try await Task.sleep(for: configuration.heartbeatInterval)
-                let state = try await pool.withConnection { connection in
-                    try await queue.heartbeat(job, lease: configuration.lease, on: connection, logger: pool.statementLogger)
+                let held = running.withLock { $0.values.map { $0 } }
+                guard !held.isEmpty else { continue }
+                let answer = try await pool.withConnection { connection in
+                    try await queue.heartbeat(held.map(\.job), lease: configuration.lease, on: connection, logger: pool.statementLogger)
                 }
-                if state != false { cancellation.set() }  // lost lease (nil) or cancel requested (true)
+                for (job, cancellation) in held where answer[job.id] != false { cancellation.set() }
+            } catch {
+                if Task.isCancelled { return }
+                logger.debug("heartbeat failed; retrying", metadata: ["strata.error": "\(error)"])
             }
         }
-        defer { heartbeat.cancel() }
-        let outcome: String
+    }
+
+    /// Runs a job's handler.
+    private func runHandler(_ job: ClaimedJob, cancellation: Latch) async -> Result<String?, any Error> {
         do {
             guard let handler = handlers[job.kind] else {
                 throw StrataError(.invalidValue, "No handler for job kind '\(job.kind)'.")
             }
-            let result = try await handler(JobContext(job: job, cancellation: cancellation))
-            _ = try await pool.withConnection { connection in
-                try await queue.complete(job, resultJSON: result, on: connection, logger: pool.statementLogger)
-            }
-            outcome = "completed"
-        } catch is JobCancelled {
-            _ = try? await pool.withConnection { connection in
+            return .success(try await handler(JobContext(job: job, cancellation: cancellation)))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Writes how a job's attempt ended, under its lease token.
+    private func record(_ job: ClaimedJob, _ ran: Result<String?, any Error>, started: ContinuousClock.Instant) async {
+        let outcome: String
+        switch ran {
+        case .success(let result):
+            // Unwritten (the database failed): the lease expires and the job is rescued.
+            outcome = (try? await completions.submit((job, result))).map { $0 ? "completed" : "lost" } ?? "unrecorded"
+        case .failure(is JobCancelled):
+            let written = try? await pool.withConnection { connection in
                 try await queue.finishCancelled(job, on: connection, logger: pool.statementLogger)
             }
-            outcome = "cancelled"
-        } catch {
+            outcome = written == nil ? "unrecorded" : "cancelled"
+        case .failure(let error):
             let retryAt = Date().addingTimeInterval(retryDelay(afterAttempt: job.attempt).secondsDouble)
-            let state = try? await pool.withConnection { connection in
-                try await queue.fail(job, error: "\(error)", retryAt: retryAt, on: connection, logger: pool.statementLogger)
+            do {
+                let state = try await pool.withConnection { connection in
+                    try await queue.fail(job, error: "\(error)", retryAt: retryAt, on: connection, logger: pool.statementLogger)
+                }
+                outcome = state?.rawValue ?? "lost"
+            } catch {
+                outcome = "unrecorded"
             }
-            outcome = (state ?? nil)?.rawValue ?? "lost"
             logger.debug("job attempt failed", metadata: ["strata.job.id": "\(job.id)", "strata.job.kind": "\(job.kind)"])
         }
         Metrics.Timer(label: "strata_jobs_run_seconds", dimensions: [("kind", job.kind)]).recordNanoseconds(started.duration(to: .now).nanoseconds)

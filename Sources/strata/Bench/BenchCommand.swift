@@ -111,7 +111,10 @@ struct Bench: AsyncParsableCommand {
             abstract: "The platform queue: enqueue (single and batched), end-to-end throughput and enqueue-to-start latency.",
             discussion: """
                 Workloads: queue.enqueue, queue.enqueue.batch, queue.e2e (no-op jobs, 8 worker slots), queue.latency \
-                (enqueue-to-start p50/p99 at --rate jobs/s). Runs in a scratch database (strata_bench_queue, dropped afterwards).
+                (enqueue-to-start p50/p99 at --rate jobs/s). Runs in a scratch database (strata_bench_queue, dropped afterwards). \
+                With --peer-python, pgqueuer and procrastinate run the same workloads right after ours against the same \
+                server (make bench-queue sets them up); ratio is ours ÷ the faster peer's ops/s, latency_ratio our p50 ÷ \
+                the better peer's.
                 """
         )
 
@@ -126,6 +129,9 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Seconds of the latency workload.")
         var seconds = 5
 
+        @Option(help: "A Python with pgqueuer and procrastinate installed (make bench-queue sets up .venv); omit to skip the peers.")
+        var peerPython: String?
+
         @Flag(help: "Print one JSON object per line.")
         var json = false
 
@@ -138,7 +144,7 @@ struct Bench: AsyncParsableCommand {
         func run() async throws {
             try await Strata.guarded {
                 let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
-                let plan = QueueBenchmark.Plan(jobs: jobs, rate: rate, latencySeconds: seconds)
+                let plan = QueueBenchmark.Plan(jobs: jobs, rate: rate, latencySeconds: seconds, peerPython: peerPython)
                 try await QueueBenchmark(plan: plan, configuration: configuration, logger: logger, report: Report(json: json)).run()
             }
         }

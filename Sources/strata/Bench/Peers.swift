@@ -4,46 +4,60 @@ import PostgresNIO
 import StrataCore
 import StrataPostgres
 
+/// A Python script of `Benchmarks/peers/` run against a database: it gets the connection on
+/// its command line (the password in `PGPASSWORD`) and prints one JSON line per workload,
+/// `{"operations", "seconds", "p50_ms", "p99_ms"}`.
+struct PythonPeerScript: Sendable {
+    let python: String
+    let name: String
+    let url: DatabaseURL
+
+    var path: String {
+        let candidates = [
+            FileManager.default.currentDirectoryPath + "/Benchmarks/peers/\(name)",
+            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+                .appendingPathComponent("../../Benchmarks/peers/\(name)").standardizedFileURL.path,
+        ]
+        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
+    }
+
+    /// Runs the script; returns its last JSON line's figures, or nil when `expectResult` is false.
+    @discardableResult
+    func run(_ arguments: [String], expectResult: Bool = true) async throws -> BenchResult? {
+        let connection = [
+            "--host", url.socketDirectory ?? url.host ?? "127.0.0.1", "--port", "\(url.port)", "--user", url.username, "--database", url.database,
+        ]
+        var environment = ProcessInfo.processInfo.environment
+        if let password = url.password { environment["PGPASSWORD"] = password }
+        let output = try await runProgram(python, [path] + arguments + connection, environment: environment)
+        guard expectResult else { return nil }
+        guard let line = output.split(separator: "\n").last(where: { $0.hasPrefix("{") }),
+            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+            let operations = object["operations"] as? Int, let seconds = object["seconds"] as? Double,
+            let p50 = object["p50_ms"] as? Double, let p99 = object["p99_ms"] as? Double
+        else {
+            throw StrataError(.internalError, "The peer \(name) printed no result: \(output.suffix(300))")
+        }
+        return BenchResult(operations: operations, seconds: seconds, p50: p50, p99: p99)
+    }
+}
+
 /// Runs `Benchmarks/peers/crud_asyncpg.py` for one workload and reads its JSON line.
 struct AsyncpgPeer: Sendable {
     let python: String
     let url: DatabaseURL
     let concurrency: Int
 
-    var script: String {
-        let candidates = [
-            FileManager.default.currentDirectoryPath + "/Benchmarks/peers/crud_asyncpg.py",
-            URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-                .appendingPathComponent("../../Benchmarks/peers/crud_asyncpg.py").standardizedFileURL.path,
-        ]
-        return candidates.first { FileManager.default.fileExists(atPath: $0) } ?? candidates[0]
-    }
+    private var script: PythonPeerScript { PythonPeerScript(python: python, name: "crud_asyncpg.py", url: url) }
 
     /// Creates the peer's own table.
     func prepare() async throws {
-        _ = try await run("setup", count: 0)
+        try await script.run(["--workload", "setup", "--count", "0", "--concurrency", "\(concurrency)"], expectResult: false)
     }
 
-    /// Runs one workload; returns nil for `setup`.
-    @discardableResult
+    /// Runs one workload.
     func run(_ workload: String, count: Int) async throws -> BenchResult? {
-        let arguments = [
-            script, "--workload", workload, "--count", "\(count)", "--concurrency", "\(concurrency)",
-            "--host", url.socketDirectory ?? url.host ?? "127.0.0.1", "--port", "\(url.port)",
-            "--user", url.username, "--database", url.database,
-        ]
-        var environment = ProcessInfo.processInfo.environment
-        if let password = url.password { environment["PGPASSWORD"] = password }
-        let output = try await runProgram(python, arguments, environment: environment)
-        guard workload != "setup" else { return nil }
-        guard let line = output.split(separator: "\n").last,
-            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-            let operations = object["operations"] as? Int, let seconds = object["seconds"] as? Double,
-            let p50 = object["p50_ms"] as? Double, let p99 = object["p99_ms"] as? Double
-        else {
-            throw StrataError(.internalError, "The asyncpg peer printed no result: \(output.suffix(300))")
-        }
-        return BenchResult(operations: operations, seconds: seconds, p50: p50, p99: p99)
+        try await script.run(["--workload", workload, "--count", "\(count)", "--concurrency", "\(concurrency)"])
     }
 }
 

@@ -1,0 +1,117 @@
+import Foundation
+import PostgresNIO
+
+// The statements a worker runs for every job, prepared once per connection: parsing and planning
+// them anew cost more than running them.
+
+/// Leases up to `limit` available jobs of a queue, most urgent first.
+struct ClaimJobs: PostgresPreparedStatement {
+    static let sql = """
+        WITH next AS (
+            SELECT id FROM strata.jobs
+            WHERE queue = $1 AND state = 'available' AND run_at <= now()
+            ORDER BY priority, run_at, id
+            LIMIT $2
+            FOR UPDATE SKIP LOCKED
+        )
+        UPDATE strata.jobs AS j
+        SET state = 'running', attempt = j.attempt + 1, lease_token = gen_random_uuid(),
+            lease_expires_at = now() + $4 * interval '1 millisecond',
+            attempted_at = now(), attempted_by = $3
+        FROM next WHERE j.id = next.id
+        RETURNING j.id, j.queue, j.kind, j.args::text, j.priority, j.attempt, j.max_attempts, j.lease_token
+        """
+    typealias Row = ClaimedJob
+
+    var queue: String
+    var limit: Int
+    var worker: String
+    var leaseMilliseconds: Int64
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 4)
+        bindings.append(queue)
+        bindings.append(Int64(limit))
+        bindings.append(worker)
+        bindings.append(leaseMilliseconds)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> ClaimedJob {
+        let (id, queue, kind, args, priority, attempt, maxAttempts, token) = try row.decode(
+            (Int64, String, String, String, Int16, Int32, Int32, UUID).self
+        )
+        return ClaimedJob(
+            id: id,
+            queue: queue,
+            kind: kind,
+            argsJSON: args,
+            priority: Int(priority),
+            attempt: Int(attempt),
+            maxAttempts: Int(maxAttempts),
+            leaseToken: token
+        )
+    }
+}
+
+/// Completes jobs, each under its lease token; returns the ids completed.
+struct CompleteJobs: PostgresPreparedStatement {
+    static let sql = """
+        UPDATE strata.jobs AS j
+        SET state = 'completed', finalized_at = now(), lease_token = NULL, lease_expires_at = NULL,
+            result = nullif(done.result, '')::jsonb
+        FROM unnest($1::bigint[], $2::uuid[], $3::text[]) AS done(id, token, result)
+        WHERE j.id = done.id AND j.state = 'running' AND j.lease_token = done.token
+        RETURNING j.id
+        """
+    typealias Row = Int64
+
+    var ids: [Int64]
+    var tokens: [UUID]
+    /// "" for no result (arrays bind no NULL elements; "" is never valid JSON).
+    var results: [String]
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 3)
+        bindings.append(ids)
+        bindings.append(tokens)
+        bindings.append(results)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int64 {
+        try row.decode(Int64.self)
+    }
+}
+
+/// Enqueues one job and wakes its queue's workers; returns its id, or no row when a unique job
+/// with its key is already live.
+struct EnqueueJob: PostgresPreparedStatement {
+    static let sql = """
+        WITH wake AS (SELECT pg_notify('\(JobQueue.channel)', $1))
+        INSERT INTO strata.jobs (queue, kind, args, priority, run_at, max_attempts, unique_key)
+        SELECT $1, $2, $3::jsonb, $4, coalesce($5::timestamptz, now()), $6, $7::text
+        FROM wake
+        ON CONFLICT (queue, kind, unique_key) WHERE unique_key IS NOT NULL AND state IN ('available', 'running') DO NOTHING
+        RETURNING id
+        """
+    typealias Row = Int64
+
+    var job: NewJob
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 7)
+        bindings.append(job.queue)
+        bindings.append(job.kind)
+        bindings.append(job.argsJSON)
+        bindings.append(Int16(job.priority))
+        if let runAt = job.runAt { bindings.append(runAt) } else { bindings.appendNull() }
+        bindings.append(Int32(job.maxAttempts))
+        if let key = job.uniqueKey { bindings.append(key) } else { bindings.appendNull() }
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int64 {
+        try row.decode(Int64.self)
+    }
+}
