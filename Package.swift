@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", exact: "2.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
     ],
     targets: [
         // Vocabulary: errors with stable codes, configuration, identifiers. No NIO, no server types.
@@ -86,10 +87,13 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // HTTP conventions over Hummingbird: problem+json, request ids, metrics, health.
+        // HTTP conventions over Hummingbird: problem+json, request ids, metrics, health; and
+        // outbound webhooks (async-http-client).
         .target(
             name: "StrataHTTP",
             dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 "StrataCore",
                 "StrataEvents",
                 "StrataPostgres",
@@ -252,6 +256,9 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strictSettings
         ),

@@ -32,7 +32,7 @@ public struct SimJobsModule: StrataModule {
     }
 
     public func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {
-        TasksController(pool: environment.pool).addRoutes(to: router)
+        TasksController(pool: environment.pool, secrets: environment.secrets).addRoutes(to: router)
     }
 
     public func services(environment: ModuleEnvironment) -> [any Service] {

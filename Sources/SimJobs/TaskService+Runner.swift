@@ -21,7 +21,7 @@ extension TaskService {
             guard let row = try await connection.query(update, logger: logger).collect().first else { return nil }
             let task = try TaskStore.task(from: row)
             try await then(task, connection)
-            try await outbox.append(try event(for: task, kind: kind, requestID: nil, actor: "worker:\(worker)"), on: connection, logger: logger)
+            try await recordChanges([(task, kind)], requestID: nil, actor: "worker:\(worker)", on: connection)
             return task
         }
     }
@@ -178,11 +178,7 @@ extension TaskService {
                     : "worker lost (lease expired); \(task.status.rawValue)"
                 try await service.store.appendLogs(task.id, lines: [("WARNING", note)], gpuID: nil, on: connection, logger: logger)
             }
-            try await service.outbox.append(
-                try changed.map { try service.event(for: $0.0, kind: $0.1, requestID: nil, actor: "system") },
-                on: connection,
-                logger: logger
-            )
+            try await service.recordChanges(changed.map { ($0.0, $0.1) }, requestID: nil, actor: "system", on: connection)
         }
     }
 }

@@ -2,6 +2,7 @@ public import Foundation
 import Logging
 import PostgresNIO
 public import StrataCore
+public import StrataHTTP
 public import StrataPostgres
 
 /// The task server's rules. Each public change is one transaction holding the change, its
@@ -18,9 +19,15 @@ public struct TaskService: Sendable {
     let store = TaskStore()
     let jobs = JobQueue()
     let outbox = OutboxWriter()
+    /// Seals callback secrets; `nil` where no task is submitted (a worker).
+    let secrets: SecretBox?
 
-    public init(pool: PostgresPool) {
+    /// The events a callback can subscribe to.
+    public static let callbackEvents = ["task.created", "task.started", "task.completed", "task.failed", "task.cancelled", "task.timeout"]
+
+    public init(pool: PostgresPool, secrets: SecretBox? = nil) {
         self.pool = pool
+        self.secrets = secrets
     }
 
     var logger: Logger { pool.statementLogger }
@@ -36,6 +43,13 @@ public struct TaskService: Sendable {
         public var parameters: JSONValue?
         public var priority: JSONValue?
         public var options: TaskOptions?
+        /// Where to POST the task's events (Standard Webhooks).
+        public var callbackURL: String?
+        /// Which events (default: all of ``TaskService/callbackEvents``).
+        public var callbackEvents: [String]?
+        /// The receiver's signing secret (16 to 256 characters; `whsec_<base64>` is used as the
+        /// bytes it encodes). Sealed at rest, never returned.
+        public var callbackSecret: String?
 
         public init(
             taskType: TaskType? = nil,
@@ -44,8 +58,14 @@ public struct TaskService: Sendable {
             structureName: String? = nil,
             parameters: JSONValue? = nil,
             priority: TaskPriority = .normal,
-            options: TaskOptions? = nil
+            options: TaskOptions? = nil,
+            callbackURL: String? = nil,
+            callbackEvents: [String]? = nil,
+            callbackSecret: String? = nil
         ) {
+            self.callbackURL = callbackURL
+            self.callbackEvents = callbackEvents
+            self.callbackSecret = callbackSecret
             self.taskType = taskType
             self.modelName = modelName
             self.structureID = structureID
@@ -61,6 +81,9 @@ public struct TaskService: Sendable {
             case modelName = "model_name"
             case structureID = "structure_id"
             case structureName = "structure_name"
+            case callbackURL = "callback_url"
+            case callbackEvents = "callback_events"
+            case callbackSecret = "callback_secret"
         }
 
         /// The checked submission, or the field errors (prefixed for batches).
@@ -88,6 +111,25 @@ public struct TaskService: Sendable {
             if priority == nil { errors.append(.init(field: "\(prefix)priority", reason: "must be 0 to 3 or CRITICAL, HIGH, NORMAL, LOW")) }
             let options = options ?? TaskOptions()
             errors += options.problems(prefix: "\(prefix)options")
+            var callback: Callback?
+            if let callbackURL {
+                if let problem = WebhookDelivery.problem(with: callbackURL) {
+                    errors.append(.init(field: "\(prefix)callback_url", reason: problem))
+                }
+                let events = callbackEvents ?? TaskService.callbackEvents
+                if events.isEmpty || !Set(events).isSubset(of: TaskService.callbackEvents) {
+                    errors.append(
+                        .init(field: "\(prefix)callback_events", reason: "must list some of \(TaskService.callbackEvents.joined(separator: ", "))")
+                    )
+                }
+                if let secret = callbackSecret, (16...256).contains(secret.count) {
+                    callback = Callback(url: callbackURL, events: Array(Set(events)).sorted(), secret: secret)
+                } else {
+                    errors.append(.init(field: "\(prefix)callback_secret", reason: "is required with callback_url: 16 to 256 characters"))
+                }
+            } else if callbackEvents != nil || callbackSecret != nil {
+                errors.append(.init(field: "\(prefix)callback_url", reason: "is required with callback_events or callback_secret"))
+            }
             guard errors.isEmpty, let resolvedType, let priority else { return (nil, errors) }
             return (
                 Validated(
@@ -97,7 +139,8 @@ public struct TaskService: Sendable {
                     structureName: structureName,
                     parametersText: parametersText,
                     priority: priority,
-                    options: options
+                    options: options,
+                    callback: callback
                 ), []
             )
         }
@@ -112,6 +155,13 @@ public struct TaskService: Sendable {
         var parametersText: String
         var priority: TaskPriority
         var options: TaskOptions
+        var callback: Callback?
+    }
+
+    struct Callback: Sendable {
+        var url: String
+        var events: [String]
+        var secret: String
     }
 
     /// Submits tasks (all or none): each is created PENDING, checked against the models and
@@ -152,11 +202,7 @@ public struct TaskService: Sendable {
                 on: connection,
                 logger: logger
             )
-            try await outbox.append(
-                try created.map { try event(for: $0, kind: "task.created", requestID: requestID) },
-                on: connection,
-                logger: logger
-            )
+            try await recordChanges(created.map { ($0, "task.created") }, requestID: requestID, on: connection)
             return created
         }
     }
@@ -192,6 +238,16 @@ public struct TaskService: Sendable {
             logger: logger
         ).collect()
         let id = try inserted[0].decode(UUID.self)
+        if let callback = task.callback {
+            guard let secrets else { throw StrataError(.internalError, "This task service cannot seal callback secrets.") }
+            try await connection.query(
+                """
+                INSERT INTO simjobs.task_callbacks (task_id, url, events, sealed_secret)
+                VALUES (\(id), \(callback.url), \(callback.events), \(try secrets.seal(callback.secret)))
+                """,
+                logger: logger
+            )
+        }
         let jobID = try await jobs.enqueue(
             NewJob(
                 queue: Self.queue,
@@ -373,9 +429,35 @@ public struct TaskService: Sendable {
                 logger: logger
             )
             let kind = task.status == .cancelled ? "task.cancelled" : "task.cancel_requested"
-            try await outbox.append(try event(for: task, kind: kind, requestID: requestID), on: connection, logger: logger)
+            try await recordChanges([(task, kind)], requestID: requestID, on: connection)
             return task
         }
+    }
+
+    /// Records task changes in the caller's transaction: the outbox event of each, and a
+    /// webhook for each change its task's callback subscribes to.
+    func recordChanges(
+        _ changes: [(task: SimulationTask, kind: String)],
+        requestID: String?,
+        actor: String? = nil,
+        on connection: PostgresConnection
+    ) async throws {
+        let events = try changes.map { try event(for: $0.task, kind: $0.kind, requestID: requestID, actor: actor) }
+        try await outbox.append(events, on: connection, logger: logger)
+        let subscribable = changes.indices.filter { Self.callbackEvents.contains(changes[$0].kind) }
+        guard !subscribable.isEmpty else { return }
+        let rows = try await connection.query(
+            "SELECT task_id, url, events, sealed_secret FROM simjobs.task_callbacks WHERE task_id = ANY(\(subscribable.map { changes[$0].task.id }))",
+            logger: logger
+        )
+        var callbacks: [UUID: (url: String, events: [String], sealedSecret: String)] = [:]
+        for try await (id, url, kinds, sealed) in rows.decode((UUID, String, [String], String).self) { callbacks[id] = (url, kinds, sealed) }
+        let messages = subscribable.compactMap { index -> WebhookMessage? in
+            let (task, kind) = changes[index]
+            guard let callback = callbacks[task.id], callback.events.contains(kind) else { return nil }
+            return WebhookMessage(type: kind, url: callback.url, dataJSON: events[index].payloadJSON, sealedSecret: callback.sealedSecret)
+        }
+        try await WebhookDelivery.enqueue(messages, on: connection, logger: logger)
     }
 
     func event(for task: SimulationTask, kind: String, requestID: String?, actor: String? = nil) throws -> OutboxEvent {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A PostgreSQL connection URL: `postgres://user:password@host:port/database?sslmode=…`.
 ///
 /// Accepts the `postgres` and `postgresql` schemes, percent-encoded user, password and
@@ -156,6 +158,19 @@ public struct DatabaseURL: Sendable, Equatable, CustomStringConvertible {
             return "postgres://\(credentials)@:\(port)/\(database)?host=\(socketDirectory)"
         }
         return "postgres://\(credentials)@\(host ?? "localhost"):\(port)/\(database)?sslmode=\(tls.rawValue)"
+    }
+
+    /// The URL with its password, percent-encoded: what a child process is handed in its
+    /// environment (`DATABASE_URL`). Never log it; ``description`` is for logs.
+    public var revealedURL: String {
+        func encode(_ text: String) -> String {
+            text.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? text
+        }
+        let credentials = password.map { "\(encode(username)):\(encode($0))" } ?? encode(username)
+        if let socketDirectory {
+            return "postgres://\(credentials)@:\(port)/\(encode(database))?host=\(encode(socketDirectory))"
+        }
+        return "postgres://\(credentials)@\(host ?? "localhost"):\(port)/\(encode(database))?sslmode=\(tls.rawValue)"
     }
 
     /// The same server, another database.

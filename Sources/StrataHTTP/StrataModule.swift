@@ -56,6 +56,8 @@ public struct ModuleEnvironment: Sendable {
     public var tokens: TokenIssuer?
     /// Signed-out tokens.
     public var revocations: TokenRevocations
+    /// Seals secrets kept at rest (webhook secrets).
+    public var secrets: SecretBox
 
     /// Creates an environment with a hub, an authenticator and a limiter of its own.
     public init(
@@ -64,9 +66,11 @@ public struct ModuleEnvironment: Sendable {
         streams: EventStreams = .init(),
         keys: APIKeyAuthenticator.Configuration = .init(),
         tokens: TokenIssuer? = nil,
+        secrets: SecretBox = .ephemeral(),
         logger: Logger
     ) {
         self.pool = pool
+        self.secrets = secrets
         self.redis = redis
         self.logger = logger
         self.hub = EventHub(redis: redis, streams: streams, logger: logger)
@@ -79,7 +83,8 @@ public struct ModuleEnvironment: Sendable {
 
 /// The platform's own module: the `strata` schema (ledger, outbox, audit log, keys, jobs), the
 /// outbox relay, the live-event hub, the API-key usage writer, the platform's job worker
-/// (queue `strata`: expiry sweeps), `GET /api/events` and the key and replay endpoints.
+/// (queue `strata`: expiry sweeps), the webhook deliverer (queue `webhooks`), `GET /api/events`
+/// and the key and replay endpoints.
 public struct PlatformModule: StrataModule {
     /// Platform settings.
     public struct Configuration: Sendable {
@@ -89,12 +94,16 @@ public struct PlatformModule: StrataModule {
         public var eventsHeartbeat: Duration
         /// How long audit partitions are kept (default: all).
         public var auditRetention: PartitionedTable.Retention
+        /// The first retry of a webhook that failed (then doubling).
+        public var webhookFirstRetry: Duration
 
         public init(
             relay: OutboxRelay.Configuration = .init(),
             eventsHeartbeat: Duration = .seconds(15),
-            auditRetention: PartitionedTable.Retention = .keep
+            auditRetention: PartitionedTable.Retention = .keep,
+            webhookFirstRetry: Duration = .seconds(5)
         ) {
+            self.webhookFirstRetry = webhookFirstRetry
             self.relay = relay
             self.eventsHeartbeat = eventsHeartbeat
             self.auditRetention = auditRetention
@@ -137,6 +146,12 @@ public struct PlatformModule: StrataModule {
                 handlers: PlatformJobs.handlers(pool: environment.pool),
                 schedules: PlatformJobs.schedules,
                 configuration: .init(queues: [PlatformJobs.queue], concurrency: 2),
+                logger: environment.logger
+            ),
+            WebhookDelivery.worker(
+                pool: environment.pool,
+                secrets: environment.secrets,
+                firstRetry: configuration.webhookFirstRetry,
                 logger: environment.logger
             ),
         ]

@@ -4,7 +4,7 @@ public import Logging
 import NIOCore
 import ServiceLifecycle
 public import StrataCore
-import StrataHTTP
+public import StrataHTTP
 public import StrataPostgres
 import StrataRedis
 import UnixSignals
@@ -52,14 +52,25 @@ public enum StrataServer {
 
     /// `JWT_SECRET`, or the key kept in `$STRATA_HOME/jwt-secret` (made on first start, mode 0600).
     static func jwtSecret(_ configuration: ServerConfiguration) throws -> [UInt8] {
-        if let secret = configuration.jwtSecret { return Array(secret.utf8) }
-        let path = configuration.jwtSecretFile
+        try configuredOrStoredSecret(configuration.jwtSecret, file: configuration.jwtSecretFile, home: configuration.home)
+    }
+
+    /// The box for secrets kept at rest: `STRATA_SECRET_KEY`, or the key kept in
+    /// `$STRATA_HOME/secret-key` (made on first start, mode 0600). Every process that opens
+    /// sealed secrets (the server) must use the same one.
+    public static func secretBox(_ configuration: ServerConfiguration) throws -> SecretBox {
+        try SecretBox(material: configuredOrStoredSecret(configuration.secretKey, file: configuration.secretKeyFile, home: configuration.home))
+    }
+
+    /// A configured secret, or one generated once and kept in `file` (mode 0600).
+    private static func configuredOrStoredSecret(_ configured: String?, file path: String, home: String) throws -> [UInt8] {
+        if let configured { return Array(configured.utf8) }
         if let stored = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), stored.utf8.count >= 32 {
             return Array(stored.utf8)
         }
         var generator = SystemRandomNumberGenerator()
         let secret = Data((0..<48).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64EncodedString()
-        try FileManager.default.createDirectory(atPath: configuration.home, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         try FileSystem.writeSecret(secret, to: path, owner: nil)
         return Array(secret.utf8)
     }
@@ -74,7 +85,13 @@ public enum StrataServer {
         try await prepareDatabase(url: database.url, modules: modules, configuration: configuration, logger: logger)
         let pool = PostgresPool(url: database.url, configuration: configuration.pool, logger: logger)
         let tokens = try TokenIssuer(secret: try jwtSecret(configuration), lifetime: configuration.jwtLifetime)
-        let environment = ModuleEnvironment(pool: pool, redis: hotLayer.client, tokens: tokens, logger: logger)
+        let environment = ModuleEnvironment(
+            pool: pool,
+            redis: hotLayer.client,
+            tokens: tokens,
+            secrets: try secretBox(configuration),
+            logger: logger
+        )
         let migrator = Migrator(lines: try StrataApplication.migrationLines(of: modules), pool: pool, logger: logger)
         let readiness = Readiness()
         let router = StrataApplication.buildRouter(

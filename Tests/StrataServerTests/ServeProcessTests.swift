@@ -10,15 +10,7 @@ import Glibc
 
 /// `strata serve` as a user runs it: the built binary, a fresh STRATA_HOME, a real HTTP port.
 @Suite struct ServeProcessTests {
-    /// The `strata` binary built beside the test bundle.
-    var binary: String {
-        let bundle = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for candidate in [bundle, bundle.deletingLastPathComponent()] {
-            let path = candidate.appendingPathComponent("strata").path
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        return bundle.appendingPathComponent("strata").path
-    }
+    let binary = BuiltProducts.path("strata")
 
     func get(_ url: String) async throws -> (Int, String) {
         let output = try await ChildProcess.run("/usr/bin/curl", ["-s", "-o", "-", "-w", "\n%{http_code}", url])

@@ -11,9 +11,10 @@ public struct TasksController: Sendable {
     let service: TaskService
     let pool: PostgresPool
 
-    public init(pool: PostgresPool) {
+    /// - Parameter secrets: Seals the callback secrets of submitted tasks.
+    public init(pool: PostgresPool, secrets: SecretBox) {
         self.pool = pool
-        self.service = TaskService(pool: pool)
+        self.service = TaskService(pool: pool, secrets: secrets)
     }
 
     struct Batch: Decodable {

@@ -27,6 +27,7 @@ public import StrataRedis
 /// | `PARTITION_MAINTENANCE_INTERVAL` | `1h` | time between partition maintenance passes |
 /// | `JWT_SECRET` | generated in `$STRATA_HOME/jwt-secret` | HS256 key for app users' tokens (at least 32 bytes) |
 /// | `JWT_TTL` | `1h` | how long a token is valid |
+/// | `STRATA_SECRET_KEY` | generated in `$STRATA_HOME/secret-key` | seals secrets kept at rest, such as webhook secrets (at least 32 bytes) |
 /// | `RATE_LIMIT_ANONYMOUS` | `600` | requests per minute per client IP without credentials |
 /// | `RATE_LIMIT_USER` | `600` | requests per minute per signed-in user (API keys have their own limit) |
 /// | `AUDIT_RETENTION` | `keep` | `keep`, `detach:<months>` or `drop:<months>` for audit partitions |
@@ -72,6 +73,10 @@ public struct ServerConfiguration: Sendable {
     public var jwtLifetime: Duration
     /// Where the generated JWT key is kept: `$STRATA_HOME/jwt-secret`.
     public var jwtSecretFile: String { "\(home)/jwt-secret" }
+    /// `STRATA_SECRET_KEY`, when given (else a generated one is kept in ``secretKeyFile``).
+    public var secretKey: String?
+    /// Where the generated secret key is kept: `$STRATA_HOME/secret-key`.
+    public var secretKeyFile: String { "\(home)/secret-key" }
 
     /// The embedded cluster's folder: `$STRATA_HOME/postgres`.
     public var embeddedPostgresDirectory: String { "\(home)/postgres" }
@@ -117,6 +122,10 @@ public struct ServerConfiguration: Sendable {
         jwtSecret = environment.string("JWT_SECRET")
         if let jwtSecret, jwtSecret.utf8.count < 32 {
             throw environment.invalid("JWT_SECRET", jwtSecret, allowed: "a secret of at least 32 bytes")
+        }
+        secretKey = environment.string("STRATA_SECRET_KEY")
+        if let secretKey, secretKey.utf8.count < 32 {
+            throw environment.invalid("STRATA_SECRET_KEY", secretKey, allowed: "a secret of at least 32 bytes")
         }
         jwtLifetime = try environment.duration("JWT_TTL", default: .seconds(3600), in: .seconds(60) ... .seconds(30 * 86400))
         partitionMaintenance = .init(

@@ -15,6 +15,9 @@ import Synchronization
 /// - `queue.latency`: jobs enqueued at `--rate` per second while the worker runs; the time from
 ///   the start of the enqueue (its transaction included) to the handler's start, p50/p99.
 ///
+/// `worker.memory`: the resident memory of a `strata worker` with 8 GPU slots, idle and while
+/// it runs 8 tasks (children excluded).
+///
 /// With a peer Python (`--peer-python`), pgqueuer and procrastinate run the same four workloads
 /// right after ours against the same server, each in a scratch database of its own
 /// (`Benchmarks/peers/queue_peers.py`); each of our lines then names the faster peer with
@@ -58,7 +61,8 @@ struct QueueBenchmark {
                     ])
                 }
             }
-            report.emit([("workload", "memory"), ("peak_rss_mb", peakResidentMegabytes())])
+            let worker = try await WorkerMemoryProbe(pool: pool, logger: logger).measure()
+            report.emit([("workload", "worker.memory"), ("idle_rss_mb", worker.idleMegabytes), ("running_8_rss_mb", worker.runningMegabytes)])
         }
     }
 

@@ -1,0 +1,142 @@
+public import AsyncHTTPClient
+public import Foundation
+public import Logging
+import NIOCore
+import NIOHTTP1
+public import PostgresNIO
+public import StrataCore
+public import StrataPostgres
+
+/// One webhook to deliver: written as a job (queue `webhooks`) in the transaction of the change
+/// it reports, so it is sent if and only if that change commits. The secret travels sealed
+/// (``SecretBox``); the job's arguments never hold it in clear.
+public struct WebhookMessage: Sendable, Codable, Equatable {
+    /// `webhook-id`: the same on every retry, so a receiver can drop duplicates.
+    public var id: String
+    /// The event, e.g. `task.completed`.
+    public var type: String
+    /// Unix seconds when the event happened (`webhook-timestamp` is the send time).
+    public var occurredAt: Int64
+    public var url: String
+    /// The event's data, a JSON object (the body's `data`).
+    public var dataJSON: String
+    /// The receiver's signing secret, sealed.
+    public var sealedSecret: String
+
+    public init(
+        id: String = "msg_" + UUID().uuidString.lowercased(),
+        type: String,
+        occurredAt: Date = Date(),
+        url: String,
+        dataJSON: String,
+        sealedSecret: String
+    ) {
+        self.id = id
+        self.type = type
+        self.occurredAt = Int64(occurredAt.timeIntervalSince1970)
+        self.url = url
+        self.dataJSON = dataJSON
+        self.sealedSecret = sealedSecret
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, type, url
+        case occurredAt = "occurred_at"
+        case dataJSON = "data"
+        case sealedSecret = "sealed_secret"
+    }
+
+    /// The request body: `{"type": …, "timestamp": …, "data": {…}}`.
+    public var body: String {
+        let timestamp = Date(timeIntervalSince1970: TimeInterval(occurredAt)).formatted(.iso8601)
+        return #"{"type":\#(JSONText.quoted(type)),"timestamp":"\#(timestamp)","data":\#(dataJSON)}"#
+    }
+}
+
+/// Delivers webhooks from the platform queue: POST with the Standard Webhooks headers
+/// (`webhook-id`, `webhook-timestamp`, `webhook-signature`), a 2xx answer within the timeout
+/// delivers it; anything else is retried — 3 retries, 5 s then doubling (with jitter) — and
+/// then kept as a discarded job for inspection.
+public enum WebhookDelivery {
+    public static let queue = "webhooks"
+    public static let kind = "strata.webhook"
+    /// One attempt and 3 retries.
+    public static let attempts = 4
+
+    /// Validates a callback URL: absolute `http`/`https` with a host, at most 2,000 characters.
+    /// - Returns: The reason it is refused, or nil.
+    public static func problem(with url: String) -> String? {
+        guard url.count <= 2000, let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(),
+            scheme == "http" || scheme == "https", let host = parsed.host, !host.isEmpty
+        else { return "must be an absolute http or https URL of at most 2000 characters" }
+        return nil
+    }
+
+    /// Enqueues messages on the caller's connection (in its transaction).
+    public static func enqueue(_ messages: [WebhookMessage], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !messages.isEmpty else { return }
+        let encoder = JSONEncoder()
+        let jobs = try messages.map { message in
+            NewJob(queue: queue, kind: kind, argsJSON: String(decoding: try encoder.encode(message), as: UTF8.self), maxAttempts: attempts)
+        }
+        try await JobQueue().enqueue(jobs, on: connection, logger: logger)
+    }
+
+    /// The job handler: sends one message.
+    public static func handler(secrets: SecretBox, client: HTTPClient = .shared, timeout: Duration = .seconds(30)) -> JobHandler {
+        { context in
+            let message = try JSONDecoder().decode(WebhookMessage.self, from: Data(context.job.argsJSON.utf8))
+            try await send(message, secret: try secrets.open(message.sealedSecret), client: client, timeout: timeout)
+            return nil
+        }
+    }
+
+    /// POSTs a message, signed; throws unless the receiver answers 2xx.
+    public static func send(_ message: WebhookMessage, secret: String, client: HTTPClient = .shared, timeout: Duration = .seconds(30)) async throws {
+        let body = Array(message.body.utf8)
+        let sentAt = Int64(Date().timeIntervalSince1970)
+        var request = HTTPClientRequest(url: message.url)
+        request.method = .POST
+        request.headers.add(name: "content-type", value: "application/json")
+        request.headers.add(name: "user-agent", value: "Strata-Webhooks/1")
+        request.headers.add(name: "webhook-id", value: message.id)
+        request.headers.add(name: "webhook-timestamp", value: "\(sentAt)")
+        request.headers.add(name: "webhook-signature", value: WebhookSignature.sign(id: message.id, timestamp: sentAt, body: body, secret: secret))
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let response = try await client.execute(request, timeout: .milliseconds(timeout.milliseconds))
+        _ = try? await response.body.collect(upTo: 64 * 1024)
+        guard (200..<300).contains(Int(response.status.code)) else {
+            throw StrataError(.webhookRefused, "The webhook receiver answered \(response.status.code).")
+        }
+    }
+
+    /// The worker that delivers webhooks: `concurrency` at once, retries from `firstRetry`
+    /// doubling.
+    public static func worker(
+        pool: PostgresPool,
+        secrets: SecretBox,
+        concurrency: Int = 8,
+        firstRetry: Duration = .seconds(5),
+        timeout: Duration = .seconds(30),
+        logger: Logger
+    ) -> JobWorker {
+        JobWorker(
+            pool: pool,
+            handlers: [kind: handler(secrets: secrets, timeout: timeout)],
+            configuration: .init(
+                queues: [queue],
+                concurrency: concurrency,
+                lease: timeout + .seconds(30),
+                baseDelay: firstRetry,
+                maximumDelay: firstRetry * 8,
+                name: "webhooks-\(ProcessInfo.processInfo.processIdentifier)"
+            ),
+            logger: logger
+        )
+    }
+}
+
+extension StrataError.Code {
+    /// A webhook receiver answered other than 2xx (the delivery is retried).
+    public static let webhookRefused = Self("webhook_refused", kind: .unavailable)
+}
