@@ -82,6 +82,14 @@ public struct TasksController: Sendable {
             if lines.isEmpty { _ = try await service.task(id) }  // 404 for a task that does not exist
             return try Response.json(LogPage(items: lines, lastID: lines.last?.id ?? after))
         }
+        tasks.get("{id}/logs/stream") { request, context in
+            try context.requirePermission("read")
+            let id = try Self.taskID(context)
+            let (after, _, level) = try Self.logQuery(request)
+            let resume = try Self.lastEventID(request) ?? after
+            _ = try await service.task(id)  // 404 before the stream starts
+            return LogStream(service: service, taskID: id, after: resume, level: level).response()
+        }
         router.get("/api/simjobs/models") { _, context in
             try context.requirePermission("read")
             return try Response.json(ModelList(items: try await ModelCatalog(pool: pool).list()))
@@ -90,6 +98,15 @@ public struct TasksController: Sendable {
             try context.requirePermission("read")
             return try Response.json(try await service.queueStatus())
         }
+    }
+
+    /// `Last-Event-ID` of a reconnecting stream client: the last log line id it got.
+    static func lastEventID(_ request: Request) throws -> Int64? {
+        guard let text = request.headers[.lastEventID] else { return nil }
+        guard let id = Int64(text), id >= 0 else {
+            throw StrataError(.invalidValue, "Last-Event-ID must be a log line id (a whole number).", details: ["field": "Last-Event-ID"])
+        }
+        return id
     }
 
     static func taskID(_ context: StrataRequestContext) throws -> UUID {
