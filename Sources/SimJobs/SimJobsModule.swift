@@ -6,9 +6,9 @@ public import StrataHTTP
 public import StrataPostgres
 
 /// The GPU simulation task server (`simjobs`): its schema, its routes under `/api/simjobs/`,
-/// and the server-side half of its queue — a ``JobWorker`` that claims nothing but rescues
-/// tasks whose worker died (their job's lease expired), so a task is never left RUNNING
-/// without a live worker even when no `strata worker` is running. The workers themselves are
+/// and the server-side half of its queue — a ``JobWorker`` that rescues tasks whose worker died
+/// (their job's lease expired), so a task is never left RUNNING without a live worker even when
+/// no `strata worker` is running, and runs the app's daily retention (``SimJobsRetention``). The workers themselves are
 /// `strata worker --gpus … --exec …` processes (``TaskRunner``).
 public struct SimJobsModule: StrataModule {
     public let name = "simjobs"
@@ -39,9 +39,10 @@ public struct SimJobsModule: StrataModule {
         [
             JobWorker(
                 pool: environment.pool,
-                handlers: [:],
+                handlers: SimJobsRetention.handlers(pool: environment.pool),
+                schedules: SimJobsRetention.schedules,
                 rescueHandlers: [TaskService.queue: TaskService.rescueHandler(pool: environment.pool)],
-                configuration: .init(queues: [], concurrency: 1, pollInterval: .seconds(2), name: "simjobs-supervisor"),
+                configuration: .init(queues: [SimJobsRetention.queue], concurrency: 1, pollInterval: .seconds(2), name: "simjobs-supervisor"),
                 logger: environment.logger
             )
         ]

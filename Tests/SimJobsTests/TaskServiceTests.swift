@@ -273,3 +273,57 @@ struct TaskServiceTests {
         }
     }
 }
+
+/// The seed's retention table: results expire after 180 days (410 from then on), uploaded
+/// structures are removed after theirs, tasks stay with their structure's name.
+@Suite struct RetentionTests {
+    @Test(.timeLimit(.minutes(1)))
+    func oldResultsAnswerExpiredAndExpiredUploadsGoWhileTasksKeepTheirNames() async throws {
+        try await withTestDatabase { database in
+            let pool = database.pool
+            let service = TaskService(pool: pool)
+            let upload = UUID()
+            try await pool.query(
+                """
+                INSERT INTO simjobs.structures (id, name, format, checksum, file_size, object_key, expires_at)
+                VALUES (\(upload), 'uploaded-MOF', 'cif', \(String(repeating: "a", count: 64)), 10, 'structures/a', now() - interval '1 day')
+                """
+            )
+            let tasks = try await service.submit(
+                [
+                    TaskService.Submission(modelName: "mace-mp-0-medium", structureID: upload),
+                    TaskService.Submission(modelName: "mace-mp-0-medium", structureName: "MOF-5"),
+                ],
+                type: .optimization,
+                audit: AuditTrail(),
+                requestID: nil
+            )
+            for (task, age) in zip(tasks, [181, 179]) {
+                try await pool.query(
+                    """
+                    UPDATE simjobs.tasks SET status = 'COMPLETED', finished_at = now(), gpu_id = 0, worker_id = 'w' WHERE id = \(task.id);
+                    """
+                )
+                try await pool.query(
+                    """
+                    INSERT INTO simjobs.task_results (task_id, result_data, created_at)
+                    VALUES (\(task.id), '{"energy": -1.5}', now() - \(age) * interval '1 day')
+                    """
+                )
+            }
+            #expect(try await SimJobsRetention.expireResults(pool: pool) == 1)
+            #expect(try await SimJobsRetention.expireResults(pool: pool) == 0, "idempotent")
+            do {
+                _ = try await service.result(tasks[0].id)
+                Issue.record("an expired result must answer gone")
+            } catch let error as StrataError {
+                #expect(error.code == .gone)
+            }
+            #expect(try await service.result(tasks[1].id).resultData["energy"]?.numberValue == -1.5)
+
+            #expect(try await SimJobsRetention.removeExpiredStructures(pool: pool) == 1)
+            let kept = try await service.task(tasks[0].id)
+            #expect(kept.structureID == nil && kept.structureName == "uploaded-MOF")
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import PostgresNIO
+public import StrataPostgres
+
+/// The seed's retention table, run daily on the platform queue (queue `simjobs.maintenance`):
+/// results older than 180 days lose their data and answer "expired" (410) from then on — the
+/// task itself is kept forever; uploaded structures past their `expires_at` (180 days after
+/// upload) are deleted, and their tasks keep the denormalised structure name
+/// (`ON DELETE SET NULL`); built-in structures are kept. Task logs and system logs are kept
+/// (monthly partitions), alerts are dropped after 12 months by the partition maintainer.
+public enum SimJobsRetention {
+    public static let queue = "simjobs.maintenance"
+    /// How long results are kept.
+    public static let resultDays = 180
+
+    /// Handlers by kind; each works in batches of 1,000 rows, one transaction each.
+    public static func handlers(pool: PostgresPool) -> [String: JobHandler] {
+        [
+            "simjobs.results.expire": { _ in #"{"expired":\#(try await expireResults(pool: pool))}"# },
+            "simjobs.structures.expire": { _ in #"{"removed":\#(try await removeExpiredStructures(pool: pool))}"# },
+        ]
+    }
+
+    /// Daily, at low priority.
+    public static let schedules: [JobSchedule] = ["simjobs.results.expire", "simjobs.structures.expire"].map { kind in
+        JobSchedule(name: kind, every: .seconds(86_400), job: NewJob(queue: queue, kind: kind, priority: 3))
+    }
+
+    /// Clears the data of results older than ``resultDays`` and marks them expired.
+    /// - Returns: How many results expired.
+    @discardableResult
+    public static func expireResults(pool: PostgresPool) async throws -> Int {
+        try await inBatches(pool) {
+            """
+            WITH old AS (
+                SELECT task_id FROM simjobs.task_results
+                WHERE expired_at IS NULL AND created_at < now() - \(resultDays) * interval '1 day'
+                LIMIT 1000 FOR UPDATE SKIP LOCKED
+            ), done AS (
+                UPDATE simjobs.task_results AS r
+                SET result_data = '{}', output_files = '[]', metrics = '{}', expired_at = now()
+                FROM old WHERE r.task_id = old.task_id
+                RETURNING 1
+            )
+            SELECT count(*) FROM done
+            """
+        }
+    }
+
+    /// Deletes uploaded structures past their expiry.
+    /// - Returns: How many were deleted.
+    @discardableResult
+    public static func removeExpiredStructures(pool: PostgresPool) async throws -> Int {
+        try await inBatches(pool) {
+            """
+            WITH old AS (
+                SELECT id FROM simjobs.structures WHERE NOT is_builtin AND expires_at < now()
+                LIMIT 1000 FOR UPDATE SKIP LOCKED
+            ), done AS (
+                DELETE FROM simjobs.structures AS s USING old WHERE s.id = old.id RETURNING 1
+            )
+            SELECT count(*) FROM done
+            """
+        }
+    }
+
+    /// Runs a counting statement until it counts fewer than a full batch.
+    private static func inBatches(_ pool: PostgresPool, _ statement: () -> PostgresQuery) async throws -> Int {
+        var total = 0
+        while true {
+            let count = Int(try await pool.query(statement()).first?.decode(Int64.self) ?? 0)
+            total += count
+            if count < 1000 { return total }
+        }
+    }
+}
