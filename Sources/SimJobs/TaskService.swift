@@ -378,6 +378,39 @@ public struct TaskService: Sendable {
         }
     }
 
+    /// The workers that announced themselves, online first, then by name.
+    public func workers() async throws -> [WorkerStatus] {
+        let rows = try await pool.query(
+            """
+            SELECT w.name, w.hostname, w.pid, w.gpus, w.busy_gpus,
+                   CASE WHEN w.stopped_at IS NOT NULL THEN 'stopped'
+                        WHEN w.last_seen_at > now() - 3 * w.heartbeat_seconds * interval '1 second' THEN 'online'
+                        ELSE 'offline' END,
+                   (SELECT count(*) FROM simjobs.tasks t WHERE t.worker_id = w.name AND t.status IN ('ASSIGNED', 'RUNNING')),
+                   w.started_at, w.last_seen_at
+            FROM simjobs.workers AS w
+            ORDER BY w.stopped_at IS NOT NULL, w.last_seen_at DESC, w.name
+            LIMIT 1000
+            """
+        )
+        return try rows.map { row in
+            let (name, host, pid, gpus, busy, state, running, started, seen) = try row.decode(
+                (String, String, Int32, [Int16], [Int16], String, Int64, Date, Date).self
+            )
+            return WorkerStatus(
+                name: name,
+                hostname: host,
+                pid: Int(pid),
+                gpus: gpus.map(Int.init),
+                busyGPUs: busy.map(Int.init),
+                state: WorkerStatus.State(rawValue: state) ?? .offline,
+                runningTasks: Int(running),
+                startedAt: started,
+                lastSeenAt: seen
+            )
+        }
+    }
+
     /// Task counts by status, and the waiting tasks by priority.
     public func queueStatus() async throws -> QueueStatus {
         let rows = try await pool.query(

@@ -77,7 +77,7 @@ struct Worker: AsyncParsableCommand {
                 )
                 let group = ServiceGroup(
                     configuration: .init(
-                        services: [.init(service: runner.worker())],
+                        services: [.init(service: runner.worker()), .init(service: runner.presence())],
                         gracefulShutdownSignals: [.sigterm, .sigint],
                         logger: logger
                     )

@@ -74,6 +74,50 @@ struct TaskServiceTests {
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func workersAnnounceThemselvesShowTheirBusyGPUsAndStopCleanly() async throws {
+        try await withTestDatabase { database in
+            let pool = database.pool
+            let service = TaskService(pool: pool)
+            let runner = TaskRunner(
+                pool: pool,
+                configuration: .init(
+                    gpus: [0, 1],
+                    command: try script(),
+                    name: "presence-worker",
+                    heartbeatInterval: .milliseconds(200),
+                    pollInterval: .milliseconds(100),
+                    killGrace: .milliseconds(200),
+                    drainTimeout: .milliseconds(500)
+                ),
+                logger: TestPostgres.logger
+            )
+            let task = try await service.submit(
+                [submission(parameters: .object(["mode": .string("sleep")]))],
+                type: .stability,
+                audit: AuditTrail(),
+                requestID: nil
+            )[0]
+            try await withRunningServices([runner.worker(), runner.presence()], logger: TestPostgres.logger) {
+                _ = try await waitFor(service, task.id, [.running])
+                var seen: WorkerStatus?
+                for _ in 0..<100 {
+                    seen = try await service.workers().first
+                    if seen?.busyGPUs == [0] { break }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                #expect(seen?.name == "presence-worker" && seen?.state == .online)
+                #expect(seen?.gpus == [0, 1] && seen?.busyGPUs == [0] && seen?.runningTasks == 1)
+                _ = try await service.cancel(task.id, audit: AuditTrail(), requestID: nil)
+            }
+            #expect(try await service.workers().first?.state == .stopped, "a clean shutdown says so")
+            try await pool.query(
+                "UPDATE simjobs.workers SET stopped_at = NULL, last_seen_at = now() - interval '1 minute' WHERE name = 'presence-worker'"
+            )
+            #expect(try await service.workers().first?.state == .offline, "silent for three heartbeats: offline")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func aSubmittedTaskIsQueuedWithItsJobAndEvent() async throws {
         try await withTestDatabase { database in
             let service = TaskService(pool: database.pool)

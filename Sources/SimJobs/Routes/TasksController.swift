@@ -94,6 +94,10 @@ public struct TasksController: Sendable {
             try context.requirePermission("read")
             return try Response.json(ModelList(items: try await ModelCatalog(pool: pool).list()))
         }
+        router.get("/api/simjobs/workers") { _, context in
+            try context.requirePermission("read")
+            return try Response.json(WorkerList(items: try await service.workers()))
+        }
         router.get("/api/simjobs/queue") { _, context in
             try context.requirePermission("read")
             return try Response.json(try await service.queueStatus())
@@ -175,6 +179,10 @@ public struct TasksController: Sendable {
         guard errors.isEmpty else { throw StrataError.validation(errors) }
         return (after, limit, level)
     }
+}
+
+struct WorkerList: Encodable {
+    var items: [WorkerStatus]
 }
 
 struct ModelList: Encodable {

@@ -2,10 +2,15 @@
 /// GPUs, so a claimed task always finds one.
 actor GPUSlots {
     private var free: [Int]
+    let all: [Int]
 
     init(_ gpus: [Int]) {
-        free = gpus.sorted()
+        all = gpus.sorted()
+        free = all
     }
+
+    /// The GPUs running a task now.
+    var busy: [Int] { all.filter { !free.contains($0) } }
 
     /// Takes the lowest free GPU.
     func take() -> Int? {

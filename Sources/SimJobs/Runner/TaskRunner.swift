@@ -89,6 +89,11 @@ public struct TaskRunner: Sendable {
         )
     }
 
+    /// The service that keeps this worker's row in `simjobs.workers` (seen, busy GPUs).
+    public func presence() -> WorkerPresence {
+        WorkerPresence(pool: pool, name: configuration.name, slots: slots, interval: configuration.heartbeatInterval, logger: logger)
+    }
+
     struct Arguments: Decodable {
         var task_id: UUID
     }
