@@ -71,7 +71,7 @@ import Testing
                 )
                 try await application.test(.live) { client in
                     let port = try #require(client.port)
-                    async let received = listen(port: port, query: "app=orders", lastEventID: "2", key: key, seconds: 1.5)
+                    async let received = listen(port: port, query: "app=orders", lastEventID: "2", key: key, seconds: 4)
                     try await Task.sleep(for: .milliseconds(500))
                     try await append(2, pool: pool)
                     try await relay.relayWaitingEvents()
