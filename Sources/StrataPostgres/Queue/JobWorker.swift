@@ -94,9 +94,9 @@ public final class JobWorker: Service, Sendable {
     let queue = JobQueue()
     let doorbell = Doorbell()
     /// The jobs running here, with the latch their handler polls for cancellation.
-    private let running = Mutex<[Int64: (job: ClaimedJob, cancellation: Latch)]>([:])
+    private let running = Mutex<[Int64: HeldJob]>([:])
     /// Slots running handlers, and claimed jobs waiting for one (prefetched).
-    private let slots = Mutex<(busy: Int, waiting: [ClaimedJob])>((0, []))
+    private let slots = Mutex<(busy: Int, waiting: [HeldJob])>((0, []))
     private let completions: Coalescer<(job: ClaimedJob, resultJSON: String?), Bool>
     private let claimTimer = Metrics.Timer(label: "strata_jobs_claim_seconds", preferredDisplayUnit: .seconds)
 
@@ -146,9 +146,10 @@ public final class JobWorker: Service, Sendable {
                     var claimed: [ClaimedJob] = []
                     if claims && wanted > 0 {
                         claimed = (try? await claim(limit: wanted)) ?? []
-                        for job in claimed { running.withLock { $0[job.id] = (job, Latch()) } }
+                        let held = claimed.map { HeldJob(job: $0, cancellation: Latch()) }
+                        running.withLock { running in for job in held { running[job.job.id] = job } }
                         let starting = slots.withLock { slots -> Int in
-                            slots.waiting += claimed
+                            slots.waiting += held
                             let starting = min(configuration.concurrency - slots.busy, slots.waiting.count)
                             slots.busy += starting
                             return starting
@@ -176,11 +177,11 @@ public final class JobWorker: Service, Sendable {
     /// together).
     private func runSlot() async {
         await withDiscardingTaskGroup { writes in
-            while let job = takeWaitingJob() {
+            while let held = takeWaitingJob() {
                 doorbell.ring()  // one fewer waiting: the loop may claim more
-                guard let cancellation = running.withLock({ $0[job.id]?.cancellation }) else { continue }
+                let job = held.job
                 let started = ContinuousClock.now
-                let ran = await runHandler(job, cancellation: cancellation)
+                let ran = await runHandler(job, cancellation: held.cancellation)
                 writes.addTask {
                     await self.record(job, ran, started: started)
                     self.running.withLock { _ = $0.removeValue(forKey: job.id) }
@@ -190,8 +191,8 @@ public final class JobWorker: Service, Sendable {
     }
 
     /// The next job to run, or nil (and the slot freed) when none is waiting.
-    private func takeWaitingJob() -> ClaimedJob? {
-        let job = slots.withLock { slots -> ClaimedJob? in
+    private func takeWaitingJob() -> HeldJob? {
+        let job = slots.withLock { slots -> HeldJob? in
             guard !slots.waiting.isEmpty else {
                 slots.busy -= 1
                 return nil
@@ -206,7 +207,7 @@ public final class JobWorker: Service, Sendable {
     private func releaseWaitingJobs() async {
         let waiting = slots.withLock { slots -> [ClaimedJob] in
             defer { slots.waiting = [] }
-            return slots.waiting
+            return slots.waiting.map(\.job)
         }
         guard !waiting.isEmpty else { return }
         _ = try? await pool.withConnection { connection in
@@ -246,18 +247,24 @@ public final class JobWorker: Service, Sendable {
 
     private var runningCount: Int { running.withLock { $0.count } }
 
+    /// A job this worker leased, with the latch its handler polls for cancellation.
+    private struct HeldJob: Sendable {
+        var job: ClaimedJob
+        var cancellation: Latch
+    }
+
     /// Extends the leases of every running job in one statement per interval; a job whose lease
     /// was lost or whose cancellation was requested has its latch set.
     private func heartbeatRunningJobs() async {
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: configuration.heartbeatInterval)
-                let held = running.withLock { $0.values.map { $0 } }
+                let held = running.withLock { Array($0.values) }
                 guard !held.isEmpty else { continue }
                 let answer = try await pool.withConnection { connection in
                     try await queue.heartbeat(held.map(\.job), lease: configuration.lease, on: connection, logger: pool.statementLogger)
                 }
-                for (job, cancellation) in held where answer[job.id] != false { cancellation.set() }
+                for job in held where answer[job.job.id] != false { job.cancellation.set() }
             } catch {
                 if Task.isCancelled { return }
                 logger.debug("heartbeat failed; retrying", metadata: ["strata.error": "\(error)"])
