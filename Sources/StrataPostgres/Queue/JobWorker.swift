@@ -47,9 +47,10 @@ public final class JobWorker: Service, Sendable {
         /// Handlers run at once.
         public var concurrency: Int
         /// Jobs claimed beyond the free slots, leased and waiting to start, so that a slot
-        /// whose job ends starts the next without waiting for a claim. Worth it for many short
-        /// jobs; leave it 0 for long ones, which a prefetching worker would keep from idle
-        /// workers.
+        /// whose job ends starts the next without waiting for a claim; a prefetching worker also
+        /// writes a job's outcome while its slot goes on. Worth it for many short jobs; leave it
+        /// 0 for long ones, which a prefetching worker would keep from idle workers (and then a
+        /// worker holds no more leases than it has slots).
         public var prefetch: Int
         public var lease: Duration
         public var heartbeatInterval: Duration
@@ -172,9 +173,10 @@ public final class JobWorker: Service, Sendable {
         }
     }
 
-    /// One slot: runs waiting jobs one after another until none is left. A job's outcome is
-    /// written while the slot runs the next one (completions that finish together are written
-    /// together).
+    /// One slot: runs waiting jobs one after another until none is left. In a prefetching
+    /// worker a job's outcome is written while the slot goes on (completions that finish
+    /// together are written together); a worker that does not prefetch writes it before the
+    /// slot is free again, so it never holds more leases than it has slots.
     private func runSlot() async {
         await withDiscardingTaskGroup { writes in
             while let held = takeWaitingJob() {
@@ -182,9 +184,14 @@ public final class JobWorker: Service, Sendable {
                 let job = held.job
                 let started = ContinuousClock.now
                 let ran = await runHandler(job, cancellation: held.cancellation)
-                writes.addTask {
+                let write: @Sendable () async -> Void = {
                     await self.record(job, ran, started: started)
                     self.running.withLock { _ = $0.removeValue(forKey: job.id) }
+                }
+                if configuration.prefetch > 0 {
+                    writes.addTask(operation: write)
+                } else {
+                    await write()
                 }
             }
         }
