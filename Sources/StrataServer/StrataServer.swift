@@ -68,8 +68,7 @@ public enum StrataServer {
         if let stored = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), stored.utf8.count >= 32 {
             return Array(stored.utf8)
         }
-        var generator = SystemRandomNumberGenerator()
-        let secret = Data((0..<48).map { _ in UInt8.random(in: 0...255, using: &generator) }).base64EncodedString()
+        let secret = Data(SecureRandom.bytes(48)).base64EncodedString()
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
         try FileSystem.writeSecret(secret, to: path, owner: nil)
         return Array(secret.utf8)

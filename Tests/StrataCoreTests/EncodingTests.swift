@@ -17,4 +17,15 @@ import Testing
         #expect(Base64URL.decode(encoded) == bytes)
         #expect(Base64URL.decode("+/==") == nil)
     }
+
+    @Test func secureRandomGivesTheLengthAskedAndDoesNotRepeat() {
+        #expect(SecureRandom.bytes(0).isEmpty)
+        #expect(SecureRandom.bytes(13).count == 13)
+        let hex = SecureRandom.hex(bytes: 16)
+        #expect(hex.count == 32 && hex.allSatisfy { "0123456789abcdef".contains($0) })
+        let ids = Set((0..<1000).map { _ in SecureRandom.hex(bytes: 16) })
+        #expect(ids.count == 1000)
+        let spread = Set(SecureRandom.bytes(4096))
+        #expect(spread.count > 200, "every byte value is possible (a stuck byte lane would show)")
+    }
 }

@@ -69,10 +69,4 @@ public enum FileSystem {
         guard bound else { throw StrataError(.serverStartFailed, "Cannot find a free loopback port (errno \(errno))") }
         return Int(UInt16(bigEndian: address.sin_port))
     }
-
-    /// Random bytes as lowercase hex, from the system's generator.
-    public static func randomHex(bytes count: Int) -> String {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
-    }
 }

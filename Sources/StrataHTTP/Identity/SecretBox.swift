@@ -25,6 +25,10 @@ public struct SecretBox: Sendable {
                 details: ["variable": "STRATA_SECRET_KEY"]
             )
         }
+        self.init(checkedMaterial: material)
+    }
+
+    private init(checkedMaterial material: [UInt8]) {
         key = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: SymmetricKey(data: material),
             info: Array("strata secret box v1".utf8),
@@ -34,9 +38,7 @@ public struct SecretBox: Sendable {
 
     /// A box with a random key, for tests and throw-away servers.
     public static func ephemeral() -> SecretBox {
-        var generator = SystemRandomNumberGenerator()
-        // 48 random bytes are always long enough.
-        return try! SecretBox(material: (0..<48).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        SecretBox(checkedMaterial: SecureRandom.bytes(48))
     }
 
     /// Seals a secret.

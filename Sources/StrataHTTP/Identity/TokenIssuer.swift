@@ -127,8 +127,7 @@ public struct TokenIssuer: Sendable {
 
     /// 128 random bits, base64url (22 characters).
     static func newTokenID() -> String {
-        var generator = SystemRandomNumberGenerator()
-        return Base64URL.encode((0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        Base64URL.encode(SecureRandom.bytes(16))
     }
 
     /// Checks a token and returns its claims.

@@ -1,6 +1,7 @@
 public import HTTPTypes
 public import Hummingbird
 import Logging
+import StrataCore
 
 /// Accepts the client's `X-Request-ID` when it is 1–128 characters of `[A-Za-z0-9._-]`,
 /// otherwise generates one; puts it in the context and the logger metadata
@@ -45,15 +46,7 @@ public struct RequestIDMiddleware: RouterMiddleware {
     }
 
     static func generate() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let high = generator.next() as UInt64
-        let low = generator.next() as UInt64
-        return hex(high) + hex(low)
-    }
-
-    private static func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
+        SecureRandom.hex(bytes: 16)
     }
 }
 

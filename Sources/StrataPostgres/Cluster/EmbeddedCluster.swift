@@ -202,7 +202,7 @@ public final class EmbeddedCluster: Sendable {
         }
         // A data folder without PG_VERSION is what an interrupted initdb leaves: start over.
         if fileManager.fileExists(atPath: dataDirectory) { try fileManager.removeItem(atPath: dataDirectory) }
-        let password = FileSystem.randomHex(bytes: 24)
+        let password = SecureRandom.hex(bytes: 24)
         try FileSystem.writeSecret(password, to: passwordFile, owner: user)
         logger.info("creating the embedded PostgreSQL cluster", metadata: ["strata.db.directory": "\(directory)"])
         var arguments = [
