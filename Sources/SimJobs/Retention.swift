@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import StrataCore
 public import StrataPostgres
 
 /// The seed's retention table, run daily on the platform queue (queue `simjobs.maintenance`):
@@ -64,13 +65,8 @@ public enum SimJobsRetention {
         }
     }
 
-    /// Runs a counting statement until it counts fewer than a full batch.
+    /// Runs a counting statement (batches of 1,000) until it counts fewer.
     private static func inBatches(_ pool: PostgresPool, _ statement: () -> PostgresQuery) async throws -> Int {
-        var total = 0
-        while true {
-            let count = Int(try await pool.query(statement()).first?.decode(Int64.self) ?? 0)
-            total += count
-            if count < 1000 { return total }
-        }
+        try await Batches.drain(size: 1000) { Int(try await pool.query(statement()).first?.decode(Int64.self) ?? 0) }
     }
 }

@@ -140,12 +140,7 @@ public final class OutboxRelay: Service, Sendable {
     /// - Throws: The first failure (Redis or database unavailable …).
     @discardableResult
     public func relayWaitingEvents() async throws -> Int {
-        var total = 0
-        while true {
-            let relayed = try await relayRound()
-            total += relayed
-            if relayed < configuration.batchSize { return total }
-        }
+        try await Batches.drain(size: configuration.batchSize) { try await relayRound() }
     }
 
     /// One round: number (or re-read) a batch, publish it, record it.

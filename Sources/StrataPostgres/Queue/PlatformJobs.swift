@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import StrataCore
 
 /// The platform's own background work, run on the queue (queue `strata`): hourly removal of
 /// expired idempotency keys and of revocations of tokens that have expired anyway.
@@ -11,12 +12,8 @@ public enum PlatformJobs {
     public static func handlers(pool: PostgresPool) -> [String: JobHandler] {
         [
             "strata.idempotency_keys.expire": { _ in
-                var removed = 0
-                while true {
-                    let deleted = try await IdempotencyStore(pool: pool).deleteExpired(limit: 1000)
-                    removed += deleted
-                    if deleted < 1000 { return #"{"removed":\#(removed)}"# }
-                }
+                let removed = try await Batches.drain(size: 1000) { try await IdempotencyStore(pool: pool).deleteExpired(limit: 1000) }
+                return #"{"removed":\#(removed)}"#
             },
             "strata.revoked_tokens.expire": { _ in
                 let rows = try await pool.query(
