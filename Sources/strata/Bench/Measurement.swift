@@ -68,11 +68,17 @@ final class TicketDispenser: Sendable {
     }
 }
 
-/// Peak resident memory of this process (VmHWM), in MiB.
+/// Peak resident memory of this process (VmHWM), in MiB; 0 when unknown.
 func peakResidentMegabytes() -> Double {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-        let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+    residentMegabytes(field: "VmHWM", process: "self") ?? 0
+}
+
+/// A memory field of `/proc/<process>/status` (`VmRSS`, `VmHWM` …), in MiB; nil when the
+/// process or the field is missing.
+func residentMegabytes(field: String, process: String) -> Double? {
+    guard let status = try? String(contentsOfFile: "/proc/\(process)/status", encoding: .utf8),
+        let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
         let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
-    else { return 0 }
+    else { return nil }
     return kilobytes / 1024
 }

@@ -36,7 +36,7 @@ struct WorkerMemoryProbe {
             _ = ChildProcess.waitForExit(pid)
         }
         try await Task.sleep(for: .seconds(3))
-        let idle = try residentMegabytes(of: pid)
+        let idle = try workerResidentMegabytes(pid)
 
         let service = TaskService(pool: pool)
         let submissions = (0..<8).map { _ in TaskService.Submission(modelName: "mace-mp-0-medium", structureName: "MOF-5") }
@@ -48,7 +48,7 @@ struct WorkerMemoryProbe {
         }
         var peak = 0.0
         for _ in 0..<10 {
-            peak = max(peak, try residentMegabytes(of: pid))
+            peak = max(peak, try workerResidentMegabytes(pid))
             try await Task.sleep(for: .milliseconds(100))
         }
         return Figures(idleMegabytes: idle, runningMegabytes: peak)
@@ -58,12 +58,11 @@ struct WorkerMemoryProbe {
         Int(try await pool.query("SELECT count(*) FROM simjobs.tasks WHERE status = 'RUNNING'").first?.decode(Int64.self) ?? 0)
     }
 
-    /// VmRSS of a process, in MiB.
-    private func residentMegabytes(of pid: Int32) throws -> Double {
-        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
-        else { throw StrataError(.internalError, "No VmRSS for process \(pid).") }
-        return kilobytes / 1024
+    /// VmRSS of the worker, in MiB.
+    private func workerResidentMegabytes(_ pid: Int32) throws -> Double {
+        guard let megabytes = residentMegabytes(field: "VmRSS", process: "\(pid)") else {
+            throw StrataError(.internalError, "No VmRSS for process \(pid) (did the worker exit?).")
+        }
+        return megabytes
     }
 }
