@@ -74,10 +74,7 @@ import Testing
     }
 
     func taskScript() throws -> CommandTemplate {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("simjobs-callback-\(UUID().uuidString).sh").path
-        try "#!/bin/sh\ncat > /dev/null\necho '{\"result_data\":{\"ok\":true}}'\n".write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, 0o755)
-        return try CommandTemplate(path)
+        try CommandTemplate(try writeTaskScript("cat > /dev/null\necho '{\"result_data\":{\"ok\":true}}'"))
     }
 
     @Test(.timeLimit(.minutes(1)))

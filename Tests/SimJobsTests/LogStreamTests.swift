@@ -15,17 +15,16 @@ import Testing
 /// `GET /api/simjobs/tasks/{id}/logs/stream` through the server's whole router.
 @Suite struct LogStreamTests {
     func script() throws -> CommandTemplate {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("simjobs-stream-\(UUID().uuidString).sh").path
-        try """
-        #!/bin/sh
-        cat > /dev/null
-        echo "INFO first line"
-        sleep 0.4
-        echo "WARNING second line"
-        sleep 0.4
-        echo '{"result_data":{"ok":true}}'
-        """.write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, 0o755)
+        let path = try writeTaskScript(
+            """
+            cat > /dev/null
+            echo "INFO first line"
+            sleep 0.4
+            echo "WARNING second line"
+            sleep 0.4
+            echo '{"result_data":{"ok":true}}'
+            """
+        )
         return try CommandTemplate(path)
     }
 

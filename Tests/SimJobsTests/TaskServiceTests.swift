@@ -24,21 +24,18 @@ struct TaskServiceTests {
 
     /// A task command: logs, then answers per the `mode` parameter (fail, sleep) or prints a result.
     func script() throws -> CommandTemplate {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("simjobs-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let path = directory.appendingPathComponent("task.sh").path
-        try """
-        #!/bin/sh
-        input=$(cat)
-        echo "INFO starting $1 on GPU $CUDA_VISIBLE_DEVICES"
-        case "$input" in
-          *'"mode":"fail"'*) echo "boom: the structure exploded" >&2; exit 3;;
-          *'"mode":"sleep"'*) sleep 30;;
-        esac
-        echo "a note on stderr" >&2
-        printf '{"result_data":{"energy":-1.5,"input":%s},"output_files":["out.traj"],"metrics":{"steps":3}}\\n' "$input"
-        """.write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, 0o755)
+        let path = try writeTaskScript(
+            """
+            input=$(cat)
+            echo "INFO starting $1 on GPU $CUDA_VISIBLE_DEVICES"
+            case "$input" in
+              *'"mode":"fail"'*) echo "boom: the structure exploded" >&2; exit 3;;
+              *'"mode":"sleep"'*) sleep 30;;
+            esac
+            echo "a note on stderr" >&2
+            printf '{"result_data":{"energy":-1.5,"input":%s},"output_files":["out.traj"],"metrics":{"steps":3}}\\n' "$input"
+            """
+        )
         return try CommandTemplate("\(path) {task_type}")
     }
 

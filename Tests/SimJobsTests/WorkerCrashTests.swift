@@ -19,16 +19,15 @@ import Glibc
 
     /// A task command that appends its input (the task's `n`) to a ledger, then answers.
     func ledgerScript(in directory: String) throws -> String {
-        let path = directory + "/task.sh"
-        try """
-        #!/bin/sh
-        input=$(cat)
-        echo "$input" >> "\(directory)/ledger"
-        sleep 0.02
-        echo '{"result_data":{"ok":true}}'
-        """.write(toFile: path, atomically: true, encoding: .utf8)
-        chmod(path, 0o755)
-        return path
+        try writeTaskScript(
+            """
+            input=$(cat)
+            echo "$input" >> "\(directory)/ledger"
+            sleep 0.02
+            echo '{"result_data":{"ok":true}}'
+            """,
+            in: directory
+        )
     }
 
     func startWorker(_ name: String, database: TestDatabase, script: String, log: String) throws -> Int32 {
