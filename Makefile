@@ -12,7 +12,7 @@ run: packages release
 
 ## test: install missing system packages, check formatting, build and run every test, then fuzz
 ## the API against its OpenAPI document (schemathesis, from PyPI into .venv)
-test: packages lint
+test: packages lint $(VENV)/bin/moto_server
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 	$(MAKE) fuzz-debug
@@ -53,6 +53,12 @@ fuzz-debug: $(VENV)/bin/schemathesis
 $(VENV)/bin/schemathesis: Benchmarks/peers/fuzz-requirements.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet -r Benchmarks/peers/fuzz-requirements.txt
+	touch $@
+
+# The S3-compatible server the object-store tests start (moto, from PyPI).
+$(VENV)/bin/moto_server: Tests/requirements.txt
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r Tests/requirements.txt
 	touch $@
 
 $(VENV)/bin/python: Benchmarks/peers/requirements.txt

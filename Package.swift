@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "StrataPostgres", targets: ["StrataPostgres"]),
         .library(name: "StrataRedis", targets: ["StrataRedis"]),
         .library(name: "StrataEvents", targets: ["StrataEvents"]),
+        .library(name: "StrataObjects", targets: ["StrataObjects"]),
         .library(name: "StrataHTTP", targets: ["StrataHTTP"]),
         .library(name: "StrataServer", targets: ["StrataServer"]),
     ],
@@ -70,6 +71,19 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Object storage: a file-system store and an S3-compatible one (SigV4 over async-http-client).
+        .target(
+            name: "StrataObjects",
+            dependencies: [
+                "StrataCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strictSettings
         ),
@@ -174,6 +188,10 @@ let package = Package(
         .target(
             name: "StrataTestSupport",
             dependencies: [
+                "StrataObjects",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 "StrataEvents",
                 "StrataCore",
                 "StrataPostgres",
@@ -181,6 +199,15 @@ let package = Package(
                 "StrataServer",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "StrataObjectsTests",
+            dependencies: [
+                "StrataCore",
+                "StrataObjects",
+                "StrataTestSupport",
             ],
             swiftSettings: strictSettings
         ),

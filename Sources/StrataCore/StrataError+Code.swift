@@ -128,6 +128,8 @@ extension StrataError.Code {
     public static let databaseBusy = Self("database_busy", kind: .unavailable)
     /// The database cannot be reached.
     public static let databaseUnavailable = Self("database_unavailable", kind: .unavailable)
+    /// Object storage (the object folder or the S3 endpoint) failed or refused the request.
+    public static let storageUnavailable = Self("storage_unavailable", kind: .unavailable)
     /// A serialization failure or deadlock that persisted after the bounded retries.
     public static let concurrentUpdate = Self("concurrent_update", kind: .transient)
     /// A statement ran past the statement timeout.

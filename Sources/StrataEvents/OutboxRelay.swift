@@ -206,9 +206,8 @@ public final class OutboxRelay: Service, Sendable {
     /// The wait after `failures` failed rounds: doubling from the initial backoff, capped,
     /// with ±20 % jitter so that several relays do not retry in step.
     func backoff(afterFailures failures: Int) -> Duration {
-        let base = configuration.initialBackoff.secondsDouble * pow(2, Double(min(failures - 1, 20)))
-        let capped = min(base, configuration.maximumBackoff.secondsDouble)
-        return .milliseconds(Int(capped * 1000 * Double.random(in: 0.8...1.2)))
+        Backoff(initial: configuration.initialBackoff, maximum: configuration.maximumBackoff, jitter: 0.8...1.2)
+            .delay(afterFailures: failures)
     }
 
     private func removeExpired(window: Duration) async throws {

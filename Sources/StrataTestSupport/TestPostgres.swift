@@ -186,7 +186,8 @@ public actor TestPostgres {
     private static func removeAbandonedClusters() {
         let temporary = NSTemporaryDirectory()
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
-        for entry in entries where entry.hasPrefix("strata-test-") {
+        // Only `strata-test-<pid>`: other harnesses' folders share the temporary directory.
+        for entry in entries where entry.hasPrefix("strata-test-") && entry.dropFirst("strata-test-".count).allSatisfy(\.isNumber) {
             let directory = temporary + entry
             let descriptor = open(directory + "/manager.lock", O_RDWR | O_CLOEXEC)
             if descriptor >= 0 {

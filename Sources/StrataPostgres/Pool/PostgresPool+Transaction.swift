@@ -32,31 +32,30 @@ extension PostgresPool {
         _ body: @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let begin = "BEGIN ISOLATION LEVEL \(isolation.rawValue)\(readOnly ? " READ ONLY" : "")"
-        var attempt = 1
-        while true {
-            do {
-                return try await withConnection { connection in
-                    try await connection.query(PostgresQuery(unsafeSQL: begin), logger: self.queryLogger)
-                    let result: Result
+        // 10-20 ms, then 20-40 ms, … between attempts.
+        let backoff = Backoff(initial: .milliseconds(15), maximum: .seconds(1), jitter: 0.67...1.33)
+        let isCollision: (any Error) -> Bool = { error in
+            guard (error as? StrataError)?.code == .concurrentUpdate else { return false }
+            self.logger.debug("retrying transaction after a concurrent update")
+            return true
+        }
+        return try await backoff.retrying(attempts: maxAttempts, when: isCollision) {
+            try await withConnection { connection in
+                try await connection.query(PostgresQuery(unsafeSQL: begin), logger: self.queryLogger)
+                let result: Result
+                do {
+                    result = try await body(connection)
+                    try await connection.query("COMMIT", logger: self.queryLogger)
+                } catch {
                     do {
-                        result = try await body(connection)
-                        try await connection.query("COMMIT", logger: self.queryLogger)
+                        try await connection.query("ROLLBACK", logger: self.queryLogger)
                     } catch {
-                        do {
-                            try await connection.query("ROLLBACK", logger: self.queryLogger)
-                        } catch {
-                            // The connection's state is unknown: drop it rather than hand it on.
-                            try? await connection.close()
-                        }
-                        throw error
+                        // The connection's state is unknown: drop it rather than hand it on.
+                        try? await connection.close()
                     }
-                    return result
+                    throw error
                 }
-            } catch let error as StrataError where error.code == .concurrentUpdate && attempt < maxAttempts {
-                attempt += 1
-                let backoff = Double(1 << attempt) * Double.random(in: 2.5...5)  // 10-20 ms, 20-40 ms, …
-                logger.debug("retrying transaction after a concurrent update", metadata: ["strata.db.attempt": "\(attempt)"])
-                try await Task.sleep(for: .milliseconds(Int(backoff)))
+                return result
             }
         }
     }

@@ -321,9 +321,7 @@ public final class JobWorker: Service, Sendable {
 
     /// The delay before retrying after attempt `attempt`.
     public func retryDelay(afterAttempt attempt: Int) -> Duration {
-        let base = configuration.baseDelay.secondsDouble * pow(2, Double(min(max(attempt - 1, 0), 30)))
-        let capped = min(base, configuration.maximumDelay.secondsDouble)
-        return .milliseconds(Int64(capped * 1000 * Double.random(in: 0.75...1.25)))
+        Backoff(initial: configuration.baseDelay, maximum: configuration.maximumDelay).delay(afterFailures: attempt)
     }
 
     /// Rescues expired leases, fires due schedules, updates the depth gauges.
