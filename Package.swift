@@ -106,6 +106,7 @@ let package = Package(
         .target(
             name: "StrataHTTP",
             dependencies: [
+                "StrataObjects",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 "StrataCore",
@@ -129,6 +130,10 @@ let package = Package(
         .target(
             name: "SimJobs",
             dependencies: [
+                "StrataObjects",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 "StrataCore",
                 "StrataPostgres",
                 "StrataHTTP",
@@ -145,6 +150,7 @@ let package = Package(
         .target(
             name: "StrataServer",
             dependencies: [
+                "StrataObjects",
                 "SimJobs",
                 "StrataEvents",
                 "StrataRedis",
@@ -273,6 +279,7 @@ let package = Package(
         .testTarget(
             name: "SimJobsTests",
             dependencies: [
+                "StrataObjects",
                 "SimJobs",
                 "StrataCore",
                 "StrataPostgres",

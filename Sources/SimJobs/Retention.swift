@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import StrataCore
+public import StrataObjects
 public import StrataPostgres
 
 /// The seed's retention table, run daily on the platform queue (queue `simjobs.maintenance`):
@@ -15,10 +16,12 @@ public enum SimJobsRetention {
     public static let resultDays = 180
 
     /// Handlers by kind; each works in batches of 1,000 rows, one transaction each.
-    public static func handlers(pool: PostgresPool) -> [String: JobHandler] {
+    public static func handlers(pool: PostgresPool, objects: any ObjectStore) -> [String: JobHandler] {
         [
             "simjobs.results.expire": { _ in #"{"expired":\#(try await expireResults(pool: pool))}"# },
-            "simjobs.structures.expire": { _ in #"{"removed":\#(try await removeExpiredStructures(pool: pool))}"# },
+            "simjobs.structures.expire": { _ in
+                #"{"removed":\#(try await removeExpiredStructures(pool: pool, objects: objects))}"#
+            },
         ]
     }
 
@@ -48,20 +51,25 @@ public enum SimJobsRetention {
         }
     }
 
-    /// Deletes uploaded structures past their expiry.
+    /// Deletes uploaded structures past their expiry, then their files (a row goes before its
+    /// file, so no row points at a missing file; a file whose removal fails is logged).
     /// - Returns: How many were deleted.
     @discardableResult
-    public static func removeExpiredStructures(pool: PostgresPool) async throws -> Int {
-        try await inBatches(pool) {
-            """
-            WITH old AS (
-                SELECT id FROM simjobs.structures WHERE NOT is_builtin AND expires_at < now()
-                LIMIT 1000 FOR UPDATE SKIP LOCKED
-            ), done AS (
-                DELETE FROM simjobs.structures AS s USING old WHERE s.id = old.id RETURNING 1
+    public static func removeExpiredStructures(pool: PostgresPool, objects: any ObjectStore) async throws -> Int {
+        let service = StructureService(pool: pool, objects: objects)
+        return try await Batches.drain(size: 1000) {
+            let rows = try await pool.query(
+                """
+                WITH old AS (
+                    SELECT id FROM simjobs.structures WHERE NOT is_builtin AND expires_at < now()
+                    LIMIT 1000 FOR UPDATE SKIP LOCKED
+                )
+                DELETE FROM simjobs.structures AS s USING old WHERE s.id = old.id RETURNING s.object_key
+                """
             )
-            SELECT count(*) FROM done
-            """
+            let keys = try rows.map { try $0.decode(String.self) }
+            await service.removeObjects(keys)
+            return keys.count
         }
     }
 

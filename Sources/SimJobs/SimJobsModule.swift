@@ -11,9 +11,26 @@ public import StrataPostgres
 /// no `strata worker` is running, and runs the app's daily retention (``SimJobsRetention``). The workers themselves are
 /// `strata worker --gpus … --exec …` processes (``TaskRunner``).
 public struct SimJobsModule: StrataModule {
-    public let name = "simjobs"
+    /// The app's settings.
+    public struct Configuration: Sendable {
+        /// The largest structure upload in bytes (`SIMJOBS_UPLOAD_MAX_SIZE`, 100 MiB as the seed).
+        public var uploadMaxSize: Int
 
-    public init() {}
+        public init(uploadMaxSize: Int = 100 << 20) {
+            self.uploadMaxSize = uploadMaxSize
+        }
+    }
+
+    public let name = "simjobs"
+    public let configuration: Configuration
+
+    public init(configuration: Configuration = .init()) {
+        self.configuration = configuration
+    }
+
+    public var uploadLimits: [UploadLimit] {
+        [UploadLimit(path: "/api/simjobs/structures", limit: configuration.uploadMaxSize)]
+    }
 
     public func migrationLine() throws -> MigrationLine {
         guard let directory = Bundle.module.url(forResource: "Migrations", withExtension: nil)?.appendingPathComponent("simjobs") else {
@@ -33,13 +50,14 @@ public struct SimJobsModule: StrataModule {
 
     public func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {
         TasksController(pool: environment.pool, secrets: environment.secrets).addRoutes(to: router)
+        StructuresController(service: StructureService(pool: environment.pool, objects: environment.objects)).addRoutes(to: router)
     }
 
     public func services(environment: ModuleEnvironment) -> [any Service] {
         [
             JobWorker(
                 pool: environment.pool,
-                handlers: SimJobsRetention.handlers(pool: environment.pool),
+                handlers: SimJobsRetention.handlers(pool: environment.pool, objects: environment.objects),
                 schedules: SimJobsRetention.schedules,
                 rescueHandlers: [TaskService.queue: TaskService.rescueHandler(pool: environment.pool)],
                 configuration: .init(queues: [SimJobsRetention.queue], concurrency: 1, pollInterval: .seconds(2), name: "simjobs-supervisor"),

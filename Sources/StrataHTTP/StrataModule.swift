@@ -2,6 +2,7 @@ public import Hummingbird
 public import Logging
 public import ServiceLifecycle
 public import StrataEvents
+public import StrataObjects
 public import StrataPostgres
 public import StrataRedis
 
@@ -28,12 +29,15 @@ public protocol StrataModule: Sendable {
     func services(environment: ModuleEnvironment) -> [any Service]
     /// The module's range-partitioned tables, kept by the server's ``PartitionMaintainer``.
     var partitionedTables: [PartitionedTable] { get }
+    /// Routes that take bodies larger than the server's general limit (file uploads).
+    var uploadLimits: [UploadLimit] { get }
 }
 
 extension StrataModule {
     public func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {}
     public func services(environment: ModuleEnvironment) -> [any Service] { [] }
     public var partitionedTables: [PartitionedTable] { [] }
+    public var uploadLimits: [UploadLimit] { [] }
 }
 
 /// What modules get from the server.
@@ -58,6 +62,8 @@ public struct ModuleEnvironment: Sendable {
     public var revocations: TokenRevocations
     /// Seals secrets kept at rest (webhook secrets).
     public var secrets: SecretBox
+    /// Where blobs go (uploaded files, attachments); the database keeps their keys.
+    public var objects: any ObjectStore
 
     /// Creates an environment with a hub, an authenticator and a limiter of its own.
     public init(
@@ -67,9 +73,11 @@ public struct ModuleEnvironment: Sendable {
         keys: APIKeyAuthenticator.Configuration = .init(),
         tokens: TokenIssuer? = nil,
         secrets: SecretBox = .ephemeral(),
+        objects: (any ObjectStore)? = nil,
         logger: Logger
     ) {
         self.pool = pool
+        self.objects = objects ?? FileSystemObjectStore.temporary()
         self.secrets = secrets
         self.redis = redis
         self.logger = logger

@@ -1,5 +1,6 @@
 import Crypto
 public import Foundation
+import StrataCore
 
 /// Signs HTTP requests with AWS Signature Version 4, as S3 and its compatible servers check.
 ///
@@ -125,8 +126,8 @@ public struct AWSSignatureV4: Sendable {
         return ("\(day)T\(time)Z", day)
     }
 
-    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 {
-        digest.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
+    static func hex(_ digest: some Sequence<UInt8>) -> String {
+        Hex.encode(digest)
     }
 }
 

@@ -24,6 +24,18 @@ public struct FileSystemObjectStore: ObjectStore {
         try Self.makeDirectories(self.root)
     }
 
+    /// A store in a new folder under the temporary directory (for tests and tools that keep
+    /// nothing); the folder is not removed.
+    public static func temporary() -> FileSystemObjectStore {
+        let root = NSTemporaryDirectory() + "strata-objects-\(getpid())-\(SecureRandom.hex(bytes: 6))"
+        // Creating a folder under the temporary directory fails only on a broken machine.
+        return (try? FileSystemObjectStore(root: root)) ?? FileSystemObjectStore(uncheckedRoot: root)
+    }
+
+    private init(uncheckedRoot: String) {
+        root = uncheckedRoot
+    }
+
     @discardableResult
     public func put(_ data: Data, at key: ObjectKey, contentType: String?) async throws -> ObjectInfo {
         let path = path(of: key)

@@ -14,7 +14,10 @@ public enum StrataApplication {
 
     /// Every module of the server, set up from the server's configuration.
     public static func modules(configuration: ServerConfiguration?) -> [any StrataModule] {
-        [PlatformModule(configuration: configuration?.platform ?? .init()), SimJobsModule()]
+        [
+            PlatformModule(configuration: configuration?.platform ?? .init()),
+            SimJobsModule(configuration: configuration?.simjobs ?? .init()),
+        ]
     }
 
     /// The partitioned tables of every module.
@@ -74,7 +77,7 @@ public enum StrataApplication {
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: RequestObservationMiddleware())
         router.add(middleware: ProblemMiddleware(routes: routes))
-        router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodySize))
+        router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodySize, uploads: modules.flatMap(\.uploadLimits)))
         let environment = environment ?? ModuleEnvironment(pool: pool, redis: redis, logger: logger)
         router.add(
             middleware: AuthenticationMiddleware(

@@ -5,6 +5,7 @@ import NIOCore
 import ServiceLifecycle
 public import StrataCore
 public import StrataHTTP
+import StrataObjects
 public import StrataPostgres
 import StrataRedis
 import UnixSignals
@@ -89,6 +90,7 @@ public enum StrataServer {
             redis: hotLayer.client,
             tokens: tokens,
             secrets: try secretBox(configuration),
+            objects: try configuration.objects.makeStore(),
             logger: logger
         )
         let migrator = Migrator(lines: try StrataApplication.migrationLines(of: modules), pool: pool, logger: logger)
@@ -113,6 +115,7 @@ public enum StrataServer {
                 let banner = """
                     Strata is running at \(base)  (health \(base)/health, ready \(base)/ready, metrics \(base)/metrics)
                     Database: \(database.url)\(database.cluster == nil ? "" : " (embedded, \(configuration.embeddedPostgresDirectory))")
+                    Objects:  \(configuration.objects.summary)
                     Redis:    \(hotLayer.client.map { "\($0.configuration.url)\(hotLayer.embedded == nil ? "" : " (embedded)")" } ?? "disabled (\(hotLayer.disabledReason ?? "not configured"))")
 
                     """

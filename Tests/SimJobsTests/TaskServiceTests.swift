@@ -3,6 +3,7 @@ import Logging
 import PostgresNIO
 import ServiceLifecycle
 import StrataCore
+import StrataObjects
 import StrataPostgres
 import StrataServer
 import StrataTestSupport
@@ -323,13 +324,12 @@ struct TaskServiceTests {
         try await withTestDatabase { database in
             let pool = database.pool
             let service = TaskService(pool: pool)
-            let upload = UUID()
-            try await pool.query(
-                """
-                INSERT INTO simjobs.structures (id, name, format, checksum, file_size, object_key, expires_at)
-                VALUES (\(upload), 'uploaded-MOF', 'cif', \(String(repeating: "a", count: 64)), 10, 'structures/a', now() - interval '1 day')
-                """
-            )
+            let objects = FileSystemObjectStore.temporary()
+            let structures = StructureService(pool: pool, objects: objects)
+            let xyz = Data("2\nwater fragment\nO 0 0 0\nH 0 0 0.96\n".utf8)
+            let upload = try await structures.upload(xyz, name: "uploaded-MOF", format: .xyz, audit: AuditTrail(), requestID: nil).structure.id
+            // 181 days later.
+            try await pool.query("UPDATE simjobs.structures SET expires_at = now() - interval '1 day' WHERE id = \(upload)")
             let tasks = try await service.submit(
                 [
                     TaskService.Submission(modelName: "mace-mp-0-medium", structureID: upload),
@@ -362,7 +362,9 @@ struct TaskServiceTests {
             }
             #expect(try await service.result(tasks[1].id).resultData["energy"]?.numberValue == -1.5)
 
-            #expect(try await SimJobsRetention.removeExpiredStructures(pool: pool) == 1)
+            #expect(try await objects.listAll(prefix: "simjobs/structures/").count == 1)
+            #expect(try await SimJobsRetention.removeExpiredStructures(pool: pool, objects: objects) == 1)
+            #expect(try await objects.listAll(prefix: "simjobs/structures/").isEmpty, "the file goes with its row")
             let kept = try await service.task(tasks[0].id)
             #expect(kept.structureID == nil && kept.structureName == "uploaded-MOF")
         }

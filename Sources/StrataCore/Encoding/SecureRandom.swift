@@ -18,13 +18,6 @@ public enum SecureRandom {
 
     /// `count` random bytes as lowercase hex (`2 × count` characters).
     public static func hex(bytes count: Int) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(count * 2)
-        for byte in bytes(count) {
-            text.append(digits[Int(byte >> 4)])
-            text.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: text, as: UTF8.self)
+        Hex.encode(bytes(count))
     }
 }

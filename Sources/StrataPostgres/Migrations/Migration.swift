@@ -44,7 +44,7 @@ public struct Migration: Sendable, Equatable {
     /// SHA-256 of the text with CRLF and CR line endings turned into LF.
     public static func checksum(of sql: String) -> String {
         let normalised = sql.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\r", with: "\n")
-        return SHA256.hash(data: Data(normalised.utf8)).map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(SHA256.hash(data: Data(normalised.utf8)))
     }
 }
 

@@ -1,8 +1,10 @@
 import Foundation
 public import Logging
+public import SimJobs
 public import StrataCore
 import StrataEvents
 public import StrataHTTP
+public import StrataObjects
 public import StrataPostgres
 public import StrataRedis
 
@@ -30,9 +32,11 @@ public import StrataRedis
 /// | `STRATA_SECRET_KEY` | generated in `$STRATA_HOME/secret-key` | seals secrets kept at rest, such as webhook secrets (at least 32 bytes) |
 /// | `RATE_LIMIT_ANONYMOUS` | `600` | requests per minute per client IP without credentials |
 /// | `RATE_LIMIT_USER` | `600` | requests per minute per signed-in user (API keys have their own limit) |
+/// | `SIMJOBS_UPLOAD_MAX_SIZE` | `104857600` | largest structure upload in bytes (413 above) |
 /// | `AUDIT_RETENTION` | `keep` | `keep`, `detach:<months>` or `drop:<months>` for audit partitions |
 ///
-/// plus the pool's variables (``PostgresPool/Configuration``): `DB_POOL_SIZE`,
+/// plus the object store's (``ObjectStoreConfiguration``: `S3_BUCKET`, `S3_ENDPOINT`, …;
+/// files under `$STRATA_HOME/objects` by default) and the pool's variables (``PostgresPool/Configuration``): `DB_POOL_SIZE`,
 /// `DB_MAX_OVERFLOW`, `DB_POOL_TIMEOUT`, `DB_POOL_RECYCLE`, `DB_ECHO`, `DB_STATEMENT_TIMEOUT`,
 /// `DB_CONNECT_TIMEOUT`.
 public struct ServerConfiguration: Sendable {
@@ -63,6 +67,10 @@ public struct ServerConfiguration: Sendable {
     /// The platform module: relay, live events, audit retention.
     public var platform: PlatformModule.Configuration
     public var partitionMaintenance: PartitionMaintainer.Configuration
+    /// Where blobs go.
+    public var objects: ObjectStoreConfiguration
+    /// The simjobs app.
+    public var simjobs: SimJobsModule.Configuration
     /// Requests per minute per client IP without credentials.
     public var anonymousRateLimit: Int
     /// Requests per minute per signed-in user.
@@ -128,6 +136,10 @@ public struct ServerConfiguration: Sendable {
             throw environment.invalid("STRATA_SECRET_KEY", secretKey, allowed: "a secret of at least 32 bytes")
         }
         jwtLifetime = try environment.duration("JWT_TTL", default: .seconds(3600), in: .seconds(60) ... .seconds(30 * 86400))
+        objects = try ObjectStoreConfiguration(environment: environment, home: self.home)
+        simjobs = .init(
+            uploadMaxSize: try environment.int("SIMJOBS_UPLOAD_MAX_SIZE", default: 100 << 20, in: 1024...(1 << 31))
+        )
         partitionMaintenance = .init(
             interval: try environment.duration("PARTITION_MAINTENANCE_INTERVAL", default: .seconds(3600), in: .seconds(1) ... .seconds(7 * 86400))
         )

@@ -1,0 +1,292 @@
+import Crypto
+public import Foundation
+public import Logging
+import PostgresNIO
+public import StrataCore
+public import StrataObjects
+public import StrataPostgres
+
+/// Structures: upload (parsed, checked, deduplicated by SHA-256), read, download, list, delete.
+///
+/// The file goes to object storage under a key of its own row
+/// (`simjobs/structures/<id>.<format>`) **before** the row is written, so no row ever points
+/// at a missing object; a row is deleted before its object, for the same reason. Two uploads of
+/// the same bytes are one structure: the second gets the first's row (and pushes its expiry out
+/// to 180 days from then), and its own object is removed. Each upload and deletion commits its
+/// row, its audit entry and its outbox event (`structure.uploaded`, `structure.deleted`) together.
+public struct StructureService: Sendable {
+    let pool: PostgresPool
+    let objects: any ObjectStore
+    let logger: Logger
+    let outbox = OutboxWriter()
+
+    /// How long an uploaded structure is kept.
+    public static let lifetimeDays = 180
+
+    public init(pool: PostgresPool, objects: any ObjectStore) {
+        self.pool = pool
+        self.objects = objects
+        self.logger = pool.statementLogger
+    }
+
+    /// Stores an uploaded file.
+    /// - Parameters:
+    ///   - name: The structure's name (its file name, typically).
+    ///   - format: The format; `nil` takes it from `name`'s extension.
+    ///   - builtin: Kept forever (admins only; the caller checks).
+    /// - Returns: The structure, and whether this upload created it (`false`: the same bytes
+    ///   were already uploaded).
+    /// - Throws: `validation_failed` (name, format), `simjobs.invalid_structure_file`,
+    ///   `storage_unavailable`.
+    public func upload(
+        _ data: Data,
+        name: String,
+        format: StructureFormat?,
+        builtin: Bool = false,
+        audit: AuditTrail,
+        requestID: String?
+    ) async throws -> (structure: Structure, created: Bool) {
+        let format = try Self.checkedFormat(name: name, format: format)
+        guard !data.isEmpty else {
+            throw StrataError.validation([.init(field: "file", reason: "is empty")])
+        }
+        let parsed = try StructureFile.parse(data, format: format)
+        let checksum = Hex.encode(SHA256.hash(data: data))
+        if let existing = try await refreshExisting(checksum: checksum) { return (existing, false) }
+
+        let id = UUID()
+        let key = try ObjectKey("simjobs/structures/\(id.uuidString.lowercased()).\(format.rawValue)")
+        try await objects.put(data, at: key, contentType: format.mediaType)
+        do {
+            let inserted: Structure? = try await pool.withTransaction { connection in
+                let rows = try await connection.query(
+                    """
+                    INSERT INTO simjobs.structures (id, name, format, checksum, file_size, object_key, n_atoms, formula, space_group, is_builtin, expires_at)
+                    VALUES (\(id), \(name), \(format.rawValue), \(checksum), \(Int64(data.count)), \(key.rawValue), \(parsed.atomCount),
+                            \(parsed.formula.map { String($0.prefix(500)) }), \(parsed.spaceGroup), \(builtin),
+                            CASE WHEN \(builtin) THEN NULL ELSE now() + \(Self.lifetimeDays) * interval '1 day' END)
+                    ON CONFLICT (checksum) DO NOTHING
+                    RETURNING \(unescaped: Self.columns)
+                    """,
+                    logger: logger
+                ).collect()
+                guard let row = rows.first else { return nil }
+                let structure = try Self.structure(from: row)
+                try await record(
+                    structure,
+                    action: "upload",
+                    kind: "structure.uploaded",
+                    status: 201,
+                    audit: audit,
+                    requestID: requestID,
+                    on: connection
+                )
+                return structure
+            }
+            if let inserted { return (inserted, true) }
+        } catch {
+            await removeObject(key)
+            throw error
+        }
+        // Someone uploaded the same bytes at the same moment: theirs is the structure.
+        await removeObject(key)
+        guard let existing = try await refreshExisting(checksum: checksum) else {
+            throw StrataError(.concurrentUpdate, "The structure changed while it was uploaded; try again.")
+        }
+        return (existing, false)
+    }
+
+    /// One structure.
+    /// - Throws: `not_found`.
+    public func structure(_ id: UUID) async throws -> Structure {
+        let rows = try await pool.query("SELECT \(unescaped: Self.columns) FROM simjobs.structures WHERE id = \(id)")
+        guard let row = rows.first else { throw Self.notFound() }
+        return try Self.structure(from: row)
+    }
+
+    /// A structure and its file's bytes.
+    /// - Throws: `not_found`; `storage_unavailable` when the object store fails.
+    public func content(_ id: UUID) async throws -> (Structure, Data) {
+        let structure = try await structure(id)
+        guard let data = try await objects.get(try ObjectKey(structure.objectKey)) else {
+            throw StrataError(.storageUnavailable, "The file of this structure is missing from object storage.")
+        }
+        return (structure, data)
+    }
+
+    /// Filters of the structure list.
+    public struct Filter: Sendable, Equatable {
+        public var builtin: Bool?
+        public var format: StructureFormat?
+
+        public init(builtin: Bool? = nil, format: StructureFormat? = nil) {
+            self.builtin = builtin
+            self.format = format
+        }
+    }
+
+    /// Structures, newest first, a keyset page at a time.
+    public func list(_ filter: Filter, limit: Int, cursor: Cursor?) async throws -> Page<Structure> {
+        var after: (Int64, UUID)?
+        if let cursor {
+            guard let micros = Int64(try cursor.string(at: 0)), let id = UUID(uuidString: try cursor.string(at: 1)) else {
+                throw StrataError.validation([.init(field: "cursor", reason: "is not a cursor of this list")])
+            }
+            after = (micros, id)
+        }
+        let rows = try await pool.query(
+            """
+            SELECT \(unescaped: Self.columns), (extract(epoch FROM created_at) * 1000000)::bigint FROM simjobs.structures
+            WHERE (\(filter.builtin)::boolean IS NULL OR is_builtin = \(filter.builtin))
+              AND (\(filter.format?.rawValue)::text IS NULL OR format = \(filter.format?.rawValue))
+              AND (\(after?.0)::bigint IS NULL
+                   OR (created_at, id) < (timestamptz 'epoch' + \(after?.0) * interval '1 microsecond', \(after?.1)))
+            ORDER BY created_at DESC, id DESC
+            LIMIT \(limit + 1)
+            """
+        )
+        let page = rows.prefix(limit)
+        let items = try page.map(Self.structure(from:))
+        var next: String?
+        if rows.count > limit, let last = page.last, let item = items.last {
+            let micros = try last.makeRandomAccess()[Self.columnCount].decode(Int64.self)
+            next = Cursor(values: ["\(micros)", item.id.uuidString]).encoded
+        }
+        return Page(items: items, nextCursor: next)
+    }
+
+    /// Deletes an uploaded structure; its tasks keep its name.
+    /// - Throws: `not_found`; `simjobs.structure_builtin` (409) for a built-in structure.
+    public func delete(_ id: UUID, audit: AuditTrail, requestID: String?) async throws {
+        let removed: Structure = try await pool.withTransaction { connection in
+            let rows = try await connection.query(
+                "DELETE FROM simjobs.structures WHERE id = \(id) AND NOT is_builtin RETURNING \(unescaped: Self.columns)",
+                logger: logger
+            ).collect()
+            guard let row = rows.first else {
+                let builtin = try await connection.query("SELECT 1 FROM simjobs.structures WHERE id = \(id)", logger: logger).collect()
+                throw builtin.isEmpty
+                    ? Self.notFound()
+                    : StrataError(.structureBuiltin, "Built-in structures are kept; only uploaded structures can be deleted.")
+            }
+            let structure = try Self.structure(from: row)
+            try await record(structure, action: "delete", kind: "structure.deleted", status: 204, audit: audit, requestID: requestID, on: connection)
+            return structure
+        }
+        await removeObject(try ObjectKey(removed.objectKey))
+    }
+
+    /// Deletes the objects of structures whose rows are gone (retention); failures are logged.
+    func removeObjects(_ keys: [String]) async {
+        for key in keys {
+            guard let key = try? ObjectKey(key) else { continue }
+            await removeObject(key)
+        }
+    }
+
+    // MARK: - Rows
+
+    static let columns =
+        "id, name, format, checksum, file_size, object_key, n_atoms, formula, space_group, is_builtin, expires_at, created_at"
+    static let columnCount = 12
+
+    static func structure(from row: PostgresRow) throws -> Structure {
+        let (id, name, format, checksum, size, key, atoms, formula, spaceGroup, builtin, expires, created) = try row.decode(
+            (UUID, String, String, String, Int64, String, Int32?, String?, String?, Bool, Date?, Date).self
+        )
+        return Structure(
+            id: id,
+            name: name,
+            format: StructureFormat(rawValue: format) ?? .cif,
+            checksum: checksum,
+            fileSize: size,
+            atomCount: atoms.map(Int.init),
+            formula: formula,
+            spaceGroup: spaceGroup,
+            isBuiltin: builtin,
+            expiresAt: expires,
+            createdAt: created,
+            objectKey: key
+        )
+    }
+
+    /// The row of an earlier upload of the same bytes, its expiry pushed out again.
+    private func refreshExisting(checksum: String) async throws -> Structure? {
+        let rows = try await pool.query(
+            """
+            UPDATE simjobs.structures
+            SET expires_at = CASE WHEN is_builtin THEN NULL
+                                  ELSE greatest(expires_at, now() + \(Self.lifetimeDays) * interval '1 day') END
+            WHERE checksum = \(checksum)
+            RETURNING \(unescaped: Self.columns)
+            """
+        )
+        return try rows.first.map(Self.structure(from:))
+    }
+
+    private func record(
+        _ structure: Structure,
+        action: String,
+        kind: String,
+        status: Int,
+        audit: AuditTrail,
+        requestID: String?,
+        on connection: PostgresConnection
+    ) async throws {
+        try await audit.record(
+            AuditRecord(
+                app: "simjobs",
+                actor: nil,
+                action: action,
+                resourceType: "structure",
+                resourceID: structure.id.uuidString,
+                responseStatus: status
+            ),
+            on: connection,
+            logger: logger
+        )
+        let event = try OutboxEvent(
+            app: "simjobs",
+            aggregateType: "structure",
+            aggregateID: structure.id.uuidString,
+            kind: kind,
+            payload: structure,
+            actor: audit.actor,
+            requestID: requestID
+        )
+        try await outbox.append([event], on: connection, logger: logger)
+    }
+
+    private func removeObject(_ key: ObjectKey) async {
+        do {
+            try await objects.delete(key)
+        } catch {
+            logger.warning("could not remove a structure file", metadata: ["strata.object.key": "\(key)", "error": "\(error)"])
+        }
+    }
+
+    static func checkedFormat(name: String, format: StructureFormat?) throws -> StructureFormat {
+        var errors: [StrataError.FieldError] = []
+        if name.isEmpty || name.count > 255 {
+            errors.append(.init(field: "name", reason: "must be 1 to 255 characters"))
+        } else if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0 == "\"" || $0 == "\\" || $0 == "/" }) {
+            errors.append(.init(field: "name", reason: "must not hold control characters, quotes, slashes or backslashes"))
+        }
+        let fromName = name.split(separator: ".").last.flatMap { StructureFormat(rawValue: $0.lowercased()) }
+        let chosen = format ?? (name.contains(".") ? fromName : nil)
+        if chosen == nil {
+            errors.append(.init(field: "format", reason: "must be cif or xyz (give it, or a name ending in .cif or .xyz)"))
+        }
+        guard errors.isEmpty, let chosen else { throw StrataError.validation(errors) }
+        return chosen
+    }
+
+    private static func notFound() -> StrataError {
+        StrataError(.notFound, "No structure has this id.")
+    }
+}
+
+extension StrataError.Code {
+    /// Built-in structures cannot be deleted (409).
+    public static let structureBuiltin = Self("simjobs.structure_builtin", kind: .conflict)
+}
