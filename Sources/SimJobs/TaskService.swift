@@ -209,15 +209,23 @@ public struct TaskService: Sendable {
 
     private func insert(_ task: Validated, on connection: PostgresConnection) async throws -> SimulationTask {
         // Validation: the model must exist and be enabled; a given structure must exist.
+        // A custom model runs only once it has been validated.
         let model = try await connection.query(
-            "SELECT is_enabled FROM simjobs.models WHERE name = \(task.modelName)",
+            "SELECT is_enabled, is_custom AND NOT is_validated FROM simjobs.models WHERE name = \(task.modelName)",
             logger: logger
         ).collect()
-        guard let enabled = try model.first?.decode(Bool.self) else {
+        guard let (enabled, unvalidated) = try model.first?.decode((Bool, Bool).self) else {
             throw StrataError(.invalidReference, "No model is named '\(task.modelName)'.", details: ["field": "model_name"])
         }
         guard enabled else {
             throw StrataError(.invalidReference, "The model '\(task.modelName)' is disabled.", details: ["field": "model_name"])
+        }
+        guard !unvalidated else {
+            throw StrataError(
+                .modelNotValidated,
+                "The custom model '\(task.modelName)' has not been validated yet.",
+                details: ["field": "model_name"]
+            )
         }
         var structureName = task.structureName ?? ""
         if let structureID = task.structureID {

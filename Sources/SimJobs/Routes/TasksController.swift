@@ -90,10 +90,6 @@ public struct TasksController: Sendable {
             _ = try await service.task(id)  // 404 before the stream starts
             return LogStream(service: service, taskID: id, after: resume, level: level).response()
         }
-        router.get("/api/simjobs/models") { _, context in
-            try context.requirePermission("read")
-            return try Response.json(ModelList(items: try await ModelCatalog(pool: pool).list()))
-        }
         router.get("/api/simjobs/workers") { _, context in
             try context.requirePermission("read")
             return try Response.json(WorkerList(items: try await service.workers()))
@@ -183,8 +179,4 @@ public struct TasksController: Sendable {
 
 struct WorkerList: Encodable {
     var items: [WorkerStatus]
-}
-
-struct ModelList: Encodable {
-    var items: [SimulationModel]
 }

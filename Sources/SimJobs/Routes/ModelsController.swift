@@ -1,0 +1,55 @@
+import Foundation
+public import Hummingbird
+import StrataCore
+public import StrataHTTP
+
+/// `/api/simjobs/models`: the model registry. Reads need `read`; registering, changing,
+/// validating and deleting custom models need `admin`.
+public struct ModelsController: Sendable {
+    let catalog: ModelCatalog
+
+    public init(catalog: ModelCatalog) {
+        self.catalog = catalog
+    }
+
+    public func addRoutes(to router: any RouterMethods<StrataRequestContext>) {
+        let models = router.group("/api/simjobs/models")
+        models.get { _, context in
+            try context.requirePermission("read")
+            return try Response.json(ModelList(items: try await catalog.list()))
+        }
+        models.post { request, context in
+            try context.requirePermission("admin")
+            let registration = try await request.decodeJSON(as: ModelCatalog.Registration.self, context: context)
+            let model = try await catalog.register(registration, audit: context.audit, requestID: context.requestID)
+            var response = try Response.json(model, status: .created)
+            response.headers[.location] = "/api/simjobs/models/\(model.name)"
+            return response
+        }
+        models.get("{name}") { _, context in
+            try context.requirePermission("read")
+            return try Response.json(try await catalog.model(try context.parameters.require("name")))
+        }
+        models.patch("{name}") { request, context in
+            try context.requirePermission("admin")
+            let update = try await request.decodeJSON(as: ModelCatalog.Update.self, context: context)
+            let name = try context.parameters.require("name")
+            return try Response.json(try await catalog.update(name, update, audit: context.audit, requestID: context.requestID))
+        }
+        models.post("{name}/validation") { request, context in
+            try context.requirePermission("admin")
+            let validation = try await request.decodeJSON(as: ModelCatalog.Validation.self, context: context)
+            let name = try context.parameters.require("name")
+            return try Response.json(try await catalog.recordValidation(name, validation, audit: context.audit, requestID: context.requestID))
+        }
+        models.delete("{name}") { _, context in
+            try context.requirePermission("admin")
+            try await catalog.delete(try context.parameters.require("name"), audit: context.audit, requestID: context.requestID)
+            return Response(status: .noContent)
+        }
+    }
+}
+
+struct ModelList: Encodable {
+    var items: [SimulationModel]
+}
