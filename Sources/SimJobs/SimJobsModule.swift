@@ -15,9 +15,12 @@ public struct SimJobsModule: StrataModule {
     public struct Configuration: Sendable {
         /// The largest structure upload in bytes (`SIMJOBS_UPLOAD_MAX_SIZE`, 100 MiB as the seed).
         public var uploadMaxSize: Int
+        /// The folder whose file system the `disk_free_gb` alert rule watches (`$STRATA_HOME`).
+        public var diskPath: String
 
-        public init(uploadMaxSize: Int = 100 << 20) {
+        public init(uploadMaxSize: Int = 100 << 20, diskPath: String = ".") {
             self.uploadMaxSize = uploadMaxSize
+            self.diskPath = diskPath
         }
     }
 
@@ -51,6 +54,7 @@ public struct SimJobsModule: StrataModule {
     public func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {
         TasksController(pool: environment.pool, secrets: environment.secrets).addRoutes(to: router)
         ModelsController(catalog: ModelCatalog(pool: environment.pool)).addRoutes(to: router)
+        AlertsController(alerts: AlertService(pool: environment.pool), systemLog: SystemLog(pool: environment.pool)).addRoutes(to: router)
         StructuresController(service: StructureService(pool: environment.pool, objects: environment.objects)).addRoutes(to: router)
     }
 
@@ -58,8 +62,10 @@ public struct SimJobsModule: StrataModule {
         [
             JobWorker(
                 pool: environment.pool,
-                handlers: SimJobsRetention.handlers(pool: environment.pool, objects: environment.objects),
-                schedules: SimJobsRetention.schedules,
+                handlers: SimJobsRetention.handlers(pool: environment.pool, objects: environment.objects).merging(
+                    [AlertEvaluator.kind: AlertEvaluator.handler(pool: environment.pool, diskPath: configuration.diskPath)]
+                ) { first, _ in first },
+                schedules: SimJobsRetention.schedules + [AlertEvaluator.schedule],
                 rescueHandlers: [TaskService.queue: TaskService.rescueHandler(pool: environment.pool)],
                 configuration: .init(queues: [SimJobsRetention.queue], concurrency: 1, pollInterval: .seconds(2), name: "simjobs-supervisor"),
                 logger: environment.logger

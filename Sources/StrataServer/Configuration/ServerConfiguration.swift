@@ -138,7 +138,8 @@ public struct ServerConfiguration: Sendable {
         jwtLifetime = try environment.duration("JWT_TTL", default: .seconds(3600), in: .seconds(60) ... .seconds(30 * 86400))
         objects = try ObjectStoreConfiguration(environment: environment, home: self.home)
         simjobs = .init(
-            uploadMaxSize: try environment.int("SIMJOBS_UPLOAD_MAX_SIZE", default: 100 << 20, in: 1024...(1 << 31))
+            uploadMaxSize: try environment.int("SIMJOBS_UPLOAD_MAX_SIZE", default: 100 << 20, in: 1024...(1 << 31)),
+            diskPath: self.home
         )
         partitionMaintenance = .init(
             interval: try environment.duration("PARTITION_MAINTENANCE_INTERVAL", default: .seconds(3600), in: .seconds(1) ... .seconds(7 * 86400))

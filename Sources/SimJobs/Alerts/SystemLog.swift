@@ -1,0 +1,118 @@
+public import Foundation
+import Logging
+public import PostgresNIO
+public import StrataCore
+public import StrataPostgres
+
+/// `simjobs.system_logs`: what the task server did on its own — alerts raised and resolved,
+/// retention passes, tasks rescued from lost workers — with the source that did it and, where a
+/// request caused it, the request id. Written in the transaction of the change it reports.
+public struct SystemLogEntry: Sendable, Encodable, Equatable {
+    public enum Source: String, Sendable, Codable, CaseIterable {
+        case api, worker, scheduler, system
+    }
+
+    public var id: Int64
+    public var createdAt: Date
+    public var level: String
+    public var source: Source
+    public var logger: String
+    public var message: String
+    public var requestID: String?
+    public var extra: JSONValue
+
+    enum CodingKeys: String, CodingKey {
+        case id, level, source, logger, message, extra
+        case createdAt = "created_at"
+        case requestID = "request_id"
+    }
+}
+
+/// Writes and reads system log entries.
+public struct SystemLog: Sendable {
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    /// Appends an entry in the caller's transaction.
+    public static func write(
+        _ level: String,
+        _ source: SystemLogEntry.Source,
+        _ message: String,
+        logger name: String = "simjobs",
+        requestID: String? = nil,
+        extra: JSONValue = .object([:]),
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        try await connection.query(
+            """
+            INSERT INTO simjobs.system_logs (level, source, logger, message, request_id, extra)
+            VALUES (\(level), \(source.rawValue), \(name), \(String(message.prefix(10_000))), \(requestID), \(extra.text)::jsonb)
+            """,
+            logger: logger
+        )
+    }
+
+    /// Filters of the system log.
+    public struct Filter: Sendable, Equatable {
+        public var level: String?
+        public var source: SystemLogEntry.Source?
+        public var requestID: String?
+
+        public init(level: String? = nil, source: SystemLogEntry.Source? = nil, requestID: String? = nil) {
+            self.level = level
+            self.source = source
+            self.requestID = requestID
+        }
+    }
+
+    /// Entries, newest first, a keyset page at a time.
+    public func list(_ filter: Filter, limit: Int, cursor: Cursor?) async throws -> Page<SystemLogEntry> {
+        var after: (Int64, Int64)?
+        if let cursor {
+            guard let micros = Int64(try cursor.string(at: 0)), let id = Int64(try cursor.string(at: 1)) else {
+                throw StrataError.validation([.init(field: "cursor", reason: "is not a cursor of this list")])
+            }
+            after = (micros, id)
+        }
+        let rows = try await pool.query(
+            """
+            SELECT id, created_at, level, source, logger, message, request_id, extra::text,
+                   (extract(epoch FROM created_at) * 1000000)::bigint
+            FROM simjobs.system_logs
+            WHERE (\(filter.level)::text IS NULL OR level = \(filter.level))
+              AND (\(filter.source?.rawValue)::text IS NULL OR source = \(filter.source?.rawValue))
+              AND (\(filter.requestID)::text IS NULL OR request_id = \(filter.requestID))
+              AND (\(after?.0)::bigint IS NULL
+                   OR (created_at, id) < (timestamptz 'epoch' + \(after?.0) * interval '1 microsecond', \(after?.1)))
+            ORDER BY created_at DESC, id DESC
+            LIMIT \(limit + 1)
+            """
+        )
+        var items: [SystemLogEntry] = []
+        var lastMicros: Int64 = 0
+        for row in rows.prefix(limit) {
+            let (id, created, level, source, logger, message, requestID, extra, micros) = try row.decode(
+                (Int64, Date, String, String, String, String, String?, String, Int64).self
+            )
+            items.append(
+                SystemLogEntry(
+                    id: id,
+                    createdAt: created,
+                    level: level,
+                    source: SystemLogEntry.Source(rawValue: source) ?? .system,
+                    logger: logger,
+                    message: message,
+                    requestID: requestID,
+                    extra: try JSONValue(parsing: extra)
+                )
+            )
+            lastMicros = micros
+        }
+        let next = rows.count > limit ? items.last.map { Cursor(values: ["\(lastMicros)", "\($0.id)"]).encoded } : nil
+        return Page(items: items, nextCursor: next)
+    }
+}
