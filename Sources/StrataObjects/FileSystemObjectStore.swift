@@ -25,11 +25,10 @@ public struct FileSystemObjectStore: ObjectStore {
     }
 
     /// A store in a new folder under the temporary directory (for tests and tools that keep
-    /// nothing); the folder is not removed.
+    /// nothing). The folder is created by the first write, so a store that is never written
+    /// leaves nothing behind.
     public static func temporary() -> FileSystemObjectStore {
-        let root = NSTemporaryDirectory() + "strata-objects-\(getpid())-\(SecureRandom.hex(bytes: 6))"
-        // Creating a folder under the temporary directory fails only on a broken machine.
-        return (try? FileSystemObjectStore(root: root)) ?? FileSystemObjectStore(uncheckedRoot: root)
+        FileSystemObjectStore(uncheckedRoot: NSTemporaryDirectory() + "strata-objects-\(getpid())-\(SecureRandom.hex(bytes: 6))")
     }
 
     private init(uncheckedRoot: String) {
