@@ -301,38 +301,21 @@ public struct TaskService: Sendable {
         }
     }
 
-    /// Tasks newest first, a page at a time (keyset on `created_at, id`). The cursor carries
-    /// `created_at` as whole microseconds, read and compared in SQL: a `Date` round trip can be a
-    /// microsecond off, and a batch's tasks share one timestamp.
+    /// Tasks newest first, a page at a time (``NewestFirst``).
     public func list(_ filter: Filter, limit: Int, cursor: Cursor?) async throws -> Page<SimulationTask> {
-        var afterMicros: Int64?
-        var afterID: UUID?
-        if let cursor {
-            guard let micros = Int64(try cursor.string(at: 0)), let id = UUID(uuidString: try cursor.string(at: 1)) else {
-                throw StrataError.validation([.init(field: "cursor", reason: "is not a cursor of this list")])
-            }
-            (afterMicros, afterID) = (micros, id)
-        }
+        let position = try NewestFirst<UUID>(after: cursor)
         let rows = try await pool.query(
             """
-            SELECT \(unescaped: TaskStore.columns), (extract(epoch FROM created_at) * 1000000)::bigint FROM simjobs.tasks
+            SELECT \(unescaped: TaskStore.columns), \(unescaped: NewestFirst<UUID>.positionColumn) FROM simjobs.tasks
             WHERE (\(filter.status?.rawValue)::text IS NULL OR status = \(filter.status?.rawValue))
               AND (\(filter.taskType?.rawValue)::text IS NULL OR task_type = \(filter.taskType?.rawValue))
               AND (\(filter.modelName)::text IS NULL OR model_name = \(filter.modelName))
-              AND (\(afterMicros)::bigint IS NULL
-                   OR (created_at, id) < (timestamptz 'epoch' + \(afterMicros) * interval '1 microsecond', \(afterID)))
+              AND \(after: position)
             ORDER BY created_at DESC, id DESC
             LIMIT \(limit + 1)
             """
         )
-        let page = rows.prefix(limit)
-        let items = try page.map(TaskStore.task(from:))
-        var next: String?
-        if rows.count > limit, let last = page.last, let lastItem = items.last {
-            let micros = try last.makeRandomAccess()[TaskStore.columnCount].decode(Int64.self)
-            next = Cursor(values: ["\(micros)", lastItem.id.uuidString]).encoded
-        }
-        return Page(items: items, nextCursor: next)
+        return try position.page(rows, limit: limit, item: TaskStore.task(from:), id: \.id)
     }
 
     /// A finished task's result.

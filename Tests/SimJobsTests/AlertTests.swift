@@ -91,4 +91,27 @@ import Testing
             }
         }
     }
+
+    @Test(.timeLimit(.minutes(1)))
+    func systemLogPagesWalkEveryEntryOnceEvenWithinOneTimestamp() async throws {
+        try await withTestDatabase { database in
+            // One transaction: seven entries with one created_at; the bigint id decides.
+            try await database.pool.withTransaction { connection in
+                for index in 0..<7 {
+                    try await SystemLog.write("INFO", .system, "entry \(index)", on: connection, logger: database.pool.statementLogger)
+                }
+            }
+            var seen: [Int64] = []
+            var cursor: Cursor?
+            repeat {
+                let page = try await SystemLog(pool: database.pool).list(.init(), limit: 2, cursor: cursor)
+                seen += page.items.map(\.id)
+                cursor = try page.nextCursor.map { try Cursor(decoding: $0) }
+            } while cursor != nil && seen.count < 20
+            #expect(seen.count == 7 && Set(seen).count == 7 && seen == seen.sorted(by: >))
+            await #expect(throws: StrataError(.validationFailed, "")) {
+                try await SystemLog(pool: database.pool).list(.init(), limit: 2, cursor: Cursor(values: ["1", "not-an-id"]))
+            }
+        }
+    }
 }

@@ -205,7 +205,7 @@ public struct AlertEvaluator: Sendable {
             rule.level,
             .scheduler,
             "Alert raised: \(message)",
-            logger: "simjobs.alerts",
+            loggerName: "simjobs.alerts",
             extra: details,
             on: connection,
             logger: logger
@@ -236,7 +236,7 @@ public struct AlertEvaluator: Sendable {
             "INFO",
             resolver == "system" ? .scheduler : .api,
             "Alert resolved by \(resolver): \(alert.message) (\(reason))",
-            logger: "simjobs.alerts",
+            loggerName: "simjobs.alerts",
             requestID: requestID,
             on: connection,
             logger: logger

@@ -16,31 +16,18 @@ public struct AlertService: Sendable {
 
     /// Alerts, newest first: all, only open (`resolved == false`) or only resolved.
     public func alerts(resolved: Bool?, level: String?, limit: Int, cursor: Cursor?) async throws -> Page<Alert> {
-        var after: (Int64, Int64)?
-        if let cursor {
-            guard let micros = Int64(try cursor.string(at: 0)), let id = Int64(try cursor.string(at: 1)) else {
-                throw StrataError.validation([.init(field: "cursor", reason: "is not a cursor of this list")])
-            }
-            after = (micros, id)
-        }
+        let position = try NewestFirst<Int64>(after: cursor)
         let rows = try await pool.query(
             """
-            SELECT \(unescaped: AlertEvaluator.columns), (extract(epoch FROM created_at) * 1000000)::bigint FROM simjobs.alerts
+            SELECT \(unescaped: AlertEvaluator.columns), \(unescaped: NewestFirst<Int64>.positionColumn) FROM simjobs.alerts
             WHERE (\(resolved)::boolean IS NULL OR is_resolved = \(resolved))
               AND (\(level)::text IS NULL OR level = \(level))
-              AND (\(after?.0)::bigint IS NULL
-                   OR (created_at, id) < (timestamptz 'epoch' + \(after?.0) * interval '1 microsecond', \(after?.1)))
+              AND \(after: position)
             ORDER BY created_at DESC, id DESC
             LIMIT \(limit + 1)
             """
         )
-        let page = rows.prefix(limit)
-        let items = try page.map(AlertEvaluator.alert(from:))
-        var next: String?
-        if rows.count > limit, let last = page.last, let item = items.last {
-            next = Cursor(values: ["\(try last.makeRandomAccess()[9].decode(Int64.self))", "\(item.id)"]).encoded
-        }
-        return Page(items: items, nextCursor: next)
+        return try position.page(rows, limit: limit, item: AlertEvaluator.alert(from:), id: \.id)
     }
 
     /// Resolves an alert by hand; resolving a resolved alert changes nothing.

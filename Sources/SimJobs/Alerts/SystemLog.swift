@@ -41,7 +41,7 @@ public struct SystemLog: Sendable {
         _ level: String,
         _ source: SystemLogEntry.Source,
         _ message: String,
-        logger name: String = "simjobs",
+        loggerName name: String = "simjobs",
         requestID: String? = nil,
         extra: JSONValue = .object([:]),
         on connection: PostgresConnection,
@@ -71,48 +71,35 @@ public struct SystemLog: Sendable {
 
     /// Entries, newest first, a keyset page at a time.
     public func list(_ filter: Filter, limit: Int, cursor: Cursor?) async throws -> Page<SystemLogEntry> {
-        var after: (Int64, Int64)?
-        if let cursor {
-            guard let micros = Int64(try cursor.string(at: 0)), let id = Int64(try cursor.string(at: 1)) else {
-                throw StrataError.validation([.init(field: "cursor", reason: "is not a cursor of this list")])
-            }
-            after = (micros, id)
-        }
+        let position = try NewestFirst<Int64>(after: cursor)
         let rows = try await pool.query(
             """
-            SELECT id, created_at, level, source, logger, message, request_id, extra::text,
-                   (extract(epoch FROM created_at) * 1000000)::bigint
+            SELECT id, created_at, level, source, logger, message, request_id, extra::text, \(unescaped: NewestFirst<Int64>.positionColumn)
             FROM simjobs.system_logs
             WHERE (\(filter.level)::text IS NULL OR level = \(filter.level))
               AND (\(filter.source?.rawValue)::text IS NULL OR source = \(filter.source?.rawValue))
               AND (\(filter.requestID)::text IS NULL OR request_id = \(filter.requestID))
-              AND (\(after?.0)::bigint IS NULL
-                   OR (created_at, id) < (timestamptz 'epoch' + \(after?.0) * interval '1 microsecond', \(after?.1)))
+              AND \(after: position)
             ORDER BY created_at DESC, id DESC
             LIMIT \(limit + 1)
             """
         )
-        var items: [SystemLogEntry] = []
-        var lastMicros: Int64 = 0
-        for row in rows.prefix(limit) {
-            let (id, created, level, source, logger, message, requestID, extra, micros) = try row.decode(
-                (Int64, Date, String, String, String, String, String?, String, Int64).self
-            )
-            items.append(
-                SystemLogEntry(
-                    id: id,
-                    createdAt: created,
-                    level: level,
-                    source: SystemLogEntry.Source(rawValue: source) ?? .system,
-                    logger: logger,
-                    message: message,
-                    requestID: requestID,
-                    extra: try JSONValue(parsing: extra)
-                )
-            )
-            lastMicros = micros
-        }
-        let next = rows.count > limit ? items.last.map { Cursor(values: ["\(lastMicros)", "\($0.id)"]).encoded } : nil
-        return Page(items: items, nextCursor: next)
+        return try position.page(rows, limit: limit, item: Self.entry(from:), id: \.id)
+    }
+
+    static func entry(from row: PostgresRow) throws -> SystemLogEntry {
+        let (id, created, level, source, logger, message, requestID, extra, _) = try row.decode(
+            (Int64, Date, String, String, String, String, String?, String, Int64).self
+        )
+        return SystemLogEntry(
+            id: id,
+            createdAt: created,
+            level: level,
+            source: SystemLogEntry.Source(rawValue: source) ?? .system,
+            logger: logger,
+            message: message,
+            requestID: requestID,
+            extra: try JSONValue(parsing: extra)
+        )
     }
 }

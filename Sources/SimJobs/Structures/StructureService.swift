@@ -127,32 +127,18 @@ public struct StructureService: Sendable {
 
     /// Structures, newest first, a keyset page at a time.
     public func list(_ filter: Filter, limit: Int, cursor: Cursor?) async throws -> Page<Structure> {
-        var after: (Int64, UUID)?
-        if let cursor {
-            guard let micros = Int64(try cursor.string(at: 0)), let id = UUID(uuidString: try cursor.string(at: 1)) else {
-                throw StrataError.validation([.init(field: "cursor", reason: "is not a cursor of this list")])
-            }
-            after = (micros, id)
-        }
+        let position = try NewestFirst<UUID>(after: cursor)
         let rows = try await pool.query(
             """
-            SELECT \(unescaped: Self.columns), (extract(epoch FROM created_at) * 1000000)::bigint FROM simjobs.structures
+            SELECT \(unescaped: Self.columns), \(unescaped: NewestFirst<UUID>.positionColumn) FROM simjobs.structures
             WHERE (\(filter.builtin)::boolean IS NULL OR is_builtin = \(filter.builtin))
               AND (\(filter.format?.rawValue)::text IS NULL OR format = \(filter.format?.rawValue))
-              AND (\(after?.0)::bigint IS NULL
-                   OR (created_at, id) < (timestamptz 'epoch' + \(after?.0) * interval '1 microsecond', \(after?.1)))
+              AND \(after: position)
             ORDER BY created_at DESC, id DESC
             LIMIT \(limit + 1)
             """
         )
-        let page = rows.prefix(limit)
-        let items = try page.map(Self.structure(from:))
-        var next: String?
-        if rows.count > limit, let last = page.last, let item = items.last {
-            let micros = try last.makeRandomAccess()[Self.columnCount].decode(Int64.self)
-            next = Cursor(values: ["\(micros)", item.id.uuidString]).encoded
-        }
-        return Page(items: items, nextCursor: next)
+        return try position.page(rows, limit: limit, item: Self.structure(from:), id: \.id)
     }
 
     /// Deletes an uploaded structure; its tasks keep its name.
@@ -188,7 +174,6 @@ public struct StructureService: Sendable {
 
     static let columns =
         "id, name, format, checksum, file_size, object_key, n_atoms, formula, space_group, is_builtin, expires_at, created_at"
-    static let columnCount = 12
 
     static func structure(from row: PostgresRow) throws -> Structure {
         let (id, name, format, checksum, size, key, atoms, formula, spaceGroup, builtin, expires, created) = try row.decode(
