@@ -272,6 +272,12 @@ let ethanolCIF = Data(
                         }
                     }
                     #expect(try await pool.query("SELECT count(*) FROM simjobs.structures").first?.decode(Int64.self) == 2)
+                    // Every wrong query parameter is named in one answer.
+                    try await client.execute(uri: "\(path)?builtin=maybe&format=pdb&limit=0&cursor=x", method: .get, headers: auth) { response in
+                        #expect(response.status == .unprocessableContent)
+                        let problem = try JSONDecoder().decode(Problem.self, from: Data(response.body.readableBytesView))
+                        #expect(Set(problem.errors.map(\.field)) == ["builtin", "format", "limit", "cursor"])
+                    }
 
                     try await client.execute(uri: "\(path)/\(id)", method: .delete, headers: auth) { #expect($0.status == .noContent) }
                     try await client.execute(uri: "\(path)/\(id)", method: .get, headers: auth) { #expect($0.status == .notFound) }
@@ -279,6 +285,10 @@ let ethanolCIF = Data(
                 }
             }
         }
+    }
+
+    struct Problem: Decodable {
+        var errors: [StrataError.FieldError]
     }
 
     struct ListPage: Decodable {

@@ -9,6 +9,9 @@ public struct AlertService: Sendable {
     let pool: PostgresPool
     let logger: Logger
 
+    /// Alert levels, most severe first.
+    public static let levels = ["CRITICAL", "WARNING", "INFO"]
+
     public init(pool: PostgresPool) {
         self.pool = pool
         self.logger = pool.statementLogger

@@ -32,6 +32,9 @@ public struct SystemLogEntry: Sendable, Encodable, Equatable {
 public struct SystemLog: Sendable {
     let pool: PostgresPool
 
+    /// The levels of task and system log lines.
+    public static let levels = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
     public init(pool: PostgresPool) {
         self.pool = pool
     }

@@ -22,21 +22,12 @@ public struct AlertsController: Sendable {
         let group = router.group("/api/simjobs/alerts")
         group.get { request, context in
             try context.requirePermission("read")
-            let page = try PageRequest(from: request)
-            let query = request.uri.queryParameters
-            var errors: [StrataError.FieldError] = []
-            var resolved: Bool?
-            switch query["state"].map(String.init) {
-            case nil: break
-            case "active": resolved = false
-            case "resolved": resolved = true
-            default: errors.append(.init(field: "state", reason: "must be active or resolved"))
-            }
-            let level = query["level"].map { String($0).uppercased() }
-            if let level, !["CRITICAL", "WARNING", "INFO"].contains(level) {
-                errors.append(.init(field: "level", reason: "must be CRITICAL, WARNING or INFO"))
-            }
-            guard errors.isEmpty else { throw StrataError.validation(errors) }
+            var query = QueryReader(request)
+            let state = query.choice("state", among: ["active", "resolved"])
+            let level = query.choice("level", among: AlertService.levels, normalize: { $0.uppercased() })
+            let page = query.page()
+            try query.validate()
+            let resolved = state.map { $0 == "resolved" }
             return try Response.json(try await alerts.alerts(resolved: resolved, level: level, limit: page.limit, cursor: page.cursor))
         }
         group.post("{id}/resolve") { _, context in
@@ -60,32 +51,14 @@ public struct AlertsController: Sendable {
         }
         router.get("/api/simjobs/system/logs") { request, context in
             try context.requirePermission("read")
-            let page = try PageRequest(from: request)
-            let query = request.uri.queryParameters
-            var filter = SystemLog.Filter()
-            var errors: [StrataError.FieldError] = []
-            if let level = query["level"].map({ String($0).uppercased() }) {
-                if ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"].contains(level) {
-                    filter.level = level
-                } else {
-                    errors.append(.init(field: "level", reason: "must be DEBUG, INFO, WARNING, ERROR or CRITICAL"))
-                }
-            }
-            if let source = query["source"].map(String.init) {
-                if let value = SystemLogEntry.Source(rawValue: source) {
-                    filter.source = value
-                } else {
-                    errors.append(.init(field: "source", reason: "must be api, worker, scheduler or system"))
-                }
-            }
-            if let requestID = query["request_id"].map(String.init) {
-                if (1...200).contains(requestID.count) {
-                    filter.requestID = requestID
-                } else {
-                    errors.append(.init(field: "request_id", reason: "must be 1 to 200 characters"))
-                }
-            }
-            guard errors.isEmpty else { throw StrataError.validation(errors) }
+            var query = QueryReader(request)
+            let filter = SystemLog.Filter(
+                level: query.choice("level", among: SystemLog.levels, normalize: { $0.uppercased() }),
+                source: query.choice("source", of: SystemLogEntry.Source.self),
+                requestID: query.text("request_id", length: 1...200)
+            )
+            let page = query.page()
+            try query.validate()
             return try Response.json(try await systemLog.list(filter, limit: page.limit, cursor: page.cursor))
         }
     }

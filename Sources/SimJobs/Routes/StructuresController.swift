@@ -21,31 +21,20 @@ public struct StructuresController: Sendable {
         self.service = service
     }
 
-    struct StructureList: ResponseEncodable {
-        var items: [Structure]
-    }
-
     public func addRoutes(to router: any RouterMethods<StrataRequestContext>) {
         let structures = router.group("/api/simjobs/structures")
         structures.post { request, context in
             try context.requirePermission("write")
-            let query = request.uri.queryParameters
-            let builtin = try Self.flag(query["builtin"].map(String.init), field: "builtin") ?? false
+            var query = QueryReader(request)
+            let builtin = query.bool("builtin") ?? false
+            let format = query.choice("format", of: StructureFormat.self, normalize: { $0.lowercased() })
+            let name = query.require("name", "is required (the file name, e.g. ?name=MOF-5.cif)")
+            try query.validate()
             if builtin { try context.requirePermission("admin") }
-            var format: StructureFormat?
-            if let text = query["format"].map(String.init) {
-                guard let value = StructureFormat(rawValue: text.lowercased()) else {
-                    throw StrataError.validation([.init(field: "format", reason: "must be cif or xyz")])
-                }
-                format = value
-            }
-            guard let name = query["name"].map(String.init) else {
-                throw StrataError.validation([.init(field: "name", reason: "is required (the file name, e.g. ?name=MOF-5.cif)")])
-            }
             let body = try await request.body.collect(upTo: context.bodyLimit)
             let (structure, created) = try await service.upload(
                 Data(body.readableBytesView),
-                name: name,
+                name: name ?? "",  // present: validate() refused its absence
                 format: format,
                 builtin: builtin,
                 audit: context.audit,
@@ -57,23 +46,13 @@ public struct StructuresController: Sendable {
         }
         structures.get { request, context in
             try context.requirePermission("read")
-            let page = try PageRequest(from: request)
-            let query = request.uri.queryParameters
-            var filter = StructureService.Filter()
-            var errors: [StrataError.FieldError] = []
-            do {
-                filter.builtin = try Self.flag(query["builtin"].map(String.init), field: "builtin")
-            } catch let error as StrataError {
-                errors += error.fieldErrors
-            }
-            if let text = query["format"].map(String.init) {
-                if let format = StructureFormat(rawValue: text.lowercased()) {
-                    filter.format = format
-                } else {
-                    errors.append(.init(field: "format", reason: "must be cif or xyz"))
-                }
-            }
-            guard errors.isEmpty else { throw StrataError.validation(errors) }
+            var query = QueryReader(request)
+            let filter = StructureService.Filter(
+                builtin: query.bool("builtin"),
+                format: query.choice("format", of: StructureFormat.self, normalize: { $0.lowercased() })
+            )
+            let page = query.page()
+            try query.validate()
             return try Response.json(try await service.list(filter, limit: page.limit, cursor: page.cursor))
         }
         structures.get("{id}") { _, context in
@@ -101,14 +80,5 @@ public struct StructuresController: Sendable {
             throw StrataError(.notFound, "No structure has this id (structure ids are UUIDs).")
         }
         return id
-    }
-
-    static func flag(_ text: String?, field: String) throws -> Bool? {
-        guard let text else { return nil }
-        switch text.lowercased() {
-        case "true", "1": return true
-        case "false", "0": return false
-        default: throw StrataError.validation([.init(field: field, reason: "must be true or false")])
-        }
     }
 }

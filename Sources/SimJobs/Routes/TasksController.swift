@@ -54,8 +54,7 @@ public struct TasksController: Sendable {
         }
         tasks.get { request, context in
             try context.requirePermission("read")
-            let page = try PageRequest(from: request)
-            let filter = try Self.filter(request)
+            let (filter, page) = try Self.filter(request)
             return try Response.json(try await service.list(filter, limit: page.limit, cursor: page.cursor))
         }
         tasks.get("{id}") { _, context in
@@ -116,63 +115,24 @@ public struct TasksController: Sendable {
         return id
     }
 
-    static func filter(_ request: Request) throws -> TaskService.Filter {
-        var errors: [StrataError.FieldError] = []
-        let query = request.uri.queryParameters
-        var filter = TaskService.Filter()
-        if let text = query["status"].map(String.init) {
-            if let status = TaskStatus(rawValue: text.uppercased()) {
-                filter.status = status
-            } else {
-                errors.append(.init(field: "status", reason: "must be one of \(TaskStatus.allCases.map(\.rawValue).joined(separator: ", "))"))
-            }
-        }
-        if let text = query["task_type"].map(String.init) {
-            if let type = TaskType(rawValue: text) {
-                filter.taskType = type
-            } else {
-                errors.append(.init(field: "task_type", reason: "must be one of \(TaskType.allCases.map(\.rawValue).joined(separator: ", "))"))
-            }
-        }
-        if let text = query["model"].map(String.init) {
-            if (1...100).contains(text.count) {
-                filter.modelName = text
-            } else {
-                errors.append(.init(field: "model", reason: "must be 1 to 100 characters"))
-            }
-        }
-        guard errors.isEmpty else { throw StrataError.validation(errors) }
-        return filter
+    static func filter(_ request: Request) throws -> (TaskService.Filter, PageRequest) {
+        var query = QueryReader(request)
+        let filter = TaskService.Filter(
+            status: query.choice("status", of: TaskStatus.self, normalize: { $0.uppercased() }),
+            taskType: query.choice("task_type", of: TaskType.self),
+            modelName: query.text("model", length: 1...100)
+        )
+        let page = query.page()
+        try query.validate()
+        return (filter, page)
     }
 
     static func logQuery(_ request: Request) throws -> (after: Int64, limit: Int, level: String?) {
-        var errors: [StrataError.FieldError] = []
-        let query = request.uri.queryParameters
-        var after: Int64 = 0
-        var limit = 500
-        var level: String?
-        if let text = query["after"] {
-            if let value = Int64(String(text)), value >= 0 {
-                after = value
-            } else {
-                errors.append(.init(field: "after", reason: "must be a log line id (0 or more)"))
-            }
-        }
-        if let text = query["limit"] {
-            if let value = Int(String(text)), (1...1000).contains(value) {
-                limit = value
-            } else {
-                errors.append(.init(field: "limit", reason: "must be 1 to 1000"))
-            }
-        }
-        if let text = query["level"].map({ String($0).uppercased() }) {
-            if ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"].contains(text) {
-                level = text
-            } else {
-                errors.append(.init(field: "level", reason: "must be DEBUG, INFO, WARNING, ERROR or CRITICAL"))
-            }
-        }
-        guard errors.isEmpty else { throw StrataError.validation(errors) }
+        var query = QueryReader(request)
+        let after = query.integer("after", in: 0...Int64.max) ?? 0
+        let limit = query.integer("limit", in: 1...1000).map(Int.init) ?? 500
+        let level = query.choice("level", among: SystemLog.levels, normalize: { $0.uppercased() })
+        try query.validate()
         return (after, limit, level)
     }
 }

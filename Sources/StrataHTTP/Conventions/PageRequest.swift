@@ -18,24 +18,8 @@ public struct PageRequest: Sendable, Equatable {
     /// Reads `limit` and `cursor` from the request's query.
     /// - Throws: `validation_failed` naming `limit` and/or `cursor`.
     public init(from request: Request) throws {
-        var errors: [StrataError.FieldError] = []
-        var limit = Self.defaultLimit
-        if let text = request.uri.queryParameters["limit"] {
-            if let value = Int(String(text)), (1...Self.maximumLimit).contains(value) {
-                limit = value
-            } else {
-                errors.append(.init(field: "limit", reason: "must be a whole number from 1 to \(Self.maximumLimit)"))
-            }
-        }
-        var cursor: Cursor?
-        if let text = request.uri.queryParameters["cursor"], !text.isEmpty {
-            do {
-                cursor = try Cursor(decoding: String(text))
-            } catch let error as StrataError {
-                errors += error.fieldErrors
-            }
-        }
-        guard errors.isEmpty else { throw StrataError.validation(errors) }
-        self.init(limit: limit, cursor: cursor)
+        var query = QueryReader(request)
+        self = query.page()
+        try query.validate()
     }
 }

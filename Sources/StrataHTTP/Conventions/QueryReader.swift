@@ -1,0 +1,123 @@
+public import Hummingbird
+public import StrataCore
+
+/// Reads a route's query parameters and collects every wrong one, so that a request with
+/// several bad parameters hears about all of them in one `validation_failed` (problem+json
+/// `errors[]`), not one at a time.
+///
+/// ```swift
+/// var query = QueryReader(request)
+/// let status = query.choice("status", of: TaskStatus.self, normalize: { $0.uppercased() })
+/// let page = query.page()
+/// try query.validate()
+/// ```
+/// Absent parameters read as `nil` and are not errors (``require(_:_:)`` makes one mandatory);
+/// an empty value is a value, checked like any other (`?status=` is not a status), except an
+/// empty `cursor`, which is the first page.
+public struct QueryReader {
+    private let parameters: [String: String]
+    /// The wrong parameters so far.
+    public private(set) var errors: [StrataError.FieldError] = []
+
+    public init(_ request: Request) {
+        var parameters: [String: String] = [:]
+        for (name, value) in request.uri.queryParameters where parameters[String(name)] == nil {
+            parameters[String(name)] = String(value)
+        }
+        self.parameters = parameters
+    }
+
+    /// Records a wrong parameter.
+    public mutating func reject(_ name: String, _ reason: String) {
+        errors.append(.init(field: name, reason: reason))
+    }
+
+    /// The raw text, or `nil` when absent.
+    public func raw(_ name: String) -> String? { parameters[name] }
+
+    /// The text, or `nil` (and an error) when absent.
+    public mutating func require(_ name: String, _ reason: String) -> String? {
+        guard let value = parameters[name] else {
+            reject(name, reason)
+            return nil
+        }
+        return value
+    }
+
+    /// Text of `length` characters.
+    public mutating func text(_ name: String, length: ClosedRange<Int>) -> String? {
+        guard let value = parameters[name] else { return nil }
+        guard length.contains(value.count) else {
+            reject(name, "must be \(length.lowerBound) to \(length.upperBound) characters")
+            return nil
+        }
+        return value
+    }
+
+    /// `true`/`false` (or `1`/`0`).
+    public mutating func bool(_ name: String) -> Bool? {
+        guard let value = parameters[name] else { return nil }
+        switch value.lowercased() {
+        case "true", "1": return true
+        case "false", "0": return false
+        default:
+            reject(name, "must be true or false")
+            return nil
+        }
+    }
+
+    /// A whole number in `range`.
+    public mutating func integer(_ name: String, in range: ClosedRange<Int64>) -> Int64? {
+        guard let value = parameters[name] else { return nil }
+        guard let number = Int64(value), range.contains(number) else {
+            reject(name, "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            return nil
+        }
+        return number
+    }
+
+    /// One of an enumeration's raw values, after `normalize` (for example upper-casing).
+    public mutating func choice<Value: RawRepresentable & CaseIterable>(
+        _ name: String,
+        of type: Value.Type,
+        normalize: (String) -> String = { $0 }
+    ) -> Value? where Value.RawValue == String {
+        guard let value = parameters[name] else { return nil }
+        guard let chosen = Value(rawValue: normalize(value)) else {
+            reject(name, "must be one of \(Value.allCases.map(\.rawValue).joined(separator: ", "))")
+            return nil
+        }
+        return chosen
+    }
+
+    /// One of `allowed`, after `normalize`.
+    public mutating func choice(_ name: String, among allowed: [String], normalize: (String) -> String = { $0 }) -> String? {
+        guard let value = parameters[name].map(normalize) else { return nil }
+        guard allowed.contains(value) else {
+            reject(name, "must be one of \(allowed.joined(separator: ", "))")
+            return nil
+        }
+        return value
+    }
+
+    /// `limit` (default 50, 1–200) and `cursor` of a list route.
+    public mutating func page() -> PageRequest {
+        let limit = integer("limit", in: 1...Int64(PageRequest.maximumLimit)).map(Int.init) ?? PageRequest.defaultLimit
+        var cursor: Cursor?
+        if let text = parameters["cursor"], !text.isEmpty {
+            do {
+                cursor = try Cursor(decoding: text)
+            } catch let error as StrataError {
+                errors += error.fieldErrors
+            } catch {
+                reject("cursor", "is not a cursor this API returned")
+            }
+        }
+        return PageRequest(limit: limit, cursor: cursor)
+    }
+
+    /// Throws `validation_failed` listing every wrong parameter, if any.
+    public func validate() throws {
+        guard errors.isEmpty else { throw StrataError.validation(errors) }
+    }
+}
