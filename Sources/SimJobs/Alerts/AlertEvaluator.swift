@@ -76,6 +76,7 @@ public struct AlertRule: Sendable, Encodable, Equatable {
 /// measurement is skipped, never fired.
 public struct AlertEvaluator: Sendable {
     let pool: PostgresPool
+    let alerts: AlertService
     let diskPath: String
     let logger: Logger
     let outbox = OutboxWriter()
@@ -84,6 +85,7 @@ public struct AlertEvaluator: Sendable {
 
     public init(pool: PostgresPool, diskPath: String) {
         self.pool = pool
+        self.alerts = AlertService(pool: pool)
         self.diskPath = diskPath
         self.logger = pool.statementLogger
     }
@@ -141,45 +143,29 @@ public struct AlertEvaluator: Sendable {
         return try await pool.withTransaction { connection in
             let rows = try await connection.query(
                 """
-                SELECT r.id, r.name, r.level, r.condition ->> 'metric', r.condition ->> 'op', (r.condition ->> 'value')::float8,
-                       r.cooldown_seconds, r.last_triggered_at IS NULL OR r.last_triggered_at <= now() - r.cooldown_seconds * interval '1 second',
-                       a.id, a.created_at
+                SELECT \(unescaped: AlertService.ruleColumns),
+                       last_triggered_at IS NULL OR last_triggered_at <= now() - cooldown_seconds * interval '1 second',
+                       EXISTS (SELECT 1 FROM simjobs.alerts AS a WHERE a.rule_id = r.id AND NOT a.is_resolved)
                 FROM simjobs.alert_rules AS r
-                LEFT JOIN LATERAL (
-                    SELECT id, created_at FROM simjobs.alerts WHERE rule_id = r.id AND NOT is_resolved ORDER BY created_at DESC LIMIT 1
-                ) AS a ON true
-                WHERE r.is_enabled
-                ORDER BY r.name
-                FOR UPDATE OF r
+                WHERE is_enabled
+                ORDER BY name
+                FOR UPDATE
                 """,
                 logger: logger
             ).collect()
             var raised = 0
             var resolved = 0
             for row in rows {
-                let (ruleID, name, level, metric, op, threshold, _, cooledDown, openID, openCreated) = try row.decode(
-                    (UUID, String, String, String, String, Double, Int32, Bool, Int64?, Date?).self
-                )
-                guard let measured = values[metric] else { continue }
-                let rule = AlertRule(
-                    id: ruleID,
-                    name: name,
-                    ruleType: "",
-                    level: level,
-                    metric: metric,
-                    op: op,
-                    value: threshold,
-                    cooldownSeconds: 0,
-                    isEnabled: true,
-                    lastTriggeredAt: nil
-                )
+                let rule = try AlertService.rule(from: row)
+                let columns = row.makeRandomAccess()
+                let (cooledDown, hasOpenAlert) = (try columns[10].decode(Bool.self), try columns[11].decode(Bool.self))
+                guard let measured = values[rule.metric] else { continue }
                 if rule.isBroken(by: measured) {
-                    guard openID == nil, cooledDown else { continue }
+                    guard !hasOpenAlert, cooledDown else { continue }
                     try await raise(rule, measured: measured, on: connection)
                     raised += 1
-                } else if let openID, let openCreated {
-                    try await resolve(openID, createdAt: openCreated, by: "system", reason: "\(metric) = \(Self.format(measured))", on: connection)
-                    resolved += 1
+                } else if hasOpenAlert {
+                    resolved += try await alerts.resolveOpen(of: rule.id, reason: "\(rule.metric) = \(Self.format(measured))", on: connection)
                 }
             }
             return (raised, resolved)
@@ -194,13 +180,13 @@ public struct AlertEvaluator: Sendable {
         let rows = try await connection.query(
             """
             INSERT INTO simjobs.alerts (rule_id, level, message, details) VALUES (\(rule.id), \(rule.level), \(message), \(details.text)::jsonb)
-            RETURNING \(unescaped: Self.columns)
+            RETURNING \(unescaped: AlertService.alertColumns)
             """,
             logger: logger
         ).collect()
         try await connection.query("UPDATE simjobs.alert_rules SET last_triggered_at = now() WHERE id = \(rule.id)", logger: logger)
-        let alert = try Self.alert(from: rows[0])
-        try await outbox.append([try Self.event(alert, kind: "alert.raised")], on: connection, logger: logger)
+        let alert = try AlertService.alert(from: rows[0])
+        try await outbox.append([try AlertService.event(alert, kind: "alert.raised")], on: connection, logger: logger)
         try await SystemLog.write(
             rule.level,
             .scheduler,
@@ -210,60 +196,6 @@ public struct AlertEvaluator: Sendable {
             on: connection,
             logger: logger
         )
-    }
-
-    /// Resolves an open alert (in the caller's transaction).
-    func resolve(
-        _ id: Int64,
-        createdAt: Date,
-        by resolver: String,
-        reason: String,
-        requestID: String? = nil,
-        on connection: PostgresConnection
-    ) async throws {
-        let rows = try await connection.query(
-            """
-            UPDATE simjobs.alerts SET is_resolved = true, resolved_at = now(), resolved_by = \(resolver)
-            WHERE id = \(id) AND created_at = \(createdAt) AND NOT is_resolved
-            RETURNING \(unescaped: Self.columns)
-            """,
-            logger: logger
-        ).collect()
-        guard let row = rows.first else { return }
-        let alert = try Self.alert(from: row)
-        try await outbox.append([try Self.event(alert, kind: "alert.resolved")], on: connection, logger: logger)
-        try await SystemLog.write(
-            "INFO",
-            resolver == "system" ? .scheduler : .api,
-            "Alert resolved by \(resolver): \(alert.message) (\(reason))",
-            loggerName: "simjobs.alerts",
-            requestID: requestID,
-            on: connection,
-            logger: logger
-        )
-    }
-
-    static let columns = "id, rule_id, level, message, details::text, is_resolved, resolved_at, resolved_by, created_at"
-
-    static func alert(from row: PostgresRow) throws -> Alert {
-        let (id, rule, level, message, details, resolved, resolvedAt, resolvedBy, created) = try row.decode(
-            (Int64, UUID?, String, String, String, Bool, Date?, String?, Date).self
-        )
-        return Alert(
-            id: id,
-            ruleID: rule,
-            level: level,
-            message: message,
-            details: try JSONValue(parsing: details),
-            isResolved: resolved,
-            resolvedAt: resolvedAt,
-            resolvedBy: resolvedBy,
-            createdAt: created
-        )
-    }
-
-    static func event(_ alert: Alert, kind: String) throws -> OutboxEvent {
-        try OutboxEvent(app: "simjobs", aggregateType: "alert", aggregateID: "\(alert.id)", kind: kind, payload: alert)
     }
 
     static func format(_ value: Double) -> String {

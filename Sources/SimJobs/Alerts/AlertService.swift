@@ -8,6 +8,7 @@ public import StrataPostgres
 public struct AlertService: Sendable {
     let pool: PostgresPool
     let logger: Logger
+    let outbox = OutboxWriter()
 
     /// Alert levels, most severe first.
     public static let levels = ["CRITICAL", "WARNING", "INFO"]
@@ -22,7 +23,7 @@ public struct AlertService: Sendable {
         let position = try NewestFirst<Int64>(after: cursor)
         let rows = try await pool.query(
             """
-            SELECT \(unescaped: AlertEvaluator.columns), \(unescaped: NewestFirst<Int64>.positionColumn) FROM simjobs.alerts
+            SELECT \(unescaped: Self.alertColumns), \(unescaped: NewestFirst<Int64>.positionColumn) FROM simjobs.alerts
             WHERE (\(resolved)::boolean IS NULL OR is_resolved = \(resolved))
               AND (\(level)::text IS NULL OR level = \(level))
               AND \(after: position)
@@ -30,7 +31,7 @@ public struct AlertService: Sendable {
             LIMIT \(limit + 1)
             """
         )
-        return try position.page(rows, limit: limit, item: AlertEvaluator.alert(from:), id: \.id)
+        return try position.page(rows, limit: limit, item: Self.alert(from:), id: \.id)
     }
 
     /// Resolves an alert by hand; resolving a resolved alert changes nothing.
@@ -38,20 +39,79 @@ public struct AlertService: Sendable {
     public func resolve(_ id: Int64, by resolver: String, requestID: String? = nil) async throws -> Alert {
         try await pool.withTransaction { connection in
             let rows = try await connection.query(
-                "SELECT \(unescaped: AlertEvaluator.columns) FROM simjobs.alerts WHERE id = \(id) FOR UPDATE",
+                """
+                UPDATE simjobs.alerts SET is_resolved = true, resolved_at = now(), resolved_by = \(resolver)
+                WHERE id = \(id) AND NOT is_resolved
+                RETURNING \(unescaped: Self.alertColumns)
+                """,
                 logger: logger
             ).collect()
-            guard let row = rows.first else { throw StrataError(.notFound, "No alert has this id.") }
-            let alert = try AlertEvaluator.alert(from: row)
-            guard !alert.isResolved else { return alert }
-            let evaluator = AlertEvaluator(pool: pool, diskPath: "/")
-            try await evaluator.resolve(id, createdAt: alert.createdAt, by: resolver, reason: "by hand", requestID: requestID, on: connection)
-            let updated = try await connection.query(
-                "SELECT \(unescaped: AlertEvaluator.columns) FROM simjobs.alerts WHERE id = \(id) AND created_at = \(alert.createdAt)",
+            if let alert = try rows.first.map(Self.alert(from:)) {
+                try await recordResolved(alert, reason: "by hand", requestID: requestID, on: connection)
+                return alert
+            }
+            let earlier = try await connection.query(
+                "SELECT \(unescaped: Self.alertColumns) FROM simjobs.alerts WHERE id = \(id)",
                 logger: logger
             ).collect()
-            return try AlertEvaluator.alert(from: updated[0])
+            guard let row = earlier.first else { throw StrataError(.notFound, "No alert has this id.") }
+            return try Self.alert(from: row)
         }
+    }
+
+    /// Resolves the open alerts of a rule that holds again (in the caller's transaction).
+    /// - Returns: How many were resolved.
+    func resolveOpen(of ruleID: UUID, reason: String, on connection: PostgresConnection) async throws -> Int {
+        let rows = try await connection.query(
+            """
+            UPDATE simjobs.alerts SET is_resolved = true, resolved_at = now(), resolved_by = 'system'
+            WHERE rule_id = \(ruleID) AND NOT is_resolved
+            RETURNING \(unescaped: Self.alertColumns)
+            """,
+            logger: logger
+        ).collect()
+        for row in rows {
+            try await recordResolved(try Self.alert(from: row), reason: reason, requestID: nil, on: connection)
+        }
+        return rows.count
+    }
+
+    /// The event and system log entry of a resolution.
+    private func recordResolved(_ alert: Alert, reason: String, requestID: String?, on connection: PostgresConnection) async throws {
+        let resolver = alert.resolvedBy ?? "system"
+        try await outbox.append([try Self.event(alert, kind: "alert.resolved")], on: connection, logger: logger)
+        try await SystemLog.write(
+            "INFO",
+            resolver == "system" ? .scheduler : .api,
+            "Alert resolved by \(resolver): \(alert.message) (\(reason))",
+            loggerName: "simjobs.alerts",
+            requestID: requestID,
+            on: connection,
+            logger: logger
+        )
+    }
+
+    static let alertColumns = "id, rule_id, level, message, details::text, is_resolved, resolved_at, resolved_by, created_at"
+
+    static func alert(from row: PostgresRow) throws -> Alert {
+        let (id, rule, level, message, details, resolved, resolvedAt, resolvedBy, created) = try row.decode(
+            (Int64, UUID?, String, String, String, Bool, Date?, String?, Date).self
+        )
+        return Alert(
+            id: id,
+            ruleID: rule,
+            level: level,
+            message: message,
+            details: try JSONValue(parsing: details),
+            isResolved: resolved,
+            resolvedAt: resolvedAt,
+            resolvedBy: resolvedBy,
+            createdAt: created
+        )
+    }
+
+    static func event(_ alert: Alert, kind: String) throws -> OutboxEvent {
+        try OutboxEvent(app: "simjobs", aggregateType: "alert", aggregateID: "\(alert.id)", kind: kind, payload: alert)
     }
 
     /// Every rule, by name.
