@@ -74,9 +74,11 @@ public actor TestS3 {
         let log = NSTemporaryDirectory() + "strata-moto-test-\(getpid()).log"
         try? FileManager.default.removeItem(atPath: log)
         // The first three requests (the IAM set-up below) need no signature; every later one is checked.
-        setenv("INITIAL_NO_AUTH_ACTION_COUNT", "3", 1)
-        let lifeline = try Lifeline(command: [program, "-H", "127.0.0.1", "-p", "0"], logFile: log)
-        unsetenv("INITIAL_NO_AUTH_ACTION_COUNT")
+        let lifeline = try Lifeline(
+            command: [program, "-H", "127.0.0.1", "-p", "0"],
+            logFile: log,
+            environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "3"]
+        )
         keep(lifeline)
         let deadline = ContinuousClock.now + .seconds(30)
         var endpoint: URL?

@@ -35,8 +35,10 @@ public final class Lifeline: @unchecked Sendable {
         """
 
     /// Starts `command` under the lifeline, its output appended to `logFile`.
-    /// - Parameter removeWhenStopped: A folder the shell deletes after the server exits.
-    public init(command: [String], logFile: String, removeWhenStopped: String? = nil) throws {
+    /// - Parameters:
+    ///   - environment: Variables set for the server on top of this process's environment.
+    ///   - removeWhenStopped: A folder the shell deletes after the server exits.
+    public init(command: [String], logFile: String, environment extra: [String: String] = [:], removeWhenStopped: String? = nil) throws {
         let logDescriptor = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard logDescriptor >= 0 else { throw POSIXError(.init(rawValue: errno) ?? .EIO) }
         defer { close(logDescriptor) }
@@ -49,7 +51,7 @@ public final class Lifeline: @unchecked Sendable {
         defer { close(readEnd) }
 
         let arguments = ["/bin/sh", "-c", Self.script, "strata-lifeline"] + command
-        var environment = ProcessInfo.processInfo.environment
+        var environment = ProcessInfo.processInfo.environment.merging(extra) { _, given in given }
         environment["STRATA_LIFELINE_REMOVE"] = removeWhenStopped
         let spawned: pid_t
         do {
