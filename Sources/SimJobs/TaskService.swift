@@ -288,6 +288,17 @@ public struct TaskService: Sendable {
         return task
     }
 
+    /// Only a task's status (what a log stream polls for).
+    /// - Throws: `not_found`.
+    public func status(_ id: UUID) async throws -> TaskStatus {
+        let rows = try await pool.query("SELECT status FROM simjobs.tasks WHERE id = \(id)")
+        guard let text = try rows.first?.decode(String.self) else { throw StrataError(.notFound, "No task has this id.") }
+        guard let status = TaskStatus(rawValue: text) else {
+            throw StrataError(.internalError, "A task row holds an unknown status.")
+        }
+        return status
+    }
+
     /// Filters of the task list.
     public struct Filter: Sendable, Equatable {
         public var status: TaskStatus?

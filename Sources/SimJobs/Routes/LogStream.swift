@@ -37,7 +37,7 @@ struct LogStream: Sendable {
         try await withGracefulShutdownHandler {
             while !Task.isCancelled && !stopping.isSet {
                 // Read the status first: lines written before it ended are all visible after.
-                let status = try await service.task(taskID).status
+                let status = try await service.status(taskID)
                 let lines = try await service.logs(taskID, afterID: last, limit: 500, level: level)
                 if !lines.isEmpty {
                     var text = ""
