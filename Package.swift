@@ -146,12 +146,30 @@ let package = Package(
             resources: [.copy("Resources/Migrations")],
             swiftSettings: strictSettings
         ),
+        // Work-order collaboration (seed 003): orders, steps, progress, chat, customers, licences.
+        .target(
+            name: "WorkOrders",
+            dependencies: [
+                "StrataCore",
+                "StrataPostgres",
+                "StrataRedis",
+                "StrataHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Resources/Migrations")],
+            swiftSettings: strictSettings
+        ),
         // Composition root: configuration → services → one application.
         .target(
             name: "StrataServer",
             dependencies: [
                 "StrataObjects",
                 "SimJobs",
+                "WorkOrders",
                 "StrataEvents",
                 "StrataRedis",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -172,6 +190,7 @@ let package = Package(
             name: "strata",
             dependencies: [
                 "SimJobs",
+                "WorkOrders",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "StrataEvents",
@@ -265,6 +284,24 @@ let package = Package(
                 "StrataCore",
                 "StrataRedis",
                 "StrataPostgres",
+                "StrataHTTP",
+                "StrataServer",
+                "StrataTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "WorkOrdersTests",
+            dependencies: [
+                "WorkOrders",
+                "StrataCore",
+                "StrataPostgres",
+                "StrataRedis",
                 "StrataHTTP",
                 "StrataServer",
                 "StrataTestSupport",

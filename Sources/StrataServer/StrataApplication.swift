@@ -6,6 +6,7 @@ import StrataCore
 public import StrataHTTP
 public import StrataPostgres
 public import StrataRedis
+import WorkOrders
 
 /// Builds the Strata HTTP application from its modules.
 public enum StrataApplication {
@@ -17,6 +18,7 @@ public enum StrataApplication {
         [
             PlatformModule(configuration: configuration?.platform ?? .init()),
             SimJobsModule(configuration: configuration?.simjobs ?? .init()),
+            WorkOrdersModule(configuration: configuration?.workorders ?? .init()),
         ]
     }
 

@@ -32,7 +32,10 @@ func withTestApplication<Result: Sendable>(
     try await withTestDatabase(migrated: migrated) { database in
         try await prepare(database)
         let configuration = try ServerConfiguration(environment: EnvironmentReader(variables))
-        let moduleEnvironment = try environment?(database) ?? ModuleEnvironment(pool: database.pool, logger: logger)
+        // Signed tokens as in the server, so that the apps' sign-in routes are registered.
+        let moduleEnvironment =
+            try environment?(database)
+            ?? ModuleEnvironment(pool: database.pool, tokens: try TokenIssuer(secret: Array("0123456789abcdef0123456789abcdef".utf8)), logger: logger)
         let router = StrataApplication.buildRouter(
             configuration: configuration,
             pool: database.pool,

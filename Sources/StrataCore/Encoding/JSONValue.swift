@@ -51,6 +51,18 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
+    /// The JSON form of an `Encodable` value (dates as ISO 8601 text).
+    /// - Throws: `invalid_value` when it cannot be encoded.
+    public init<Value: Encodable>(encoding value: Value) throws {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        do {
+            self = try JSONDecoder().decode(JSONValue.self, from: try encoder.encode(value))
+        } catch {
+            throw StrataError(.invalidValue, "The value cannot be encoded as JSON.", underlying: error)
+        }
+    }
+
     /// The value as compact JSON text with sorted keys (what is bound to a `jsonb` parameter).
     public var text: String {
         let encoder = JSONEncoder()

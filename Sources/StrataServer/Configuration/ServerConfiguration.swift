@@ -7,6 +7,7 @@ public import StrataHTTP
 public import StrataObjects
 public import StrataPostgres
 public import StrataRedis
+public import WorkOrders
 
 /// Everything `strata serve` needs, read from the environment (CLI flags are laid over it).
 ///
@@ -71,6 +72,8 @@ public struct ServerConfiguration: Sendable {
     public var objects: ObjectStoreConfiguration
     /// The simjobs app.
     public var simjobs: SimJobsModule.Configuration
+    /// The workorders app (`WORKORDERS_STORE`: `postgres` or `memory`).
+    public var workorders: WorkOrdersModule.Configuration
     /// Requests per minute per client IP without credentials.
     public var anonymousRateLimit: Int
     /// Requests per minute per signed-in user.
@@ -141,6 +144,7 @@ public struct ServerConfiguration: Sendable {
             uploadMaxSize: try environment.int("SIMJOBS_UPLOAD_MAX_SIZE", default: 100 << 20, in: 1024...(1 << 31)),
             diskPath: self.home
         )
+        workorders = .init(store: try environment.choice("WORKORDERS_STORE", default: WorkOrdersModule.Store.postgres))
         partitionMaintenance = .init(
             interval: try environment.duration("PARTITION_MAINTENANCE_INTERVAL", default: .seconds(3600), in: .seconds(1) ... .seconds(7 * 86400))
         )

@@ -1,0 +1,97 @@
+public import Foundation
+public import StrataCore
+import StrataPostgres
+
+extension WorkOrdersService {
+    /// A customer temporary account to create.
+    public struct CustomerAccessDraft: Sendable, Decodable {
+        public var customerName: String
+        public var company: String?
+        public var contactPhone: String?
+
+        public init(customerName: String, company: String? = nil, contactPhone: String? = nil) {
+            self.customerName = customerName
+            self.company = company
+            self.contactPhone = contactPhone
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case company
+            case customerName = "customer_name"
+            case contactPhone = "contact_phone"
+        }
+    }
+
+    /// Gives an order a customer temporary account (replacing the one it had): a generated login
+    /// `cust-xxxxxxxx` and password; the password is returned this once and kept as a bcrypt hash.
+    /// - Throws: `validation_failed`, `not_found`.
+    public func createCustomerAccess(_ draft: CustomerAccessDraft, on id: UUID, by actor: Actor) async throws -> IssuedCustomerAccess {
+        var errors: [StrataError.FieldError] = []
+        let name = draft.customerName.trimmingCharacters(in: .whitespacesAndNewlines)
+        if !(1...100).contains(name.count) { errors.append(.init(field: "customer_name", reason: "must be 1 to 100 characters")) }
+        let company = draft.company?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let company, company.count > 200 { errors.append(.init(field: "company", reason: "must be at most 200 characters")) }
+        let phone = draft.contactPhone?.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let phone, phone.count > 32 || !phone.allSatisfy({ $0.isNumber || "+- ()".contains($0) }) {
+            errors.append(.init(field: "contact_phone", reason: "must be at most 32 digits, spaces and +-()"))
+        }
+        guard errors.isEmpty else { throw StrataError.validation(errors) }
+        let password = Self.randomText(10, alphabet: Self.passwordAlphabet)
+        let hash = try await Self.hash(password)
+        let (access, order) = try await repository.write { unit in
+            guard actor.reaches(id), let order = try await unit.lockOrder(id) else { throw Self.notFound() }
+            let access = try await unit.putCustomerAccess(
+                CustomerAccess(
+                    id: UUID(),
+                    workOrderID: id,
+                    customerName: name,
+                    company: company?.isEmpty == true ? nil : company,
+                    contactPhone: phone?.isEmpty == true ? nil : phone,
+                    login: "cust-" + Self.randomText(8, alphabet: Self.loginAlphabet),
+                    createdAt: Date()
+                ),
+                passwordHash: hash
+            )
+            var changed = order
+            changed.customerAccess = access
+            let stored = try await unit.updateOrder(changed, steps: [])
+            try await record(stored, "customer_access.created", action: "customer_access.create", status: 201, by: actor, on: unit)
+            return (access, stored)
+        }
+        await invalidate(order)
+        return IssuedCustomerAccess(access: access, password: password)
+    }
+
+    /// Confirms an order's customer access; confirming a confirmed one changes nothing.
+    /// - Throws: `not_found` (order, or no such access on it).
+    public func confirmCustomerAccess(_ accessID: UUID, on id: UUID, confirmedBy: String?, by actor: Actor) async throws -> CustomerAccess {
+        if let confirmedBy, !(1...64).contains(confirmedBy.count) {
+            throw StrataError.validation([.init(field: "confirmed_by", reason: "must be 1 to 64 characters")])
+        }
+        let (access, order) = try await repository.write { unit -> (CustomerAccess, WorkOrder?) in
+            guard actor.reaches(id), let order = try await unit.lockOrder(id) else { throw Self.notFound() }
+            guard var access = order.customerAccess, access.id == accessID else {
+                throw StrataError(.notFound, "The work order has no customer access with this id.")
+            }
+            guard access.status == .active else { return (access, nil) }
+            access.status = .confirmed
+            access.confirmedAt = Date()
+            access.confirmedBy = confirmedBy ?? String(actor.name.prefix(64))
+            let confirmed = try await unit.updateCustomerAccess(access)
+            let stored = try await unit.updateOrder(order, steps: [])
+            try await record(stored, "customer_access.confirmed", action: "customer_access.confirm", status: 200, by: actor, on: unit)
+            return (confirmed, stored)
+        }
+        if let order { await invalidate(order) }
+        return access
+    }
+
+    static let loginAlphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
+    static let passwordAlphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
+
+    /// Random text from a cryptographic source, without modulo bias.
+    static func randomText(_ count: Int, alphabet: [Character]) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<count).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
+    }
+}

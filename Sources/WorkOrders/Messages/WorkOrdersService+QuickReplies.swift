@@ -1,0 +1,85 @@
+import Foundation
+public import StrataCore
+import StrataPostgres
+
+extension WorkOrdersService {
+    /// A user's quick replies, oldest first.
+    public func quickReplies(of ownerID: String) async throws -> [QuickReply] {
+        try Self.checkOwner(ownerID)
+        return try await repository.quickReplies(of: ownerID)
+    }
+
+    /// Adds phrases to a user's quick replies (trimmed; phrases the user has are skipped).
+    /// - Returns: The user's quick replies afterwards.
+    public func addQuickReplies(_ phrases: [String], to ownerID: String, role: String = "member", by actor: Actor) async throws -> [QuickReply] {
+        try Self.checkOwner(ownerID)
+        let cleaned = try Self.phrases(phrases)
+        guard role.range(of: "^[a-z_]{1,32}$", options: .regularExpression) != nil else {
+            throw StrataError.validation([.init(field: "role", reason: "must be 1 to 32 lowercase letters or _")])
+        }
+        try await repository.write { unit in
+            var added: [String] = []
+            for phrase in cleaned where try await unit.addQuickReply(ownerID: ownerID, role: role, content: phrase) != nil { added.append(phrase) }
+            try await recordQuickReplies("quick_replies.added", owner: ownerID, phrases: added, by: actor, on: unit)
+        }
+        return try await repository.quickReplies(of: ownerID)
+    }
+
+    /// Removes phrases from a user's quick replies (phrases the user does not have are skipped).
+    /// - Returns: The user's quick replies afterwards.
+    public func removeQuickReplies(_ phrases: [String], from ownerID: String, by actor: Actor) async throws -> [QuickReply] {
+        try Self.checkOwner(ownerID)
+        let cleaned = try Self.phrases(phrases)
+        try await repository.write { unit in
+            var removed: [String] = []
+            for phrase in cleaned where try await unit.removeQuickReply(ownerID: ownerID, content: phrase) { removed.append(phrase) }
+            try await recordQuickReplies("quick_replies.removed", owner: ownerID, phrases: removed, by: actor, on: unit)
+        }
+        return try await repository.quickReplies(of: ownerID)
+    }
+
+    private func recordQuickReplies(_ kind: String, owner: String, phrases: [String], by actor: Actor, on unit: any WorkOrdersWriter) async throws {
+        let details = JSONValue.object(["owner_id": .string(owner), "phrases": .array(phrases.map(JSONValue.string))])
+        if !phrases.isEmpty {
+            try await unit.publish([
+                OutboxEvent(
+                    app: Self.app,
+                    aggregateType: "quick_replies",
+                    aggregateID: String(owner.prefix(200)),
+                    kind: kind,
+                    payloadJSON: details.text,
+                    actor: actor.audit.actor ?? actor.name,
+                    requestID: actor.requestID
+                )
+            ])
+        }
+        try await unit.audit(
+            AuditRecord(
+                app: Self.app,
+                actor: nil,
+                action: kind,
+                resourceType: "quick_replies",
+                resourceID: owner,
+                responseStatus: 200,
+                detailsJSON: details.text
+            ),
+            trail: actor.audit
+        )
+    }
+
+    static func checkOwner(_ ownerID: String) throws {
+        guard (1...64).contains(ownerID.count) else { throw StrataError.validation([.init(field: "user_id", reason: "must be 1 to 64 characters")]) }
+    }
+
+    static func phrases(_ phrases: [String]) throws -> [String] {
+        var seen = Set<String>()
+        let cleaned = phrases.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { seen.insert($0).inserted }
+        var errors: [StrataError.FieldError] = []
+        if !(1...50).contains(cleaned.count) { errors.append(.init(field: "phrases", reason: "must hold 1 to 50 phrases")) }
+        if cleaned.contains(where: { !(1...500).contains($0.count) }) {
+            errors.append(.init(field: "phrases", reason: "each phrase must be 1 to 500 characters"))
+        }
+        guard errors.isEmpty else { throw StrataError.validation(errors) }
+        return cleaned
+    }
+}

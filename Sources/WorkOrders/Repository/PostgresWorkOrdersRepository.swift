@@ -1,0 +1,373 @@
+public import Foundation
+import Logging
+import PostgresNIO
+public import StrataCore
+public import StrataPostgres
+
+/// The workorders store in PostgreSQL (schema `workorders`). A unit of change is one
+/// transaction; its events go to the platform outbox and its audit records to the audit log
+/// in that same transaction.
+public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
+    let pool: PostgresPool
+
+    public init(pool: PostgresPool) {
+        self.pool = pool
+    }
+
+    var logger: Logger { pool.statementLogger }
+
+    public func order(_ id: UUID) async throws -> WorkOrder? {
+        try await pool.query("\(unescaped: OrderRows.select) WHERE o.id = \(id)").first.map(OrderRows.order(from:))
+    }
+
+    public func orders(_ filter: WorkOrderFilter, limit: Int, cursor: Cursor?) async throws -> Page<WorkOrder> {
+        let position = try NewestFirst<UUID>(after: cursor)
+        let (afterMicros, afterID) = (position.after?.micros, position.after?.id)
+        let rows = try await pool.query(
+            """
+            \(unescaped: OrderRows.select)
+            WHERE (\(filter.status?.rawValue)::text IS NULL OR o.status = \(filter.status?.rawValue))
+              AND (\(filter.priority?.rawValue)::text IS NULL OR o.priority = \(filter.priority?.rawValue))
+              AND (\(filter.ownerID)::text IS NULL OR o.owner_id = \(filter.ownerID))
+              AND (\(filter.ids)::uuid[] IS NULL OR o.id = ANY(\(filter.ids)))
+              AND (\(afterMicros)::bigint IS NULL
+                   OR (o.created_at, o.id) < (timestamptz 'epoch' + \(afterMicros)::bigint * interval '1 microsecond', \(afterID)::uuid))
+            ORDER BY o.created_at DESC, o.id DESC
+            LIMIT \(limit + 1)
+            """
+        )
+        return try position.page(rows, limit: limit, item: OrderRows.order(from:), id: \.id)
+    }
+
+    public func progressLogs(of orderID: UUID, afterID: Int64, limit: Int) async throws -> [ProgressLog] {
+        let rows = try await pool.query(
+            """
+            SELECT \(unescaped: OrderRows.progressColumns) FROM workorders.work_order_progress_logs
+            WHERE work_order_id = \(orderID) AND id > \(afterID) ORDER BY id LIMIT \(limit)
+            """
+        )
+        return try rows.map(OrderRows.progress(from:))
+    }
+
+    public func messages(of orderID: UUID, afterID: Int64, limit: Int) async throws -> [WorkOrderMessage] {
+        let rows = try await pool.query(
+            """
+            SELECT \(unescaped: OrderRows.messageColumns) FROM workorders.work_order_messages
+            WHERE work_order_id = \(orderID) AND id > \(afterID) ORDER BY id LIMIT \(limit)
+            """
+        )
+        return try rows.map(OrderRows.message(from:))
+    }
+
+    public func unreadCounts(for reader: String) async throws -> [UUID: Int] {
+        let rows = try await pool.query(
+            """
+            SELECT o.id, count(*) FROM workorders.work_orders AS o
+            JOIN workorders.work_order_messages AS m ON m.work_order_id = o.id
+            LEFT JOIN workorders.message_reads AS r ON r.work_order_id = o.id AND r.reader = \(reader)
+            WHERE o.watchers @> ARRAY[\(reader)] AND m.created_by <> \(reader) AND m.id > coalesce(r.last_read_id, 0)
+            GROUP BY o.id
+            """
+        )
+        var counts: [UUID: Int] = [:]
+        for row in rows {
+            let (id, count) = try row.decode((UUID, Int64).self)
+            counts[id] = Int(count)
+        }
+        return counts
+    }
+
+    public func quickReplies(of ownerID: String) async throws -> [QuickReply] {
+        let rows = try await pool.query(
+            "SELECT id, owner_id, role, content, created_at FROM workorders.quick_replies WHERE owner_id = \(ownerID) ORDER BY seq"
+        )
+        return try rows.map { row in
+            let (id, owner, role, content, created) = try row.decode((UUID, String, String, String, Date).self)
+            return QuickReply(id: id, ownerID: owner, role: role, content: content, createdAt: created)
+        }
+    }
+
+    public func license() async throws -> License {
+        try OrderRows.license(from: try await pool.query("SELECT \(unescaped: OrderRows.licenseColumns) FROM workorders.licenses WHERE id = 1")[0])
+    }
+
+    public func customerCredential(login: String) async throws -> CustomerCredential? {
+        let rows = try await pool.query(
+            "SELECT \(unescaped: OrderRows.accessColumns), password_hash FROM workorders.customer_accesses WHERE login = \(login)"
+        )
+        return try rows.first.map { row in
+            let columns = row.makeRandomAccess()
+            guard let access = try OrderRows.access(from: columns, at: 0) else {
+                throw StrataError(.internalError, "A customer access row is empty.")
+            }
+            return CustomerCredential(access: access, passwordHash: try columns[OrderRows.accessColumnCount].decode(String.self))
+        }
+    }
+
+    public func events(of orderID: UUID) async throws -> [OutboxEvent] {
+        let rows = try await pool.query(
+            """
+            SELECT aggregate_type, kind, payload::text, actor, request_id FROM strata.outbox
+            WHERE app = 'workorders' AND aggregate_id = \(orderID.uuidString) ORDER BY id
+            """
+        )
+        return try rows.map { row in
+            let (type, kind, payload, actor, request) = try row.decode((String, String, String, String?, String?).self)
+            return OutboxEvent(
+                app: "workorders",
+                aggregateType: type,
+                aggregateID: orderID.uuidString,
+                kind: kind,
+                payloadJSON: payload,
+                actor: actor,
+                requestID: request
+            )
+        }
+    }
+
+    public func write<T: Sendable>(_ body: @Sendable (any WorkOrdersWriter) async throws -> T) async throws -> T {
+        try await pool.withTransaction { connection in
+            try await body(Unit(connection: connection, logger: logger))
+        }
+    }
+
+    /// One transaction's changes.
+    struct Unit: WorkOrdersWriter {
+        let connection: PostgresConnection
+        let logger: Logger
+
+        func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
+            try await connection.query(query, logger: logger).collect()
+        }
+
+        func lockOrder(_ id: UUID) async throws -> WorkOrder? {
+            // Lock first, then read in a new statement: under READ COMMITTED a statement that
+            // waited for the lock re-reads only the locked row, and its step subquery would still
+            // see the snapshot from before the wait.
+            guard !(try await query("SELECT 1 FROM workorders.work_orders WHERE id = \(id) FOR UPDATE")).isEmpty else { return nil }
+            return try await query("\(unescaped: OrderRows.select) WHERE o.id = \(id)").first.map(OrderRows.order(from:))
+        }
+
+        func nextOrderCode(on date: Date) async throws -> String {
+            let number = try await query("SELECT nextval('workorders.work_order_code_seq')")[0].decode(Int64.self)
+            return WorkOrderCode.generated(on: date, number: Int(number))
+        }
+
+        func insertOrder(_ order: WorkOrder) async throws -> WorkOrder {
+            try await renamingCodeConflict(order.code) {
+                _ = try await query(
+                    """
+                    INSERT INTO workorders.work_orders (id, code, title, description, priority, status, owner_id, owner_name, watchers,
+                        start_at, end_at, target_quantity, completed_quantity, defective_quantity, procurement_auto_notify,
+                        target_factory_id, target_factory_name)
+                    VALUES (\(order.id), \(order.code), \(order.title), \(order.description), \(order.priority.rawValue),
+                        \(order.status.rawValue), \(order.ownerID), \(order.ownerName), \(order.watchers), \(order.startAt), \(order.endAt),
+                        \(order.targetQuantity), \(order.completedQuantity), \(order.defectiveQuantity), \(order.procurement.autoNotify),
+                        \(order.procurement.targetFactoryID), \(order.procurement.targetFactoryName))
+                    """
+                )
+            }
+            for (position, step) in order.steps.enumerated() { try await upsert(step, at: position, of: order.id) }
+            guard let stored = try await lockOrder(order.id) else { throw StrataError(.internalError, "An inserted work order is missing.") }
+            return stored
+        }
+
+        func updateOrder(_ order: WorkOrder, steps: Set<String>) async throws -> WorkOrder {
+            try await renamingCodeConflict(order.code) {
+                _ = try await query(
+                    """
+                    UPDATE workorders.work_orders SET code = \(order.code), title = \(order.title), description = \(order.description),
+                        priority = \(order.priority.rawValue), status = \(order.status.rawValue), owner_id = \(order.ownerID),
+                        owner_name = \(order.ownerName), watchers = \(order.watchers), start_at = \(order.startAt), end_at = \(order.endAt),
+                        target_quantity = \(order.targetQuantity), completed_quantity = \(order.completedQuantity),
+                        defective_quantity = \(order.defectiveQuantity), procurement_auto_notify = \(order.procurement.autoNotify),
+                        target_factory_id = \(order.procurement.targetFactoryID),
+                        target_factory_name = \(order.procurement.targetFactoryName), version = version + 1
+                    WHERE id = \(order.id)
+                    """
+                )
+            }
+            for (position, step) in order.steps.enumerated() where steps.contains(step.stepCode) {
+                try await upsert(step, at: position, of: order.id)
+            }
+            guard let stored = try await lockOrder(order.id) else { throw StrataError(.notFound, "No work order has this id.") }
+            return stored
+        }
+
+        private func upsert(_ step: WorkOrderStep, at position: Int, of orderID: UUID) async throws {
+            _ = try await query(
+                """
+                INSERT INTO workorders.work_order_steps (work_order_id, position, step_code, step_name, assignee_id, assignee_name,
+                    expected_quantity, completed_quantity, defective_quantity, estimated_completion_at, status)
+                VALUES (\(orderID), \(Int16(clamping: position)), \(step.stepCode), \(step.stepName), \(step.assigneeID), \(step.assigneeName),
+                    \(step.expectedQuantity), \(step.completedQuantity), \(step.defectiveQuantity), \(step.estimatedCompletionAt),
+                    \(step.status.rawValue))
+                ON CONFLICT (work_order_id, step_code) DO UPDATE SET step_name = excluded.step_name,
+                    assignee_id = excluded.assignee_id, assignee_name = excluded.assignee_name,
+                    expected_quantity = excluded.expected_quantity, completed_quantity = excluded.completed_quantity,
+                    defective_quantity = excluded.defective_quantity, estimated_completion_at = excluded.estimated_completion_at,
+                    status = excluded.status
+                """
+            )
+        }
+
+        /// Turns the unique violation of the order code into the app's own error.
+        private func renamingCodeConflict(_ code: String, _ body: () async throws -> Void) async throws {
+            do {
+                try await body()
+            } catch let error as PSQLError where error.serverInfo?[.constraintName] == "work_orders_code_key" {
+                throw WorkOrderCode.taken(code)
+            }
+        }
+
+        func deleteOrder(_ id: UUID) async throws -> Bool {
+            !(try await query("DELETE FROM workorders.work_orders WHERE id = \(id) RETURNING id").isEmpty)
+        }
+
+        func appendProgress(_ log: ProgressLog) async throws -> ProgressLog {
+            let rows = try await query(
+                """
+                INSERT INTO workorders.work_order_progress_logs (work_order_id, step_code, completed_quantity, defective_quantity,
+                    reported_quantity, confirmation_mode, confirmed_by, reporter, note)
+                VALUES (\(log.workOrderID), \(log.stepCode), \(log.completedQuantity), \(log.defectiveQuantity), \(log.reportedQuantity),
+                    \(log.confirmationMode.rawValue), \(log.confirmedBy), \(log.reporter), \(log.note))
+                RETURNING \(unescaped: OrderRows.progressColumns)
+                """
+            )
+            return try OrderRows.progress(from: rows[0])
+        }
+
+        func appendMessage(_ message: NewMessage) async throws -> WorkOrderMessage {
+            let rows = try await query(
+                """
+                INSERT INTO workorders.work_order_messages (work_order_id, message_type, role, body, object_key, file_name, content_type,
+                    file_size, payload, created_by)
+                VALUES (\(message.workOrderID), \(message.kind.rawValue), \(message.role.rawValue), \(message.body),
+                    \(message.file?.objectKey), \(message.file?.fileName), \(message.file?.contentType), \(message.file?.size),
+                    \(message.payload.text)::jsonb, \(message.createdBy))
+                RETURNING \(unescaped: OrderRows.messageColumns)
+                """
+            )
+            return try OrderRows.message(from: rows[0])
+        }
+
+        func markRead(_ orderID: UUID, reader: String, lastReadID: Int64) async throws {
+            _ = try await query(
+                """
+                INSERT INTO workorders.message_reads (work_order_id, reader, last_read_id) VALUES (\(orderID), \(reader), \(lastReadID))
+                ON CONFLICT (reader, work_order_id) DO UPDATE
+                SET last_read_id = greatest(message_reads.last_read_id, excluded.last_read_id), read_at = now()
+                """
+            )
+        }
+
+        func putCustomerAccess(_ access: CustomerAccess, passwordHash: String) async throws -> CustomerAccess {
+            let rows = try await query(
+                """
+                INSERT INTO workorders.customer_accesses (id, work_order_id, customer_name, company, contact_phone, login, password_hash)
+                VALUES (\(access.id), \(access.workOrderID), \(access.customerName), \(access.company), \(access.contactPhone),
+                    \(access.login), \(passwordHash))
+                ON CONFLICT (work_order_id) DO UPDATE SET id = excluded.id, customer_name = excluded.customer_name,
+                    company = excluded.company, contact_phone = excluded.contact_phone, login = excluded.login,
+                    password_hash = excluded.password_hash, status = 'ACTIVE', confirmed_by = NULL, confirmed_at = NULL,
+                    created_at = now()
+                RETURNING \(unescaped: OrderRows.accessColumns)
+                """
+            )
+            guard let stored = try OrderRows.access(from: rows[0].makeRandomAccess(), at: 0) else {
+                throw StrataError(.internalError, "An inserted customer access is empty.")
+            }
+            return stored
+        }
+
+        func updateCustomerAccess(_ access: CustomerAccess) async throws -> CustomerAccess {
+            let rows = try await query(
+                """
+                UPDATE workorders.customer_accesses SET status = \(access.status.rawValue), confirmed_by = \(access.confirmedBy),
+                    confirmed_at = \(access.confirmedAt)
+                WHERE id = \(access.id)
+                RETURNING \(unescaped: OrderRows.accessColumns)
+                """
+            )
+            guard let row = rows.first, let stored = try OrderRows.access(from: row.makeRandomAccess(), at: 0) else {
+                throw StrataError(.notFound, "The work order has no customer access with this id.")
+            }
+            return stored
+        }
+
+        func addQuickReply(ownerID: String, role: String, content: String) async throws -> QuickReply? {
+            let rows = try await query(
+                """
+                INSERT INTO workorders.quick_replies (owner_id, role, content) VALUES (\(ownerID), \(role), \(content))
+                ON CONFLICT (owner_id, content) DO NOTHING
+                RETURNING id, created_at
+                """
+            )
+            return try rows.first.map { row in
+                let (id, created) = try row.decode((UUID, Date).self)
+                return QuickReply(id: id, ownerID: ownerID, role: role, content: content, createdAt: created)
+            }
+        }
+
+        func removeQuickReply(ownerID: String, content: String) async throws -> Bool {
+            !(try await query("DELETE FROM workorders.quick_replies WHERE owner_id = \(ownerID) AND content = \(content) RETURNING id").isEmpty)
+        }
+
+        func lockLicense() async throws -> License {
+            try OrderRows.license(
+                from: try await query("SELECT \(unescaped: OrderRows.licenseColumns) FROM workorders.licenses WHERE id = 1 FOR UPDATE")[0]
+            )
+        }
+
+        func saveLicense(_ license: License) async throws -> License {
+            let rows = try await query(
+                """
+                UPDATE workorders.licenses SET status = \(license.status.rawValue), tier = \(license.tier?.rawValue),
+                    activated_at = \(license.activatedAt), expires_at = \(license.expiresAt), suspended_at = \(license.suspendedAt),
+                    suspension_reason = \(license.suspensionReason), seats = \(license.seats), ocr_credits = \(license.ocrCredits),
+                    last_action_at = \(license.lastActionAt), last_action_by = \(license.lastActionBy), version = version + 1
+                WHERE id = 1
+                RETURNING \(unescaped: OrderRows.licenseColumns)
+                """
+            )
+            return try OrderRows.license(from: rows[0])
+        }
+
+        func insertActivationCode(_ code: ActivationCode) async throws {
+            _ = try await query(
+                """
+                INSERT INTO workorders.license_activation_codes (id, lookup, code_hash, tier, duration_days, purpose)
+                VALUES (\(code.id), \(code.lookup), \(code.codeHash), \(code.tier.rawValue), \(code.durationDays), \(code.purpose.rawValue))
+                """
+            )
+        }
+
+        func lockActivationCode(lookup: String) async throws -> ActivationCode? {
+            let rows = try await query(
+                """
+                SELECT id, lookup, code_hash, tier, duration_days, purpose, used_at FROM workorders.license_activation_codes
+                WHERE lookup = \(lookup) FOR UPDATE
+                """
+            )
+            return try rows.first.map { row in
+                let (id, lookup, hash, tier, days, purpose, used) = try row.decode((UUID, String, String, String, Int32, String, Date?).self)
+                guard let tier = LicenseTier(rawValue: tier), let purpose = ActivationCode.Purpose(rawValue: purpose) else {
+                    throw StrataError(.internalError, "An activation code row holds an unknown tier or purpose.")
+                }
+                return ActivationCode(id: id, lookup: lookup, codeHash: hash, tier: tier, durationDays: Int(days), purpose: purpose, usedAt: used)
+            }
+        }
+
+        func markActivationCodeUsed(_ id: UUID, by actor: String) async throws {
+            _ = try await query("UPDATE workorders.license_activation_codes SET used_at = now(), used_by = \(actor) WHERE id = \(id)")
+        }
+
+        func publish(_ events: [OutboxEvent]) async throws {
+            _ = try await OutboxWriter().append(events, on: connection, logger: logger)
+        }
+
+        func audit(_ record: AuditRecord, trail: AuditTrail) async throws {
+            try await trail.record(record, on: connection, logger: logger)
+        }
+    }
+}

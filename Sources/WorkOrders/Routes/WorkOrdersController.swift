@@ -1,0 +1,241 @@
+import Foundation
+public import Hummingbird
+import StrataCore
+public import StrataHTTP
+
+/// `/api/workorders/...`: orders, their steps' progress, messages, customer access, quick
+/// replies and the licence. Reads need `workorders.read`, changes `workorders.write`, the
+/// licence's changes `workorders.admin`. A signed-in customer reads only their own order and
+/// may post messages on it (`workorders.chat`).
+public struct WorkOrdersController: Sendable {
+    let service: WorkOrdersService
+
+    public init(service: WorkOrdersService) {
+        self.service = service
+    }
+
+    struct StatusChange: Decodable {
+        var status: String
+        var reason: String?
+    }
+
+    struct Confirmation: Decodable {
+        var confirmedBy: String?
+        enum CodingKeys: String, CodingKey { case confirmedBy = "confirmed_by" }
+    }
+
+    struct ReadMarker: Decodable {
+        var reader: String
+        var lastReadID: Int64
+        enum CodingKeys: String, CodingKey {
+            case reader
+            case lastReadID = "last_read_id"
+        }
+    }
+
+    struct Phrases: Decodable {
+        var phrases: [String]
+        var role: String?
+    }
+
+    struct Items<Item: Encodable & Sendable>: ResponseEncodable {
+        var items: [Item]
+    }
+
+    struct Progress: ResponseEncodable {
+        var order: WorkOrder
+        var progress: ProgressLog
+    }
+
+    struct Unread: ResponseEncodable {
+        var reader: String
+        var counts: [String: Int]
+        var total: Int
+    }
+
+    public func addRoutes(to router: any RouterMethods<StrataRequestContext>) {
+        let orders = router.group("/api/workorders/orders")
+        orders.get { request, context in
+            let scope = try Self.readScope(context)
+            var query = QueryReader(request)
+            let filter = WorkOrderFilter(
+                status: query.choice("status", of: WorkOrderStatus.self, normalize: { $0.uppercased() }),
+                priority: query.choice("priority", of: WorkOrderPriority.self, normalize: { $0.uppercased() }),
+                ownerID: query.text("owner_id", length: 1...64)
+            )
+            let page = query.page()
+            try query.validate()
+            return try Response.json(try await service.orders(filter, limit: page.limit, cursor: page.cursor, scope: scope))
+        }
+        orders.post { request, context in
+            let actor = try Self.actor(context, permission: "workorders.write")
+            let draft = try await request.decodeJSON(as: WorkOrderDraft.self, context: context)
+            let order = try await service.create(draft, by: actor)
+            var response = try Response.json(order, status: .created)
+            response.headers[.eTag] = ETag.value(version: order.version)
+            response.headers[.location] = "/api/workorders/orders/\(order.id.uuidString)"
+            return response
+        }
+        orders.get("{id}") { _, context in
+            let order = try await service.order(try Self.orderID(context), scope: try Self.readScope(context))
+            return try Self.withETag(order)
+        }
+        orders.patch("{id}") { request, context in
+            let actor = try Self.actor(context, permission: "workorders.write")
+            let version = try ETag.requiredVersion(request)
+            let patch = try await request.decodeJSON(as: WorkOrderPatch.self, context: context)
+            return try Self.withETag(try await service.update(try Self.orderID(context), patch, ifVersion: version, by: actor))
+        }
+        orders.delete("{id}") { request, context -> Response in
+            let actor = try Self.actor(context, permission: "workorders.write")
+            let version = try ETag.requiredVersion(request)
+            try await service.delete(try Self.orderID(context), ifVersion: version, by: actor)
+            return Response(status: .noContent)
+        }
+        orders.patch("{id}/status") { request, context in
+            let actor = try Self.actor(context, permission: "workorders.write")
+            let version = try ETag.version(in: request)
+            let change = try await request.decodeJSON(as: StatusChange.self, context: context)
+            guard let status = WorkOrderStatus(rawValue: change.status.uppercased()) else {
+                throw StrataError.validation([
+                    .init(field: "status", reason: "must be one of \(WorkOrderStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+                ])
+            }
+            let order = try await service.changeStatus(try Self.orderID(context), to: status, ifVersion: version, reason: change.reason, by: actor)
+            return try Self.withETag(order)
+        }
+        orders.post("{id}/steps/{step_code}/progress") { request, context in
+            let actor = try Self.actor(context, permission: "workorders.write")
+            let report = try await request.decodeJSON(as: ProgressReport.self, context: context)
+            let step = try context.parameters.require("step_code")
+            let (order, log) = try await service.recordProgress(try Self.orderID(context), step: step, report, by: actor)
+            var response = try Response.json(Progress(order: order, progress: log), status: .created)
+            response.headers[.eTag] = ETag.value(version: order.version)
+            return response
+        }
+        orders.get("{id}/progress") { request, context in
+            let scope = try Self.readScope(context)
+            let (after, limit) = try Self.afterAndLimit(request)
+            return try Response.json(
+                Items(items: try await service.progressLogs(of: try Self.orderID(context), afterID: after, limit: limit, scope: scope))
+            )
+        }
+        orders.post("{id}/customer-access") { request, context in
+            let actor = try Self.actor(context, permission: "workorders.write")
+            let draft = try await request.decodeJSON(as: WorkOrdersService.CustomerAccessDraft.self, context: context)
+            return try Response.json(try await service.createCustomerAccess(draft, on: try Self.orderID(context), by: actor), status: .created)
+        }
+        orders.post("{id}/customer-access/{access_id}/confirm") { request, context in
+            let actor = try Self.actor(context, permission: "workorders.write")
+            let body = try await Self.optionalJSON(request, context: context, as: Confirmation.self)
+            guard let accessID = UUID(uuidString: try context.parameters.require("access_id")) else {
+                throw StrataError(.notFound, "The work order has no customer access with this id.")
+            }
+            let access = try await service.confirmCustomerAccess(accessID, on: try Self.orderID(context), confirmedBy: body?.confirmedBy, by: actor)
+            return try Response.json(access)
+        }
+        orders.get("{id}/messages") { request, context in
+            let scope = try Self.readScope(context)
+            let (after, limit) = try Self.afterAndLimit(request)
+            return try Response.json(
+                Items(items: try await service.messages(of: try Self.orderID(context), afterID: after, limit: limit, scope: scope))
+            )
+        }
+        orders.post("{id}/messages") { request, context in
+            let principal = try context.requirePermission("workorders.read")
+            let isCustomer = principal.scopeValues(WorkOrdersModule.orderScope) != nil && !principal.has("workorders.write")
+            if !isCustomer { try principal.require("workorders.write") } else { try principal.require("workorders.chat") }
+            let actor = try Self.actor(context, permission: "workorders.read")
+            let draft = try await request.decodeJSON(as: WorkOrdersService.MessageDraft.self, context: context)
+            let message = try await service.post(draft, to: try Self.orderID(context), role: isCustomer ? .customer : .member, by: actor)
+            return try Response.json(message, status: .created)
+        }
+        orders.post("{id}/messages/read") { request, context -> Response in
+            let actor = try Self.actor(context, permission: "workorders.read")
+            let marker = try await request.decodeJSON(as: ReadMarker.self, context: context)
+            try await service.markRead(try Self.orderID(context), reader: marker.reader, lastReadID: marker.lastReadID, by: actor)
+            return Response(status: .noContent)
+        }
+        router.get("/api/workorders/unread") { request, context in
+            try context.requirePermission("workorders.read")
+            var query = QueryReader(request)
+            let reader = query.require("reader", "is required: the watcher whose unread counts to read")
+            if let reader, !(1...100).contains(reader.count) { query.reject("reader", "must be 1 to 100 characters") }
+            try query.validate()
+            let counts = try await service.unreadCounts(for: reader ?? "")
+            return Unread(
+                reader: reader ?? "",
+                counts: Dictionary(uniqueKeysWithValues: counts.map { ($0.key.uuidString, $0.value) }),
+                total: counts.values.reduce(0, +)
+            )
+        }
+        addQuickReplyRoutes(to: router)
+        addLicenseRoutes(to: router)
+    }
+
+    func addQuickReplyRoutes(to router: any RouterMethods<StrataRequestContext>) {
+        let replies = router.group("/api/workorders/quick-replies")
+        replies.get("{user_id}") { _, context in
+            try context.requirePermission("workorders.read")
+            return Items(items: try await service.quickReplies(of: try context.parameters.require("user_id")))
+        }
+        replies.post("{user_id}/add") { request, context in
+            let actor = try Self.actor(context, permission: "workorders.write")
+            let body = try await request.decodeJSON(as: Phrases.self, context: context)
+            let owner = try context.parameters.require("user_id")
+            return Items(items: try await service.addQuickReplies(body.phrases, to: owner, role: body.role ?? "member", by: actor))
+        }
+        replies.post("{user_id}/remove") { request, context in
+            let actor = try Self.actor(context, permission: "workorders.write")
+            let body = try await request.decodeJSON(as: Phrases.self, context: context)
+            return Items(items: try await service.removeQuickReplies(body.phrases, from: try context.parameters.require("user_id"), by: actor))
+        }
+    }
+
+    // MARK: Helpers
+
+    /// The orders the principal may read (`nil`: all), after checking `workorders.read`.
+    static func readScope(_ context: StrataRequestContext) throws -> [UUID]? {
+        let principal = try context.requirePermission("workorders.read")
+        return principal.scopeValues(WorkOrdersModule.orderScope).map { $0.compactMap(UUID.init(uuidString:)) }
+    }
+
+    static func actor(_ context: StrataRequestContext, permission: String) throws -> WorkOrdersService.Actor {
+        let principal = try context.requirePermission(permission)
+        return WorkOrdersService.Actor(
+            name: principal.name,
+            requestID: context.requestID,
+            audit: context.audit,
+            scope: principal.scopeValues(WorkOrdersModule.orderScope).map { $0.compactMap(UUID.init(uuidString:)) }
+        )
+    }
+
+    static func orderID(_ context: StrataRequestContext) throws -> UUID {
+        guard let id = UUID(uuidString: try context.parameters.require("id")) else {
+            throw StrataError(.notFound, "No work order has this id (work order ids are UUIDs).")
+        }
+        return id
+    }
+
+    static func withETag(_ order: WorkOrder) throws -> Response {
+        var response = try Response.json(order)
+        response.headers[.eTag] = ETag.value(version: order.version)
+        return response
+    }
+
+    static func afterAndLimit(_ request: Request) throws -> (Int64, Int) {
+        var query = QueryReader(request)
+        let after = query.integer("after", in: 0...Int64.max) ?? 0
+        let limit = query.integer("limit", in: 1...500).map(Int.init) ?? 100
+        try query.validate()
+        return (after, limit)
+    }
+
+    /// A JSON body when one was sent, `nil` for an empty body.
+    static func optionalJSON<Value: Decodable>(_ request: Request, context: StrataRequestContext, as type: Value.Type) async throws -> Value? {
+        var request = request
+        let buffer = try await request.collectBody(upTo: context.bodyLimit)
+        guard buffer.readableBytes > 0 else { return nil }
+        return try await request.decodeJSON(as: type, context: context)
+    }
+}

@@ -1,0 +1,91 @@
+import Foundation
+public import Hummingbird
+import StrataCore
+public import StrataHTTP
+public import StrataPostgres
+
+/// The work-order collaboration app (`workorders`, seed 003): its schema, its routes under
+/// `/api/workorders/`, and the customer sign-in (`POST /api/workorders/login`).
+public struct WorkOrdersModule: StrataModule {
+    /// Where the app keeps its data.
+    public enum Store: String, Sendable, CaseIterable {
+        /// PostgreSQL (the default).
+        case postgres
+        /// The process's memory: the demo mode, no database for this app (`WORKORDERS_STORE=memory`).
+        case memory
+    }
+
+    /// The app's settings.
+    public struct Configuration: Sendable {
+        public var store: Store
+
+        public init(store: Store = .postgres) {
+            self.store = store
+        }
+    }
+
+    /// The principal scope that limits a signed-in customer to their order.
+    public static let orderScope = "work_order_ids"
+
+    public let name = "workorders"
+    public let configuration: Configuration
+    /// The memory store of this module, when it uses one (shared by its routes).
+    let memory: InMemoryWorkOrdersRepository?
+
+    public init(configuration: Configuration = .init()) {
+        self.configuration = configuration
+        self.memory = configuration.store == .memory ? InMemoryWorkOrdersRepository() : nil
+    }
+
+    public func migrationLine() throws -> MigrationLine {
+        guard let directory = Bundle.module.url(forResource: "Migrations", withExtension: nil)?.appendingPathComponent("workorders") else {
+            throw StrataError(.migrationInvalid, "The workorders migration files are missing from the WorkOrders resources")
+        }
+        return try MigrationLine(module: name, directory: directory)
+    }
+
+    /// The store the module's routes use.
+    public func repository(environment: ModuleEnvironment) -> any WorkOrdersRepository {
+        memory ?? PostgresWorkOrdersRepository(pool: environment.pool)
+    }
+
+    public func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {
+        let repository = repository(environment: environment)
+        let service = WorkOrdersService(
+            repository: repository,
+            redis: configuration.store == .memory ? nil : environment.redis,
+            logger: environment.logger
+        )
+        WorkOrdersController(service: service).addRoutes(to: router)
+        if let tokens = environment.tokens {
+            LoginController(
+                app: name,
+                directory: CustomerDirectory(repository: repository),
+                issuer: tokens,
+                revocations: environment.revocations,
+                limiter: environment.limiter
+            ).addRoutes(to: router)
+        }
+    }
+}
+
+/// Customers sign in with their temporary account: a principal that reads its one order and
+/// may post messages on it.
+struct CustomerDirectory: UserDirectory {
+    let repository: any WorkOrdersRepository
+
+    func credentials(forLogin login: String) async throws -> UserCredentials? {
+        guard let credential = try await repository.customerCredential(login: login) else { return nil }
+        let access = credential.access
+        return UserCredentials(
+            passwordHash: credential.passwordHash,
+            principal: Principal(
+                id: "customer:\(access.id.uuidString)",
+                name: access.login,
+                kind: .user,
+                permissions: ["workorders.read", "workorders.chat"],
+                scopes: [WorkOrdersModule.orderScope: [access.workOrderID.uuidString]]
+            )
+        )
+    }
+}

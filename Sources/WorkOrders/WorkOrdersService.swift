@@ -1,0 +1,428 @@
+public import Foundation
+import HummingbirdBcrypt
+public import Logging
+import NIOPosix
+public import StrataCore
+public import StrataPostgres
+public import StrataRedis
+
+/// The workorders app's rules. Each public change is one unit of change of the repository
+/// holding the change, its event (`strata:events:workorders`) and its audit record; after it
+/// commits, the order's cached detail is replaced by a tombstone of its new version.
+///
+/// Callers pass the ids a principal may reach (`scope`, `nil` for all): an order outside it
+/// behaves exactly as a missing one.
+public struct WorkOrdersService: Sendable {
+    public static let app = "workorders"
+
+    let repository: any WorkOrdersRepository
+    let cache: HotCache<WorkOrder>
+    let unread: UnreadCounters
+    let logger: Logger
+    /// The time rules compare against (licence expiry).
+    let now: @Sendable () -> Date
+
+    public init(
+        repository: any WorkOrdersRepository,
+        redis: RedisClient?,
+        logger: Logger,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
+        self.repository = repository
+        self.cache = HotCache(redis: redis, name: "workorders.order", ttl: .seconds(300), logger: logger)
+        self.unread = UnreadCounters(redis: redis, repository: repository, logger: logger)
+        self.logger = logger
+        self.now = now
+    }
+
+    /// Who acts and under which request.
+    public struct Actor: Sendable {
+        public var name: String
+        public var requestID: String?
+        public var audit: AuditTrail
+        /// The orders the actor may reach, `nil` for all.
+        public var scope: [UUID]?
+
+        public init(name: String, requestID: String? = nil, audit: AuditTrail = AuditTrail(), scope: [UUID]? = nil) {
+            self.name = name
+            self.requestID = requestID
+            self.audit = audit
+            self.scope = scope
+        }
+
+        func reaches(_ id: UUID) -> Bool { scope.map { $0.contains(id) } ?? true }
+    }
+
+    // MARK: Reads
+
+    /// An order, from the hot layer when it is there (else the store, then cached).
+    /// - Throws: `not_found`.
+    public func order(_ id: UUID, scope: [UUID]? = nil) async throws -> WorkOrder {
+        guard scope.map({ $0.contains(id) }) ?? true,
+            let order = try await cache.get(
+                id.uuidString,
+                load: { [repository] in
+                    try await repository.order(id).map { .init(value: $0, version: $0.version) }
+                }
+            )
+        else { throw Self.notFound() }
+        return order
+    }
+
+    /// Orders newest first, a page at a time.
+    public func orders(_ filter: WorkOrderFilter, limit: Int, cursor: Cursor?, scope: [UUID]? = nil) async throws -> Page<WorkOrder> {
+        var filter = filter
+        if let scope { filter.ids = scope }
+        return try await repository.orders(filter, limit: limit, cursor: cursor)
+    }
+
+    /// An order's progress reports, oldest first.
+    public func progressLogs(of id: UUID, afterID: Int64, limit: Int, scope: [UUID]? = nil) async throws -> [ProgressLog] {
+        _ = try await order(id, scope: scope)
+        return try await repository.progressLogs(of: id, afterID: afterID, limit: limit)
+    }
+
+    static func notFound() -> StrataError { StrataError(.notFound, "No work order has this id.") }
+
+    // MARK: Orders
+
+    /// Creates an order (PLANNED) with its steps; the code is generated when not given.
+    /// - Throws: `validation_failed` naming every wrong field; `workorders.code_taken`.
+    public func create(_ draft: WorkOrderDraft, by actor: Actor) async throws -> WorkOrder {
+        var errors: [StrataError.FieldError] = []
+        WorkOrderRules.code(draft.code, into: &errors)
+        WorkOrderRules.text(draft.title, "title", 1...200, into: &errors)
+        WorkOrderRules.text(draft.description, "description", 0...10_000, into: &errors)
+        let priority = WorkOrderRules.priority(draft.priority, into: &errors) ?? .medium
+        WorkOrderRules.text(draft.ownerID, "owner_id", 1...64, into: &errors)
+        WorkOrderRules.text(draft.ownerName, "owner_name", 1...100, into: &errors)
+        WorkOrderRules.watchers(draft.watchers, into: &errors)
+        WorkOrderRules.dates(start: draft.startAt, end: draft.endAt, into: &errors)
+        WorkOrderRules.quantity(draft.targetQuantity, "target_quantity", into: &errors)
+        WorkOrderRules.procurement(draft.procurement, into: &errors)
+        WorkOrderRules.steps(draft.steps, isNew: { _ in true }, into: &errors)
+        guard errors.isEmpty else { throw StrataError.validation(errors) }
+        let now = now()
+        let created = try await repository.write { unit in
+            let code: String
+            if let given = draft.code { code = given } else { code = try await unit.nextOrderCode(on: now) }
+            var order = WorkOrder(
+                id: UUID(),
+                code: code,
+                title: draft.title.trimmingCharacters(in: .whitespacesAndNewlines),
+                description: draft.description ?? "",
+                priority: priority,
+                ownerID: draft.ownerID,
+                ownerName: draft.ownerName,
+                watchers: WorkOrder.normalizedWatchers(draft.watchers ?? [], owner: draft.ownerName),
+                startAt: draft.startAt,
+                endAt: draft.endAt,
+                targetQuantity: draft.targetQuantity ?? 0,
+                procurement: draft.procurement ?? .init(),
+                steps: (draft.steps ?? []).map(Self.newStep),
+                createdAt: now,
+                updatedAt: now
+            )
+            if !order.steps.isEmpty && order.steps.allSatisfy(\.isDone) { order.status = .completed }
+            let stored = try await unit.insertOrder(order)
+            try await record(stored, "work_order.created", action: "create", status: 201, by: actor, on: unit)
+            return stored
+        }
+        return created
+    }
+
+    static func newStep(_ draft: StepDraft) -> WorkOrderStep {
+        let expected = draft.expectedQuantity ?? 0
+        return WorkOrderStep(
+            stepCode: draft.stepCode,
+            stepName: draft.stepName ?? draft.stepCode,
+            assigneeID: draft.assigneeID ?? "",
+            assigneeName: draft.assigneeName ?? "",
+            expectedQuantity: expected,
+            estimatedCompletionAt: draft.estimatedCompletionAt,
+            status: expected == 0 ? .completed : .planned
+        )
+    }
+
+    /// Changes an order's fields and steps when `ifVersion` is still its version.
+    /// - Throws: `not_found`, `precondition_failed` (412), `validation_failed`,
+    ///   `workorders.code_taken`, `workorders.order_closed` (an ended order keeps its fields).
+    public func update(_ id: UUID, _ patch: WorkOrderPatch, ifVersion: Int64, by actor: Actor) async throws -> WorkOrder {
+        var errors: [StrataError.FieldError] = []
+        WorkOrderRules.code(patch.code, into: &errors)
+        WorkOrderRules.text(patch.title, "title", 1...200, into: &errors)
+        WorkOrderRules.text(patch.description, "description", 0...10_000, into: &errors)
+        let priority = WorkOrderRules.priority(patch.priority, into: &errors)
+        WorkOrderRules.text(patch.ownerID, "owner_id", 1...64, into: &errors)
+        WorkOrderRules.text(patch.ownerName, "owner_name", 1...100, into: &errors)
+        WorkOrderRules.watchers(patch.watchers, into: &errors)
+        WorkOrderRules.quantity(patch.targetQuantity, "target_quantity", into: &errors)
+        WorkOrderRules.procurement(patch.procurement, into: &errors)
+        guard errors.isEmpty else { throw StrataError.validation(errors) }
+        let updated = try await repository.write { unit in
+            guard actor.reaches(id), var order = try await unit.lockOrder(id) else { throw Self.notFound() }
+            guard order.version == ifVersion else {
+                throw StrataError(
+                    .preconditionFailed,
+                    "The work order changed since it was read (its ETag no longer matches); read it again and retry."
+                )
+            }
+            guard !order.status.isTerminal else {
+                throw StrataError(
+                    .orderClosed,
+                    "The work order is \(order.status.rawValue); it can no longer be changed.",
+                    details: ["status": order.status.rawValue]
+                )
+            }
+            var stepErrors: [StrataError.FieldError] = []
+            let existing = Set(order.steps.map(\.stepCode))
+            WorkOrderRules.steps(patch.steps, isNew: { !existing.contains($0) }, into: &stepErrors)
+            if order.steps.count + (patch.steps ?? []).filter({ !existing.contains($0.stepCode) }).count > WorkOrderRules.maxSteps {
+                stepErrors.append(.init(field: "steps", reason: "an order holds at most \(WorkOrderRules.maxSteps) steps"))
+            }
+            let start = patch.startAt ?? order.startAt
+            let end = patch.endAt ?? order.endAt
+            WorkOrderRules.dates(start: start, end: end, into: &stepErrors)
+            guard stepErrors.isEmpty else { throw StrataError.validation(stepErrors) }
+
+            if let code = patch.code { order.code = code }
+            if let title = patch.title { order.title = title.trimmingCharacters(in: .whitespacesAndNewlines) }
+            if let description = patch.description { order.description = description }
+            if let priority { order.priority = priority }
+            if let ownerID = patch.ownerID { order.ownerID = ownerID }
+            if let ownerName = patch.ownerName { order.ownerName = ownerName }
+            order.watchers = WorkOrder.normalizedWatchers(patch.watchers ?? order.watchers, owner: order.ownerName)
+            order.startAt = start
+            order.endAt = end
+            if let target = patch.targetQuantity { order.targetQuantity = target }
+            if let procurement = patch.procurement { order.procurement = procurement }
+            var changedSteps = Set<String>()
+            for draft in patch.steps ?? [] {
+                changedSteps.insert(draft.stepCode)
+                guard let index = order.steps.firstIndex(where: { $0.stepCode == draft.stepCode }) else {
+                    order.steps.append(Self.newStep(draft))
+                    continue
+                }
+                var step = order.steps[index]
+                if let name = draft.stepName { step.stepName = name }
+                if let assignee = draft.assigneeID { step.assigneeID = assignee }
+                if let assignee = draft.assigneeName { step.assigneeName = assignee }
+                if let eta = draft.estimatedCompletionAt { step.estimatedCompletionAt = eta }
+                if let expected = draft.expectedQuantity {
+                    guard expected >= step.completedQuantity else {
+                        throw StrataError.validation([
+                            .init(
+                                field: "steps[\(draft.stepCode)].expected_quantity",
+                                reason: "must not be below the \(step.completedQuantity) units already completed"
+                            )
+                        ])
+                    }
+                    step.expectedQuantity = expected
+                    step.status = step.completedQuantity >= expected ? .completed : (step.completedQuantity > 0 ? .inProgress : .planned)
+                }
+                order.steps[index] = step
+            }
+            order.recomputeTotals()
+            let stored = try await unit.updateOrder(order, steps: changedSteps)
+            try await record(stored, "work_order.updated", action: "update", status: 200, by: actor, on: unit)
+            return stored
+        }
+        await invalidate(updated)
+        return updated
+    }
+
+    /// Moves an order to `status` along the state machine (``WorkOrderStatus``); COMPLETED by
+    /// hand only once every step is done.
+    /// - Throws: `not_found`, `precondition_failed` when `ifVersion` is given and stale,
+    ///   `workorders.transition_refused` (409, with the allowed next states).
+    public func changeStatus(
+        _ id: UUID,
+        to status: WorkOrderStatus,
+        ifVersion: Int64?,
+        reason: String? = nil,
+        by actor: Actor
+    ) async throws -> WorkOrder {
+        if let reason, reason.count > 500 { throw StrataError.validation([.init(field: "reason", reason: "must be at most 500 characters")]) }
+        let updated = try await repository.write { unit in
+            guard actor.reaches(id), var order = try await unit.lockOrder(id) else { throw Self.notFound() }
+            if let ifVersion, order.version != ifVersion {
+                throw StrataError(
+                    .preconditionFailed,
+                    "The work order changed since it was read (its ETag no longer matches); read it again and retry."
+                )
+            }
+            try order.status.checkTransition(to: status)
+            if status == .completed && !order.steps.allSatisfy(\.isDone) {
+                let open = order.steps.filter { !$0.isDone }.map(\.stepCode)
+                throw StrataError(
+                    .transitionRefused,
+                    "The work order completes when every step is done; steps \(open.joined(separator: ", ")) are not.",
+                    details: ["status": order.status.rawValue, "open_steps": open.joined(separator: ",")]
+                )
+            }
+            let previous = order.status
+            order.status = status
+            let stored = try await unit.updateOrder(order, steps: [])
+            try await record(
+                stored,
+                "work_order.status_changed",
+                action: "status.change",
+                status: 200,
+                details: ["from": .string(previous.rawValue), "to": .string(status.rawValue), "reason": reason.map(JSONValue.string) ?? .null],
+                by: actor,
+                on: unit
+            )
+            _ = try await unit.appendMessage(
+                NewMessage(
+                    workOrderID: id,
+                    kind: .system,
+                    role: .system,
+                    body: "Status \(previous.rawValue) → \(status.rawValue)" + (reason.map { ": \($0)" } ?? ""),
+                    payload: .object(["from": .string(previous.rawValue), "to": .string(status.rawValue)]),
+                    createdBy: String(actor.name.prefix(64))
+                )
+            )
+            return stored
+        }
+        await invalidate(updated)
+        return updated
+    }
+
+    /// Records progress on a step (see ``WorkOrder/apply(_:toStep:)`` for the clamping and the
+    /// automatic status changes). Concurrent reports on one order are serialised by the order's lock.
+    /// - Throws: `validation_failed`, `not_found` (order or step), `workorders.order_closed`.
+    public func recordProgress(_ id: UUID, step code: String, _ report: ProgressReport, by actor: Actor) async throws -> (WorkOrder, ProgressLog) {
+        let problems = report.problems()
+        guard problems.isEmpty else { throw StrataError.validation(problems) }
+        let result = try await repository.write { unit in
+            guard actor.reaches(id), var order = try await unit.lockOrder(id) else { throw Self.notFound() }
+            let previous = order.status
+            let applied = try order.apply(report, toStep: code)
+            let stored = try await unit.updateOrder(order, steps: [code])
+            let log = try await unit.appendProgress(
+                ProgressLog(
+                    id: 0,
+                    workOrderID: id,
+                    stepCode: code,
+                    completedQuantity: applied,
+                    defectiveQuantity: report.defectiveQuantity,
+                    reportedQuantity: report.completedQuantity,
+                    confirmationMode: report.confirmation.mode,
+                    confirmedBy: report.confirmation.confirmedBy.map { $0.trimmingCharacters(in: .whitespaces) },
+                    reporter: report.reporter,
+                    note: report.note,
+                    confirmedAt: Date()
+                )
+            )
+            var events = [
+                try event(stored, "work_order.progress_recorded", extra: ["progress": try JSONValue(encoding: log)], by: actor)
+            ]
+            if stored.status != previous {
+                events.append(
+                    try event(
+                        stored,
+                        "work_order.status_changed",
+                        extra: ["from": .string(previous.rawValue), "to": .string(stored.status.rawValue)],
+                        by: actor
+                    )
+                )
+            }
+            try await unit.publish(events)
+            try await unit.audit(
+                AuditRecord(
+                    app: Self.app,
+                    actor: nil,
+                    action: "progress.record",
+                    resourceType: "work_order",
+                    resourceID: id.uuidString,
+                    responseStatus: 200,
+                    detailsJSON: #"{"step_code":\#(JSONText.quoted(code)),"applied":\#(applied)}"#
+                ),
+                trail: actor.audit
+            )
+            return (stored, log)
+        }
+        await invalidate(result.0)
+        return result
+    }
+
+    /// Deletes an order with its steps, messages, progress and customer access.
+    /// - Throws: `not_found`, `precondition_failed`.
+    public func delete(_ id: UUID, ifVersion: Int64, by actor: Actor) async throws {
+        let deleted = try await repository.write { unit in
+            guard actor.reaches(id), let order = try await unit.lockOrder(id) else { throw Self.notFound() }
+            guard order.version == ifVersion else {
+                throw StrataError(
+                    .preconditionFailed,
+                    "The work order changed since it was read (its ETag no longer matches); read it again and retry."
+                )
+            }
+            _ = try await unit.deleteOrder(id)
+            try await record(order, "work_order.deleted", action: "delete", status: 204, by: actor, on: unit)
+            return order
+        }
+        var tombstone = deleted
+        tombstone.version += 1
+        await invalidate(tombstone)
+    }
+
+    // MARK: Recording
+
+    func event(_ order: WorkOrder, _ kind: String, extra: [String: JSONValue] = [:], by actor: Actor) throws -> OutboxEvent {
+        var payload = try JSONValue(encoding: order).objectValue ?? [:]
+        payload.merge(extra) { _, new in new }
+        return try OutboxEvent(
+            app: Self.app,
+            aggregateType: "work_order",
+            aggregateID: order.id.uuidString,
+            kind: kind,
+            payload: JSONValue.object(payload),
+            actor: actor.audit.actor ?? actor.name,
+            requestID: actor.requestID
+        )
+    }
+
+    func record(
+        _ order: WorkOrder,
+        _ kind: String,
+        action: String,
+        status: Int,
+        details: [String: JSONValue] = [:],
+        by actor: Actor,
+        on unit: any WorkOrdersWriter
+    ) async throws {
+        try await unit.publish([try event(order, kind, extra: details, by: actor)])
+        try await unit.audit(
+            AuditRecord(
+                app: Self.app,
+                actor: nil,
+                action: action,
+                resourceType: "work_order",
+                resourceID: order.id.uuidString,
+                responseStatus: status,
+                detailsJSON: JSONValue.object(details.merging(["code": .string(order.code)]) { first, _ in first }).text
+            ),
+            trail: actor.audit
+        )
+    }
+
+    /// Replaces the cached detail by a tombstone of the committed version. A failure is logged:
+    /// the entry's TTL bounds how long the old value can be served.
+    func invalidate(_ order: WorkOrder) async {
+        do {
+            try await cache.invalidate(order.id.uuidString, version: order.version)
+        } catch {
+            logger.warning("could not invalidate a cached work order", metadata: ["strata.workorders.order": "\(order.id)", "error": "\(error)"])
+        }
+    }
+
+    /// bcrypt on NIO's thread pool (cost 10: customer passwords and activation codes are
+    /// random, so the cost guards a leaked table, not weak secrets).
+    static func hash(_ secret: String) async throws -> String {
+        try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(secret, cost: 10) }
+    }
+
+    static func verify(_ secret: String, hash: String) async throws -> Bool {
+        try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(secret, hash: hash) }
+    }
+}
