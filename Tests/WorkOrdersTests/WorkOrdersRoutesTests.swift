@@ -1,0 +1,216 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import StrataCore
+import StrataHTTP
+import StrataPostgres
+import StrataServer
+import StrataTestSupport
+import Testing
+
+@testable import WorkOrders
+
+@Suite struct WorkOrdersRoutesTests {
+    typealias Object = [String: JSONValue]
+
+    /// The response's JSON object (empty when the body is not one: expectations on it then fail).
+    static func json(_ response: TestResponse) -> Object {
+        (try? JSONDecoder().decode(Object.self, from: Data(response.body.readableBytesView))) ?? [:]
+    }
+
+    static func body(_ value: Object) -> ByteBuffer {
+        ByteBuffer(bytes: Array(JSONValue.object(value).text.utf8))
+    }
+
+    /// The app over HTTP against PostgreSQL (or the memory store), with a writer key.
+    func withApp(
+        store: WorkOrdersModule.Store = .postgres,
+        _ body: @escaping @Sendable (any TestClientProtocol, HTTPFields, TestDatabase) async throws -> Void
+    ) async throws {
+        try await withTestDatabase { database in
+            let pool = database.pool
+            let writer = try await APIKeyStore(pool: pool).create(.init(name: "writer", permissions: ["workorders.*"])).secret
+            let environment = ModuleEnvironment(
+                pool: pool,
+                tokens: try TokenIssuer(secret: Array("0123456789abcdef0123456789abcdef".utf8)),
+                logger: TestPostgres.logger
+            )
+            var configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
+            configuration.workorders.store = store
+            let router = StrataApplication.buildRouter(
+                configuration: configuration,
+                pool: pool,
+                modules: StrataApplication.modules(configuration: configuration),
+                readiness: Readiness(),
+                checks: [],
+                environment: environment,
+                logger: TestPostgres.logger
+            )
+            try await Application(router: router, logger: TestPostgres.logger).test(.router) { client in
+                try await body(client, [.xAPIKey: writer, .contentType: "application/json"], database)
+            }
+        }
+    }
+
+    static let draft: Object = [
+        "title": .string("Welding"),
+        "owner_id": .string("manager-001"),
+        "owner_name": .string("Wang Qiang"),
+        "watchers": .array([.string("Li Na")]),
+        "steps": .array([.object(["step_code": .string("step-1"), "step_name": .string("Weld"), "expected_quantity": .number(10)])]),
+    ]
+
+    @Test(.timeLimit(.minutes(1)), arguments: [WorkOrdersModule.Store.postgres, .memory])
+    func anOrderLivesThroughTheAPIWithETagsAndProgress(store: WorkOrdersModule.Store) async throws {
+        try await withApp(store: store) { client, auth, _ in
+            let path = "/api/workorders/orders"
+            let (id, etag) = try await client.execute(uri: path, method: .post, headers: auth, body: Self.body(Self.draft)) { response in
+                #expect(response.status == .created)
+                #expect(response.headers[.location]?.hasPrefix(path) == true)
+                return (try #require(Self.json(response)["id"]?.stringValue), try #require(response.headers[.eTag]))
+            }
+            #expect(etag == "\"1\"")
+            try await client.execute(uri: "\(path)/\(id)", method: .get, headers: auth) { response in
+                #expect(response.status == .ok && response.headers[.eTag] == etag)
+                #expect(Self.json(response)["watchers"] == .array([.string("Wang Qiang"), .string("Li Na")]))
+            }
+            let patch = Self.body(["title": .string("Welding, batch 2")])
+            try await client.execute(uri: "\(path)/\(id)", method: .patch, headers: auth, body: patch) { #expect($0.status == .preconditionRequired) }
+            var stale = auth
+            stale[.ifMatch] = "\"9\""
+            try await client.execute(uri: "\(path)/\(id)", method: .patch, headers: stale, body: patch) { #expect($0.status == .preconditionFailed) }
+            var current = auth
+            current[.ifMatch] = etag
+            try await client.execute(uri: "\(path)/\(id)", method: .patch, headers: current, body: patch) { response in
+                #expect(response.status == .ok && response.headers[.eTag] == "\"2\"")
+            }
+            let progress: Object = [
+                "completed_quantity": .number(4),
+                "confirmation": .object(["mode": .string("fingerprint"), "confirmed_by": .array([.string("Li Na")])]),
+            ]
+            try await client.execute(uri: "\(path)/\(id)/steps/step-1/progress", method: .post, headers: auth, body: Self.body(progress)) {
+                response in
+                #expect(response.status == .created)
+                let result = Self.json(response)
+                #expect(result["order"]?["status"] == .string("IN_PROGRESS") && result["progress"]?["completed_quantity"] == .number(4))
+            }
+
+            // Bad input: a clear 4xx, and nothing written.
+            let refusals: [(String, HTTPRequest.Method, Object, HTTPResponse.Status, String)] = [
+                ("\(path)/\(id)/status", .patch, ["status": .string("ARCHIVED")], .unprocessableContent, "validation_failed"),
+                ("\(path)/\(id)/status", .patch, ["status": .string("PLANNED")], .conflict, "workorders.transition_refused"),
+                (
+                    "\(path)/\(id)/steps/step-1/progress", .post, progress.merging(["completed_quantity": .number(-3)]) { $1 }, .unprocessableContent,
+                    "validation_failed"
+                ),
+                ("\(path)/\(id)/steps/no-such-step/progress", .post, progress, .notFound, "not_found"),
+                ("\(path)/\(id)/messages", .post, ["body": .string(String(repeating: "x", count: 4001))], .unprocessableContent, "validation_failed"),
+                (
+                    path, .post, Self.draft.merging(["target_quantity": .number(-1), "priority": .string("URGENT")]) { $1 }, .unprocessableContent,
+                    "validation_failed"
+                ),
+                ("\(path)/\(UUID())/steps/step-1/progress", .post, progress, .notFound, "not_found"),
+            ]
+            for (uri, method, body, status, code) in refusals {
+                try await client.execute(uri: uri, method: method, headers: auth, body: Self.body(body)) { response in
+                    #expect(response.status == status, "\(method) \(uri)")
+                    #expect(response.headers[.contentType] == "application/problem+json")
+                    #expect(Self.json(response)["code"] == .string(code), "\(method) \(uri)")
+                }
+            }
+            try await client.execute(uri: "\(path)/\(id)", method: .get, headers: auth) { response in
+                let order = Self.json(response)
+                #expect(order["version"] == .number(3) && order["completed_quantity"] == .number(4), "the refusals wrote nothing")
+            }
+            try await client.execute(uri: "\(path)/\(id)/messages", method: .get, headers: auth) { response in
+                #expect(Self.json(response)["items"] == .array([]))
+            }
+            try await client.execute(uri: "\(path)?status=IN_PROGRESS&limit=5", method: .get, headers: auth) { response in
+                #expect(Self.json(response)["items"]?.arrayValue?.count == 1)
+            }
+            try await client.execute(uri: "\(path)?status=nope", method: .get, headers: auth) { #expect($0.status == .unprocessableContent) }
+            try await client.execute(uri: "\(path)/\(id)", method: .get) { #expect($0.status == .unauthorized) }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aCustomerSignsInAndReachesOnlyTheirOrder() async throws {
+        try await withApp { client, auth, _ in
+            let path = "/api/workorders/orders"
+            let mine = try await client.execute(uri: path, method: .post, headers: auth, body: Self.body(Self.draft)) {
+                Self.json($0)["id"]!.stringValue!
+            }
+            let other = try await client.execute(uri: path, method: .post, headers: auth, body: Self.body(Self.draft)) {
+                Self.json($0)["id"]!.stringValue!
+            }
+            let access = try await client.execute(
+                uri: "\(path)/\(mine)/customer-access",
+                method: .post,
+                headers: auth,
+                body: Self.body(["customer_name": .string("Huaqiang")])
+            ) { response in
+                #expect(response.status == .created)
+                return Self.json(response)
+            }
+            let login = try #require(access["login"]?.stringValue)
+            let password = try #require(access["password"]?.stringValue)
+            try await client.execute(uri: "\(path)/\(mine)", method: .get, headers: auth) { response in
+                let shown = Self.json(response)["customer_access"]
+                #expect(shown?["login"] == .string(login) && shown?["password"] == nil, "the password is shown once")
+            }
+            try await client.execute(
+                uri: "/api/workorders/login",
+                method: .post,
+                headers: [.contentType: "application/json"],
+                body: Self.body(["login": .string(login), "password": .string("wrong-password")])
+            ) { #expect($0.status == .unauthorized) }
+            let token = try await client.execute(
+                uri: "/api/workorders/login",
+                method: .post,
+                headers: [.contentType: "application/json"],
+                body: Self.body(["login": .string(login), "password": .string(password)])
+            ) { response in
+                #expect(response.status == .ok)
+                return try #require(Self.json(response)["token"]?.stringValue)
+            }
+            let customer: HTTPFields = [.authorization: "Bearer \(token)", .contentType: "application/json"]
+            try await client.execute(uri: "\(path)/\(mine)", method: .get, headers: customer) { #expect($0.status == .ok) }
+            try await client.execute(uri: "\(path)/\(other)", method: .get, headers: customer) {
+                #expect($0.status == .notFound, "out of scope looks missing")
+            }
+            try await client.execute(uri: path, method: .get, headers: customer) { response in
+                #expect(Self.json(response)["items"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == [mine])
+            }
+            try await client.execute(
+                uri: "\(path)/\(mine)/messages",
+                method: .post,
+                headers: customer,
+                body: Self.body(["body": .string("When will it ship?")])
+            ) { response in
+                let message = Self.json(response)
+                #expect(response.status == .created && message["role"] == .string("customer"))
+            }
+            try await client.execute(uri: "\(path)/\(other)/messages", method: .post, headers: customer, body: Self.body(["body": .string("hi")])) {
+                #expect($0.status == .notFound)
+            }
+            try await client.execute(
+                uri: "\(path)/\(mine)/status",
+                method: .patch,
+                headers: customer,
+                body: Self.body(["status": .string("CANCELLED")])
+            ) {
+                #expect($0.status == .forbidden, "customers read and chat, nothing more")
+            }
+        }
+    }
+}
+
+extension JSONValue {
+    subscript(key: String) -> JSONValue? { objectValue?[key] }
+    var arrayValue: [JSONValue]? {
+        if case .array(let values) = self { return values }
+        return nil
+    }
+}
