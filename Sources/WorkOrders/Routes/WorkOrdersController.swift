@@ -82,8 +82,8 @@ public struct WorkOrdersController: Sendable {
         }
         orders.patch("{id}") { request, context in
             let actor = try Self.actor(context, permission: "workorders.write")
+            let patch = try await request.decodeJSON(as: WorkOrderPatch.self, context: context)  // a bad body is 400 first
             let version = try ETag.requiredVersion(request)
-            let patch = try await request.decodeJSON(as: WorkOrderPatch.self, context: context)
             return try Self.withETag(try await service.update(try Self.orderID(context), patch, ifVersion: version, by: actor))
         }
         orders.delete("{id}") { request, context -> Response in
@@ -94,8 +94,8 @@ public struct WorkOrdersController: Sendable {
         }
         orders.patch("{id}/status") { request, context in
             let actor = try Self.actor(context, permission: "workorders.write")
-            let version = try ETag.version(in: request)
             let change = try await request.decodeJSON(as: StatusChange.self, context: context)
+            let version = try ETag.version(in: request)
             guard let status = WorkOrderStatus(rawValue: change.status.uppercased()) else {
                 throw StrataError.validation([
                     .init(field: "status", reason: "must be one of \(WorkOrderStatus.allCases.map(\.rawValue).joined(separator: ", "))")
