@@ -151,6 +151,7 @@ let package = Package(
             name: "WorkOrders",
             dependencies: [
                 "StrataCore",
+                "StrataObjects",
                 "StrataPostgres",
                 "StrataRedis",
                 "StrataHTTP",
@@ -299,6 +300,7 @@ let package = Package(
             name: "WorkOrdersTests",
             dependencies: [
                 "WorkOrders",
+                "StrataObjects",
                 "StrataCore",
                 "StrataPostgres",
                 "StrataRedis",

@@ -18,9 +18,12 @@ public struct WorkOrdersModule: StrataModule {
     /// The app's settings.
     public struct Configuration: Sendable {
         public var store: Store
+        /// The largest attachment in bytes (`WORKORDERS_UPLOAD_MAX_SIZE`, 20 MiB).
+        public var uploadMaxSize: Int
 
-        public init(store: Store = .postgres) {
+        public init(store: Store = .postgres, uploadMaxSize: Int = WorkOrdersService.defaultUploadMaxSize) {
             self.store = store
+            self.uploadMaxSize = uploadMaxSize
         }
     }
 
@@ -35,6 +38,10 @@ public struct WorkOrdersModule: StrataModule {
     public init(configuration: Configuration = .init()) {
         self.configuration = configuration
         self.memory = configuration.store == .memory ? InMemoryWorkOrdersRepository() : nil
+    }
+
+    public var uploadLimits: [UploadLimit] {
+        [UploadLimit(path: "/api/workorders/orders/{id}/attachments", limit: configuration.uploadMaxSize)]
     }
 
     public func migrationLine() throws -> MigrationLine {
@@ -54,6 +61,7 @@ public struct WorkOrdersModule: StrataModule {
         let service = WorkOrdersService(
             repository: repository,
             redis: configuration.store == .memory ? nil : environment.redis,
+            objects: environment.objects,
             logger: environment.logger
         )
         WorkOrdersController(service: service).addRoutes(to: router)

@@ -3,6 +3,7 @@ import HummingbirdBcrypt
 public import Logging
 import NIOPosix
 public import StrataCore
+public import StrataObjects
 public import StrataPostgres
 public import StrataRedis
 
@@ -19,15 +20,19 @@ public struct WorkOrdersService: Sendable {
     let cache: HotCache<WorkOrder>
     let unread: UnreadCounters
     let logger: Logger
+    /// Where attachments and OCR results go.
+    let objects: any ObjectStore
     /// The time rules compare against (licence expiry).
     let now: @Sendable () -> Date
 
     public init(
         repository: any WorkOrdersRepository,
         redis: RedisClient?,
+        objects: (any ObjectStore)? = nil,
         logger: Logger,
         now: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.objects = objects ?? FileSystemObjectStore.temporary()
         self.repository = repository
         self.cache = HotCache(redis: redis, name: "workorders.order", ttl: .seconds(300), logger: logger)
         self.unread = UnreadCounters(redis: redis, repository: repository, logger: logger)

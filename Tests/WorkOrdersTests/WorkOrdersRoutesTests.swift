@@ -39,6 +39,7 @@ import Testing
             )
             var configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
             configuration.workorders.store = store
+            configuration.workorders.uploadMaxSize = 64 * 1024
             let router = StrataApplication.buildRouter(
                 configuration: configuration,
                 pool: pool,
@@ -202,6 +203,50 @@ import Testing
                 body: Self.body(["status": .string("CANCELLED")])
             ) {
                 #expect($0.status == .forbidden, "customers read and chat, nothing more")
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func attachmentsUploadDownloadAndAreLimitedInSize() async throws {
+        try await withApp { client, auth, _ in
+            let path = "/api/workorders/orders"
+            let id = try await client.execute(uri: path, method: .post, headers: auth, body: Self.body(Self.draft)) {
+                Self.json($0)["id"]!.stringValue!
+            }
+            var upload = auth
+            upload[.contentType] = "application/pdf"
+            let pdf = ByteBuffer(bytes: Array("%PDF-1.7 welding report".utf8))
+            let location = try await client.execute(
+                uri: "\(path)/\(id)/attachments?file_name=report%20v2.pdf&note=for%20QA",
+                method: .post,
+                headers: upload,
+                body: pdf
+            ) { response in
+                #expect(response.status == .created)
+                let message = Self.json(response)
+                #expect(message["message_type"] == .string("attachment") && message["body"] == .string("for QA"))
+                #expect(message["file"]?["file_name"] == .string("report v2.pdf"))
+                return try #require(response.headers[.location])
+            }
+            try await client.execute(uri: location, method: .get, headers: auth) { response in
+                #expect(response.status == .ok && response.headers[.contentType] == "application/pdf")
+                #expect(response.headers[.contentDisposition] == "attachment; filename=\"report v2.pdf\"")
+                #expect(Data(response.body.readableBytesView) == Data("%PDF-1.7 welding report".utf8))
+            }
+            let big = ByteBuffer(bytes: [UInt8](repeating: 7, count: 64 * 1024 + 1))
+            try await client.execute(uri: "\(path)/\(id)/attachments?file_name=big.bin", method: .post, headers: upload, body: big) {
+                #expect($0.status == .contentTooLarge)
+            }
+            try await client.execute(uri: "\(path)/\(id)/attachments", method: .post, headers: upload, body: pdf) {
+                #expect($0.status == .unprocessableContent, "file_name is required")
+            }
+            let ocr: Object = ["result": .object(["rows": .number(3)]), "summary": .string("3 rows")]
+            try await client.execute(uri: "\(path)/\(id)/ocr-results", method: .post, headers: auth, body: Self.body(ocr)) { response in
+                #expect(response.status == .created && Self.json(response)["role"] == .string("bot"))
+            }
+            try await client.execute(uri: "\(path)/\(id)/messages", method: .get, headers: auth) { response in
+                #expect(Self.json(response)["items"]?.arrayValue?.count == 2, "the refused uploads wrote no message")
             }
         }
     }

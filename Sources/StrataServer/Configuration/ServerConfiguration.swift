@@ -144,7 +144,10 @@ public struct ServerConfiguration: Sendable {
             uploadMaxSize: try environment.int("SIMJOBS_UPLOAD_MAX_SIZE", default: 100 << 20, in: 1024...(1 << 31)),
             diskPath: self.home
         )
-        workorders = .init(store: try environment.choice("WORKORDERS_STORE", default: WorkOrdersModule.Store.postgres))
+        workorders = .init(
+            store: try environment.choice("WORKORDERS_STORE", default: WorkOrdersModule.Store.postgres),
+            uploadMaxSize: try environment.int("WORKORDERS_UPLOAD_MAX_SIZE", default: WorkOrdersService.defaultUploadMaxSize, in: 1024...(1 << 31))
+        )
         partitionMaintenance = .init(
             interval: try environment.duration("PARTITION_MAINTENANCE_INTERVAL", default: .seconds(3600), in: .seconds(1) ... .seconds(7 * 86400))
         )

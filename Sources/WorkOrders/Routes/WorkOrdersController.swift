@@ -170,6 +170,7 @@ public struct WorkOrdersController: Sendable {
             )
         }
         addQuickReplyRoutes(to: router)
+        addFileRoutes(to: router)
         addLicenseRoutes(to: router)
     }
 

@@ -1,0 +1,53 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import StrataCore
+import StrataHTTP
+
+extension WorkOrdersController {
+    /// `POST orders/{id}/attachments?file_name=&type=` (the body is the file, its media type the
+    /// `Content-Type`), `GET orders/{id}/messages/{message_id}/file`, `POST orders/{id}/ocr-results`.
+    func addFileRoutes(to router: any RouterMethods<StrataRequestContext>) {
+        let orders = router.group("/api/workorders/orders")
+        orders.post("{id}/attachments") { request, context in
+            let actor = try Self.actor(context, permission: "workorders.write")
+            var query = QueryReader(request)
+            let name = query.require("file_name", "is required (the file's name, e.g. ?file_name=report.xlsx)")
+            let kind = query.choice("type", of: WorkOrderMessage.Kind.self, normalize: { $0.lowercased() }) ?? .attachment
+            let note = query.text("note", length: 1...WorkOrdersService.maxMessageLength)
+            try query.validate()
+            let id = try Self.orderID(context)
+            let body = try await request.body.collect(upTo: context.bodyLimit)
+            let message = try await service.attach(
+                Data(body.readableBytesView),
+                to: id,
+                fileName: name ?? "",
+                contentType: request.headers[.contentType] ?? "application/octet-stream",
+                kind: kind,
+                note: note,
+                by: actor
+            )
+            var response = try Response.json(message, status: .created)
+            response.headers[.location] = "/api/workorders/orders/\(id.uuidString)/messages/\(message.id)/file"
+            return response
+        }
+        orders.get("{id}/messages/{message_id}/file") { _, context in
+            let scope = try Self.readScope(context)
+            guard let messageID = Int64(try context.parameters.require("message_id")), messageID > 0 else {
+                throw StrataError(.notFound, "No message has this id (message ids are whole numbers).")
+            }
+            let (file, data) = try await service.file(of: messageID, on: try Self.orderID(context), scope: scope)
+            var headers: HTTPFields = [:]
+            headers[.contentType] = file.contentType.isEmpty ? "application/octet-stream" : file.contentType
+            let safeName = String(file.fileName.unicodeScalars.filter { $0.isASCII && $0.value >= 0x20 && $0 != "\"" && $0 != "\\" })
+            headers[.contentDisposition] = "attachment; filename=\"\(safeName)\""
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        orders.post("{id}/ocr-results") { request, context in
+            let actor = try Self.actor(context, permission: "workorders.write")
+            let ocr = try await request.decodeJSON(as: WorkOrdersService.OCRResult.self, context: context)
+            return try Response.json(try await service.recordOCRResult(ocr, on: try Self.orderID(context), by: actor), status: .created)
+        }
+    }
+}
