@@ -9,7 +9,7 @@ import StrataServer
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures (build with -c release for meaningful numbers).",
-        subcommands: [CRUD.self, Redis.self, Outbox.self, Auth.self, Queue.self]
+        subcommands: [CRUD.self, Redis.self, Outbox.self, Auth.self, Queue.self, WorkOrdersLoad.self]
     )
 
     struct Redis: AsyncParsableCommand {
@@ -182,6 +182,50 @@ struct Bench: AsyncParsableCommand {
                 let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
                 try await AuthBenchmark(
                     plan: .init(connections: connections, requests: requests),
+                    configuration: configuration,
+                    logger: logger,
+                    report: Report(json: json)
+                ).run()
+            }
+        }
+    }
+
+    struct WorkOrdersLoad: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "workorders",
+            abstract: "The workorders API under a mixed load over loopback, with the cache on and off.",
+            discussion: """
+                Workloads: workorders.mixed.cached (ratio: ÷ workorders.mixed.uncached), workorders.mixed.uncached; \
+                60% order detail, 20% list, 15% progress reports, 5% creates, through the real router (API key, \
+                audit, outbox) in a scratch database (strata_bench_workorders, dropped afterwards). Needs Redis.
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "Keep-alive connections.")
+        var connections = 32
+
+        @Option(help: "Requests per workload.")
+        var requests = 60_000
+
+        @Option(help: "Orders to spread the load over.")
+        var orders = 200
+
+        @Flag(help: "Print one JSON object per line.")
+        var json = false
+
+        func validate() throws {
+            guard (1...1024).contains(connections) else { throw ValidationError("--connections must be in 1...1024") }
+            guard requests > 0 else { throw ValidationError("--requests must be positive") }
+            guard (1...100_000).contains(orders) else { throw ValidationError("--orders must be in 1...100000") }
+        }
+
+        func run() async throws {
+            try await Strata.guarded {
+                let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
+                try await WorkOrdersBenchmark(
+                    plan: .init(connections: connections, requests: requests, orders: orders),
                     configuration: configuration,
                     logger: logger,
                     report: Report(json: json)

@@ -7,9 +7,30 @@ import StrataCore
 /// A small HTTP/1.1 load generator: `connections` keep-alive connections, each sending the
 /// next request when the previous answer has arrived (like `wrk` without pipelining).
 enum HTTPLoad {
+    /// One request to send.
+    struct Request: Sendable {
+        var method: HTTPMethod = .GET
+        var path: String
+        var headers: [(String, String)] = []
+        var body: [UInt8]?
+    }
+
     /// Sends `requests` GETs of `path` and returns throughput and latency.
     /// - Throws: when a connection fails or a response is not 200.
     static func run(host: String, port: Int, path: String, headers: [(String, String)], connections: Int, requests: Int) async throws -> BenchResult {
+        try await run(host: host, port: port, connections: connections, requests: requests) { _ in Request(path: path, headers: headers) }
+    }
+
+    /// Sends `requests` requests, the `index`th made by `make(index)`, and returns throughput and
+    /// latency.
+    /// - Throws: when a connection fails or a response is not 2xx.
+    static func run(
+        host: String,
+        port: Int,
+        connections: Int,
+        requests: Int,
+        make: @escaping @Sendable (Int) -> Request
+    ) async throws -> BenchResult {
         var channels: [any Channel] = []
         for _ in 0..<connections {
             channels.append(
@@ -24,22 +45,26 @@ enum HTTPLoad {
             )
         }
         defer { for channel in channels { channel.close(promise: nil) } }
-        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: path, headers: HTTPHeaders())
-        head.headers.add(name: "Host", value: "\(host):\(port)")
-        for (name, value) in headers { head.headers.add(name: name, value: value) }
-        let request = head
         let opened = channels
-        return try await measureConcurrently(requests, workers: connections) { worker, _ in
+        return try await measureConcurrently(requests, workers: connections) { worker, index in
+            let request = make(index)
+            var head = HTTPRequestHead(version: .http1_1, method: request.method, uri: request.path, headers: HTTPHeaders())
+            head.headers.add(name: "Host", value: "\(host):\(port)")
+            for (name, value) in request.headers { head.headers.add(name: name, value: value) }
+            if let body = request.body { head.headers.add(name: "Content-Length", value: "\(body.count)") }
             let channel = opened[worker]
             let promise = channel.eventLoop.makePromise(of: UInt.self)
-            channel.writeAndFlush(Exchange(head: request, promise: promise), promise: nil)
+            channel.writeAndFlush(Exchange(head: head, body: request.body, promise: promise), promise: nil)
             let status = try await promise.futureResult.get()
-            guard status == 200 else { throw StrataError(.internalError, "the benchmark route answered \(status)") }
+            guard (200..<300).contains(status) else {
+                throw StrataError(.internalError, "\(request.method) \(request.path) answered \(status) in the benchmark")
+            }
         }
     }
 
     struct Exchange {
         var head: HTTPRequestHead
+        var body: [UInt8]?
         var promise: EventLoopPromise<UInt>
     }
 
@@ -55,6 +80,9 @@ enum HTTPLoad {
             let exchange = unwrapOutboundIn(data)
             waiting.append(exchange.promise)
             context.write(wrapOutboundOut(.head(exchange.head)), promise: nil)
+            if let body = exchange.body {
+                context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil)
+            }
             context.write(wrapOutboundOut(.end(nil)), promise: promise)
         }
 

@@ -31,12 +31,13 @@ enum ScratchDatabase {
         }
     }
 
-    /// Runs `body` with a running pool on a fresh database migrated with the platform's line,
-    /// and the hot layer the server would open; everything is stopped afterwards.
+    /// Runs `body` with a running pool on a fresh database migrated with `lines` (the platform's
+    /// by default), and the hot layer the server would open; everything is stopped afterwards.
     static func withPlatform<Result: Sendable>(
         _ name: String,
         configuration: ServerConfiguration,
         pool poolConfiguration: PostgresPool.Configuration,
+        lines: [MigrationLine]? = nil,
         logger: Logger,
         _ body: (PostgresPool, HotLayer) async throws -> Result
     ) async throws -> Result {
@@ -51,7 +52,7 @@ enum ScratchDatabase {
             let result = try await with(name, on: endpoint.url, logger: logger) { url in
                 let pool = PostgresPool(url: url, configuration: poolConfiguration, logger: logger)
                 return try await pool.withRunning {
-                    _ = try await Migrator(lines: [try .platform()], pool: pool, logger: logger).migrate()
+                    _ = try await Migrator(lines: try lines ?? [.platform()], pool: pool, logger: logger).migrate()
                     return try await body(pool, hotLayer)
                 }
             }
