@@ -65,6 +65,13 @@ public struct WorkOrdersModule: StrataModule {
             logger: environment.logger
         )
         WorkOrdersController(service: service).addRoutes(to: router)
+        let events = EventsController(pool: environment.pool, redis: environment.redis, hub: environment.hub, streams: environment.streams)
+        router.get("/api/workorders/orders/{id}/events") { request, context in
+            let scope = try WorkOrdersController.readScope(context)
+            let id = try WorkOrdersController.orderID(context)
+            _ = try await service.order(id, scope: scope)  // 404 before the stream starts
+            return try await events.stream(app: name, aggregateID: id.uuidString, request: request, context: context)
+        }
         if let tokens = environment.tokens {
             LoginController(
                 app: name,

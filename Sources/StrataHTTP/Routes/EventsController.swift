@@ -71,6 +71,12 @@ public struct EventsController: Sendable {
         if let aggregateID, !(1...200).contains(aggregateID.count) {
             throw StrataError(.invalidValue, "Query parameter 'aggregate' must be 1 to 200 characters.", details: ["field": "aggregate"])
         }
+        return try await stream(app: app, aggregateID: aggregateID, request: request, context: context)
+    }
+
+    /// An app's events (of one aggregate, when given) as Server-Sent Events, resumable with
+    /// `Last-Event-ID` or `?after=`, for an app route of its own (the caller checks permissions).
+    public func stream(app: String, aggregateID: String?, request: Request, context: StrataRequestContext) async throws -> Response {
         let resumeText = request.headers[.lastEventID] ?? request.uri.queryParameters["after"].map(String.init)
         var after: Int64?
         if let resumeText {

@@ -1,0 +1,76 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import StrataCore
+import StrataEvents
+import StrataHTTP
+import StrataPostgres
+import StrataServer
+import StrataTestSupport
+import Testing
+
+@testable import WorkOrders
+
+@Suite struct WorkOrdersEventsTests {
+    @Test(.timeLimit(.minutes(1)))
+    func anOrdersChangesReachItsEventStreamInOrder() async throws {
+        try await withTestDatabase { database in
+            try await withTestRedis { redis, prefix in
+                let pool = database.pool
+                let streams = EventStreams(prefix: prefix + "events:")
+                let environment = ModuleEnvironment(pool: pool, redis: redis, streams: streams, logger: TestPostgres.logger)
+                let configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
+                let router = StrataApplication.buildRouter(
+                    configuration: configuration,
+                    pool: pool,
+                    modules: StrataApplication.modules(configuration: configuration),
+                    readiness: Readiness(),
+                    checks: [],
+                    redis: redis,
+                    environment: environment,
+                    logger: TestPostgres.logger
+                )
+                let relay = OutboxRelay(
+                    pool: pool,
+                    redis: redis,
+                    configuration: .init(streams: streams),
+                    hub: environment.hub,
+                    logger: TestPostgres.logger
+                )
+                let (_, key) = try await APIKeyStore(pool: pool).create(.init(name: "listener", permissions: ["workorders.read"]))
+                let service = service(PostgresWorkOrdersRepository(pool: pool), redis: redis)
+                let order = try await service.create(weldingDraft(), by: manager)
+                let other = try await service.create(weldingDraft(), by: manager)
+                _ = try await service.recordProgress(order.id, step: "step-1", report(2), by: manager)
+                _ = try await service.recordProgress(other.id, step: "step-1", report(2), by: manager)
+                try await relay.relayWaitingEvents()
+
+                let application = Application(
+                    router: router,
+                    configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                    logger: TestPostgres.logger
+                )
+                try await application.test(.live) { client in
+                    let port = try #require(client.port)
+                    async let received = ChildProcess.run(
+                        "/bin/sh",
+                        [
+                            "-c",
+                            "curl -sN --max-time 3 -H 'X-API-Key: \(key)' 'http://127.0.0.1:\(port)/api/workorders/orders/\(order.id.uuidString)/events?after=0'; exit 0",
+                        ]
+                    )
+                    try await Task.sleep(for: .milliseconds(700))
+                    _ = try await service.post(.init(body: "live"), to: order.id, by: manager)
+                    try await relay.relayWaitingEvents()
+                    let text = try await received
+                    let kinds = text.split(separator: "\n").filter { $0.hasPrefix("event: ") }.map { String($0.dropFirst(7)) }
+                    #expect(
+                        kinds == ["work_order.created", "work_order.progress_recorded", "work_order.status_changed", "message.created"],
+                        "got: \(text)"
+                    )
+                    #expect(!text.contains(other.id.uuidString), "only this order's events")
+                }
+            }
+        }
+    }
+}
