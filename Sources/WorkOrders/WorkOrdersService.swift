@@ -75,7 +75,7 @@ public struct WorkOrdersService: Sendable {
     }
 
     /// Orders newest first, a page at a time.
-    public func orders(_ filter: WorkOrderFilter, limit: Int, cursor: Cursor?, scope: [UUID]? = nil) async throws -> Page<WorkOrder> {
+    public func orders(_ filter: WorkOrderFilter, limit: Int, cursor: Cursor?, scope: [UUID]? = nil) async throws -> Page<WorkOrderSummary> {
         var filter = filter
         if let scope { filter.ids = scope }
         return try await repository.orders(filter, limit: limit, cursor: cursor)

@@ -19,7 +19,8 @@ import Testing
             #expect(orders.count == 3)
             let welding = try #require(orders.first { $0.code == "WO-DEMO-001" })
             #expect(welding.status == .inProgress && welding.completedQuantity == 60 && welding.defectiveQuantity == 2)
-            #expect(welding.customerAccess?.login == first.customers[0].login)
+            #expect(welding.customerAccessStatus == .active)
+            #expect(try await service.order(welding.id).customerAccess?.login == first.customers[0].login)
             #expect(try await service.messages(of: welding.id, afterID: 0, limit: 10).count == 2)
             #expect(orders.first { $0.code == "WO-DEMO-003" }?.status == .completed)
         }

@@ -78,7 +78,9 @@ extension WorkOrdersService {
             access.confirmedAt = Date()
             access.confirmedBy = confirmedBy ?? String(actor.name.prefix(64))
             let confirmed = try await unit.updateCustomerAccess(access)
-            let stored = try await unit.updateOrder(order, steps: [])
+            var changed = order
+            changed.customerAccess = confirmed
+            let stored = try await unit.updateOrder(changed, steps: [])
             try await record(stored, "customer_access.confirmed", action: "customer_access.confirm", status: 200, by: actor, on: unit)
             return (confirmed, stored)
         }

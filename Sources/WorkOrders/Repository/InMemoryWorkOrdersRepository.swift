@@ -55,7 +55,7 @@ public final class InMemoryWorkOrdersRepository: WorkOrdersRepository {
         state.withLock { $0.assembled(id) }
     }
 
-    public func orders(_ filter: WorkOrderFilter, limit: Int, cursor: Cursor?) async throws -> Page<WorkOrder> {
+    public func orders(_ filter: WorkOrderFilter, limit: Int, cursor: Cursor?) async throws -> Page<WorkOrderSummary> {
         let position = try NewestFirst<UUID>(after: cursor)
         let snapshot = state.withLock { $0 }
         let allowed: Set<UUID>? = filter.ids.map { Set($0) }
@@ -77,7 +77,7 @@ public final class InMemoryWorkOrdersRepository: WorkOrdersRepository {
         }
         let sorted = rows.sorted { $0.micros != $1.micros ? $0.micros > $1.micros : $0.id.uuidString > $1.id.uuidString }
         let page = sorted.prefix(limit)
-        let items = page.compactMap { snapshot.assembled($0.id) }
+        let items = page.compactMap { snapshot.assembled($0.id).map(WorkOrderSummary.init) }
         let next = sorted.count > limit ? page.last.map { Cursor(values: ["\($0.micros)", $0.id.uuidString]).encoded } : nil
         return Page(items: items, nextCursor: next)
     }
@@ -176,7 +176,8 @@ public final class InMemoryWorkOrdersRepository: WorkOrdersRepository {
                 stored.version = (state.orders[order.id]?.version ?? 0) + 1
                 stored.updatedAt = Date()
                 state.orders[order.id] = stored
-                return state.assembled(order.id)!
+                stored.customerAccess = order.customerAccess
+                return stored
             }
         }
 

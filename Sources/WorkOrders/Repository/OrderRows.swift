@@ -21,6 +21,43 @@ enum OrderRows {
         FROM workorders.work_orders AS o LEFT JOIN workorders.customer_accesses AS a ON a.work_order_id = o.id
         """
 
+    /// What lists show: the order's columns, its access's status, and the keyset position last.
+    static let selectSummary = """
+        SELECT o.id, o.code, o.title, o.priority, o.status, o.owner_id, o.owner_name, o.watchers, o.start_at, o.end_at,
+               o.target_quantity, o.completed_quantity, o.defective_quantity, a.status, o.version, o.created_at, o.updated_at,
+               (extract(epoch FROM o.created_at) * 1000000)::bigint
+        FROM workorders.work_orders AS o LEFT JOIN workorders.customer_accesses AS a ON a.work_order_id = o.id
+        """
+
+    static func summary(from row: PostgresRow) throws -> WorkOrderSummary {
+        let c = row.makeRandomAccess()
+        guard let priority = WorkOrderPriority(rawValue: try c[3].decode(String.self)),
+            let status = WorkOrderStatus(rawValue: try c[4].decode(String.self))
+        else { throw StrataError(.internalError, "A work order row holds an unknown priority or status.") }
+        var order = WorkOrder(
+            id: try c[0].decode(UUID.self),
+            code: try c[1].decode(String.self),
+            title: try c[2].decode(String.self),
+            priority: priority,
+            status: status,
+            ownerID: try c[5].decode(String.self),
+            ownerName: try c[6].decode(String.self),
+            watchers: try c[7].decode([String].self),
+            startAt: try c[8].decode(Date?.self),
+            endAt: try c[9].decode(Date?.self),
+            targetQuantity: Int(try c[10].decode(Int32.self)),
+            completedQuantity: Int(try c[11].decode(Int32.self)),
+            defectiveQuantity: Int(try c[12].decode(Int32.self)),
+            version: try c[14].decode(Int64.self),
+            createdAt: try c[15].decode(Date.self),
+            updatedAt: try c[16].decode(Date.self)
+        )
+        order.customerAccess = nil
+        var summary = WorkOrderSummary(order)
+        summary.customerAccessStatus = try c[13].decode(String?.self).flatMap(CustomerAccess.Status.init(rawValue:))
+        return summary
+    }
+
     static func order(from row: PostgresRow) throws -> WorkOrder {
         let c = row.makeRandomAccess()
         guard let priority = WorkOrderPriority(rawValue: try c[4].decode(String.self)),

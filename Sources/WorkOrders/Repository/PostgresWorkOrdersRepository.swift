@@ -20,12 +20,12 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
         try await pool.query("\(unescaped: OrderRows.select) WHERE o.id = \(id)").first.map(OrderRows.order(from:))
     }
 
-    public func orders(_ filter: WorkOrderFilter, limit: Int, cursor: Cursor?) async throws -> Page<WorkOrder> {
+    public func orders(_ filter: WorkOrderFilter, limit: Int, cursor: Cursor?) async throws -> Page<WorkOrderSummary> {
         let position = try NewestFirst<UUID>(after: cursor)
         let (afterMicros, afterID) = (position.after?.micros, position.after?.id)
         let rows = try await pool.query(
             """
-            \(unescaped: OrderRows.select)
+            \(unescaped: OrderRows.selectSummary)
             WHERE (\(filter.status?.rawValue)::text IS NULL OR o.status = \(filter.status?.rawValue))
               AND (\(filter.priority?.rawValue)::text IS NULL OR o.priority = \(filter.priority?.rawValue))
               AND (\(filter.ownerID)::text IS NULL OR o.owner_id = \(filter.ownerID))
@@ -36,7 +36,7 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
             LIMIT \(limit + 1)
             """
         )
-        return try position.page(rows, limit: limit, item: OrderRows.order(from:), id: \.id)
+        return try position.page(rows, limit: limit, item: OrderRows.summary(from:), id: \.id)
     }
 
     public func progressLogs(of orderID: UUID, afterID: Int64, limit: Int) async throws -> [ProgressLog] {
@@ -154,8 +154,9 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
         }
 
         func insertOrder(_ order: WorkOrder) async throws -> WorkOrder {
+            var stored = order
             try await renamingCodeConflict(order.code) {
-                _ = try await query(
+                let rows = try await query(
                     """
                     INSERT INTO workorders.work_orders (id, code, title, description, priority, status, owner_id, owner_name, watchers,
                         start_at, end_at, target_quantity, completed_quantity, defective_quantity, procurement_auto_notify,
@@ -164,17 +165,20 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
                         \(order.status.rawValue), \(order.ownerID), \(order.ownerName), \(order.watchers), \(order.startAt), \(order.endAt),
                         \(order.targetQuantity), \(order.completedQuantity), \(order.defectiveQuantity), \(order.procurement.autoNotify),
                         \(order.procurement.targetFactoryID), \(order.procurement.targetFactoryName))
+                    RETURNING version, created_at, updated_at
                     """
                 )
+                (stored.version, stored.createdAt, stored.updatedAt) = try rows[0].decode((Int64, Date, Date).self)
             }
             for (position, step) in order.steps.enumerated() { try await upsert(step, at: position, of: order.id) }
-            guard let stored = try await lockOrder(order.id) else { throw StrataError(.internalError, "An inserted work order is missing.") }
+            stored.customerAccess = nil
             return stored
         }
 
         func updateOrder(_ order: WorkOrder, steps: Set<String>) async throws -> WorkOrder {
+            var stored = order
             try await renamingCodeConflict(order.code) {
-                _ = try await query(
+                let rows = try await query(
                     """
                     UPDATE workorders.work_orders SET code = \(order.code), title = \(order.title), description = \(order.description),
                         priority = \(order.priority.rawValue), status = \(order.status.rawValue), owner_id = \(order.ownerID),
@@ -184,13 +188,15 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
                         target_factory_id = \(order.procurement.targetFactoryID),
                         target_factory_name = \(order.procurement.targetFactoryName), version = version + 1
                     WHERE id = \(order.id)
+                    RETURNING version, updated_at
                     """
                 )
+                guard let row = rows.first else { throw StrataError(.notFound, "No work order has this id.") }
+                (stored.version, stored.updatedAt) = try row.decode((Int64, Date).self)
             }
             for (position, step) in order.steps.enumerated() where steps.contains(step.stepCode) {
                 try await upsert(step, at: position, of: order.id)
             }
-            guard let stored = try await lockOrder(order.id) else { throw StrataError(.notFound, "No work order has this id.") }
             return stored
         }
 

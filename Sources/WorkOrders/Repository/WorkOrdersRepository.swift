@@ -14,7 +14,7 @@ public protocol WorkOrdersRepository: Sendable {
     /// The order with its steps and customer access, or `nil`.
     func order(_ id: UUID) async throws -> WorkOrder?
     /// Orders newest first, a page at a time (cursor of ``NewestFirst``).
-    func orders(_ filter: WorkOrderFilter, limit: Int, cursor: Cursor?) async throws -> Page<WorkOrder>
+    func orders(_ filter: WorkOrderFilter, limit: Int, cursor: Cursor?) async throws -> Page<WorkOrderSummary>
     /// An order's progress reports in order, after `afterID`.
     func progressLogs(of orderID: UUID, afterID: Int64, limit: Int) async throws -> [ProgressLog]
     /// An order's messages in order, after `afterID`.
@@ -42,12 +42,13 @@ public protocol WorkOrdersWriter: Sendable {
     func lockOrder(_ id: UUID) async throws -> WorkOrder?
     /// A fresh order code for the day of `date`: `WO-<yymmdd>-<number>`.
     func nextOrderCode(on date: Date) async throws -> String
-    /// Inserts an order and its steps (version 1, the store's time).
-    /// - Throws: `conflict` when its code is taken.
+    /// Inserts an order and its steps (version 1, the store's time) and returns it as stored
+    /// (without a customer access).
+    /// - Throws: `workorders.code_taken`.
     func insertOrder(_ order: WorkOrder) async throws -> WorkOrder
     /// Writes the order's fields and the steps named by `steps` (added or changed), bumps its
-    /// version and returns it as stored.
-    /// - Throws: `conflict` when a new code is taken.
+    /// version and returns it as stored, with the customer access `order` carries.
+    /// - Throws: `workorders.code_taken`.
     func updateOrder(_ order: WorkOrder, steps: Set<String>) async throws -> WorkOrder
     /// Deletes an order and everything on it; `false` when it was absent.
     func deleteOrder(_ id: UUID) async throws -> Bool
