@@ -321,7 +321,7 @@ public struct WorkOrdersService: Sendable {
             )
             var events = [
                 try event(stored, "work_order.progress_recorded", extra: ["progress": try JSONValue(encoding: log)], by: actor)
-            ]
+            ]  // the log is small; the order is encoded once
             if stored.status != previous {
                 events.append(
                     try event(
@@ -374,17 +374,31 @@ public struct WorkOrdersService: Sendable {
     // MARK: Recording
 
     func event(_ order: WorkOrder, _ kind: String, extra: [String: JSONValue] = [:], by actor: Actor) throws -> OutboxEvent {
-        var payload = try JSONValue(encoding: order).objectValue ?? [:]
-        payload.merge(extra) { _, new in new }
-        return try OutboxEvent(
+        OutboxEvent(
             app: Self.app,
             aggregateType: "work_order",
             aggregateID: order.id.uuidString,
             kind: kind,
-            payload: JSONValue.object(payload),
+            payloadJSON: try Self.payload(order, extra: extra),
             actor: actor.audit.actor ?? actor.name,
             requestID: actor.requestID
         )
+    }
+
+    /// An event payload: `value`'s JSON object with `extra`'s members added, encoded once (no
+    /// round trip through ``JSONValue``: events are written on every change).
+    static func payload(_ value: some Encodable, extra: [String: JSONValue]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        var text = String(decoding: try encoder.encode(value), as: UTF8.self)
+        guard !extra.isEmpty, text.hasSuffix("}") else { return text }
+        text.removeLast()
+        for (key, member) in extra.sorted(by: { $0.key < $1.key }) {
+            if text.count > 1 { text += "," }
+            text += JSONText.quoted(key) + ":" + member.text
+        }
+        return text + "}"
     }
 
     func record(

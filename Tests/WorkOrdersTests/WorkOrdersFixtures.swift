@@ -39,7 +39,14 @@ func weldingDraft(code: String? = nil) -> WorkOrderDraft {
         targetQuantity: 10,
         procurement: .init(autoNotify: true, targetFactoryID: "factory-001", targetFactoryName: "Dongguan Qiming"),
         steps: [
-            StepDraft(stepCode: "step-1", stepName: "Welding", assigneeID: "worker-001", assigneeName: "Li Na", expectedQuantity: 10),
+            StepDraft(
+                stepCode: "step-1",
+                stepName: "Welding",
+                assigneeID: "worker-001",
+                assigneeName: "Li Na",
+                expectedQuantity: 10,
+                estimatedCompletionAt: Date(timeIntervalSince1970: 1_800_050_000.25)
+            ),
             StepDraft(stepCode: "step-2", stepName: "Inspection", assigneeID: "qa-001", assigneeName: "Zhao Peng", expectedQuantity: 5),
         ]
     )

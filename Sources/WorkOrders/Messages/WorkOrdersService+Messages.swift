@@ -53,15 +53,13 @@ extension WorkOrdersService {
         let (stored, watchers) = try await repository.write { unit in
             guard actor.reaches(message.workOrderID), let order = try await unit.lockOrder(message.workOrderID) else { throw Self.notFound() }
             let stored = try await unit.appendMessage(message)
-            var payload = try JSONValue(encoding: stored).objectValue ?? [:]
-            payload.merge(extra) { _, new in new }
             try await unit.publish([
-                try OutboxEvent(
+                OutboxEvent(
                     app: Self.app,
                     aggregateType: "work_order",
                     aggregateID: order.id.uuidString,
                     kind: kind,
-                    payload: JSONValue.object(payload),
+                    payloadJSON: try Self.payload(stored, extra: extra),
                     actor: actor.audit.actor ?? actor.name,
                     requestID: actor.requestID
                 )

@@ -5,21 +5,39 @@ import StrataPostgres
 
 /// The SQL that reads the app's rows, and their decoding, in one place.
 enum OrderRows {
-    /// An order with its steps (JSON, in position order) and its customer access, and the list's
-    /// keyset position last. Followed by `WHERE …`.
+    /// An order with its steps (JSON, in position order) and its customer access, its keyset
+    /// position, and last the version its statement's snapshot sees (``snapshotVersionColumn``).
+    /// Followed by `WHERE …`.
     static let select = """
         SELECT o.id, o.code, o.title, o.description, o.priority, o.status, o.owner_id, o.owner_name, o.watchers,
                o.start_at, o.end_at, o.target_quantity, o.completed_quantity, o.defective_quantity,
                o.procurement_auto_notify, o.target_factory_id, o.target_factory_name, o.version, o.created_at, o.updated_at,
-               (SELECT coalesce(json_agg(json_build_array(s.step_code, s.step_name, s.assignee_id, s.assignee_name,
-                        s.expected_quantity, s.completed_quantity, s.defective_quantity,
-                        (extract(epoch FROM s.estimated_completion_at) * 1000000)::bigint, s.status) ORDER BY s.position), '[]')::text
-                FROM workorders.work_order_steps AS s WHERE s.work_order_id = o.id),
+               coalesce(st.codes, '{}'), coalesce(st.names, '{}'), coalesce(st.assignee_ids, '{}'), coalesce(st.assignee_names, '{}'),
+               coalesce(st.expected, '{}'), coalesce(st.completed, '{}'), coalesce(st.defective, '{}'), coalesce(st.etas, '{}'),
+               coalesce(st.statuses, '{}'),
                a.id, a.work_order_id, a.customer_name, a.company, a.contact_phone, a.login, a.status, a.confirmed_by, a.created_at,
                a.confirmed_at,
-               (extract(epoch FROM o.created_at) * 1000000)::bigint
-        FROM workorders.work_orders AS o LEFT JOIN workorders.customer_accesses AS a ON a.work_order_id = o.id
+               (extract(epoch FROM o.created_at) * 1000000)::bigint,
+               (SELECT v.version FROM workorders.work_orders AS v WHERE v.id = o.id)
+        FROM workorders.work_orders AS o
+        LEFT JOIN LATERAL (
+            SELECT array_agg(s.step_code ORDER BY s.position) AS codes, array_agg(s.step_name ORDER BY s.position) AS names,
+                   array_agg(s.assignee_id ORDER BY s.position) AS assignee_ids,
+                   array_agg(s.assignee_name ORDER BY s.position) AS assignee_names,
+                   array_agg(s.expected_quantity ORDER BY s.position) AS expected,
+                   array_agg(s.completed_quantity ORDER BY s.position) AS completed,
+                   array_agg(s.defective_quantity ORDER BY s.position) AS defective,
+                   array_agg(coalesce((extract(epoch FROM s.estimated_completion_at) * 1000000)::bigint, '-9223372036854775808'::bigint) ORDER BY s.position) AS etas,
+                   array_agg(s.status ORDER BY s.position) AS statuses
+            FROM workorders.work_order_steps AS s WHERE s.work_order_id = o.id
+        ) AS st ON true
+        LEFT JOIN workorders.customer_accesses AS a ON a.work_order_id = o.id
         """
+
+    /// The column of ``select`` with the order's version as the statement's snapshot saw it. With
+    /// `FOR UPDATE`, a statement that waited for the lock returns the locked row as it is now but
+    /// evaluates its subqueries (the steps) in its older snapshot: the two versions differ then.
+    static let snapshotVersionColumn = 40
 
     /// What lists show: the order's columns, its access's status, and the keyset position last.
     static let selectSummary = """
@@ -83,30 +101,39 @@ enum OrderRows {
                 targetFactoryID: try c[15].decode(String?.self),
                 targetFactoryName: try c[16].decode(String?.self)
             ),
-            steps: try steps(fromJSON: try c[20].decode(String.self)),
-            customerAccess: try access(from: c, at: 21),
+            steps: try steps(from: c, at: 20),
+            customerAccess: try access(from: c, at: 29),
             version: try c[17].decode(Int64.self),
             createdAt: try c[18].decode(Date.self),
             updatedAt: try c[19].decode(Date.self)
         )
     }
 
-    /// Steps from the `json_build_array` rows of ``select``.
-    static func steps(fromJSON text: String) throws -> [WorkOrderStep] {
-        guard case .array(let rows) = try JSONValue(parsing: text) else { return [] }
-        return try rows.map { value in
-            guard case .array(let f) = value, f.count == 9, let code = f[0].stringValue, let name = f[1].stringValue,
-                let status = f[8].stringValue.flatMap(WorkOrderStepStatus.init(rawValue:))
-            else { throw StrataError(.internalError, "A work order step row cannot be read.") }
+    /// Steps from the nine parallel arrays of ``select`` from column `start` (an estimated
+    /// completion of `Int64.min` is none).
+    static func steps(from c: PostgresRandomAccessRow, at start: Int) throws -> [WorkOrderStep] {
+        let codes = try c[start].decode([String].self)
+        let names = try c[start + 1].decode([String].self)
+        let assigneeIDs = try c[start + 2].decode([String].self)
+        let assigneeNames = try c[start + 3].decode([String].self)
+        let expected = try c[start + 4].decode([Int32].self)
+        let completed = try c[start + 5].decode([Int32].self)
+        let defective = try c[start + 6].decode([Int32].self)
+        let etas = try c[start + 7].decode([Int64].self)
+        let statuses = try c[start + 8].decode([String].self)
+        return try codes.indices.map { index in
+            guard let status = WorkOrderStepStatus(rawValue: statuses[index]) else {
+                throw StrataError(.internalError, "A work order step row holds an unknown status.")
+            }
             return WorkOrderStep(
-                stepCode: code,
-                stepName: name,
-                assigneeID: f[2].stringValue ?? "",
-                assigneeName: f[3].stringValue ?? "",
-                expectedQuantity: Int(f[4].numberValue ?? 0),
-                completedQuantity: Int(f[5].numberValue ?? 0),
-                defectiveQuantity: Int(f[6].numberValue ?? 0),
-                estimatedCompletionAt: f[7].numberValue.map { Date(timeIntervalSince1970: $0 / 1_000_000) },
+                stepCode: codes[index],
+                stepName: names[index],
+                assigneeID: assigneeIDs[index],
+                assigneeName: assigneeNames[index],
+                expectedQuantity: Int(expected[index]),
+                completedQuantity: Int(completed[index]),
+                defectiveQuantity: Int(defective[index]),
+                estimatedCompletionAt: etas[index] == Int64.min ? nil : Date(timeIntervalSince1970: Double(etas[index]) / 1_000_000),
                 status: status
             )
         }

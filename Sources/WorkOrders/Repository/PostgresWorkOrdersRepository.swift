@@ -141,10 +141,15 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
         }
 
         func lockOrder(_ id: UUID) async throws -> WorkOrder? {
-            // Lock first, then read in a new statement: under READ COMMITTED a statement that
-            // waited for the lock re-reads only the locked row, and its step subquery would still
-            // see the snapshot from before the wait.
-            guard !(try await query("SELECT 1 FROM workorders.work_orders WHERE id = \(id) FOR UPDATE")).isEmpty else { return nil }
+            // One statement locks and reads. Under READ COMMITTED, one that waited for the lock
+            // re-reads the locked row but still evaluates the steps subquery in its snapshot from
+            // before the wait; then the snapshot's version is older than the row's, and the order
+            // is read again by a new statement (which sees the committed steps; the lock is held).
+            // Without the second read, 20 concurrent reports lose updates (the contract test fails).
+            guard let row = try await query("\(unescaped: OrderRows.select) WHERE o.id = \(id) FOR UPDATE OF o").first else { return nil }
+            let order = try OrderRows.order(from: row)
+            let snapshotVersion = try row.makeRandomAccess()[OrderRows.snapshotVersionColumn].decode(Int64?.self)
+            guard snapshotVersion != order.version else { return order }
             return try await query("\(unescaped: OrderRows.select) WHERE o.id = \(id)").first.map(OrderRows.order(from:))
         }
 
@@ -154,66 +159,123 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
         }
 
         func insertOrder(_ order: WorkOrder) async throws -> WorkOrder {
+            // The order and its steps in one statement (the steps' foreign keys are checked at
+            // its end, when the order row is there).
+            var sql = PostgresQuery.StringInterpolation(literalCapacity: 2048, interpolationCount: 17 + 10 * order.steps.count)
+            sql.appendLiteral("WITH o AS (INSERT INTO workorders.work_orders (id, code, title, description, priority, status, owner_id, ")
+            sql.appendLiteral("owner_name, watchers, start_at, end_at, target_quantity, completed_quantity, defective_quantity, ")
+            sql.appendLiteral("procurement_auto_notify, target_factory_id, target_factory_name) VALUES (")
+            sql.appendInterpolation(order.id)
+            for value in [order.code, order.title, order.description, order.priority.rawValue, order.status.rawValue, order.ownerID, order.ownerName]
+            {
+                sql.appendLiteral(", ")
+                sql.appendInterpolation(value)
+            }
+            sql.appendLiteral(", ")
+            sql.appendInterpolation(order.watchers)
+            sql.appendLiteral(", ")
+            sql.appendInterpolation(order.startAt)
+            sql.appendLiteral(", ")
+            sql.appendInterpolation(order.endAt)
+            for value in [order.targetQuantity, order.completedQuantity, order.defectiveQuantity] {
+                sql.appendLiteral(", ")
+                sql.appendInterpolation(value)
+            }
+            sql.appendLiteral(", ")
+            sql.appendInterpolation(order.procurement.autoNotify)
+            sql.appendLiteral(", ")
+            sql.appendInterpolation(order.procurement.targetFactoryID)
+            sql.appendLiteral(", ")
+            sql.appendInterpolation(order.procurement.targetFactoryName)
+            sql.appendLiteral(") RETURNING version, created_at, updated_at)")
+            for (position, step) in order.steps.enumerated() { Self.appendUpsert(step, at: position, of: order.id, as: "s\(position)", to: &sql) }
+            sql.appendLiteral(" SELECT version, created_at, updated_at FROM o")
             var stored = order
             try await renamingCodeConflict(order.code) {
-                let rows = try await query(
-                    """
-                    INSERT INTO workorders.work_orders (id, code, title, description, priority, status, owner_id, owner_name, watchers,
-                        start_at, end_at, target_quantity, completed_quantity, defective_quantity, procurement_auto_notify,
-                        target_factory_id, target_factory_name)
-                    VALUES (\(order.id), \(order.code), \(order.title), \(order.description), \(order.priority.rawValue),
-                        \(order.status.rawValue), \(order.ownerID), \(order.ownerName), \(order.watchers), \(order.startAt), \(order.endAt),
-                        \(order.targetQuantity), \(order.completedQuantity), \(order.defectiveQuantity), \(order.procurement.autoNotify),
-                        \(order.procurement.targetFactoryID), \(order.procurement.targetFactoryName))
-                    RETURNING version, created_at, updated_at
-                    """
-                )
+                let rows = try await query(PostgresQuery(stringInterpolation: sql))
                 (stored.version, stored.createdAt, stored.updatedAt) = try rows[0].decode((Int64, Date, Date).self)
             }
-            for (position, step) in order.steps.enumerated() { try await upsert(step, at: position, of: order.id) }
             stored.customerAccess = nil
             return stored
         }
 
         func updateOrder(_ order: WorkOrder, steps: Set<String>) async throws -> WorkOrder {
+            // The order's row and its changed steps in one statement.
+            var sql = PostgresQuery.StringInterpolation(literalCapacity: 2048, interpolationCount: 17 + 10 * steps.count)
+            sql.appendLiteral("WITH o AS (UPDATE workorders.work_orders SET ")
+            let columns: [(String, String?)] = [
+                ("code", order.code), ("title", order.title), ("description", order.description), ("priority", order.priority.rawValue),
+                ("status", order.status.rawValue), ("owner_id", order.ownerID), ("owner_name", order.ownerName),
+                ("target_factory_id", order.procurement.targetFactoryID), ("target_factory_name", order.procurement.targetFactoryName),
+            ]
+            for (column, value) in columns {
+                sql.appendLiteral("\(column) = ")
+                sql.appendInterpolation(value)
+                sql.appendLiteral(", ")
+            }
+            sql.appendLiteral("watchers = ")
+            sql.appendInterpolation(order.watchers)
+            sql.appendLiteral(", start_at = ")
+            sql.appendInterpolation(order.startAt)
+            sql.appendLiteral(", end_at = ")
+            sql.appendInterpolation(order.endAt)
+            sql.appendLiteral(", target_quantity = ")
+            sql.appendInterpolation(order.targetQuantity)
+            sql.appendLiteral(", completed_quantity = ")
+            sql.appendInterpolation(order.completedQuantity)
+            sql.appendLiteral(", defective_quantity = ")
+            sql.appendInterpolation(order.defectiveQuantity)
+            sql.appendLiteral(", procurement_auto_notify = ")
+            sql.appendInterpolation(order.procurement.autoNotify)
+            sql.appendLiteral(", version = version + 1 WHERE id = ")
+            sql.appendInterpolation(order.id)
+            sql.appendLiteral(" RETURNING version, updated_at)")
+            for (position, step) in order.steps.enumerated() where steps.contains(step.stepCode) {
+                Self.appendUpsert(step, at: position, of: order.id, as: "s\(position)", to: &sql)
+            }
+            sql.appendLiteral(" SELECT version, updated_at FROM o")
             var stored = order
             try await renamingCodeConflict(order.code) {
-                let rows = try await query(
-                    """
-                    UPDATE workorders.work_orders SET code = \(order.code), title = \(order.title), description = \(order.description),
-                        priority = \(order.priority.rawValue), status = \(order.status.rawValue), owner_id = \(order.ownerID),
-                        owner_name = \(order.ownerName), watchers = \(order.watchers), start_at = \(order.startAt), end_at = \(order.endAt),
-                        target_quantity = \(order.targetQuantity), completed_quantity = \(order.completedQuantity),
-                        defective_quantity = \(order.defectiveQuantity), procurement_auto_notify = \(order.procurement.autoNotify),
-                        target_factory_id = \(order.procurement.targetFactoryID),
-                        target_factory_name = \(order.procurement.targetFactoryName), version = version + 1
-                    WHERE id = \(order.id)
-                    RETURNING version, updated_at
-                    """
-                )
+                let rows = try await query(PostgresQuery(stringInterpolation: sql))
                 guard let row = rows.first else { throw StrataError(.notFound, "No work order has this id.") }
                 (stored.version, stored.updatedAt) = try row.decode((Int64, Date).self)
-            }
-            for (position, step) in order.steps.enumerated() where steps.contains(step.stepCode) {
-                try await upsert(step, at: position, of: order.id)
             }
             return stored
         }
 
-        private func upsert(_ step: WorkOrderStep, at position: Int, of orderID: UUID) async throws {
-            _ = try await query(
-                """
-                INSERT INTO workorders.work_order_steps (work_order_id, position, step_code, step_name, assignee_id, assignee_name,
-                    expected_quantity, completed_quantity, defective_quantity, estimated_completion_at, status)
-                VALUES (\(orderID), \(Int16(clamping: position)), \(step.stepCode), \(step.stepName), \(step.assigneeID), \(step.assigneeName),
-                    \(step.expectedQuantity), \(step.completedQuantity), \(step.defectiveQuantity), \(step.estimatedCompletionAt),
-                    \(step.status.rawValue))
-                ON CONFLICT (work_order_id, step_code) DO UPDATE SET step_name = excluded.step_name,
-                    assignee_id = excluded.assignee_id, assignee_name = excluded.assignee_name,
-                    expected_quantity = excluded.expected_quantity, completed_quantity = excluded.completed_quantity,
-                    defective_quantity = excluded.defective_quantity, estimated_completion_at = excluded.estimated_completion_at,
-                    status = excluded.status
-                """
+        /// `, <name> AS (INSERT … ON CONFLICT (work_order_id, step_code) DO UPDATE …)`: a step added
+        /// or changed, as a data-modifying CTE.
+        static func appendUpsert(
+            _ step: WorkOrderStep,
+            at position: Int,
+            of orderID: UUID,
+            as name: String,
+            to sql: inout PostgresQuery.StringInterpolation
+        ) {
+            sql.appendLiteral(", \(name) AS (INSERT INTO workorders.work_order_steps (work_order_id, position, step_code, step_name, ")
+            sql.appendLiteral(
+                "assignee_id, assignee_name, expected_quantity, completed_quantity, defective_quantity, estimated_completion_at, status) VALUES ("
+            )
+            sql.appendInterpolation(orderID)
+            sql.appendLiteral(", ")
+            sql.appendInterpolation(Int16(clamping: position))
+            for value in [step.stepCode, step.stepName, step.assigneeID, step.assigneeName] {
+                sql.appendLiteral(", ")
+                sql.appendInterpolation(value)
+            }
+            for value in [step.expectedQuantity, step.completedQuantity, step.defectiveQuantity] {
+                sql.appendLiteral(", ")
+                sql.appendInterpolation(value)
+            }
+            sql.appendLiteral(", ")
+            sql.appendInterpolation(step.estimatedCompletionAt)
+            sql.appendLiteral(", ")
+            sql.appendInterpolation(step.status.rawValue)
+            sql.appendLiteral(
+                ") ON CONFLICT (work_order_id, step_code) DO UPDATE SET step_name = excluded.step_name, assignee_id = excluded.assignee_id, "
+                    + "assignee_name = excluded.assignee_name, expected_quantity = excluded.expected_quantity, "
+                    + "completed_quantity = excluded.completed_quantity, defective_quantity = excluded.defective_quantity, "
+                    + "estimated_completion_at = excluded.estimated_completion_at, status = excluded.status RETURNING 1)"
             )
         }
 

@@ -212,6 +212,12 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Orders to spread the load over.")
         var orders = 200
 
+        @Option(
+            help:
+                "Only one kind of request (detail, list, progress, create) instead of the mix; workloads are then workorders.<kind>.cached/uncached."
+        )
+        var only: String?
+
         @Flag(help: "Print one JSON object per line.")
         var json = false
 
@@ -219,13 +225,16 @@ struct Bench: AsyncParsableCommand {
             guard (1...1024).contains(connections) else { throw ValidationError("--connections must be in 1...1024") }
             guard requests > 0 else { throw ValidationError("--requests must be positive") }
             guard (1...100_000).contains(orders) else { throw ValidationError("--orders must be in 1...100000") }
+            if let only, !["detail", "list", "progress", "create"].contains(only) {
+                throw ValidationError("--only must be detail, list, progress or create")
+            }
         }
 
         func run() async throws {
             try await Strata.guarded {
                 let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
                 try await WorkOrdersBenchmark(
-                    plan: .init(connections: connections, requests: requests, orders: orders),
+                    plan: .init(connections: connections, requests: requests, orders: orders, only: only),
                     configuration: configuration,
                     logger: logger,
                     report: Report(json: json)

@@ -22,6 +22,8 @@ struct WorkOrdersBenchmark {
         var connections: Int
         var requests: Int
         var orders: Int
+        /// Run only one kind of request (`detail`, `list`, `progress`, `create`) instead of the mix.
+        var only: String?
     }
 
     let plan: Plan
@@ -79,7 +81,7 @@ struct WorkOrdersBenchmark {
         let (cached, services) = application(redis: hotLayer.client, port: cachedPort)
         let (uncached, _) = application(redis: nil, port: uncachedPort)
         try await withRunningServices(services + [cached, uncached], logger: logger) {
-            try await drive(ports: ["workorders.mixed.cached": cachedPort, "workorders.mixed.uncached": uncachedPort], key: key, ids: ids)
+            try await drive(cached: cachedPort, uncached: uncachedPort, key: key, ids: ids)
         }
     }
 
@@ -111,11 +113,19 @@ struct WorkOrdersBenchmark {
     }
 
     /// The `index`th request of the mix (a fixed pattern of 20, spread over the orders).
-    static func request(_ index: Int, ids: [UUID], key: String) -> HTTPLoad.Request {
+    static func request(_ index: Int, ids: [UUID], key: String, only: String? = nil) -> HTTPLoad.Request {
         let auth = [("X-API-Key", key)]
         let json = auth + [("Content-Type", "application/json")]
         let order = ids[Int(UInt(bitPattern: index &* 2_654_435_761 &+ 7) % UInt(ids.count))]
-        switch index % 20 {
+        let slot =
+            switch only {
+            case "detail": 0
+            case "list": 12
+            case "progress": 16
+            case "create": 19
+            default: index % 20
+            }
+        switch slot {
         case 0..<12:
             return .init(path: "/api/workorders/orders/\(order.uuidString)", headers: auth)
         case 12..<16:
@@ -130,16 +140,18 @@ struct WorkOrdersBenchmark {
         }
     }
 
-    private func drive(ports: [String: Int], key: String, ids: [UUID]) async throws {
-        for port in ports.values { try await waitUntilListening(port: port) }
+    private func drive(cached cachedPort: Int, uncached uncachedPort: Int, key: String, ids: [UUID]) async throws {
+        for port in [cachedPort, uncachedPort] { try await waitUntilListening(port: port) }
         report.note(
             "workorders benchmark: \(plan.connections) connections, \(plan.requests) requests per workload over \(plan.orders) orders "
                 + "(60% detail, 20% list, 15% progress, 5% create)"
         )
-        let workloads = ["workorders.mixed.cached", "workorders.mixed.uncached"]
+        let kind = plan.only.map { "workorders.\($0)" } ?? "workorders.mixed"
+        let workloads = ["\(kind).cached", "\(kind).uncached"]
+        let ports = [workloads[0]: cachedPort, workloads[1]: uncachedPort]
         for workload in workloads {  // warm-up: connections, prepared plans, the cache
             _ = try await HTTPLoad.run(host: "127.0.0.1", port: ports[workload]!, connections: plan.connections, requests: 2000) {
-                Self.request($0, ids: ids, key: key)
+                Self.request($0, ids: ids, key: key, only: plan.only)
             }
         }
         let rounds = 6
@@ -154,7 +166,7 @@ struct WorkOrdersBenchmark {
                         connections: plan.connections,
                         requests: max(1, plan.requests / rounds)
                     ) {
-                        Self.request($0 + offset, ids: ids, key: key)
+                        Self.request($0 + offset, ids: ids, key: key, only: plan.only)
                     }
                 )
             }
