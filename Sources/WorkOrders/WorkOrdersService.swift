@@ -320,8 +320,8 @@ public struct WorkOrdersService: Sendable {
                 )
             )
             var events = [
-                try event(stored, "work_order.progress_recorded", extra: ["progress": try JSONValue(encoding: log)], by: actor)
-            ]  // the log is small; the order is encoded once
+                try event(stored, "work_order.progress_recorded", extraJSON: ["progress": try Self.payload(log, extra: [:])], by: actor)
+            ]
             if stored.status != previous {
                 events.append(
                     try event(
@@ -373,21 +373,27 @@ public struct WorkOrdersService: Sendable {
 
     // MARK: Recording
 
-    func event(_ order: WorkOrder, _ kind: String, extra: [String: JSONValue] = [:], by actor: Actor) throws -> OutboxEvent {
+    func event(
+        _ order: WorkOrder,
+        _ kind: String,
+        extra: [String: JSONValue] = [:],
+        extraJSON: [String: String] = [:],
+        by actor: Actor
+    ) throws -> OutboxEvent {
         OutboxEvent(
             app: Self.app,
             aggregateType: "work_order",
             aggregateID: order.id.uuidString,
             kind: kind,
-            payloadJSON: try Self.payload(order, extra: extra),
+            payloadJSON: try Self.payload(order, extra: extra.mapValues(\.text).merging(extraJSON) { _, raw in raw }),
             actor: actor.audit.actor ?? actor.name,
             requestID: actor.requestID
         )
     }
 
-    /// An event payload: `value`'s JSON object with `extra`'s members added, encoded once (no
-    /// round trip through ``JSONValue``: events are written on every change).
-    static func payload(_ value: some Encodable, extra: [String: JSONValue]) throws -> String {
+    /// An event payload: `value`'s JSON object with `extra`'s members (JSON text) added, encoded
+    /// once (no round trip through ``JSONValue``: events are written on every change).
+    static func payload(_ value: some Encodable, extra: [String: String]) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601
@@ -396,7 +402,7 @@ public struct WorkOrdersService: Sendable {
         text.removeLast()
         for (key, member) in extra.sorted(by: { $0.key < $1.key }) {
             if text.count > 1 { text += "," }
-            text += JSONText.quoted(key) + ":" + member.text
+            text += JSONText.quoted(key) + ":" + member
         }
         return text + "}"
     }

@@ -59,7 +59,7 @@ extension WorkOrdersService {
                     aggregateType: "work_order",
                     aggregateID: order.id.uuidString,
                     kind: kind,
-                    payloadJSON: try Self.payload(stored, extra: extra),
+                    payloadJSON: try Self.payload(stored, extra: extra.mapValues(\.text)),
                     actor: actor.audit.actor ?? actor.name,
                     requestID: actor.requestID
                 )

@@ -144,7 +144,7 @@ struct WorkOrdersBenchmark {
         for port in [cachedPort, uncachedPort] { try await waitUntilListening(port: port) }
         report.note(
             "workorders benchmark: \(plan.connections) connections, \(plan.requests) requests per workload over \(plan.orders) orders "
-                + "(60% detail, 20% list, 15% progress, 5% create)"
+                + (plan.only.map { "(\($0) only)" } ?? "(60% detail, 20% list, 15% progress, 5% create)")
         )
         let kind = plan.only.map { "workorders.\($0)" } ?? "workorders.mixed"
         let workloads = ["\(kind).cached", "\(kind).uncached"]
