@@ -9,9 +9,11 @@ import Testing
 @Suite struct HotLayerTests {
     @Test(.timeLimit(.minutes(1)))
     func anUnreachableRedisIsReportedButDoesNotFailReadiness() async throws {
-        let port = try FileSystem.freeLoopbackPort()
+        // A socket path nothing listens on: a "free" loopback port can be taken by another test's
+        // server between the choice and the connection (it happened).
+        let socket = NSTemporaryDirectory() + "strata-no-redis-\(UUID().uuidString.prefix(8)).sock"
         let configuration = try ServerConfiguration(
-            environment: EnvironmentReader(["REDIS_URL": "redis://127.0.0.1:\(port)/0", "REDIS_COMMAND_TIMEOUT": "100ms"])
+            environment: EnvironmentReader(["REDIS_URL": "unix://\(socket)", "REDIS_COMMAND_TIMEOUT": "100ms"])
         )
         let hotLayer = await HotLayer.open(configuration: configuration, logger: TestPostgres.logger)
         #expect(hotLayer.client != nil)
