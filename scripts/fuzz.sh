@@ -21,7 +21,7 @@ done
 curl -fsS "http://127.0.0.1:$port/ready" > /dev/null || { echo "the server did not become ready:"; tail -20 "$home/serve.log"; exit 1; }
 key=$("$STRATA" keys create --name fuzz --permissions admin --rate-limit 1000000 --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["key"])')
 "$SCHEMATHESIS" run "http://127.0.0.1:$port/openapi.json" \
-    --header "X-API-Key: $key" \
+    --header "Authorization: Bearer $key" \
     --checks all \
     --exclude-checks positive_data_acceptance \
     --exclude-path /api/events \

@@ -49,6 +49,21 @@ struct GuardedModule: StrataModule {
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func twoDifferentCredentialsAre401AndTheSameOneTwiceIsFine() async throws {
+        try await withGuardedApplication { database, client, _ in
+            let (_, reader) = try await createKey(database.pool, ["read"])
+            let both: HTTPFields = [.authorization: "Bearer \(reader)", .xAPIKey: "sk_bad_credential"]
+            try await client.execute(uri: "/api/guarded/secret", method: .get, headers: both) { response in
+                #expect(response.status == .unauthorized && self.code(response) == "unauthenticated", "a bad key must not ride on a good token")
+            }
+            let reversed: HTTPFields = [.authorization: "Bearer sk_bad_credential", .xAPIKey: reader]
+            try await client.execute(uri: "/api/guarded/secret", method: .get, headers: reversed) { #expect($0.status == .unauthorized) }
+            let same: HTTPFields = [.authorization: "Bearer \(reader)", .xAPIKey: reader]
+            try await client.execute(uri: "/api/guarded/secret", method: .get, headers: same) { #expect($0.status == .ok) }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func keysAuthenticatePermissionsAuthorizeAndBadKeysAre401() async throws {
         try await withGuardedApplication { database, client, environment in
             let (_, reader) = try await createKey(database.pool, ["read"])

@@ -63,6 +63,13 @@ public struct AuthenticationMiddleware: RouterMiddleware {
         var context = context
         let budgetKey: String
         let perMinute: Int
+        if let authorization = request.headers[.authorization], let key = request.headers[.xAPIKey],
+            Self.credential(in: [.authorization: authorization]) != key
+        {
+            // Two different credentials: whichever one we picked, the other would be ignored, and a
+            // bad credential must never pass because a good one came with it.
+            throw StrataError(.unauthenticated, "Send one credential: 'Authorization: Bearer …' or 'X-API-Key', not two different ones.")
+        }
         if let credential = Self.credential(in: request.headers) {
             let (principal, budget, limit) = try await authenticate(credential)
             context.principal = principal
