@@ -77,7 +77,7 @@ struct AuthBenchmark {
     }
 
     private func drive(port: Int, key: String, token: String) async throws {
-        try await waitUntilListening(port: port)
+        try await HTTPLoad.waitUntilListening(port: port)
         report.note("auth benchmark: \(plan.connections) connections, \(plan.requests) requests per workload, GET /api/bench/ping")
 
         // Rounds alternate the three workloads so that a noisy neighbour slows all of them alike.
@@ -110,14 +110,7 @@ struct AuthBenchmark {
                 )
             }
         }
-        func combined(_ name: String) -> BenchResult {
-            let parts = results[name] ?? []
-            let operations = parts.reduce(0) { $0 + $1.operations }
-            let seconds = parts.reduce(0) { $0 + $1.seconds }
-            let p50 = parts.map(\.p50).sorted()[parts.count / 2]
-            let p99 = parts.map(\.p99).sorted()[parts.count / 2]
-            return BenchResult(operations: operations, seconds: seconds, p50: p50, p99: p99)
-        }
+        func combined(_ name: String) -> BenchResult { .combined(results[name] ?? []) }
         // Each round's ratio compares runs seconds apart; their median resists the machine's drift.
         func medianRatio(_ name: String) -> Double {
             let ratios = zip(results[name] ?? [], results["auth.none"] ?? []).map { $0.opsPerSecond / $1.opsPerSecond }.sorted()
@@ -139,13 +132,5 @@ struct AuthBenchmark {
             ]
         }
         report.emit(fields)
-    }
-
-    private func waitUntilListening(port: Int) async throws {
-        for _ in 0..<200 {
-            if (try? await HTTPLoad.run(host: "127.0.0.1", port: port, path: "/health", headers: [], connections: 1, requests: 1)) != nil { return }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-        throw StrataError(.serverStartFailed, "The benchmark server did not start listening.")
     }
 }

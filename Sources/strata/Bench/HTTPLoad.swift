@@ -62,6 +62,16 @@ enum HTTPLoad {
         }
     }
 
+    /// Returns once `GET /health` answers on `port` (a server that has just been started).
+    /// - Throws: `server_start_failed` after about 5 seconds.
+    static func waitUntilListening(port: Int) async throws {
+        for _ in 0..<200 {
+            if (try? await run(host: "127.0.0.1", port: port, path: "/health", headers: [], connections: 1, requests: 1)) != nil { return }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        throw StrataError(.serverStartFailed, "The benchmark server did not start listening.")
+    }
+
     struct Exchange {
         var head: HTTPRequestHead
         var body: [UInt8]?

@@ -9,6 +9,17 @@ struct BenchResult: Sendable {
     var p50: Double
     var p99: Double
     var opsPerSecond: Double { Double(operations) / seconds }
+
+    /// Rounds of one workload as one result: their operations over their time, and the median
+    /// of their percentiles.
+    static func combined(_ rounds: [BenchResult]) -> BenchResult {
+        BenchResult(
+            operations: rounds.reduce(0) { $0 + $1.operations },
+            seconds: rounds.reduce(0) { $0 + $1.seconds },
+            p50: rounds.map(\.p50).sorted()[rounds.count / 2],
+            p99: rounds.map(\.p99).sorted()[rounds.count / 2]
+        )
+    }
 }
 
 /// Runs `count` operations on `concurrency` tasks (each takes the next index until none is

@@ -141,7 +141,7 @@ struct WorkOrdersBenchmark {
     }
 
     private func drive(cached cachedPort: Int, uncached uncachedPort: Int, key: String, ids: [UUID]) async throws {
-        for port in [cachedPort, uncachedPort] { try await waitUntilListening(port: port) }
+        for port in [cachedPort, uncachedPort] { try await HTTPLoad.waitUntilListening(port: port) }
         report.note(
             "workorders benchmark: \(plan.connections) connections, \(plan.requests) requests per workload over \(plan.orders) orders "
                 + (plan.only.map { "(\($0) only)" } ?? "(60% detail, 20% list, 15% progress, 5% create)")
@@ -171,31 +171,14 @@ struct WorkOrdersBenchmark {
                 )
             }
         }
-        func combined(_ name: String) -> BenchResult {
-            let parts = results[name] ?? []
-            return BenchResult(
-                operations: parts.reduce(0) { $0 + $1.operations },
-                seconds: parts.reduce(0) { $0 + $1.seconds },
-                p50: parts.map(\.p50).sorted()[parts.count / 2],
-                p99: parts.map(\.p99).sorted()[parts.count / 2]
-            )
-        }
         let ratios = zip(results[workloads[0]] ?? [], results[workloads[1]] ?? []).map { $0.opsPerSecond / $1.opsPerSecond }.sorted()
-        let cached = combined(workloads[0])
-        let uncached = combined(workloads[1])
+        let cached = BenchResult.combined(results[workloads[0]] ?? [])
+        let uncached = BenchResult.combined(results[workloads[1]] ?? [])
         report.emit([
             ("workload", workloads[0]), ("ops_per_s", cached.opsPerSecond), ("p50_ms", cached.p50), ("p99_ms", cached.p99),
             ("peer", workloads[1]), ("peer_ops_per_s", uncached.opsPerSecond), ("ratio", ratios.isEmpty ? 0 : ratios[ratios.count / 2]),
         ])
         report.emit([("workload", workloads[1]), ("ops_per_s", uncached.opsPerSecond), ("p50_ms", uncached.p50), ("p99_ms", uncached.p99)])
         report.emit([("workload", "workorders.memory"), ("peak_rss_mb", peakResidentMegabytes())])
-    }
-
-    private func waitUntilListening(port: Int) async throws {
-        for _ in 0..<200 {
-            if (try? await HTTPLoad.run(host: "127.0.0.1", port: port, path: "/health", headers: [], connections: 1, requests: 1)) != nil { return }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-        throw StrataError(.serverStartFailed, "The benchmark server did not start listening.")
     }
 }
