@@ -23,13 +23,11 @@ import Testing
         }
     }
 
-    /// What `curl -N` receives from the event stream within `seconds`.
+    /// What a client receives from the app's event stream within `seconds`.
     func listen(port: Int, query: String, lastEventID: String?, key: String, seconds: Double) async throws -> String {
-        let header = (lastEventID.map { "-H 'Last-Event-ID: \($0)'" } ?? "") + " -H 'X-API-Key: \(key)'"
-        return try await ChildProcess.run(
-            "/bin/sh",
-            ["-c", "curl -sN --max-time \(seconds) \(header) 'http://127.0.0.1:\(port)/api/events?\(query)'; exit 0"]
-        )
+        var headers = ["X-API-Key": key]
+        if let lastEventID { headers["Last-Event-ID"] = lastEventID }
+        return try await readEventStream(port: port, path: "/api/events?\(query)", headers: headers, seconds: seconds)
     }
 
     @Test(.timeLimit(.minutes(1)))

@@ -52,12 +52,11 @@ import Testing
                 )
                 try await application.test(.live) { client in
                     let port = try #require(client.port)
-                    async let received = ChildProcess.run(
-                        "/bin/sh",
-                        [
-                            "-c",
-                            "curl -sN --max-time 3 -H 'X-API-Key: \(key)' 'http://127.0.0.1:\(port)/api/workorders/orders/\(order.id.uuidString)/events?after=0'; exit 0",
-                        ]
+                    async let received = readEventStream(
+                        port: port,
+                        path: "/api/workorders/orders/\(order.id.uuidString)/events?after=0",
+                        headers: ["X-API-Key": key],
+                        seconds: 3
                     )
                     try await Task.sleep(for: .milliseconds(700))
                     _ = try await service.post(.init(body: "live"), to: order.id, by: manager)
