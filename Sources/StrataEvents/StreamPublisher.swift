@@ -9,14 +9,18 @@ import StrataRedis
 /// Each event goes in at its fixed position (`XADD … 0-<sequence>`). An entry at or below the
 /// stream's top was published before — by an earlier attempt of the same batch, or by another
 /// relay — and is skipped, so publishing a batch twice leaves the stream as publishing it
-/// once. Cache keys are deleted either way.
+/// once. Cache keys are handled either way: plain ones deleted, versioned ones
+/// (``OutboxEvent/versionedCacheKey(_:version:)``) replaced by a tombstone of their version
+/// unless Redis holds an equal or newer one — the rule of `HotCache` — so a reader that loaded
+/// an older row can never put it back after the relay's pass.
 struct StreamPublisher: Sendable {
     let redis: RedisClient
     let streams: EventStreams
     let maximumLength: Int
 
     /// KEYS: the batch's streams, then its cache keys. ARGV[1]: the approximate maximum stream
-    /// length. ARGV[2]: `[[stream key index, entry id, [field, value, …], [cache key index, …]], …]`.
+    /// length. ARGV[2]: `[[stream key index, entry id, [field, value, …], [[cache key index,
+    /// version or "0"], …]], …]`. ARGV[3]: a tombstone's lifetime in milliseconds.
     static let script = RedisScript(
         """
         local events = cjson.decode(ARGV[2])
@@ -33,7 +37,17 @@ struct StreamPublisher: Sendable {
             end
             local stale = event[4]
             for j = 1, #stale do
-                redis.call('DEL', KEYS[stale[j]])
+                local key = KEYS[stale[j][1]]
+                local version = tonumber(stale[j][2])
+                if version == 0 then
+                    redis.call('DEL', key)
+                else
+                    local current = redis.call('GET', key)
+                    local stored = current and tonumber(string.match(current, '^(%d+):'))
+                    if not (stored and stored >= version) then
+                        redis.call('SET', key, stale[j][2] .. ':', 'PX', ARGV[3])
+                    end
+                end
             end
         end
         return added
@@ -61,13 +75,32 @@ struct StreamPublisher: Sendable {
                     stream: index[streams.key(for: live.event.app)]!,
                     entryID: EventStreams.entryID(of: live.sequence),
                     fields: live.streamFields,
-                    staleKeys: live.event.cacheKeys.map(position)
+                    staleKeys: live.event.cacheKeys.map { entry in
+                        let (key, version) = OutboxEvent.parseCacheKey(entry)
+                        return StaleKey(index: position(key), version: version.map(String.init) ?? "0")
+                    }
                 )
             )
         }
         let batch = String(decoding: try JSONEncoder().encode(items), as: UTF8.self)
-        let reply = try await redis.run(Self.script, keys: keys, arguments: ["\(maximumLength)", batch])
+        let reply = try await redis.run(Self.script, keys: keys, arguments: ["\(maximumLength)", batch, "\(Self.tombstoneLifetime)"])
         return Int(reply.integer ?? 0)
+    }
+
+    /// How long a tombstone written by the relay lives, in milliseconds: longer than any load in
+    /// flight when the event was published; after it the key is simply a miss.
+    static let tombstoneLifetime = 600_000
+
+    /// A cache key an event makes stale: its index in KEYS and its version ("0": delete).
+    struct StaleKey: Encodable {
+        var index: Int
+        var version: String
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.unkeyedContainer()
+            try container.encode(index)
+            try container.encode(version)
+        }
     }
 
     /// One event as the script reads it: a JSON array.
@@ -75,7 +108,7 @@ struct StreamPublisher: Sendable {
         var stream: Int
         var entryID: String
         var fields: [String]
-        var staleKeys: [Int]
+        var staleKeys: [StaleKey]
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.unkeyedContainer()

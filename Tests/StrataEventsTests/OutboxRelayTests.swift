@@ -195,6 +195,30 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func versionedCacheKeysGetTombstonesThatNeverGoBackAndPlainKeysAreDeleted() async throws {
+        try await withTestDatabase { database in
+            try await withTestRedis { redis, prefix in
+                let streams = EventStreams(prefix: prefix + "events:")
+                let relay = OutboxRelay(pool: database.pool, redis: redis, configuration: .init(streams: streams), logger: TestPostgres.logger)
+                let (older, newer, plain) = (prefix + "cache:older", prefix + "cache:newer", prefix + "cache:plain")
+                try await redis.set(older, to: #"3:{"title":"old"}"#)
+                try await redis.set(newer, to: #"7:{"title":"newest"}"#)
+                try await redis.set(plain, to: "anything")
+                let keys = [OutboxEvent.versionedCacheKey(older, version: 5), OutboxEvent.versionedCacheKey(newer, version: 5), plain]
+                _ = try await append([event(aggregate: "o1", cacheKeys: keys)], pool: database.pool)
+                try await relay.relayWaitingEvents()
+                #expect(try await redis.getString(older) == "5:", "an older value becomes the event's tombstone")
+                #expect(try await redis.getString(newer) == #"7:{"title":"newest"}"#, "a newer value stays")
+                #expect(try await redis.getString(plain) == nil)
+                let lifetime = try #require(try await redis.timeToLive(older))
+                #expect(lifetime > .seconds(60), "the tombstone outlives loads in flight")
+                let parsed = OutboxEvent.parseCacheKey(keys[0])
+                #expect(parsed.key == older && parsed.version == 5 && OutboxEvent.parseCacheKey(plain).version == nil)
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func replayPublishesAgainAndExpiredEventsAreRemoved() async throws {
         try await withTestDatabase { database in
             try await withTestRedis { redis, prefix in

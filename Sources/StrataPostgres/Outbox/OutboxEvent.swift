@@ -27,7 +27,10 @@ public struct OutboxEvent: Sendable, Equatable {
     public var actor: String?
     /// The request id (or trace id) of the change.
     public var requestID: String?
-    /// Redis keys the relay deletes when it publishes the event.
+    /// Redis keys the event makes stale. The relay deletes a plain key when it publishes the
+    /// event; a key made by ``versionedCacheKey(_:version:)`` (a `HotCache` entry) gets a
+    /// tombstone of that version instead, as the writer's own invalidation does, so an older
+    /// value can never be cached again after the relay's pass.
     public var cacheKeys: [String]
 
     /// Creates an event whose payload is already JSON text.
@@ -82,6 +85,24 @@ public struct OutboxEvent: Sendable, Equatable {
             requestID: requestID,
             cacheKeys: cacheKeys
         )
+    }
+
+    /// The separator between a versioned cache key and its version (a control character no
+    /// key uses).
+    static let versionSeparator: Character = "\u{1}"
+
+    /// A ``cacheKeys`` entry for a versioned cache entry (`HotCache`): the relay replaces the
+    /// value stored at `key` (the Redis key) by a tombstone of `version` unless Redis holds an
+    /// equal or newer version.
+    public static func versionedCacheKey(_ key: String, version: Int64) -> String {
+        "\(key)\(versionSeparator)\(version)"
+    }
+
+    /// A ``cacheKeys`` entry read back: the Redis key, and the version for versioned entries.
+    public static func parseCacheKey(_ entry: String) -> (key: String, version: Int64?) {
+        guard let separator = entry.lastIndex(of: versionSeparator), let version = Int64(entry[entry.index(after: separator)...]), version > 0
+        else { return (entry, nil) }
+        return (String(entry[..<separator]), version)
     }
 
     /// Checks the fields the table constrains, so that a bad event fails with a message naming

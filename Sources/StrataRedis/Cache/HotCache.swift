@@ -82,7 +82,9 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
         loads = Counter(label: "strata_cache_loads_total", dimensions: [("cache", name)])
     }
 
-    func redisKey(_ key: String) -> String { "strata:cache:\(name):\(key)" }
+    /// The Redis key of `key`'s entry (what an outbox event names to have the relay write its
+    /// tombstone too, with `OutboxEvent.versionedCacheKey`).
+    public func redisKey(_ key: String) -> String { "strata:cache:\(name):\(key)" }
 
     /// The value for `key`: from Redis, or from `load` (which reads the database) and then
     /// cached. `load` returns `nil` for "absent"; absence is not cached.
