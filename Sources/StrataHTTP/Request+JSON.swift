@@ -18,4 +18,13 @@ extension Request {
         }
         return try await decode(as: type, context: context)
     }
+
+    /// Decodes a JSON body when one was sent, `nil` for an empty body (routes whose body is
+    /// optional); otherwise the errors of ``decodeJSON(as:context:)``.
+    public func decodeJSONIfPresent<Value: Decodable>(as type: Value.Type, context: StrataRequestContext) async throws -> Value? {
+        var request = self
+        let buffer = try await request.collectBody(upTo: context.bodyLimit)
+        guard buffer.readableBytes > 0 else { return nil }
+        return try await request.decodeJSON(as: type, context: context)
+    }
 }

@@ -26,6 +26,8 @@ import Testing
             #expect(try await redis.increment(prefix + "counter") == 2)
             try await redis.hashSet(prefix + "hash", ["a": "1", "b": "2"])
             #expect(try await redis.hashGetAll(prefix + "hash") == ["a": "1", "b": "2"])
+            #expect(try await redis.hashDelete(prefix + "hash", ["a", "missing"]) == 1)
+            #expect(try await redis.hashGetAll(prefix + "hash") == ["b": "2"])
             #expect(try await redis.delete(prefix + "bin", prefix + "counter", prefix + "nothing") == 2)
             await #expect {
                 try await redis.send("NOSUCHCOMMAND", "x")

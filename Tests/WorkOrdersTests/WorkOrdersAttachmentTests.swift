@@ -1,4 +1,5 @@
 import Foundation
+import PostgresNIO
 import StrataCore
 import StrataObjects
 import StrataPostgres
@@ -37,7 +38,7 @@ import Testing
                     by: WorkOrdersService.Actor(name: "ocr-bot")
                 )
                 #expect(
-                    ocr.role == .bot && ocr.body == "12 rows, 2 defects" && ocr.payload[member: "source_message_id"] == .number(Double(message.id))
+                    ocr.role == .bot && ocr.body == "12 rows, 2 defects" && ocr.payload["source_message_id"] == .number(Double(message.id))
                 )
                 let (_, json) = try await service.file(of: ocr.id, on: order.id)
                 #expect(try JSONValue(parsing: String(decoding: json, as: UTF8.self)) == .object(["rows": .number(12), "defects": .number(2)]))
@@ -75,8 +76,40 @@ import Testing
             }
         }
     }
-}
 
-extension JSONValue {
-    subscript(member key: String) -> JSONValue? { objectValue?[key] }
+    @Test(.timeLimit(.minutes(1)))
+    func aFileWhoseMessageCannotBeWrittenIsRemovedAgain() async throws {
+        try await withTestFileStore { objects in
+            try await withTestDatabase { database in
+                let service = WorkOrdersService(
+                    repository: PostgresWorkOrdersRepository(pool: database.pool),
+                    redis: nil,
+                    objects: objects,
+                    logger: TestPostgres.logger
+                )
+                let order = try await service.create(weldingDraft(), by: manager)
+                // The message row fails after the file has been stored.
+                for statement in [
+                    "CREATE FUNCTION workorders.refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'refused'; END $$",
+                    "CREATE TRIGGER refuse BEFORE INSERT ON workorders.work_order_messages FOR EACH ROW EXECUTE FUNCTION workorders.refuse()",
+                ] {
+                    _ = try await database.pool.query(PostgresQuery(unsafeSQL: statement))
+                }
+                await #expect(throws: StrataError.self) {
+                    try await service.attach(
+                        Data("x".utf8),
+                        to: order.id,
+                        fileName: "a.txt",
+                        contentType: "text/plain",
+                        kind: .attachment,
+                        by: manager
+                    )
+                }
+                await #expect(throws: StrataError.self) {
+                    try await service.recordOCRResult(.init(result: .object(["rows": .number(1)])), on: order.id, by: manager)
+                }
+                #expect(try await objects.listAll(prefix: "workorders/").isEmpty, "no object without its message")
+            }
+        }
+    }
 }

@@ -251,11 +251,3 @@ import Testing
         }
     }
 }
-
-extension JSONValue {
-    subscript(key: String) -> JSONValue? { objectValue?[key] }
-    var arrayValue: [JSONValue]? {
-        if case .array(let values) = self { return values }
-        return nil
-    }
-}

@@ -51,18 +51,6 @@ public enum JSONValue: Sendable, Hashable, Codable {
         }
     }
 
-    /// The JSON form of an `Encodable` value (dates as ISO 8601 text).
-    /// - Throws: `invalid_value` when it cannot be encoded.
-    public init<Value: Encodable>(encoding value: Value) throws {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        do {
-            self = try JSONDecoder().decode(JSONValue.self, from: try encoder.encode(value))
-        } catch {
-            throw StrataError(.invalidValue, "The value cannot be encoded as JSON.", underlying: error)
-        }
-    }
-
     /// The value as compact JSON text with sorted keys (what is bound to a `jsonb` parameter).
     public var text: String {
         let encoder = JSONEncoder()
@@ -79,6 +67,12 @@ public enum JSONValue: Sendable, Hashable, Codable {
     /// The number, when the value is one.
     public var numberValue: Double? {
         if case .number(let number) = self { return number }
+        return nil
+    }
+
+    /// The elements, when the value is an array.
+    public var arrayValue: [JSONValue]? {
+        if case .array(let elements) = self { return elements }
         return nil
     }
 

@@ -20,4 +20,13 @@ public enum SecureRandom {
     public static func hex(bytes count: Int) -> String {
         Hex.encode(bytes(count))
     }
+
+    /// `count` characters drawn uniformly (no modulo bias) from `alphabet`, which must be ASCII:
+    /// keys, logins, passwords and codes.
+    public static func string(_ count: Int, from alphabet: String) -> String {
+        let characters = Array(alphabet.utf8)
+        precondition(!characters.isEmpty && characters.allSatisfy { $0 < 0x80 }, "the alphabet must be non-empty ASCII")
+        var generator = SystemRandomNumberGenerator()
+        return String(decoding: (0..<count).map { _ in characters[Int(generator.next(upperBound: UInt64(characters.count)))] }, as: UTF8.self)
+    }
 }

@@ -1,7 +1,5 @@
 import Foundation
 public import Hummingbird
-import HummingbirdBcrypt
-import NIOPosix
 import StrataCore
 import StrataPostgres
 import StrataRedis
@@ -11,8 +9,8 @@ import StrataRedis
 ///
 /// Attempts are rate-limited per account and per client IP (brute force), counted whether they
 /// succeed or not. Unknown logins and wrong passwords get the same 401 after the same bcrypt
-/// work, so the answer's timing does not tell which logins exist. Bcrypt runs on NIO's thread
-/// pool, not on the request's task: only the login route pays for it.
+/// work (``PasswordHasher/standard``, whose cost the directory's hashes must share), so the
+/// answer's timing does not tell which logins exist.
 public struct LoginController: Sendable {
     public let app: String
     let directory: any UserDirectory
@@ -21,8 +19,6 @@ public struct LoginController: Sendable {
     let limiter: RequestLimiter
     let attemptsPerAccount: Int
     let attemptsPerIP: Int
-    /// A hash to verify against when the login is unknown (same cost as real ones).
-    static let decoyHash = Bcrypt.hash("strata-decoy-password", cost: 12)
 
     public init(
         app: String,
@@ -84,9 +80,7 @@ public struct LoginController: Sendable {
             try await limiter.spend(budget, perMinute: perMinute, what: "sign-in attempts")
         }
         let user = try await directory.credentials(forLogin: body.login)
-        let hash = user?.passwordHash ?? Self.decoyHash
-        let password = body.password
-        let matches = try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(password, hash: hash) }
+        let matches = try await PasswordHasher.standard.verify(body.password, against: user?.passwordHash)
         guard let user, matches, user.active else {
             throw StrataError(.unauthenticated, "The login or the password is wrong.")
         }

@@ -93,16 +93,12 @@ public struct APIKey: Sendable, Equatable, Codable {
 
     // MARK: Key text
 
-    static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+    static let alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
     /// A new key's text and its prefix.
     static func generate() -> (key: String, prefix: String) {
-        var generator = SystemRandomNumberGenerator()
-        func randomText(_ count: Int) -> String {
-            String(decoding: (0..<count).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] }, as: UTF8.self)
-        }
-        let prefix = randomText(8)
-        return ("sk_\(prefix)_\(randomText(32))", prefix)
+        let prefix = SecureRandom.string(8, from: alphabet)
+        return ("sk_\(prefix)_\(SecureRandom.string(32, from: alphabet))", prefix)
     }
 
     /// The prefix of a key's text, when it has the shape of one of ours.

@@ -107,6 +107,12 @@ extension RedisClient {
         return Int(try await send(arguments).integer ?? 0)
     }
 
+    /// `HDEL key field …`: how many fields were removed.
+    @discardableResult
+    public func hashDelete(_ key: String, _ fields: [String]) async throws -> Int {
+        Int(try await send([Array("HDEL".utf8), Array(key.utf8)] + fields.map { Array($0.utf8) }).integer ?? 0)
+    }
+
     /// `HGETALL key`: every field and value (empty when the key does not exist).
     public func hashGetAll(_ key: String) async throws -> [String: String] {
         var result: [String: String] = [:]
