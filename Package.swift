@@ -156,8 +156,6 @@ let package = Package(
                 "StrataRedis",
                 "StrataHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
-                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -300,6 +298,7 @@ let package = Package(
             name: "WorkOrdersTests",
             dependencies: [
                 "WorkOrders",
+                "StrataEvents",
                 "StrataObjects",
                 "StrataCore",
                 "StrataPostgres",

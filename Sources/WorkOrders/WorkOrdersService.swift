@@ -1,8 +1,7 @@
 public import Foundation
-import HummingbirdBcrypt
 public import Logging
-import NIOPosix
 public import StrataCore
+import StrataHTTP
 public import StrataObjects
 public import StrataPostgres
 public import StrataRedis
@@ -167,10 +166,7 @@ public struct WorkOrdersService: Sendable {
         let updated = try await repository.write { unit in
             guard actor.reaches(id), var order = try await unit.lockOrder(id) else { throw Self.notFound() }
             guard order.version == ifVersion else {
-                throw StrataError(
-                    .preconditionFailed,
-                    "The work order changed since it was read (its ETag no longer matches); read it again and retry."
-                )
+                throw ETag.mismatch()
             }
             guard !order.status.isTerminal else {
                 throw StrataError(
@@ -251,10 +247,7 @@ public struct WorkOrdersService: Sendable {
         let updated = try await repository.write { unit in
             guard actor.reaches(id), var order = try await unit.lockOrder(id) else { throw Self.notFound() }
             if let ifVersion, order.version != ifVersion {
-                throw StrataError(
-                    .preconditionFailed,
-                    "The work order changed since it was read (its ETag no longer matches); read it again and retry."
-                )
+                throw ETag.mismatch()
             }
             try order.status.checkTransition(to: status)
             if status == .completed && !order.steps.allSatisfy(\.isDone) {
@@ -357,13 +350,11 @@ public struct WorkOrdersService: Sendable {
         let deleted = try await repository.write { unit in
             guard actor.reaches(id), let order = try await unit.lockOrder(id) else { throw Self.notFound() }
             guard order.version == ifVersion else {
-                throw StrataError(
-                    .preconditionFailed,
-                    "The work order changed since it was read (its ETag no longer matches); read it again and retry."
-                )
+                throw ETag.mismatch()
             }
             _ = try await unit.deleteOrder(id)
-            try await record(order, "work_order.deleted", action: "delete", status: 204, by: actor, on: unit)
+            // A deleted order's tombstone is one version past its last.
+            try await record(order, "work_order.deleted", action: "delete", status: 204, cacheVersion: order.version + 1, by: actor, on: unit)
             return order
         }
         var tombstone = deleted
@@ -378,6 +369,7 @@ public struct WorkOrdersService: Sendable {
         _ kind: String,
         extra: [String: JSONValue] = [:],
         extraJSON: [String: String] = [:],
+        cacheVersion: Int64? = nil,
         by actor: Actor
     ) throws -> OutboxEvent {
         OutboxEvent(
@@ -387,17 +379,17 @@ public struct WorkOrdersService: Sendable {
             kind: kind,
             payloadJSON: try Self.payload(order, extra: extra.mapValues(\.text).merging(extraJSON) { _, raw in raw }),
             actor: actor.audit.actor ?? actor.name,
-            requestID: actor.requestID
+            requestID: actor.requestID,
+            // The relay writes the same tombstone as ``invalidate(_:)`` (in case this server
+            // stops between the commit and its own invalidation).
+            cacheKeys: [OutboxEvent.versionedCacheKey(cache.redisKey(order.id.uuidString), version: cacheVersion ?? order.version)]
         )
     }
 
     /// An event payload: `value`'s JSON object with `extra`'s members (JSON text) added, encoded
     /// once (no round trip through ``JSONValue``: events are written on every change).
     static func payload(_ value: some Encodable, extra: [String: String]) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        var text = String(decoding: try encoder.encode(value), as: UTF8.self)
+        var text = String(decoding: try JSONEncoder.api().encode(value), as: UTF8.self)
         guard !extra.isEmpty, text.hasSuffix("}") else { return text }
         text.removeLast()
         for (key, member) in extra.sorted(by: { $0.key < $1.key }) {
@@ -413,10 +405,11 @@ public struct WorkOrdersService: Sendable {
         action: String,
         status: Int,
         details: [String: JSONValue] = [:],
+        cacheVersion: Int64? = nil,
         by actor: Actor,
         on unit: any WorkOrdersWriter
     ) async throws {
-        try await unit.publish([try event(order, kind, extra: details, by: actor)])
+        try await unit.publish([try event(order, kind, extra: details, cacheVersion: cacheVersion, by: actor)])
         try await unit.audit(
             AuditRecord(
                 app: Self.app,
@@ -432,22 +425,12 @@ public struct WorkOrdersService: Sendable {
     }
 
     /// Replaces the cached detail by a tombstone of the committed version. A failure is logged:
-    /// the entry's TTL bounds how long the old value can be served.
+    /// the relay writes the same tombstone when it publishes the change's event.
     func invalidate(_ order: WorkOrder) async {
         do {
             try await cache.invalidate(order.id.uuidString, version: order.version)
         } catch {
             logger.warning("could not invalidate a cached work order", metadata: ["strata.workorders.order": "\(order.id)", "error": "\(error)"])
         }
-    }
-
-    /// bcrypt on NIO's thread pool (cost 10: customer passwords and activation codes are
-    /// random, so the cost guards a leaked table, not weak secrets).
-    static func hash(_ secret: String) async throws -> String {
-        try await NIOThreadPool.singleton.runIfActive { Bcrypt.hash(secret, cost: 10) }
-    }
-
-    static func verify(_ secret: String, hash: String) async throws -> Bool {
-        try await NIOThreadPool.singleton.runIfActive { Bcrypt.verify(secret, hash: hash) }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import StrataCore
+import StrataEvents
 import StrataPostgres
 import StrataRedis
 import StrataTestSupport
@@ -56,6 +57,33 @@ import Testing
                 #expect(try await service.unreadCounts(for: reader) == [order.id: 2], "rebuilt from PostgreSQL")
                 try await service.markRead(order.id, reader: reader, lastReadID: second.id, by: manager)
                 #expect(try await service.unreadCounts(for: reader).isEmpty)
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func theRelayReplacesADetailAChangeCouldNotInvalidate() async throws {
+        try await withTestRedis { redis, prefix in
+            try await withTestDatabase { database in
+                let repository = PostgresWorkOrdersRepository(pool: database.pool)
+                let cached = service(repository, redis: redis)
+                // A writer that cannot reach Redis (or stopped right after its commit).
+                let blind = service(repository, redis: nil)
+                let order = try await cached.create(weldingDraft(), by: manager)
+                #expect(try await cached.order(order.id).version == 1)
+                _ = try await blind.recordProgress(order.id, step: "step-1", report(3), by: manager)
+                #expect(try await cached.order(order.id).version == 1, "stale until the event is relayed")
+
+                let relay = OutboxRelay(
+                    pool: database.pool,
+                    redis: redis,
+                    configuration: .init(streams: EventStreams(prefix: prefix + "events:")),
+                    logger: TestPostgres.logger
+                )
+                try await relay.relayWaitingEvents()
+                #expect(try await cached.cache.storedVersion(order.id.uuidString)?.isTombstone == true)
+                let read = try await cached.order(order.id)
+                #expect(read.version == 2 && read.completedQuantity == 3)
             }
         }
     }

@@ -1,5 +1,6 @@
 public import Foundation
 public import StrataCore
+import StrataHTTP
 import StrataPostgres
 
 extension WorkOrdersService {
@@ -36,8 +37,9 @@ extension WorkOrdersService {
             errors.append(.init(field: "contact_phone", reason: "must be at most 32 digits, spaces and +-()"))
         }
         guard errors.isEmpty else { throw StrataError.validation(errors) }
-        let password = Self.randomText(10, alphabet: Self.passwordAlphabet)
-        let hash = try await Self.hash(password)
+        _ = try await order(id, scope: actor.scope)  // not_found before any costly work (the write checks again)
+        let password = SecureRandom.string(10, from: Self.passwordAlphabet)
+        let hash = try await PasswordHasher.standard.hash(password)
         let (access, order) = try await repository.write { unit in
             guard actor.reaches(id), let order = try await unit.lockOrder(id) else { throw Self.notFound() }
             let access = try await unit.putCustomerAccess(
@@ -47,7 +49,7 @@ extension WorkOrdersService {
                     customerName: name,
                     company: company?.isEmpty == true ? nil : company,
                     contactPhone: phone?.isEmpty == true ? nil : phone,
-                    login: "cust-" + Self.randomText(8, alphabet: Self.loginAlphabet),
+                    login: "cust-" + SecureRandom.string(8, from: Self.loginAlphabet),
                     createdAt: Date()
                 ),
                 passwordHash: hash
@@ -88,12 +90,6 @@ extension WorkOrdersService {
         return access
     }
 
-    static let loginAlphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
-    static let passwordAlphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789")
-
-    /// Random text from a cryptographic source, without modulo bias.
-    static func randomText(_ count: Int, alphabet: [Character]) -> String {
-        var generator = SystemRandomNumberGenerator()
-        return String((0..<count).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
-    }
+    static let loginAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+    static let passwordAlphabet = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
 }

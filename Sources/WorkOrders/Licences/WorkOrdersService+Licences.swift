@@ -1,6 +1,6 @@
 public import Foundation
-import HummingbirdBcrypt
 public import StrataCore
+import StrataHTTP
 import StrataPostgres
 
 extension WorkOrdersService {
@@ -61,10 +61,10 @@ extension WorkOrdersService {
         guard [90, 180, 365].contains(durationDays) else {
             throw StrataError.validation([.init(field: "duration_days", reason: "must be 90, 180 or 365")])
         }
-        let alphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
-        let lookup = Self.randomText(8, alphabet: alphabet)
-        let code = "WOL-\(lookup)-\(Self.randomText(16, alphabet: alphabet))"
-        let hash = try await Self.hash(code)
+        let alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+        let lookup = SecureRandom.string(8, from: alphabet)
+        let code = "WOL-\(lookup)-\(SecureRandom.string(16, from: alphabet))"
+        let hash = try await PasswordHasher.standard.hash(code)
         try await repository.write { unit in
             try await unit.insertActivationCode(
                 ActivationCode(id: UUID(), lookup: lookup, codeHash: hash, tier: tier, durationDays: durationDays, purpose: purpose)
@@ -117,11 +117,13 @@ extension WorkOrdersService {
         let invalid = StrataError(.activationCodeInvalid, "The activation code is not valid or has been used.", details: ["field": "code"])
         guard normalized.count <= 64 else { throw invalid }
         let now = now()
+        // bcrypt outside the transaction (no lock is held for it), and the same work whether or
+        // not the code exists; the transaction then takes the code only if it is still unused.
+        let candidate = lookup.isEmpty ? nil : try await repository.activationCode(lookup: lookup)
+        guard try await PasswordHasher.standard.verify(normalized, against: candidate?.codeHash), let candidate else { throw invalid }
         let stored = try await repository.write { unit in
-            let activation = lookup.isEmpty ? nil : try await unit.lockActivationCode(lookup: lookup)
-            // The same bcrypt work whether or not the code exists.
-            let matches = try await Self.verify(normalized, hash: activation?.codeHash ?? Self.decoyHash)
-            guard let activation, matches, activation.usedAt == nil else { throw invalid }
+            guard let activation = try await unit.lockActivationCode(lookup: lookup), activation.id == candidate.id, activation.usedAt == nil
+            else { throw invalid }
             var license = try await unit.lockLicense()
             change(&license, activation, now)
             let plan = activation.tier.plan
@@ -232,7 +234,4 @@ extension WorkOrdersService {
             trail: actor.audit
         )
     }
-
-    /// A hash to verify against for unknown codes (same cost as real ones).
-    static let decoyHash = Bcrypt.hash("strata-decoy-activation-code", cost: 10)
 }

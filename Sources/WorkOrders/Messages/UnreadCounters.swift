@@ -73,7 +73,7 @@ struct UnreadCounters: Sendable {
     func read(_ orderID: UUID, by reader: String) async {
         guard let redis else { return }
         do {
-            _ = try await redis.send(["HDEL", Self.key(reader), orderID.uuidString].map { Array($0.utf8) })
+            try await redis.hashDelete(Self.key(reader), [orderID.uuidString])
         } catch {
             _ = try? await redis.delete(Self.key(reader))
         }

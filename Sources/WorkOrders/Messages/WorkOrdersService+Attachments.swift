@@ -33,7 +33,7 @@ extension WorkOrdersService {
             errors.append(.init(field: "note", reason: "must be at most \(Self.maxMessageLength) characters"))
         }
         guard errors.isEmpty else { throw StrataError.validation(errors) }
-        guard actor.reaches(id), try await repository.order(id) != nil else { throw Self.notFound() }
+        _ = try await order(id, scope: actor.scope)  // not_found before any costly work (the write checks again)
 
         let key = try ObjectKey("workorders/\(id.uuidString.lowercased())/files/\(UUID().uuidString.lowercased())")
         let info = try await objects.put(data, at: key, contentType: contentType)
@@ -88,7 +88,7 @@ extension WorkOrdersService {
         }
         if let source = ocr.sourceMessageID, source < 1 { errors.append(.init(field: "source_message_id", reason: "must be a message id")) }
         guard errors.isEmpty else { throw StrataError.validation(errors) }
-        guard actor.reaches(id), try await repository.order(id) != nil else { throw Self.notFound() }
+        _ = try await order(id, scope: actor.scope)  // not_found before any costly work (the write checks again)
         if let source = ocr.sourceMessageID {
             let found = try await repository.messages(of: id, afterID: source - 1, limit: 1).first
             guard found?.id == source else {

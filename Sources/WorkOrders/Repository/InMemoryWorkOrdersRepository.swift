@@ -109,6 +109,10 @@ public final class InMemoryWorkOrdersRepository: WorkOrdersRepository {
 
     public func license() async throws -> License { state.withLock { $0.license } }
 
+    public func activationCode(lookup: String) async throws -> ActivationCode? {
+        state.withLock { $0.codes[lookup] }
+    }
+
     public func customerCredential(login: String) async throws -> CustomerCredential? {
         state.withLock { $0.accesses.values.first { $0.access.login == login } }
     }

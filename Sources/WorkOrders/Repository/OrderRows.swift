@@ -52,26 +52,26 @@ enum OrderRows {
         guard let priority = WorkOrderPriority(rawValue: try c[3].decode(String.self)),
             let status = WorkOrderStatus(rawValue: try c[4].decode(String.self))
         else { throw StrataError(.internalError, "A work order row holds an unknown priority or status.") }
-        var order = WorkOrder(
-            id: try c[0].decode(UUID.self),
-            code: try c[1].decode(String.self),
-            title: try c[2].decode(String.self),
-            priority: priority,
-            status: status,
-            ownerID: try c[5].decode(String.self),
-            ownerName: try c[6].decode(String.self),
-            watchers: try c[7].decode([String].self),
-            startAt: try c[8].decode(Date?.self),
-            endAt: try c[9].decode(Date?.self),
-            targetQuantity: Int(try c[10].decode(Int32.self)),
-            completedQuantity: Int(try c[11].decode(Int32.self)),
-            defectiveQuantity: Int(try c[12].decode(Int32.self)),
-            version: try c[14].decode(Int64.self),
-            createdAt: try c[15].decode(Date.self),
-            updatedAt: try c[16].decode(Date.self)
+        var summary = WorkOrderSummary(
+            WorkOrder(
+                id: try c[0].decode(UUID.self),
+                code: try c[1].decode(String.self),
+                title: try c[2].decode(String.self),
+                priority: priority,
+                status: status,
+                ownerID: try c[5].decode(String.self),
+                ownerName: try c[6].decode(String.self),
+                watchers: try c[7].decode([String].self),
+                startAt: try c[8].decode(Date?.self),
+                endAt: try c[9].decode(Date?.self),
+                targetQuantity: Int(try c[10].decode(Int32.self)),
+                completedQuantity: Int(try c[11].decode(Int32.self)),
+                defectiveQuantity: Int(try c[12].decode(Int32.self)),
+                version: try c[14].decode(Int64.self),
+                createdAt: try c[15].decode(Date.self),
+                updatedAt: try c[16].decode(Date.self)
+            )
         )
-        order.customerAccess = nil
-        var summary = WorkOrderSummary(order)
         summary.customerAccessStatus = try c[13].decode(String?.self).flatMap(CustomerAccess.Status.init(rawValue:))
         return summary
     }
@@ -236,5 +236,15 @@ enum OrderRows {
             lastActionBy: actionBy,
             version: version
         )
+    }
+
+    static let activationCodeColumns = "id, lookup, code_hash, tier, duration_days, purpose, used_at"
+
+    static func activationCode(from row: PostgresRow) throws -> ActivationCode {
+        let (id, lookup, hash, tier, days, purpose, used) = try row.decode((UUID, String, String, String, Int32, String, Date?).self)
+        guard let tier = LicenseTier(rawValue: tier), let purpose = ActivationCode.Purpose(rawValue: purpose) else {
+            throw StrataError(.internalError, "An activation code row holds an unknown tier or purpose.")
+        }
+        return ActivationCode(id: id, lookup: lookup, codeHash: hash, tier: tier, durationDays: Int(days), purpose: purpose, usedAt: used)
     }
 }

@@ -91,6 +91,11 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
         try OrderRows.license(from: try await pool.query("SELECT \(unescaped: OrderRows.licenseColumns) FROM workorders.licenses WHERE id = 1")[0])
     }
 
+    public func activationCode(lookup: String) async throws -> ActivationCode? {
+        try await pool.query("SELECT \(unescaped: OrderRows.activationCodeColumns) FROM workorders.license_activation_codes WHERE lookup = \(lookup)")
+            .first.map(OrderRows.activationCode(from:))
+    }
+
     public func customerCredential(login: String) async throws -> CustomerCredential? {
         let rows = try await pool.query(
             "SELECT \(unescaped: OrderRows.accessColumns), password_hash FROM workorders.customer_accesses WHERE login = \(login)"
@@ -161,122 +166,56 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
         func insertOrder(_ order: WorkOrder) async throws -> WorkOrder {
             // The order and its steps in one statement (the steps' foreign keys are checked at
             // its end, when the order row is there).
-            var sql = PostgresQuery.StringInterpolation(literalCapacity: 2048, interpolationCount: 17 + 10 * order.steps.count)
-            sql.appendLiteral("WITH o AS (INSERT INTO workorders.work_orders (id, code, title, description, priority, status, owner_id, ")
-            sql.appendLiteral("owner_name, watchers, start_at, end_at, target_quantity, completed_quantity, defective_quantity, ")
-            sql.appendLiteral("procurement_auto_notify, target_factory_id, target_factory_name) VALUES (")
-            sql.appendInterpolation(order.id)
-            for value in [order.code, order.title, order.description, order.priority.rawValue, order.status.rawValue, order.ownerID, order.ownerName]
-            {
-                sql.appendLiteral(", ")
-                sql.appendInterpolation(value)
-            }
-            sql.appendLiteral(", ")
-            sql.appendInterpolation(order.watchers)
-            sql.appendLiteral(", ")
-            sql.appendInterpolation(order.startAt)
-            sql.appendLiteral(", ")
-            sql.appendInterpolation(order.endAt)
-            for value in [order.targetQuantity, order.completedQuantity, order.defectiveQuantity] {
-                sql.appendLiteral(", ")
-                sql.appendInterpolation(value)
-            }
-            sql.appendLiteral(", ")
-            sql.appendInterpolation(order.procurement.autoNotify)
-            sql.appendLiteral(", ")
-            sql.appendInterpolation(order.procurement.targetFactoryID)
-            sql.appendLiteral(", ")
-            sql.appendInterpolation(order.procurement.targetFactoryName)
-            sql.appendLiteral(") RETURNING version, created_at, updated_at)")
-            for (position, step) in order.steps.enumerated() { Self.appendUpsert(step, at: position, of: order.id, as: "s\(position)", to: &sql) }
-            sql.appendLiteral(" SELECT version, created_at, updated_at FROM o")
+            let steps = StepRows(order.steps.indices.map { ($0, order.steps[$0]) })
             var stored = order
             try await renamingCodeConflict(order.code) {
-                let rows = try await query(PostgresQuery(stringInterpolation: sql))
+                let rows = try await query(
+                    """
+                    WITH o AS (
+                        INSERT INTO workorders.work_orders (id, code, title, description, priority, status, owner_id, owner_name, watchers,
+                            start_at, end_at, target_quantity, completed_quantity, defective_quantity, procurement_auto_notify,
+                            target_factory_id, target_factory_name)
+                        VALUES (\(order.id), \(order.code), \(order.title), \(order.description), \(order.priority.rawValue),
+                            \(order.status.rawValue), \(order.ownerID), \(order.ownerName), \(order.watchers), \(order.startAt),
+                            \(order.endAt), \(order.targetQuantity), \(order.completedQuantity), \(order.defectiveQuantity),
+                            \(order.procurement.autoNotify), \(order.procurement.targetFactoryID), \(order.procurement.targetFactoryName))
+                        RETURNING version, created_at, updated_at
+                    ), \(upsert: steps, of: order.id)
+                    SELECT version, created_at, updated_at FROM o
+                    """
+                )
                 (stored.version, stored.createdAt, stored.updatedAt) = try rows[0].decode((Int64, Date, Date).self)
             }
             stored.customerAccess = nil
             return stored
         }
 
-        func updateOrder(_ order: WorkOrder, steps: Set<String>) async throws -> WorkOrder {
+        func updateOrder(_ order: WorkOrder, steps changed: Set<String>) async throws -> WorkOrder {
             // The order's row and its changed steps in one statement.
-            var sql = PostgresQuery.StringInterpolation(literalCapacity: 2048, interpolationCount: 17 + 10 * steps.count)
-            sql.appendLiteral("WITH o AS (UPDATE workorders.work_orders SET ")
-            let columns: [(String, String?)] = [
-                ("code", order.code), ("title", order.title), ("description", order.description), ("priority", order.priority.rawValue),
-                ("status", order.status.rawValue), ("owner_id", order.ownerID), ("owner_name", order.ownerName),
-                ("target_factory_id", order.procurement.targetFactoryID), ("target_factory_name", order.procurement.targetFactoryName),
-            ]
-            for (column, value) in columns {
-                sql.appendLiteral("\(column) = ")
-                sql.appendInterpolation(value)
-                sql.appendLiteral(", ")
-            }
-            sql.appendLiteral("watchers = ")
-            sql.appendInterpolation(order.watchers)
-            sql.appendLiteral(", start_at = ")
-            sql.appendInterpolation(order.startAt)
-            sql.appendLiteral(", end_at = ")
-            sql.appendInterpolation(order.endAt)
-            sql.appendLiteral(", target_quantity = ")
-            sql.appendInterpolation(order.targetQuantity)
-            sql.appendLiteral(", completed_quantity = ")
-            sql.appendInterpolation(order.completedQuantity)
-            sql.appendLiteral(", defective_quantity = ")
-            sql.appendInterpolation(order.defectiveQuantity)
-            sql.appendLiteral(", procurement_auto_notify = ")
-            sql.appendInterpolation(order.procurement.autoNotify)
-            sql.appendLiteral(", version = version + 1 WHERE id = ")
-            sql.appendInterpolation(order.id)
-            sql.appendLiteral(" RETURNING version, updated_at)")
-            for (position, step) in order.steps.enumerated() where steps.contains(step.stepCode) {
-                Self.appendUpsert(step, at: position, of: order.id, as: "s\(position)", to: &sql)
-            }
-            sql.appendLiteral(" SELECT version, updated_at FROM o")
+            let steps = StepRows(order.steps.indices.filter { changed.contains(order.steps[$0].stepCode) }.map { ($0, order.steps[$0]) })
             var stored = order
             try await renamingCodeConflict(order.code) {
-                let rows = try await query(PostgresQuery(stringInterpolation: sql))
+                let rows = try await query(
+                    """
+                    WITH o AS (
+                        UPDATE workorders.work_orders SET code = \(order.code), title = \(order.title),
+                            description = \(order.description), priority = \(order.priority.rawValue), status = \(order.status.rawValue),
+                            owner_id = \(order.ownerID), owner_name = \(order.ownerName), watchers = \(order.watchers),
+                            start_at = \(order.startAt), end_at = \(order.endAt), target_quantity = \(order.targetQuantity),
+                            completed_quantity = \(order.completedQuantity), defective_quantity = \(order.defectiveQuantity),
+                            procurement_auto_notify = \(order.procurement.autoNotify),
+                            target_factory_id = \(order.procurement.targetFactoryID),
+                            target_factory_name = \(order.procurement.targetFactoryName), version = version + 1
+                        WHERE id = \(order.id)
+                        RETURNING version, updated_at
+                    ), \(upsert: steps, of: order.id)
+                    SELECT version, updated_at FROM o
+                    """
+                )
                 guard let row = rows.first else { throw StrataError(.notFound, "No work order has this id.") }
                 (stored.version, stored.updatedAt) = try row.decode((Int64, Date).self)
             }
             return stored
-        }
-
-        /// `, <name> AS (INSERT … ON CONFLICT (work_order_id, step_code) DO UPDATE …)`: a step added
-        /// or changed, as a data-modifying CTE.
-        static func appendUpsert(
-            _ step: WorkOrderStep,
-            at position: Int,
-            of orderID: UUID,
-            as name: String,
-            to sql: inout PostgresQuery.StringInterpolation
-        ) {
-            sql.appendLiteral(", \(name) AS (INSERT INTO workorders.work_order_steps (work_order_id, position, step_code, step_name, ")
-            sql.appendLiteral(
-                "assignee_id, assignee_name, expected_quantity, completed_quantity, defective_quantity, estimated_completion_at, status) VALUES ("
-            )
-            sql.appendInterpolation(orderID)
-            sql.appendLiteral(", ")
-            sql.appendInterpolation(Int16(clamping: position))
-            for value in [step.stepCode, step.stepName, step.assigneeID, step.assigneeName] {
-                sql.appendLiteral(", ")
-                sql.appendInterpolation(value)
-            }
-            for value in [step.expectedQuantity, step.completedQuantity, step.defectiveQuantity] {
-                sql.appendLiteral(", ")
-                sql.appendInterpolation(value)
-            }
-            sql.appendLiteral(", ")
-            sql.appendInterpolation(step.estimatedCompletionAt)
-            sql.appendLiteral(", ")
-            sql.appendInterpolation(step.status.rawValue)
-            sql.appendLiteral(
-                ") ON CONFLICT (work_order_id, step_code) DO UPDATE SET step_name = excluded.step_name, assignee_id = excluded.assignee_id, "
-                    + "assignee_name = excluded.assignee_name, expected_quantity = excluded.expected_quantity, "
-                    + "completed_quantity = excluded.completed_quantity, defective_quantity = excluded.defective_quantity, "
-                    + "estimated_completion_at = excluded.estimated_completion_at, status = excluded.status RETURNING 1)"
-            )
         }
 
         /// Turns the unique violation of the order code into the app's own error.
@@ -411,19 +350,10 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
         }
 
         func lockActivationCode(lookup: String) async throws -> ActivationCode? {
-            let rows = try await query(
-                """
-                SELECT id, lookup, code_hash, tier, duration_days, purpose, used_at FROM workorders.license_activation_codes
-                WHERE lookup = \(lookup) FOR UPDATE
-                """
+            try await query(
+                "SELECT \(unescaped: OrderRows.activationCodeColumns) FROM workorders.license_activation_codes WHERE lookup = \(lookup) FOR UPDATE"
             )
-            return try rows.first.map { row in
-                let (id, lookup, hash, tier, days, purpose, used) = try row.decode((UUID, String, String, String, Int32, String, Date?).self)
-                guard let tier = LicenseTier(rawValue: tier), let purpose = ActivationCode.Purpose(rawValue: purpose) else {
-                    throw StrataError(.internalError, "An activation code row holds an unknown tier or purpose.")
-                }
-                return ActivationCode(id: id, lookup: lookup, codeHash: hash, tier: tier, durationDays: Int(days), purpose: purpose, usedAt: used)
-            }
+            .first.map(OrderRows.activationCode(from:))
         }
 
         func markActivationCodeUsed(_ id: UUID, by actor: String) async throws {
@@ -437,5 +367,86 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
         func audit(_ record: AuditRecord, trail: AuditTrail) async throws {
             try await trail.record(record, on: connection, logger: logger)
         }
+    }
+}
+
+/// Steps to add or change, as parallel arrays for `unnest` (one statement whatever their number).
+struct StepRows {
+    var positions: [Int32] = []
+    var codes: [String] = []
+    var names: [String] = []
+    var assigneeIDs: [String] = []
+    var assigneeNames: [String] = []
+    var expected: [Int32] = []
+    var completed: [Int32] = []
+    var defective: [Int32] = []
+    /// Microseconds since 1970; `Int64.min` for none (arrays of optionals do not bind).
+    var etas: [Int64] = []
+    var statuses: [String] = []
+
+    init(_ steps: [(position: Int, step: WorkOrderStep)]) {
+        for (position, step) in steps {
+            positions.append(Int32(position))
+            codes.append(step.stepCode)
+            names.append(step.stepName)
+            assigneeIDs.append(step.assigneeID)
+            assigneeNames.append(step.assigneeName)
+            expected.append(Int32(clamping: step.expectedQuantity))
+            completed.append(Int32(clamping: step.completedQuantity))
+            defective.append(Int32(clamping: step.defectiveQuantity))
+            etas.append(step.estimatedCompletionAt.map { Int64(($0.timeIntervalSince1970 * 1_000_000).rounded()) } ?? Int64.min)
+            statuses.append(step.status.rawValue)
+        }
+    }
+}
+
+extension PostgresQuery.StringInterpolation {
+    /// `s AS (INSERT … SELECT … FROM unnest(…) ON CONFLICT (work_order_id, step_code) DO UPDATE …)`:
+    /// the steps added or changed, as a data-modifying CTE (no rows for no steps).
+    mutating func appendInterpolation(upsert steps: StepRows, of orderID: UUID) {
+        appendInterpolation(
+            unescaped: "s AS (INSERT INTO workorders.work_order_steps (work_order_id, position, step_code, step_name, assignee_id, "
+                + "assignee_name, expected_quantity, completed_quantity, defective_quantity, estimated_completion_at, status) SELECT "
+        )
+        appendInterpolation(orderID)
+        appendInterpolation(
+            unescaped: """
+                , t.position::smallint, t.code, t.name, t.assignee_id, t.assignee_name, t.expected, t.completed, t.defective,
+                       CASE WHEN t.eta = '-9223372036854775808'::bigint THEN NULL ELSE timestamptz 'epoch' + t.eta * interval '1 microsecond' END,
+                       t.status
+                    FROM unnest(
+                """
+        )
+        appendInterpolation(steps.positions)
+        appendInterpolation(unescaped: "::int[], ")
+        appendInterpolation(steps.codes)
+        appendInterpolation(unescaped: "::text[], ")
+        appendInterpolation(steps.names)
+        appendInterpolation(unescaped: "::text[], ")
+        appendInterpolation(steps.assigneeIDs)
+        appendInterpolation(unescaped: "::text[], ")
+        appendInterpolation(steps.assigneeNames)
+        appendInterpolation(unescaped: "::text[], ")
+        appendInterpolation(steps.expected)
+        appendInterpolation(unescaped: "::int[], ")
+        appendInterpolation(steps.completed)
+        appendInterpolation(unescaped: "::int[], ")
+        appendInterpolation(steps.defective)
+        appendInterpolation(unescaped: "::int[], ")
+        appendInterpolation(steps.etas)
+        appendInterpolation(unescaped: "::bigint[], ")
+        appendInterpolation(steps.statuses)
+        appendInterpolation(
+            unescaped: """
+                ::text[]) AS t(position, code, name, assignee_id, assignee_name, expected, completed, defective, eta, status)
+                    ON CONFLICT (work_order_id, step_code) DO UPDATE SET step_name = excluded.step_name,
+                        assignee_id = excluded.assignee_id, assignee_name = excluded.assignee_name,
+                        expected_quantity = excluded.expected_quantity, completed_quantity = excluded.completed_quantity,
+                        defective_quantity = excluded.defective_quantity, estimated_completion_at = excluded.estimated_completion_at,
+                        status = excluded.status
+                    RETURNING 1
+                )
+                """
+        )
     }
 }

@@ -26,6 +26,8 @@ public protocol WorkOrdersRepository: Sendable {
     func quickReplies(of ownerID: String) async throws -> [QuickReply]
     /// The installation's licence as stored (see ``License/asOf(_:)``).
     func license() async throws -> License
+    /// The activation code with this lookup part, used or not.
+    func activationCode(lookup: String) async throws -> ActivationCode?
     /// The customer access with this login, with its password hash.
     func customerCredential(login: String) async throws -> CustomerCredential?
     /// The events the store recorded for an order, oldest first (PostgreSQL: its outbox rows

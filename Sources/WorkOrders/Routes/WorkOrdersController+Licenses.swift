@@ -44,7 +44,7 @@ extension WorkOrdersController {
         }
         licenses.post("suspend") { request, context in
             let actor = try Self.actor(context, permission: "workorders.admin")
-            let body = try await Self.optionalJSON(request, context: context, as: Suspension.self)
+            let body = try await request.decodeJSONIfPresent(as: Suspension.self, context: context)
             return try Response.json(try await service.suspend(reason: body?.reason, by: actor))
         }
         licenses.post("resume") { _, context in

@@ -127,7 +127,7 @@ public struct WorkOrdersController: Sendable {
         }
         orders.post("{id}/customer-access/{access_id}/confirm") { request, context in
             let actor = try Self.actor(context, permission: "workorders.write")
-            let body = try await Self.optionalJSON(request, context: context, as: Confirmation.self)
+            let body = try await request.decodeJSONIfPresent(as: Confirmation.self, context: context)
             guard let accessID = UUID(uuidString: try context.parameters.require("access_id")) else {
                 throw StrataError(.notFound, "The work order has no customer access with this id.")
             }
@@ -230,13 +230,5 @@ public struct WorkOrdersController: Sendable {
         let limit = query.integer("limit", in: 1...500).map(Int.init) ?? 100
         try query.validate()
         return (after, limit)
-    }
-
-    /// A JSON body when one was sent, `nil` for an empty body.
-    static func optionalJSON<Value: Decodable>(_ request: Request, context: StrataRequestContext, as type: Value.Type) async throws -> Value? {
-        var request = request
-        let buffer = try await request.collectBody(upTo: context.bodyLimit)
-        guard buffer.readableBytes > 0 else { return nil }
-        return try await request.decodeJSON(as: type, context: context)
     }
 }
