@@ -140,6 +140,34 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func aTombstoneGivesWayToItsOwnVersionButNeverToAnOlderOne() async throws {
+        try await withTestRedis { redis, prefix in
+            let cache = HotCache<Item>(redis: redis, name: prefix + "tomb", logger: TestPostgres.logger)
+            let loads = TestCounter()
+            try await cache.invalidate("k", version: 5)  // a writer committed version 5
+            let old = try await cache.get("k") {
+                loads.increment()
+                return .init(value: Item(value: "v4"), version: 4)  // a reader that read before the commit
+            }
+            #expect(old == Item(value: "v4"))
+            #expect(try await cache.storedVersion("k").map { $0.version == 5 && $0.isTombstone } == true, "the older row is not cached")
+            let current = try await cache.get("k") {
+                loads.increment()
+                return .init(value: Item(value: "v5"), version: 5)
+            }
+            #expect(current == Item(value: "v5"))
+            #expect(try await cache.storedVersion("k").map { $0.version == 5 && !$0.isTombstone } == true, "the committed row is cached")
+            let hit = try await cache.get("k") {
+                loads.increment()
+                return .init(value: Item(value: "loaded again"), version: 5)
+            }
+            #expect(hit == Item(value: "v5") && loads.value == 2, "then it is a hit")
+            try await cache.invalidate("k", version: 5)  // the relay's copy of the same tombstone
+            #expect(try await cache.storedVersion("k").map { !$0.isTombstone } == true, "a value of that version stays")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func fiveHundredReadersOfAMissingKeyCauseOneLoad() async throws {
         try await withTestRedis { redis, prefix in
             let cache = HotCache<Item>(redis: redis, name: prefix + "hot", logger: TestPostgres.logger)

@@ -11,7 +11,9 @@ import Synchronization
 /// `"<version>:<json>"`, or a *tombstone* `"<version>:"`.
 ///
 /// - **Read**: `GET`; a value is a hit. A miss or a tombstone loads from the database and
-///   backfills with a script that writes only if Redis holds no equal-or-newer version.
+///   backfills with a script that writes only if Redis holds no newer version and no value of
+///   the same version (a tombstone of the loaded version is replaced: the load read that very
+///   committed row).
 /// - **Stampedes** collapse to one load per key: concurrent misses in one process share one
 ///   load task, and across processes the loading one holds a short lease
 ///   (`SET <key>:loading NX PX`, ``loadLease``) while the others watch the key for the
@@ -44,8 +46,14 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
             """
             local current = redis.call('GET', KEYS[1])
             if current then
-              local stored = tonumber(string.match(current, '^(%d+):'))
-              if stored and stored >= tonumber(ARGV[1]) then return 0 end
+              local prefix = string.match(current, '^(%d+):')
+              local stored = tonumber(prefix)
+              local version = tonumber(ARGV[1])
+              -- Newer: keep it. The same version: keep a value; a tombstone of that version
+              -- gives way to the value of that version (the committed row), never to an older one.
+              if stored and (stored > version or (stored == version and (#current > #prefix + 1 or ARGV[2] == ''))) then
+                return 0
+              end
             end
             redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'PX', ARGV[3])
             return 1
