@@ -52,7 +52,7 @@ public struct SimJobsModule: StrataModule {
     }
 
     public func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {
-        TasksController(pool: environment.pool, secrets: environment.secrets).addRoutes(to: router)
+        TasksController(pool: environment.pool, secrets: environment.secrets, outbound: environment.outbound).addRoutes(to: router)
         ModelsController(catalog: ModelCatalog(pool: environment.pool)).addRoutes(to: router)
         AlertsController(alerts: AlertService(pool: environment.pool), systemLog: SystemLog(pool: environment.pool)).addRoutes(to: router)
         StructuresController(service: StructureService(pool: environment.pool, objects: environment.objects)).addRoutes(to: router)

@@ -21,13 +21,18 @@ public struct TaskService: Sendable {
     let outbox = OutboxWriter()
     /// Seals callback secrets; `nil` where no task is submitted (a worker).
     let secrets: SecretBox?
+    /// Which callback URLs are accepted.
+    let outbound: OutboundAddressPolicy
 
     /// The events a callback can subscribe to.
     public static let callbackEvents = ["task.created", "task.started", "task.completed", "task.failed", "task.cancelled", "task.timeout"]
 
-    public init(pool: PostgresPool, secrets: SecretBox? = nil) {
+    /// - Parameter outbound: Which hosts a callback URL may name (the webhook deliverer checks
+    ///   again with its own policy before each request).
+    public init(pool: PostgresPool, secrets: SecretBox? = nil, outbound: OutboundAddressPolicy = .publicOnly) {
         self.pool = pool
         self.secrets = secrets
+        self.outbound = outbound
     }
 
     var logger: Logger { pool.statementLogger }
@@ -87,7 +92,7 @@ public struct TaskService: Sendable {
         }
 
         /// The checked submission, or the field errors (prefixed for batches).
-        func validated(type: TaskType?, prefix: String) -> (Validated?, [StrataError.FieldError]) {
+        func validated(type: TaskType?, prefix: String, outbound: OutboundAddressPolicy) -> (Validated?, [StrataError.FieldError]) {
             var errors: [StrataError.FieldError] = []
             let resolvedType = type ?? taskType
             if resolvedType == nil {
@@ -113,7 +118,7 @@ public struct TaskService: Sendable {
             errors += options.problems(prefix: "\(prefix)options")
             var callback: Callback?
             if let callbackURL {
-                if let problem = WebhookDelivery.problem(with: callbackURL) {
+                if let problem = outbound.problem(with: callbackURL) {
                     errors.append(.init(field: "\(prefix)callback_url", reason: problem))
                 }
                 let events = callbackEvents ?? TaskService.callbackEvents
@@ -177,7 +182,7 @@ public struct TaskService: Sendable {
         var checked: [Validated] = []
         var errors: [StrataError.FieldError] = []
         for (index, submission) in submissions.enumerated() {
-            let (valid, problems) = submission.validated(type: type, prefix: type == nil ? "tasks[\(index)]." : "")
+            let (valid, problems) = submission.validated(type: type, prefix: type == nil ? "tasks[\(index)]." : "", outbound: outbound)
             errors += problems
             if let valid { checked.append(valid) }
         }

@@ -64,6 +64,8 @@ public struct ModuleEnvironment: Sendable {
     public var secrets: SecretBox
     /// Where blobs go (uploaded files, attachments); the database keeps their keys.
     public var objects: any ObjectStore
+    /// Which hosts webhooks and callbacks may reach.
+    public var outbound: OutboundAddressPolicy
 
     /// Creates an environment with a hub, an authenticator and a limiter of its own.
     public init(
@@ -74,8 +76,10 @@ public struct ModuleEnvironment: Sendable {
         tokens: TokenIssuer? = nil,
         secrets: SecretBox = .ephemeral(),
         objects: (any ObjectStore)? = nil,
+        outbound: OutboundAddressPolicy = .publicOnly,
         logger: Logger
     ) {
+        self.outbound = outbound
         self.pool = pool
         self.objects = objects ?? FileSystemObjectStore.temporary()
         self.secrets = secrets
@@ -159,6 +163,7 @@ public struct PlatformModule: StrataModule {
             WebhookDelivery.worker(
                 pool: environment.pool,
                 secrets: environment.secrets,
+                policy: environment.outbound,
                 firstRetry: configuration.webhookFirstRetry,
                 logger: environment.logger
             ),

@@ -91,6 +91,7 @@ public enum StrataServer {
             tokens: tokens,
             secrets: try secretBox(configuration),
             objects: try configuration.objects.makeStore(),
+            outbound: configuration.outbound,
             logger: logger
         )
         let migrator = Migrator(lines: try StrataApplication.migrationLines(of: modules), pool: pool, logger: logger)

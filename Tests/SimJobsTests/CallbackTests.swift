@@ -66,6 +66,19 @@ import Testing
         }
     }
 
+    /// The receiver listens on loopback, which only an explicit allowance lets webhooks reach.
+    static let loopback = OutboundAddressPolicy(allowed: [IPNetwork("127.0.0.0/8")!])
+
+    /// Starts the receiver and returns its base URL once it listens.
+    func baseURL(of receiver: Receiver) async throws -> String {
+        var port: Int?
+        for _ in 0..<200 where port == nil {
+            port = receiver.port.withLock { $0 }
+            if port == nil { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        return "http://127.0.0.1:\(try #require(port))"
+    }
+
     /// What a receiver does with the secret it was given: HMAC-SHA256 over id.timestamp.body.
     func verify(_ delivery: Delivery, secretBytes: [UInt8]) -> Bool {
         let content = Array("\(delivery.id).\(delivery.timestamp).".utf8) + delivery.body
@@ -90,16 +103,17 @@ import Testing
                 configuration: .init(gpus: [0], command: try taskScript(), name: "callback-worker", pollInterval: .milliseconds(100)),
                 logger: TestPostgres.logger
             )
-            let webhooks = WebhookDelivery.worker(pool: pool, secrets: secrets, firstRetry: .milliseconds(100), logger: TestPostgres.logger)
+            let webhooks = WebhookDelivery.worker(
+                pool: pool,
+                secrets: secrets,
+                policy: Self.loopback,
+                firstRetry: .milliseconds(100),
+                logger: TestPostgres.logger
+            )
             let services: [any Service] = [receiver.application(), runner.worker(), webhooks]
             try await withRunningServices(services, logger: TestPostgres.logger) {
-                var port: Int?
-                for _ in 0..<200 where port == nil {
-                    port = receiver.port.withLock { $0 }
-                    if port == nil { try await Task.sleep(for: .milliseconds(10)) }
-                }
-                let base = "http://127.0.0.1:\(try #require(port))"
-                let service = TaskService(pool: pool, secrets: secrets)
+                let base = try await baseURL(of: receiver)
+                let service = TaskService(pool: pool, secrets: secrets, outbound: Self.loopback)
                 let task = try await service.submit(
                     [
                         TaskService.Submission(
@@ -192,8 +206,57 @@ import Testing
             var orphanSecret = base
             orphanSecret.callbackSecret = String(repeating: "s", count: 20)
             #expect(await refusal(orphanSecret) == ["callback_url"])
+            for refusedURL in [
+                "http://169.254.169.254/latest/meta-data/", "http://127.0.0.1:6379/", "http://localhost/hook", "http://[::1]/hook",
+                "http://10.0.0.7/hook", "http://[::ffff:192.168.1.1]/hook", "https://user:pass@example.test/hook",
+            ] {
+                var refused = badURL
+                refused.callbackURL = refusedURL
+                #expect(await refusal(refused) == ["callback_url"], "\(refusedURL)")
+            }
             let tasks = try await database.pool.query("SELECT count(*) FROM simjobs.tasks").first?.decode(Int64.self)
             #expect(tasks == 0)
+        }
+    }
+
+    /// A URL that passed at submission (the submitting server allowed loopback) is checked again
+    /// by the deliverer under its own policy: refused there, the job is discarded at its first
+    /// attempt and the receiver never hears of it.
+    @Test(.timeLimit(.minutes(1)))
+    func theDelivererRefusesAddressesItsPolicyDoesNotAllowWithoutRetrying() async throws {
+        try await withTestDatabase { database in
+            let pool = database.pool
+            let secrets = SecretBox.ephemeral()
+            let receiver = Receiver()
+            let webhooks = WebhookDelivery.worker(pool: pool, secrets: secrets, firstRetry: .milliseconds(50), logger: TestPostgres.logger)
+            try await withRunningServices([receiver.application(), webhooks], logger: TestPostgres.logger) {
+                let base = try await baseURL(of: receiver)
+                let service = TaskService(pool: pool, secrets: secrets, outbound: Self.loopback)
+                _ = try await service.submit(
+                    [
+                        TaskService.Submission(
+                            modelName: "mace-mp-0-medium",
+                            structureName: "MOF-5",
+                            callbackURL: base + "/hook",
+                            callbackEvents: ["task.created"],
+                            callbackSecret: String(repeating: "s", count: 24)
+                        )
+                    ],
+                    type: .optimization,
+                    audit: AuditTrail(),
+                    requestID: nil
+                )
+                let ended = "SELECT attempt, errors::text FROM strata.jobs WHERE queue = 'webhooks' AND state = 'discarded'"
+                var row: (Int32, String)?
+                for _ in 0..<250 where row == nil {
+                    row = try await pool.query(PostgresQuery(unsafeSQL: ended)).first?.decode((Int32, String).self)
+                    if row == nil { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                let (attempt, errors) = try #require(row)
+                #expect(attempt == 1, "refused by policy: not retried")
+                #expect(errors.contains("not a public address"))
+                #expect(receiver.deliveries.withLock { $0.isEmpty })
+            }
         }
     }
 }

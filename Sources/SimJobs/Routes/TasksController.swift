@@ -11,10 +11,12 @@ public struct TasksController: Sendable {
     let service: TaskService
     let pool: PostgresPool
 
-    /// - Parameter secrets: Seals the callback secrets of submitted tasks.
-    public init(pool: PostgresPool, secrets: SecretBox) {
+    /// - Parameters:
+    ///   - secrets: Seals the callback secrets of submitted tasks.
+    ///   - outbound: Which hosts callback URLs may name.
+    public init(pool: PostgresPool, secrets: SecretBox, outbound: OutboundAddressPolicy = .publicOnly) {
         self.pool = pool
-        self.service = TaskService(pool: pool, secrets: secrets)
+        self.service = TaskService(pool: pool, secrets: secrets, outbound: outbound)
     }
 
     struct Batch: Decodable {

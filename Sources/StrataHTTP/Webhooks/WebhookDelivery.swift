@@ -62,15 +62,12 @@ public enum WebhookDelivery {
     public static let kind = "strata.webhook"
     /// One attempt and 3 retries.
     public static let attempts = 4
-
-    /// Validates a callback URL: absolute `http`/`https` with a host, at most 2,000 characters.
-    /// - Returns: The reason it is refused, or nil.
-    public static func problem(with url: String) -> String? {
-        guard url.count <= 2000, let parsed = URL(string: url), let scheme = parsed.scheme?.lowercased(),
-            scheme == "http" || scheme == "https", let host = parsed.host, !host.isEmpty
-        else { return "must be an absolute http or https URL of at most 2000 characters" }
-        return nil
-    }
+    /// The deliverer's client: it never follows redirects (a redirect could lead past the
+    /// ``OutboundAddressPolicy``; a 3xx answer counts as a refusal and is retried).
+    public static let client = HTTPClient(
+        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
+        configuration: .init(redirectConfiguration: .disallow)
+    )
 
     /// Enqueues messages on the caller's connection (in its transaction).
     public static func enqueue(_ messages: [WebhookMessage], on connection: PostgresConnection, logger: Logger) async throws {
@@ -82,17 +79,33 @@ public enum WebhookDelivery {
         try await JobQueue().enqueue(jobs, on: connection, logger: logger)
     }
 
-    /// The job handler: sends one message.
-    public static func handler(secrets: SecretBox, client: HTTPClient = .shared, timeout: Duration = .seconds(30)) -> JobHandler {
+    /// The job handler: sends one message. A URL the policy refuses discards the job at once.
+    public static func handler(
+        secrets: SecretBox,
+        policy: OutboundAddressPolicy = .publicOnly,
+        client: HTTPClient = WebhookDelivery.client,
+        timeout: Duration = .seconds(30)
+    ) -> JobHandler {
         { context in
             let message = try JSONDecoder().decode(WebhookMessage.self, from: Data(context.job.argsJSON.utf8))
+            do {
+                try await policy.check(message.url)
+            } catch {
+                throw JobFailedPermanently(error)
+            }
             try await send(message, secret: try secrets.open(message.sealedSecret), client: client, timeout: timeout)
             return nil
         }
     }
 
-    /// POSTs a message, signed; throws unless the receiver answers 2xx.
-    public static func send(_ message: WebhookMessage, secret: String, client: HTTPClient = .shared, timeout: Duration = .seconds(30)) async throws {
+    /// POSTs a message, signed; throws unless the receiver answers 2xx. It does not check the
+    /// URL against an ``OutboundAddressPolicy``: the caller does (the job handler does).
+    public static func send(
+        _ message: WebhookMessage,
+        secret: String,
+        client: HTTPClient = WebhookDelivery.client,
+        timeout: Duration = .seconds(30)
+    ) async throws {
         let body = Array(message.body.utf8)
         let sentAt = Int64(Date().timeIntervalSince1970)
         var request = HTTPClientRequest(url: message.url)
@@ -111,10 +124,11 @@ public enum WebhookDelivery {
     }
 
     /// The worker that delivers webhooks: `concurrency` at once, retries from `firstRetry`
-    /// doubling.
+    /// doubling, only to hosts `policy` lets through.
     public static func worker(
         pool: PostgresPool,
         secrets: SecretBox,
+        policy: OutboundAddressPolicy = .publicOnly,
         concurrency: Int = 8,
         firstRetry: Duration = .seconds(5),
         timeout: Duration = .seconds(30),
@@ -122,7 +136,7 @@ public enum WebhookDelivery {
     ) -> JobWorker {
         JobWorker(
             pool: pool,
-            handlers: [kind: handler(secrets: secrets, timeout: timeout)],
+            handlers: [kind: handler(secrets: secrets, policy: policy, timeout: timeout)],
             configuration: .init(
                 queues: [queue],
                 concurrency: concurrency,

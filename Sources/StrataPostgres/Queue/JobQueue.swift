@@ -178,17 +178,25 @@ public struct JobQueue: Sendable {
     }
 
     /// Records a failed attempt: the job is retried at `retryAt`, or discarded when it has used
-    /// every attempt. - Returns: the new state, or `nil` when the lease was lost.
+    /// every attempt or the failure is `final`. - Returns: the new state, or `nil` when the lease
+    /// was lost.
     @discardableResult
-    public func fail(_ job: ClaimedJob, error: String, retryAt: Date, on connection: PostgresConnection, logger: Logger) async throws -> JobState? {
+    public func fail(
+        _ job: ClaimedJob,
+        error: String,
+        retryAt: Date,
+        final: Bool = false,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> JobState? {
         let entry = #"{"attempt":\#(job.attempt),"error":\#(JSONText.quoted(String(error.prefix(2000)))),"at":"\#(Date().formatted(.iso8601))"}"#
         let rows = try await connection.query(
             """
             UPDATE strata.jobs
-            SET state = CASE WHEN attempt >= max_attempts OR cancel_requested_at IS NOT NULL
+            SET state = CASE WHEN attempt >= max_attempts OR \(final) OR cancel_requested_at IS NOT NULL
                              THEN (CASE WHEN cancel_requested_at IS NOT NULL THEN 'cancelled' ELSE 'discarded' END)
                              ELSE 'available' END,
-                finalized_at = CASE WHEN attempt >= max_attempts OR cancel_requested_at IS NOT NULL THEN now() END,
+                finalized_at = CASE WHEN attempt >= max_attempts OR \(final) OR cancel_requested_at IS NOT NULL THEN now() END,
                 run_at = \(retryAt), lease_token = NULL, lease_expires_at = NULL,
                 errors = errors || jsonb_build_array(\(entry)::jsonb)
             WHERE id = \(job.id) AND state = 'running' AND lease_token = \(job.leaseToken)

@@ -20,6 +20,14 @@ public struct JobCancelled: Error {
     public init() {}
 }
 
+/// Thrown by a handler whose job can never succeed (its input is refused): the job is discarded
+/// at once, with the reason in its errors, instead of being retried.
+public struct JobFailedPermanently: Error, CustomStringConvertible {
+    public let reason: any Error
+    public init(_ reason: any Error) { self.reason = reason }
+    public var description: String { "\(reason)" }
+}
+
 /// Runs a job; throwing fails the attempt (retried with backoff).
 public typealias JobHandler = @Sendable (JobContext) async throws -> String?
 
@@ -307,7 +315,14 @@ public final class JobWorker: Service, Sendable {
             let retryAt = Date().addingTimeInterval(retryDelay(afterAttempt: job.attempt).secondsDouble)
             do {
                 let state = try await pool.withConnection { connection in
-                    try await queue.fail(job, error: "\(error)", retryAt: retryAt, on: connection, logger: pool.statementLogger)
+                    try await queue.fail(
+                        job,
+                        error: "\(error)",
+                        retryAt: retryAt,
+                        final: error is JobFailedPermanently,
+                        on: connection,
+                        logger: pool.statementLogger
+                    )
                 }
                 outcome = state?.rawValue ?? "lost"
             } catch {

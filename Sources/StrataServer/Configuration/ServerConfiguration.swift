@@ -33,6 +33,8 @@ public import WorkOrders
 /// | `STRATA_SECRET_KEY` | generated in `$STRATA_HOME/secret-key` | seals secrets kept at rest, such as webhook secrets (at least 32 bytes) |
 /// | `RATE_LIMIT_ANONYMOUS` | `600` | requests per minute per client IP without credentials |
 /// | `RATE_LIMIT_USER` | `600` | requests per minute per signed-in user (API keys have their own limit) |
+/// | `WEBHOOK_ALLOWED_NETWORKS` | none | networks webhooks may reach although not public (`10.0.0.0/8,127.0.0.1`) |
+/// | `WEBHOOK_DENIED_NETWORKS` | none | networks webhooks may never reach, on top of the non-public ones |
 /// | `SIMJOBS_UPLOAD_MAX_SIZE` | `104857600` | largest structure upload in bytes (413 above) |
 /// | `AUDIT_RETENTION` | `keep` | `keep`, `detach:<months>` or `drop:<months>` for audit partitions |
 ///
@@ -70,6 +72,8 @@ public struct ServerConfiguration: Sendable {
     public var partitionMaintenance: PartitionMaintainer.Configuration
     /// Where blobs go.
     public var objects: ObjectStoreConfiguration
+    /// Which hosts webhooks and callbacks may reach.
+    public var outbound: OutboundAddressPolicy
     /// The simjobs app.
     public var simjobs: SimJobsModule.Configuration
     /// The workorders app (`WORKORDERS_STORE`: `postgres` or `memory`).
@@ -140,6 +144,7 @@ public struct ServerConfiguration: Sendable {
         }
         jwtLifetime = try environment.duration("JWT_TTL", default: .seconds(3600), in: .seconds(60) ... .seconds(30 * 86400))
         objects = try ObjectStoreConfiguration(environment: environment, home: self.home)
+        outbound = try OutboundAddressPolicy(environment: environment)
         simjobs = .init(
             uploadMaxSize: try environment.int("SIMJOBS_UPLOAD_MAX_SIZE", default: 100 << 20, in: 1024...(1 << 31)),
             diskPath: self.home

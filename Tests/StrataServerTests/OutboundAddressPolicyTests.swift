@@ -1,0 +1,59 @@
+import StrataCore
+import StrataHTTP
+import Testing
+
+/// The guard against server-side request forgery: which addresses webhooks may reach.
+@Suite struct OutboundAddressPolicyTests {
+    func bytes(_ text: String) throws -> [UInt8] { try #require(IPNetwork.address(text)) }
+
+    @Test func networksParseAndContainTheirAddresses() throws {
+        let network = try #require(IPNetwork("172.16.0.0/12"))
+        #expect(network.contains(try bytes("172.31.255.1")))
+        #expect(!network.contains(try bytes("172.32.0.1")))
+        #expect(IPNetwork("10.0.0.1")?.prefix == 32)
+        #expect(IPNetwork("fd00::/8")?.contains(try bytes("fdab::1")) == true)
+        #expect(IPNetwork("10.0.0.0/33") == nil && IPNetwork("host.example/8") == nil && IPNetwork("") == nil)
+        #expect(try bytes("::ffff:10.1.2.3") == [10, 1, 2, 3], "an IPv4-mapped address is its IPv4 host")
+    }
+
+    @Test func onlyPublicAddressesPassByDefault() throws {
+        let policy = OutboundAddressPolicy.publicOnly
+        for refused in [
+            "127.0.0.1", "10.20.30.40", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1",
+            "::1", "::", "fe80::1", "fc00::1", "::ffff:127.0.0.1", "64:ff9b::a9fe:a9fe",
+        ] {
+            #expect(policy.refusal(of: try bytes(refused)) != nil, "\(refused)")
+        }
+        for allowed in ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111"] {
+            #expect(policy.refusal(of: try bytes(allowed)) == nil, "\(allowed)")
+        }
+    }
+
+    @Test func allowedNetworksOpenAndDeniedNetworksClose() throws {
+        let policy = OutboundAddressPolicy(allowed: [IPNetwork("10.1.0.0/16")!], denied: [IPNetwork("8.8.8.0/24")!])
+        #expect(policy.refusal(of: try bytes("10.1.2.3")) == nil)
+        #expect(policy.refusal(of: try bytes("10.2.0.1")) != nil)
+        #expect(policy.refusal(of: try bytes("8.8.8.8"))?.contains("denied") == true)
+        let environment = EnvironmentReader(["WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/8, 127.0.0.1", "WEBHOOK_DENIED_NETWORKS": "203.0.113.9"])
+        let configured = try OutboundAddressPolicy(environment: environment)
+        #expect(configured.allowed.count == 2 && configured.denied.count == 1)
+        #expect(throws: StrataError.self) { try OutboundAddressPolicy(environment: EnvironmentReader(["WEBHOOK_ALLOWED_NETWORKS": "10.0.0.0/40"])) }
+    }
+
+    @Test func urlsAreCheckedAsWrittenAndAsResolved() async throws {
+        let policy = OutboundAddressPolicy.publicOnly
+        #expect(policy.problem(with: "https://hooks.example.com/x") == nil)
+        #expect(policy.problem(with: "ftp://hooks.example.com/x") != nil)
+        #expect(policy.problem(with: "http://LOCALHOST./x") != nil)
+        #expect(policy.problem(with: "http://[::1]:8080/x") != nil)
+        #expect(policy.problem(with: "http://u:p@hooks.example.com/x") != nil)
+        // Names are judged by what they resolve to: `localhost` by name, and a decimal-encoded
+        // 127.0.0.1 that only the resolver understands.
+        for url in ["http://2130706433/x", "http://127.1/x", "http://localhost:1/x"] {
+            await #expect(throws: StrataError.self, "\(url)") { try await policy.check(url) }
+        }
+        let loopback = OutboundAddressPolicy(allowed: [IPNetwork("127.0.0.0/8")!, IPNetwork("::1")!])
+        try await loopback.check("http://localhost:1/x")
+        try await loopback.check("http://127.0.0.1:1/x")
+    }
+}
