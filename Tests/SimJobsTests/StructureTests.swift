@@ -15,6 +15,7 @@ import Testing
 @testable import SimJobs
 
 let waterXYZ = Data("3\nwater\nO 0.000 0.000 0.117\nH 0.000 0.757 -0.467\nH 0.000 -0.757 -0.467\n".utf8)
+let methaneXYZ = Data("5\nmethane\nC 0 0 0\nH 0.63 0.63 0.63\nH -0.63 -0.63 0.63\nH -0.63 0.63 -0.63\nH 0.63 -0.63 -0.63\n".utf8)
 
 let ethanolCIF = Data(
     """
@@ -247,6 +248,24 @@ let ethanolCIF = Data(
                     try await client.execute(uri: "\(path)?name=w.xyz", method: .post, headers: auth, body: ByteBuffer(bytes: waterXYZ)) {
                         #expect($0.status == .created)
                     }
+                    // multipart/form-data, as curl -F and browsers send it: the part's filename names it.
+                    var form = MultipartBody()
+                    form.field("comment", "from a form")
+                    form.file(fileName: "methane.xyz", contentType: "chemical/x-xyz", data: methaneXYZ)
+                    var formHeaders = auth
+                    formHeaders[.contentType] = form.contentType
+                    let fromForm = try await client.execute(uri: path, method: .post, headers: formHeaders, body: ByteBuffer(bytes: form.body)) {
+                        response in
+                        #expect(response.status == .created, "\(String(buffer: response.body))")
+                        return try JSONDecoder().decode([String: JSONValue].self, from: Data(response.body.readableBytesView))
+                    }
+                    #expect(fromForm["name"] == .string("methane.xyz") && fromForm["formula"] == .string("C H4"))
+                    let formID = try #require(fromForm["id"]?.stringValue)
+                    try await client.execute(uri: "\(path)/\(formID)/content", method: .get, headers: auth) { response in
+                        #expect(Data(response.body.readableBytesView) == Data(methaneXYZ), "the part's bytes, without the form around them")
+                    }
+                    try await client.execute(uri: "\(path)/\(formID)", method: .delete, headers: auth) { #expect($0.status == .noContent) }
+
                     let listed = try await client.execute(uri: "\(path)?limit=1", method: .get, headers: auth) { response in
                         try JSONDecoder().decode(ListPage.self, from: Data(response.body.readableBytesView))
                     }
@@ -257,13 +276,31 @@ let ethanolCIF = Data(
                     }
 
                     // Bad input: clear 4xx, nothing written.
-                    let refusals: [(String, [UInt8], HTTPFields, HTTPResponse.Status, String)] = [
+                    var refusals: [(String, [UInt8], HTTPFields, HTTPResponse.Status, String)] = [
                         ("\(path)?name=x.cif", Array(waterXYZ), auth, .unprocessableContent, "simjobs.invalid_structure_file"),
                         ("\(path)?name=x.pdb", Array(waterXYZ), auth, .unprocessableContent, "validation_failed"),
                         ("\(path)", Array(waterXYZ), auth, .unprocessableContent, "validation_failed"),
                         ("\(path)?name=big.xyz", Array(repeating: 0x41, count: 5000), auth, .contentTooLarge, "payload_too_large"),
                         ("\(path)?name=x.xyz", Array(waterXYZ), [:], .unauthorized, "unauthenticated"),
                         ("\(path)?name=x.xyz&builtin=true", Array(waterXYZ), auth, .forbidden, "forbidden"),
+                    ]
+                    var noFile = MultipartBody(boundary: "b0undary")
+                    noFile.field("name", "x.xyz")
+                    var twoFiles = MultipartBody(boundary: "b0undary")
+                    twoFiles.file(fileName: "a.xyz", data: waterXYZ)
+                    twoFiles.file(fileName: "b.xyz", data: waterXYZ)
+                    var unclosed = MultipartBody(boundary: "b0undary")
+                    unclosed.file(fileName: "a.xyz", data: waterXYZ)
+                    var formAuth = auth
+                    formAuth[.contentType] = "multipart/form-data; boundary=b0undary"
+                    var noBoundary = auth
+                    noBoundary[.contentType] = "multipart/form-data"
+                    refusals += [
+                        (path, noFile.body, formAuth, .unprocessableContent, "validation_failed"),
+                        (path, twoFiles.body, formAuth, .unprocessableContent, "validation_failed"),
+                        (path, unclosed.bytes, formAuth, .badRequest, "malformed_body"),
+                        (path, Array("garbage".utf8), formAuth, .badRequest, "malformed_body"),
+                        (path, twoFiles.body, noBoundary, .badRequest, "malformed_body"),
                     ]
                     for (uri, body, headers, status, code) in refusals {
                         try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(bytes: body)) { response in

@@ -234,6 +234,25 @@ import Testing
                 #expect(response.headers[.contentDisposition] == "attachment; filename=\"report v2.pdf\"")
                 #expect(Data(response.body.readableBytesView) == Data("%PDF-1.7 welding report".utf8))
             }
+            // The same upload as multipart/form-data: the part's filename and media type are kept.
+            var form = MultipartBody()
+            form.file(fileName: "photo.png", contentType: "image/png", data: Array("\u{89}PNG fake".utf8))
+            var formHeaders = auth
+            formHeaders[.contentType] = form.contentType
+            let photo = try await client.execute(
+                uri: "\(path)/\(id)/attachments?type=attachment",
+                method: .post,
+                headers: formHeaders,
+                body: ByteBuffer(bytes: form.body)
+            ) { response in
+                #expect(response.status == .created, "\(String(buffer: response.body))")
+                #expect(Self.json(response)["file"]?["file_name"] == .string("photo.png"))
+                return try #require(response.headers[.location])
+            }
+            try await client.execute(uri: photo, method: .get, headers: auth) { response in
+                #expect(response.headers[.contentType] == "image/png")
+                #expect(Data(response.body.readableBytesView) == Data("\u{89}PNG fake".utf8))
+            }
             let big = ByteBuffer(bytes: [UInt8](repeating: 7, count: 64 * 1024 + 1))
             try await client.execute(uri: "\(path)/\(id)/attachments?file_name=big.bin", method: .post, headers: upload, body: big) {
                 #expect($0.status == .contentTooLarge)
@@ -246,7 +265,7 @@ import Testing
                 #expect(response.status == .created && Self.json(response)["role"] == .string("bot"))
             }
             try await client.execute(uri: "\(path)/\(id)/messages", method: .get, headers: auth) { response in
-                #expect(Self.json(response)["items"]?.arrayValue?.count == 2, "the refused uploads wrote no message")
+                #expect(Self.json(response)["items"]?.arrayValue?.count == 3, "the refused uploads wrote no message")
             }
         }
     }

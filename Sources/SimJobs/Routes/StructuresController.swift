@@ -5,13 +5,14 @@ import NIOCore
 import StrataCore
 public import StrataHTTP
 
-/// `/api/simjobs/structures`: upload a structure file (the request body is the file),
-/// list, read, download and delete structures. Reads need `read`, uploads and deletions
-/// `write`; a built-in upload (`?builtin=true`) needs `admin`.
+/// `/api/simjobs/structures`: upload a structure file (the request body is the file, or a
+/// multipart/form-data `file` part), list, read, download and delete structures. Reads need
+/// `read`, uploads and deletions `write`; a built-in upload (`?builtin=true`) needs `admin`.
 ///
 /// ```
 /// curl -X POST --data-binary @MOF-5.cif -H 'Authorization: Bearer …' \
 ///      'http://127.0.0.1:8080/api/simjobs/structures?name=MOF-5.cif'
+/// curl -F file=@MOF-5.cif -H 'Authorization: Bearer …' http://127.0.0.1:8080/api/simjobs/structures
 /// ```
 /// A new file answers 201; the same bytes again answer 200 with the first upload's structure.
 public struct StructuresController: Sendable {
@@ -28,13 +29,18 @@ public struct StructuresController: Sendable {
             var query = QueryReader(request)
             let builtin = query.bool("builtin") ?? false
             let format = query.choice("format", of: StructureFormat.self, normalize: { $0.lowercased() })
-            let name = query.require("name", "is required (the file name, e.g. ?name=MOF-5.cif)")
+            let givenName = query.text("name", length: 1...255)
             try query.validate()
             if builtin { try context.requirePermission("admin") }
-            let body = try await request.body.collect(upTo: context.bodyLimit)
+            let upload = try await request.fileUpload(context: context)
+            guard let name = givenName ?? upload.fileName, !name.isEmpty else {
+                throw StrataError.validation([
+                    .init(field: "name", reason: "is required (the file name: ?name=MOF-5.cif, or the filename of a multipart file part)")
+                ])
+            }
             let (structure, created) = try await service.upload(
-                Data(body.readableBytesView),
-                name: name ?? "",  // present: validate() refused its absence
+                upload.data,
+                name: name,
                 format: format,
                 builtin: builtin,
                 audit: context.audit,

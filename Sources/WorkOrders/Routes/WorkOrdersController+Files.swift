@@ -7,23 +7,28 @@ import StrataHTTP
 
 extension WorkOrdersController {
     /// `POST orders/{id}/attachments?file_name=&type=` (the body is the file, its media type the
-    /// `Content-Type`), `GET orders/{id}/messages/{message_id}/file`, `POST orders/{id}/ocr-results`.
+    /// `Content-Type`; or a multipart/form-data `file` part with its filename and media type), `GET orders/{id}/messages/{message_id}/file`, `POST orders/{id}/ocr-results`.
     func addFileRoutes(to router: any RouterMethods<StrataRequestContext>) {
         let orders = router.group("/api/workorders/orders")
         orders.post("{id}/attachments") { request, context in
             let actor = try Self.actor(context, permission: "workorders.write")
             var query = QueryReader(request)
-            let name = query.require("file_name", "is required (the file's name, e.g. ?file_name=report.xlsx)")
+            let givenName = query.text("file_name", length: 1...255)
             let kind = query.choice("type", of: WorkOrderMessage.Kind.self, normalize: { $0.lowercased() }) ?? .attachment
             let note = query.text("note", length: 1...WorkOrdersService.maxMessageLength)
             try query.validate()
             let id = try Self.orderID(context)
-            let body = try await request.body.collect(upTo: context.bodyLimit)
+            let upload = try await request.fileUpload(context: context)
+            guard let name = givenName ?? upload.fileName, !name.isEmpty else {
+                throw StrataError.validation([
+                    .init(field: "file_name", reason: "is required (?file_name=report.xlsx, or the filename of a multipart file part)")
+                ])
+            }
             let message = try await service.attach(
-                Data(body.readableBytesView),
+                upload.data,
                 to: id,
-                fileName: name ?? "",
-                contentType: request.headers[.contentType] ?? "application/octet-stream",
+                fileName: name,
+                contentType: upload.contentType ?? "application/octet-stream",
                 kind: kind,
                 note: note,
                 by: actor
