@@ -394,15 +394,15 @@ public struct TaskService: Sendable {
                         WHEN w.last_seen_at > now() - 3 * w.heartbeat_seconds * interval '1 second' THEN 'online'
                         ELSE 'offline' END,
                    (SELECT count(*) FROM simjobs.tasks t WHERE t.worker_id = w.name AND t.status IN ('ASSIGNED', 'RUNNING')),
-                   w.started_at, w.last_seen_at
+                   w.started_at, w.last_seen_at, w.gpu_readings::text, w.gpu_readings_at
             FROM simjobs.workers AS w
             ORDER BY w.stopped_at IS NOT NULL, w.last_seen_at DESC, w.name
             LIMIT 1000
             """
         )
         return try rows.map { row in
-            let (name, host, pid, gpus, busy, state, running, started, seen) = try row.decode(
-                (String, String, Int32, [Int16], [Int16], String, Int64, Date, Date).self
+            let (name, host, pid, gpus, busy, state, running, started, seen, readings, readAt) = try row.decode(
+                (String, String, Int32, [Int16], [Int16], String, Int64, Date, Date, String, Date?).self
             )
             return WorkerStatus(
                 name: name,
@@ -413,7 +413,9 @@ public struct TaskService: Sendable {
                 state: WorkerStatus.State(rawValue: state) ?? .offline,
                 runningTasks: Int(running),
                 startedAt: started,
-                lastSeenAt: seen
+                lastSeenAt: seen,
+                gpuReadings: (try? JSONDecoder().decode([GPUReading].self, from: Data(readings.utf8))) ?? [],
+                gpuReadingsAt: readAt
             )
         }
     }

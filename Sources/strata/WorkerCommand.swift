@@ -24,6 +24,11 @@ struct Worker: AsyncParsableCommand {
             JSON on standard input; CUDA_VISIBLE_DEVICES names the task's GPU. Output lines are stored as the \
             task's log; the last line of standard output that is a JSON object is the result \
             ({"result_data": …, "output_files": […], "metrics": …}). Exit 0 completes the task, any other status fails it.
+
+            Every heartbeat the GPU probe measures the GPUs (nvidia-smi's CSV query format: index, free MiB, \
+            total MiB, temperature, utilisation); the alert rules on GPU memory and temperature read it. \
+            Model loads asked through the API run the --model-exec command with \
+            {"action": "load"|"unload", "gpu_id": …, "model": {…}} on standard input.
             """
     )
 
@@ -34,6 +39,14 @@ struct Worker: AsyncParsableCommand {
 
     @Option(help: "The command to run per task (no shell; quotes group words; {task_type} is replaced).")
     var exec: String
+
+    @Option(
+        help: "The GPU probe run every heartbeat, printing nvidia-smi's CSV query format ('none': no readings; default: nvidia-smi when installed)."
+    )
+    var gpuProbe: String?
+
+    @Option(help: "The command that loads and unloads models on request (JSON on standard input); without it loads are only recorded.")
+    var modelExec: String?
 
     @Option(help: "Worker name (default: host-pid).")
     var name: String?
@@ -58,6 +71,13 @@ struct Worker: AsyncParsableCommand {
         try await Strata.guarded {
             let (configuration, logger) = try options.configuration()
             let command = try CommandTemplate(exec)
+            let probe: GPUProbe? =
+                switch gpuProbe {
+                case nil: GPUProbe.nvidiaSMI()
+                case "none": nil
+                case let text?: GPUProbe(try CommandTemplate(text, option: "--gpu-probe"))
+                }
+            let modelCommand = try modelExec.map { try CommandTemplate($0, option: "--model-exec") }
             let gpuIDs = parsedGPUs() ?? []
             signal(SIGPIPE, SIG_IGN)  // a task command that closes its input early must not stop the worker
             var poolConfiguration = configuration.pool
@@ -67,7 +87,13 @@ struct Worker: AsyncParsableCommand {
                 guard ready else {
                     throw StrataError(.notReady, "The simjobs schema is missing: run 'strata migrate up' (or start 'strata serve') first.")
                 }
-                var runnerConfiguration = TaskRunner.Configuration(gpus: gpuIDs, command: command, lease: .seconds(lease))
+                var runnerConfiguration = TaskRunner.Configuration(
+                    gpus: gpuIDs,
+                    command: command,
+                    lease: .seconds(lease),
+                    gpuProbe: probe,
+                    modelCommand: modelCommand
+                )
                 runnerConfiguration.heartbeatInterval = .seconds(max(1, lease / 5))
                 if let name { runnerConfiguration.name = name }
                 let runner = TaskRunner(pool: pool, configuration: runnerConfiguration, logger: logger)
@@ -77,7 +103,7 @@ struct Worker: AsyncParsableCommand {
                 )
                 let group = ServiceGroup(
                     configuration: .init(
-                        services: [.init(service: runner.worker()), .init(service: runner.presence())],
+                        services: [.init(service: runner.worker()), .init(service: runner.presence()), .init(service: runner.modelLoader())],
                         gracefulShutdownSignals: [.sigterm, .sigint],
                         logger: logger
                     )

@@ -71,9 +71,10 @@ public struct AlertRule: Sendable, Encodable, Equatable {
 ///
 /// Measurements: `queue_length` (QUEUED tasks), `active_workers` (online workers),
 /// `available_gpus` (free GPUs of online workers), `consecutive_failures` (FAILED tasks since
-/// the last COMPLETED one), `disk_free_gb` (the file system of `diskPath`). The GPU memory and
-/// temperature rules have no measurement until workers report them; a rule without a
-/// measurement is skipped, never fired.
+/// the last COMPLETED one), `disk_free_gb` (the file system of `diskPath`),
+/// `min_gpu_free_memory_gb` and `max_gpu_temp` (over the GPUs of online workers whose probe
+/// read them within three heartbeats). A rule without a measurement (no probe readings) is
+/// skipped, never fired.
 public struct AlertEvaluator: Sendable {
     let pool: PostgresPool
     let alerts: AlertService
@@ -113,21 +114,30 @@ public struct AlertEvaluator: Sendable {
                 SELECT * FROM simjobs.workers
                 WHERE stopped_at IS NULL AND last_seen_at > now() - 3 * heartbeat_seconds * interval '1 second'
             )
+            , readings AS (
+                SELECT r.* FROM online AS w
+                CROSS JOIN LATERAL jsonb_to_recordset(w.gpu_readings) AS r(memory_free_mb float8, temperature_c float8)
+                WHERE w.gpu_readings_at > now() - 3 * w.heartbeat_seconds * interval '1 second'
+            )
             SELECT (SELECT count(*) FROM simjobs.tasks WHERE status = 'QUEUED'),
                    (SELECT count(*) FROM online),
                    (SELECT coalesce(sum(cardinality(gpus) - cardinality(busy_gpus)), 0) FROM online),
                    (SELECT count(*) FROM simjobs.tasks
                     WHERE status = 'FAILED'
-                      AND finished_at > coalesce((SELECT max(finished_at) FROM simjobs.tasks WHERE status = 'COMPLETED'), '-infinity'))
+                      AND finished_at > coalesce((SELECT max(finished_at) FROM simjobs.tasks WHERE status = 'COMPLETED'), '-infinity')),
+                   (SELECT min(memory_free_mb) / 1024 FROM readings), (SELECT max(temperature_c) FROM readings)
             """
         ).first
-        guard let (queued, workers, gpus, failures) = try row?.decode((Int64, Int64, Int64, Int64).self) else { return [:] }
+        guard let (queued, workers, gpus, failures, freeMemory, temperature) = try row?.decode((Int64, Int64, Int64, Int64, Double?, Double?).self)
+        else { return [:] }
         var values: [String: Double] = [
             "queue_length": Double(queued),
             "active_workers": Double(workers),
             "available_gpus": Double(gpus),
             "consecutive_failures": Double(failures),
         ]
+        values["min_gpu_free_memory_gb"] = freeMemory
+        values["max_gpu_temp"] = temperature
         var status = statvfs()
         if statvfs(diskPath, &status) == 0 {
             values["disk_free_gb"] = Double(status.f_bavail) * Double(status.f_frsize) / 1_073_741_824

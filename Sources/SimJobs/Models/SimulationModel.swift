@@ -273,7 +273,7 @@ public struct ModelCatalog: Sendable {
         )
     }
 
-    private static func notFound(_ name: String) -> StrataError {
+    static func notFound(_ name: String) -> StrataError {
         StrataError(.notFound, "No model is named '\(name.prefix(100))'.")
     }
 }

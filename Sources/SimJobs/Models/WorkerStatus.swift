@@ -18,6 +18,9 @@ public struct WorkerStatus: Sendable, Codable, Equatable {
     public var runningTasks: Int
     public var startedAt: Date
     public var lastSeenAt: Date
+    /// Its GPUs as its probe last measured them (empty without a probe).
+    public var gpuReadings: [GPUReading]
+    public var gpuReadingsAt: Date?
 
     enum CodingKeys: String, CodingKey {
         case name, hostname, pid, gpus, state
@@ -25,5 +28,7 @@ public struct WorkerStatus: Sendable, Codable, Equatable {
         case runningTasks = "running_tasks"
         case startedAt = "started_at"
         case lastSeenAt = "last_seen_at"
+        case gpuReadings = "gpu_readings"
+        case gpuReadingsAt = "gpu_readings_at"
     }
 }

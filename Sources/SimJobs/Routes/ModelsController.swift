@@ -3,8 +3,10 @@ public import Hummingbird
 import StrataCore
 public import StrataHTTP
 
-/// `/api/simjobs/models`: the model registry. Reads need `read`; registering, changing,
-/// validating and deleting custom models need `admin`.
+/// `/api/simjobs/models`: the model registry, and which models are loaded on which worker's GPU
+/// (`POST {name}/load|unload` answer 202: the worker carries them out at its next heartbeat;
+/// `GET loaded` lists the loads). Reads need `read`; registering, changing, validating and
+/// deleting custom models, loading and unloading need `admin`.
 public struct ModelsController: Sendable {
     let catalog: ModelCatalog
 
@@ -25,6 +27,28 @@ public struct ModelsController: Sendable {
             var response = try Response.json(model, status: .created)
             response.headers[.location] = "/api/simjobs/models/\(model.name)"
             return response
+        }
+        models.get("loaded") { request, context in
+            try context.requirePermission("read")
+            var query = QueryReader(request)
+            let state = query.choice("state", of: ModelLoad.State.self, normalize: { $0.lowercased() })
+            let model = query.text("model", length: 1...100)
+            try query.validate()
+            return try Response.json(ModelLoadList(items: try await catalog.loads(of: model, state: state)))
+        }
+        models.post("{name}/load") { request, context in
+            try context.requirePermission("admin")
+            let placement = try await request.decodeJSONIfPresent(as: ModelCatalog.Placement.self, context: context) ?? .init()
+            let name = try context.parameters.require("name")
+            let load = try await catalog.requestLoad(name, placement, audit: context.audit, requestID: context.requestID)
+            return try Response.json(load, status: .accepted)
+        }
+        models.post("{name}/unload") { request, context in
+            try context.requirePermission("admin")
+            let placement = try await request.decodeJSONIfPresent(as: ModelCatalog.Placement.self, context: context) ?? .init()
+            let name = try context.parameters.require("name")
+            let loads = try await catalog.requestUnload(name, placement, audit: context.audit, requestID: context.requestID)
+            return try Response.json(ModelLoadList(items: loads), status: .accepted)
         }
         models.get("{name}") { _, context in
             try context.requirePermission("read")
@@ -52,4 +76,8 @@ public struct ModelsController: Sendable {
 
 struct ModelList: Encodable {
     var items: [SimulationModel]
+}
+
+struct ModelLoadList: Encodable {
+    var items: [ModelLoad]
 }

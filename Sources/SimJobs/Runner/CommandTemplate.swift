@@ -13,9 +13,10 @@ public struct CommandTemplate: Sendable, Equatable {
     /// The words, the program first (resolved on `PATH` when it has no slash).
     public let words: [String]
 
+    /// - Parameter option: The command-line option the text came from, named in errors.
     /// - Throws: `invalid_configuration` for an empty command, unbalanced quotes or a program
     ///   not found on `PATH`.
-    public init(_ text: String, path: String? = ProcessInfo.processInfo.environment["PATH"]) throws {
+    public init(_ text: String, option: String = "--exec", path: String? = ProcessInfo.processInfo.environment["PATH"]) throws {
         var words: [String] = []
         var current = ""
         var inWord = false
@@ -36,21 +37,26 @@ public struct CommandTemplate: Sendable, Equatable {
             }
         }
         guard quote == nil else {
-            throw StrataError(.invalidConfiguration, "--exec has an unclosed quote.", details: ["variable": "--exec"])
+            throw StrataError(.invalidConfiguration, "\(option) has an unclosed quote.", details: ["variable": option])
         }
         if inWord { words.append(current) }
         guard let program = words.first, !program.isEmpty else {
-            throw StrataError(.invalidConfiguration, "--exec needs a command, e.g. 'python3 run.py {task_type}'.", details: ["variable": "--exec"])
+            throw StrataError(.invalidConfiguration, "\(option) needs a command, e.g. 'python3 run.py {task_type}'.", details: ["variable": option])
         }
         if !program.contains("/") {
             let directories = (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":").map(String.init)
             guard let found = directories.map({ "\($0)/\(program)" }).first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-                throw StrataError(.invalidConfiguration, "--exec: the program '\(program)' is not on PATH.", details: ["variable": "--exec"])
+                throw StrataError(.invalidConfiguration, "\(option): the program '\(program)' is not on PATH.", details: ["variable": option])
             }
             words[0] = found
         } else if !FileManager.default.isExecutableFile(atPath: program) {
-            throw StrataError(.invalidConfiguration, "--exec: '\(program)' is not an executable file.", details: ["variable": "--exec"])
+            throw StrataError(.invalidConfiguration, "\(option): '\(program)' is not an executable file.", details: ["variable": option])
         }
+        self.words = words
+    }
+
+    /// A command of words already resolved.
+    init(words: [String]) {
         self.words = words
     }
 

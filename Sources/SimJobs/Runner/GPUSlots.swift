@@ -12,9 +12,10 @@ actor GPUSlots {
     /// The GPUs running a task now.
     var busy: [Int] { all.filter { !free.contains($0) } }
 
-    /// Takes the lowest free GPU.
-    func take() -> Int? {
-        free.isEmpty ? nil : free.removeFirst()
+    /// Takes the lowest free GPU of `preferred`, else the lowest free GPU.
+    func take(preferring preferred: Set<Int> = []) -> Int? {
+        if let index = free.firstIndex(where: preferred.contains) { return free.remove(at: index) }
+        return free.isEmpty ? nil : free.removeFirst()
     }
 
     /// Gives a GPU back.

@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 import Metrics
+import PostgresNIO
 import StrataCore
 public import StrataPostgres
 import Synchronization
@@ -34,6 +35,12 @@ public struct TaskRunner: Sendable {
         public var pollInterval: Duration
         public var killGrace: Duration
         public var drainTimeout: Duration
+        /// Measures the GPUs at every heartbeat (default: `nvidia-smi` when installed).
+        public var gpuProbe: GPUProbe?
+        /// Loads and unloads models on request (see ``ModelLoader``); nil: loads are recorded only.
+        public var modelCommand: CommandTemplate?
+        /// The longest a model load or unload may take.
+        public var modelTimeout: Duration
 
         public init(
             gpus: [Int],
@@ -43,8 +50,14 @@ public struct TaskRunner: Sendable {
             heartbeatInterval: Duration = .seconds(5),
             pollInterval: Duration = .seconds(1),
             killGrace: Duration = .seconds(5),
-            drainTimeout: Duration = .seconds(30)
+            drainTimeout: Duration = .seconds(30),
+            gpuProbe: GPUProbe? = nil,
+            modelCommand: CommandTemplate? = nil,
+            modelTimeout: Duration = .seconds(300)
         ) {
+            self.gpuProbe = gpuProbe
+            self.modelCommand = modelCommand
+            self.modelTimeout = modelTimeout
             self.gpus = gpus
             self.command = command
             self.name = name
@@ -89,9 +102,28 @@ public struct TaskRunner: Sendable {
         )
     }
 
-    /// The service that keeps this worker's row in `simjobs.workers` (seen, busy GPUs).
+    /// The service that keeps this worker's row in `simjobs.workers` (seen, busy GPUs, readings).
     public func presence() -> WorkerPresence {
-        WorkerPresence(pool: pool, name: configuration.name, slots: slots, interval: configuration.heartbeatInterval, logger: logger)
+        WorkerPresence(
+            pool: pool,
+            name: configuration.name,
+            slots: slots,
+            probe: configuration.gpuProbe,
+            interval: configuration.heartbeatInterval,
+            logger: logger
+        )
+    }
+
+    /// The service that carries out model loads and unloads asked of this worker.
+    public func modelLoader() -> ModelLoader {
+        ModelLoader(
+            pool: pool,
+            worker: configuration.name,
+            command: configuration.modelCommand,
+            timeout: configuration.modelTimeout,
+            interval: configuration.heartbeatInterval,
+            logger: logger
+        )
     }
 
     struct Arguments: Decodable {
@@ -101,7 +133,14 @@ public struct TaskRunner: Sendable {
     /// Runs one task's job.
     func run(_ context: JobContext) async throws -> String? {
         let arguments = try JSONDecoder().decode(Arguments.self, from: Data(context.job.argsJSON.utf8))
-        guard let gpu = await slots.take() else {
+        // Model affinity: a GPU that holds the task's model is taken first.
+        let holding = try await pool.query(
+            """
+            SELECT l.gpu_id FROM simjobs.model_loads AS l JOIN simjobs.tasks AS t ON t.model_name = l.model_name
+            WHERE t.id = \(arguments.task_id) AND l.worker_name = \(configuration.name) AND l.state = 'loaded'
+            """
+        ).map { Int(try $0.decode(Int16.self)) }
+        guard let gpu = await slots.take(preferring: Set(holding)) else {
             throw StrataError(.concurrentUpdate, "No free GPU (more tasks claimed than GPUs); the task is retried.")
         }
         do {

@@ -1,0 +1,164 @@
+import Foundation
+public import Logging
+import PostgresNIO
+public import ServiceLifecycle
+import StrataCore
+import StrataPostgres
+
+/// The worker's side of model loads (`simjobs.model_loads`): it carries out the loads and
+/// unloads asked of its GPUs (``ModelCatalog/requestLoad(_:worker:gpu:audit:requestID:)``) by
+/// running the operator's model command — `strata worker --model-exec 'cmd'` — with
+/// `{"action": "load" | "unload", "gpu_id": g, "model": {name, framework, version, config,
+/// with_d3}}` on standard input and `CUDA_VISIBLE_DEVICES=g`; exit 0 within the time limit is
+/// done, anything else records the load as `failed` with the command's last error line. Without
+/// a model command a load is recorded at once: the task command loads its model itself, and the
+/// record steers that model's tasks to the GPU (affinity).
+///
+/// On start it asks again for every model it held (a new process holds none) and forgets the
+/// unloads it was asked for. Each outcome commits with its outbox event (`model.loaded`,
+/// `model.unloaded`, `model.load_failed`) and a system log line (source `worker`).
+public struct ModelLoader: Service {
+    let pool: PostgresPool
+    let worker: String
+    let command: OperatorCommand?
+    let interval: Duration
+    let logger: Logger
+    let outbox = OutboxWriter()
+
+    init(pool: PostgresPool, worker: String, command: CommandTemplate?, timeout: Duration, interval: Duration, logger: Logger) {
+        self.pool = pool
+        self.worker = worker
+        self.command = command.map { OperatorCommand(words: $0.words, timeout: timeout) }
+        self.interval = interval
+        self.logger = logger
+    }
+
+    struct Pending: Sendable {
+        var model: String
+        var gpu: Int
+        var unloading: Bool
+        var document: String
+    }
+
+    public func run() async {
+        let stopping = Latch()
+        let doorbell = Doorbell()
+        await withGracefulShutdownHandler {
+            var restarted = false
+            while !Task.isCancelled && !stopping.isSet {
+                do {
+                    if !restarted {
+                        try await forgetHeldModels()
+                        restarted = true
+                    }
+                    while !stopping.isSet, let next = try await nextPending() { try await carryOut(next) }
+                } catch {
+                    logger.debug("model loads not processed; retrying", metadata: ["strata.error": "\(error)"])
+                }
+                await doorbell.wait(timeout: interval)
+            }
+        } onGracefulShutdown: {
+            stopping.set()
+            doorbell.ring()
+        }
+    }
+
+    /// A new process holds no model: loads it held are asked for again, unloads are done.
+    func forgetHeldModels() async throws {
+        try await pool.withTransaction { connection in
+            try await connection.query(
+                "UPDATE simjobs.model_loads SET state = 'loading', message = NULL WHERE worker_name = \(worker) AND state = 'loaded'",
+                logger: pool.statementLogger
+            )
+            try await connection.query(
+                "DELETE FROM simjobs.model_loads WHERE worker_name = \(worker) AND state = 'unloading'",
+                logger: pool.statementLogger
+            )
+        }
+    }
+
+    /// The oldest load or unload waiting for this worker.
+    func nextPending() async throws -> Pending? {
+        let rows = try await pool.query(
+            """
+            SELECT l.model_name, l.gpu_id, l.state = 'unloading',
+                   json_build_object('name', m.name, 'framework', m.framework, 'version', m.version, 'config', m.config, 'with_d3', m.with_d3)::text
+            FROM simjobs.model_loads AS l JOIN simjobs.models AS m ON m.name = l.model_name
+            WHERE l.worker_name = \(worker) AND l.state IN ('loading', 'unloading')
+            ORDER BY l.updated_at, l.model_name, l.gpu_id
+            LIMIT 1
+            """
+        )
+        guard let (model, gpu, unloading, document) = try rows.first?.decode((String, Int16, Bool, String).self) else { return nil }
+        return Pending(model: model, gpu: Int(gpu), unloading: unloading, document: document)
+    }
+
+    /// Runs the model command for one load or unload and records how it ended.
+    func carryOut(_ pending: Pending) async throws {
+        let action = pending.unloading ? "unload" : "load"
+        var failure: String?
+        if let command {
+            var environment = ProcessInfo.processInfo.environment
+            environment["CUDA_VISIBLE_DEVICES"] = "\(pending.gpu)"
+            let input = #"{"action":"\#(action)","gpu_id":\#(pending.gpu),"model":\#(pending.document)}"#
+            do {
+                let outcome = try await command.run(input: input, environment: environment)
+                if !outcome.succeeded { failure = "The model command failed: \(outcome.failure)." }
+            } catch {
+                failure = "The model command could not start: \((error as? StrataError)?.message ?? "\(error)")."
+            }
+        }
+        try await record(pending, failure: failure)
+    }
+
+    private func record(_ pending: Pending, failure: String?) async throws {
+        let logger = pool.statementLogger
+        try await pool.withTransaction { connection in
+            let wanted = pending.unloading ? "unloading" : "loading"
+            let changed: [PostgresRow]
+            if pending.unloading && failure == nil {
+                changed = try await connection.query(
+                    """
+                    DELETE FROM simjobs.model_loads
+                    WHERE model_name = \(pending.model) AND worker_name = \(worker) AND gpu_id = \(Int16(pending.gpu)) AND state = \(wanted)
+                    RETURNING 1
+                    """,
+                    logger: logger
+                ).collect()
+            } else {
+                // A failed unload leaves the model loaded as far as anyone can tell.
+                let state = failure == nil ? "loaded" : (pending.unloading ? "loaded" : "failed")
+                changed = try await connection.query(
+                    """
+                    UPDATE simjobs.model_loads SET state = \(state), message = \(failure)
+                    WHERE model_name = \(pending.model) AND worker_name = \(worker) AND gpu_id = \(Int16(pending.gpu)) AND state = \(wanted)
+                    RETURNING 1
+                    """,
+                    logger: logger
+                ).collect()
+            }
+            // Asked otherwise meanwhile (an unload while loading): the next pass does that.
+            guard !changed.isEmpty else { return }
+            let kind = failure != nil ? "model.load_failed" : (pending.unloading ? "model.unloaded" : "model.loaded")
+            let payload: JSONValue = .object([
+                "model_name": .string(pending.model), "worker": .string(worker), "gpu_id": .number(Double(pending.gpu)),
+                "action": .string(pending.unloading ? "unload" : "load"), "message": failure.map(JSONValue.string) ?? .null,
+            ])
+            try await outbox.append(
+                [OutboxEvent(app: "simjobs", aggregateType: "model", aggregateID: pending.model, kind: kind, payloadJSON: payload.text)],
+                on: connection,
+                logger: logger
+            )
+            try await SystemLog.write(
+                failure == nil ? "INFO" : "ERROR",
+                .worker,
+                failure.map { "Model \(pending.model) on \(worker) GPU \(pending.gpu): \($0)" }
+                    ?? "Model \(pending.model) \(pending.unloading ? "unloaded from" : "loaded on") \(worker) GPU \(pending.gpu).",
+                loggerName: "simjobs.models",
+                extra: payload,
+                on: connection,
+                logger: logger
+            )
+        }
+    }
+}
