@@ -1,7 +1,8 @@
 import Foundation
 public import Hummingbird
+import Logging
 public import ServiceLifecycle
-import StrataCore
+public import StrataCore
 public import StrataHTTP
 public import StrataPostgres
 
@@ -17,10 +18,53 @@ public struct SimJobsModule: StrataModule {
         public var uploadMaxSize: Int
         /// The folder whose file system the `disk_free_gb` alert rule watches (`$STRATA_HOME`).
         public var diskPath: String
+        /// Where rules with the `webhook` channel send their alerts
+        /// (`SIMJOBS_ALERT_WEBHOOK_URL`, `SIMJOBS_ALERT_WEBHOOK_SECRET`).
+        public var alertWebhook: AlertWebhook?
 
-        public init(uploadMaxSize: Int = 100 << 20, diskPath: String = ".") {
+        public init(uploadMaxSize: Int = 100 << 20, diskPath: String = ".", alertWebhook: AlertWebhook? = nil) {
             self.uploadMaxSize = uploadMaxSize
             self.diskPath = diskPath
+            self.alertWebhook = alertWebhook
+        }
+    }
+
+    /// The receiver of alert notifications and the secret its requests are signed with.
+    public struct AlertWebhook: Sendable {
+        public var url: String
+        public var secret: String
+
+        public init(url: String, secret: String) {
+            self.url = url
+            self.secret = secret
+        }
+
+        /// Reads `SIMJOBS_ALERT_WEBHOOK_URL` and `SIMJOBS_ALERT_WEBHOOK_SECRET` (both or neither).
+        /// - Throws: `invalid_configuration` naming the variable.
+        public init?(environment: EnvironmentReader, outbound: OutboundAddressPolicy) throws {
+            let url = environment.string("SIMJOBS_ALERT_WEBHOOK_URL")
+            let secret = environment.string("SIMJOBS_ALERT_WEBHOOK_SECRET")
+            guard let url else {
+                if let secret {
+                    throw environment.invalid("SIMJOBS_ALERT_WEBHOOK_SECRET", secret, allowed: "only with SIMJOBS_ALERT_WEBHOOK_URL")
+                }
+                return nil
+            }
+            if let problem = outbound.problem(with: url) {
+                throw environment.invalid(
+                    "SIMJOBS_ALERT_WEBHOOK_URL",
+                    url,
+                    allowed: "a URL that \(problem.replacingOccurrences(of: "must", with: "does")) (WEBHOOK_ALLOWED_NETWORKS opens private networks)"
+                )
+            }
+            guard let secret, (16...256).contains(secret.count) else {
+                throw environment.invalid(
+                    "SIMJOBS_ALERT_WEBHOOK_SECRET",
+                    secret ?? "",
+                    allowed: "a signing secret of 16 to 256 characters, required with SIMJOBS_ALERT_WEBHOOK_URL"
+                )
+            }
+            self.init(url: url, secret: secret)
         }
     }
 
@@ -54,7 +98,8 @@ public struct SimJobsModule: StrataModule {
     public func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {
         TasksController(pool: environment.pool, secrets: environment.secrets, outbound: environment.outbound).addRoutes(to: router)
         ModelsController(catalog: ModelCatalog(pool: environment.pool)).addRoutes(to: router)
-        AlertsController(alerts: AlertService(pool: environment.pool), systemLog: SystemLog(pool: environment.pool)).addRoutes(to: router)
+        AlertsController(alerts: AlertService(pool: environment.pool, notifier: notifier(environment)), systemLog: SystemLog(pool: environment.pool))
+            .addRoutes(to: router)
         StructuresController(service: StructureService(pool: environment.pool, objects: environment.objects)).addRoutes(to: router)
     }
 
@@ -63,7 +108,13 @@ public struct SimJobsModule: StrataModule {
             JobWorker(
                 pool: environment.pool,
                 handlers: SimJobsRetention.handlers(pool: environment.pool, objects: environment.objects).merging(
-                    [AlertEvaluator.kind: AlertEvaluator.handler(pool: environment.pool, diskPath: configuration.diskPath)]
+                    [
+                        AlertEvaluator.kind: AlertEvaluator.handler(
+                            pool: environment.pool,
+                            diskPath: configuration.diskPath,
+                            notifier: notifier(environment)
+                        )
+                    ]
                 ) { first, _ in first },
                 schedules: SimJobsRetention.schedules + [AlertEvaluator.schedule],
                 rescueHandlers: [TaskService.queue: TaskService.rescueHandler(pool: environment.pool)],
@@ -71,5 +122,19 @@ public struct SimJobsModule: StrataModule {
                 logger: environment.logger
             )
         ]
+    }
+
+    /// The alert notifier: the configured webhook, sealed with the server's secret box.
+    func notifier(_ environment: ModuleEnvironment) -> AlertNotifier {
+        do {
+            return try AlertNotifier(
+                webhook: configuration.alertWebhook.map { ($0.url, $0.secret) },
+                secrets: environment.secrets,
+                logger: environment.logger
+            )
+        } catch {
+            environment.logger.error("alert webhook secret could not be sealed; alerts are only logged", metadata: ["strata.error": "\(error)"])
+            return .logOnly(logger: environment.logger)
+        }
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import StrataCore
+import StrataHTTP
 import StrataPostgres
 import StrataTestSupport
 import Testing
@@ -112,6 +113,78 @@ import Testing
             await #expect(throws: StrataError(.validationFailed, "")) {
                 try await SystemLog(pool: database.pool).list(.init(), limit: 2, cursor: Cursor(values: ["1", "not-an-id"]))
             }
+        }
+    }
+}
+
+/// Alert notifications: rules name their channels; the webhook channel queues a signed delivery
+/// in the alert's own transaction.
+@Suite struct AlertNotificationTests {
+    @Test(.timeLimit(.minutes(1)))
+    func webhookChannelQueuesSignedDeliveriesForRaiseAndResolve() async throws {
+        try await withTestDatabase { database in
+            let pool = database.pool
+            let secret = "alert-receiver-secret-0123"
+            let notifier = try AlertNotifier(
+                webhook: ("https://alerts.example.com/hook", secret),
+                secrets: .ephemeral(),
+                logger: TestPostgres.logger
+            )
+            let service = AlertService(pool: pool, notifier: notifier)
+            let rules = try await service.rules()
+            let offline = try #require(rules.first { $0.name == "worker_offline" })
+            #expect(offline.notifyChannels == ["log"], "the default rules log")
+            await #expect(throws: StrataError.self) {
+                _ = try await service.updateRule(offline.id, .init(notifyChannels: ["pager"]), audit: AuditTrail())
+            }
+            let updated = try await service.updateRule(offline.id, .init(notifyChannels: ["webhook", "log", "webhook"]), audit: AuditTrail())
+            #expect(updated.notifyChannels == ["log", "webhook"])
+
+            let evaluator = AlertEvaluator(pool: pool, diskPath: NSTemporaryDirectory(), notifier: notifier)
+            try await evaluator.evaluate()
+            let queued = "SELECT args::text FROM strata.jobs WHERE queue = 'webhooks' ORDER BY id"
+            var jobs = try await pool.query(PostgresQuery(unsafeSQL: queued)).map { try $0.decode(String.self) }
+            #expect(jobs.count == 1, "only the rule asking for the webhook")
+            let raised = try JSONValue(parsing: try #require(jobs.first))
+            #expect(raised["type"] == .string("alert.raised") && raised["url"] == .string("https://alerts.example.com/hook"))
+            #expect(raised["data"]?.stringValue?.contains("worker_offline") == true)
+            #expect(!jobs[0].contains(secret), "the secret travels sealed")
+
+            // A worker appears: the alert resolves and that is delivered too.
+            try await pool.query(
+                "INSERT INTO simjobs.workers (name, hostname, pid, gpus, heartbeat_seconds, started_at) VALUES ('w1', 'h', 1, '{0}', 60, now())"
+            )
+            try await evaluator.evaluate()
+            jobs = try await pool.query(PostgresQuery(unsafeSQL: queued)).map { try $0.decode(String.self) }
+            #expect(jobs.count == 2)
+            let resolved = try JSONValue(parsing: try #require(jobs.last))
+            #expect(resolved["type"] == .string("alert.resolved"))
+
+            // Without a configured receiver the webhook channel is reported, not lost silently.
+            try await pool.query("UPDATE simjobs.workers SET stopped_at = now()")
+            try await pool.query("UPDATE simjobs.alert_rules SET last_triggered_at = NULL")
+            try await AlertEvaluator(pool: pool, diskPath: NSTemporaryDirectory()).evaluate()
+            let warned = try await pool.query(
+                "SELECT count(*) FROM simjobs.system_logs WHERE level = 'WARNING' AND message LIKE '%SIMJOBS_ALERT_WEBHOOK_URL is not set%'"
+            ).first?.decode(Int64.self)
+            #expect(warned == 1)
+        }
+    }
+
+    @Test func theAlertWebhookIsConfiguredWithItsSecretAndAPermittedURL() throws {
+        let policy = OutboundAddressPolicy.publicOnly
+        func read(_ variables: [String: String]) throws -> SimJobsModule.AlertWebhook? {
+            try SimJobsModule.AlertWebhook(environment: EnvironmentReader(variables), outbound: policy)
+        }
+        #expect(try read([:]) == nil)
+        #expect(
+            try read(["SIMJOBS_ALERT_WEBHOOK_URL": "https://ops.example.com/a", "SIMJOBS_ALERT_WEBHOOK_SECRET": "0123456789abcdef"])?.url
+                == "https://ops.example.com/a"
+        )
+        #expect(throws: StrataError.self) { try read(["SIMJOBS_ALERT_WEBHOOK_URL": "https://ops.example.com/a"]) }
+        #expect(throws: StrataError.self) { try read(["SIMJOBS_ALERT_WEBHOOK_SECRET": "0123456789abcdef"]) }
+        #expect(throws: StrataError.self) {
+            try read(["SIMJOBS_ALERT_WEBHOOK_URL": "http://169.254.169.254/", "SIMJOBS_ALERT_WEBHOOK_SECRET": "0123456789abcdef"])
         }
     }
 }

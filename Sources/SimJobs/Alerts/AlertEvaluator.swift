@@ -42,9 +42,12 @@ public struct AlertRule: Sendable, Encodable, Equatable {
     public var cooldownSeconds: Int
     public var isEnabled: Bool
     public var lastTriggeredAt: Date?
+    /// Where its alerts are sent (``AlertNotifier/channels``).
+    public var notifyChannels: [String]
 
     enum CodingKeys: String, CodingKey {
         case id, name, level, metric, op, value
+        case notifyChannels = "notify_channels"
         case ruleType = "rule_type"
         case cooldownSeconds = "cooldown_seconds"
         case isEnabled = "is_enabled"
@@ -84,9 +87,9 @@ public struct AlertEvaluator: Sendable {
 
     public static let kind = "simjobs.alerts.evaluate"
 
-    public init(pool: PostgresPool, diskPath: String) {
+    public init(pool: PostgresPool, diskPath: String, notifier: AlertNotifier? = nil) {
         self.pool = pool
-        self.alerts = AlertService(pool: pool)
+        self.alerts = AlertService(pool: pool, notifier: notifier)
         self.diskPath = diskPath
         self.logger = pool.statementLogger
     }
@@ -99,9 +102,9 @@ public struct AlertEvaluator: Sendable {
     )
 
     /// The job handler: one evaluation.
-    public static func handler(pool: PostgresPool, diskPath: String) -> JobHandler {
+    public static func handler(pool: PostgresPool, diskPath: String, notifier: AlertNotifier? = nil) -> JobHandler {
         { _ in
-            let (raised, resolved) = try await AlertEvaluator(pool: pool, diskPath: diskPath).evaluate()
+            let (raised, resolved) = try await AlertEvaluator(pool: pool, diskPath: diskPath, notifier: notifier).evaluate()
             return #"{"raised":\#(raised),"resolved":\#(resolved)}"#
         }
     }
@@ -168,7 +171,7 @@ public struct AlertEvaluator: Sendable {
             for row in rows {
                 let rule = try AlertService.rule(from: row)
                 let columns = row.makeRandomAccess()
-                let (cooledDown, hasOpenAlert) = (try columns[10].decode(Bool.self), try columns[11].decode(Bool.self))
+                let (cooledDown, hasOpenAlert) = (try columns[11].decode(Bool.self), try columns[12].decode(Bool.self))
                 guard let measured = values[rule.metric] else { continue }
                 if rule.isBroken(by: measured) {
                     guard !hasOpenAlert, cooledDown else { continue }
@@ -197,6 +200,7 @@ public struct AlertEvaluator: Sendable {
         try await connection.query("UPDATE simjobs.alert_rules SET last_triggered_at = now() WHERE id = \(rule.id)", logger: logger)
         let alert = try AlertService.alert(from: rows[0])
         try await outbox.append([try AlertService.event(alert, kind: "alert.raised")], on: connection, logger: logger)
+        try await alerts.notifier.notify(alert, kind: "alert.raised", channels: rule.notifyChannels, on: connection, statementLogger: logger)
         try await SystemLog.write(
             rule.level,
             .scheduler,

@@ -8,14 +8,18 @@ public import StrataPostgres
 public struct AlertService: Sendable {
     let pool: PostgresPool
     let logger: Logger
+    let notifier: AlertNotifier
     let outbox = OutboxWriter()
 
     /// Alert levels, most severe first.
     public static let levels = ["CRITICAL", "WARNING", "INFO"]
 
-    public init(pool: PostgresPool) {
+    /// - Parameter notifier: Sends raised and resolved alerts on their rules' channels
+    ///   (default: the `log` channel only).
+    public init(pool: PostgresPool, notifier: AlertNotifier? = nil) {
         self.pool = pool
         self.logger = pool.statementLogger
+        self.notifier = notifier ?? .logOnly(logger: Logger(label: "simjobs.alerts"))
     }
 
     /// Alerts, newest first: all, only open (`resolved == false`) or only resolved.
@@ -80,6 +84,12 @@ public struct AlertService: Sendable {
     private func recordResolved(_ alert: Alert, reason: String, requestID: String?, on connection: PostgresConnection) async throws {
         let resolver = alert.resolvedBy ?? "system"
         try await outbox.append([try Self.event(alert, kind: "alert.resolved")], on: connection, logger: logger)
+        if let rule = alert.ruleID {
+            let channels =
+                try await connection.query("SELECT notify_channels FROM simjobs.alert_rules WHERE id = \(rule)", logger: logger)
+                .collect().first?.decode([String].self) ?? []
+            try await notifier.notify(alert, kind: "alert.resolved", channels: channels, on: connection, statementLogger: logger)
+        }
         try await SystemLog.write(
             "INFO",
             resolver == "system" ? .scheduler : .api,
@@ -124,11 +134,21 @@ public struct AlertService: Sendable {
         public var isEnabled: Bool?
         public var cooldownSeconds: Int?
         public var value: Double?
+        /// Some of ``AlertNotifier/channels``.
+        public var notifyChannels: [String]?
+
+        public init(isEnabled: Bool? = nil, cooldownSeconds: Int? = nil, value: Double? = nil, notifyChannels: [String]? = nil) {
+            self.isEnabled = isEnabled
+            self.cooldownSeconds = cooldownSeconds
+            self.value = value
+            self.notifyChannels = notifyChannels
+        }
 
         enum CodingKeys: String, CodingKey {
             case value
             case isEnabled = "is_enabled"
             case cooldownSeconds = "cooldown_seconds"
+            case notifyChannels = "notify_channels"
         }
     }
 
@@ -140,6 +160,9 @@ public struct AlertService: Sendable {
             errors.append(.init(field: "cooldown_seconds", reason: "must be 0 to 604800"))
         }
         if let value = update.value, !value.isFinite { errors.append(.init(field: "value", reason: "must be a finite number")) }
+        if let channels = update.notifyChannels, !Set(channels).isSubset(of: AlertNotifier.channels) {
+            errors.append(.init(field: "notify_channels", reason: "must list some of \(AlertNotifier.channels.joined(separator: ", "))"))
+        }
         guard errors.isEmpty else { throw StrataError.validation(errors) }
         return try await pool.withTransaction { connection in
             let rows = try await connection.query(
@@ -147,6 +170,7 @@ public struct AlertService: Sendable {
                 UPDATE simjobs.alert_rules
                 SET is_enabled = coalesce(\(update.isEnabled), is_enabled),
                     cooldown_seconds = coalesce(\(update.cooldownSeconds.map(Int32.init)), cooldown_seconds),
+                    notify_channels = coalesce(\(update.notifyChannels.map { Array(Set($0)).sorted() }), notify_channels),
                     condition = CASE WHEN \(update.value)::float8 IS NULL THEN condition
                                      ELSE jsonb_set(condition, '{value}', to_jsonb(\(update.value)::float8)) END
                 WHERE id = \(id)
@@ -166,12 +190,16 @@ public struct AlertService: Sendable {
 
     static let ruleColumns = """
         id, name, rule_type, level, condition ->> 'metric', condition ->> 'op', (condition ->> 'value')::float8,
-        cooldown_seconds, is_enabled, last_triggered_at
+        cooldown_seconds, is_enabled, last_triggered_at, notify_channels
         """
 
     static func rule(from row: PostgresRow) throws -> AlertRule {
-        let (id, name, type, level, metric, op, value, cooldown, enabled, last) = try row.decode(
-            (UUID, String, String, String, String, String, Double, Int32, Bool, Date?).self
+        let columns = row.makeRandomAccess()
+        let (id, name, type, level, metric, op, value, cooldown, enabled, last) = (
+            try columns[0].decode(UUID.self), try columns[1].decode(String.self), try columns[2].decode(String.self),
+            try columns[3].decode(String.self), try columns[4].decode(String.self), try columns[5].decode(String.self),
+            try columns[6].decode(Double.self), try columns[7].decode(Int32.self), try columns[8].decode(Bool.self),
+            try columns[9].decode(Date?.self)
         )
         return AlertRule(
             id: id,
@@ -183,7 +211,8 @@ public struct AlertService: Sendable {
             value: value,
             cooldownSeconds: Int(cooldown),
             isEnabled: enabled,
-            lastTriggeredAt: last
+            lastTriggeredAt: last,
+            notifyChannels: try columns[10].decode([String].self)
         )
     }
 }

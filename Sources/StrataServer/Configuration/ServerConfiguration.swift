@@ -35,6 +35,8 @@ public import WorkOrders
 /// | `RATE_LIMIT_USER` | `600` | requests per minute per signed-in user (API keys have their own limit) |
 /// | `WEBHOOK_ALLOWED_NETWORKS` | none | networks webhooks may reach although not public (`10.0.0.0/8,127.0.0.1`) |
 /// | `WEBHOOK_DENIED_NETWORKS` | none | networks webhooks may never reach, on top of the non-public ones |
+/// | `SIMJOBS_ALERT_WEBHOOK_URL` | none | where alert rules with the `webhook` channel send alerts (Standard Webhooks, signed) |
+/// | `SIMJOBS_ALERT_WEBHOOK_SECRET` | none | its signing secret (16–256 characters; required with the URL) |
 /// | `SIMJOBS_UPLOAD_MAX_SIZE` | `104857600` | largest structure upload in bytes (413 above) |
 /// | `AUDIT_RETENTION` | `keep` | `keep`, `detach:<months>` or `drop:<months>` for audit partitions |
 ///
@@ -147,7 +149,8 @@ public struct ServerConfiguration: Sendable {
         outbound = try OutboundAddressPolicy(environment: environment)
         simjobs = .init(
             uploadMaxSize: try environment.int("SIMJOBS_UPLOAD_MAX_SIZE", default: 100 << 20, in: 1024...(1 << 31)),
-            diskPath: self.home
+            diskPath: self.home,
+            alertWebhook: try SimJobsModule.AlertWebhook(environment: environment, outbound: outbound)
         )
         workorders = .init(
             store: try environment.choice("WORKORDERS_STORE", default: WorkOrdersModule.Store.postgres),

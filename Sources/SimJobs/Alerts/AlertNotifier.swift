@@ -1,0 +1,80 @@
+public import Foundation
+public import Logging
+public import PostgresNIO
+public import StrataCore
+public import StrataHTTP
+import StrataPostgres
+
+/// Sends alerts where their rule's `notify_channels` say, in the transaction that raises or
+/// resolves them (a notification exists if and only if the alert's change commits):
+///
+/// - `log`: a line in the server's own log at the alert's level (for log shippers and
+///   on-call tooling that read it);
+/// - `webhook`: a signed POST (Standard Webhooks, through the platform's ``WebhookDelivery``:
+///   retried, then kept as a discarded job) to `SIMJOBS_ALERT_WEBHOOK_URL`, signed with
+///   `SIMJOBS_ALERT_WEBHOOK_SECRET`. A rule asking for it while none is configured gets a
+///   WARNING system log line instead.
+///
+/// Every alert is in `simjobs.system_logs`, on the event stream and in the API whatever its
+/// channels.
+public struct AlertNotifier: Sendable {
+    /// The channels a rule may name.
+    public static let channels = ["log", "webhook"]
+
+    let webhookURL: String?
+    let sealedSecret: String?
+    let logger: Logger
+
+    /// A notifier that only logs (no webhook configured).
+    public static func logOnly(logger: Logger) -> AlertNotifier {
+        AlertNotifier(webhookURL: nil, sealedSecret: nil, logger: logger)
+    }
+
+    /// - Parameters:
+    ///   - webhook: The receiver's URL and signing secret, or nil.
+    ///   - secrets: Seals the secret into the queued jobs.
+    public init(webhook: (url: String, secret: String)?, secrets: SecretBox, logger: Logger) throws {
+        self.init(webhookURL: webhook?.url, sealedSecret: try webhook.map { try secrets.seal($0.secret) }, logger: logger)
+    }
+
+    init(webhookURL: String?, sealedSecret: String?, logger: Logger) {
+        self.webhookURL = webhookURL
+        self.sealedSecret = sealedSecret
+        self.logger = logger
+    }
+
+    /// Notifies `alert`'s change (`alert.raised` or `alert.resolved`) on `channels`.
+    func notify(_ alert: Alert, kind: String, channels: [String], on connection: PostgresConnection, statementLogger: Logger) async throws {
+        if channels.contains("log") {
+            let level: Logger.Level = alert.level == "CRITICAL" ? .critical : alert.level == "WARNING" ? .warning : .info
+            logger.log(
+                level: kind == "alert.resolved" ? .notice : level,
+                "\(kind == "alert.resolved" ? "alert resolved" : "alert raised"): \(alert.message)",
+                metadata: ["simjobs.alert.id": "\(alert.id)", "simjobs.alert.level": "\(alert.level)"]
+            )
+        }
+        guard channels.contains("webhook") else { return }
+        guard let webhookURL, let sealedSecret else {
+            try await SystemLog.write(
+                "WARNING",
+                .scheduler,
+                "Alert \(alert.id) asks for the webhook channel, but SIMJOBS_ALERT_WEBHOOK_URL is not set.",
+                loggerName: "simjobs.alerts",
+                on: connection,
+                logger: statementLogger
+            )
+            return
+        }
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        let message = WebhookMessage(
+            id: "msg_alert_\(alert.id)_\(kind == "alert.resolved" ? "resolved" : "raised")",
+            type: kind,
+            url: webhookURL,
+            dataJSON: String(decoding: try encoder.encode(alert), as: UTF8.self),
+            sealedSecret: sealedSecret
+        )
+        try await WebhookDelivery.enqueue([message], on: connection, logger: statementLogger)
+    }
+}
