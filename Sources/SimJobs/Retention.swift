@@ -18,9 +18,29 @@ public enum SimJobsRetention {
     /// Handlers by kind; each works in batches of 1,000 rows, one transaction each.
     public static func handlers(pool: PostgresPool, objects: any ObjectStore) -> [String: JobHandler] {
         [
-            "simjobs.results.expire": { _ in #"{"expired":\#(try await expireResults(pool: pool))}"# },
+            "simjobs.results.expire": { _ in
+                let expired = try await expireResults(pool: pool)
+                if expired > 0 {
+                    await SystemLog(pool: pool).record(
+                        "INFO",
+                        .scheduler,
+                        "Retention: \(expired) results older than \(resultDays) days expired.",
+                        loggerName: "simjobs.retention"
+                    )
+                }
+                return #"{"expired":\#(expired)}"#
+            },
             "simjobs.structures.expire": { _ in
-                #"{"removed":\#(try await removeExpiredStructures(pool: pool, objects: objects))}"#
+                let removed = try await removeExpiredStructures(pool: pool, objects: objects)
+                if removed > 0 {
+                    await SystemLog(pool: pool).record(
+                        "INFO",
+                        .scheduler,
+                        "Retention: \(removed) expired uploaded structures removed.",
+                        loggerName: "simjobs.retention"
+                    )
+                }
+                return #"{"removed":\#(removed)}"#
             },
         ]
     }

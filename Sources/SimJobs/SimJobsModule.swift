@@ -95,7 +95,8 @@ public struct SimJobsModule: StrataModule {
         ]
     }
 
-    public func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {
+    public func addRoutes(to parent: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {
+        let router = parent.group().add(middleware: ServerErrorLog(systemLog: SystemLog(pool: environment.pool)))
         TasksController(pool: environment.pool, secrets: environment.secrets, outbound: environment.outbound).addRoutes(to: router)
         ModelsController(catalog: ModelCatalog(pool: environment.pool)).addRoutes(to: router)
         AlertsController(alerts: AlertService(pool: environment.pool, notifier: notifier(environment)), systemLog: SystemLog(pool: environment.pool))

@@ -179,6 +179,18 @@ extension TaskService {
                 try await service.store.appendLogs(task.id, lines: [("WARNING", note)], gpuID: nil, on: connection, logger: logger)
             }
             try await service.recordChanges(changed.map { ($0.0, $0.1) }, requestID: nil, actor: "system", on: connection)
+            if !changed.isEmpty {
+                let again = changed.filter { $0.1 == "task.requeued" }.count
+                try await SystemLog.write(
+                    "WARNING",
+                    .scheduler,
+                    "Rescued \(changed.count) tasks from lost workers (leases expired): \(again) queued again, \(changed.count - again) ended.",
+                    loggerName: "simjobs.rescue",
+                    extra: .object(["task_ids": .array(changed.map { .string($0.0.id.uuidString.lowercased()) })]),
+                    on: connection,
+                    logger: logger
+                )
+            }
         }
     }
 }

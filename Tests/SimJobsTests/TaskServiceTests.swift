@@ -312,6 +312,13 @@ struct TaskServiceTests {
             }
             let ended = try await service.task(task.id)
             #expect(ended.errorType == "worker_lost" && ended.finishedAt != nil)
+            let logged = try await pool.query(
+                "SELECT string_agg(message, ' | ' ORDER BY id) FROM simjobs.system_logs WHERE source = 'scheduler' AND logger = 'simjobs.rescue'"
+            ).first?.decode(String?.self)
+            #expect(
+                logged
+                    == "Rescued 1 tasks from lost workers (leases expired): 1 queued again, 0 ended. | Rescued 1 tasks from lost workers (leases expired): 0 queued again, 1 ended."
+            )
         }
     }
 }

@@ -72,6 +72,12 @@ import Testing
                 let names = Set(open.map { $0.message.components(separatedBy: ":")[0] })
                 #expect(names.isSuperset(of: ["gpu_memory_low", "gpu_temperature_high"]), "\(names)")
             }
+            let lifecycle = try await pool.query(
+                "SELECT string_agg(message, ' | ' ORDER BY id) FROM simjobs.system_logs WHERE source = 'worker' AND logger = 'simjobs.workers'"
+            ).first?.decode(String?.self)
+            #expect(
+                lifecycle?.hasPrefix("Worker gpu-box started on ") == true && lifecycle?.hasSuffix("with GPUs 0,1. | Worker gpu-box stopped.") == true
+            )
             // Readings older than three heartbeats count for nothing.
             try await pool.query("UPDATE simjobs.workers SET gpu_readings_at = now() - interval '1 hour'")
             #expect(try await evaluator.measurements()["max_gpu_temp"] == nil)
@@ -222,6 +228,16 @@ import Testing
                 try await client.execute(uri: "\(models)/loaded?state=sideways", method: .get, headers: [.xAPIKey: reader]) {
                     #expect($0.status == .unprocessableContent)
                 }
+                // A failure on the server's side is in the system log with its request id.
+                try await pool.query("ALTER TABLE simjobs.model_loads RENAME TO model_loads_gone")
+                let requestID = try await client.execute(uri: "\(models)/loaded", method: .get, headers: [.xAPIKey: reader]) { response in
+                    #expect(response.status == .serviceUnavailable, "a missing table: the schema is not ready")
+                    return response.headers[.xRequestID]
+                }
+                try await pool.query("ALTER TABLE simjobs.model_loads_gone RENAME TO model_loads")
+                let logged = try await SystemLog(pool: pool).list(.init(level: "ERROR", source: .api), limit: 10, cursor: nil).items
+                #expect(logged.count == 1 && logged.first?.requestID == requestID && requestID != nil)
+                #expect(logged.first?.message == "GET /api/simjobs/models/loaded answered 503 (not_ready).")
             }
             #expect(try await pool.query("SELECT count(*) FROM simjobs.model_loads").first?.decode(Int64.self) == 1, "refusals wrote nothing")
         }

@@ -5,8 +5,10 @@ public import StrataCore
 public import StrataPostgres
 
 /// `simjobs.system_logs`: what the task server did on its own — alerts raised and resolved,
-/// retention passes, tasks rescued from lost workers — with the source that did it and, where a
-/// request caused it, the request id. Written in the transaction of the change it reports.
+/// retention passes, tasks rescued from lost workers, workers starting and stopping, model
+/// loads, requests that failed on the server's side — with the source that did it and, where a
+/// request caused it, the request id. Written in the transaction of the change it reports
+/// where there is one.
 public struct SystemLogEntry: Sendable, Encodable, Equatable {
     public enum Source: String, Sendable, Codable, CaseIterable {
         case api, worker, scheduler, system
@@ -57,6 +59,34 @@ public struct SystemLog: Sendable {
             """,
             logger: logger
         )
+    }
+
+    /// Appends an entry on its own (no change to commit it with); a failure to write is logged
+    /// to the process log and swallowed: a system log line never fails the work it reports.
+    public func record(
+        _ level: String,
+        _ source: SystemLogEntry.Source,
+        _ message: String,
+        loggerName name: String = "simjobs",
+        requestID: String? = nil,
+        extra: JSONValue = .object([:])
+    ) async {
+        do {
+            try await pool.withConnection { connection in
+                try await Self.write(
+                    level,
+                    source,
+                    message,
+                    loggerName: name,
+                    requestID: requestID,
+                    extra: extra,
+                    on: connection,
+                    logger: pool.statementLogger
+                )
+            }
+        } catch {
+            pool.statementLogger.warning("system log entry not written", metadata: ["strata.error": "\(error)"])
+        }
     }
 
     /// Filters of the system log.

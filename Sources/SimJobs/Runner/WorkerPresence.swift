@@ -51,6 +51,8 @@ public struct WorkerPresence: Service {
         let stopping = Latch()
         let doorbell = Doorbell()
         var probeFailing = false
+        var announced = false
+        let systemLog = SystemLog(pool: pool)
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !stopping.isSet {
                 let busy = await slots.busy.map(Int16.init)
@@ -72,12 +74,22 @@ public struct WorkerPresence: Service {
                                                    WHEN workers.started_at = EXCLUDED.started_at THEN workers.gpu_readings_at END
                         """
                     )
+                    if !announced {
+                        announced = true
+                        await systemLog.record(
+                            "INFO",
+                            .worker,
+                            "Worker \(name) started on \(host) (pid \(pid)) with GPUs \(slots.all.map(String.init).joined(separator: ",")).",
+                            loggerName: "simjobs.workers"
+                        )
+                    }
                 } catch {
                     logger.debug("worker presence not written; retrying", metadata: ["strata.error": "\(error)"])
                 }
                 await doorbell.wait(timeout: interval)
             }
             _ = try? await pool.query("UPDATE simjobs.workers SET stopped_at = now(), busy_gpus = '{}' WHERE name = \(name)")
+            await systemLog.record("INFO", .worker, "Worker \(name) stopped.", loggerName: "simjobs.workers")
         } onGracefulShutdown: {
             stopping.set()
             doorbell.ring()
