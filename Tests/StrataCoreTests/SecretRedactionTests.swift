@@ -1,3 +1,4 @@
+import Foundation
 import StrataCore
 import Testing
 
@@ -20,5 +21,28 @@ import Testing
 
     @Test func nonJSONIsNotParsed() {
         #expect(SecretRedaction.redactedJSON("password=hunter2") == nil)
+    }
+    @Test func bodiesWithoutSecretsComeBackAsTheyWereAndInvalidOnesAreRefused() {
+        for body in [
+            #"{"name":"ann","steps":[1,-2.5,0,true,false,null,{"x":[]}],"note":"café ok"}"#, "[]", "  3 ", #""text""#,
+            #"{"b": 1, "a": {"c": [ ]}}"#,
+        ] {
+            #expect(SecretRedaction.redactedJSON(body) == body, "\(body)")
+        }
+        for invalid in [
+            "", "{", #"{"a":}"#, #"{"a":1,}"#, "[1,]", "01", "1.", "-", "tru", #"{"a" 1}"#, "\u{0}", "[1] 2", #"{"a":"x"#, "{'a':1}",
+            "\"tab\there\"",
+        ] {
+            #expect(SecretRedaction.redactedJSON(invalid) == nil, "\(invalid.debugDescription)")
+        }
+        // Escapes, exponents and nesting deeper than the fast pass goes are judged by the parser.
+        #expect(SecretRedaction.redactedJSON(#"{"pass\u0077ord":"x"}"#) == #"{"password":"[REDACTED]"}"#)
+        #expect(SecretRedaction.redactedJSON(#"{"n":1e999999}"#) == nil, "no number jsonb could not hold")
+        let nested = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+        #expect(SecretRedaction.redactedJSON(nested) == nested)
+        let tooDeep = String(repeating: "[", count: 600) + String(repeating: "]", count: 600)
+        #expect(SecretRedaction.redactedJSON(tooDeep) == nil, "past the fast pass's depth the parser decides, and it refuses this")
+        // A binary upload is not JSON.
+        #expect(SecretRedaction.redactedJSON([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A] as [UInt8]) == nil)
     }
 }
