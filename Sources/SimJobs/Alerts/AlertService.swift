@@ -15,11 +15,11 @@ public struct AlertService: Sendable {
     public static let levels = ["CRITICAL", "WARNING", "INFO"]
 
     /// - Parameter notifier: Sends raised and resolved alerts on their rules' channels
-    ///   (default: the `log` channel only).
+    ///   (default: none — the server passes one that logs to its own log).
     public init(pool: PostgresPool, notifier: AlertNotifier? = nil) {
         self.pool = pool
         self.logger = pool.statementLogger
-        self.notifier = notifier ?? .logOnly(logger: Logger(label: "simjobs.alerts"))
+        self.notifier = notifier ?? .logOnly(logger: Logger(label: "simjobs.alerts", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
     /// Alerts, newest first: all, only open (`resolved == false`) or only resolved.
