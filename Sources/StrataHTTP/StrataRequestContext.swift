@@ -1,3 +1,4 @@
+public import Foundation
 public import Hummingbird
 import Logging
 public import StrataCore
@@ -19,6 +20,9 @@ public struct StrataRequestContext: RequestContext {
     public var audit: AuditTrail
     /// Who is asking, when the request carried valid credentials (``AuthenticationMiddleware``).
     public var principal: Principal?
+
+    /// Request bodies are read with strict RFC 3339 dates (``JSONDecoder/api()``).
+    public var requestDecoder: JSONDecoder { .api() }
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)

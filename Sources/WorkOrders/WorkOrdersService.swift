@@ -148,10 +148,12 @@ public struct WorkOrdersService: Sendable {
         )
     }
 
-    /// Changes an order's fields and steps when `ifVersion` is still its version.
-    /// - Throws: `not_found`, `precondition_failed` (412), `validation_failed`,
-    ///   `workorders.code_taken`, `workorders.order_closed` (an ended order keeps its fields).
-    public func update(_ id: UUID, _ patch: WorkOrderPatch, ifVersion: Int64, by actor: Actor) async throws -> WorkOrder {
+    /// Checks a patch's fields, every wrong one at once (the route calls it before looking at
+    /// `If-Match`, so a bad body is 422 whatever the precondition).
+    /// - Returns: The new priority, if the patch sets one.
+    /// - Throws: `validation_failed`.
+    @discardableResult
+    public func validate(_ patch: WorkOrderPatch) throws -> WorkOrderPriority? {
         var errors: [StrataError.FieldError] = []
         WorkOrderRules.code(patch.code, into: &errors)
         WorkOrderRules.text(patch.title, "title", 1...200, into: &errors)
@@ -163,6 +165,14 @@ public struct WorkOrdersService: Sendable {
         WorkOrderRules.quantity(patch.targetQuantity, "target_quantity", into: &errors)
         WorkOrderRules.procurement(patch.procurement, into: &errors)
         guard errors.isEmpty else { throw StrataError.validation(errors) }
+        return priority
+    }
+
+    /// Changes an order's fields and steps when `ifVersion` is still its version.
+    /// - Throws: `not_found`, `precondition_failed` (412), `validation_failed`,
+    ///   `workorders.code_taken`, `workorders.order_closed` (an ended order keeps its fields).
+    public func update(_ id: UUID, _ patch: WorkOrderPatch, ifVersion: Int64, by actor: Actor) async throws -> WorkOrder {
+        let priority = try validate(patch)
         let updated = try await repository.write { unit in
             guard actor.reaches(id), var order = try await unit.lockOrder(id) else { throw Self.notFound() }
             guard order.version == ifVersion else {

@@ -45,6 +45,17 @@ import Testing
             try await client.execute(uri: "/no/such/path", method: .get) { response in
                 #expect(response.status == .notFound)
             }
+            // A constant segment wins over a parameter (the router does not go back), so
+            // tasks/optimization answers only POST, not also tasks/{id}'s GET.
+            try await client.execute(uri: "/api/simjobs/tasks/optimization", method: .get) { response in
+                #expect(response.status == .methodNotAllowed && response.headers[.allow] == "POST")
+            }
+            try await client.execute(uri: "/api/simjobs/models/loaded", method: .delete) { response in
+                #expect(response.status == .methodNotAllowed && response.headers[.allow] == "GET")
+            }
+            try await client.execute(uri: "/api/simjobs/tasks/\(UUID())", method: .put) { response in
+                #expect(response.status == .methodNotAllowed && response.headers[.allow] == "GET")
+            }
         }
     }
 }

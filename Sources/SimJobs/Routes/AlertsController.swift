@@ -24,7 +24,7 @@ public struct AlertsController: Sendable {
             try context.requirePermission("read")
             var query = QueryReader(request)
             let state = query.choice("state", among: ["active", "resolved"])
-            let level = query.choice("level", among: AlertService.levels, normalize: { $0.uppercased() })
+            let level = query.choice("level", among: AlertService.levels)
             let page = query.page()
             try query.validate()
             let resolved = state.map { $0 == "resolved" }
@@ -53,7 +53,7 @@ public struct AlertsController: Sendable {
             try context.requirePermission("read")
             var query = QueryReader(request)
             let filter = SystemLog.Filter(
-                level: query.choice("level", among: SystemLog.levels, normalize: { $0.uppercased() }),
+                level: query.choice("level", among: SystemLog.levels),
                 source: query.choice("source", of: SystemLogEntry.Source.self),
                 requestID: query.text("request_id", length: 1...200)
             )

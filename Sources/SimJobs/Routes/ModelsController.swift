@@ -31,7 +31,7 @@ public struct ModelsController: Sendable {
         models.get("loaded") { request, context in
             try context.requirePermission("read")
             var query = QueryReader(request)
-            let state = query.choice("state", of: ModelLoad.State.self, normalize: { $0.lowercased() })
+            let state = query.choice("state", of: ModelLoad.State.self)
             let model = query.text("model", length: 1...100)
             try query.validate()
             return try Response.json(ModelLoadList(items: try await catalog.loads(of: model, state: state)))

@@ -28,7 +28,7 @@ public struct StructuresController: Sendable {
             try context.requirePermission("write")
             var query = QueryReader(request)
             let builtin = query.bool("builtin") ?? false
-            let format = query.choice("format", of: StructureFormat.self, normalize: { $0.lowercased() })
+            let format = query.choice("format", of: StructureFormat.self)
             let givenName = query.text("name", length: 1...255)
             try query.validate()
             if builtin { try context.requirePermission("admin") }
@@ -55,7 +55,7 @@ public struct StructuresController: Sendable {
             var query = QueryReader(request)
             let filter = StructureService.Filter(
                 builtin: query.bool("builtin"),
-                format: query.choice("format", of: StructureFormat.self, normalize: { $0.lowercased() })
+                format: query.choice("format", of: StructureFormat.self)
             )
             let page = query.page()
             try query.validate()

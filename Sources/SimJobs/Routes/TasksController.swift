@@ -120,7 +120,7 @@ public struct TasksController: Sendable {
     static func filter(_ request: Request) throws -> (TaskService.Filter, PageRequest) {
         var query = QueryReader(request)
         let filter = TaskService.Filter(
-            status: query.choice("status", of: TaskStatus.self, normalize: { $0.uppercased() }),
+            status: query.choice("status", of: TaskStatus.self),
             taskType: query.choice("task_type", of: TaskType.self),
             modelName: query.text("model", length: 1...100)
         )
@@ -133,7 +133,7 @@ public struct TasksController: Sendable {
         var query = QueryReader(request)
         let after = query.integer("after", in: 0...Int64.max) ?? 0
         let limit = query.integer("limit", in: 1...1000).map(Int.init) ?? 500
-        let level = query.choice("level", among: SystemLog.levels, normalize: { $0.uppercased() })
+        let level = query.choice("level", among: SystemLog.levels)
         try query.validate()
         return (after, limit, level)
     }

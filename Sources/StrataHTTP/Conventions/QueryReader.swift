@@ -7,7 +7,7 @@ public import StrataCore
 ///
 /// ```swift
 /// var query = QueryReader(request)
-/// let status = query.choice("status", of: TaskStatus.self, normalize: { $0.uppercased() })
+/// let status = query.choice("status", of: TaskStatus.self)
 /// let page = query.page()
 /// try query.validate()
 /// ```
@@ -76,23 +76,20 @@ public struct QueryReader {
         return number
     }
 
-    /// One of an enumeration's raw values, after `normalize` (for example upper-casing).
-    public mutating func choice<Value: RawRepresentable & CaseIterable>(
-        _ name: String,
-        of type: Value.Type,
-        normalize: (String) -> String = { $0 }
-    ) -> Value? where Value.RawValue == String {
+    /// One of an enumeration's raw values.
+    public mutating func choice<Value: RawRepresentable & CaseIterable>(_ name: String, of type: Value.Type) -> Value?
+    where Value.RawValue == String {
         guard let value = parameters[name] else { return nil }
-        guard let chosen = Value(rawValue: normalize(value)) else {
+        guard let chosen = Value(rawValue: value) else {
             reject(name, "must be one of \(Value.allCases.map(\.rawValue).joined(separator: ", "))")
             return nil
         }
         return chosen
     }
 
-    /// One of `allowed`, after `normalize`.
-    public mutating func choice(_ name: String, among allowed: [String], normalize: (String) -> String = { $0 }) -> String? {
-        guard let value = parameters[name].map(normalize) else { return nil }
+    /// One of `allowed`.
+    public mutating func choice(_ name: String, among allowed: [String]) -> String? {
+        guard let value = parameters[name] else { return nil }
         guard allowed.contains(value) else {
             reject(name, "must be one of \(allowed.joined(separator: ", "))")
             return nil

@@ -60,6 +60,9 @@ public final class RouteTable: Sendable {
     /// "no such path" (404) from "not with this method" (405 with `Allow`).
     public func allowedMethods(for path: String) -> [String] {
         let segments = path.split(separator: "/")
+        // The router prefers a constant segment to a parameter at every step and does not go
+        // back, so only the most specific matching templates answer this path.
+        var best: [Bool] = []
         var allowed: Set<String> = []
         for endpoint in endpoints {
             let template = endpoint.path.split(separator: "/")
@@ -67,7 +70,14 @@ public final class RouteTable: Sendable {
             let matches = zip(template, segments).allSatisfy { pattern, segment in
                 pattern == segment || (pattern.hasPrefix("{") && pattern.hasSuffix("}")) || pattern == "*"
             }
-            if matches { allowed.insert(endpoint.method) }
+            guard matches else { continue }
+            let constants = zip(template, segments).map { pattern, segment in pattern == segment }
+            if constants.lexicographicallyPrecedes(best, by: { !$0 && $1 }) { continue }
+            if best.isEmpty || best.lexicographicallyPrecedes(constants, by: { !$0 && $1 }) {
+                best = constants
+                allowed = []
+            }
+            allowed.insert(endpoint.method)
         }
         return allowed.sorted()
     }

@@ -14,7 +14,7 @@ extension WorkOrdersController {
             let actor = try Self.actor(context, permission: "workorders.write")
             var query = QueryReader(request)
             let givenName = query.text("file_name", length: 1...255)
-            let kind = query.choice("type", of: WorkOrderMessage.Kind.self, normalize: { $0.lowercased() }) ?? .attachment
+            let kind = query.choice("type", of: WorkOrderMessage.Kind.self) ?? .attachment
             let note = query.text("note", length: 1...WorkOrdersService.maxMessageLength)
             try query.validate()
             let id = try Self.orderID(context)

@@ -59,8 +59,8 @@ public struct WorkOrdersController: Sendable {
             let scope = try Self.readScope(context)
             var query = QueryReader(request)
             let filter = WorkOrderFilter(
-                status: query.choice("status", of: WorkOrderStatus.self, normalize: { $0.uppercased() }),
-                priority: query.choice("priority", of: WorkOrderPriority.self, normalize: { $0.uppercased() }),
+                status: query.choice("status", of: WorkOrderStatus.self),
+                priority: query.choice("priority", of: WorkOrderPriority.self),
                 ownerID: query.text("owner_id", length: 1...64)
             )
             let page = query.page()
@@ -81,27 +81,32 @@ public struct WorkOrdersController: Sendable {
             return try Self.withETag(order)
         }
         orders.patch("{id}") { request, context in
+            // The order's id (404), then the body (400, 422), then the precondition (428, 412).
             let actor = try Self.actor(context, permission: "workorders.write")
-            let patch = try await request.decodeJSON(as: WorkOrderPatch.self, context: context)  // a bad body is 400 first
+            let id = try Self.orderID(context)
+            let patch = try await request.decodeJSON(as: WorkOrderPatch.self, context: context)
+            try service.validate(patch)
             let version = try ETag.requiredVersion(request)
-            return try Self.withETag(try await service.update(try Self.orderID(context), patch, ifVersion: version, by: actor))
+            return try Self.withETag(try await service.update(id, patch, ifVersion: version, by: actor))
         }
         orders.delete("{id}") { request, context -> Response in
             let actor = try Self.actor(context, permission: "workorders.write")
+            let id = try Self.orderID(context)
             let version = try ETag.requiredVersion(request)
-            try await service.delete(try Self.orderID(context), ifVersion: version, by: actor)
+            try await service.delete(id, ifVersion: version, by: actor)
             return Response(status: .noContent)
         }
         orders.patch("{id}/status") { request, context in
             let actor = try Self.actor(context, permission: "workorders.write")
+            let id = try Self.orderID(context)
             let change = try await request.decodeJSON(as: StatusChange.self, context: context)
-            let version = try ETag.version(in: request)
             guard let status = WorkOrderStatus(rawValue: change.status.uppercased()) else {
                 throw StrataError.validation([
                     .init(field: "status", reason: "must be one of \(WorkOrderStatus.allCases.map(\.rawValue).joined(separator: ", "))")
                 ])
             }
-            let order = try await service.changeStatus(try Self.orderID(context), to: status, ifVersion: version, reason: change.reason, by: actor)
+            let version = try ETag.version(in: request)
+            let order = try await service.changeStatus(id, to: status, ifVersion: version, reason: change.reason, by: actor)
             return try Self.withETag(order)
         }
         orders.post("{id}/steps/{step_code}/progress") { request, context in
