@@ -148,6 +148,11 @@ public struct WorkOrdersService: Sendable {
         )
     }
 
+    /// Checks a status change's reason (at most 500 characters).
+    public static func validateReason(_ reason: String?) throws {
+        if let reason, reason.count > 500 { throw StrataError.validation([.init(field: "reason", reason: "must be at most 500 characters")]) }
+    }
+
     /// Checks a patch's fields, every wrong one at once (the route calls it before looking at
     /// `If-Match`, so a bad body is 422 whatever the precondition).
     /// - Returns: The new priority, if the patch sets one.
@@ -253,7 +258,7 @@ public struct WorkOrdersService: Sendable {
         reason: String? = nil,
         by actor: Actor
     ) async throws -> WorkOrder {
-        if let reason, reason.count > 500 { throw StrataError.validation([.init(field: "reason", reason: "must be at most 500 characters")]) }
+        try Self.validateReason(reason)
         let updated = try await repository.write { unit in
             guard actor.reaches(id), var order = try await unit.lockOrder(id) else { throw Self.notFound() }
             if let ifVersion, order.version != ifVersion {

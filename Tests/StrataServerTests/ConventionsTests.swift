@@ -151,6 +151,12 @@ struct ConventionsModule: StrataModule {
                 #expect(response.status == .unprocessableContent)
                 #expect(String(buffer: response.body).contains("idempotency_key_reused"))
             }
+            // The query is part of the request: the same body under another query is another request.
+            try await client.execute(uri: "/api/conv/items?kind=other", method: .post, headers: headers, body: json(#"{"name":"bolt"}"#)) {
+                response in
+                #expect(response.status == .unprocessableContent)
+                #expect(String(buffer: response.body).contains("idempotency_key_reused"))
+            }
             // A failed request releases its key: a retry runs again (a reservation left behind would
             // answer 409), and a corrected retry with the same key creates.
             let other: HTTPFields = [.contentType: "application/json", .idempotencyKey: "order-43"]

@@ -8,7 +8,7 @@ public import StrataPostgres
 
 /// `Idempotency-Key` on `POST` under `/api/`: the first response to a key is kept for 24 h (per
 /// principal and route) and a retry gets it again byte for byte, with
-/// `Idempotent-Replayed: true`; the same key with a different body is 422; a retry while the
+/// `Idempotent-Replayed: true`; the same key with a different query, Content-Type or body is 422; a retry while the
 /// first request runs is 409. A request that fails with an error or a 5xx releases its key, so
 /// a retry runs again.
 public struct IdempotencyMiddleware: RouterMiddleware {
@@ -35,7 +35,14 @@ public struct IdempotencyMiddleware: RouterMiddleware {
             route: "POST \(request.uri.path)",
             key: key
         )
-        switch try await store.begin(scope, fingerprint: IdempotencyStore.fingerprint(body.readableBytesView)) {
+        switch try await store.begin(
+            scope,
+            fingerprint: IdempotencyStore.fingerprint(
+                query: request.uri.query,
+                contentType: request.headers[.contentType],
+                body: body.readableBytesView
+            )
+        ) {
         case .replay(let stored):
             var headers = HTTPFields()
             for (name, value) in stored.headers { if let field = HTTPField.Name(name) { headers[field] = value } }

@@ -45,11 +45,17 @@ public struct IdempotencyStore: Sendable {
         case replay(StoredResponse)
     }
 
-    /// The SHA-256 of a request body.
-    public static func fingerprint(_ body: some Sequence<UInt8>) -> [UInt8] { Array(SHA256.hash(data: Array(body))) }
+    /// The SHA-256 of what a request asks besides its route: its query string, its
+    /// `Content-Type` and its body (a retry must repeat all three).
+    public static func fingerprint(query: String?, contentType: String?, body: some Sequence<UInt8>) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: Array((query ?? "").utf8) + [0] + Array((contentType ?? "").utf8) + [0])
+        hasher.update(data: Array(body))
+        return Array(hasher.finalize())
+    }
 
     /// Reserves the key for this request, or says how it was answered.
-    /// - Throws: `idempotency_key_reused` (422) when the key came with a different body;
+    /// - Throws: `idempotency_key_reused` (422) when the key came with a different request (query, Content-Type or body);
     ///   `idempotency_in_flight` (409) while the first request is still running.
     public func begin(_ scope: Scope, fingerprint: [UInt8]) async throws -> Outcome {
         try await pool.withTransaction { connection in

@@ -105,6 +105,7 @@ public struct WorkOrdersController: Sendable {
                     .init(field: "status", reason: "must be one of \(WorkOrderStatus.allCases.map(\.rawValue).joined(separator: ", "))")
                 ])
             }
+            try WorkOrdersService.validateReason(change.reason)
             let version = try ETag.version(in: request)
             let order = try await service.changeStatus(id, to: status, ifVersion: version, reason: change.reason, by: actor)
             return try Self.withETag(order)
