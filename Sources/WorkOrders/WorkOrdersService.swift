@@ -169,6 +169,8 @@ public struct WorkOrdersService: Sendable {
         WorkOrderRules.watchers(patch.watchers, into: &errors)
         WorkOrderRules.quantity(patch.targetQuantity, "target_quantity", into: &errors)
         WorkOrderRules.procurement(patch.procurement, into: &errors)
+        // The steps' own fields; what depends on the order's steps is checked under its lock.
+        WorkOrderRules.steps(patch.steps, isNew: { _ in false }, into: &errors)
         guard errors.isEmpty else { throw StrataError.validation(errors) }
         return priority
     }
