@@ -390,9 +390,7 @@ public struct TaskService: Sendable {
         let rows = try await pool.query(
             """
             SELECT w.name, w.hostname, w.pid, w.gpus, w.busy_gpus,
-                   CASE WHEN w.stopped_at IS NOT NULL THEN 'stopped'
-                        WHEN w.last_seen_at > now() - 3 * w.heartbeat_seconds * interval '1 second' THEN 'online'
-                        ELSE 'offline' END,
+                   simjobs.worker_state(w),
                    (SELECT count(*) FROM simjobs.tasks t WHERE t.worker_id = w.name AND t.status IN ('ASSIGNED', 'RUNNING')),
                    w.started_at, w.last_seen_at, w.gpu_readings::text, w.gpu_readings_at
             FROM simjobs.workers AS w

@@ -113,11 +113,8 @@ public struct AlertEvaluator: Sendable {
     public func measurements() async throws -> [String: Double] {
         let row = try await pool.query(
             """
-            WITH online AS (
-                SELECT * FROM simjobs.workers
-                WHERE stopped_at IS NULL AND last_seen_at > now() - 3 * heartbeat_seconds * interval '1 second'
-            )
-            , readings AS (
+            WITH online AS (SELECT * FROM simjobs.online_workers),
+            readings AS (
                 SELECT r.* FROM online AS w
                 CROSS JOIN LATERAL jsonb_to_recordset(w.gpu_readings) AS r(memory_free_mb float8, temperature_c float8)
                 WHERE w.gpu_readings_at > now() - 3 * w.heartbeat_seconds * interval '1 second'

@@ -74,9 +74,8 @@ extension ModelCatalog {
             let chosen = try await connection.query(
                 """
                 SELECT w.name, g.gpu
-                FROM simjobs.workers AS w CROSS JOIN LATERAL unnest(w.gpus) AS g(gpu)
-                WHERE w.stopped_at IS NULL AND w.last_seen_at > now() - 3 * w.heartbeat_seconds * interval '1 second'
-                  AND (\(placement.worker)::text IS NULL OR w.name = \(placement.worker))
+                FROM simjobs.online_workers AS w CROSS JOIN LATERAL unnest(w.gpus) AS g(gpu)
+                WHERE (\(placement.worker)::text IS NULL OR w.name = \(placement.worker))
                   AND (\(gpu)::smallint IS NULL OR g.gpu = \(gpu))
                 ORDER BY EXISTS (SELECT 1 FROM simjobs.model_loads l
                                  WHERE l.model_name = \(name) AND l.worker_name = w.name AND l.gpu_id = g.gpu AND l.state <> 'failed') DESC,
@@ -186,8 +185,7 @@ extension ModelCatalog {
 
     static let loadColumns = """
         l.model_name, l.worker_name, l.gpu_id, l.state, l.message, l.requested_by, l.requested_at, l.updated_at,
-        EXISTS (SELECT 1 FROM simjobs.workers w WHERE w.name = l.worker_name AND w.stopped_at IS NULL
-                AND w.last_seen_at > now() - 3 * w.heartbeat_seconds * interval '1 second')
+        EXISTS (SELECT 1 FROM simjobs.online_workers w WHERE w.name = l.worker_name)
         """
 
     static func load(from row: PostgresRow) throws -> ModelLoad {
