@@ -265,7 +265,7 @@ public struct TaskService: Sendable {
             NewJob(
                 queue: Self.queue,
                 kind: Self.jobKind,
-                argsJSON: #"{"task_id":"\#(id.uuidString)"}"#,
+                argsJSON: #"{"task_id":"\#(id.uuidString)","model_name":\#(JSONText.quoted(task.modelName))}"#,
                 priority: task.priority.rawValue,
                 maxAttempts: task.options.maxRetries + 1
             ),

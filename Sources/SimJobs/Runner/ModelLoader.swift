@@ -20,14 +20,17 @@ import StrataPostgres
 public struct ModelLoader: Service {
     let pool: PostgresPool
     let worker: String
+    /// Where the worker's tasks look for the GPUs holding their model.
+    let slots: GPUSlots
     let command: OperatorCommand?
     let interval: Duration
     let logger: Logger
     let outbox = OutboxWriter()
 
-    init(pool: PostgresPool, worker: String, command: CommandTemplate?, timeout: Duration, interval: Duration, logger: Logger) {
+    init(pool: PostgresPool, worker: String, slots: GPUSlots, command: CommandTemplate?, timeout: Duration, interval: Duration, logger: Logger) {
         self.pool = pool
         self.worker = worker
+        self.slots = slots
         self.command = command.map { OperatorCommand(words: $0.words, timeout: timeout) }
         self.interval = interval
         self.logger = logger
@@ -113,7 +116,7 @@ public struct ModelLoader: Service {
 
     private func record(_ pending: Pending, failure: String?) async throws {
         let logger = pool.statementLogger
-        try await pool.withTransaction { connection in
+        let recorded = try await pool.withTransaction { connection -> Bool in
             let wanted = pending.unloading ? "unloading" : "loading"
             let changed: [PostgresRow]
             if pending.unloading && failure == nil {
@@ -138,7 +141,7 @@ public struct ModelLoader: Service {
                 ).collect()
             }
             // Asked otherwise meanwhile (an unload while loading): the next pass does that.
-            guard !changed.isEmpty else { return }
+            guard !changed.isEmpty else { return false }
             let kind = failure != nil ? "model.load_failed" : (pending.unloading ? "model.unloaded" : "model.loaded")
             let payload: JSONValue = .object([
                 "model_name": .string(pending.model), "worker": .string(worker), "gpu_id": .number(Double(pending.gpu)),
@@ -159,6 +162,8 @@ public struct ModelLoader: Service {
                 on: connection,
                 logger: logger
             )
+            return true
         }
+        if recorded, failure == nil { await slots.setModel(pending.model, loaded: !pending.unloading, on: pending.gpu) }
     }
 }

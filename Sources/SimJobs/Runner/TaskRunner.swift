@@ -119,6 +119,7 @@ public struct TaskRunner: Sendable {
         ModelLoader(
             pool: pool,
             worker: configuration.name,
+            slots: slots,
             command: configuration.modelCommand,
             timeout: configuration.modelTimeout,
             interval: configuration.heartbeatInterval,
@@ -128,19 +129,15 @@ public struct TaskRunner: Sendable {
 
     struct Arguments: Decodable {
         var task_id: UUID
+        /// The task's model (absent from jobs enqueued before it was added), for GPU affinity.
+        var model_name: String?
     }
 
     /// Runs one task's job.
     func run(_ context: JobContext) async throws -> String? {
         let arguments = try JSONDecoder().decode(Arguments.self, from: Data(context.job.argsJSON.utf8))
         // Model affinity: a GPU that holds the task's model is taken first.
-        let holding = try await pool.query(
-            """
-            SELECT l.gpu_id FROM simjobs.model_loads AS l JOIN simjobs.tasks AS t ON t.model_name = l.model_name
-            WHERE t.id = \(arguments.task_id) AND l.worker_name = \(configuration.name) AND l.state = 'loaded'
-            """
-        ).map { Int(try $0.decode(Int16.self)) }
-        guard let gpu = await slots.take(preferring: Set(holding)) else {
+        guard let gpu = await slots.take(for: arguments.model_name) else {
             throw StrataError(.concurrentUpdate, "No free GPU (more tasks claimed than GPUs); the task is retried.")
         }
         do {
