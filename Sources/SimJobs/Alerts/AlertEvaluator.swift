@@ -196,8 +196,9 @@ public struct AlertEvaluator: Sendable {
         ).collect()
         try await connection.query("UPDATE simjobs.alert_rules SET last_triggered_at = now() WHERE id = \(rule.id)", logger: logger)
         let alert = try AlertService.alert(from: rows[0])
-        try await outbox.append([try AlertService.event(alert, kind: "alert.raised")], on: connection, logger: logger)
-        try await alerts.notifier.notify(alert, kind: "alert.raised", channels: rule.notifyChannels, on: connection, statementLogger: logger)
+        let event = try AlertService.event(alert, kind: "alert.raised")
+        try await outbox.append([event], on: connection, logger: logger)
+        try await alerts.notifier.notify(alert, event: event, channels: rule.notifyChannels, on: connection, statementLogger: logger)
         try await SystemLog.write(
             rule.level,
             .scheduler,

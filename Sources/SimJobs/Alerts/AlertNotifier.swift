@@ -3,7 +3,7 @@ public import Logging
 public import PostgresNIO
 public import StrataCore
 public import StrataHTTP
-import StrataPostgres
+public import StrataPostgres
 
 /// Sends alerts where their rule's `notify_channels` say, in the transaction that raises or
 /// resolves them (a notification exists if and only if the alert's change commits):
@@ -43,8 +43,10 @@ public struct AlertNotifier: Sendable {
         self.logger = logger
     }
 
-    /// Notifies `alert`'s change (`alert.raised` or `alert.resolved`) on `channels`.
-    func notify(_ alert: Alert, kind: String, channels: [String], on connection: PostgresConnection, statementLogger: Logger) async throws {
+    /// Notifies `alert`'s change on `channels`; the webhook carries its outbox event's kind
+    /// (`alert.raised` or `alert.resolved`) and payload.
+    func notify(_ alert: Alert, event: OutboxEvent, channels: [String], on connection: PostgresConnection, statementLogger: Logger) async throws {
+        let kind = event.kind
         if channels.contains("log") {
             let level: Logger.Level = alert.level == "CRITICAL" ? .critical : alert.level == "WARNING" ? .warning : .info
             logger.log(
@@ -65,14 +67,11 @@ public struct AlertNotifier: Sendable {
             )
             return
         }
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = [.sortedKeys]
         let message = WebhookMessage(
             id: "msg_alert_\(alert.id)_\(kind == "alert.resolved" ? "resolved" : "raised")",
             type: kind,
             url: webhookURL,
-            dataJSON: String(decoding: try encoder.encode(alert), as: UTF8.self),
+            dataJSON: event.payloadJSON,
             sealedSecret: sealedSecret
         )
         try await WebhookDelivery.enqueue([message], on: connection, logger: statementLogger)

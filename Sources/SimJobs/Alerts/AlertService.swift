@@ -83,12 +83,13 @@ public struct AlertService: Sendable {
     /// The event and system log entry of a resolution.
     private func recordResolved(_ alert: Alert, reason: String, requestID: String?, on connection: PostgresConnection) async throws {
         let resolver = alert.resolvedBy ?? "system"
-        try await outbox.append([try Self.event(alert, kind: "alert.resolved")], on: connection, logger: logger)
+        let event = try Self.event(alert, kind: "alert.resolved")
+        try await outbox.append([event], on: connection, logger: logger)
         if let rule = alert.ruleID {
             let channels =
                 try await connection.query("SELECT notify_channels FROM simjobs.alert_rules WHERE id = \(rule)", logger: logger)
                 .collect().first?.decode([String].self) ?? []
-            try await notifier.notify(alert, kind: "alert.resolved", channels: channels, on: connection, statementLogger: logger)
+            try await notifier.notify(alert, event: event, channels: channels, on: connection, statementLogger: logger)
         }
         try await SystemLog.write(
             "INFO",
