@@ -71,12 +71,8 @@ import Testing
 
     /// Starts the receiver and returns its base URL once it listens.
     func baseURL(of receiver: Receiver) async throws -> String {
-        var port: Int?
-        for _ in 0..<200 where port == nil {
-            port = receiver.port.withLock { $0 }
-            if port == nil { try await Task.sleep(for: .milliseconds(10)) }
-        }
-        return "http://127.0.0.1:\(try #require(port))"
+        _ = try await eventually { receiver.port.withLock { $0 } != nil }
+        return "http://127.0.0.1:\(try #require(receiver.port.withLock { $0 }))"
     }
 
     /// What a receiver does with the secret it was given: HMAC-SHA256 over id.timestamp.body.
@@ -247,11 +243,8 @@ import Testing
                     requestID: nil
                 )
                 let ended = "SELECT attempt, errors::text FROM strata.jobs WHERE queue = 'webhooks' AND state = 'discarded'"
-                var row: (Int32, String)?
-                for _ in 0..<250 where row == nil {
-                    row = try await pool.query(PostgresQuery(unsafeSQL: ended)).first?.decode((Int32, String).self)
-                    if row == nil { try await Task.sleep(for: .milliseconds(20)) }
-                }
+                _ = try await eventually { try await !pool.query(PostgresQuery(unsafeSQL: ended)).isEmpty }
+                let row = try await pool.query(PostgresQuery(unsafeSQL: ended)).first?.decode((Int32, String).self)
                 let (attempt, errors) = try #require(row)
                 #expect(attempt == 1, "refused by policy: not retried")
                 #expect(errors.contains("not a public address"))

@@ -40,14 +40,6 @@ import Testing
         )
     }
 
-    func eventually(_ condition: () async throws -> Bool) async throws -> Bool {
-        for _ in 0..<200 {
-            if try await condition() { return true }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-        return false
-    }
-
     @Test(.timeLimit(.minutes(1)))
     func gpuReadingsFromTheProbeRaiseTheMemoryAndTemperatureAlerts() async throws {
         try await withTestDatabase { database in

@@ -24,14 +24,7 @@ import Testing
     }
 
     func waitUntil(_ what: Comment, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while try await !condition() {
-            guard ContinuousClock.now < deadline else {
-                Issue.record("timed out waiting: \(what)")
-                return
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        if try await !eventually(within: timeout, condition) { Issue.record("timed out waiting: \(what)") }
     }
 
     @Test(.timeLimit(.minutes(1)))
