@@ -44,25 +44,17 @@ public struct ModelLoader: Service {
     }
 
     public func run() async {
-        let stopping = Latch()
-        let doorbell = Doorbell()
-        await withGracefulShutdownHandler {
-            var restarted = false
-            while !Task.isCancelled && !stopping.isSet {
-                do {
-                    if !restarted {
-                        try await forgetHeldModels()
-                        restarted = true
-                    }
-                    while !stopping.isSet, let next = try await nextPending() { try await carryOut(next) }
-                } catch {
-                    logger.debug("model loads not processed; retrying", metadata: ["strata.error": "\(error)"])
+        var restarted = false
+        await repeatUntilShutdown(every: interval) { stopping in
+            do {
+                if !restarted {
+                    try await forgetHeldModels()
+                    restarted = true
                 }
-                await doorbell.wait(timeout: interval)
+                while !stopping.isSet, let next = try await nextPending() { try await carryOut(next) }
+            } catch {
+                logger.debug("model loads not processed; retrying", metadata: ["strata.error": "\(error)"])
             }
-        } onGracefulShutdown: {
-            stopping.set()
-            doorbell.ring()
         }
     }
 

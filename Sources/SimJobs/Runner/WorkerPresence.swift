@@ -48,51 +48,44 @@ public struct WorkerPresence: Service {
         let seconds = Int32(max(1, interval.milliseconds / 1000))
         let host = ProcessInfo.processInfo.hostName
         let pid = Int32(ProcessInfo.processInfo.processIdentifier)
-        let stopping = Latch()
-        let doorbell = Doorbell()
         var probeFailing = false
         var announced = false
         let systemLog = SystemLog(pool: pool)
-        await withGracefulShutdownHandler {
-            while !Task.isCancelled && !stopping.isSet {
-                let busy = await slots.busy.map(Int16.init)
-                let readings = await readGPUs(failing: &probeFailing)
-                do {
-                    try await pool.query(
-                        """
-                        INSERT INTO simjobs.workers (name, hostname, pid, gpus, busy_gpus, heartbeat_seconds, started_at, gpu_readings, gpu_readings_at)
-                        VALUES (\(name), \(host), \(pid), \(gpus), \(busy), \(seconds), \(started),
-                                coalesce(\(readings)::jsonb, '[]'), CASE WHEN \(readings)::jsonb IS NOT NULL THEN now() END)
-                        ON CONFLICT (name) DO UPDATE
-                        SET hostname = EXCLUDED.hostname, pid = EXCLUDED.pid, gpus = EXCLUDED.gpus, busy_gpus = EXCLUDED.busy_gpus,
-                            heartbeat_seconds = EXCLUDED.heartbeat_seconds, started_at = EXCLUDED.started_at,
-                            last_seen_at = now(), stopped_at = NULL,
-                            gpu_readings = CASE WHEN \(readings)::jsonb IS NOT NULL THEN EXCLUDED.gpu_readings
-                                                WHEN workers.started_at = EXCLUDED.started_at THEN workers.gpu_readings
-                                                ELSE '[]' END,
-                            gpu_readings_at = CASE WHEN \(readings)::jsonb IS NOT NULL THEN now()
-                                                   WHEN workers.started_at = EXCLUDED.started_at THEN workers.gpu_readings_at END
-                        """
+        await repeatUntilShutdown(every: interval) { _ in
+            let busy = await slots.busy.map(Int16.init)
+            let readings = await readGPUs(failing: &probeFailing)
+            do {
+                // Without a reading this beat, the last ones stay (with their time) within the
+                // same run of the worker; a new run starts with none.
+                try await pool.query(
+                    """
+                    INSERT INTO simjobs.workers (name, hostname, pid, gpus, busy_gpus, heartbeat_seconds, started_at, gpu_readings, gpu_readings_at)
+                    VALUES (\(name), \(host), \(pid), \(gpus), \(busy), \(seconds), \(started),
+                            coalesce(\(readings)::jsonb, '[]'), CASE WHEN \(readings)::jsonb IS NOT NULL THEN now() END)
+                    ON CONFLICT (name) DO UPDATE
+                    SET hostname = EXCLUDED.hostname, pid = EXCLUDED.pid, gpus = EXCLUDED.gpus, busy_gpus = EXCLUDED.busy_gpus,
+                        heartbeat_seconds = EXCLUDED.heartbeat_seconds, started_at = EXCLUDED.started_at,
+                        last_seen_at = now(), stopped_at = NULL,
+                        gpu_readings = CASE WHEN EXCLUDED.gpu_readings_at IS NOT NULL OR workers.started_at <> EXCLUDED.started_at
+                                            THEN EXCLUDED.gpu_readings ELSE workers.gpu_readings END,
+                        gpu_readings_at = CASE WHEN EXCLUDED.gpu_readings_at IS NOT NULL OR workers.started_at <> EXCLUDED.started_at
+                                               THEN EXCLUDED.gpu_readings_at ELSE workers.gpu_readings_at END
+                    """
+                )
+                if !announced {
+                    announced = true
+                    await systemLog.record(
+                        "INFO",
+                        .worker,
+                        "Worker \(name) started on \(host) (pid \(pid)) with GPUs \(slots.all.map(String.init).joined(separator: ",")).",
+                        loggerName: "simjobs.workers"
                     )
-                    if !announced {
-                        announced = true
-                        await systemLog.record(
-                            "INFO",
-                            .worker,
-                            "Worker \(name) started on \(host) (pid \(pid)) with GPUs \(slots.all.map(String.init).joined(separator: ",")).",
-                            loggerName: "simjobs.workers"
-                        )
-                    }
-                } catch {
-                    logger.debug("worker presence not written; retrying", metadata: ["strata.error": "\(error)"])
                 }
-                await doorbell.wait(timeout: interval)
+            } catch {
+                logger.debug("worker presence not written; retrying", metadata: ["strata.error": "\(error)"])
             }
-            _ = try? await pool.query("UPDATE simjobs.workers SET stopped_at = now(), busy_gpus = '{}' WHERE name = \(name)")
-            await systemLog.record("INFO", .worker, "Worker \(name) stopped.", loggerName: "simjobs.workers")
-        } onGracefulShutdown: {
-            stopping.set()
-            doorbell.ring()
         }
+        _ = try? await pool.query("UPDATE simjobs.workers SET stopped_at = now(), busy_gpus = '{}' WHERE name = \(name)")
+        await systemLog.record("INFO", .worker, "Worker \(name) stopped.", loggerName: "simjobs.workers")
     }
 }
