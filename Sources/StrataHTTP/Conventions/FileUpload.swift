@@ -46,14 +46,13 @@ extension Request {
     public func fileUpload(context: StrataRequestContext) async throws -> FileUpload {
         let contentType = headers[.contentType]
         let buffer = try await body.collect(upTo: context.bodyLimit)
-        let bytes = Data(buffer.readableBytesView)
         guard let contentType, let multipart = MultipartForm.mediaType(contentType), multipart.type == "multipart/form-data" else {
-            return FileUpload(data: bytes, contentType: contentType)
+            return FileUpload(data: Data(buffer.readableBytesView), contentType: contentType)
         }
         guard let boundary = multipart.boundary else {
             throw StrataError(.malformedBody, "A multipart/form-data body needs a boundary parameter in its Content-Type.")
         }
-        let parts = try MultipartForm.parse(bytes, boundary: boundary)
+        let parts = try MultipartForm.parse(Array(buffer.readableBytesView), boundary: boundary)
         let files = parts.filter { $0.name == "file" }
         guard files.count == 1, let file = files.first else {
             throw StrataError.validation([.init(field: "file", reason: "send exactly one part named file (multipart/form-data)")])
@@ -93,8 +92,8 @@ enum MultipartForm {
     }
 
     /// Splits a body into parts. - Throws: `malformed_body` naming what is wrong.
-    static func parse(_ body: Data, boundary: String) throws -> [Part] {
-        let bytes = [UInt8](body)
+    static func parse(_ body: some Collection<UInt8>, boundary: String) throws -> [Part] {
+        let bytes = Array(body)  // no copy when it is an array already
         let delimiter = Array("--\(boundary)".utf8)
         let separator = Array("\r\n--\(boundary)".utf8)
         func malformed(_ reason: String) -> StrataError { StrataError(.malformedBody, "The multipart body is malformed: \(reason).") }
