@@ -80,12 +80,15 @@ import Testing
     func aFailingProbeLeavesNoReadingsAndTheWorkerStaysOnline() async throws {
         try await withTestDatabase { database in
             let pool = database.pool
-            let worker = try runner(pool, name: "no-probe", gpus: [0], probe: "echo broken >&2\nexit 3", modelCommand: nil)
+            // The probe leaves a mark, so the test knows it ran and failed (not that it never ran).
+            let ran = NSTemporaryDirectory() + "/gpu-probe-ran-\(UUID().uuidString.prefix(8))"
+            let worker = try runner(pool, name: "no-probe", gpus: [0], probe: "touch '\(ran)'\necho broken >&2\nexit 3", modelCommand: nil)
             try await withRunningServices([worker.presence()], logger: TestPostgres.logger) {
                 #expect(try await eventually { try await TaskService(pool: pool).workers().first?.state == .online })
                 try await Task.sleep(for: .milliseconds(300))
                 let status = try #require(try await TaskService(pool: pool).workers().first)
                 #expect(status.gpuReadings.isEmpty && status.gpuReadingsAt == nil)
+                #expect(FileManager.default.fileExists(atPath: ran), "the probe ran")
             }
         }
     }
