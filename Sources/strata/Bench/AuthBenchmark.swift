@@ -13,10 +13,10 @@ import StrataServer
 /// configured), driven over loopback by `connections` keep-alive connections: without
 /// credentials (`auth.none`), with an API key (`auth.apikey`) and with a user's token
 /// (`auth.jwt`). Runs in a scratch database (`strata_bench_auth`, dropped afterwards); rate
-/// limits are raised out of the way. The workloads alternate over 12 rounds, every other round in
-/// reverse order (so that drift on a shared machine favours none of them); `ratio` is the median
-/// of the rounds' ratios (each round's runs are a second apart), `total_ratio` the ratio of the
-/// totals; percentiles are the rounds' medians.
+/// limits are raised out of the way. The workloads alternate over 48 short rounds, each in the next
+/// of their six orders (so that drift on a shared machine favours none of them); `ratio` is the
+/// median of the rounds' ratios (each round's runs are a fraction of a second apart),
+/// `total_ratio` the ratio of the totals; percentiles are the rounds' medians.
 struct AuthBenchmark {
     struct Plan: Sendable {
         var connections: Int
@@ -94,10 +94,13 @@ struct AuthBenchmark {
                 requests: 2000
             )
         }
-        let rounds = 12
+        // Short rounds, each taking the workloads in the next of their six orders: a slow patch of
+        // the shared machine falls on each workload and each position alike.
+        let orders = [[0, 1, 2], [2, 1, 0], [1, 2, 0], [0, 2, 1], [2, 0, 1], [1, 0, 2]]
+        let rounds = 48
         var results: [String: [BenchResult]] = [:]
         for round in 0..<rounds {
-            for workload in round.isMultiple(of: 2) ? workloads : workloads.reversed() {
+            for workload in orders[round % orders.count].map({ workloads[$0] }) {
                 results[workload.name, default: []].append(
                     try await HTTPLoad.run(
                         host: "127.0.0.1",
@@ -111,7 +114,7 @@ struct AuthBenchmark {
             }
         }
         func combined(_ name: String) -> BenchResult { .combined(results[name] ?? []) }
-        // Each round's ratio compares runs seconds apart; their median resists the machine's drift.
+        // Each round's ratio compares runs moments apart; their median resists the machine's drift.
         func medianRatio(_ name: String) -> Double {
             let ratios = zip(results[name] ?? [], results["auth.none"] ?? []).map { $0.opsPerSecond / $1.opsPerSecond }.sorted()
             return ratios.isEmpty ? 0 : ratios[ratios.count / 2]
