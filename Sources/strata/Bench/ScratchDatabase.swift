@@ -7,7 +7,8 @@ import StrataServer
 
 /// A database of a benchmark's own on the configured server (embedded unless `DATABASE_URL`
 /// is set): dropped if left over, created, dropped again when the benchmark ends, whether it
-/// succeeded or not.
+/// succeeded or not. One left over by a killed run is dropped; one another benchmark is using
+/// is not — this run stops with a clear error instead.
 enum ScratchDatabase {
     /// Runs `body` with the server's URL of a fresh database named `name`.
     static func with<Result>(
@@ -16,11 +17,15 @@ enum ScratchDatabase {
         logger: Logger,
         _ body: (DatabaseURL) async throws -> Result
     ) async throws -> Result {
-        try await run(
-            ["DROP DATABASE IF EXISTS \(quoteIdentifier(name)) WITH (FORCE)", "CREATE DATABASE \(quoteIdentifier(name))"],
-            on: url,
-            logger: logger
-        )
+        do {
+            try await run(["DROP DATABASE IF EXISTS \(quoteIdentifier(name))", "CREATE DATABASE \(quoteIdentifier(name))"], on: url, logger: logger)
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == PostgresError.Code.objectInUse.raw {
+            throw StrataError(
+                .conflict,
+                "The benchmark's database \(name) is in use on \(url.endpointDescription): another run of this benchmark is going on; wait for it to end.",
+                underlying: error
+            )
+        }
         do {
             let result = try await body(url.with(database: name))
             try await run(["DROP DATABASE IF EXISTS \(quoteIdentifier(name)) WITH (FORCE)"], on: url, logger: logger)
