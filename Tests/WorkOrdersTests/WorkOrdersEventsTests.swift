@@ -56,7 +56,8 @@ import Testing
                         port: port,
                         path: "/api/workorders/orders/\(order.id.uuidString)/events?after=0",
                         headers: ["X-API-Key": key],
-                        seconds: 3
+                        seconds: 20,
+                        until: "event: message.created"
                     )
                     try await Task.sleep(for: .milliseconds(700))
                     _ = try await service.post(.init(body: "live"), to: order.id, by: manager)
