@@ -28,6 +28,8 @@ final class LeaseCache: Sendable {
     /// A connection held from `PostgresClient`.
     struct Entry: Sendable {
         let connection: PostgresConnection
+        /// Runs the holder's jobs on the connection's event loop.
+        let executor: ConnectionExecutor
         /// Resuming it ends the holder's `withConnection`, returning the lease.
         let giveBack: CheckedContinuation<Void, Never>
         let bornAt: ContinuousClock.Instant
@@ -212,7 +214,7 @@ final class LeaseCache: Sendable {
                 self.onChange(counts.0, counts.1)
             }
         }
-        release(Entry(connection: connection, giveBack: giveBack, bornAt: bornAt))
+        release(Entry(connection: connection, executor: ConnectionExecutor(connection.eventLoop), giveBack: giveBack, bornAt: bornAt))
     }
 
     // MARK: Release

@@ -164,7 +164,7 @@ public final class PostgresPool: Service, Sendable {
         metrics.recordAcquired(after: start.duration(to: .now))
         defer { cache.release(entry) }
         do {
-            return try await body(entry.connection)
+            return try await withTaskExecutorPreference(entry.executor) { try await body(entry.connection) }
         } catch let error as PSQLError {
             throw StrataError.fromPostgres(error)
         } catch let error as PostgresDecodingError {
