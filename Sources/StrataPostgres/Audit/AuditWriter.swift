@@ -24,20 +24,7 @@ public struct AuditWriter: Sendable {
     @discardableResult
     public func record(_ record: AuditRecord, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
         try validate(record)
-        let status = record.responseStatus.map { Int16($0) }
-        let rows = try await connection.query(
-            """
-            INSERT INTO strata.audit_log (occurred_at, app, actor, action, resource_type, resource_id, ip, user_agent,
-                                          request_id, trace_id, response_status, request_body, details)
-            VALUES (coalesce(\(record.occurredAt), now()), \(record.app), \(record.actor), \(record.action), \(record.resourceType),
-                    \(record.resourceID), \(record.request.ip)::inet, \(record.request.userAgent.map { String($0.prefix(1000)) }),
-                    \(record.request.requestID), \(record.request.traceID), \(status), \(record.request.redactedBody)::jsonb,
-                    \(record.detailsJSON)::jsonb)
-            RETURNING id
-            """,
-            logger: logger
-        )
-        for try await id in rows.decode(Int64.self) { return id }
+        for try await id in try await connection.execute(InsertAuditRecord(record: record), logger: logger) { return id }
         preconditionFailure("INSERT … RETURNING returned no row")
     }
 
@@ -59,4 +46,40 @@ public struct AuditWriter: Sendable {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false)
         return parts.count == 4 && parts.allSatisfy { part in part.count <= 3 && UInt8(part) != nil }
     }
+}
+
+/// The audit insert, prepared once per connection (it runs with nearly every write).
+struct InsertAuditRecord: PostgresPreparedStatement {
+    static let sql = """
+        INSERT INTO strata.audit_log (occurred_at, app, actor, action, resource_type, resource_id, ip, user_agent,
+                                      request_id, trace_id, response_status, request_body, details)
+        VALUES (coalesce($1, now()), $2, $3, $4, $5, $6, $7::inet, $8, $9, $10, $11, $12::jsonb, $13::jsonb)
+        RETURNING id
+        """
+    static let bindingDataTypes: [PostgresDataType] = [
+        .timestamptz, .text, .text, .text, .text, .text, .text, .text, .text, .text, .int2, .text, .text,
+    ]
+    typealias Row = Int64
+
+    var record: AuditRecord
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 13)
+        bindings.append(record.occurredAt)
+        bindings.append(record.app)
+        bindings.append(record.actor)
+        bindings.append(record.action)
+        bindings.append(record.resourceType)
+        bindings.append(record.resourceID)
+        bindings.append(record.request.ip)
+        bindings.append(record.request.userAgent.map { String($0.prefix(1000)) })
+        bindings.append(record.request.requestID)
+        bindings.append(record.request.traceID)
+        bindings.append(record.responseStatus.map { Int16($0) })
+        bindings.append(record.request.redactedBody)
+        bindings.append(record.detailsJSON)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
 }

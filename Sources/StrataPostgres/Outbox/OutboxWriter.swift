@@ -32,20 +32,9 @@ public struct OutboxWriter: Sendable {
     @discardableResult
     public func append(_ event: OutboxEvent, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
         try event.validate()
-        let lockKey = "\(event.app)/\(event.aggregateType)/\(event.aggregateID)"
-        let wake = RelayWakeUp.claim() ? "pg_notify('\(Self.channel)', '')" : "NULL"
-        let rows = try await connection.query(
-            """
-            INSERT INTO strata.outbox (app, aggregate_type, aggregate_id, kind, payload, actor, request_id, cache_keys)
-            SELECT \(event.app), \(event.aggregateType), \(event.aggregateID), \(event.kind), \(event.payloadJSON)::jsonb,
-                   \(event.actor), \(event.requestID), \(event.cacheKeys)
-            FROM (SELECT pg_advisory_xact_lock(\(Self.lockClass), hashtext(\(lockKey))),
-                         \(unescaped: wake)) AS ordered
-            RETURNING id
-            """,
-            logger: logger
-        )
-        for try await id in rows.decode(Int64.self) { return id }
+        for try await id in try await connection.execute(AppendOutboxEvent(event: event, wake: RelayWakeUp.claim()), logger: logger) {
+            return id
+        }
         preconditionFailure("INSERT … RETURNING returned no row")
     }
 
@@ -94,4 +83,38 @@ public struct OutboxWriter: Sendable {
                     + "\"request_id\":\(JSONText.quoted(event.requestID)),\"cache_keys\":[\(event.cacheKeys.map { JSONText.quoted($0) }.joined(separator: ","))]}"
             }.joined(separator: ",") + "]"
     }
+}
+
+/// One event's append, prepared once per connection (it runs with nearly every write): the
+/// aggregate's advisory lock, the row, and the relay's wake-up when `wake` is set.
+struct AppendOutboxEvent: PostgresPreparedStatement {
+    static let sql = """
+        INSERT INTO strata.outbox (app, aggregate_type, aggregate_id, kind, payload, actor, request_id, cache_keys)
+        SELECT $1, $2, $3, $4, $5::jsonb, $6, $7, $8
+        FROM (SELECT pg_advisory_xact_lock($9, hashtext($1 || '/' || $2 || '/' || $3)),
+                     CASE WHEN $10 THEN pg_notify('\(OutboxWriter.channel)', '') END) AS ordered
+        RETURNING id
+        """
+    static let bindingDataTypes: [PostgresDataType] = [.text, .text, .text, .text, .text, .text, .text, .textArray, .int4, .bool]
+    typealias Row = Int64
+
+    var event: OutboxEvent
+    var wake: Bool
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 10)
+        bindings.append(event.app)
+        bindings.append(event.aggregateType)
+        bindings.append(event.aggregateID)
+        bindings.append(event.kind)
+        bindings.append(event.payloadJSON)
+        bindings.append(event.actor)
+        bindings.append(event.requestID)
+        bindings.append(event.cacheKeys)
+        bindings.append(OutboxWriter.lockClass)
+        bindings.append(wake)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
 }
