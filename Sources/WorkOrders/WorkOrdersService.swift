@@ -33,7 +33,14 @@ public struct WorkOrdersService: Sendable {
     ) {
         self.objects = objects ?? FileSystemObjectStore.temporary()
         self.repository = repository
-        self.cache = HotCache(redis: redis, name: "workorders.order", ttl: .seconds(300), logger: logger)
+        // Entries are the API's JSON, so that a hit is served as it is (``orderJSON(_:scope:)``).
+        self.cache = HotCache(
+            redis: redis,
+            name: "workorders.order",
+            ttl: .seconds(300),
+            coding: .init(encode: { try JSONEncoder.api().encode($0) }, decode: { try JSONDecoder.api().decode(WorkOrder.self, from: $0) }),
+            logger: logger
+        )
         self.unread = UnreadCounters(redis: redis, repository: repository, logger: logger)
         self.logger = logger
         self.now = now
@@ -71,6 +78,21 @@ public struct WorkOrdersService: Sendable {
             )
         else { throw Self.notFound() }
         return order
+    }
+
+    /// An order's detail as the API's JSON with its version (for the `ETag`), from the hot layer
+    /// as it is stored there when it is there (else the store, then cached).
+    /// - Throws: `not_found`.
+    public func orderJSON(_ id: UUID, scope: [UUID]? = nil) async throws -> (json: [UInt8], version: Int64) {
+        guard scope.map({ $0.contains(id) }) ?? true,
+            let entry = try await cache.getJSON(
+                id.uuidString,
+                load: { [repository] in
+                    try await repository.order(id).map { .init(value: $0, version: $0.version) }
+                }
+            )
+        else { throw Self.notFound() }
+        return (entry.json, entry.version)
     }
 
     /// Orders newest first, a page at a time.

@@ -168,6 +168,39 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func storedJSONIsServedAsItIsWithItsVersionAndFollowsTombstones() async throws {
+        try await withTestRedis { redis, prefix in
+            let coding = HotCache<Item>.Coding(
+                encode: { Data("{\"v\":\"\($0.value)\"}".utf8) },
+                decode: { Item(value: String(decoding: $0.dropFirst(6).dropLast(2), as: UTF8.self)) }
+            )
+            let cache = HotCache<Item>(redis: redis, name: prefix + "json", coding: coding, logger: TestPostgres.logger)
+            let loads = TestCounter()
+            let missed = try await cache.getJSON("k") {
+                loads.increment()
+                return .init(value: Item(value: "one"), version: 1)
+            }
+            #expect(
+                missed.map { String(decoding: $0.json, as: UTF8.self) } == #"{"v":"one"}"# && missed?.version == 1,
+                "a miss is encoded with the cache's coding"
+            )
+            let hit = try await cache.getJSON("k") {
+                loads.increment()
+                return .init(value: Item(value: "loaded again"), version: 1)
+            }
+            #expect(hit?.json == missed?.json && hit?.version == 1 && loads.value == 1, "a hit is Redis's bytes")
+            #expect(try await cache.get("k") { nil } == Item(value: "one"), "the typed read decodes the same entry")
+            try await cache.invalidate("k", version: 2)
+            let changed = try await cache.getJSON("k") {
+                loads.increment()
+                return .init(value: Item(value: "two"), version: 2)
+            }
+            #expect(changed.map { String(decoding: $0.json, as: UTF8.self) } == #"{"v":"two"}"# && changed?.version == 2, "a tombstone is a miss")
+            #expect(try await cache.getJSON("absent") { nil } == nil, "absence is nil")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func fiveHundredReadersOfAMissingKeyCauseOneLoad() async throws {
         try await withTestRedis { redis, prefix in
             let cache = HotCache<Item>(redis: redis, name: prefix + "hot", logger: TestPostgres.logger)

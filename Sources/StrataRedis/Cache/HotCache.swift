@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import Logging
 import Metrics
 import StrataCore
@@ -61,8 +61,33 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
         )
     }
 
+    /// How values are written to and read from Redis: by default `JSONEncoder`/`JSONDecoder` with
+    /// their default settings. A cache whose entries are served as they are (``getJSON(_:load:)``)
+    /// stores them in the API's own JSON.
+    public struct Coding: Sendable {
+        public var encode: @Sendable (Value) throws -> Data
+        public var decode: @Sendable (Data) throws -> Value
+
+        public init(encode: @escaping @Sendable (Value) throws -> Data, decode: @escaping @Sendable (Data) throws -> Value) {
+            self.encode = encode
+            self.decode = decode
+        }
+
+        /// Foundation's JSON with its default settings.
+        public static var standard: Coding {
+            Coding(encode: { try JSONEncoder().encode($0) }, decode: { try JSONDecoder().decode(Value.self, from: $0) })
+        }
+    }
+
+    /// A value as Redis holds it: its JSON (in ``Coding``'s form) and its version.
+    public struct Encoded: Sendable {
+        public var json: [UInt8]
+        public var version: Int64
+    }
+
     let redis: RedisClient?
     let name: String
+    let coding: Coding
     let ttl: Duration
     /// How long other processes wait for this one's load before loading themselves.
     let loadLease: Duration
@@ -78,9 +103,18 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
     ///   - name: The cache's name: the key prefix (`strata:cache:<name>:`) and the metrics label.
     ///   - ttl: How long an entry lives (±10 %).
     ///   - loadLease: How long other processes wait for one process's load of a key.
-    public init(redis: RedisClient?, name: String, ttl: Duration = .seconds(300), loadLease: Duration = .seconds(2), logger: Logger) {
+    ///   - coding: How values are stored.
+    public init(
+        redis: RedisClient?,
+        name: String,
+        ttl: Duration = .seconds(300),
+        loadLease: Duration = .seconds(2),
+        coding: Coding = .standard,
+        logger: Logger
+    ) {
         self.redis = redis
         self.name = name
+        self.coding = coding
         self.ttl = ttl
         self.loadLease = loadLease
         self.logger = logger
@@ -110,6 +144,33 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
             }
         }
         return try await loadOnce(key, load: load)?.value
+    }
+
+    /// The value for `key` as its stored JSON and version, for serving without decoding and
+    /// encoding again: a hit is Redis's bytes as they are; a miss loads (as ``get(_:load:)``) and
+    /// encodes the loaded value with ``Coding``.
+    public func getJSON(_ key: String, load: @escaping @Sendable () async throws -> Versioned?) async throws -> Encoded? {
+        if let redis {
+            do {
+                if let stored = try await redis.get(redisKey(key)), let entry = Self.split(stored) {
+                    hits.increment()
+                    return entry
+                }
+                misses.increment()
+            } catch {
+                errors.increment()
+                return try await load().map { Encoded(json: Array(try coding.encode($0.value)), version: $0.version) }
+            }
+        }
+        return try await loadOnce(key, load: load).map { Encoded(json: Array(try coding.encode($0.value)), version: $0.version) }
+    }
+
+    /// A stored entry's version and JSON; `nil` for a tombstone or a malformed entry.
+    static func split(_ stored: [UInt8]) -> Encoded? {
+        guard let colon = stored.firstIndex(of: UInt8(ascii: ":")), colon + 1 < stored.count,
+            let version = Int64(String(decoding: stored[..<colon], as: UTF8.self))
+        else { return nil }
+        return Encoded(json: Array(stored[(colon + 1)...]), version: version)
     }
 
     /// Records a committed change: the cached value for `key` is replaced by a tombstone with
@@ -190,7 +251,7 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
     }
 
     private func backfill(_ key: String, _ loaded: Versioned) async {
-        guard let redis, let data = try? JSONEncoder().encode(loaded.value) else { return }
+        guard let redis, let data = try? coding.encode(loaded.value) else { return }
         do {
             try await redis.run(
                 Self.backfillScript,
@@ -212,7 +273,7 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
 
     private func decode(_ stored: [UInt8]) -> Value? {
         guard let colon = stored.firstIndex(of: UInt8(ascii: ":")), colon + 1 < stored.count else { return nil }
-        return try? JSONDecoder().decode(Value.self, from: Data(stored[(colon + 1)...]))
+        return try? coding.decode(Data(stored[(colon + 1)...]))
     }
 
     private func jitteredMilliseconds() -> Int64 {
