@@ -34,9 +34,11 @@ public struct WorkOrdersService: Sendable {
         self.objects = objects ?? FileSystemObjectStore.temporary()
         self.repository = repository
         // Entries are the API's JSON, so that a hit is served as it is (``orderJSON(_:scope:)``).
+        // The name says so: entries of the earlier form (Foundation's default JSON, under
+        // `workorders.order`) are never read as response bodies.
         self.cache = HotCache(
             redis: redis,
-            name: "workorders.order",
+            name: "workorders.order_json",
             ttl: .seconds(300),
             coding: .init(encode: { try JSONEncoder.api().encode($0) }, decode: { try JSONDecoder.api().decode(WorkOrder.self, from: $0) }),
             logger: logger
