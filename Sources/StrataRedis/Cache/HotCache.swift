@@ -131,38 +131,38 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
     /// The value for `key`: from Redis, or from `load` (which reads the database) and then
     /// cached. `load` returns `nil` for "absent"; absence is not cached.
     public func get(_ key: String, load: @escaping @Sendable () async throws -> Versioned?) async throws -> Value? {
-        if let redis {
-            do {
-                if let stored = try await redis.get(redisKey(key)), let value = decode(stored) {
-                    hits.increment()
-                    return value
-                }
-                misses.increment()
-            } catch {
-                errors.increment()
-                return try await load()?.value
-            }
-        }
-        return try await loadOnce(key, load: load)?.value
+        try await read(key, load: load, hit: { try? self.coding.decode(Data($0.json)) }, loaded: { $0.value })
     }
 
     /// The value for `key` as its stored JSON and version, for serving without decoding and
     /// encoding again: a hit is Redis's bytes as they are; a miss loads (as ``get(_:load:)``) and
     /// encodes the loaded value with ``Coding``.
     public func getJSON(_ key: String, load: @escaping @Sendable () async throws -> Versioned?) async throws -> Encoded? {
+        try await read(key, load: load, hit: { $0 }, loaded: { Encoded(json: Array(try self.coding.encode($0.value)), version: $0.version) })
+    }
+
+    /// The one read path: a Redis entry that `hit` accepts is a hit; otherwise the value is loaded
+    /// (once per key, then backfilled), or loaded directly while Redis fails; `loaded` gives the
+    /// caller's form of a loaded value.
+    private func read<Result>(
+        _ key: String,
+        load: @escaping @Sendable () async throws -> Versioned?,
+        hit: (Encoded) -> Result?,
+        loaded: (Versioned) throws -> Result
+    ) async throws -> Result? {
         if let redis {
             do {
-                if let stored = try await redis.get(redisKey(key)), let entry = Self.split(stored) {
+                if let stored = try await redis.get(redisKey(key)), let entry = Self.split(stored), let result = hit(entry) {
                     hits.increment()
-                    return entry
+                    return result
                 }
                 misses.increment()
             } catch {
                 errors.increment()
-                return try await load().map { Encoded(json: Array(try coding.encode($0.value)), version: $0.version) }
+                return try await load().map(loaded)
             }
         }
-        return try await loadOnce(key, load: load).map { Encoded(json: Array(try coding.encode($0.value)), version: $0.version) }
+        return try await loadOnce(key, load: load).map(loaded)
     }
 
     /// A stored entry's version and JSON; `nil` for a tombstone or a malformed entry.
@@ -265,15 +265,8 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
     }
 
     private func decodeVersioned(_ stored: [UInt8]) -> Versioned? {
-        guard let colon = stored.firstIndex(of: UInt8(ascii: ":")), let value = decode(stored),
-            let version = Int64(String(decoding: stored[..<colon], as: UTF8.self))
-        else { return nil }
-        return Versioned(value: value, version: version)
-    }
-
-    private func decode(_ stored: [UInt8]) -> Value? {
-        guard let colon = stored.firstIndex(of: UInt8(ascii: ":")), colon + 1 < stored.count else { return nil }
-        return try? coding.decode(Data(stored[(colon + 1)...]))
+        guard let entry = Self.split(stored), let value = try? coding.decode(Data(entry.json)) else { return nil }
+        return Versioned(value: value, version: entry.version)
     }
 
     private func jitteredMilliseconds() -> Int64 {
