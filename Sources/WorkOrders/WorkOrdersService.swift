@@ -71,14 +71,9 @@ public struct WorkOrdersService: Sendable {
     /// An order, from the hot layer when it is there (else the store, then cached).
     /// - Throws: `not_found`.
     public func order(_ id: UUID, scope: [UUID]? = nil) async throws -> WorkOrder {
-        guard scope.map({ $0.contains(id) }) ?? true,
-            let order = try await cache.get(
-                id.uuidString,
-                load: { [repository] in
-                    try await repository.order(id).map { .init(value: $0, version: $0.version) }
-                }
-            )
-        else { throw Self.notFound() }
+        guard scope.map({ $0.contains(id) }) ?? true, let order = try await cache.get(id.uuidString, load: loader(of: id)) else {
+            throw Self.notFound()
+        }
         return order
     }
 
@@ -86,15 +81,15 @@ public struct WorkOrdersService: Sendable {
     /// as it is stored there when it is there (else the store, then cached).
     /// - Throws: `not_found`.
     public func orderJSON(_ id: UUID, scope: [UUID]? = nil) async throws -> (json: [UInt8], version: Int64) {
-        guard scope.map({ $0.contains(id) }) ?? true,
-            let entry = try await cache.getJSON(
-                id.uuidString,
-                load: { [repository] in
-                    try await repository.order(id).map { .init(value: $0, version: $0.version) }
-                }
-            )
-        else { throw Self.notFound() }
+        guard scope.map({ $0.contains(id) }) ?? true, let entry = try await cache.getJSON(id.uuidString, load: loader(of: id)) else {
+            throw Self.notFound()
+        }
         return (entry.json, entry.version)
+    }
+
+    /// How the detail cache loads an order from the store.
+    private func loader(of id: UUID) -> @Sendable () async throws -> HotCache<WorkOrder>.Versioned? {
+        { [repository] in try await repository.order(id).map { .init(value: $0, version: $0.version) } }
     }
 
     /// Orders newest first, a page at a time.
