@@ -26,6 +26,11 @@ public struct OutboxWriter: Sendable {
 
     public init() {}
 
+    /// What an event's advisory lock is taken on (hashed): its aggregate.
+    static func lockKey(_ event: OutboxEvent) -> String {
+        "\(event.app)/\(event.aggregateType)/\(event.aggregateID)"
+    }
+
     /// Appends one event. Call it inside a transaction (`PostgresPool.withTransaction`).
     /// - Returns: The event's outbox id.
     /// - Throws: `invalid_value` for a malformed event; database errors as ``StrataError``.
@@ -48,7 +53,7 @@ public struct OutboxWriter: Sendable {
         if events.count == 1 { return [try await append(events[0], on: connection, logger: logger)] }
         guard !events.isEmpty else { return [] }
         for event in events { try event.validate() }
-        let lockKeys = Set(events.map { "\($0.app)/\($0.aggregateType)/\($0.aggregateID)" }).sorted()
+        let lockKeys = Set(events.map(Self.lockKey)).sorted()
         try await connection.query(
             "SELECT count(pg_advisory_xact_lock(\(Self.lockClass), hashtext(key))) FROM unnest(\(lockKeys)::text[]) AS key",
             logger: logger
@@ -91,18 +96,18 @@ struct AppendOutboxEvent: PostgresPreparedStatement {
     static let sql = """
         INSERT INTO strata.outbox (app, aggregate_type, aggregate_id, kind, payload, actor, request_id, cache_keys)
         SELECT $1, $2, $3, $4, $5::jsonb, $6, $7, $8
-        FROM (SELECT pg_advisory_xact_lock($9, hashtext($1 || '/' || $2 || '/' || $3)),
-                     CASE WHEN $10 THEN pg_notify('\(OutboxWriter.channel)', '') END) AS ordered
+        FROM (SELECT pg_advisory_xact_lock($9, hashtext($10)),
+                     CASE WHEN $11 THEN pg_notify('\(OutboxWriter.channel)', '') END) AS ordered
         RETURNING id
         """
-    static let bindingDataTypes: [PostgresDataType] = [.text, .text, .text, .text, .text, .text, .text, .textArray, .int4, .bool]
+    static let bindingDataTypes: [PostgresDataType] = [.text, .text, .text, .text, .text, .text, .text, .textArray, .int4, .text, .bool]
     typealias Row = Int64
 
     var event: OutboxEvent
     var wake: Bool
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 10)
+        var bindings = PostgresBindings(capacity: 11)
         bindings.append(event.app)
         bindings.append(event.aggregateType)
         bindings.append(event.aggregateID)
@@ -112,6 +117,7 @@ struct AppendOutboxEvent: PostgresPreparedStatement {
         bindings.append(event.requestID)
         bindings.append(event.cacheKeys)
         bindings.append(OutboxWriter.lockClass)
+        bindings.append(OutboxWriter.lockKey(event))
         bindings.append(wake)
         return bindings
     }
