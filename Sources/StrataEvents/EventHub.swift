@@ -109,6 +109,7 @@ public final class EventHub: Service, Sendable {
             }
             do {
                 var positions: [(stream: String, id: String)] = []
+                var joined: [String] = []
                 for app in apps {
                     let known = state.withLock { $0.positions[app] }
                     let id: String
@@ -117,9 +118,14 @@ public final class EventHub: Service, Sendable {
                     } else {
                         id = try await reader.streamLastEntryID(streams.key(for: app))
                         state.withLock { $0.positions[app] = id }
+                        joined.append(app)
                     }
                     positions.append((streams.key(for: app), id))
                 }
+                // An app's first subscriber may have subscribed while the previous read was
+                // blocked: what was published since then lies before the position just taken, so
+                // its subscribers are rung once to read from their own positions.
+                announce(apps: joined)
                 let results = try await reader.streamRead(after: positions, count: 1000, block: block)
                 var grown: [String] = []
                 state.withLock { state in

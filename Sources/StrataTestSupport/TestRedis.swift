@@ -27,8 +27,8 @@ public func withTestRedis<Result: Sendable>(
     let configuration = RedisClient.Configuration(
         url: url,
         connections: connections,
-        commandTimeout: .seconds(2),
-        connectTimeout: .seconds(2)
+        commandTimeout: .seconds(10),  // a loaded test machine must not turn slowness into errors
+        connectTimeout: .seconds(10)
     )
     let client = RedisClient(configuration: configuration, logger: TestPostgres.logger)
     let prefix = "test:\(UUID().uuidString.prefix(8)):"

@@ -139,7 +139,7 @@ import Testing
                 )[0]
 
                 func accepted() -> [Delivery] { receiver.deliveries.withLock { $0.filter { $0.path == "hook" && $0.answered == 204 } } }
-                for _ in 0..<300 where accepted().count < 2 { try await Task.sleep(for: .milliseconds(20)) }
+                #expect(try await eventually { accepted().count >= 2 })
                 let hook = receiver.deliveries.withLock { $0.filter { $0.path == "hook" } }
                 #expect(hook.count == 3, "created (refused, then retried) and completed; started was not subscribed")
                 #expect(hook.allSatisfy { verify($0, secretBytes: secretBytes) }, "every request verifies with the receiver's secret")
@@ -158,9 +158,7 @@ import Testing
 
                 // A receiver that always fails: one attempt and three retries, then kept.
                 let discarded = "SELECT count(*) FROM strata.jobs WHERE queue = 'webhooks' AND state = 'discarded' AND attempt = 4"
-                for _ in 0..<300 where try await pool.query(PostgresQuery(unsafeSQL: discarded)).first?.decode(Int64.self) != 3 {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
+                _ = try await eventually { try await pool.query(PostgresQuery(unsafeSQL: discarded)).first?.decode(Int64.self) == 3 }
                 let brokenCalls = receiver.deliveries.withLock { $0.filter { $0.path == "broken" } }
                 #expect(brokenCalls.count == 12, "three events of \(broken.id) (created, started, completed), four attempts each")
                 #expect(try await pool.query(PostgresQuery(unsafeSQL: discarded)).first?.decode(Int64.self) == 3)

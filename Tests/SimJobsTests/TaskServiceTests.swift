@@ -98,10 +98,9 @@ struct TaskServiceTests {
             try await withRunningServices([runner.worker(), runner.presence()], logger: TestPostgres.logger) {
                 _ = try await waitFor(service, task.id, [.running])
                 var seen: WorkerStatus?
-                for _ in 0..<100 {
+                _ = try await eventually {
                     seen = try await service.workers().first
-                    if seen?.busyGPUs == [0] { break }
-                    try await Task.sleep(for: .milliseconds(50))
+                    return seen?.busyGPUs == [0]
                 }
                 #expect(seen?.name == "presence-worker" && seen?.state == .online)
                 #expect(seen?.gpus == [0, 1] && seen?.busyGPUs == [0] && seen?.runningTasks == 1)

@@ -85,10 +85,10 @@ import Testing
             let worker = try runner(pool, name: "no-probe", gpus: [0], probe: "touch '\(ran)'\necho broken >&2\nexit 3", modelCommand: nil)
             try await withRunningServices([worker.presence()], logger: TestPostgres.logger) {
                 #expect(try await eventually { try await TaskService(pool: pool).workers().first?.state == .online })
-                try await Task.sleep(for: .milliseconds(300))
+                #expect(try await eventually { FileManager.default.fileExists(atPath: ran) }, "the probe ran")
+                try await Task.sleep(for: .milliseconds(300))  // time to (wrongly) store a reading
                 let status = try #require(try await TaskService(pool: pool).workers().first)
                 #expect(status.gpuReadings.isEmpty && status.gpuReadingsAt == nil)
-                #expect(FileManager.default.fileExists(atPath: ran), "the probe ran")
             }
         }
     }

@@ -96,7 +96,9 @@ import Testing
                 let hub = EventHub(redis: redis, streams: streams, block: .milliseconds(200), logger: TestPostgres.logger)
                 let watching = Task { try await hub.run() }
                 let subscription = hub.subscribe(app: "orders")
-                try await Task.sleep(for: .milliseconds(300))  // the hub's next read includes the new app
+                // The hub rings a new app's subscribers once when its reads include the app.
+                let joined = await ContinuousClock().measure { await subscription.doorbell.wait(timeout: .seconds(20)) }
+                #expect(joined < .seconds(20), "the hub took the new app in")
                 // A relay that knows nothing of this hub (as in another server).
                 let relay = OutboxRelay(pool: database.pool, redis: redis, configuration: .init(streams: streams), logger: TestPostgres.logger)
                 try await append(1, pool: database.pool)

@@ -216,14 +216,13 @@ import Testing
             func state(_ id: Int64) async throws -> String? {
                 try await pool.query("SELECT state FROM strata.jobs WHERE id = \(id)").first?.decode(String.self)
             }
-            for _ in 0..<200 where try await state(endless) != "running" { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(try await eventually { try await state(endless) == "running" })
             _ = try await pool.withConnection { try await JobQueue().cancel(id: endless, on: $0, logger: pool.statementLogger) }
-            for _ in 0..<300 {
-                let finished = try await pool.query("SELECT count(*) FROM strata.jobs WHERE finalized_at IS NOT NULL").first?.decode(Int64.self) ?? 0
-                if finished == 42 { break }
-                try await Task.sleep(for: .milliseconds(20))
+            let allFinished = try await eventually {
+                try await pool.query("SELECT count(*) FROM strata.jobs WHERE finalized_at IS NOT NULL").first?.decode(Int64.self) == 42
             }
             running.cancel()
+            #expect(allFinished)
             #expect(done.value == 40)
             #expect(try await state(flaky) == "completed")
             #expect(try await state(endless) == "cancelled")
@@ -276,12 +275,11 @@ import Testing
                 logger: TestPostgres.logger
             )
             let running = Task { try await worker.run() }
-            for _ in 0..<200 {
-                let done = try await pool.query("SELECT count(*) FROM strata.jobs WHERE state = 'completed'").first?.decode(Int64.self)
-                if done == 2 { break }
-                try await Task.sleep(for: .milliseconds(20))
+            let bothDone = try await eventually {
+                try await pool.query("SELECT count(*) FROM strata.jobs WHERE state = 'completed'").first?.decode(Int64.self) == 2
             }
             running.cancel()
+            #expect(bothDone)
             #expect(try await pool.query("SELECT token_id FROM strata.revoked_tokens").map { try $0.decode(String.self) } == ["live"])
             #expect(try await pool.query("SELECT key FROM strata.idempotency_keys").map { try $0.decode(String.self) } == ["live"])
         }

@@ -217,8 +217,9 @@ import Testing
             // Four caches with clients of their own stand for four server processes. (A Redis error
             // makes a process load by itself — availability first — so the clients get a timeout
             // that a loaded test machine does not hit.)
-            let processes = (0..<4).map { _ in RedisClient(configuration: .init(url: url, commandTimeout: .seconds(2)), logger: TestPostgres.logger) }
-            let caches = processes.map { HotCache<Item>(redis: $0, name: prefix + "shared", logger: TestPostgres.logger) }
+            let processes = (0..<4).map { _ in RedisClient(configuration: .init(url: url, commandTimeout: .seconds(10)), logger: TestPostgres.logger)
+            }
+            let caches = processes.map { HotCache<Item>(redis: $0, name: prefix + "shared", loadLease: .seconds(20), logger: TestPostgres.logger) }
             let (loads, values) = try await stampede(caches, readers: 400)
             #expect(loads == 1)
             #expect(values.allSatisfy { $0 == Item(value: "fresh") })
