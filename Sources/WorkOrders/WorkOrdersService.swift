@@ -332,9 +332,10 @@ public struct WorkOrdersService: Sendable {
             guard actor.reaches(id), var order = try await unit.lockOrder(id) else { throw Self.notFound() }
             let previous = order.status
             let applied = try order.apply(report, toStep: code)
-            let stored = try await unit.updateOrder(order, steps: [code])
-            let log = try await unit.appendProgress(
-                ProgressLog(
+            let (stored, log) = try await unit.recordProgress(
+                order,
+                step: code,
+                log: ProgressLog(
                     id: 0,
                     workOrderID: id,
                     stepCode: code,

@@ -197,14 +197,16 @@ public final class InMemoryWorkOrdersRepository: WorkOrdersRepository {
             }
         }
 
-        func appendProgress(_ log: ProgressLog) async throws -> ProgressLog {
-            state.withLock { state in
-                var stored = log
-                stored.id = state.nextID()
-                stored.confirmedAt = Date()
-                state.progress.append(stored)
-                return stored
+        func recordProgress(_ order: WorkOrder, step code: String, log: ProgressLog) async throws -> (WorkOrder, ProgressLog) {
+            let stored = try await updateOrder(order, steps: [code])
+            let recorded = state.withLock { state in
+                var recorded = log
+                recorded.id = state.nextID()
+                recorded.confirmedAt = Date()
+                state.progress.append(recorded)
+                return recorded
             }
+            return (stored, recorded)
         }
 
         func appendMessage(_ message: NewMessage) async throws -> WorkOrderMessage {

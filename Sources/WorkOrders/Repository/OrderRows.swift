@@ -194,9 +194,16 @@ enum OrderRows {
         reporter, note, confirmed_at
         """
 
-    static func progress(from row: PostgresRow) throws -> ProgressLog {
-        let (id, order, step, completed, defective, reported, mode, people, reporter, note, at) = try row.decode(
-            (Int64, UUID, String, Int32, Int32, Int32, String, [String], String?, String?, Date).self
+    /// A progress report from ``progressColumns``, starting at column `start`.
+    static func progress(from row: PostgresRow, at start: Int = 0) throws -> ProgressLog {
+        let c = row.makeRandomAccess()
+        let (id, order, step) = (try c[start].decode(Int64.self), try c[start + 1].decode(UUID.self), try c[start + 2].decode(String.self))
+        let (completed, defective, reported) = (
+            try c[start + 3].decode(Int32.self), try c[start + 4].decode(Int32.self), try c[start + 5].decode(Int32.self)
+        )
+        let (mode, people) = (try c[start + 6].decode(String.self), try c[start + 7].decode([String].self))
+        let (reporter, note, at) = (
+            try c[start + 8].decode(String?.self), try c[start + 9].decode(String?.self), try c[start + 10].decode(Date.self)
         )
         guard let mode = ProgressReport.ConfirmationMode(rawValue: mode) else {
             throw StrataError(.internalError, "A progress row holds an unknown confirmation mode.")
@@ -214,6 +221,58 @@ enum OrderRows {
             note: note,
             confirmedAt: at
         )
+    }
+
+    /// A progress report applied (``WorkOrder/apply(_:toStep:)``) in one statement, prepared (it
+    /// runs with every report): the order's status and totals with its version bumped, the
+    /// step's quantities and status, and the report; returns the order's version and
+    /// `updated_at`, then the report (``progressColumns``).
+    struct RecordProgress: PostgresPreparedStatement {
+        static let sql = """
+            WITH o AS (
+                UPDATE workorders.work_orders SET status = $2, completed_quantity = $3, defective_quantity = $4, version = version + 1
+                WHERE id = $1
+                RETURNING version, updated_at
+            ), s AS (
+                UPDATE workorders.work_order_steps SET completed_quantity = $6, defective_quantity = $7, status = $8
+                WHERE work_order_id = $1 AND step_code = $5
+            ), p AS (
+                INSERT INTO workorders.work_order_progress_logs (work_order_id, step_code, completed_quantity, defective_quantity,
+                    reported_quantity, confirmation_mode, confirmed_by, reporter, note)
+                VALUES ($1, $5, $9, $10, $11, $12, $13, $14, $15)
+                RETURNING \(progressColumns)
+            )
+            SELECT o.version, o.updated_at, p.* FROM o, p
+            """
+        static let bindingDataTypes: [PostgresDataType] = [
+            .uuid, .text, .int4, .int4, .text, .int4, .int4, .text, .int4, .int4, .int4, .text, .textArray, .text, .text,
+        ]
+        typealias Row = PostgresRow
+        var order: WorkOrder
+        var step: WorkOrderStep
+        var log: ProgressLog
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 15)
+            bindings.append(order.id)
+            bindings.append(order.status.rawValue)
+            bindings.append(Int32(clamping: order.completedQuantity))
+            bindings.append(Int32(clamping: order.defectiveQuantity))
+            bindings.append(step.stepCode)
+            bindings.append(Int32(clamping: step.completedQuantity))
+            bindings.append(Int32(clamping: step.defectiveQuantity))
+            bindings.append(step.status.rawValue)
+            bindings.append(Int32(clamping: log.completedQuantity))
+            bindings.append(Int32(clamping: log.defectiveQuantity))
+            bindings.append(Int32(clamping: log.reportedQuantity))
+            bindings.append(log.confirmationMode.rawValue)
+            bindings.append(log.confirmedBy)
+            bindings.append(log.reporter)
+            bindings.append(log.note)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
     }
 
     static let messageColumns =

@@ -46,7 +46,7 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
             WHERE work_order_id = \(orderID) AND id > \(afterID) ORDER BY id LIMIT \(limit)
             """
         )
-        return try rows.map(OrderRows.progress(from:))
+        return try rows.map { try OrderRows.progress(from: $0) }
     }
 
     public func messages(of orderID: UUID, afterID: Int64, limit: Int) async throws -> [WorkOrderMessage] {
@@ -231,17 +231,16 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
             !(try await query("DELETE FROM workorders.work_orders WHERE id = \(id) RETURNING id").isEmpty)
         }
 
-        func appendProgress(_ log: ProgressLog) async throws -> ProgressLog {
-            let rows = try await query(
-                """
-                INSERT INTO workorders.work_order_progress_logs (work_order_id, step_code, completed_quantity, defective_quantity,
-                    reported_quantity, confirmation_mode, confirmed_by, reporter, note)
-                VALUES (\(log.workOrderID), \(log.stepCode), \(log.completedQuantity), \(log.defectiveQuantity), \(log.reportedQuantity),
-                    \(log.confirmationMode.rawValue), \(log.confirmedBy), \(log.reporter), \(log.note))
-                RETURNING \(unescaped: OrderRows.progressColumns)
-                """
-            )
-            return try OrderRows.progress(from: rows[0])
+        func recordProgress(_ order: WorkOrder, step code: String, log: ProgressLog) async throws -> (WorkOrder, ProgressLog) {
+            guard let step = order.steps.first(where: { $0.stepCode == code }) else {
+                throw StrataError(.notFound, "The work order has no step '\(code)'.", details: ["field": "step_code"])
+            }
+            guard let row = try await connection.rows(OrderRows.RecordProgress(order: order, step: step, log: log), logger: logger).first else {
+                throw StrataError(.notFound, "No work order has this id.")
+            }
+            var stored = order
+            (stored.version, stored.updatedAt) = try row.decode((Int64, Date).self)
+            return (stored, try OrderRows.progress(from: row, at: 2))
         }
 
         func appendMessage(_ message: NewMessage) async throws -> WorkOrderMessage {

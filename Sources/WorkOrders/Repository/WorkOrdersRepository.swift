@@ -54,8 +54,10 @@ public protocol WorkOrdersWriter: Sendable {
     func updateOrder(_ order: WorkOrder, steps: Set<String>) async throws -> WorkOrder
     /// Deletes an order and everything on it; `false` when it was absent.
     func deleteOrder(_ id: UUID) async throws -> Bool
-    /// Records an applied progress report.
-    func appendProgress(_ log: ProgressLog) async throws -> ProgressLog
+    /// Writes a progress report that ``WorkOrder/apply(_:toStep:)`` applied to `order`: the
+    /// order's status and totals, step `code`'s quantities and status, and the report itself.
+    /// Returns the order as stored (version bumped) and the report as recorded.
+    func recordProgress(_ order: WorkOrder, step code: String, log: ProgressLog) async throws -> (WorkOrder, ProgressLog)
     /// Adds a message.
     func appendMessage(_ message: NewMessage) async throws -> WorkOrderMessage
     /// Moves `reader`'s read marker on an order forward to `lastReadID` (never back).
