@@ -40,7 +40,7 @@ public struct WorkOrdersService: Sendable {
             redis: redis,
             name: "workorders.order_json",
             ttl: .seconds(300),
-            coding: .init(encode: { try JSONEncoder.api().encode($0) }, decode: { try JSONDecoder.api().decode(WorkOrder.self, from: $0) }),
+            coding: .init(encode: { Data($0.jsonBytes) }, decode: { try JSONDecoder.api().decode(WorkOrder.self, from: $0) }),
             logger: logger
         )
         self.unread = UnreadCounters(redis: redis, repository: repository, logger: logger)
@@ -350,7 +350,7 @@ public struct WorkOrdersService: Sendable {
                 )
             )
             var events = [
-                try event(stored, "work_order.progress_recorded", extraJSON: ["progress": try Self.payload(log, extra: [:])], by: actor)
+                try event(stored, "work_order.progress_recorded", extraJSON: ["progress": Self.payload(log, extra: [:])], by: actor)
             ]
             if stored.status != previous {
                 events.append(
@@ -414,7 +414,7 @@ public struct WorkOrdersService: Sendable {
             aggregateType: "work_order",
             aggregateID: order.id.uuidString,
             kind: kind,
-            payloadJSON: try Self.payload(order, extra: extra.mapValues(\.text).merging(extraJSON) { _, raw in raw }),
+            payloadJSON: Self.payload(order, extra: extra.mapValues(\.text).merging(extraJSON) { _, raw in raw }),
             actor: actor.audit.actor ?? actor.name,
             requestID: actor.requestID,
             // The relay writes the same tombstone as ``invalidate(_:)`` (in case this server
@@ -426,12 +426,22 @@ public struct WorkOrdersService: Sendable {
     /// An event payload: `value`'s JSON object with `extra`'s members (JSON text) added, encoded
     /// once (no round trip through ``JSONValue``: events are written on every change).
     static func payload(_ value: some Encodable, extra: [String: String]) throws -> String {
-        var text = String(decoding: try JSONEncoder.api().encode(value), as: UTF8.self)
-        guard !extra.isEmpty, text.hasSuffix("}") else { return text }
-        text.removeLast()
+        payload(json: try JSONEncoder.api().encode(value), extra: extra)
+    }
+
+    /// An event payload from a value that writes its own JSON (see the other `payload`).
+    static func payload(_ value: some JSONWritable, extra: [String: String]) -> String {
+        payload(json: value.jsonBytes, extra: extra)
+    }
+
+    private static func payload(json: some BidirectionalCollection<UInt8>, extra: [String: String]) -> String {
+        guard !extra.isEmpty, json.last == UInt8(ascii: "}") else { return String(decoding: json, as: UTF8.self) }
+        var text = String(decoding: json.dropLast(), as: UTF8.self)
+        var isEmpty = json.count == 2  // `{}`
         for (key, member) in extra.sorted(by: { $0.key < $1.key }) {
-            if text.count > 1 { text += "," }
+            if !isEmpty { text += "," }
             text += JSONText.quoted(key) + ":" + member
+            isEmpty = false
         }
         return text + "}"
     }

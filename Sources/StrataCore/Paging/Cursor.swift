@@ -25,7 +25,9 @@ public struct Cursor: Sendable, Equatable {
 
     /// The cursor as clients see it.
     public var encoded: String {
-        Base64URL.encode((try? JSONEncoder().encode(Payload(v: values))) ?? Data())
+        var json = JSONWriter(capacity: 96)
+        json.object { json in json.field("v", values) }
+        return Base64URL.encode(json.bytes)
     }
 
     /// Reads a cursor a client sent back.
@@ -74,5 +76,15 @@ extension Page: Encodable where Item: Encodable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(items, forKey: .items)
         try container.encode(nextCursor, forKey: .nextCursor)
+    }
+}
+
+extension Page: JSONWritable where Item: JSONWritable {
+    public func write(to json: inout JSONWriter) {
+        json.object { json in
+            json.field("items", items)
+            json.key("next_cursor")
+            if let nextCursor { json.value(nextCursor) } else { json.null() }
+        }
     }
 }

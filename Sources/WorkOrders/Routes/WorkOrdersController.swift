@@ -42,9 +42,16 @@ public struct WorkOrdersController: Sendable {
         var items: [Item]
     }
 
-    struct Progress: ResponseEncodable {
+    struct Progress: ResponseEncodable, JSONWritable {
         var order: WorkOrder
         var progress: ProgressLog
+
+        func write(to json: inout JSONWriter) {
+            json.object { json in
+                json.field("order", order)
+                json.field("progress", progress)
+            }
+        }
     }
 
     struct Unread: ResponseEncodable {
@@ -65,13 +72,13 @@ public struct WorkOrdersController: Sendable {
             )
             let page = query.page()
             try query.validate()
-            return try Response.json(try await service.orders(filter, limit: page.limit, cursor: page.cursor, scope: scope))
+            return Response.json(try await service.orders(filter, limit: page.limit, cursor: page.cursor, scope: scope))
         }
         orders.post { request, context in
             let actor = try Self.actor(context, permission: "workorders.write")
             let draft = try await request.decodeJSON(as: WorkOrderDraft.self, context: context)
             let order = try await service.create(draft, by: actor)
-            var response = try Response.json(order, status: .created)
+            var response = Response.json(order, status: .created)
             response.headers[.eTag] = ETag.value(version: order.version)
             response.headers[.location] = "/api/workorders/orders/\(order.id.uuidString)"
             return response
@@ -94,7 +101,7 @@ public struct WorkOrdersController: Sendable {
             let patch = try await request.decodeJSON(as: WorkOrderPatch.self, context: context)
             try service.validate(patch)
             let version = try ETag.requiredVersion(request)
-            return try Self.withETag(try await service.update(id, patch, ifVersion: version, by: actor))
+            return Self.withETag(try await service.update(id, patch, ifVersion: version, by: actor))
         }
         orders.delete("{id}") { request, context -> Response in
             let actor = try Self.actor(context, permission: "workorders.write")
@@ -115,14 +122,14 @@ public struct WorkOrdersController: Sendable {
             try WorkOrdersService.validateReason(change.reason)
             let version = try ETag.version(in: request)
             let order = try await service.changeStatus(id, to: status, ifVersion: version, reason: change.reason, by: actor)
-            return try Self.withETag(order)
+            return Self.withETag(order)
         }
         orders.post("{id}/steps/{step_code}/progress") { request, context in
             let actor = try Self.actor(context, permission: "workorders.write")
             let report = try await request.decodeJSON(as: ProgressReport.self, context: context)
             let step = try context.parameters.require("step_code")
             let (order, log) = try await service.recordProgress(try Self.orderID(context), step: step, report, by: actor)
-            var response = try Response.json(Progress(order: order, progress: log), status: .created)
+            var response = Response.json(Progress(order: order, progress: log), status: .created)
             response.headers[.eTag] = ETag.value(version: order.version)
             return response
         }
@@ -145,7 +152,7 @@ public struct WorkOrdersController: Sendable {
                 throw StrataError(.notFound, "The work order has no customer access with this id.")
             }
             let access = try await service.confirmCustomerAccess(accessID, on: try Self.orderID(context), confirmedBy: body?.confirmedBy, by: actor)
-            return try Response.json(access)
+            return Response.json(access)
         }
         orders.get("{id}/messages") { request, context in
             let scope = try Self.readScope(context)
@@ -231,8 +238,8 @@ public struct WorkOrdersController: Sendable {
         return id
     }
 
-    static func withETag(_ order: WorkOrder) throws -> Response {
-        var response = try Response.json(order)
+    static func withETag(_ order: WorkOrder) -> Response {
+        var response = Response.json(order)
         response.headers[.eTag] = ETag.value(version: order.version)
         return response
     }

@@ -1,0 +1,84 @@
+import Foundation
+import StrataCore
+import Testing
+
+@Suite struct JSONWriterTests {
+    /// A type that covers every kind of member the writer has.
+    struct Sample: Codable, JSONWritable {
+        var text: String
+        var optionalText: String?
+        var number: Int
+        var big: Int64
+        var flag: Bool
+        var id: UUID
+        var at: Date
+        var optionalAt: Date?
+        var names: [String]
+        var nested: [Sample]
+
+        enum CodingKeys: String, CodingKey {
+            case text, number, big, flag, id, at, names, nested
+            case optionalText = "optional_text"
+            case optionalAt = "optional_at"
+        }
+
+        func write(to json: inout JSONWriter) {
+            json.object { json in
+                json.field("at", at)
+                json.field("big", big)
+                json.field("flag", flag)
+                json.field("id", id)
+                json.field("names", names)
+                json.field("nested", nested)
+                json.field("number", number)
+                json.field("optional_at", optionalAt)
+                json.field("optional_text", optionalText)
+                json.field("text", text)
+            }
+        }
+    }
+
+    static let awkwardStrings = [
+        "", "plain", "quote \" and backslash \\ and slash / and </script>", "tab\tnew\nline\rreturn",
+        String((0..<32).map { Character(Unicode.Scalar(UInt8($0))) }) + "\u{7F}",
+        "中文工单 ✓ émoji 👩🏽‍🔧 e\u{301}", "\u{2028}\u{2029}\u{FEFF}",
+    ]
+
+    static let dates: [Date] = [
+        Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: 1_795_000_000.999), Date(timeIntervalSince1970: -1.5),
+        Date(timeIntervalSince1970: -2_208_988_800), Date(timeIntervalSince1970: 951_782_400),  // 2000-02-29
+        Date(timeIntervalSince1970: 253_402_300_799),  // 9999-12-31T23:59:59Z
+    ]
+
+    func sample(_ index: Int) -> Sample {
+        let text = Self.awkwardStrings[index % Self.awkwardStrings.count]
+        return Sample(
+            text: text,
+            optionalText: index.isMultiple(of: 2) ? nil : text,
+            number: [0, 1, -1, 42, Int.max, Int.min][index % 6],
+            big: [Int64.min, -9, 0, 10, 1_000_000, Int64.max][index % 6],
+            flag: index.isMultiple(of: 3),
+            id: UUID(),
+            at: Self.dates[index % Self.dates.count],
+            optionalAt: index.isMultiple(of: 2) ? Self.dates[(index + 1) % Self.dates.count] : nil,
+            names: Array(Self.awkwardStrings.prefix(index % 4)),
+            nested: index < 3 ? [sample(index + 3)] : []
+        )
+    }
+
+    @Test func writesWhatTheAPIsEncoderWrites() throws {
+        for index in 0..<24 {
+            let value = sample(index)
+            let expected = String(decoding: try JSONEncoder.api().encode(value), as: UTF8.self)
+            #expect(String(decoding: value.jsonBytes, as: UTF8.self) == expected)
+        }
+    }
+
+    @Test func pagesAndCursorsReadBack() throws {
+        let page = Page(items: [sample(1), sample(2)], nextCursor: Cursor(values: ["1795000000000000", "a/b\"c"]).encoded)
+        #expect(String(decoding: page.jsonBytes, as: UTF8.self) == String(decoding: try JSONEncoder.api().encode(page), as: UTF8.self))
+        let last = Page<Sample>(items: [], nextCursor: nil)
+        #expect(String(decoding: last.jsonBytes, as: UTF8.self) == #"{"items":[],"next_cursor":null}"#)
+        #expect(try Cursor(decoding: try #require(page.nextCursor)).values == ["1795000000000000", "a/b\"c"])
+    }
+}
