@@ -31,6 +31,22 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func aReservationTakesWhatTheBudgetAllowsAndNoMore() async throws {
+        try await withTestRedis { redis, prefix in
+            let limiter = RateLimiter(redis: redis, limit: 10, period: .seconds(1), keyPrefix: prefix)
+            let start: Int64 = 2_000_000
+            let first = try await limiter.reserve("batch", upTo: 4, now: start)
+            #expect(first.allowed && first.granted == 4 && first.remaining == 6)
+            let rest = try await limiter.reserve("batch", upTo: 10, now: start)
+            #expect(rest.allowed && rest.granted == 6 && rest.remaining == 0, "only what is left of the burst")
+            let none = try await limiter.reserve("batch", upTo: 3, now: start)
+            #expect(!none.allowed && none.granted == 0 && none.retryAfter == .milliseconds(100))
+            // 250 ms later two cells have come back (one per 100 ms).
+            #expect(try await limiter.reserve("batch", upTo: 5, now: start + 250).granted == 2)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func concurrentRequestsNeverExceedTheLimit() async throws {
         try await withTestRedis { redis, prefix in
             let limiter = RateLimiter(redis: redis, limit: 50, period: .seconds(60), keyPrefix: prefix)

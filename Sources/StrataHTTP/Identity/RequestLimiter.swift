@@ -5,22 +5,73 @@ import Synchronization
 
 /// Per-minute request budgets, shared by every server through Redis (``RateLimiter``'s GCRA
 /// script), or kept in this process while the hot layer is disabled or unreachable.
+///
+/// A key with a large budget is not sent to Redis with every request: one call reserves up to
+/// a tenth of a second's worth of its budget (at most 100 requests), which this process then
+/// spends within a second. Reserved requests are counted in Redis when reserved, so the
+/// budget holds across servers; budgets under 1,200 a minute are checked request by request.
 public final class RequestLimiter: Sendable {
+    /// Requests reserved in Redis for a key and not yet spent here.
+    private struct Reserved {
+        var count: Int
+        /// What `X-RateLimit-Remaining` says with all of them still unspent.
+        var remaining: Int
+        var expires: ContinuousClock.Instant
+    }
+
     let redis: RedisClient?
     private let local = Mutex<[String: Double]>([:])  // key → theoretical arrival time (ms)
+    private let reserved = Mutex<[String: Reserved]>([:])
 
     public init(redis: RedisClient?) {
         self.redis = redis
     }
 
+    /// How many requests one Redis call reserves for a budget of `perMinute`.
+    static func reservation(perMinute: Int) -> Int {
+        min(100, max(1, perMinute / 600))
+    }
+
     /// Counts one request against `key`'s budget of `perMinute`.
     public func check(_ key: String, perMinute: Int) async -> RateLimiter.Decision {
         if let redis {
-            if let decision = try? await RateLimiter(redis: redis, limit: perMinute, period: .seconds(60)).check(key) {
-                return decision
+            if let decision = spendReserved(key) { return decision }
+            let wanted = Self.reservation(perMinute: perMinute)
+            if let decision = try? await RateLimiter(redis: redis, limit: perMinute, period: .seconds(60)).reserve(key, upTo: wanted) {
+                guard decision.granted > 1 else { return decision }
+                // This request takes one; the rest are kept for the next ones.
+                let left = decision.granted - 1
+                let kept = Reserved(count: left, remaining: decision.remaining + left, expires: .now + .seconds(1))
+                reserved.withLock { reserved in
+                    if reserved.count > 10_000 {
+                        let now = ContinuousClock.now
+                        reserved = reserved.filter { $0.value.expires > now }
+                    }
+                    if let held = reserved[key], held.expires > .now {
+                        reserved[key] = Reserved(count: held.count + left, remaining: kept.remaining + held.count, expires: kept.expires)
+                    } else {
+                        reserved[key] = kept
+                    }
+                }
+                return RateLimiter.Decision(allowed: true, remaining: kept.remaining, retryAfter: .zero)
             }
         }
         return checkLocally(key, perMinute: perMinute)
+    }
+
+    /// One of the requests reserved for `key`, if any are left and fresh.
+    private func spendReserved(_ key: String) -> RateLimiter.Decision? {
+        reserved.withLock { reserved in
+            guard var held = reserved[key] else { return nil }
+            guard held.expires > .now, held.count > 0 else {
+                reserved[key] = nil
+                return nil
+            }
+            held.count -= 1
+            held.remaining = max(0, held.remaining - 1)
+            reserved[key] = held.count > 0 ? held : nil
+            return RateLimiter.Decision(allowed: true, remaining: held.remaining, retryAfter: .zero)
+        }
     }
 
     /// Counts one request against `key`'s budget and refuses it when the budget is spent.

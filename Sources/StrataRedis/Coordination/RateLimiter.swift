@@ -12,6 +12,10 @@ import StrataCore
 /// let decision = try await limiter.check("apikey:\(keyID)")
 /// if !decision.allowed { /* 429 with Retry-After: decision.retryAfter */ }
 /// ```
+///
+/// A caller that serves many requests per key can ``reserve(_:upTo:now:)`` several cells in one
+/// call and spend them itself: they are counted when reserved, so the limit still holds across
+/// every server (a reserved cell left unspent is lost, never added).
 public struct RateLimiter: Sendable {
     /// The outcome of one request.
     public struct Decision: Sendable, Equatable {
@@ -21,10 +25,15 @@ public struct RateLimiter: Sendable {
         /// How long to wait before a request would be allowed (zero when allowed).
         public var retryAfter: Duration
 
-        public init(allowed: Bool, remaining: Int, retryAfter: Duration) {
+        /// Requests counted by this decision: 1 for ``RateLimiter/check(_:now:)``, up to the
+        /// number asked for by ``RateLimiter/reserve(_:upTo:now:)``; 0 when not allowed.
+        public var granted: Int
+
+        public init(allowed: Bool, remaining: Int, retryAfter: Duration, granted: Int? = nil) {
             self.allowed = allowed
             self.remaining = remaining
             self.retryAfter = retryAfter
+            self.granted = granted ?? (allowed ? 1 : 0)
         }
     }
 
@@ -33,6 +42,7 @@ public struct RateLimiter: Sendable {
         local limit = tonumber(ARGV[1])
         local period = tonumber(ARGV[2])
         local now = tonumber(ARGV[3])
+        local wanted = tonumber(ARGV[4])
         local own_clock = now < 0
         if own_clock then
           local t = redis.call('TIME')
@@ -41,15 +51,17 @@ public struct RateLimiter: Sendable {
         local interval = period / limit
         local tat = tonumber(redis.call('GET', KEYS[1]) or now)
         if tat < now then tat = now end
-        local new_tat = tat + interval
-        local allow_at = new_tat - period
+        -- A cell is allowed when its arrival time, less the period, is not in the future.
+        local allow_at = tat + interval - period
         if allow_at > now then
           return {0, 0, math.ceil(allow_at - now)}
         end
+        local granted = math.max(1, math.min(wanted, math.floor((now + period - tat) / interval + 1e-9)))
+        local new_tat = tat + interval * granted
         -- Expiry runs on Redis's clock: with a caller's clock it cannot be derived, keep an hour.
         local ttl = own_clock and math.max(1, math.ceil(new_tat - now)) or 3600000
         redis.call('SET', KEYS[1], tostring(new_tat), 'PX', ttl)
-        return {1, math.floor((period - (new_tat - now)) / interval), 0}
+        return {granted, math.floor((period - (new_tat - now)) / interval), 0}
         """
     )
 
@@ -73,17 +85,24 @@ public struct RateLimiter: Sendable {
     ///   so that every server shares one clock. With a given clock the state is kept for an
     ///   hour, since Redis expires keys by its own clock.
     public func check(_ key: String, now: Int64? = nil) async throws -> Decision {
+        try await reserve(key, upTo: 1, now: now)
+    }
+
+    /// Counts up to `count` requests for `key` at once — as many as its budget allows now, at
+    /// least one when it allows any — for a caller that spends them itself.
+    /// - Returns: The decision; ``Decision/granted`` says how many were counted.
+    public func reserve(_ key: String, upTo count: Int, now: Int64? = nil) async throws -> Decision {
         let periodMilliseconds = period.milliseconds
         let reply = try await redis.run(
             Self.script,
             keys: [keyPrefix + key],
-            arguments: ["\(limit)", "\(max(1, periodMilliseconds))", "\(now ?? -1)"]
+            arguments: ["\(limit)", "\(max(1, periodMilliseconds))", "\(now ?? -1)", "\(max(1, count))"]
         )
         guard case .array(let items) = reply, items.count == 3,
-            let allowed = items[0].integer, let remaining = items[1].integer, let wait = items[2].integer
+            let granted = items[0].integer, let remaining = items[1].integer, let wait = items[2].integer
         else {
             throw StrataError(.redisProtocolViolation, "The rate-limit script returned an unexpected reply.")
         }
-        return Decision(allowed: allowed == 1, remaining: Int(remaining), retryAfter: .milliseconds(wait))
+        return Decision(allowed: granted > 0, remaining: Int(remaining), retryAfter: .milliseconds(wait), granted: Int(granted))
     }
 }
