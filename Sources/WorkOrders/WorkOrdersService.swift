@@ -362,17 +362,18 @@ public struct WorkOrdersService: Sendable {
                     )
                 )
             }
-            try await unit.publish(events)
-            try await unit.audit(
-                AuditRecord(
-                    app: Self.app,
-                    actor: nil,
-                    action: "progress.record",
-                    resourceType: "work_order",
-                    resourceID: id.uuidString,
-                    responseStatus: 200,
-                    detailsJSON: #"{"step_code":\#(JSONText.quoted(code)),"applied":\#(applied)}"#
-                ),
+            try await unit.record(
+                events,
+                audit:
+                    AuditRecord(
+                        app: Self.app,
+                        actor: nil,
+                        action: "progress.record",
+                        resourceType: "work_order",
+                        resourceID: id.uuidString,
+                        responseStatus: 200,
+                        detailsJSON: #"{"step_code":\#(JSONText.quoted(code)),"applied":\#(applied)}"#
+                    ),
                 trail: actor.audit
             )
             return (stored, log)
@@ -456,17 +457,18 @@ public struct WorkOrdersService: Sendable {
         by actor: Actor,
         on unit: any WorkOrdersWriter
     ) async throws {
-        try await unit.publish([try event(order, kind, extra: details, cacheVersion: cacheVersion, by: actor)])
-        try await unit.audit(
-            AuditRecord(
-                app: Self.app,
-                actor: nil,
-                action: action,
-                resourceType: "work_order",
-                resourceID: order.id.uuidString,
-                responseStatus: status,
-                detailsJSON: JSONValue.object(details.merging(["code": .string(order.code)]) { first, _ in first }).text
-            ),
+        try await unit.record(
+            [try event(order, kind, extra: details, cacheVersion: cacheVersion, by: actor)],
+            audit:
+                AuditRecord(
+                    app: Self.app,
+                    actor: nil,
+                    action: action,
+                    resourceType: "work_order",
+                    resourceID: order.id.uuidString,
+                    responseStatus: status,
+                    detailsJSON: JSONValue.object(details.merging(["code": .string(order.code)]) { first, _ in first }).text
+                ),
             trail: actor.audit
         )
     }

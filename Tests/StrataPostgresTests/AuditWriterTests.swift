@@ -11,6 +11,43 @@ import Testing
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func anEventAndItsAuditEntryAreWrittenTogetherOrNotAtAll() async throws {
+        try await withTestDatabase { database in
+            let pool = database.pool
+            let trail = AuditTrail(facts: .init(ip: "192.0.2.7", requestID: "req-9"))
+            trail.actor = "ann"
+            let event = OutboxEvent(app: "workorders", aggregateType: "work_order", aggregateID: "wo-9", kind: "work_order.updated")
+            let record = AuditRecord(app: "workorders", actor: nil, action: "update", resourceType: "work_order", resourceID: "wo-9")
+            let ids = try await pool.withTransaction { connection in
+                try await trail.record(record, appending: event, on: connection, logger: pool.statementLogger)
+            }
+            #expect(trail.isRecorded)
+            let audit = try #require(
+                try await pool.query("SELECT id, actor, host(ip), request_id FROM strata.audit_log WHERE resource_id = 'wo-9'").first
+            )
+            #expect(try audit.decode((Int64, String, String, String).self) == (ids.audit, "ann", "192.0.2.7", "req-9"), "the trail's facts and actor")
+            let outbox = try await pool.query("SELECT id FROM strata.outbox WHERE aggregate_id = 'wo-9' AND kind = 'work_order.updated'")
+            #expect(try outbox.map { try $0.decode(Int64.self) } == [ids.event])
+
+            // An entry the database refuses (details that are not JSON) takes the event with it:
+            // no event is left without its entry.
+            var bad = record
+            bad.resourceID = "wo-10"
+            bad.detailsJSON = "{not json"
+            var orphan = event
+            orphan.aggregateID = "wo-10"
+            let (badRecord, orphanEvent) = (bad, orphan)
+            await #expect(throws: (any Error).self) {
+                try await pool.withTransaction { connection in
+                    try await AuditTrail().record(badRecord, appending: orphanEvent, on: connection, logger: pool.statementLogger)
+                }
+            }
+            #expect(try await count(pool, where: "wo-10") == 0)
+            #expect(try await pool.query("SELECT count(*) FROM strata.outbox WHERE aggregate_id = 'wo-10'").first?.decode(Int64.self) == 0)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func anEntryIsWrittenWithTheChangeAndVanishesWithItsRollback() async throws {
         try await withTestDatabase { database in
             let pool = database.pool

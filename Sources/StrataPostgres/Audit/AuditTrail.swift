@@ -42,12 +42,34 @@ public final class AuditTrail: Sendable {
     /// - Returns: The entry's id.
     @discardableResult
     public func record(_ record: AuditRecord, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
+        let id = try await AuditWriter().record(completed(record), on: connection, logger: logger)
+        state.withLock { $0.recorded = true }
+        return id
+    }
+
+    /// Records `record` with this request's facts and appends `event` — a change's audit record
+    /// and its event — in one statement, in the caller's transaction: one round trip where
+    /// ``record(_:on:logger:)`` and ``OutboxWriter/append(_:on:logger:)-(OutboxEvent,_,_)``
+    /// take two.
+    /// - Returns: The audit entry's id and the event's outbox id.
+    @discardableResult
+    public func record(
+        _ record: AuditRecord,
+        appending event: OutboxEvent,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> (audit: Int64, event: Int64) {
+        let ids = try await OutboxWriter().append(event, auditing: completed(record), on: connection, logger: logger)
+        state.withLock { $0.recorded = true }
+        return ids
+    }
+
+    /// `record` with this request's facts and actor where it has none of its own.
+    private func completed(_ record: AuditRecord) -> AuditRecord {
         var record = record
         let (facts, actor) = state.withLock { ($0.facts, $0.actor) }
         if record.request == .init() { record.request = facts }
         if record.actor == nil { record.actor = actor }
-        let id = try await AuditWriter().record(record, on: connection, logger: logger)
-        state.withLock { $0.recorded = true }
-        return id
+        return record
     }
 }

@@ -50,12 +50,7 @@ public struct AuditWriter: Sendable {
 
 /// The audit insert, prepared once per connection (it runs with nearly every write).
 struct InsertAuditRecord: PostgresPreparedStatement {
-    static let sql = """
-        INSERT INTO strata.audit_log (occurred_at, app, actor, action, resource_type, resource_id, ip, user_agent,
-                                      request_id, trace_id, response_status, request_body, details)
-        VALUES (coalesce($1, now()), $2, $3, $4, $5, $6, $7::inet, $8, $9, $10, $11, $12::jsonb, $13::jsonb)
-        RETURNING id
-        """
+    static let sql = insert(parametersFrom: 1)
     static let bindingDataTypes: [PostgresDataType] = [
         .timestamptz, .text, .text, .text, .text, .text, .text, .text, .text, .text, .int2, .text, .text,
     ]
@@ -63,8 +58,25 @@ struct InsertAuditRecord: PostgresPreparedStatement {
 
     var record: AuditRecord
 
+    /// The insert, its parameters numbered from `first` (for statements that embed it).
+    static func insert(parametersFrom first: Int) -> String {
+        let p = (0..<bindingDataTypes.count).map { "$\(first + $0)" }
+        return """
+            INSERT INTO strata.audit_log (occurred_at, app, actor, action, resource_type, resource_id, ip, user_agent,
+                                          request_id, trace_id, response_status, request_body, details)
+            VALUES (coalesce(\(p[0]), now()), \(p[1]), \(p[2]), \(p[3]), \(p[4]), \(p[5]), \(p[6])::inet, \(p[7]), \(p[8]), \(p[9]),
+                    \(p[10]), \(p[11])::jsonb, \(p[12])::jsonb)
+            RETURNING id
+            """
+    }
+
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 13)
+        var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
+        appendBindings(to: &bindings)
+        return bindings
+    }
+
+    func appendBindings(to bindings: inout PostgresBindings) {
         bindings.append(record.occurredAt)
         bindings.append(record.app)
         bindings.append(record.actor)
@@ -78,7 +90,6 @@ struct InsertAuditRecord: PostgresPreparedStatement {
         bindings.append(record.responseStatus.map { Int16($0) })
         bindings.append(record.request.redactedBody)
         bindings.append(record.detailsJSON)
-        return bindings
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }

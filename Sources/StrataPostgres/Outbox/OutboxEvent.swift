@@ -66,9 +66,7 @@ public struct OutboxEvent: Sendable, Equatable {
         requestID: String? = nil,
         cacheKeys: [String] = []
     ) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
+        let encoder = JSONEncoder.api()
         let data: Data
         do {
             data = try encoder.encode(payload)

@@ -43,6 +43,30 @@ public struct OutboxWriter: Sendable {
         preconditionFailure("INSERT … RETURNING returned no row")
     }
 
+    /// Appends one event and records the audit entry of the same change, in one statement
+    /// (``AuditTrail/record(_:appending:on:logger:)`` fills in the request's facts first).
+    /// - Returns: The event's outbox id and the audit entry's id.
+    /// - Throws: `invalid_value` for a malformed event or record; database errors.
+    func append(
+        _ event: OutboxEvent,
+        auditing record: AuditRecord,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> (
+        audit: Int64, event: Int64
+    ) {
+        try event.validate()
+        try AuditWriter().validate(record)
+        let statement = AppendOutboxEventWithAudit(
+            event: AppendOutboxEvent(event: event, wake: RelayWakeUp.claim()),
+            audit: InsertAuditRecord(record: record)
+        )
+        for try await (eventID, auditID) in try await connection.execute(statement, logger: logger) {
+            return (auditID, eventID)
+        }
+        preconditionFailure("INSERT … RETURNING returned no row")
+    }
+
     /// Appends several events in order, in two statements whatever their number: the
     /// aggregates' locks first, taken in a fixed (sorted) order so that two transactions
     /// appending for the same aggregates cannot deadlock on them, then every row. Call it
@@ -93,21 +117,32 @@ public struct OutboxWriter: Sendable {
 /// One event's append, prepared once per connection (it runs with nearly every write): the
 /// aggregate's advisory lock, the row, and the relay's wake-up when `wake` is set.
 struct AppendOutboxEvent: PostgresPreparedStatement {
-    static let sql = """
-        INSERT INTO strata.outbox (app, aggregate_type, aggregate_id, kind, payload, actor, request_id, cache_keys)
-        SELECT $1, $2, $3, $4, $5::jsonb, $6, $7, $8
-        FROM (SELECT pg_advisory_xact_lock($9, hashtext($10)),
-                     CASE WHEN $11 THEN pg_notify('\(OutboxWriter.channel)', '') END) AS ordered
-        RETURNING id
-        """
+    static let sql = insert(parametersFrom: 1)
     static let bindingDataTypes: [PostgresDataType] = [.text, .text, .text, .text, .text, .text, .text, .textArray, .int4, .text, .bool]
     typealias Row = Int64
 
     var event: OutboxEvent
     var wake: Bool
 
+    /// The insert, its parameters numbered from `first` (for statements that embed it).
+    static func insert(parametersFrom first: Int) -> String {
+        let p = (0..<bindingDataTypes.count).map { "$\(first + $0)" }
+        return """
+            INSERT INTO strata.outbox (app, aggregate_type, aggregate_id, kind, payload, actor, request_id, cache_keys)
+            SELECT \(p[0]), \(p[1]), \(p[2]), \(p[3]), \(p[4])::jsonb, \(p[5]), \(p[6]), \(p[7])
+            FROM (SELECT pg_advisory_xact_lock(\(p[8]), hashtext(\(p[9]))),
+                         CASE WHEN \(p[10]) THEN pg_notify('\(OutboxWriter.channel)', '') END) AS ordered
+            RETURNING id
+            """
+    }
+
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 11)
+        var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
+        appendBindings(to: &bindings)
+        return bindings
+    }
+
+    func appendBindings(to bindings: inout PostgresBindings) {
         bindings.append(event.app)
         bindings.append(event.aggregateType)
         bindings.append(event.aggregateID)
@@ -119,8 +154,31 @@ struct AppendOutboxEvent: PostgresPreparedStatement {
         bindings.append(OutboxWriter.lockClass)
         bindings.append(OutboxWriter.lockKey(event))
         bindings.append(wake)
-        return bindings
     }
 
     func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
+}
+
+/// A change's event and its audit record in one statement, prepared once per connection: the
+/// two inserts of ``AppendOutboxEvent`` and ``InsertAuditRecord`` as they are, in one round trip.
+struct AppendOutboxEventWithAudit: PostgresPreparedStatement {
+    static let sql = """
+        WITH event AS (\(AppendOutboxEvent.insert(parametersFrom: 1))),
+             audit AS (\(InsertAuditRecord.insert(parametersFrom: AppendOutboxEvent.bindingDataTypes.count + 1)))
+        SELECT event.id, audit.id FROM event, audit
+        """
+    static let bindingDataTypes = AppendOutboxEvent.bindingDataTypes + InsertAuditRecord.bindingDataTypes
+    typealias Row = (Int64, Int64)
+
+    var event: AppendOutboxEvent
+    var audit: InsertAuditRecord
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
+        event.appendBindings(to: &bindings)
+        audit.appendBindings(to: &bindings)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> (Int64, Int64) { try row.decode((Int64, Int64).self) }
 }

@@ -69,16 +69,18 @@ extension WorkOrdersService {
             try await unit.insertActivationCode(
                 ActivationCode(id: UUID(), lookup: lookup, codeHash: hash, tier: tier, durationDays: durationDays, purpose: purpose)
             )
-            try await unit.audit(
-                AuditRecord(
-                    app: Self.app,
-                    actor: nil,
-                    action: "license.code_issued",
-                    resourceType: "license_activation_code",
-                    resourceID: lookup,
-                    responseStatus: 201,
-                    detailsJSON: #"{"tier":"\#(tier.rawValue)","duration_days":\#(durationDays),"purpose":"\#(purpose.rawValue)"}"#
-                ),
+            try await unit.record(
+                [],
+                audit:
+                    AuditRecord(
+                        app: Self.app,
+                        actor: nil,
+                        action: "license.code_issued",
+                        resourceType: "license_activation_code",
+                        resourceID: lookup,
+                        responseStatus: 201,
+                        detailsJSON: #"{"tier":"\#(tier.rawValue)","duration_days":\#(durationDays),"purpose":"\#(purpose.rawValue)"}"#
+                    ),
                 trail: actor.audit
             )
         }
@@ -210,27 +212,28 @@ extension WorkOrdersService {
         by actor: Actor,
         on unit: any WorkOrdersWriter
     ) async throws {
-        try await unit.publish([
-            try OutboxEvent(
-                app: Self.app,
-                aggregateType: "license",
-                aggregateID: "1",
-                kind: kind,
-                payload: license,
-                actor: actor.audit.actor ?? actor.name,
-                requestID: actor.requestID
-            )
-        ])
-        try await unit.audit(
-            AuditRecord(
-                app: Self.app,
-                actor: nil,
-                action: kind,
-                resourceType: "license",
-                resourceID: "1",
-                responseStatus: 200,
-                detailsJSON: JSONValue.object(details.mapValues(JSONValue.string)).text
-            ),
+        try await unit.record(
+            [
+                try OutboxEvent(
+                    app: Self.app,
+                    aggregateType: "license",
+                    aggregateID: "1",
+                    kind: kind,
+                    payload: license,
+                    actor: actor.audit.actor ?? actor.name,
+                    requestID: actor.requestID
+                )
+            ],
+            audit:
+                AuditRecord(
+                    app: Self.app,
+                    actor: nil,
+                    action: kind,
+                    resourceType: "license",
+                    resourceID: "1",
+                    responseStatus: 200,
+                    detailsJSON: JSONValue.object(details.mapValues(JSONValue.string)).text
+                ),
             trail: actor.audit
         )
     }

@@ -53,27 +53,28 @@ extension WorkOrdersService {
         let (stored, watchers) = try await repository.write { unit in
             guard actor.reaches(message.workOrderID), let order = try await unit.lockOrder(message.workOrderID) else { throw Self.notFound() }
             let stored = try await unit.appendMessage(message)
-            try await unit.publish([
-                OutboxEvent(
-                    app: Self.app,
-                    aggregateType: "work_order",
-                    aggregateID: order.id.uuidString,
-                    kind: kind,
-                    payloadJSON: try Self.payload(stored, extra: extra.mapValues(\.text)),
-                    actor: actor.audit.actor ?? actor.name,
-                    requestID: actor.requestID
-                )
-            ])
-            try await unit.audit(
-                AuditRecord(
-                    app: Self.app,
-                    actor: nil,
-                    action: kind,
-                    resourceType: "work_order",
-                    resourceID: order.id.uuidString,
-                    responseStatus: 201,
-                    detailsJSON: #"{"message_id":\#(stored.id)}"#
-                ),
+            try await unit.record(
+                [
+                    OutboxEvent(
+                        app: Self.app,
+                        aggregateType: "work_order",
+                        aggregateID: order.id.uuidString,
+                        kind: kind,
+                        payloadJSON: try Self.payload(stored, extra: extra.mapValues(\.text)),
+                        actor: actor.audit.actor ?? actor.name,
+                        requestID: actor.requestID
+                    )
+                ],
+                audit:
+                    AuditRecord(
+                        app: Self.app,
+                        actor: nil,
+                        action: kind,
+                        resourceType: "work_order",
+                        resourceID: order.id.uuidString,
+                        responseStatus: 201,
+                        detailsJSON: #"{"message_id":\#(stored.id)}"#
+                    ),
                 trail: actor.audit
             )
             return (stored, order.watchers)

@@ -40,8 +40,10 @@ extension WorkOrdersService {
 
     private func recordQuickReplies(_ kind: String, owner: String, phrases: [String], by actor: Actor, on unit: any WorkOrdersWriter) async throws {
         let details = JSONValue.object(["owner_id": .string(owner), "phrases": .array(phrases.map(JSONValue.string))])
-        if !phrases.isEmpty {
-            try await unit.publish([
+        let events =
+            phrases.isEmpty
+            ? []
+            : [
                 OutboxEvent(
                     app: Self.app,
                     aggregateType: "quick_replies",
@@ -51,18 +53,19 @@ extension WorkOrdersService {
                     actor: actor.audit.actor ?? actor.name,
                     requestID: actor.requestID
                 )
-            ])
-        }
-        try await unit.audit(
-            AuditRecord(
-                app: Self.app,
-                actor: nil,
-                action: kind,
-                resourceType: "quick_replies",
-                resourceID: owner,
-                responseStatus: 200,
-                detailsJSON: details.text
-            ),
+            ]
+        try await unit.record(
+            events,
+            audit:
+                AuditRecord(
+                    app: Self.app,
+                    actor: nil,
+                    action: kind,
+                    resourceType: "quick_replies",
+                    resourceID: owner,
+                    responseStatus: 200,
+                    detailsJSON: details.text
+                ),
             trail: actor.audit
         )
     }

@@ -305,16 +305,15 @@ public final class InMemoryWorkOrdersRepository: WorkOrdersRepository {
             }
         }
 
-        func publish(_ events: [OutboxEvent]) async throws {
+        func record(_ events: [OutboxEvent], audit record: AuditRecord, trail: AuditTrail) async throws {
             for event in events { try event.validate() }
-            state.withLock { $0.events += events }
-        }
-
-        func audit(_ record: AuditRecord, trail: AuditTrail) async throws {
             var record = record
             if record.request == .init() { record.request = trail.facts }
             if record.actor == nil { record.actor = trail.actor }
-            state.withLock { $0.audits.append(record) }
+            state.withLock { state in
+                state.events += events
+                state.audits.append(record)
+            }
         }
     }
 }

@@ -81,10 +81,10 @@ public protocol WorkOrdersWriter: Sendable {
     func lockActivationCode(lookup: String) async throws -> ActivationCode?
     /// Marks a code used.
     func markActivationCodeUsed(_ id: UUID, by actor: String) async throws
-    /// Records a change event (PostgreSQL: the outbox, relayed to `strata:events:workorders`).
-    func publish(_ events: [OutboxEvent]) async throws
-    /// Records the audit entry of the change.
-    func audit(_ record: AuditRecord, trail: AuditTrail) async throws
+    /// Records a change: its events (PostgreSQL: the outbox, relayed to
+    /// `strata:events:workorders`), none or several, and its audit entry with the request's
+    /// facts from `trail`.
+    func record(_ events: [OutboxEvent], audit: AuditRecord, trail: AuditTrail) async throws
 }
 
 /// Filters of the order list.
