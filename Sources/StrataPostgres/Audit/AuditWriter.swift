@@ -49,8 +49,8 @@ public struct AuditWriter: Sendable {
 }
 
 /// The audit insert, prepared once per connection (it runs with nearly every write).
-struct InsertAuditRecord: PostgresPreparedStatement {
-    static let sql = insert(parametersFrom: 1)
+struct InsertAuditRecord: EmbeddableStatement {
+    static let sql = statement(parametersFrom: 1)
     static let bindingDataTypes: [PostgresDataType] = [
         .timestamptz, .text, .text, .text, .text, .text, .text, .text, .text, .text, .int2, .text, .text,
     ]
@@ -58,22 +58,14 @@ struct InsertAuditRecord: PostgresPreparedStatement {
 
     var record: AuditRecord
 
-    /// The insert, its parameters numbered from `first` (for statements that embed it).
-    static func insert(parametersFrom first: Int) -> String {
-        let p = (0..<bindingDataTypes.count).map { "$\(first + $0)" }
-        return """
-            INSERT INTO strata.audit_log (occurred_at, app, actor, action, resource_type, resource_id, ip, user_agent,
-                                          request_id, trace_id, response_status, request_body, details)
-            VALUES (coalesce(\(p[0]), now()), \(p[1]), \(p[2]), \(p[3]), \(p[4]), \(p[5]), \(p[6])::inet, \(p[7]), \(p[8]), \(p[9]),
-                    \(p[10]), \(p[11])::jsonb, \(p[12])::jsonb)
-            RETURNING id
-            """
-    }
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
-        appendBindings(to: &bindings)
-        return bindings
+    static func statement(parameters p: [String]) -> String {
+        """
+        INSERT INTO strata.audit_log (occurred_at, app, actor, action, resource_type, resource_id, ip, user_agent,
+                                      request_id, trace_id, response_status, request_body, details)
+        VALUES (coalesce(\(p[0]), now()), \(p[1]), \(p[2]), \(p[3]), \(p[4]), \(p[5]), \(p[6])::inet, \(p[7]), \(p[8]), \(p[9]),
+                \(p[10]), \(p[11])::jsonb, \(p[12])::jsonb)
+        RETURNING id
+        """
     }
 
     func appendBindings(to bindings: inout PostgresBindings) {

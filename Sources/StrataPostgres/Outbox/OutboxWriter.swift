@@ -116,30 +116,22 @@ public struct OutboxWriter: Sendable {
 
 /// One event's append, prepared once per connection (it runs with nearly every write): the
 /// aggregate's advisory lock, the row, and the relay's wake-up when `wake` is set.
-struct AppendOutboxEvent: PostgresPreparedStatement {
-    static let sql = insert(parametersFrom: 1)
+struct AppendOutboxEvent: EmbeddableStatement {
+    static let sql = statement(parametersFrom: 1)
     static let bindingDataTypes: [PostgresDataType] = [.text, .text, .text, .text, .text, .text, .text, .textArray, .int4, .text, .bool]
     typealias Row = Int64
 
     var event: OutboxEvent
     var wake: Bool
 
-    /// The insert, its parameters numbered from `first` (for statements that embed it).
-    static func insert(parametersFrom first: Int) -> String {
-        let p = (0..<bindingDataTypes.count).map { "$\(first + $0)" }
-        return """
-            INSERT INTO strata.outbox (app, aggregate_type, aggregate_id, kind, payload, actor, request_id, cache_keys)
-            SELECT \(p[0]), \(p[1]), \(p[2]), \(p[3]), \(p[4])::jsonb, \(p[5]), \(p[6]), \(p[7])
-            FROM (SELECT pg_advisory_xact_lock(\(p[8]), hashtext(\(p[9]))),
-                         CASE WHEN \(p[10]) THEN pg_notify('\(OutboxWriter.channel)', '') END) AS ordered
-            RETURNING id
-            """
-    }
-
-    func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
-        appendBindings(to: &bindings)
-        return bindings
+    static func statement(parameters p: [String]) -> String {
+        """
+        INSERT INTO strata.outbox (app, aggregate_type, aggregate_id, kind, payload, actor, request_id, cache_keys)
+        SELECT \(p[0]), \(p[1]), \(p[2]), \(p[3]), \(p[4])::jsonb, \(p[5]), \(p[6]), \(p[7])
+        FROM (SELECT pg_advisory_xact_lock(\(p[8]), hashtext(\(p[9]))),
+                     CASE WHEN \(p[10]) THEN pg_notify('\(OutboxWriter.channel)', '') END) AS ordered
+        RETURNING id
+        """
     }
 
     func appendBindings(to bindings: inout PostgresBindings) {
@@ -163,8 +155,8 @@ struct AppendOutboxEvent: PostgresPreparedStatement {
 /// two inserts of ``AppendOutboxEvent`` and ``InsertAuditRecord`` as they are, in one round trip.
 struct AppendOutboxEventWithAudit: PostgresPreparedStatement {
     static let sql = """
-        WITH event AS (\(AppendOutboxEvent.insert(parametersFrom: 1))),
-             audit AS (\(InsertAuditRecord.insert(parametersFrom: AppendOutboxEvent.bindingDataTypes.count + 1)))
+        WITH event AS (\(AppendOutboxEvent.statement(parametersFrom: 1))),
+             audit AS (\(InsertAuditRecord.statement(parametersFrom: AppendOutboxEvent.bindingDataTypes.count + 1)))
         SELECT event.id, audit.id FROM event, audit
         """
     static let bindingDataTypes = AppendOutboxEvent.bindingDataTypes + InsertAuditRecord.bindingDataTypes

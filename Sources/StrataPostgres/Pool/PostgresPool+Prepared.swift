@@ -21,3 +21,26 @@ extension PostgresConnection {
         return rows
     }
 }
+
+/// A prepared statement that other prepared statements can embed (as a `WITH` clause), so that
+/// two writes that always go together take one round trip while each keeps one definition: its
+/// SQL is written for parameters numbered from any first one, and it appends its own bindings.
+protocol EmbeddableStatement: PostgresPreparedStatement {
+    /// The statement's SQL with `parameters[i]` (`$n`) standing for its `i`th binding.
+    static func statement(parameters: [String]) -> String
+    /// Appends the statement's bindings, in the order of `bindingDataTypes`.
+    func appendBindings(to bindings: inout PostgresBindings)
+}
+
+extension EmbeddableStatement {
+    /// The statement's SQL, its parameters numbered from `first` (1 when it runs on its own).
+    static func statement(parametersFrom first: Int) -> String {
+        statement(parameters: (0..<bindingDataTypes.count).map { "$\(first + $0)" })
+    }
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
+        appendBindings(to: &bindings)
+        return bindings
+    }
+}
