@@ -149,9 +149,14 @@ extension WorkOrder {
     /// order becomes IN_PROGRESS with its first progress and COMPLETED when every step is done.
     /// - Returns: The completed units actually applied.
     /// - Throws: `not_found` for an unknown step; `workorders.order_closed` for an ended order.
+    /// The error for a step code the order does not have.
+    static func noStep(_ code: String) -> StrataError {
+        StrataError(.notFound, "The work order has no step '\(code)'.", details: ["field": "step_code"])
+    }
+
     mutating func apply(_ report: ProgressReport, toStep code: String) throws -> Int {
         guard let index = steps.firstIndex(where: { $0.stepCode == code }) else {
-            throw StrataError(.notFound, "The work order has no step '\(code)'.", details: ["field": "step_code"])
+            throw Self.noStep(code)
         }
         guard !status.isTerminal else {
             throw StrataError(.orderClosed, "The work order is \(status.rawValue); it takes no more progress.", details: ["status": status.rawValue])

@@ -233,7 +233,7 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
 
         func recordProgress(_ order: WorkOrder, step code: String, log: ProgressLog) async throws -> (WorkOrder, ProgressLog) {
             guard let step = order.steps.first(where: { $0.stepCode == code }) else {
-                throw StrataError(.notFound, "The work order has no step '\(code)'.", details: ["field": "step_code"])
+                throw WorkOrder.noStep(code)
             }
             guard let row = try await connection.rows(OrderRows.RecordProgress(order: order, step: step, log: log), logger: logger).first else {
                 throw StrataError(.notFound, "No work order has this id.")
