@@ -62,19 +62,24 @@ public enum StrataApplication {
     /// The router: middleware in the order request id → observation → problems → body limit →
     /// authentication → audit → idempotency, then `/health`, `/ready`, `/metrics`,
     /// `/openapi.json` and every module's routes.
-    /// - Parameter routes: Where the registered endpoints are recorded (the OpenAPI test reads it).
+    /// - Parameters:
+    ///   - modules: The modules to serve; by default every module, set up from `configuration`.
+    ///   - readiness: Whether the process still accepts traffic (drained at shutdown); a fresh one accepts.
+    ///   - checks: What `/ready` checks besides.
+    ///   - routes: Where the registered endpoints are recorded (the OpenAPI test reads it).
     public static func buildRouter(
         configuration: ServerConfiguration,
         pool: PostgresPool,
-        modules: [any StrataModule] = modules,
-        readiness: Readiness,
-        checks: [ReadinessCheck],
+        modules: [any StrataModule]? = nil,
+        readiness: Readiness = Readiness(),
+        checks: [ReadinessCheck] = [],
         redis: RedisClient? = nil,
         environment: ModuleEnvironment? = nil,
         routes: RouteTable = RouteTable(),
         logger: Logger
     ) -> Router<StrataRequestContext> {
         StrataMetrics.bootstrap()
+        let modules = modules ?? Self.modules(configuration: configuration)
         let router = Router(context: StrataRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: RequestObservationMiddleware())

@@ -37,8 +37,6 @@ import Testing
             let router = StrataApplication.buildRouter(
                 configuration: try ServerConfiguration(environment: EnvironmentReader([:])),
                 pool: pool,
-                readiness: Readiness(),
-                checks: [],
                 environment: environment,
                 logger: TestPostgres.logger
             )

@@ -217,9 +217,6 @@ let ethanolCIF = Data(
                 let router = StrataApplication.buildRouter(
                     configuration: configuration,
                     pool: pool,
-                    modules: StrataApplication.modules(configuration: configuration),
-                    readiness: Readiness(),
-                    checks: [],
                     environment: environment,
                     logger: TestPostgres.logger
                 )

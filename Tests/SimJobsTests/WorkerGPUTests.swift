@@ -181,9 +181,6 @@ import Testing
             let router = StrataApplication.buildRouter(
                 configuration: configuration,
                 pool: pool,
-                modules: StrataApplication.modules(configuration: configuration),
-                readiness: Readiness(),
-                checks: [],
                 environment: ModuleEnvironment(pool: pool, logger: TestPostgres.logger),
                 logger: TestPostgres.logger
             )

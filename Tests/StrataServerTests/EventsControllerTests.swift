@@ -43,8 +43,6 @@ import Testing
                     configuration: configuration,
                     pool: pool,
                     modules: [platform],
-                    readiness: Readiness(),
-                    checks: [],
                     redis: redis,
                     environment: environment,
                     logger: TestPostgres.logger

@@ -23,9 +23,6 @@ import Testing
                 let router = StrataApplication.buildRouter(
                     configuration: configuration,
                     pool: pool,
-                    modules: StrataApplication.modules(configuration: configuration),
-                    readiness: Readiness(),
-                    checks: [],
                     redis: redis,
                     environment: environment,
                     logger: TestPostgres.logger

@@ -43,9 +43,6 @@ import Testing
             let router = StrataApplication.buildRouter(
                 configuration: configuration,
                 pool: pool,
-                modules: StrataApplication.modules(configuration: configuration),
-                readiness: Readiness(),
-                checks: [],
                 environment: environment,
                 logger: TestPostgres.logger
             )

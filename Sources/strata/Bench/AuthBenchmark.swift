@@ -56,8 +56,6 @@ struct AuthBenchmark {
             configuration: serverConfiguration,
             pool: pool,
             modules: StrataApplication.modules + [PingModule()],
-            readiness: Readiness(),
-            checks: [],
             redis: hotLayer.client,
             environment: environment,
             logger: logger

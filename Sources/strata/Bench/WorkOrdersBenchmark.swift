@@ -63,8 +63,6 @@ struct WorkOrdersBenchmark {
                 configuration: serverConfiguration,
                 pool: pool,
                 modules: modules,
-                readiness: Readiness(),
-                checks: [],
                 redis: redis,
                 environment: environment,
                 logger: logger
