@@ -13,23 +13,47 @@ public struct Principal: Sendable, Equatable {
         case user
     }
 
-    public var id: String
-    public var name: String
-    public var kind: Kind
-    public var permissions: Set<String>
+    /// The fields, kept in one shared object: a request context carries its principal through
+    /// every middleware, and copying one reference is cheaper than copying four.
+    private final class Storage: Sendable {
+        let id: String
+        let name: String
+        let kind: Kind
+        let permissions: Set<String>
+        let scopes: [String: [String]]
+        let actor: String
+
+        init(id: String, name: String, kind: Kind, permissions: Set<String>, scopes: [String: [String]]) {
+            self.id = id
+            self.name = name
+            self.kind = kind
+            self.permissions = permissions
+            self.scopes = scopes
+            self.actor = "\(kind.rawValue):\(name)"
+        }
+    }
+
+    private let storage: Storage
+
+    public var id: String { storage.id }
+    public var name: String { storage.name }
+    public var kind: Kind { storage.kind }
+    public var permissions: Set<String> { storage.permissions }
     /// Allowed values per scope name; a scope that is absent is not limited.
-    public var scopes: [String: [String]]
+    public var scopes: [String: [String]] { storage.scopes }
 
     public init(id: String, name: String, kind: Kind, permissions: Set<String>, scopes: [String: [String]] = [:]) {
-        self.id = id
-        self.name = name
-        self.kind = kind
-        self.permissions = permissions
-        self.scopes = scopes
+        self.storage = Storage(id: id, name: name, kind: kind, permissions: permissions, scopes: scopes)
     }
 
     /// The actor recorded in audit entries and events: `api_key:<name>` or `user:<name>`.
-    public var actor: String { "\(kind.rawValue):\(name)" }
+    public var actor: String { storage.actor }
+
+    public static func == (lhs: Principal, rhs: Principal) -> Bool {
+        lhs.storage === rhs.storage
+            || (lhs.id == rhs.id && lhs.name == rhs.name && lhs.kind == rhs.kind && lhs.permissions == rhs.permissions
+                && lhs.scopes == rhs.scopes)
+    }
 
     /// Whether the principal holds `permission` (see the type's rules).
     public func has(_ permission: String) -> Bool {

@@ -174,8 +174,10 @@ public struct TokenIssuer: Sendable {
 
     /// Whether a credential has the shape of a JWT (three dot-separated parts).
     static func looksLikeToken(_ text: String) -> Bool {
-        var dots = 0
-        for byte in text.utf8 where byte == UInt8(ascii: ".") { dots += 1 }
-        return dots == 2 && text.utf8.count > 20
+        var text = text
+        // Counted over the contiguous bytes: every authenticated request asks this.
+        return text.withUTF8 { bytes in
+            bytes.count > 20 && bytes.reduce(0) { $0 + ($1 == UInt8(ascii: ".") ? 1 : 0) } == 2
+        }
     }
 }
