@@ -378,7 +378,7 @@ public struct WorkOrdersService: Sendable {
             )
             return (stored, log)
         }
-        await invalidate(result.0)
+        await cacheCommitted(result.0)
         return result
     }
 
@@ -471,6 +471,19 @@ public struct WorkOrdersService: Sendable {
                 ),
             trail: actor.audit
         )
+    }
+
+    /// Caches the committed detail of a progress report, so that the order's next read is a hit.
+    /// A report changes only counts, statuses and what the database set (version, `updated_at`),
+    /// so the order it returns is exactly the committed row; writes that store values of the
+    /// caller's (dates, text) ``invalidate(_:)`` instead. A failure is logged: the relay's
+    /// tombstone then ends the older entry.
+    func cacheCommitted(_ order: WorkOrder) async {
+        do {
+            try await cache.store(order.id.uuidString, .init(value: order, version: order.version))
+        } catch {
+            logger.warning("could not cache a work order", metadata: ["strata.workorders.order": "\(order.id)", "error": "\(error)"])
+        }
     }
 
     /// Replaces the cached detail by a tombstone of the committed version. A failure is logged:

@@ -7,6 +7,8 @@ import Testing
         ("password", true), ("new_password", true), ("accessToken", true), ("client-secret", true), ("Authorization", true),
         ("api_key", true), ("licenseKey", true), ("key", true), ("credentials", true),
         ("name", false), ("email", false), ("keyboard_layout", false), ("tokens_used_count", true),
+        ("PASS-WORD", true), ("x_Private_Key_pem", true), ("passwor", false), ("ke", false), ("", false), ("monkey", true),
+        ("api\u{212A}ey", true), ("café_secret", true), ("café", false),
     ])
     func secretFieldNames(name: String, secret: Bool) {
         #expect(SecretRedaction.isSecret(fieldName: name) == secret)

@@ -24,12 +24,26 @@ import Testing
                 // Served from Redis: a change made behind the service's back is not seen…
                 _ = try await database.pool.query("UPDATE workorders.work_orders SET title = 'behind' WHERE id = \(order.id)")
                 #expect(try await service.order(order.id).title == order.title)
-                // …but every change through the service replaces the entry by a newer tombstone.
+                // …but every change through the service replaces the entry: a progress report by the
+                // order it committed, exactly as a load would read it…
                 let (progressed, _) = try await service.recordProgress(order.id, step: "step-1", report(2), by: manager)
-                #expect(try await service.cache.storedVersion(order.id.uuidString)?.isTombstone == true)
+                let stored = try await service.cache.storedVersion(order.id.uuidString)
+                #expect(stored?.version == progressed.version && stored?.isTombstone == false, "a report caches what it committed")
+                let committed = try #require(try await PostgresWorkOrdersRepository(pool: database.pool).order(order.id))
+                #expect(try await service.orderJSON(order.id).json == committed.jsonBytes)
                 let read = try await service.order(order.id)
                 #expect(read.version == progressed.version && read.completedQuantity == 2 && read.title == "behind")
-                try await service.delete(order.id, ifVersion: read.version, by: manager)
+                // …other changes by a tombstone of their version.
+                var patch = WorkOrderPatch()
+                patch.title = "renamed"
+                let renamed = try await service.update(order.id, patch, ifVersion: read.version, by: manager)
+                #expect(
+                    try await service.cache.storedVersion(order.id.uuidString).map { ($0.version, $0.isTombstone) } ?? (0, false) == (
+                        renamed.version, true
+                    )
+                )
+                #expect(try await service.order(order.id).title == "renamed")
+                try await service.delete(order.id, ifVersion: renamed.version, by: manager)
                 await #expect(throws: StrataError.code(.notFound)) { try await service.order(order.id) }
             }
         }
@@ -84,6 +98,12 @@ import Testing
                 #expect(try await cached.cache.storedVersion(order.id.uuidString)?.isTombstone == true)
                 let read = try await cached.order(order.id)
                 #expect(read.version == 2 && read.completedQuantity == 3)
+
+                // The relay's tombstone of a version leaves the value of that version alone.
+                let (progressed, _) = try await cached.recordProgress(order.id, step: "step-1", report(1), by: manager)
+                try await relay.relayWaitingEvents()
+                let stored = try await cached.cache.storedVersion(order.id.uuidString)
+                #expect(stored?.version == progressed.version && stored?.isTombstone == false)
             }
         }
     }

@@ -16,12 +16,31 @@ public enum SecretRedaction {
     public static let placeholder = "[REDACTED]"
 
     static let secretWords = ["password", "passwd", "secret", "token", "authorization", "credential", "apikey", "privatekey", "accesskey"]
+    private static let secretWordBytes = secretWords.map { Array($0.utf8) }
 
     /// Whether a field of this name holds a secret.
     public static func isSecret(fieldName: String) -> Bool {
-        let normalized = fieldName.lowercased().filter { $0 != "_" && $0 != "-" }
-        if normalized.hasSuffix("key") { return true }
-        return secretWords.contains { normalized.contains($0) }
+        // Every field of every audited body comes here: ASCII names (nearly all) are checked on
+        // their bytes; others take Unicode's lower-casing, which can turn a non-ASCII letter
+        // into an ASCII one (the Kelvin sign into `k`).
+        guard fieldName.utf8.allSatisfy({ $0 < 0x80 }) else {
+            let normalized = fieldName.lowercased().filter { $0 != "_" && $0 != "-" }
+            return isSecret(normalized: Array(normalized.utf8))
+        }
+        var normalized: [UInt8] = []
+        normalized.reserveCapacity(fieldName.utf8.count)
+        for byte in fieldName.utf8 where byte != UInt8(ascii: "_") && byte != UInt8(ascii: "-") {
+            normalized.append(byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte)
+        }
+        return isSecret(normalized: normalized)
+    }
+
+    /// The rule on a lower-cased name without `_` and `-`.
+    private static func isSecret(normalized name: [UInt8]) -> Bool {
+        if name.count >= 3 && name.suffix(3).elementsEqual("key".utf8) { return true }
+        return secretWordBytes.contains { word in
+            word.count <= name.count && (0...(name.count - word.count)).contains { start in name[start..<(start + word.count)].elementsEqual(word) }
+        }
     }
 
     /// The JSON text with every secret field's value replaced; `nil` when the text is not JSON.

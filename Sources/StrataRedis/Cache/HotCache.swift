@@ -180,6 +180,16 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
         try await redis.run(Self.backfillScript, keys: [redisKey(key)], arguments: ["\(version)", "", "\(jitteredMilliseconds())"])
     }
 
+    /// Records a committed change by caching the committed value itself, so that the next read
+    /// is a hit rather than a load: the entry becomes `value` unless Redis holds a newer version
+    /// (the backfill rule; a tombstone of the same version gives way to it, and the relay's
+    /// tombstone of that version leaves it). Only for a value that is exactly what the loader
+    /// returns for `value.version` — every field the committed row's — else use
+    /// ``invalidate(_:version:)``. Call after the commit.
+    public func store(_ key: String, _ value: Versioned) async throws {
+        try await write(key, value)
+    }
+
     /// Loads once per key at a time in this process and backfills.
     private func loadOnce(_ key: String, load: @escaping @Sendable () async throws -> Versioned?) async throws -> Versioned? {
         let (task, isLeader) = inFlight.withLock { flights -> (Task<Versioned?, any Error>, Bool) in
@@ -251,17 +261,23 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
     }
 
     private func backfill(_ key: String, _ loaded: Versioned) async {
-        guard let redis, let data = try? coding.encode(loaded.value) else { return }
         do {
-            try await redis.run(
-                Self.backfillScript,
-                keys: [redisKey(key)],
-                arguments: ["\(loaded.version)", String(decoding: data, as: UTF8.self), "\(jitteredMilliseconds())"]
-            )
+            try await write(key, loaded)
         } catch {
             errors.increment()
             logger.debug("cache backfill skipped", metadata: ["strata.cache": "\(name)", "strata.error": "\(error)"])
         }
+    }
+
+    /// Writes `value` by the backfill rule (never over a newer version).
+    private func write(_ key: String, _ value: Versioned) async throws {
+        guard let redis else { return }
+        let data = try coding.encode(value.value)
+        try await redis.run(
+            Self.backfillScript,
+            keys: [redisKey(key)],
+            arguments: ["\(value.version)", String(decoding: data, as: UTF8.self), "\(jitteredMilliseconds())"]
+        )
     }
 
     private func decodeVersioned(_ stored: [UInt8]) -> Versioned? {

@@ -73,6 +73,46 @@ enum OrderRows {
         FROM workorders.work_orders AS o LEFT JOIN workorders.customer_accesses AS a ON a.work_order_id = o.id
         """
 
+    /// The newest orders without filters, prepared: the list everyone opens first is planned
+    /// once per connection rather than on every request. Filtered lists are built per filter.
+    struct NewestSummaries: PostgresPreparedStatement {
+        static let sql = selectSummary + " ORDER BY o.created_at DESC, o.id DESC LIMIT $1"
+        typealias Row = PostgresRow
+        var limit: Int
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(Int64(limit))
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+    }
+
+    /// The next unfiltered page after a keyset position (``NewestSummaries`` continued).
+    struct NewestSummariesAfter: PostgresPreparedStatement {
+        static let sql =
+            selectSummary + """
+                 WHERE (o.created_at, o.id) < (timestamptz 'epoch' + $1 * interval '1 microsecond', $2)
+                ORDER BY o.created_at DESC, o.id DESC LIMIT $3
+                """
+        static let bindingDataTypes: [PostgresDataType] = [.int8, .uuid, .int8]
+        typealias Row = PostgresRow
+        var micros: Int64
+        var id: UUID
+        var limit: Int
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 3)
+            bindings.append(micros)
+            bindings.append(id)
+            bindings.append(Int64(limit))
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+    }
+
     static func summary(from row: PostgresRow) throws -> WorkOrderSummary {
         let c = row.makeRandomAccess()
         guard let priority = WorkOrderPriority(rawValue: try c[3].decode(String.self)),

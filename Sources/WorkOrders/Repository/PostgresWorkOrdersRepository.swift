@@ -23,6 +23,15 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
     public func orders(_ filter: WorkOrderFilter, limit: Int, cursor: Cursor?) async throws -> Page<WorkOrderSummary> {
         let position = try NewestFirst<UUID>(after: cursor)
         let (afterMicros, afterID) = (position.after?.micros, position.after?.id)
+        if filter == WorkOrderFilter() {
+            let rows =
+                if let afterMicros, let afterID {
+                    try await pool.rows(OrderRows.NewestSummariesAfter(micros: afterMicros, id: afterID, limit: limit + 1))
+                } else {
+                    try await pool.rows(OrderRows.NewestSummaries(limit: limit + 1))
+                }
+            return try position.page(rows, limit: limit, item: OrderRows.summary(from:), id: \.id)
+        }
         let rows = try await pool.query(
             """
             \(unescaped: OrderRows.selectSummary)
