@@ -82,7 +82,9 @@ struct StreamPublisher: Sendable {
                 )
             )
         }
-        let batch = String(decoding: try JSONEncoder().encode(items), as: UTF8.self)
+        var json = JSONWriter(capacity: 256 * items.count)
+        json.array(items) { json, item in item.write(to: &json) }
+        let batch = String(decoding: json.bytes, as: UTF8.self)
         let reply = try await redis.run(Self.script, keys: keys, arguments: ["\(maximumLength)", batch, "\(Self.tombstoneLifetime)"])
         return Int(reply.integer ?? 0)
     }
@@ -92,30 +94,30 @@ struct StreamPublisher: Sendable {
     static let tombstoneLifetime = 600_000
 
     /// A cache key an event makes stale: its index in KEYS and its version ("0": delete).
-    struct StaleKey: Encodable {
+    struct StaleKey {
         var index: Int
         var version: String
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.unkeyedContainer()
-            try container.encode(index)
-            try container.encode(version)
-        }
     }
 
-    /// One event as the script reads it: a JSON array.
-    struct ScriptEvent: Encodable {
+    /// One event as the script reads it: `[stream, entry id, [fields], [[key, version], …]]`.
+    struct ScriptEvent {
         var stream: Int
         var entryID: String
         var fields: [String]
         var staleKeys: [StaleKey]
 
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.unkeyedContainer()
-            try container.encode(stream)
-            try container.encode(entryID)
-            try container.encode(fields)
-            try container.encode(staleKeys)
+        func write(to json: inout JSONWriter) {
+            json.array { json in
+                json.value(stream)
+                json.value(entryID)
+                json.value(fields)
+                json.array(staleKeys) { json, key in
+                    json.array { json in
+                        json.value(key.index)
+                        json.value(key.version)
+                    }
+                }
+            }
         }
     }
 }

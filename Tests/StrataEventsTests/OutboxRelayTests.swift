@@ -92,6 +92,30 @@ import Testing
         }
     }
 
+    /// The batch goes to Redis as JSON the script decodes: awkward text must arrive unchanged.
+    @Test(.timeLimit(.minutes(1)))
+    func awkwardTextReachesTheStreamUnchanged() async throws {
+        try await withTestDatabase { database in
+            try await withTestRedis { redis, prefix in
+                let streams = EventStreams(prefix: prefix + "events:")
+                let awkward = "q\"uote \\ back/slash \u{1}\u{1f}\n\t 工单 😀 e\u{301} \u{2028}"
+                var odd = event(aggregate: "agg \"\\ 工单", kind: "order.noted", cacheKeys: [prefix + "cache:\"key\" 工单"])
+                odd.payloadJSON = #"{"note":\#(JSONText.quoted(awkward))}"#
+                odd.actor = awkward
+                _ = try await append([odd], pool: database.pool)
+                _ = try await redis.set(prefix + "cache:\"key\" 工单", to: "cached")
+                let relay = OutboxRelay(pool: database.pool, redis: redis, configuration: .init(streams: streams), logger: TestPostgres.logger)
+                #expect(try await relay.relayWaitingEvents() == 1)
+                let entry = try #require(try await entries(of: streams.key(for: "orders"), redis: redis).first)
+                #expect(entry["aggregate_id"] == "agg \"\\ 工单")
+                #expect(entry["actor"] == awkward)
+                let payload = try #require(entry["payload"])
+                #expect(try JSONDecoder().decode([String: String].self, from: Data(payload.utf8)) == ["note": awkward])
+                #expect(try await redis.get(prefix + "cache:\"key\" 工单") == nil, "the named cache key is deleted")
+            }
+        }
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func aRolledBackTransactionPublishesNothing() async throws {
         try await withTestDatabase { database in

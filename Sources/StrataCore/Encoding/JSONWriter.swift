@@ -68,6 +68,16 @@ public struct JSONWriter: Sendable {
         followsValue = true
     }
 
+    /// Writes an array whose values `body` writes one after another (a tuple as JSON).
+    public mutating func array(_ body: (inout JSONWriter) -> Void) {
+        separate()
+        bytes.append(UInt8(ascii: "["))
+        followsValue = false
+        body(&self)
+        bytes.append(UInt8(ascii: "]"))
+        followsValue = true
+    }
+
     /// Writes an array of `elements`, each written by `element`.
     public mutating func array<Elements: Sequence>(_ elements: Elements, _ element: (inout JSONWriter, Elements.Element) -> Void) {
         separate()
