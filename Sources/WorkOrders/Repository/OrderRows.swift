@@ -73,6 +73,105 @@ enum OrderRows {
         FROM workorders.work_orders AS o LEFT JOIN workorders.customer_accesses AS a ON a.work_order_id = o.id
         """
 
+    /// `s AS (INSERT … SELECT … FROM unnest(…) ON CONFLICT (work_order_id, step_code) DO UPDATE …)`:
+    /// the steps added or changed (``StepRows``, ten arrays from `$firstArray`) of the order
+    /// `$order`, as a data-modifying CTE (no rows for no steps).
+    static func upsertSteps(order: Int, firstArray: Int) -> String {
+        let p = (firstArray..<(firstArray + 10)).map { "$\($0)" }
+        return """
+            s AS (
+                INSERT INTO workorders.work_order_steps (work_order_id, position, step_code, step_name, assignee_id, assignee_name,
+                    expected_quantity, completed_quantity, defective_quantity, estimated_completion_at, status)
+                SELECT $\(order), t.position::smallint, t.code, t.name, t.assignee_id, t.assignee_name, t.expected, t.completed, t.defective,
+                       CASE WHEN t.eta = '-9223372036854775808'::bigint THEN NULL ELSE timestamptz 'epoch' + t.eta * interval '1 microsecond' END,
+                       t.status
+                FROM unnest(\(p[0])::int[], \(p[1])::text[], \(p[2])::text[], \(p[3])::text[], \(p[4])::text[], \(p[5])::int[],
+                            \(p[6])::int[], \(p[7])::int[], \(p[8])::bigint[], \(p[9])::text[])
+                     AS t(position, code, name, assignee_id, assignee_name, expected, completed, defective, eta, status)
+                ON CONFLICT (work_order_id, step_code) DO UPDATE SET step_name = excluded.step_name,
+                    assignee_id = excluded.assignee_id, assignee_name = excluded.assignee_name,
+                    expected_quantity = excluded.expected_quantity, completed_quantity = excluded.completed_quantity,
+                    defective_quantity = excluded.defective_quantity, estimated_completion_at = excluded.estimated_completion_at,
+                    status = excluded.status
+                RETURNING 1
+            )
+            """
+    }
+
+    /// The parameters ``InsertOrder`` and ``UpdateOrder`` share: `$1` the id, `$2`…`$17` the
+    /// order's columns in ``orderColumns``' order, `$18`… the steps' arrays.
+    static let orderColumns = """
+        code, title, description, priority, status, owner_id, owner_name, watchers, start_at, end_at, target_quantity,
+        completed_quantity, defective_quantity, procurement_auto_notify, target_factory_id, target_factory_name
+        """
+    static let orderBindingTypes: [PostgresDataType] =
+        [.uuid, .text, .text, .text, .text, .text, .text, .text, .textArray, .timestamptz, .timestamptz, .int4, .int4, .int4, .bool, .text, .text]
+        + [.int4Array, .textArray, .textArray, .textArray, .textArray, .int4Array, .int4Array, .int4Array, .int8Array, .textArray]
+
+    static func orderBindings(_ order: WorkOrder, _ steps: StepRows) -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 27)
+        bindings.append(order.id)
+        bindings.append(order.code)
+        bindings.append(order.title)
+        bindings.append(order.description)
+        bindings.append(order.priority.rawValue)
+        bindings.append(order.status.rawValue)
+        bindings.append(order.ownerID)
+        bindings.append(order.ownerName)
+        bindings.append(order.watchers)
+        bindings.append(order.startAt)
+        bindings.append(order.endAt)
+        bindings.append(Int32(clamping: order.targetQuantity))
+        bindings.append(Int32(clamping: order.completedQuantity))
+        bindings.append(Int32(clamping: order.defectiveQuantity))
+        bindings.append(order.procurement.autoNotify)
+        bindings.append(order.procurement.targetFactoryID)
+        bindings.append(order.procurement.targetFactoryName)
+        steps.appendBindings(to: &bindings)
+        return bindings
+    }
+
+    /// A new order and its steps in one prepared statement (the steps' foreign keys are checked
+    /// at its end, when the order row is there). Returns version, created_at, updated_at.
+    struct InsertOrder: PostgresPreparedStatement {
+        static let sql = """
+            WITH o AS (
+                INSERT INTO workorders.work_orders (id, \(orderColumns))
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                RETURNING version, created_at, updated_at
+            ), \(upsertSteps(order: 1, firstArray: 18))
+            SELECT version, created_at, updated_at FROM o
+            """
+        static let bindingDataTypes = orderBindingTypes
+        typealias Row = PostgresRow
+        var order: WorkOrder
+        var steps: StepRows
+
+        func makeBindings() throws -> PostgresBindings { orderBindings(order, steps) }
+        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+    }
+
+    /// An order's row (its version bumped) and its changed steps in one prepared statement.
+    /// Returns version, updated_at; no row when the order is gone.
+    struct UpdateOrder: PostgresPreparedStatement {
+        static let sql = """
+            WITH o AS (
+                UPDATE workorders.work_orders SET (\(orderColumns)) = ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17),
+                    version = version + 1
+                WHERE id = $1
+                RETURNING version, updated_at
+            ), \(upsertSteps(order: 1, firstArray: 18))
+            SELECT version, updated_at FROM o
+            """
+        static let bindingDataTypes = orderBindingTypes
+        typealias Row = PostgresRow
+        var order: WorkOrder
+        var steps: StepRows
+
+        func makeBindings() throws -> PostgresBindings { orderBindings(order, steps) }
+        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+    }
+
     /// The newest orders without filters, prepared: the list everyone opens first is planned
     /// once per connection rather than on every request. Filtered lists are built per filter.
     struct NewestSummaries: PostgresPreparedStatement {

@@ -178,21 +178,7 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
             let steps = StepRows(order.steps.indices.map { ($0, order.steps[$0]) })
             var stored = order
             try await renamingCodeConflict(order.code) {
-                let rows = try await query(
-                    """
-                    WITH o AS (
-                        INSERT INTO workorders.work_orders (id, code, title, description, priority, status, owner_id, owner_name, watchers,
-                            start_at, end_at, target_quantity, completed_quantity, defective_quantity, procurement_auto_notify,
-                            target_factory_id, target_factory_name)
-                        VALUES (\(order.id), \(order.code), \(order.title), \(order.description), \(order.priority.rawValue),
-                            \(order.status.rawValue), \(order.ownerID), \(order.ownerName), \(order.watchers), \(order.startAt),
-                            \(order.endAt), \(order.targetQuantity), \(order.completedQuantity), \(order.defectiveQuantity),
-                            \(order.procurement.autoNotify), \(order.procurement.targetFactoryID), \(order.procurement.targetFactoryName))
-                        RETURNING version, created_at, updated_at
-                    ), \(upsert: steps, of: order.id)
-                    SELECT version, created_at, updated_at FROM o
-                    """
-                )
+                let rows = try await connection.rows(OrderRows.InsertOrder(order: order, steps: steps), logger: logger)
                 (stored.version, stored.createdAt, stored.updatedAt) = try rows[0].decode((Int64, Date, Date).self)
             }
             stored.customerAccess = nil
@@ -204,23 +190,7 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
             let steps = StepRows(order.steps.indices.filter { changed.contains(order.steps[$0].stepCode) }.map { ($0, order.steps[$0]) })
             var stored = order
             try await renamingCodeConflict(order.code) {
-                let rows = try await query(
-                    """
-                    WITH o AS (
-                        UPDATE workorders.work_orders SET code = \(order.code), title = \(order.title),
-                            description = \(order.description), priority = \(order.priority.rawValue), status = \(order.status.rawValue),
-                            owner_id = \(order.ownerID), owner_name = \(order.ownerName), watchers = \(order.watchers),
-                            start_at = \(order.startAt), end_at = \(order.endAt), target_quantity = \(order.targetQuantity),
-                            completed_quantity = \(order.completedQuantity), defective_quantity = \(order.defectiveQuantity),
-                            procurement_auto_notify = \(order.procurement.autoNotify),
-                            target_factory_id = \(order.procurement.targetFactoryID),
-                            target_factory_name = \(order.procurement.targetFactoryName), version = version + 1
-                        WHERE id = \(order.id)
-                        RETURNING version, updated_at
-                    ), \(upsert: steps, of: order.id)
-                    SELECT version, updated_at FROM o
-                    """
-                )
+                let rows = try await connection.rows(OrderRows.UpdateOrder(order: order, steps: steps), logger: logger)
                 guard let row = rows.first else { throw StrataError(.notFound, "No work order has this id.") }
                 (stored.version, stored.updatedAt) = try row.decode((Int64, Date).self)
             }
@@ -408,55 +378,18 @@ struct StepRows {
             statuses.append(step.status.rawValue)
         }
     }
-}
 
-extension PostgresQuery.StringInterpolation {
-    /// `s AS (INSERT … SELECT … FROM unnest(…) ON CONFLICT (work_order_id, step_code) DO UPDATE …)`:
-    /// the steps added or changed, as a data-modifying CTE (no rows for no steps).
-    mutating func appendInterpolation(upsert steps: StepRows, of orderID: UUID) {
-        appendInterpolation(
-            unescaped: "s AS (INSERT INTO workorders.work_order_steps (work_order_id, position, step_code, step_name, assignee_id, "
-                + "assignee_name, expected_quantity, completed_quantity, defective_quantity, estimated_completion_at, status) SELECT "
-        )
-        appendInterpolation(orderID)
-        appendInterpolation(
-            unescaped: """
-                , t.position::smallint, t.code, t.name, t.assignee_id, t.assignee_name, t.expected, t.completed, t.defective,
-                       CASE WHEN t.eta = '-9223372036854775808'::bigint THEN NULL ELSE timestamptz 'epoch' + t.eta * interval '1 microsecond' END,
-                       t.status
-                    FROM unnest(
-                """
-        )
-        appendInterpolation(steps.positions)
-        appendInterpolation(unescaped: "::int[], ")
-        appendInterpolation(steps.codes)
-        appendInterpolation(unescaped: "::text[], ")
-        appendInterpolation(steps.names)
-        appendInterpolation(unescaped: "::text[], ")
-        appendInterpolation(steps.assigneeIDs)
-        appendInterpolation(unescaped: "::text[], ")
-        appendInterpolation(steps.assigneeNames)
-        appendInterpolation(unescaped: "::text[], ")
-        appendInterpolation(steps.expected)
-        appendInterpolation(unescaped: "::int[], ")
-        appendInterpolation(steps.completed)
-        appendInterpolation(unescaped: "::int[], ")
-        appendInterpolation(steps.defective)
-        appendInterpolation(unescaped: "::int[], ")
-        appendInterpolation(steps.etas)
-        appendInterpolation(unescaped: "::bigint[], ")
-        appendInterpolation(steps.statuses)
-        appendInterpolation(
-            unescaped: """
-                ::text[]) AS t(position, code, name, assignee_id, assignee_name, expected, completed, defective, eta, status)
-                    ON CONFLICT (work_order_id, step_code) DO UPDATE SET step_name = excluded.step_name,
-                        assignee_id = excluded.assignee_id, assignee_name = excluded.assignee_name,
-                        expected_quantity = excluded.expected_quantity, completed_quantity = excluded.completed_quantity,
-                        defective_quantity = excluded.defective_quantity, estimated_completion_at = excluded.estimated_completion_at,
-                        status = excluded.status
-                    RETURNING 1
-                )
-                """
-        )
+    /// Binds the arrays in the order of ``OrderRows/upsertSteps(order:firstArray:)``.
+    func appendBindings(to bindings: inout PostgresBindings) {
+        bindings.append(positions)
+        bindings.append(codes)
+        bindings.append(names)
+        bindings.append(assigneeIDs)
+        bindings.append(assigneeNames)
+        bindings.append(expected)
+        bindings.append(completed)
+        bindings.append(defective)
+        bindings.append(etas)
+        bindings.append(statuses)
     }
 }
