@@ -50,6 +50,7 @@ public struct AuditWriter: Sendable {
 
 /// The audit insert, prepared once per connection (it runs with nearly every write).
 struct InsertAuditRecord: EmbeddableStatement {
+    static let name = "strata.InsertAuditRecord"
     static let sql = statement(parametersFrom: 1)
     static let bindingDataTypes: [PostgresDataType] = [
         .timestamptz, .text, .text, .text, .text, .text, .text, .text, .text, .text, .int2, .text, .text,

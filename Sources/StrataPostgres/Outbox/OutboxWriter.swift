@@ -117,6 +117,7 @@ public struct OutboxWriter: Sendable {
 /// One event's append, prepared once per connection (it runs with nearly every write): the
 /// aggregate's advisory lock, the row, and the relay's wake-up when `wake` is set.
 struct AppendOutboxEvent: EmbeddableStatement {
+    static let name = "strata.AppendOutboxEvent"
     static let sql = statement(parametersFrom: 1)
     static let bindingDataTypes: [PostgresDataType] = [.text, .text, .text, .text, .text, .text, .text, .textArray, .int4, .text, .bool]
     typealias Row = Int64
@@ -154,6 +155,7 @@ struct AppendOutboxEvent: EmbeddableStatement {
 /// A change's event and its audit record in one statement, prepared once per connection: the
 /// two inserts of ``AppendOutboxEvent`` and ``InsertAuditRecord`` as they are, in one round trip.
 struct AppendOutboxEventWithAudit: PostgresPreparedStatement {
+    static let name = "strata.AppendOutboxEventWithAudit"
     static let sql = """
         WITH event AS (\(AppendOutboxEvent.statement(parametersFrom: 1))),
              audit AS (\(InsertAuditRecord.statement(parametersFrom: AppendOutboxEvent.bindingDataTypes.count + 1)))

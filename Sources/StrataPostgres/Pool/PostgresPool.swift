@@ -80,7 +80,11 @@ public final class PostgresPool: Service, Sendable {
         // postgres-nio warns when a lease races the start of run(); that is expected here.
         var clientLogger = logger
         if clientLogger.logLevel > .debug { clientLogger.logLevel = .error }
-        let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: clientLogger)
+        let client = PostgresClient(
+            configuration: clientConfiguration,
+            eventLoopGroup: SpreadingEventLoopGroup(PostgresClient.defaultEventLoopGroup),
+            backgroundLogger: clientLogger
+        )
         self.client = client
         let metrics = self.metrics
         self.cache = LeaseCache(

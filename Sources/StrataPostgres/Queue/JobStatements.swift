@@ -6,6 +6,7 @@ import PostgresNIO
 
 /// Leases up to `limit` available jobs of a queue, most urgent first.
 struct ClaimJobs: PostgresPreparedStatement {
+    static let name = "strata.ClaimJobs"
     static let sql = """
         WITH next AS (
             SELECT id FROM strata.jobs
@@ -56,6 +57,7 @@ struct ClaimJobs: PostgresPreparedStatement {
 
 /// Completes jobs, each under its lease token; returns the ids completed.
 struct CompleteJobs: PostgresPreparedStatement {
+    static let name = "strata.CompleteJobs"
     static let sql = """
         UPDATE strata.jobs AS j
         SET state = 'completed', finalized_at = now(), lease_token = NULL, lease_expires_at = NULL,
@@ -87,6 +89,7 @@ struct CompleteJobs: PostgresPreparedStatement {
 /// Enqueues one job and wakes its queue's workers; returns its id, or no row when a unique job
 /// with its key is already live.
 struct EnqueueJob: PostgresPreparedStatement {
+    static let name = "strata.EnqueueJob"
     static let sql = """
         WITH wake AS (SELECT pg_notify('\(JobQueue.channel)', $1))
         INSERT INTO strata.jobs (queue, kind, args, priority, run_at, max_attempts, unique_key)

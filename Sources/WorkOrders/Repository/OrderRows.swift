@@ -36,6 +36,7 @@ enum OrderRows {
 
     /// One order by id, prepared (planning ``select``'s lateral join costs more than running it).
     struct ByID: PostgresPreparedStatement {
+        static let name = "workorders.ByID"
         static let sql = select + " WHERE o.id = $1"
         typealias Row = PostgresRow
         var id: UUID
@@ -51,6 +52,7 @@ enum OrderRows {
 
     /// One order by id, locked for update (``ByID`` with `FOR UPDATE OF o`).
     struct LockByID: PostgresPreparedStatement {
+        static let name = "workorders.LockByID"
         static let sql = ByID.sql + " FOR UPDATE OF o"
         typealias Row = PostgresRow
         var id: UUID
@@ -134,6 +136,7 @@ enum OrderRows {
     /// A new order and its steps in one prepared statement (the steps' foreign keys are checked
     /// at its end, when the order row is there). Returns version, created_at, updated_at.
     struct InsertOrder: PostgresPreparedStatement {
+        static let name = "workorders.InsertOrder"
         static let sql = """
             WITH o AS (
                 INSERT INTO workorders.work_orders (id, \(orderColumns))
@@ -154,6 +157,7 @@ enum OrderRows {
     /// An order's row (its version bumped) and its changed steps in one prepared statement.
     /// Returns version, updated_at; no row when the order is gone.
     struct UpdateOrder: PostgresPreparedStatement {
+        static let name = "workorders.UpdateOrder"
         static let sql = """
             WITH o AS (
                 UPDATE workorders.work_orders SET (\(orderColumns)) = ($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17),
@@ -175,6 +179,7 @@ enum OrderRows {
     /// The newest orders without filters, prepared: the list everyone opens first is planned
     /// once per connection rather than on every request. Filtered lists are built per filter.
     struct NewestSummaries: PostgresPreparedStatement {
+        static let name = "workorders.NewestSummaries"
         static let sql = selectSummary + " ORDER BY o.created_at DESC, o.id DESC LIMIT $1"
         typealias Row = PostgresRow
         var limit: Int
@@ -190,6 +195,7 @@ enum OrderRows {
 
     /// The next unfiltered page after a keyset position (``NewestSummaries`` continued).
     struct NewestSummariesAfter: PostgresPreparedStatement {
+        static let name = "workorders.NewestSummariesAfter"
         static let sql =
             selectSummary + """
                  WHERE (o.created_at, o.id) < (timestamptz 'epoch' + $1 * interval '1 microsecond', $2)
@@ -367,6 +373,7 @@ enum OrderRows {
     /// step's quantities and status, and the report; returns the order's version and
     /// `updated_at`, then the report (``progressColumns``).
     struct RecordProgress: PostgresPreparedStatement {
+        static let name = "workorders.RecordProgress"
         static let sql = """
             WITH o AS (
                 UPDATE workorders.work_orders SET status = $2, completed_quantity = $3, defective_quantity = $4, version = version + 1

@@ -37,6 +37,7 @@ enum CRUDSchema {
 }
 
 struct InsertAnomaly: PostgresPreparedStatement {
+    static let name = "bench.InsertAnomaly"
     static let sql = """
         INSERT INTO strata_bench.anomalies (anomaly_id, line_id, station_id, title, severity, detected_at, details, tags)
         VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)
@@ -63,6 +64,7 @@ struct InsertAnomaly: PostgresPreparedStatement {
 }
 
 struct ReadAnomaly: PostgresPreparedStatement {
+    static let name = "bench.ReadAnomaly"
     static let sql = """
         SELECT anomaly_id, line_id, station_id, title, status, severity, detected_at, details::text, tags, created_at, updated_at
         FROM strata_bench.anomalies WHERE anomaly_id = $1
@@ -83,6 +85,7 @@ struct ReadAnomaly: PostgresPreparedStatement {
 }
 
 struct UpdateAnomalyStatus: PostgresPreparedStatement {
+    static let name = "bench.UpdateAnomalyStatus"
     static let sql = "UPDATE strata_bench.anomalies SET status = $1, updated_at = now() WHERE anomaly_id = $2"
     typealias Row = ()
 
