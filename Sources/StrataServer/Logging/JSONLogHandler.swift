@@ -59,10 +59,7 @@ public enum LoggingSetup {
             LoggingSystem.bootstrap { label in
                 switch format {
                 case .json: return JSONLogHandler(label: label, level: level)
-                case .text:
-                    var handler = StreamLogHandler.standardError(label: label)
-                    handler.logLevel = level
-                    return handler
+                case .text: return TextLogHandler(label: label, level: level)
                 }
             }
         }
