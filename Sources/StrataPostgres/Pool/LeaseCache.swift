@@ -38,7 +38,8 @@ final class LeaseCache: Sendable {
     private struct Waiter {
         let id: Int
         let continuation: CheckedContinuation<Entry, any Error>
-        let timer: Task<Void, Never>?
+        /// Ends the wait when it runs out; cancelled when the waiter is served.
+        let timer: Scheduled<Void>?
     }
 
     private struct State {
@@ -60,6 +61,8 @@ final class LeaseCache: Sendable {
     private let keepIdle: Int
     private let recycleAfter: Duration?
     private let logger: Logger
+    /// Where waiters' timers run.
+    private let timers: any EventLoopGroup
     /// The error for a caller whose wait ran out: `true` when connections are open (busy pool),
     /// `false` when none could be opened. Built only when a wait times out.
     private let timeoutError: @Sendable (_ connectionsOpen: Bool) -> StrataError
@@ -70,6 +73,7 @@ final class LeaseCache: Sendable {
         keepIdle: Int,
         recycleAfter: Duration?,
         logger: Logger,
+        timers: any EventLoopGroup = PostgresClient.defaultEventLoopGroup,
         timeoutError: @escaping @Sendable (_ connectionsOpen: Bool) -> StrataError,
         onChange: @escaping @Sendable (Int, Int) -> Void
     ) {
@@ -80,6 +84,7 @@ final class LeaseCache: Sendable {
         self.keepIdle = keepIdle
         self.recycleAfter = recycleAfter
         self.logger = logger
+        self.timers = timers
     }
 
     /// Connections currently leased to callers.
@@ -137,8 +142,12 @@ final class LeaseCache: Sendable {
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { continuation in
                     let limit = openHolder ? max(timeout, connectTimeout) : timeout
-                    let timer = Task { [weak self] in
-                        guard (try? await Task.sleep(for: limit)) != nil, let self else { return }
+                    // An event-loop timer, not a sleeping task: a cancelled timer is removed at
+                    // once, where a cancelled `Task.sleep` on NIO's executor stays scheduled (and
+                    // its task in memory) until its deadline — under load, every busy moment's
+                    // waiters for the whole acquire timeout.
+                    let timer = timers.next().scheduleTask(in: .nanoseconds(limit.nanoseconds)) { [weak self] in
+                        guard let self else { return }
                         let opened = self.state.withLock { $0.held - $0.opening > 0 }
                         self.fail(waiter: id, with: self.timeoutError(opened))
                     }
