@@ -133,9 +133,15 @@ enum OrderRows {
         return bindings
     }
 
+    /// A statement that writes an order and its steps with ``orderBindings(_:_:)``.
+    protocol OrderWrite: PostgresPreparedStatement where Row == PostgresRow {
+        var order: WorkOrder { get }
+        var steps: StepRows { get }
+    }
+
     /// A new order and its steps in one prepared statement (the steps' foreign keys are checked
     /// at its end, when the order row is there). Returns version, created_at, updated_at.
-    struct InsertOrder: PostgresPreparedStatement {
+    struct InsertOrder: OrderWrite {
         static let name = "workorders.InsertOrder"
         static let sql = """
             WITH o AS (
@@ -145,18 +151,13 @@ enum OrderRows {
             ), \(upsertSteps(order: 1, firstArray: 18))
             SELECT version, created_at, updated_at FROM o
             """
-        static let bindingDataTypes = orderBindingTypes
-        typealias Row = PostgresRow
         var order: WorkOrder
         var steps: StepRows
-
-        func makeBindings() throws -> PostgresBindings { orderBindings(order, steps) }
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
     }
 
     /// An order's row (its version bumped) and its changed steps in one prepared statement.
     /// Returns version, updated_at; no row when the order is gone.
-    struct UpdateOrder: PostgresPreparedStatement {
+    struct UpdateOrder: OrderWrite {
         static let name = "workorders.UpdateOrder"
         static let sql = """
             WITH o AS (
@@ -167,13 +168,8 @@ enum OrderRows {
             ), \(upsertSteps(order: 1, firstArray: 18))
             SELECT version, updated_at FROM o
             """
-        static let bindingDataTypes = orderBindingTypes
-        typealias Row = PostgresRow
         var order: WorkOrder
         var steps: StepRows
-
-        func makeBindings() throws -> PostgresBindings { orderBindings(order, steps) }
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
     }
 
     /// The newest orders without filters, prepared: the list everyone opens first is planned
@@ -478,4 +474,12 @@ enum OrderRows {
         }
         return ActivationCode(id: id, lookup: lookup, codeHash: hash, tier: tier, durationDays: Int(days), purpose: purpose, usedAt: used)
     }
+}
+
+extension OrderRows.OrderWrite {
+    static var bindingDataTypes: [PostgresDataType] { OrderRows.orderBindingTypes }
+
+    func makeBindings() throws -> PostgresBindings { OrderRows.orderBindings(order, steps) }
+
+    func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
 }
