@@ -180,7 +180,7 @@ import Testing
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let first = try await EmbeddedRedis.start(.init(directory: directory), logger: TestPostgres.logger)
             let redis = RedisClient(
-                configuration: .init(url: first.url, commandTimeout: .milliseconds(500), openDuration: .milliseconds(200)),
+                configuration: .init(url: first.url, commandTimeout: .seconds(5), connectTimeout: .seconds(5), openDuration: .milliseconds(200)),
                 logger: TestPostgres.logger
             )
             let streams = EventStreams(prefix: "relay-test:")

@@ -109,7 +109,15 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let first = try await EmbeddedRedis.start(.init(directory: directory), logger: TestPostgres.logger)
         let redis = RedisClient(
-            configuration: .init(url: first.url, failureThreshold: 2, openDuration: .milliseconds(200)),
+            // Generous timeouts: a stopped server refuses at once, and a loaded machine must not
+            // turn a slow answer into a failure.
+            configuration: .init(
+                url: first.url,
+                commandTimeout: .seconds(10),
+                connectTimeout: .seconds(10),
+                failureThreshold: 2,
+                openDuration: .milliseconds(200)
+            ),
             logger: TestPostgres.logger
         )
         try await redis.set("kept", to: "across a restart")

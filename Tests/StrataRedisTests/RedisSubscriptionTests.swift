@@ -55,14 +55,20 @@ import Testing
             .init(directory: directory, appendOnly: false, password: "s3cret \"quoted\""),
             logger: TestPostgres.logger
         )
-        let good = RedisClient(configuration: .init(url: server.url), logger: TestPostgres.logger)
+        let good = RedisClient(
+            configuration: .init(url: server.url, commandTimeout: .seconds(10), connectTimeout: .seconds(10)),
+            logger: TestPostgres.logger
+        )
         try await good.set("k", to: "v")
         #expect(try await good.getString("k") == "v")
         await good.close()
 
         var wrongURL = server.url
         wrongURL.password = "wrong"
-        let bad = RedisClient(configuration: .init(url: wrongURL), logger: TestPostgres.logger)
+        let bad = RedisClient(
+            configuration: .init(url: wrongURL, commandTimeout: .seconds(10), connectTimeout: .seconds(10)),
+            logger: TestPostgres.logger
+        )
         let error = await #expect(throws: StrataError.self) { try await bad.ping() }
         #expect(error?.code == .redisUnavailable)
         #expect(error?.message.contains("wrong") == false)
@@ -70,7 +76,10 @@ import Testing
 
         var noPassword = server.url
         noPassword.password = nil
-        let anonymous = RedisClient(configuration: .init(url: noPassword), logger: TestPostgres.logger)
+        let anonymous = RedisClient(
+            configuration: .init(url: noPassword, commandTimeout: .seconds(10), connectTimeout: .seconds(10)),
+            logger: TestPostgres.logger
+        )
         await #expect(throws: StrataError.self) { try await anonymous.set("k", to: "w") }
         await anonymous.close()
         await server.stop()
