@@ -143,17 +143,17 @@ public struct ProgressLog: Sendable, Codable, Equatable {
 }
 
 extension WorkOrder {
+    /// The error for a step code the order does not have.
+    static func noStep(_ code: String) -> StrataError {
+        StrataError(.notFound, "The work order has no step '\(code)'.", details: ["field": "step_code"])
+    }
+
     /// Applies a report to step `code` (the rules of the shop floor): completed units are
     /// added but the step never passes its expected quantity, defective units accumulate; the
     /// step becomes IN_PROGRESS with its first unit and COMPLETED at its expected quantity; the
     /// order becomes IN_PROGRESS with its first progress and COMPLETED when every step is done.
     /// - Returns: The completed units actually applied.
     /// - Throws: `not_found` for an unknown step; `workorders.order_closed` for an ended order.
-    /// The error for a step code the order does not have.
-    static func noStep(_ code: String) -> StrataError {
-        StrataError(.notFound, "The work order has no step '\(code)'.", details: ["field": "step_code"])
-    }
-
     mutating func apply(_ report: ProgressReport, toStep code: String) throws -> Int {
         guard let index = steps.firstIndex(where: { $0.stepCode == code }) else {
             throw Self.noStep(code)
