@@ -86,11 +86,7 @@ public struct WorkOrdersController: Sendable {
         orders.get("{id}") { _, context in
             // The cached JSON is the response body: a hit costs no decoding and no encoding.
             let (json, version) = try await service.orderJSON(try Self.orderID(context), scope: try Self.readScope(context))
-            var response = Response(
-                status: .ok,
-                headers: [.contentType: "application/json; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: json))
-            )
+            var response = Response.json(bytes: json)
             response.headers[.eTag] = ETag.value(version: version)
             return response
         }
