@@ -64,8 +64,10 @@ public final class AuditTrail: Sendable {
         return ids
     }
 
-    /// `record` with this request's facts and actor where it has none of its own.
-    private func completed(_ record: AuditRecord) -> AuditRecord {
+    /// `record` with this request's facts and actor where it has none of its own (what
+    /// ``record(_:on:logger:)`` stores; a store of its own, such as an app's demo mode, keeps
+    /// the same).
+    public func completed(_ record: AuditRecord) -> AuditRecord {
         var record = record
         let (facts, actor) = state.withLock { ($0.facts, $0.actor) }
         if record.request == .init() { record.request = facts }

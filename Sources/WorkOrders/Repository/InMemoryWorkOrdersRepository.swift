@@ -307,9 +307,7 @@ public final class InMemoryWorkOrdersRepository: WorkOrdersRepository {
 
         func record(_ events: [OutboxEvent], audit record: AuditRecord, trail: AuditTrail) async throws {
             for event in events { try event.validate() }
-            var record = record
-            if record.request == .init() { record.request = trail.facts }
-            if record.actor == nil { record.actor = trail.actor }
+            let record = trail.completed(record)
             state.withLock { state in
                 state.events += events
                 state.audits.append(record)
