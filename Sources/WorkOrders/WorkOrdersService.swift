@@ -328,7 +328,7 @@ public struct WorkOrdersService: Sendable {
     public func recordProgress(_ id: UUID, step code: String, _ report: ProgressReport, by actor: Actor) async throws -> (WorkOrder, ProgressLog) {
         let problems = report.problems()
         guard problems.isEmpty else { throw StrataError.validation(problems) }
-        let result = try await repository.write { unit in
+        let (stored, log, json) = try await repository.write { unit in
             guard actor.reaches(id), var order = try await unit.lockOrder(id) else { throw Self.notFound() }
             let previous = order.status
             let applied = try order.apply(report, toStep: code)
@@ -349,8 +349,10 @@ public struct WorkOrdersService: Sendable {
                     confirmedAt: Date()
                 )
             )
+            // The order's JSON, written once for its events and the cache.
+            let json = stored.jsonBytes
             var events = [
-                try event(stored, "work_order.progress_recorded", extraJSON: ["progress": Self.payload(log, extra: [:])], by: actor)
+                try event(stored, "work_order.progress_recorded", extraJSON: ["progress": Self.payload(log, extra: [:])], orderJSON: json, by: actor)
             ]
             if stored.status != previous {
                 events.append(
@@ -358,6 +360,7 @@ public struct WorkOrdersService: Sendable {
                         stored,
                         "work_order.status_changed",
                         extra: ["from": .string(previous.rawValue), "to": .string(stored.status.rawValue)],
+                        orderJSON: json,
                         by: actor
                     )
                 )
@@ -376,10 +379,10 @@ public struct WorkOrdersService: Sendable {
                     ),
                 trail: actor.audit
             )
-            return (stored, log)
+            return (stored, log, json)
         }
-        await cacheCommitted(result.0)
-        return result
+        await cacheCommitted(stored, json: json)
+        return (stored, log)
     }
 
     /// Deletes an order with its steps, messages, progress and customer access.
@@ -408,6 +411,7 @@ public struct WorkOrdersService: Sendable {
         extra: [String: JSONValue] = [:],
         extraJSON: [String: String] = [:],
         cacheVersion: Int64? = nil,
+        orderJSON: [UInt8]? = nil,
         by actor: Actor
     ) throws -> OutboxEvent {
         OutboxEvent(
@@ -415,7 +419,7 @@ public struct WorkOrdersService: Sendable {
             aggregateType: "work_order",
             aggregateID: order.id.uuidString,
             kind: kind,
-            payloadJSON: Self.payload(order, extra: extra.mapValues(\.text).merging(extraJSON) { _, raw in raw }),
+            payloadJSON: Self.payload(json: orderJSON ?? order.jsonBytes, extra: extra.mapValues(\.text).merging(extraJSON) { _, raw in raw }),
             actor: actor.audit.actor ?? actor.name,
             requestID: actor.requestID,
             // The relay writes the same tombstone as ``invalidate(_:)`` (in case this server
@@ -435,7 +439,8 @@ public struct WorkOrdersService: Sendable {
         payload(json: value.jsonBytes, extra: extra)
     }
 
-    private static func payload(json: some BidirectionalCollection<UInt8>, extra: [String: String]) -> String {
+    /// An event payload from JSON already written (see the other `payload`).
+    static func payload(json: some BidirectionalCollection<UInt8>, extra: [String: String]) -> String {
         guard !extra.isEmpty, json.last == UInt8(ascii: "}") else { return String(decoding: json, as: UTF8.self) }
         var text = String(decoding: json.dropLast(), as: UTF8.self)
         var isEmpty = json.count == 2  // `{}`
@@ -478,9 +483,10 @@ public struct WorkOrdersService: Sendable {
     /// so the order it returns is exactly the committed row; writes that store values of the
     /// caller's (dates, text) ``invalidate(_:)`` instead. A failure is logged: the relay's
     /// tombstone then ends the older entry.
-    func cacheCommitted(_ order: WorkOrder) async {
+    /// - Parameter json: The order's JSON, as the cache stores it (``WorkOrder/jsonBytes``).
+    func cacheCommitted(_ order: WorkOrder, json: [UInt8]) async {
         do {
-            try await cache.store(order.id.uuidString, .init(value: order, version: order.version))
+            try await cache.store(order.id.uuidString, HotCache<WorkOrder>.Encoded(json: json, version: order.version))
         } catch {
             logger.warning("could not cache a work order", metadata: ["strata.workorders.order": "\(order.id)", "error": "\(error)"])
         }

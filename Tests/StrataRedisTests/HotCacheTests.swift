@@ -170,8 +170,12 @@ import Testing
     @Test(.timeLimit(.minutes(1)))
     func storedJSONIsServedAsItIsWithItsVersionAndFollowsTombstones() async throws {
         try await withTestRedis { redis, prefix in
+            let encodes = TestCounter()
             let coding = HotCache<Item>.Coding(
-                encode: { Data("{\"v\":\"\($0.value)\"}".utf8) },
+                encode: {
+                    encodes.increment()
+                    return Data("{\"v\":\"\($0.value)\"}".utf8)
+                },
                 decode: { Item(value: String(decoding: $0.dropFirst(6).dropLast(2), as: UTF8.self)) }
             )
             let cache = HotCache<Item>(redis: redis, name: prefix + "json", coding: coding, logger: TestPostgres.logger)
@@ -184,6 +188,7 @@ import Testing
                 missed.map { String(decoding: $0.json, as: UTF8.self) } == #"{"v":"one"}"# && missed?.version == 1,
                 "a miss is encoded with the cache's coding"
             )
+            #expect(encodes.value == 1, "once, for the backfill and the answer")
             let hit = try await cache.getJSON("k") {
                 loads.increment()
                 return .init(value: Item(value: "loaded again"), version: 1)

@@ -83,6 +83,18 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
     public struct Encoded: Sendable {
         public var json: [UInt8]
         public var version: Int64
+
+        public init(json: [UInt8], version: Int64) {
+            self.json = json
+            self.version = version
+        }
+    }
+
+    /// What one load gives its readers: the value, and its JSON when this process already has it
+    /// (it backfilled it, or found it in Redis), so that ``getJSON(_:load:)`` does not encode again.
+    private struct Loaded: Sendable {
+        var value: Versioned
+        var json: [UInt8]?
     }
 
     let redis: RedisClient?
@@ -92,7 +104,7 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
     /// How long other processes wait for this one's load before loading themselves.
     let loadLease: Duration
     let logger: Logger
-    private let inFlight = Mutex<[String: Task<Versioned?, any Error>]>([:])
+    private let inFlight = Mutex<[String: Task<Loaded?, any Error>]>([:])
     private let hits: Counter
     private let misses: Counter
     private let errors: Counter
@@ -131,14 +143,19 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
     /// The value for `key`: from Redis, or from `load` (which reads the database) and then
     /// cached. `load` returns `nil` for "absent"; absence is not cached.
     public func get(_ key: String, load: @escaping @Sendable () async throws -> Versioned?) async throws -> Value? {
-        try await read(key, load: load, hit: { try? self.coding.decode(Data($0.json)) }, loaded: { $0.value })
+        try await read(key, load: load, hit: { try? self.coding.decode(Data($0.json)) }, loaded: { $0.value.value })
     }
 
     /// The value for `key` as its stored JSON and version, for serving without decoding and
     /// encoding again: a hit is Redis's bytes as they are; a miss loads (as ``get(_:load:)``) and
     /// encodes the loaded value with ``Coding``.
     public func getJSON(_ key: String, load: @escaping @Sendable () async throws -> Versioned?) async throws -> Encoded? {
-        try await read(key, load: load, hit: { $0 }, loaded: { Encoded(json: Array(try self.coding.encode($0.value)), version: $0.version) })
+        try await read(
+            key,
+            load: load,
+            hit: { $0 },
+            loaded: { loaded in Encoded(json: try loaded.json ?? Array(self.coding.encode(loaded.value.value)), version: loaded.value.version) }
+        )
     }
 
     /// The one read path: a Redis entry that `hit` accepts is a hit; otherwise the value is loaded
@@ -148,7 +165,7 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
         _ key: String,
         load: @escaping @Sendable () async throws -> Versioned?,
         hit: (Encoded) -> Result?,
-        loaded: (Versioned) throws -> Result
+        loaded: (Loaded) throws -> Result
     ) async throws -> Result? {
         if let redis {
             do {
@@ -159,7 +176,7 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
                 misses.increment()
             } catch {
                 errors.increment()
-                return try await load().map(loaded)
+                return try await load().map { try loaded(Loaded(value: $0, json: nil)) }
             }
         }
         return try await loadOnce(key, load: load).map(loaded)
@@ -181,20 +198,21 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
     }
 
     /// Records a committed change by caching the committed value itself, so that the next read
-    /// is a hit rather than a load: the entry becomes `value` unless Redis holds a newer version
+    /// is a hit rather than a load: the entry becomes `entry` unless Redis holds a newer version
     /// (the backfill rule; a tombstone of the same version gives way to it, and the relay's
     /// tombstone of that version leaves it). Only for a value that is exactly what the loader
-    /// returns for `value.version` — every field the committed row's — else use
+    /// returns for `entry.version` — every field the committed row's — encoded with ``Coding``
+    /// (the caller often has the JSON already, for the change's event); else use
     /// ``invalidate(_:version:)``. Call after the commit.
-    public func store(_ key: String, _ value: Versioned) async throws {
-        try await write(key, value)
+    public func store(_ key: String, _ entry: Encoded) async throws {
+        try await write(key, entry)
     }
 
     /// Loads once per key at a time in this process and backfills.
-    private func loadOnce(_ key: String, load: @escaping @Sendable () async throws -> Versioned?) async throws -> Versioned? {
-        let (task, isLeader) = inFlight.withLock { flights -> (Task<Versioned?, any Error>, Bool) in
+    private func loadOnce(_ key: String, load: @escaping @Sendable () async throws -> Versioned?) async throws -> Loaded? {
+        let (task, isLeader) = inFlight.withLock { flights -> (Task<Loaded?, any Error>, Bool) in
             if let running = flights[key] { return (running, false) }
-            let task = Task<Versioned?, any Error> {
+            let task = Task<Loaded?, any Error> {
                 guard let lease = await self.leaseLoad(key) else {
                     // Another process is loading: take its value when it lands.
                     if let landed = await self.awaitLoadElsewhere(key) { return landed }
@@ -211,18 +229,17 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
         return try await task.value
     }
 
-    private func loadAndBackfill(_ key: String, load: @Sendable () async throws -> Versioned?, lease: String?) async throws -> Versioned? {
+    private func loadAndBackfill(_ key: String, load: @Sendable () async throws -> Versioned?, lease: String?) async throws -> Loaded? {
         defer {
             if let lease, let redis {
                 Task { try? await redis.run(Self.releaseScript, keys: [redisKey(key) + ":loading"], arguments: [lease]) }
             }
         }
         // A reader that missed just before another load landed finds the value now.
-        if let redis, let stored = try? await redis.get(redisKey(key)), let landed = decodeVersioned(stored) { return landed }
+        if let redis, let stored = try? await redis.get(redisKey(key)), let landed = decodeLoaded(stored) { return landed }
         loads.increment()
         guard let loaded = try await load() else { return nil }
-        await backfill(key, loaded)
-        return loaded
+        return Loaded(value: loaded, json: await backfill(key, loaded))
     }
 
     static var releaseScript: RedisScript {
@@ -242,13 +259,13 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
     }
 
     /// Watches `key` for the value another process is loading, until its lease runs out.
-    private func awaitLoadElsewhere(_ key: String) async -> Versioned? {
+    private func awaitLoadElsewhere(_ key: String) async -> Loaded? {
         guard let redis else { return nil }
         let deadline = ContinuousClock.now + loadLease
         while ContinuousClock.now < deadline {
             do {
                 try await Task.sleep(for: .milliseconds(10))
-                if let stored = try await redis.get(redisKey(key)), let entry = decodeVersioned(stored) { return entry }
+                if let stored = try await redis.get(redisKey(key)), let entry = decodeLoaded(stored) { return entry }
                 if try await redis.get(redisKey(key) + ":loading") == nil {
                     // The loader finished without a value (absent row) or gave up.
                     return nil
@@ -260,29 +277,32 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
         return nil
     }
 
-    private func backfill(_ key: String, _ loaded: Versioned) async {
+    /// Backfills a loaded value; returns the JSON it encoded (`nil` without Redis, where nothing
+    /// is encoded, or when the value does not encode).
+    private func backfill(_ key: String, _ loaded: Versioned) async -> [UInt8]? {
+        guard redis != nil, let json = try? Array(coding.encode(loaded.value)) else { return nil }
         do {
-            try await write(key, loaded)
+            try await write(key, Encoded(json: json, version: loaded.version))
         } catch {
             errors.increment()
             logger.debug("cache backfill skipped", metadata: ["strata.cache": "\(name)", "strata.error": "\(error)"])
         }
+        return json
     }
 
-    /// Writes `value` by the backfill rule (never over a newer version).
-    private func write(_ key: String, _ value: Versioned) async throws {
+    /// Writes `entry` by the backfill rule (never over a newer version).
+    private func write(_ key: String, _ entry: Encoded) async throws {
         guard let redis else { return }
-        let data = try coding.encode(value.value)
         try await redis.run(
             Self.backfillScript,
             keys: [redisKey(key)],
-            arguments: ["\(value.version)", String(decoding: data, as: UTF8.self), "\(jitteredMilliseconds())"]
+            arguments: ["\(entry.version)", String(decoding: entry.json, as: UTF8.self), "\(jitteredMilliseconds())"]
         )
     }
 
-    private func decodeVersioned(_ stored: [UInt8]) -> Versioned? {
+    private func decodeLoaded(_ stored: [UInt8]) -> Loaded? {
         guard let entry = Self.split(stored), let value = try? coding.decode(Data(entry.json)) else { return nil }
-        return Versioned(value: value, version: entry.version)
+        return Loaded(value: Versioned(value: value, version: entry.version), json: entry.json)
     }
 
     private func jitteredMilliseconds() -> Int64 {
