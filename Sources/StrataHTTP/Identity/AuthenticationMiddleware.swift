@@ -49,8 +49,12 @@ public struct AuthenticationMiddleware: RouterMiddleware {
                 throw StrataError(.unauthenticated, "This server does not accept tokens; use an API key.")
             }
             let verified = try tokens.verifiedPrincipal(credential)
-            if try await revocations?.isRevoked(verified.claims.jti) == true {
-                throw StrataError(.unauthenticated, "The token was signed out; sign in again.")
+            if let revocations {
+                // The remembered answer spares an async call per request.
+                let jti = verified.claims.jti
+                let revoked: Bool
+                if let known = revocations.knownAnswer(jti) { revoked = known } else { revoked = try await revocations.isRevoked(jti) }
+                if revoked { throw StrataError(.unauthenticated, "The token was signed out; sign in again.") }
             }
             return (verified.principal, verified.budgetKey, userPerMinute)
         }

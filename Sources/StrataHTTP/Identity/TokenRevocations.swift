@@ -18,6 +18,12 @@ public final class TokenRevocations: Sendable {
         self.checkInterval = checkInterval
     }
 
+    /// Whether the token id was revoked, when the answer is remembered: the request path asks
+    /// this first and awaits ``isRevoked(_:)`` only when it is `nil`.
+    public func knownAnswer(_ tokenID: String) -> Bool? {
+        known.value(for: tokenID)
+    }
+
     /// Whether the token id was revoked.
     public func isRevoked(_ tokenID: String) async throws -> Bool {
         if let revoked = known.value(for: tokenID) { return revoked }
