@@ -1,8 +1,10 @@
+import NIOCore
 import PostgresNIO
 import StrataCore
-import StrataPostgres
 import StrataTestSupport
 import Testing
+
+@testable import StrataPostgres
 
 @Suite struct PostgresPoolTests {
     @Test(.timeLimit(.minutes(2)))
@@ -48,6 +50,47 @@ import Testing
             let rows = try await pool.query("SELECT 1")
             #expect(rows.count == 1)
             #expect(pool.statistics.leased == 0)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aCallerGetsAConnectionOnItsOwnEventLoopWhenOneIsIdle() async throws {
+        let configuration = PostgresPool.Configuration(poolSize: 4, maxOverflow: 0, searchPath: "")
+        try await withTestDatabase(poolConfiguration: configuration) { database in
+            let pool = database.pool
+            // Four connections held at once, so that four are open: spread over the event loops.
+            let loops = try await withThrowingTaskGroup(of: (any EventLoop).self) { group in
+                let (opened, open) = AsyncStream.makeStream(of: Void.self)
+                let (release, releasing) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .unbounded)
+                for _ in 0..<4 {
+                    group.addTask {
+                        try await pool.withConnection { connection in
+                            open.yield()
+                            for await _ in release { break }
+                            return connection.eventLoop
+                        }
+                    }
+                }
+                var count = 0
+                for await _ in opened {
+                    count += 1
+                    if count == 4 { break }
+                }
+                for _ in 0..<4 { releasing.yield() }
+                return try await group.reduce(into: [any EventLoop]()) { loops, loop in
+                    if !loops.contains(where: { $0 === loop }) { loops.append(loop) }
+                }
+            }
+            try #require(loops.count >= 2, "the pool's connections should sit on more than one event loop")
+            for loop in loops {
+                for _ in 0..<5 {
+                    let onCallersLoop = try await withTaskExecutorPreference(ConnectionExecutor(loop)) {
+                        try await pool.withConnection { connection in connection.eventLoop === loop }
+                    }
+                    #expect(onCallersLoop)
+                }
+            }
+            #expect(pool.statistics.open == 4)
         }
     }
 

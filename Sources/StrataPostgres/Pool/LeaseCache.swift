@@ -15,7 +15,8 @@ import Synchronization
 /// - A **holder task** leases a connection from `PostgresClient` and parks inside its
 ///   `withConnection` until the cache gives the connection back; `PostgresClient` keeps owning
 ///   connection creation, re-connection and its own limits.
-/// - **Acquire**: pop an idle connection (skipping closed ones); otherwise join a FIFO queue,
+/// - **Acquire**: take an idle connection, one on the caller's event loop if there is one
+///   (skipping closed ones); otherwise join a FIFO queue,
 ///   and start a holder while fewer than `maximum` are held. The wait ends with a connection,
 ///   with `database_busy` (or `database_unavailable` when none could be opened) after the
 ///   timeout — the acquire timeout for a full pool, the connect timeout (if longer) for a
@@ -113,6 +114,12 @@ final class LeaseCache: Sendable {
         var closed: [Entry] = []
         let step = state.withLock { state -> Step in
             if state.shutDown { return .shutDown }
+            // A connection on the caller's own event loop first: its statements are then written
+            // without a hop to another thread, and its replies wake the caller where it runs.
+            if let local = state.idle.lastIndex(where: { $0.connection.eventLoop.inEventLoop && !$0.connection.isClosed }) {
+                state.leased += 1
+                return .ready(state.idle.remove(at: local))
+            }
             while let entry = state.idle.popLast() {
                 if entry.connection.isClosed {
                     state.held -= 1
