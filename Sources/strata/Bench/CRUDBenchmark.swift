@@ -27,11 +27,11 @@ struct CRUDBenchmark {
         poolConfiguration.poolSize = plan.concurrency
         poolConfiguration.maxOverflow = 0
         try await withDatabase(configuration, logger: logger, poolConfiguration: poolConfiguration) { pool, endpoint in
-            try await runWorkloads(pool: pool, url: endpoint.url)
+            try await runWorkloads(pool: pool, url: endpoint.url, serverPID: endpoint.cluster?.serverPID)
         }
     }
 
-    private func runWorkloads(pool: PostgresPool, url: DatabaseURL) async throws {
+    private func runWorkloads(pool: PostgresPool, url: DatabaseURL, serverPID: Int32?) async throws {
 
         for statement in CRUDSchema.create(table: "anomalies") {
             try await pool.query(PostgresQuery(unsafeSQL: statement))
@@ -41,48 +41,58 @@ struct CRUDBenchmark {
         report.note("crud benchmark: \(plan.concurrency) tasks, server \(url.endpointDescription)")
 
         let ids = (0..<plan.inserts).map { _ in UUID() }
-        let insert = try await measure(plan.inserts, pool: pool) { connection, index in
+        let insert = try await measure(plan.inserts, pool: pool, serverPID: serverPID) { connection, index in
             _ = try await connection.execute(InsertAnomaly(id: ids[index], index: index), logger: pool.statementLogger)
         }
-        emit("crud.insert", insert, peer: try await peer?.run("insert", count: plan.inserts))
+        emit("crud.insert", insert, peer: try await runPeer(peer, "insert", count: plan.inserts, serverPID: serverPID))
 
-        let read = try await measure(plan.reads, pool: pool) { connection, index in
+        let read = try await measure(plan.reads, pool: pool, serverPID: serverPID) { connection, index in
             let rows = try await connection.execute(ReadAnomaly(id: ids[(index &* 7919) % ids.count]), logger: pool.statementLogger)
             var found = 0
             for try await _ in rows { found += 1 }
             if found != 1 { throw StrataError(.internalError, "a benchmark read found \(found) rows") }
         }
-        let peerRead = try await peer?.run("read", count: plan.reads)
+        let peerRead = try await runPeer(peer, "read", count: plan.reads, serverPID: serverPID)
         let ceiling =
             plan.pgbenchSeconds > 0
-            ? try await PgbenchCeiling(url: url, concurrency: plan.concurrency).run(seconds: plan.pgbenchSeconds, logger: logger) : nil
+            ? try await PgbenchCeiling(url: url, concurrency: plan.concurrency, serverPID: serverPID)
+                .run(seconds: plan.pgbenchSeconds, logger: logger) : nil
         emit("crud.read", read, peer: peerRead, ceiling: ceiling)
 
         let statuses = ["acknowledged", "investigating", "resolved"]
-        let update = try await measure(plan.updates, pool: pool) { connection, index in
+        let update = try await measure(plan.updates, pool: pool, serverPID: serverPID) { connection, index in
             _ = try await connection.execute(
                 UpdateAnomalyStatus(id: ids[(index &* 104_729) % ids.count], status: statuses[index % 3]),
                 logger: pool.statementLogger
             )
         }
-        emit("crud.update", update, peer: try await peer?.run("update", count: plan.updates))
+        emit("crud.update", update, peer: try await runPeer(peer, "update", count: plan.updates, serverPID: serverPID))
 
         report.emit([("workload", "memory"), ("peak_rss_mb", peakResidentMegabytes())])
         try await pool.query("DROP SCHEMA strata_bench CASCADE")
     }
 
-    private func emit(_ workload: String, _ result: BenchResult, peer: BenchResult? = nil, ceiling: Double? = nil) {
+    /// Prints a workload's line: its figures, the CPU one operation cost each side (`client_cpu_us`,
+    /// `server_cpu_us`; the server's only for the embedded one), and the same for the peer and the
+    /// ceiling that ran beside it.
+    private func emit(_ workload: String, _ result: Costed, peer: Costed? = nil, ceiling: Costed? = nil) {
         var fields: [(String, Any)] = [
-            ("workload", workload), ("ops_per_s", result.opsPerSecond), ("p50_ms", result.p50), ("p99_ms", result.p99),
+            ("workload", workload), ("ops_per_s", result.figures.opsPerSecond), ("p50_ms", result.figures.p50), ("p99_ms", result.figures.p99),
         ]
+        fields += result.cpuFields(prefix: "")
         if let peer {
             fields += [
-                ("peer", "asyncpg"), ("peer_ops_per_s", peer.opsPerSecond), ("peer_p50_ms", peer.p50), ("peer_p99_ms", peer.p99),
-                ("ratio", result.opsPerSecond / peer.opsPerSecond),
+                ("peer", "asyncpg"), ("peer_ops_per_s", peer.figures.opsPerSecond), ("peer_p50_ms", peer.figures.p50),
+                ("peer_p99_ms", peer.figures.p99), ("ratio", result.figures.opsPerSecond / peer.figures.opsPerSecond),
             ]
+            fields += peer.cpuFields(prefix: "peer_")
         }
         if let ceiling {
-            fields += [("ceiling", "pgbench -S -M prepared"), ("ceiling_ops_per_s", ceiling), ("ceiling_ratio", result.opsPerSecond / ceiling)]
+            fields += [
+                ("ceiling", "pgbench -S -M prepared"), ("ceiling_ops_per_s", ceiling.figures.opsPerSecond),
+                ("ceiling_ratio", result.figures.opsPerSecond / ceiling.figures.opsPerSecond),
+            ]
+            fields += ceiling.cpuFields(prefix: "ceiling_")
         }
         report.emit(fields)
     }
@@ -91,10 +101,34 @@ struct CRUDBenchmark {
     private func measure(
         _ count: Int,
         pool: PostgresPool,
+        serverPID: Int32?,
         _ operation: @escaping @Sendable (PostgresConnection, Int) async throws -> Void
-    ) async throws -> BenchResult {
-        try await measureConcurrently(count, concurrency: plan.concurrency) { index in
+    ) async throws -> Costed {
+        let before = CPUTime.now(serverPID: serverPID)
+        let figures = try await measureConcurrently(count, concurrency: plan.concurrency) { index in
             try await pool.withConnection { connection in try await operation(connection, index) }
         }
+        let cost = CPUTime.perOperation(from: before, to: .now(serverPID: serverPID), operations: count)
+        return Costed(figures: figures, clientCPU: cost.client, serverCPU: cost.server)
+    }
+
+    /// Runs one peer workload; its client is the Python child process.
+    private func runPeer(_ peer: AsyncpgPeer?, _ workload: String, count: Int, serverPID: Int32?) async throws -> Costed? {
+        guard let peer else { return nil }
+        let before = CPUTime.now(serverPID: serverPID)
+        guard let figures = try await peer.run(workload, count: count) else { return nil }
+        let cost = CPUTime.perOperation(from: before, to: .now(serverPID: serverPID), operations: figures.operations)
+        return Costed(figures: figures, clientCPU: cost.children, serverCPU: cost.server)
+    }
+}
+
+/// A workload's figures with the CPU one operation cost its client and the server, in microseconds.
+struct Costed: Sendable {
+    var figures: BenchResult
+    var clientCPU: Double
+    var serverCPU: Double?
+
+    func cpuFields(prefix: String) -> [(String, Any)] {
+        [("\(prefix)client_cpu_us", clientCPU)] + (serverCPU.map { [("\(prefix)server_cpu_us", $0)] } ?? [])
     }
 }

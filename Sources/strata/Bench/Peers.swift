@@ -65,9 +65,13 @@ struct AsyncpgPeer: Sendable {
 struct PgbenchCeiling: Sendable {
     let url: DatabaseURL
     let concurrency: Int
+    /// The embedded server's postmaster, whose CPU is measured beside pgbench's.
+    let serverPID: Int32?
     let database = "strata_pgbench"
 
-    func run(seconds: Int, logger: Logger) async throws -> Double {
+    /// Runs pgbench for `seconds`; returns its transactions per second and the CPU each one cost
+    /// pgbench and the server.
+    func run(seconds: Int, logger: Logger) async throws -> Costed {
         let program =
             (try? PostgresBinaries.locate()).map { $0.path("pgbench") }.flatMap {
                 FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil
@@ -75,21 +79,31 @@ struct PgbenchCeiling: Sendable {
         var environment = ProcessInfo.processInfo.environment
         if let password = url.password { environment["PGPASSWORD"] = password }
         let connection = ["-h", url.socketDirectory ?? url.host ?? "127.0.0.1", "-p", "\(url.port)", "-U", url.username]
-        let output = try await ScratchDatabase.with(database, on: url, logger: logger) { _ in
+        let (output, before, after) = try await ScratchDatabase.with(database, on: url, logger: logger) { _ in
             _ = try await runProgram(program, ["-i", "-q", "-s", "10"] + connection + [database], environment: environment)
-            return try await runProgram(
+            let before = CPUTime.now(serverPID: serverPID)
+            let output = try await runProgram(
                 program,
                 ["-S", "-M", "prepared", "-c", "\(concurrency)", "-j", "2", "-T", "\(seconds)"] + connection + [database],
                 environment: environment
             )
+            return (output, before, CPUTime.now(serverPID: serverPID))
         }
         // "tps = 41234.567890 (without initial connection time)"
-        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),
-            let tps = Double(line.dropFirst("tps = ".count).split(separator: " ").first ?? "")
-        else {
+        // "number of transactions actually processed: 412345"
+        func figure(after prefix: String) -> Double? {
+            output.split(separator: "\n").first { $0.hasPrefix(prefix) }
+                .flatMap { Double($0.dropFirst(prefix.count).split(separator: " ").first ?? "") }
+        }
+        guard let tps = figure(after: "tps = "), let transactions = figure(after: "number of transactions actually processed: ") else {
             throw StrataError(.internalError, "pgbench printed no tps line: \(output.suffix(300))")
         }
-        return tps
+        let cost = CPUTime.perOperation(from: before, to: after, operations: Int(transactions))
+        return Costed(
+            figures: BenchResult(operations: Int(transactions), seconds: Double(transactions) / tps, p50: 0, p99: 0),
+            clientCPU: cost.children,
+            serverCPU: cost.server
+        )
     }
 }
 
