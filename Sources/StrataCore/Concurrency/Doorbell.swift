@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// Wakes one waiting loop early: a background service waits on it with a timeout (its polling
@@ -47,10 +48,13 @@ public final class Doorbell: Sendable {
             return state.nextID
         }
         guard let id else { return }
-        let timer = Task {
-            try? await Task.sleep(for: timeout)
-            self.resume(id)
-        }
+        // A dispatch timer, not a sleeping task: cancelling it releases it at once, where a
+        // cancelled `Task.sleep` keeps its task in memory until the deadline, one per early
+        // ring (an SSE subscriber woken by every event would keep seconds' worth of them).
+        let timer = DispatchSource.makeTimerSource(queue: Self.timers)
+        timer.setEventHandler { [weak self] in self?.resume(id) }
+        timer.schedule(deadline: .now() + .nanoseconds(Int(clamping: max(0, timeout.nanoseconds))))
+        timer.activate()
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 let ringsNow = state.withLock { state -> Bool in
@@ -68,6 +72,9 @@ public final class Doorbell: Sendable {
         }
         timer.cancel()
     }
+
+    /// Where every doorbell's timers fire; their handlers only resume a continuation.
+    private static let timers = DispatchQueue(label: "strata.doorbell.timers")
 
     private func resume(_ id: UInt64, orNow continuation: CheckedContinuation<Void, Never>? = nil) {
         if let continuation {
