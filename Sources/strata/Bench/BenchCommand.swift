@@ -250,9 +250,12 @@ struct Bench: AsyncParsableCommand {
             discussion: """
                 Workloads (each with --concurrency tasks on a pool of the same size): crud.insert (one \
                 transaction per row), crud.read (primary-key lookups), crud.update (status updates), on a table \
-                shaped like factory.anomalies in schema strata_bench. With --peer-python, the same workloads \
-                run with asyncpg right after ours, against the same server; pgbench -S -M prepared gives the \
-                read ceiling. Only ratios taken in one run mean anything on a shared machine.
+                shaped like factory.anomalies in schema strata_bench; crud.read.held repeats the reads on \
+                connections the tasks hold for the whole run (postgres-nio's own cost, no lease per read). \
+                With --peer-python, the same workloads run with asyncpg right after ours, against the same \
+                server; pgbench -S -M prepared gives the read ceiling. client_cpu_us and server_cpu_us are the \
+                CPU one operation cost each side (the server's only for the embedded one). Only ratios taken in \
+                one run mean anything on a shared machine.
                 """
         )
 

@@ -40,20 +40,38 @@ struct CPUTime: Sendable {
         return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 
+    /// How many processes the postmaster has (running, or ended and not yet reaped).
+    static func serverProcesses(postmaster: Int32) -> Int {
+        childPIDs(of: postmaster).count
+    }
+
+    /// Waits (up to `limit`) until the postmaster is down to `count` processes, so that the
+    /// backends of clients that just left have ended and been reaped: a backend that has exited
+    /// but is not yet reaped is in neither the running nor the ended figure.
+    static func settle(postmaster: Int32?, to count: Int, limit: Duration = .seconds(3)) async {
+        guard let postmaster else { return }
+        let deadline = ContinuousClock.now + limit
+        while serverProcesses(postmaster: postmaster) > count, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    private static func childPIDs(of parent: Int32) -> [Int32] {
+        let processes = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return processes.compactMap { name in
+            guard let pid = Int32(name), pid != parent, let fields = statFields(pid), fields.count > 1, Int32(fields[1]) == parent
+            else { return nil }
+            return pid
+        }
+    }
+
     /// The postmaster's CPU, its running children's and its ended children's, in seconds.
     private static func serverSeconds(postmaster: Int32) -> Double? {
         guard let fields = statFields(postmaster), fields.count > 14 else { return nil }
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         // Fields after the command name: index 0 is field 3 (state); cutime and cstime are 16 and 17.
         let ended = ((Double(fields[13]) ?? 0) + (Double(fields[14]) ?? 0)) / ticks
-        var running = onCPU(postmaster) ?? 0
-        let processes = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        for name in processes {
-            guard let pid = Int32(name), pid != postmaster, let fields = statFields(pid), fields.count > 1,
-                Int32(fields[1]) == postmaster
-            else { continue }
-            running += onCPU(pid) ?? 0
-        }
+        let running = childPIDs(of: postmaster).reduce(onCPU(postmaster) ?? 0) { $0 + (onCPU($1) ?? 0) }
         return ended + running
     }
 

@@ -46,12 +46,14 @@ struct CRUDBenchmark {
         }
         emit("crud.insert", insert, peer: try await runPeer(peer, "insert", count: plan.inserts, serverPID: serverPID))
 
-        let read = try await measure(plan.reads, pool: pool, serverPID: serverPID) { connection, index in
+        let readOne: @Sendable (PostgresConnection, Int) async throws -> Void = { connection, index in
             let rows = try await connection.execute(ReadAnomaly(id: ids[(index &* 7919) % ids.count]), logger: pool.statementLogger)
             var found = 0
             for try await _ in rows { found += 1 }
             if found != 1 { throw StrataError(.internalError, "a benchmark read found \(found) rows") }
         }
+        let read = try await measure(plan.reads, pool: pool, serverPID: serverPID, readOne)
+        emit("crud.read.held", try await measureOnHeldConnections(plan.reads, pool: pool, serverPID: serverPID, readOne))
         let peerRead = try await runPeer(peer, "read", count: plan.reads, serverPID: serverPID)
         let ceiling =
             plan.pgbenchSeconds > 0
@@ -112,11 +114,46 @@ struct CRUDBenchmark {
         return Costed(figures: figures, clientCPU: cost.client, serverCPU: cost.server)
     }
 
+    /// Runs `count` operations on `plan.concurrency` tasks that each hold one connection for the
+    /// whole run: what the statements cost through postgres-nio alone, without a lease per operation.
+    private func measureOnHeldConnections(
+        _ count: Int,
+        pool: PostgresPool,
+        serverPID: Int32?,
+        _ operation: @escaping @Sendable (PostgresConnection, Int) async throws -> Void
+    ) async throws -> Costed {
+        let before = CPUTime.now(serverPID: serverPID)
+        let next = TicketDispenser()
+        let started = ContinuousClock.now
+        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for _ in 0..<plan.concurrency {
+                group.addTask {
+                    try await pool.withConnection { connection in
+                        var local: [Double] = []
+                        while case let index = next.take(), index < count {
+                            let start = ContinuousClock.now
+                            try await operation(connection, index)
+                            local.append(start.duration(to: .now).millisecondsDouble)
+                        }
+                        return local
+                    }
+                }
+            }
+            return try await group.reduce(into: [Double]()) { $0 += $1 }.sorted()
+        }
+        let seconds = started.duration(to: .now).secondsDouble
+        let cost = CPUTime.perOperation(from: before, to: .now(serverPID: serverPID), operations: count)
+        let figures = BenchResult(operations: count, seconds: seconds, p50: latencies.percentile(0.50), p99: latencies.percentile(0.99))
+        return Costed(figures: figures, clientCPU: cost.client, serverCPU: cost.server)
+    }
+
     /// Runs one peer workload; its client is the Python child process.
     private func runPeer(_ peer: AsyncpgPeer?, _ workload: String, count: Int, serverPID: Int32?) async throws -> Costed? {
         guard let peer else { return nil }
+        let processes = serverPID.map(CPUTime.serverProcesses) ?? 0
         let before = CPUTime.now(serverPID: serverPID)
         guard let figures = try await peer.run(workload, count: count) else { return nil }
+        await CPUTime.settle(postmaster: serverPID, to: processes)
         let cost = CPUTime.perOperation(from: before, to: .now(serverPID: serverPID), operations: figures.operations)
         return Costed(figures: figures, clientCPU: cost.children, serverCPU: cost.server)
     }

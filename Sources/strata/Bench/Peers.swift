@@ -81,12 +81,14 @@ struct PgbenchCeiling: Sendable {
         let connection = ["-h", url.socketDirectory ?? url.host ?? "127.0.0.1", "-p", "\(url.port)", "-U", url.username]
         let (output, before, after) = try await ScratchDatabase.with(database, on: url, logger: logger) { _ in
             _ = try await runProgram(program, ["-i", "-q", "-s", "10"] + connection + [database], environment: environment)
+            let processes = serverPID.map(CPUTime.serverProcesses) ?? 0
             let before = CPUTime.now(serverPID: serverPID)
             let output = try await runProgram(
                 program,
                 ["-S", "-M", "prepared", "-c", "\(concurrency)", "-j", "2", "-T", "\(seconds)"] + connection + [database],
                 environment: environment
             )
+            await CPUTime.settle(postmaster: serverPID, to: processes)
             return (output, before, CPUTime.now(serverPID: serverPID))
         }
         // "tps = 41234.567890 (without initial connection time)"
