@@ -26,14 +26,27 @@ import Synchronization
 ///   connections (the overflow rule of SQLAlchemy's `QueuePool`).
 /// - **Shutdown**: every idle connection goes back, waiters fail, later releases go back.
 final class LeaseCache: Sendable {
-    /// A connection held from `PostgresClient`.
-    struct Entry: Sendable {
+    /// A connection held from `PostgresClient`. A class: it moves between the idle stack, waiters
+    /// and callers on every lease, and a copy is then one reference, not four.
+    final class Entry: Sendable {
         let connection: PostgresConnection
         /// Runs the holder's jobs on the connection's event loop.
         let executor: ConnectionExecutor
         /// Resuming it ends the holder's `withConnection`, returning the lease.
         let giveBack: CheckedContinuation<Void, Never>
         let bornAt: ContinuousClock.Instant
+
+        init(
+            connection: PostgresConnection,
+            executor: ConnectionExecutor,
+            giveBack: CheckedContinuation<Void, Never>,
+            bornAt: ContinuousClock.Instant
+        ) {
+            self.connection = connection
+            self.executor = executor
+            self.giveBack = giveBack
+            self.bornAt = bornAt
+        }
     }
 
     private struct Waiter {
@@ -54,6 +67,8 @@ final class LeaseCache: Sendable {
         var shutDown = false
         /// When each open connection was first seen, forgotten when it closes.
         var firstSeen: [PostgresConnection.ID: ContinuousClock.Instant] = [:]
+
+        var counts: Counts { Counts(leased: leased, open: firstSeen.count) }
     }
 
     private let state = Mutex(State())
@@ -100,7 +115,7 @@ final class LeaseCache: Sendable {
     // MARK: Acquire
 
     private enum Step {
-        case ready(Entry)
+        case ready(Entry, Counts)
         case wait(id: Int, openHolder: Bool)
         case shutDown
     }
@@ -118,7 +133,7 @@ final class LeaseCache: Sendable {
             // without a hop to another thread, and its replies wake the caller where it runs.
             if let local = state.idle.lastIndex(where: { $0.connection.eventLoop.inEventLoop && !$0.connection.isClosed }) {
                 state.leased += 1
-                return .ready(state.idle.remove(at: local))
+                return .ready(state.idle.remove(at: local), state.counts)
             }
             while let entry = state.idle.popLast() {
                 if entry.connection.isClosed {
@@ -127,7 +142,7 @@ final class LeaseCache: Sendable {
                     continue
                 }
                 state.leased += 1
-                return .ready(entry)
+                return .ready(entry, state.counts)
             }
             let id = state.nextWaiterID
             state.nextWaiterID += 1
@@ -140,8 +155,8 @@ final class LeaseCache: Sendable {
         }
         for entry in closed { entry.giveBack.resume() }
         switch step {
-        case .ready(let entry):
-            reportCounts()
+        case .ready(let entry, let counts):
+            report(counts)
             return entry
         case .shutDown:
             throw StrataError(.databaseUnavailable, "The database pool is shut down.")
@@ -261,17 +276,17 @@ final class LeaseCache: Sendable {
             case keep
             case giveBack
         }
-        let outcome = state.withLock { state -> Outcome in
+        let (outcome, counts) = state.withLock { state -> (Outcome, Counts) in
             if !state.shutDown, !state.waiters.isEmpty {
-                return .handOver(state.waiters.removeFirst())
+                return (.handOver(state.waiters.removeFirst()), state.counts)
             }
             state.leased -= 1
             if state.shutDown || state.idle.count >= keepIdle {
                 state.held -= 1
-                return .giveBack
+                return (.giveBack, state.counts)
             }
             state.idle.append(entry)
-            return .keep
+            return (.keep, state.counts)
         }
         switch outcome {
         case .handOver(let waiter):
@@ -282,12 +297,17 @@ final class LeaseCache: Sendable {
         case .giveBack:
             entry.giveBack.resume()
         }
-        reportCounts()
+        report(counts)
     }
 
-    private func reportCounts() {
-        let counts = state.withLock { ($0.leased, $0.firstSeen.count) }
-        onChange(counts.0, counts.1)
+    /// Leased and open connections at one moment, read under the lock that changed them.
+    private struct Counts {
+        var leased: Int
+        var open: Int
+    }
+
+    private func report(_ counts: Counts) {
+        onChange(counts.leased, counts.open)
     }
 
     /// Hands idle connections to waiters (after a waiter joined the queue).
