@@ -1,5 +1,12 @@
+import HTTPTypes
+import Hummingbird
+import Logging
+import ServiceLifecycle
 import StrataCore
 import StrataHTTP
+import StrataServer
+import StrataTestSupport
+import Synchronization
 import Testing
 
 /// The guard against server-side request forgery: which addresses webhooks may reach.
@@ -55,5 +62,60 @@ import Testing
         let loopback = OutboundAddressPolicy(allowed: [IPNetwork("127.0.0.0/8")!, IPNetwork("::1")!])
         try await loopback.check("http://localhost:1/x")
         try await loopback.check("http://127.0.0.1:1/x")
+    }
+
+    @Test func aCheckReturnsTheAddressItJudged() async throws {
+        let policy = OutboundAddressPolicy(resolver: { _ in
+            [[93, 184, 215, 14], [0x26, 0x06, 0x28, 0x00, 0x02, 0x1F] + Array(repeating: 0, count: 9) + [1]]
+        })
+        #expect(try await policy.check("https://hooks.example.com/x") == OutboundTarget(host: "hooks.example.com", address: "93.184.215.14"))
+        #expect(try await policy.check("https://8.8.8.8/x") == OutboundTarget(host: "8.8.8.8", address: nil))
+        let sixFirst = OutboundAddressPolicy(resolver: { _ in [[0x26, 0x06, 0x47, 0x00] + Array(repeating: 0, count: 11) + [0x11]] })
+        #expect(try await sixFirst.check("https://hooks.example.com/x").address == "2606:4700::11")
+        // One refused address among the answers refuses the name.
+        let mixed = OutboundAddressPolicy(resolver: { _ in [[93, 184, 215, 14], [10, 0, 0, 7]] })
+        await #expect(throws: StrataError.self) { try await mixed.check("https://hooks.example.com/x") }
+        let nothing = OutboundAddressPolicy(resolver: { _ in [] })
+        await #expect(throws: StrataError.self) { try await nothing.check("https://hooks.example.com/x") }
+    }
+
+    /// DNS rebinding: a name answers an allowed address when checked and a refused one after.
+    /// The delivery connects to the address that was checked and never asks again; the name
+    /// (under `.invalid`, which no real resolver answers) still goes in `Host`.
+    @Test(.timeLimit(.minutes(1)))
+    func aWebhookGoesToTheAddressThatWasCheckedNotToALaterAnswer() async throws {
+        let lookups = Mutex(0)
+        let policy = OutboundAddressPolicy(allowed: [IPNetwork("127.0.0.0/8")!]) { _ in
+            lookups.withLock { count in
+                count += 1
+                return count == 1 ? [[127, 0, 0, 1]] : [[169, 254, 169, 254]]
+            }
+        }
+        let hosts = Mutex<[String]>([])
+        let port = Mutex<Int?>(nil)
+        let router = Router()
+        router.post("hook") { request, _ -> Response in
+            _ = try await request.body.collect(upTo: 1 << 20)
+            hosts.withLock { $0.append(request.head.authority ?? "") }
+            return Response(status: .noContent)
+        }
+        let receiver = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in port.withLock { $0 = channel.localAddress?.port } },
+            logger: Logger(label: "receiver")
+        )
+        try await withRunningServices([receiver], logger: Logger(label: "test")) {
+            #expect(try await eventually { port.withLock { $0 } != nil })
+            let listening = try #require(port.withLock { $0 })
+            let url = "http://hooks.rebinding.invalid:\(listening)/hook"
+            let target = try await policy.check(url)
+            #expect(target == OutboundTarget(host: "hooks.rebinding.invalid", address: "127.0.0.1"))
+            let message = WebhookMessage(type: "task.completed", url: url, dataJSON: "{}", sealedSecret: "")
+            try await WebhookDelivery.send(message, secret: "whsec_c2VjcmV0", to: target, timeout: .seconds(10))
+            #expect(hosts.withLock { $0 } == ["hooks.rebinding.invalid:\(listening)"])
+            #expect(lookups.withLock { $0 } == 1, "the delivery did not resolve the name again")
+            await #expect(throws: StrataError.self, "the next check sees the new answer and refuses it") { try await policy.check(url) }
+        }
     }
 }

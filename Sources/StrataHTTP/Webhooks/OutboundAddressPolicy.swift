@@ -66,6 +66,16 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         return unmapped(withUnsafeBytes(of: &v6) { Array($0) })
     }
 
+    /// The conventional text of a 4- or 16-byte address (`inet_ntop`), or nil.
+    public static func text(of address: [UInt8]) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        let family = address.count == 4 ? AF_INET : address.count == 16 ? AF_INET6 : -1
+        guard family != -1 else { return nil }
+        let written = address.withUnsafeBytes { raw in inet_ntop(family, raw.baseAddress, &buffer, socklen_t(buffer.count)) }
+        guard written != nil else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// IPv4-mapped (`::ffff:a.b.c.d`) and NAT64 (`64:ff9b::a.b.c.d`) IPv6 addresses name an IPv4
     /// host: they are judged as that host.
     static func unmapped(_ bytes: [UInt8]) -> [UInt8] {
@@ -85,8 +95,9 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
 ///
 /// A URL is checked twice: ``problem(with:)`` when it is submitted (scheme, literal addresses,
 /// `localhost`), and ``check(_:)`` before every request (every address its host resolves to).
-/// Between that resolution and the connection a name could change its answer; receivers that
-/// must be protected against such rebinding also need an egress firewall.
+/// ``check(_:)`` returns the ``OutboundTarget`` it judged: the request must connect to that
+/// address and not resolve the name again, or a name that changes its answer between the check
+/// and the connection (DNS rebinding) would lead past the policy. ``WebhookDelivery`` does so.
 ///
 /// Configured by `WEBHOOK_ALLOWED_NETWORKS` and `WEBHOOK_DENIED_NETWORKS` (comma-separated CIDRs).
 public struct OutboundAddressPolicy: Sendable {
@@ -94,6 +105,8 @@ public struct OutboundAddressPolicy: Sendable {
     public var allowed: [IPNetwork]
     /// Refused in addition to the built-in list.
     public var denied: [IPNetwork]
+    /// Resolves a host name to its IPv4 and IPv6 addresses; ``systemResolver`` unless replaced.
+    public var resolver: @Sendable (String) async throws -> [[UInt8]]
 
     /// Ranges that are not the public internet (IANA special-purpose registries).
     public static let nonPublic: [IPNetwork] = [
@@ -106,9 +119,14 @@ public struct OutboundAddressPolicy: Sendable {
     /// Public addresses only.
     public static let publicOnly = OutboundAddressPolicy()
 
-    public init(allowed: [IPNetwork] = [], denied: [IPNetwork] = []) {
+    public init(
+        allowed: [IPNetwork] = [],
+        denied: [IPNetwork] = [],
+        resolver: @escaping @Sendable (String) async throws -> [[UInt8]] = OutboundAddressPolicy.systemResolver
+    ) {
         self.allowed = allowed
         self.denied = denied
+        self.resolver = resolver
     }
 
     /// Reads `WEBHOOK_ALLOWED_NETWORKS` and `WEBHOOK_DENIED_NETWORKS`.
@@ -152,21 +170,34 @@ public struct OutboundAddressPolicy: Sendable {
     }
 
     /// Checks a URL before a request: ``problem(with:)``, then every address its host resolves
-    /// to. - Throws: `outbound_address_refused` (not worth retrying) naming the reason.
-    public func check(_ url: String) async throws {
+    /// to. - Returns: where the request must connect: the first of those addresses, all of which
+    /// passed. - Throws: `outbound_address_refused` (not worth retrying) naming the reason.
+    @discardableResult
+    public func check(_ url: String) async throws -> OutboundTarget {
         if let problem = problem(with: url) { throw StrataError(.outboundAddressRefused, "The URL \(problem).") }
-        guard let host = URLComponents(string: url)?.host, IPNetwork.address(host) == nil else { return }
-        let addresses = try await Self.resolve(host)
-        guard !addresses.isEmpty else { throw StrataError(.outboundAddressRefused, "The URL's host does not resolve.") }
+        // The host as an HTTP client reads it from the URL, so that the pinned address is the
+        // one its connection uses.
+        guard let host = URL(string: url)?.host, !host.isEmpty else {
+            throw StrataError(.outboundAddressRefused, "The URL must be an absolute http or https URL of at most 2000 characters.")
+        }
+        if let literal = IPNetwork.address(host) {
+            if let refusal = refusal(of: literal) { throw StrataError(.outboundAddressRefused, "The URL's host \(refusal).") }
+            return OutboundTarget(host: host, address: nil)
+        }
+        let addresses = try await resolver(host)
+        guard let first = addresses.first, let text = IPNetwork.text(of: first) else {
+            throw StrataError(.outboundAddressRefused, "The URL's host does not resolve.")
+        }
         for address in addresses {
             if let refusal = refusal(of: address) {
                 throw StrataError(.outboundAddressRefused, "The URL's host resolves to an address that \(refusal).")
             }
         }
+        return OutboundTarget(host: host, address: text)
     }
 
     /// Every IPv4 and IPv6 address a name resolves to (getaddrinfo, off the event loops).
-    static func resolve(_ host: String) async throws -> [[UInt8]] {
+    @Sendable public static func systemResolver(_ host: String) async throws -> [[UInt8]] {
         try await NIOThreadPool.singleton.runIfActive {
             var hints = addrinfo()
             hints.ai_family = AF_UNSPEC
@@ -200,6 +231,20 @@ public struct OutboundAddressPolicy: Sendable {
             }
             return addresses
         }
+    }
+}
+
+/// Where an outbound request checked by ``OutboundAddressPolicy/check(_:)`` must go.
+public struct OutboundTarget: Sendable, Equatable {
+    /// The URL's host, as written.
+    public let host: String
+    /// The checked address to connect to instead of resolving ``host`` again (`203.0.113.7`,
+    /// `2001:db8::7`); nil when the host is itself an address.
+    public let address: String?
+
+    public init(host: String, address: String?) {
+        self.host = host
+        self.address = address
     }
 }
 

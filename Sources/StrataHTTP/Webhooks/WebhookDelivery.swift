@@ -88,21 +88,26 @@ public enum WebhookDelivery {
     ) -> JobHandler {
         { context in
             let message = try JSONDecoder().decode(WebhookMessage.self, from: Data(context.job.argsJSON.utf8))
+            let target: OutboundTarget
             do {
-                try await policy.check(message.url)
+                target = try await policy.check(message.url)
             } catch {
                 throw JobFailedPermanently(error)
             }
-            try await send(message, secret: try secrets.open(message.sealedSecret), client: client, timeout: timeout)
+            try await send(message, secret: try secrets.open(message.sealedSecret), to: target, client: client, timeout: timeout)
             return nil
         }
     }
 
     /// POSTs a message, signed; throws unless the receiver answers 2xx. It does not check the
-    /// URL against an ``OutboundAddressPolicy``: the caller does (the job handler does).
+    /// URL against an ``OutboundAddressPolicy``: the caller does (the job handler does), and
+    /// passes the ``OutboundTarget`` it checked. With a target that names an address, the
+    /// request connects to that address (the name still goes in `Host` and TLS's server name)
+    /// through a client of its own, never resolving the name again; otherwise `client` sends it.
     public static func send(
         _ message: WebhookMessage,
         secret: String,
+        to target: OutboundTarget? = nil,
         client: HTTPClient = WebhookDelivery.client,
         timeout: Duration = .seconds(30)
     ) async throws {
@@ -116,6 +121,23 @@ public enum WebhookDelivery {
         request.headers.add(name: "webhook-timestamp", value: "\(sentAt)")
         request.headers.add(name: "webhook-signature", value: WebhookSignature.sign(id: message.id, timestamp: sentAt, body: body, secret: secret))
         request.body = .bytes(ByteBuffer(bytes: body))
+        guard let target, let address = target.address else {
+            return try await exchange(request, on: client, timeout: timeout)
+        }
+        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
+        configuration.dnsOverride = [target.host: address]
+        let pinned = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        do {
+            try await exchange(request, on: pinned, timeout: timeout)
+        } catch {
+            try? await pinned.shutdown()
+            throw error
+        }
+        try await pinned.shutdown()
+    }
+
+    /// Sends a request and reads up to 64 KiB of the answer; throws unless it is 2xx.
+    static func exchange(_ request: HTTPClientRequest, on client: HTTPClient, timeout: Duration) async throws {
         let response = try await client.execute(request, timeout: .milliseconds(timeout.milliseconds))
         _ = try? await response.body.collect(upTo: 64 * 1024)
         guard (200..<300).contains(Int(response.status.code)) else {
