@@ -3,11 +3,12 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import StrataCore
-import StrataHTTP
 import StrataServer
 import StrataTestSupport
 import Synchronization
 import Testing
+
+@testable import StrataHTTP
 
 /// The guard against server-side request forgery: which addresses webhooks may reach.
 @Suite struct OutboundAddressPolicyTests {
@@ -117,5 +118,37 @@ import Testing
             #expect(lookups.withLock { $0 } == 1, "the delivery did not resolve the name again")
             await #expect(throws: StrataError.self, "the next check sees the new answer and refuses it") { try await policy.check(url) }
         }
+    }
+}
+
+/// The deliverer's clients: one per checked target, shared while it answers the same, bounded.
+@Suite struct PinnedClientsTests {
+    /// The client a target is given (kept referenced, so that identities are never reused).
+    func client(_ clients: PinnedClients, _ target: OutboundTarget) async throws -> any AnyObject & Sendable {
+        try await clients.withClient(for: target) { $0 }
+    }
+
+    @Test func aTargetKeepsItsClientANewAnswerGetsItsOwnAndIdleOnesPastCapacityGo() async throws {
+        let clients = PinnedClients(capacity: 2)
+        let first = OutboundTarget(host: "hooks.example.com", address: "93.184.215.14")
+        let moved = OutboundTarget(host: "hooks.example.com", address: "93.184.215.15")
+        let other = OutboundTarget(host: "other.example.com", address: "93.184.215.16")
+        let original = try await client(clients, first)
+        #expect(try await client(clients, first) === original, "the same target shares its client")
+        #expect(try await client(clients, moved) !== original, "a new answer gets a client of its own")
+        #expect(clients.count == 2)
+        _ = try await client(clients, other)
+        #expect(clients.count == 2, "past capacity, the least recently used idle client went")
+        #expect(try await client(clients, first) !== original, "the evicted target gets a new client")
+
+        // A client in use is never shut down, however many others come and go meanwhile.
+        let busy = try await clients.withClient(for: other) { busy -> any AnyObject & Sendable in
+            for index in 0..<4 { _ = try await client(clients, OutboundTarget(host: "h\(index).example.com", address: "93.184.215.\(index)")) }
+            #expect(clients.count == 2, "the one in use and the newest idle one")
+            return busy
+        }
+        #expect(try await client(clients, other) === busy)
+        await clients.shutdown()
+        #expect(clients.count == 0)
     }
 }

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import NIOPosix
 public import StrataCore
 
@@ -42,15 +42,7 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         return true
     }
 
-    public var description: String {
-        let text: String
-        if bytes.count == 4 {
-            text = bytes.map(String.init).joined(separator: ".")
-        } else {
-            text = stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":")
-        }
-        return "\(text)/\(prefix)"
-    }
+    public var description: String { "\(Self.text(of: bytes) ?? "?")/\(prefix)" }
 
     /// The bytes of a literal IPv4 or IPv6 address (an IPv4-mapped IPv6 address as its IPv4
     /// bytes), or nil.
@@ -68,12 +60,15 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
 
     /// The conventional text of a 4- or 16-byte address (`inet_ntop`), or nil.
     public static func text(of address: [UInt8]) -> String? {
+        let family: Int32
+        switch address.count {
+        case 4: family = AF_INET
+        case 16: family = AF_INET6
+        default: return nil
+        }
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-        let family = address.count == 4 ? AF_INET : address.count == 16 ? AF_INET6 : -1
-        guard family != -1 else { return nil }
-        let written = address.withUnsafeBytes { raw in inet_ntop(family, raw.baseAddress, &buffer, socklen_t(buffer.count)) }
-        guard written != nil else { return nil }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        guard address.withUnsafeBytes({ inet_ntop(family, $0.baseAddress, &buffer, socklen_t(buffer.count)) }) != nil else { return nil }
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     /// IPv4-mapped (`::ffff:a.b.c.d`) and NAT64 (`64:ff9b::a.b.c.d`) IPv6 addresses name an IPv4
@@ -175,15 +170,11 @@ public struct OutboundAddressPolicy: Sendable {
     @discardableResult
     public func check(_ url: String) async throws -> OutboundTarget {
         if let problem = problem(with: url) { throw StrataError(.outboundAddressRefused, "The URL \(problem).") }
-        // The host as an HTTP client reads it from the URL, so that the pinned address is the
-        // one its connection uses.
-        guard let host = URL(string: url)?.host, !host.isEmpty else {
-            throw StrataError(.outboundAddressRefused, "The URL must be an absolute http or https URL of at most 2000 characters.")
-        }
-        if let literal = IPNetwork.address(host) {
-            if let refusal = refusal(of: literal) { throw StrataError(.outboundAddressRefused, "The URL's host \(refusal).") }
-            return OutboundTarget(host: host, address: nil)
-        }
+        // The host as async-http-client reads it (`URL.host`, an IPv6 address without brackets),
+        // so that the pinned name is the one its connection looks up. `problem(with:)` has
+        // judged a literal address already.
+        guard let host = URL(string: url)?.host, !host.isEmpty else { throw StrataError(.outboundAddressRefused, "The URL has no host.") }
+        if IPNetwork.address(host) != nil { return OutboundTarget(host: host, address: nil) }
         let addresses = try await resolver(host)
         guard let first = addresses.first, let text = IPNetwork.text(of: first) else {
             throw StrataError(.outboundAddressRefused, "The URL's host does not resolve.")
@@ -235,7 +226,7 @@ public struct OutboundAddressPolicy: Sendable {
 }
 
 /// Where an outbound request checked by ``OutboundAddressPolicy/check(_:)`` must go.
-public struct OutboundTarget: Sendable, Equatable {
+public struct OutboundTarget: Sendable, Hashable {
     /// The URL's host, as written.
     public let host: String
     /// The checked address to connect to instead of resolving ``host`` again (`203.0.113.7`,

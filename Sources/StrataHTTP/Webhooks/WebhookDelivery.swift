@@ -1,4 +1,4 @@
-public import AsyncHTTPClient
+import AsyncHTTPClient
 public import Foundation
 public import Logging
 import NIOCore
@@ -62,12 +62,8 @@ public enum WebhookDelivery {
     public static let kind = "strata.webhook"
     /// One attempt and 3 retries.
     public static let attempts = 4
-    /// The deliverer's client: it never follows redirects (a redirect could lead past the
-    /// ``OutboundAddressPolicy``; a 3xx answer counts as a refusal and is retried).
-    public static let client = HTTPClient(
-        eventLoopGroup: HTTPClient.defaultEventLoopGroup,
-        configuration: .init(redirectConfiguration: .disallow)
-    )
+    /// The deliverer's clients, one per checked target (see ``PinnedClients``).
+    static let clients = PinnedClients()
 
     /// Enqueues messages on the caller's connection (in its transaction).
     public static func enqueue(_ messages: [WebhookMessage], on connection: PostgresConnection, logger: Logger) async throws {
@@ -83,7 +79,6 @@ public enum WebhookDelivery {
     public static func handler(
         secrets: SecretBox,
         policy: OutboundAddressPolicy = .publicOnly,
-        client: HTTPClient = WebhookDelivery.client,
         timeout: Duration = .seconds(30)
     ) -> JobHandler {
         { context in
@@ -94,21 +89,18 @@ public enum WebhookDelivery {
             } catch {
                 throw JobFailedPermanently(error)
             }
-            try await send(message, secret: try secrets.open(message.sealedSecret), to: target, client: client, timeout: timeout)
+            try await send(message, secret: try secrets.open(message.sealedSecret), to: target, timeout: timeout)
             return nil
         }
     }
 
-    /// POSTs a message, signed; throws unless the receiver answers 2xx. It does not check the
-    /// URL against an ``OutboundAddressPolicy``: the caller does (the job handler does), and
-    /// passes the ``OutboundTarget`` it checked. With a target that names an address, the
-    /// request connects to that address (the name still goes in `Host` and TLS's server name)
-    /// through a client of its own, never resolving the name again; otherwise `client` sends it.
+    /// POSTs a message, signed, to the target an ``OutboundAddressPolicy`` check returned for its
+    /// URL (the job handler checks): a named host is reached at the address that was checked,
+    /// never resolved again. Throws unless the receiver answers 2xx.
     public static func send(
         _ message: WebhookMessage,
         secret: String,
-        to target: OutboundTarget? = nil,
-        client: HTTPClient = WebhookDelivery.client,
+        to target: OutboundTarget,
         timeout: Duration = .seconds(30)
     ) async throws {
         let body = Array(message.body.utf8)
@@ -121,27 +113,13 @@ public enum WebhookDelivery {
         request.headers.add(name: "webhook-timestamp", value: "\(sentAt)")
         request.headers.add(name: "webhook-signature", value: WebhookSignature.sign(id: message.id, timestamp: sentAt, body: body, secret: secret))
         request.body = .bytes(ByteBuffer(bytes: body))
-        guard let target, let address = target.address else {
-            return try await exchange(request, on: client, timeout: timeout)
+        let status = try await clients.withClient(for: target) { client in
+            let response = try await client.execute(request, timeout: .milliseconds(timeout.milliseconds))
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            return response.status.code
         }
-        var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow)
-        configuration.dnsOverride = [target.host: address]
-        let pinned = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-        do {
-            try await exchange(request, on: pinned, timeout: timeout)
-        } catch {
-            try? await pinned.shutdown()
-            throw error
-        }
-        try await pinned.shutdown()
-    }
-
-    /// Sends a request and reads up to 64 KiB of the answer; throws unless it is 2xx.
-    static func exchange(_ request: HTTPClientRequest, on client: HTTPClient, timeout: Duration) async throws {
-        let response = try await client.execute(request, timeout: .milliseconds(timeout.milliseconds))
-        _ = try? await response.body.collect(upTo: 64 * 1024)
-        guard (200..<300).contains(Int(response.status.code)) else {
-            throw StrataError(.webhookRefused, "The webhook receiver answered \(response.status.code).")
+        guard (200..<300).contains(Int(status)) else {
+            throw StrataError(.webhookRefused, "The webhook receiver answered \(status).")
         }
     }
 
