@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import StrataCore
 
 /// Which object store the server uses, from the environment.

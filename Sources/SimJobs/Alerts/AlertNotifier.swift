@@ -1,9 +1,9 @@
-public import Foundation
+import Foundation
 public import Logging
-public import PostgresNIO
-public import StrataCore
+import PostgresNIO
+import StrataCore
 public import StrataHTTP
-public import StrataPostgres
+import StrataPostgres
 
 /// Sends alerts where their rule's `notify_channels` say, in the transaction that raises or
 /// resolves them (a notification exists if and only if the alert's change commits):

@@ -1,6 +1,6 @@
-public import Hummingbird
+import Hummingbird
 import StrataCore
-public import StrataHTTP
+import StrataHTTP
 
 /// Records every simjobs request that failed on the server's side (a 5xx answer) in
 /// `simjobs.system_logs` (source `api`, with the request id), so the task server's own log shows

@@ -1,6 +1,6 @@
 import Crypto
 public import Foundation
-public import Logging
+import Logging
 import PostgresNIO
 public import StrataCore
 public import StrataObjects

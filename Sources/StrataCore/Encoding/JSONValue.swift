@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// Any JSON value: what a free-form field (task parameters, result data, event payloads) holds
 /// when the platform keeps it without a schema of its own.

@@ -1,7 +1,7 @@
 public import Foundation
 public import Hummingbird
 import NIOCore
-public import StrataCore
+import StrataCore
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,6 @@
-public import Crypto
+import Crypto
 import Foundation
-public import StrataCore
+import StrataCore
 
 /// Seals secrets kept at rest (webhook signing secrets): AES-256-GCM under a key derived from the
 /// server's `STRATA_SECRET_KEY` (or the one generated in `$STRATA_HOME/secret-key`). A sealed

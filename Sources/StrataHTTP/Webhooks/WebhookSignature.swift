@@ -1,5 +1,5 @@
-public import Crypto
-public import Foundation
+import Crypto
+import Foundation
 
 /// Signatures per the Standard Webhooks convention (standardwebhooks.com): the signed content is
 /// `{webhook-id}.{webhook-timestamp}.{body}`, the signature HMAC-SHA256 of it, sent as

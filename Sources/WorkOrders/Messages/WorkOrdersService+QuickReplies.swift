@@ -1,5 +1,5 @@
 import Foundation
-public import StrataCore
+import StrataCore
 import StrataPostgres
 
 extension WorkOrdersService {

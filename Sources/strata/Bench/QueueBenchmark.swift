@@ -84,7 +84,7 @@ struct QueueBenchmark {
     /// Enqueues `count` no-op jobs in one transaction (one statement); `args` is called per job.
     private func enqueue(_ pool: PostgresPool, count: Int, args: @Sendable () -> String = { "{}" }) async throws {
         let jobs = (0..<count).map { _ in NewJob(queue: "bench", kind: "noop", argsJSON: args(), maxAttempts: 1) }
-        try await pool.withTransaction { connection in
+        _ = try await pool.withTransaction { connection in
             try await JobQueue().enqueue(jobs, on: connection, logger: pool.statementLogger)
         }
     }
