@@ -1,6 +1,8 @@
 """The CRUD workloads of `strata bench crud`, written the way a FastAPI + asyncpg service would
 run them: one asyncpg pool of N connections, N concurrent tasks, one statement per operation
-(asyncpg prepares and caches statements itself). Prints one JSON line per workload.
+(asyncpg prepares and caches statements itself). Each release of a connection sends asyncpg's
+default reset query (`Connection.get_reset_query()`), as it does in such a service. Prints one
+JSON line per workload.
 
 The password comes from PGPASSWORD, never the command line.
 """
