@@ -23,11 +23,11 @@ import Testing
         }
     }
 
-    /// What a client receives from the app's event stream within `seconds`.
-    func listen(port: Int, query: String, lastEventID: String?, key: String, seconds: Double) async throws -> String {
+    /// What a client receives from the app's event stream within `seconds`, or until the line `until`.
+    func listen(port: Int, query: String, lastEventID: String?, key: String, seconds: Double, until: String? = nil) async throws -> String {
         var headers = ["X-API-Key": key]
         if let lastEventID { headers["Last-Event-ID"] = lastEventID }
-        return try await readEventStream(port: port, path: "/api/events?\(query)", headers: headers, seconds: seconds)
+        return try await readEventStream(port: port, path: "/api/events?\(query)", headers: headers, seconds: seconds, until: until)
     }
 
     @Test(.timeLimit(.minutes(1)))
@@ -67,7 +67,9 @@ import Testing
                 )
                 try await application.test(.live) { client in
                     let port = try #require(client.port)
-                    async let received = listen(port: port, query: "app=orders", lastEventID: "2", key: key, seconds: 4)
+                    // Read until the last event (not for a fixed time: on a busy machine the two later
+                    // events may take seconds to be committed and relayed).
+                    async let received = listen(port: port, query: "app=orders", lastEventID: "2", key: key, seconds: 30, until: "id: 6")
                     try await Task.sleep(for: .milliseconds(500))
                     try await append(2, pool: pool)
                     try await relay.relayWaitingEvents()
@@ -75,7 +77,9 @@ import Testing
                     let ids = text.split(separator: "\n").filter { $0.hasPrefix("id: ") }.map { String($0.dropFirst(4)) }
                     #expect(ids == ["3", "4", "5", "6"], "got: \(text)")
                     #expect(text.contains("event: order.created\ndata: {\"id\":"))
-                    #expect(text.contains(": heartbeat"))
+                    // A client that has everything is kept alive with heartbeats (every 300 ms here).
+                    let idle = try await listen(port: port, query: "app=orders", lastEventID: "6", key: key, seconds: 30, until: ": heartbeat")
+                    #expect(idle.contains(": heartbeat") && !idle.contains("id: "), "got: \(idle)")
 
                     try await client.execute(uri: "/api/events?app=orders", method: .get) { response in
                         #expect(response.status == .unauthorized)
