@@ -189,6 +189,11 @@ public final class OutboxRelay: Service, Sendable {
                 await doorbell.wait(timeout: active ? configuration.activePollInterval : configuration.pollInterval)
             } catch {
                 if Task.isCancelled { return }
+                if pool.isOutage(error) {
+                    // The pool has logged the outage once; events wait in PostgreSQL meanwhile.
+                    await pool.waitUntilAvailable()
+                    continue
+                }
                 failures += 1
                 failureCounter.increment()
                 let delay = backoff(afterFailures: failures)
@@ -222,7 +227,8 @@ public final class OutboxRelay: Service, Sendable {
     }
 
     /// Rings the doorbell on every `NOTIFY strata_outbox`; reconnects after a second when the
-    /// listening connection fails (the polling fallback covers the gap).
+    /// listening connection fails, or once the pool can reach the database again (the polling
+    /// fallback covers the gap).
     private func listenForAppends() async {
         while !Task.isCancelled {
             do {
@@ -235,6 +241,7 @@ public final class OutboxRelay: Service, Sendable {
                 logger.debug("the outbox listener reconnects", metadata: ["strata.error": "\(error)"])
             }
             try? await Task.sleep(for: .seconds(1))
+            await pool.waitUntilAvailable()
         }
     }
 }

@@ -133,7 +133,9 @@ public enum StrataServer {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         let shutDownOnExit = ServiceGroupConfiguration.ServiceConfiguration.TerminationBehavior.gracefullyShutdownGroup
         if let cluster = database.cluster {
-            services.append(.init(service: ShutdownAction { await cluster.stop() }))
+            // Restarts a PostgreSQL that died; ends the server if it cannot.
+            let keeper = EmbeddedClusterKeeper(cluster: cluster, logger: logger)
+            services.append(.init(service: keeper, successTerminationBehavior: shutDownOnExit, failureTerminationBehavior: shutDownOnExit))
         }
         services.append(.init(service: pool, successTerminationBehavior: shutDownOnExit, failureTerminationBehavior: shutDownOnExit))
         for service in hotLayer.keeperServices {

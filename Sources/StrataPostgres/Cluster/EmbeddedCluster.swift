@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 public import Logging
 import NIOPosix
 public import PostgresNIO
@@ -62,15 +63,17 @@ public final class EmbeddedCluster: Sendable {
     public let url: DatabaseURL
     /// The loopback TCP port the server listens on.
     public let port: Int
-    /// The process id of the PostgreSQL server.
-    public let serverPID: Int32
+    /// The process id of the PostgreSQL server (a new one after ``restart()``).
+    public var serverPID: Int32 { process.withLock { $0.pid } }
     /// The configuration it was started with.
     public let configuration: Configuration
     /// The server programs used.
     public let binaries: PostgresBinaries
     /// The user the server runs as, when different from ours.
     let user: ChildProcess.User?
-    private let lifeline: Lifeline
+    /// The running server: its lifeline shell and its pid, replaced by ``restart()``.
+    private let process: Mutex<(lifeline: Lifeline, pid: pid_t)>
+    private var lifeline: Lifeline { process.withLock { $0.lifeline } }
     private let lock: FolderLock
     private let logger: Logger
 
@@ -91,11 +94,10 @@ public final class EmbeddedCluster: Sendable {
     ) {
         self.url = url
         self.port = port
-        self.serverPID = serverPID
+        self.process = Mutex((lifeline, serverPID))
         self.configuration = configuration
         self.binaries = binaries
         self.user = user
-        self.lifeline = lifeline
         self.lock = lock
         self.logger = logger
     }
@@ -183,7 +185,46 @@ public final class EmbeddedCluster: Sendable {
     }
 
     /// Whether the server process is alive.
-    public var isRunning: Bool { lifeline.isRunning }
+    public var isRunning: Bool {
+        let (lifeline, pid) = process.withLock { ($0.lifeline, $0.pid) }
+        return lifeline.isRunning && Self.isAlive(pid)
+    }
+
+    /// Starts the server again on the same port and socket after it died (killed, out of
+    /// memory): the old lifeline is let go, and PostgreSQL's crash recovery replays the WAL.
+    /// ``url`` stays valid, so pools reconnect on their own.
+    /// - Throws: `server_start_failed` with the end of the server log, e.g. while the dead
+    ///   server's backends still hold its shared memory (try again shortly).
+    public func restart() async throws {
+        let old = lifeline
+        _ = await old.stop(within: .seconds(10))
+        if !old.isRunning {
+            try? FileManager.default.removeItem(atPath: "\(dataDirectory)/postmaster.pid")
+        }
+        let (lifeline, pid) = try await Self.launch(
+            configuration,
+            binaries: binaries,
+            user: user,
+            port: port,
+            socketDirectory: url.socketDirectory
+        )
+        process.withLock { $0 = (lifeline, pid) }
+        logger.notice("embedded PostgreSQL restarted", metadata: ["strata.db.pid": "\(pid)", "strata.db.port": "\(port)"])
+    }
+
+    /// The last `lines` lines of the server log.
+    public func logTail(lines: Int) -> String {
+        ((try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "").suffixLines(lines)
+    }
+
+    /// Whether `pid` is a live process (not gone, not a zombie waiting to be reaped).
+    static func isAlive(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        let state = stat[stat.index(after: close)...].split(separator: " ").first
+        return state != "Z" && state != "X"
+    }
 
     // MARK: Start-up steps
 

@@ -88,7 +88,12 @@ public final class PartitionMaintainer: Service, Sendable {
                     }
                 } catch {
                     if Task.isCancelled { return }
-                    self.logger.warning("partition maintenance failed; retrying at the next pass", metadata: ["strata.error": "\(error)"])
+                    // An outage is logged once, by the pool.
+                    self.logger.log(
+                        level: self.pool.isOutage(error) ? .debug : .warning,
+                        "partition maintenance failed; retrying at the next pass",
+                        metadata: ["strata.error": "\(error)"]
+                    )
                 }
             }
         }

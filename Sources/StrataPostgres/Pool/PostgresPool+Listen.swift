@@ -42,6 +42,13 @@ extension PostgresPool {
     }
 
     func dedicatedConnectionConfiguration() throws -> PostgresConnection.Configuration {
+        var configuration = try Self.connectionConfiguration(url: url, connectTimeout: self.configuration.connectTimeout)
+        configuration.options.additionalStartupParameters = [("application_name", self.configuration.applicationName + "-listener")]
+        return configuration
+    }
+
+    /// How to reach `url`: socket or TCP, with its TLS mode.
+    static func connectionConfiguration(url: DatabaseURL, connectTimeout: Duration) throws -> PostgresConnection.Configuration {
         var configuration: PostgresConnection.Configuration
         if let socketPath = url.socketPath {
             configuration = .init(unixSocketPath: socketPath, username: url.username, password: url.password, database: url.database)
@@ -61,9 +68,7 @@ extension PostgresPool {
                 tls: tls
             )
         }
-        configuration.options.connectTimeout = .nanoseconds(self.configuration.connectTimeout.nanoseconds)
-        configuration.options.additionalStartupParameters = [("application_name", self.configuration.applicationName + "-listener")]
+        configuration.options.connectTimeout = .nanoseconds(connectTimeout.nanoseconds)
         return configuration
     }
-
 }

@@ -6,12 +6,15 @@ public import ServiceLifecycle
 public import StrataCore
 import Synchronization
 
-/// Strata's connection pool: postgres-nio's `PostgresClient` with the platform's rules.
+/// Strata's connection pool: connections opened with postgres-nio's `PostgresConnection` and
+/// lent out under the platform's rules (``ConnectionPool`` holds the bookkeeping).
 ///
-/// - ``Configuration/poolSize`` connections stay open; up to ``Configuration/maximumConnections``
-///   open under load.
+/// - ``Configuration/poolSize`` connections stay open once opened; up to
+///   ``Configuration/maximumConnections`` open under load.
 /// - A caller that waits longer than ``Configuration/acquireTimeout`` gets the retryable
 ///   `database_busy` error (HTTP 503 with `Retry-After`).
+/// - While the database cannot be reached, callers get `database_unavailable` at once, one probe
+///   connection retries with backoff, and ``isAvailable`` is `false` (see ``waitUntilAvailable()``).
 /// - Connections older than ``Configuration/recycleAfter`` are closed when returned.
 /// - Every error leaves as a ``StrataError`` (see ``StrataError/fromPostgres(_:file:line:)``).
 ///
@@ -27,13 +30,12 @@ public final class PostgresPool: Service, Sendable {
     public let configuration: Configuration
     /// Where the pool connects (password redacted in its description).
     public let url: DatabaseURL
-    let client: PostgresClient
     let logger: Logger
     let queryLogger: Logger
-    let cache: LeaseCache
+    let connections: ConnectionPool
     let metrics: PoolMetrics
 
-    /// Creates a pool. Nothing connects until ``run()`` is running and a caller asks.
+    /// Creates a pool. Nothing connects until a caller asks.
     /// - Parameters:
     ///   - url: The server and database.
     ///   - configuration: Sizing and timeouts.
@@ -45,30 +47,9 @@ public final class PostgresPool: Service, Sendable {
         var queryLogger = logger
         queryLogger.logLevel = configuration.echo ? .debug : .error
         self.queryLogger = queryLogger
-        self.metrics = PoolMetrics(maximum: configuration.maximumConnections)
+        let metrics = PoolMetrics(maximum: configuration.maximumConnections)
+        self.metrics = metrics
 
-        var clientConfiguration: PostgresClient.Configuration
-        let tls: PostgresClient.Configuration.TLS =
-            switch url.tls {
-            case .disable: .disable
-            case .prefer: .prefer(.makeClientConfiguration())
-            case .require: .require(.makeClientConfiguration())
-            }
-        if let socketPath = url.socketPath {
-            clientConfiguration = .init(unixSocketPath: socketPath, username: url.username, password: url.password, database: url.database)
-        } else {
-            clientConfiguration = .init(
-                host: url.host ?? "localhost",
-                port: url.port,
-                username: url.username,
-                password: url.password,
-                database: url.database,
-                tls: tls
-            )
-        }
-        clientConfiguration.options.minimumConnections = configuration.poolSize
-        clientConfiguration.options.maximumConnections = configuration.maximumConnections
-        clientConfiguration.options.connectTimeout = configuration.connectTimeout
         var parameters: [(String, String)] = [("application_name", configuration.applicationName)]
         if let timeout = configuration.statementTimeout {
             parameters.append(("statement_timeout", "\(timeout.milliseconds)"))
@@ -76,19 +57,13 @@ public final class PostgresPool: Service, Sendable {
         if let searchPath = configuration.searchPath {
             parameters.append(("search_path", searchPath.isEmpty ? "\"\"" : searchPath))
         }
-        clientConfiguration.options.additionalStartupParameters = parameters
-        // postgres-nio warns when a lease races the start of run(); that is expected here.
-        var clientLogger = logger
-        if clientLogger.logLevel > .debug { clientLogger.logLevel = .error }
-        let client = PostgresClient(
-            configuration: clientConfiguration,
-            eventLoopGroup: SpreadingEventLoopGroup(PostgresClient.defaultEventLoopGroup),
-            backgroundLogger: clientLogger
-        )
-        self.client = client
-        let metrics = self.metrics
-        self.cache = LeaseCache(
-            client: client,
+        let connectionConfiguration = Result {
+            var connection = try Self.connectionConfiguration(url: url, connectTimeout: configuration.connectTimeout)
+            connection.options.additionalStartupParameters = parameters
+            return connection
+        }
+        self.connections = ConnectionPool(
+            connectionConfiguration: connectionConfiguration,
             maximum: configuration.maximumConnections,
             keepIdle: configuration.poolSize,
             recycleAfter: configuration.recycleAfter,
@@ -105,21 +80,28 @@ public final class PostgresPool: Service, Sendable {
                         "Cannot connect to the database at \(url.endpointDescription) within \(configuration.connectTimeout); retry shortly."
                     )
             },
-            onChange: { leased, open in
-                metrics.record(leased: leased, open: open)
+            unavailableError: { [url] cause in
+                StrataError(
+                    .databaseUnavailable,
+                    "The database at \(url.endpointDescription) cannot be reached; retry shortly.",
+                    details: ["retry_after_s": "1"],
+                    underlying: cause
+                )
+            },
+            onChange: { counts in
+                metrics.record(leased: counts.leased, open: counts.open)
+            },
+            onAvailabilityChange: { available in
+                metrics.recordAvailability(available)
             }
         )
     }
 
-    /// Runs the pool until cancelled or gracefully shut down; then idle connections are given
-    /// back and closed.
+    /// Runs the pool until cancelled or gracefully shut down; then idle connections are closed
+    /// and waiters fail.
     public func run() async {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.client.run() }
-            try? await gracefulShutdown()
-            cache.shutDown()
-            group.cancelAll()
-        }
+        try? await gracefulShutdown()
+        await connections.shutDown()
     }
 
     /// Runs the pool for the closure's duration, then closes its connections: for commands,
@@ -156,9 +138,9 @@ public final class PostgresPool: Service, Sendable {
         _ body: @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let start = ContinuousClock.now
-        let entry: LeaseCache.Entry
+        let entry: ConnectionPool.Entry
         do {
-            entry = try await cache.acquire(timeout: configuration.acquireTimeout, connectTimeout: configuration.connectTimeout)
+            entry = try await connections.acquire(timeout: configuration.acquireTimeout, connectTimeout: configuration.connectTimeout)
         } catch let error as StrataError {
             if error.code == .databaseBusy || error.code == .databaseUnavailable { metrics.acquireTimeouts.increment() }
             throw error
@@ -166,7 +148,7 @@ public final class PostgresPool: Service, Sendable {
             throw StrataError.fromPostgres(error)
         }
         metrics.recordAcquired(after: start.duration(to: .now))
-        defer { cache.release(entry) }
+        defer { connections.release(entry) }
         do {
             return try await withTaskExecutorPreference(entry.executor) { try await body(entry.connection) }
         } catch let error as PSQLError {
@@ -190,12 +172,42 @@ public final class PostgresPool: Service, Sendable {
     /// The logger statements should be run with (debug level when `DB_ECHO` is on).
     public var statementLogger: Logger { queryLogger }
 
+    // MARK: Availability
+
+    /// Whether the database can be reached: `false` from the first connection that could not be
+    /// opened until a probe connection succeeds. While it is `false`, callers that find no idle
+    /// connection get `database_unavailable` at once.
+    public var isAvailable: Bool { connections.isAvailable }
+
+    /// Returns when the database can be reached again, at once if it can; also when the pool
+    /// shuts down, when graceful shutdown begins, or when the task is cancelled. Background
+    /// services call it after a failure instead of retrying on their own clock, so that an
+    /// outage costs one probe connection and one log line (the pool's), not one per service and
+    /// attempt.
+    public func waitUntilAvailable() async {
+        guard !connections.isAvailable else { return }
+        let doorbell = Doorbell()
+        await withGracefulShutdownHandler {
+            while !connections.isAvailable && !connections.isShutDown && !Task.isCancelled && !Task.isShuttingDownGracefully {
+                await doorbell.wait(timeout: .milliseconds(200))
+            }
+        } onGracefulShutdown: {
+            doorbell.ring()
+        }
+    }
+
+    /// Whether `error` means the database cannot be reached right now (the pool has already
+    /// said so once in its log).
+    public func isOutage(_ error: any Error) -> Bool {
+        (error as? StrataError)?.code == .databaseUnavailable && !connections.isAvailable
+    }
+
     /// A snapshot of the pool's bookkeeping.
     public var statistics: Statistics {
         Statistics(
-            open: cache.openCount,
-            leased: cache.leasedCount,
-            waiting: cache.waitingCount,
+            open: connections.openCount,
+            leased: connections.leasedCount,
+            waiting: connections.waitingCount,
             maximum: configuration.maximumConnections
         )
     }

@@ -154,7 +154,12 @@ public final class JobWorker: Service, Sendable {
                     let wanted = slots.withLock { configuration.concurrency + configuration.prefetch - $0.busy - $0.waiting.count }
                     var claimed: [ClaimedJob] = []
                     if claims && wanted > 0 {
-                        claimed = (try? await claim(limit: wanted)) ?? []
+                        do {
+                            claimed = try await claim(limit: wanted)
+                        } catch {
+                            // During an outage the pool has logged it once: wait for it to end.
+                            if pool.isOutage(error) { await pool.waitUntilAvailable() }
+                        }
                         let held = claimed.map { HeldJob(job: $0, cancellation: Latch()) }
                         running.withLock { running in for job in held { running[job.job.id] = job } }
                         let starting = slots.withLock { slots -> Int in
@@ -376,6 +381,7 @@ public final class JobWorker: Service, Sendable {
                 if Task.isCancelled { return }
             }
             try? await Task.sleep(for: .seconds(1))
+            await pool.waitUntilAvailable()
         }
     }
 }
