@@ -75,6 +75,25 @@ public final class Lifeline: @unchecked Sendable {
         }
     }
 
+    /// Whether the command the shell started has exited. The shell outlives it (it blocks on
+    /// the pipe), keeping it as a zombie until the pipe closes; `false` while it runs or before
+    /// the shell has started it.
+    public var commandHasExited: Bool {
+        guard isRunning else { return true }
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8) else { return false }
+        let children = text.split(separator: " ").compactMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        return !children.isEmpty && !children.contains(where: Self.isAlive)
+    }
+
+    /// Whether `pid` is a live process: not gone, not a zombie waiting to be reaped.
+    public static func isAlive(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        let state = stat[stat.index(after: close)...].split(separator: " ").first
+        return state != "Z" && state != "X"
+    }
+
     /// Closes the pipe: the shell stops the server and exits.
     public func release() {
         lock.withLock {

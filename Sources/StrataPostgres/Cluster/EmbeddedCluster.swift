@@ -187,7 +187,7 @@ public final class EmbeddedCluster: Sendable {
     /// Whether the server process is alive.
     public var isRunning: Bool {
         let (lifeline, pid) = process.withLock { ($0.lifeline, $0.pid) }
-        return lifeline.isRunning && Self.isAlive(pid)
+        return lifeline.isRunning && !lifeline.commandHasExited && Lifeline.isAlive(pid)
     }
 
     /// Starts the server again on the same port and socket after it died (killed, out of
@@ -217,14 +217,6 @@ public final class EmbeddedCluster: Sendable {
         ((try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "").suffixLines(lines)
     }
 
-    /// Whether `pid` is a live process (not gone, not a zombie waiting to be reaped).
-    static func isAlive(_ pid: pid_t) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return false }
-        let state = stat[stat.index(after: close)...].split(separator: " ").first
-        return state != "Z" && state != "X"
-    }
 
     // MARK: Start-up steps
 
@@ -308,7 +300,8 @@ public final class EmbeddedCluster: Sendable {
         )
         let deadline = ContinuousClock.now + configuration.startTimeout
         while ContinuousClock.now < deadline {
-            if !lifeline.isRunning {
+            if !lifeline.isRunning || lifeline.commandHasExited {
+                lifeline.release()
                 let log = (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? ""
                 let tail = log.suffixLines(12)
                 if tail.contains("could not bind") || tail.contains("Address already in use") { throw PortTaken(port: port) }
