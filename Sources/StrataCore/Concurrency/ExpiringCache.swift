@@ -25,6 +25,12 @@ public final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable>: Sen
         }
     }
 
+    /// The value for `key` even when expired (expired entries stay until replaced or the cache
+    /// starts over): the last known answer, for when the source cannot be asked.
+    public func lastKnownValue(for key: Key) -> Value? {
+        entries.withLock { $0[key]?.value }
+    }
+
     /// Keeps `value` for `key` until `until`.
     public func set(_ value: Value, for key: Key, until: ContinuousClock.Instant) {
         entries.withLock { entries in

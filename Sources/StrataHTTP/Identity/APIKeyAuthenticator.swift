@@ -56,7 +56,8 @@ public final class APIKeyAuthenticator: Service, Sendable {
     }
 
     /// The principal of a key, plus the key's per-minute rate limit.
-    /// - Throws: `unauthenticated` for a malformed, unknown, inactive, revoked or expired key.
+    /// - Throws: `unauthenticated` for a malformed, unknown, inactive, revoked or expired key;
+    ///   `database_unavailable` when the key must be looked up and the database cannot be reached.
     public func authenticate(_ text: String) async throws -> (principal: Principal, rateLimitPerMinute: Int) {
         let refused = StrataError(.unauthenticated, "The API key is not valid (unknown, revoked or expired).")
         guard let prefix = APIKey.prefix(of: text) else { throw refused }
@@ -65,7 +66,18 @@ public final class APIKeyAuthenticator: Service, Sendable {
             used.withLock { _ = $0.insert(key.id) }
             return (verified.principal, key.rateLimitPerMinute)
         }
-        let key = try await lookUp(prefix)
+        let key: APIKey?
+        do {
+            key = try await lookUp(prefix)
+        } catch let error as StrataError where error.code == .databaseUnavailable {
+            // While the database cannot be reached (so no key can be revoked either), a key
+            // verified before keeps working from its last known state: requests the hot layer
+            // can answer go on. Anything else gets the 503.
+            if let known = cache.lastKnownValue(for: prefix), let key = known.key, let verified = known.verified, verified.text == text, key.isUsable() {
+                return (verified.principal, key.rateLimitPerMinute)
+            }
+            throw error
+        }
         guard let key, key.matches(text), key.isUsable() else { throw refused }
         let principal = Principal(id: key.id.uuidString, name: key.name, kind: .apiKey, permissions: Set(key.permissions), scopes: key.scopes)
         used.withLock { _ = $0.insert(key.id) }

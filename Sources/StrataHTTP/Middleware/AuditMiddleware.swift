@@ -85,7 +85,12 @@ public struct AuditMiddleware: RouterMiddleware {
                 try await trail.record(record, on: connection, logger: pool.statementLogger)
             }
         } catch {
-            logger.warning("an audit entry could not be written", metadata: ["strata.error": "\(error)"])
+            // During a reported outage the request itself was refused; nothing more to say per request.
+            logger.log(
+                level: (error as? StrataError)?.isReportedOutage == true ? .debug : .warning,
+                "an audit entry could not be written",
+                metadata: ["strata.error": "\(error)"]
+            )
         }
     }
 }

@@ -4,7 +4,8 @@ import StrataCore
 
 /// Turns every error into an RFC 9457 `application/problem+json` response with a stable
 /// `code` and the request id. Server-side failures (5xx) are logged with their full
-/// description; the client sees a generic message.
+/// description, except those of an outage the dependency's client has reported once
+/// (``StrataCore/ReportedOutage``); the client sees a generic message.
 public struct ProblemMiddleware: RouterMiddleware {
     public typealias Context = StrataRequestContext
 
@@ -31,7 +32,7 @@ public struct ProblemMiddleware: RouterMiddleware {
                 )
             }
             let status = strataError.httpStatus
-            if status.code >= 500 {
+            if status.code >= 500 && !strataError.isReportedOutage {
                 context.logger.error("request failed", metadata: ["strata.error": .string(String(reflecting: strataError))])
             } else {
                 context.logger.debug("request rejected", metadata: ["strata.error": .string(strataError.description)])

@@ -85,7 +85,7 @@ public final class PostgresPool: Service, Sendable {
                     .databaseUnavailable,
                     "The database at \(url.endpointDescription) cannot be reached; retry shortly.",
                     details: ["retry_after_s": "1"],
-                    underlying: cause
+                    underlying: ReportedOutage(dependency: "postgresql", cause: cause)
                 )
             },
             onChange: { counts in
@@ -199,7 +199,8 @@ public final class PostgresPool: Service, Sendable {
     /// Whether `error` means the database cannot be reached right now (the pool has already
     /// said so once in its log).
     public func isOutage(_ error: any Error) -> Bool {
-        (error as? StrataError)?.code == .databaseUnavailable && !connections.isAvailable
+        guard let error = error as? StrataError, error.code == .databaseUnavailable else { return false }
+        return error.isReportedOutage || !connections.isAvailable
     }
 
     /// A snapshot of the pool's bookkeeping.
