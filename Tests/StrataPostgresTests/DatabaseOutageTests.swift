@@ -153,7 +153,9 @@ import Glibc
                 let failures = ledger.failures
                 #expect(Set(failures.keys).isSubset(of: ["database_unavailable"]), "failures: \(failures)")
                 try await expectNothingLost(pool, ledger: ledger)
-                print("outage.kill_restart: first write \(recovery.milliseconds) ms after the restart; \(ledger.successCount) writes acknowledged, failures \(failures)")
+                print(
+                    "outage.kill_restart: first write \(recovery.milliseconds) ms after the restart; \(ledger.successCount) writes acknowledged, failures \(failures)"
+                )
             }
         }
     }

@@ -47,7 +47,8 @@ import Glibc
                     var json = auth
                     json[.contentType] = "application/json"
                     func create(_ title: String) async throws -> (HTTPResponse.Status, String, HTTPFields) {
-                        let body = #"{"title":"\#(title)","owner_id":"m-1","owner_name":"Manager","steps":[{"step_code":"s1","step_name":"Assembly","expected_quantity":10}]}"#
+                        let body =
+                            #"{"title":"\#(title)","owner_id":"m-1","owner_name":"Manager","steps":[{"step_code":"s1","step_name":"Assembly","expected_quantity":10}]}"#
                         return try await client.execute(uri: "/api/workorders/orders", method: .post, headers: json, body: ByteBuffer(string: body)) {
                             ($0.status, String(buffer: $0.body), $0.headers)
                         }

@@ -73,7 +73,9 @@ public final class APIKeyAuthenticator: Service, Sendable {
             // While the database cannot be reached (so no key can be revoked either), a key
             // verified before keeps working from its last known state: requests the hot layer
             // can answer go on. Anything else gets the 503.
-            if let known = cache.lastKnownValue(for: prefix), let key = known.key, let verified = known.verified, verified.text == text, key.isUsable() {
+            if let known = cache.lastKnownValue(for: prefix), let key = known.key, let verified = known.verified, verified.text == text,
+                key.isUsable()
+            {
                 return (verified.principal, key.rateLimitPerMinute)
             }
             throw error

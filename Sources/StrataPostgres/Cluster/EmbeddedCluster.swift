@@ -1,9 +1,9 @@
 import Foundation
-import Synchronization
 public import Logging
 import NIOPosix
 public import PostgresNIO
 public import StrataCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -216,7 +216,6 @@ public final class EmbeddedCluster: Sendable {
     public func logTail(lines: Int) -> String {
         ((try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "").suffixLines(lines)
     }
-
 
     // MARK: Start-up steps
 

@@ -9,7 +9,7 @@ import StrataServer
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures (build with -c release for meaningful numbers).",
-        subcommands: [CRUD.self, Redis.self, Outbox.self, Auth.self, Queue.self, WorkOrdersLoad.self]
+        subcommands: [CRUD.self, Redis.self, Outbox.self, Auth.self, Queue.self, WorkOrdersLoad.self, Outage.self]
     )
 
     struct Redis: AsyncParsableCommand {
@@ -236,6 +236,53 @@ struct Bench: AsyncParsableCommand {
                 try await WorkOrdersBenchmark(
                     plan: .init(connections: connections, requests: requests, orders: orders, only: only),
                     configuration: configuration,
+                    logger: logger,
+                    report: Report(json: json)
+                ).run()
+            }
+        }
+    }
+
+    struct Outage: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "outage",
+            abstract: "strata serve while its PostgreSQL is killed and started again under write load.",
+            discussion: """
+                Runs strata serve (this binary) on a throw-away PostgreSQL given by DATABASE_URL, with writers \
+                creating work orders; each round kills the postmaster (SIGKILL), keeps it down, starts it again on \
+                the same port. Prints per round: recovery_ms (PostgreSQL back → first acknowledged create), the \
+                503s' latency while down, the server's RSS before / peak while down / after; then the medians and \
+                the ledger check (acknowledged creates missing, titles applied twice). Needs nothing but PostgreSQL.
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "Kill-and-restart rounds.")
+        var rounds = 3
+
+        @Option(help: "How long PostgreSQL stays down each round (e.g. 5s, 30s).")
+        var down = "5s"
+
+        @Option(help: "Concurrent writers (keep-alive connections).")
+        var writers = 8
+
+        @Flag(help: "Print one JSON object per line.")
+        var json = false
+
+        func validate() throws {
+            guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be in 1...20") }
+            guard (1...256).contains(writers) else { throw ValidationError("--writers must be in 1...256") }
+            guard let duration = EnvironmentReader.parseDuration(down), duration >= .milliseconds(100), duration <= .seconds(600) else {
+                throw ValidationError("--down must be a duration from 100ms to 600s")
+            }
+        }
+
+        func run() async throws {
+            try await Strata.guarded {
+                let (_, logger) = try options.configuration(defaultLogLevel: "warning")
+                try await OutageBenchmark(
+                    plan: .init(rounds: rounds, down: EnvironmentReader.parseDuration(down) ?? .seconds(5), writers: writers),
                     logger: logger,
                     report: Report(json: json)
                 ).run()

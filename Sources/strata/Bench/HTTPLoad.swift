@@ -32,34 +32,45 @@ enum HTTPLoad {
         make: @escaping @Sendable (Int) -> Request
     ) async throws -> BenchResult {
         var channels: [any Channel] = []
-        for _ in 0..<connections {
-            channels.append(
-                try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                    .channelInitializer { channel in
-                        channel.eventLoop.makeCompletedFuture {
-                            try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                            try channel.pipeline.syncOperations.addHandler(ExchangeHandler())
-                        }
-                    }
-                    .connect(host: host, port: port).get()
-            )
-        }
+        for _ in 0..<connections { channels.append(try await connect(host: host, port: port)) }
         defer { for channel in channels { channel.close(promise: nil) } }
         let opened = channels
         return try await measureConcurrently(requests, workers: connections) { worker, index in
             let request = make(index)
-            var head = HTTPRequestHead(version: .http1_1, method: request.method, uri: request.path, headers: HTTPHeaders())
-            head.headers.add(name: "Host", value: "\(host):\(port)")
-            for (name, value) in request.headers { head.headers.add(name: name, value: value) }
-            if let body = request.body { head.headers.add(name: "Content-Length", value: "\(body.count)") }
-            let channel = opened[worker]
-            let promise = channel.eventLoop.makePromise(of: UInt.self)
-            channel.writeAndFlush(Exchange(head: head, body: request.body, promise: promise), promise: nil)
-            let status = try await promise.futureResult.get()
-            guard (200..<300).contains(status) else {
-                throw StrataError(.internalError, "\(request.method) \(request.path) answered \(status) in the benchmark")
+            let answer = try await send(request, on: opened[worker], host: host, port: port)
+            guard (200..<300).contains(answer.status) else {
+                throw StrataError(.internalError, "\(request.method) \(request.path) answered \(answer.status) in the benchmark")
             }
         }
+    }
+
+    /// A response: its status and body.
+    struct Answer: Sendable {
+        var status: UInt
+        var body: ByteBuffer
+    }
+
+    /// Opens one keep-alive connection.
+    static func connect(host: String, port: Int) async throws -> any Channel {
+        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(ExchangeHandler())
+                }
+            }
+            .connect(host: host, port: port).get()
+    }
+
+    /// Sends one request on a connection from ``connect(host:port:)`` and waits for its answer.
+    static func send(_ request: Request, on channel: any Channel, host: String, port: Int) async throws -> Answer {
+        var head = HTTPRequestHead(version: .http1_1, method: request.method, uri: request.path, headers: HTTPHeaders())
+        head.headers.add(name: "Host", value: "\(host):\(port)")
+        for (name, value) in request.headers { head.headers.add(name: name, value: value) }
+        if let body = request.body { head.headers.add(name: "Content-Length", value: "\(body.count)") }
+        let promise = channel.eventLoop.makePromise(of: Answer.self)
+        channel.writeAndFlush(Exchange(head: head, body: request.body, promise: promise), promise: nil)
+        return try await promise.futureResult.get()
     }
 
     /// Returns once `GET /health` answers on `port` (a server that has just been started).
@@ -75,16 +86,17 @@ enum HTTPLoad {
     struct Exchange {
         var head: HTTPRequestHead
         var body: [UInt8]?
-        var promise: EventLoopPromise<UInt>
+        var promise: EventLoopPromise<Answer>
     }
 
-    /// Writes requests and completes each one's promise with its response status, in order.
+    /// Writes requests and completes each one's promise with its response, in order.
     final class ExchangeHandler: ChannelDuplexHandler {
         typealias InboundIn = HTTPClientResponsePart
         typealias OutboundIn = Exchange
         typealias OutboundOut = HTTPClientRequestPart
-        private var waiting = CircularBuffer<EventLoopPromise<UInt>>()
+        private var waiting = CircularBuffer<EventLoopPromise<Answer>>()
         private var status: UInt = 0
+        private var body = ByteBuffer()
 
         func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
             let exchange = unwrapOutboundIn(data)
@@ -98,9 +110,11 @@ enum HTTPLoad {
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             switch unwrapInboundIn(data) {
-            case .head(let head): status = head.status.code
-            case .body: break
-            case .end: waiting.popFirst()?.succeed(status)
+            case .head(let head):
+                status = head.status.code
+                body.clear()
+            case .body(var part): body.writeBuffer(&part)
+            case .end: waiting.popFirst()?.succeed(Answer(status: status, body: body))
             }
         }
 
