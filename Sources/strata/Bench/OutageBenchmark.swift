@@ -111,7 +111,7 @@ struct OutageBenchmark {
 
         let pool = PostgresPool(url: cluster.url, configuration: .init(poolSize: 1, maxOverflow: 1), logger: logger)
         let key = try await pool.withRunning {
-            try await APIKeyStore(pool: pool).create(.init(name: "outage-bench", permissions: ["workorders.write"], rateLimitPerMinute: 10_000_000))
+            try await APIKeyStore(pool: pool).create(.init(name: "outage-bench", permissions: ["workorders.write"], rateLimitPerMinute: 1_000_000))
                 .secret
         }
         report.note(
@@ -171,7 +171,10 @@ struct OutageBenchmark {
         await writers.value
 
         let acknowledged = ledger.acknowledged
-        let (found, duplicated) = try await pool.withRunning {
+        // A pool runs once: the check gets one of its own.
+        let checking = PostgresPool(url: cluster.url, configuration: .init(poolSize: 1, maxOverflow: 1), logger: logger)
+        let (found, duplicated) = try await checking.withRunning {
+            let pool = checking
             let found =
                 try await pool.query("SELECT count(*) FROM workorders.work_orders WHERE id = ANY(\(acknowledged))")
                 .first?.decode(Int64.self) ?? 0
