@@ -196,6 +196,10 @@ public final class EmbeddedCluster: Sendable {
     /// - Throws: `server_start_failed` with the end of the server log, e.g. while the dead
     ///   server's backends still hold its shared memory (try again shortly).
     public func restart() async throws {
+        guard !configuration.removeWhenStopped else {
+            // Its lifeline deletes the folder once the old server is let go.
+            throw StrataError(.serverStartFailed, "A throw-away cluster (removeWhenStopped) is not restarted.")
+        }
         let old = lifeline
         _ = await old.stop(within: .seconds(10))
         if !old.isRunning {
