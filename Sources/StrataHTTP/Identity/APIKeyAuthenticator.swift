@@ -61,10 +61,10 @@ public final class APIKeyAuthenticator: Service, Sendable {
     public func authenticate(_ text: String) async throws -> (principal: Principal, rateLimitPerMinute: Int) {
         let refused = StrataError(.unauthenticated, "The API key is not valid (unknown, revoked or expired).")
         guard let prefix = APIKey.prefix(of: text) else { throw refused }
-        if let cached = cache.value(for: prefix), let key = cached.key, let verified = cached.verified, verified.text == text {
+        if let (key, principal) = Self.verified(cache.value(for: prefix), as: text) {
             guard key.isUsable() else { throw refused }
             used.withLock { _ = $0.insert(key.id) }
-            return (verified.principal, key.rateLimitPerMinute)
+            return (principal, key.rateLimitPerMinute)
         }
         let key: APIKey?
         do {
@@ -73,10 +73,8 @@ public final class APIKeyAuthenticator: Service, Sendable {
             // While the database cannot be reached (so no key can be revoked either), a key
             // verified before keeps working from its last known state: requests the hot layer
             // can answer go on. Anything else gets the 503.
-            if let known = cache.lastKnownValue(for: prefix), let key = known.key, let verified = known.verified, verified.text == text,
-                key.isUsable()
-            {
-                return (verified.principal, key.rateLimitPerMinute)
+            if let (key, principal) = Self.verified(cache.lastKnownValue(for: prefix), as: text), key.isUsable() {
+                return (principal, key.rateLimitPerMinute)
             }
             throw error
         }
@@ -85,6 +83,12 @@ public final class APIKeyAuthenticator: Service, Sendable {
         used.withLock { _ = $0.insert(key.id) }
         cache.update(prefix) { $0.verified = (text, principal) }
         return (principal, key.rateLimitPerMinute)
+    }
+
+    /// The key and principal of a cache entry whose key was already verified as exactly `text`.
+    private static func verified(_ cached: Cached?, as text: String) -> (APIKey, Principal)? {
+        guard let cached, let key = cached.key, let verified = cached.verified, verified.text == text else { return nil }
+        return (key, verified.principal)
     }
 
     /// Forgets a cached key (after this process revoked or changed it).

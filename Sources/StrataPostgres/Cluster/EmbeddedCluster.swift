@@ -187,7 +187,7 @@ public final class EmbeddedCluster: Sendable {
     /// Whether the server process is alive.
     public var isRunning: Bool {
         let (lifeline, pid) = process.withLock { ($0.lifeline, $0.pid) }
-        return lifeline.isRunning && !lifeline.commandHasExited && Lifeline.isAlive(pid)
+        return !lifeline.commandHasExited && Lifeline.isAlive(pid)
     }
 
     /// Starts the server again on the same port and socket after it died (killed, out of
@@ -202,9 +202,7 @@ public final class EmbeddedCluster: Sendable {
         }
         let old = lifeline
         _ = await old.stop(within: .seconds(10))
-        if !old.isRunning {
-            try? FileManager.default.removeItem(atPath: "\(dataDirectory)/postmaster.pid")
-        }
+        try await Self.recoverStaleServer(dataDirectory: dataDirectory, logger: logger)
         let (lifeline, pid) = try await Self.launch(
             configuration,
             binaries: binaries,

@@ -168,6 +168,9 @@ final class ConnectionPool: Sendable {
 
     // MARK: Acquire
 
+    /// What a caller gets from a pool that is shut down or shutting down.
+    private static var shutDownError: StrataError { StrataError(.databaseUnavailable, "The database pool is shut down.") }
+
     private enum Step {
         case ready(Entry, Counts)
         case wait
@@ -182,20 +185,22 @@ final class ConnectionPool: Sendable {
     /// - Throws: The `unavailableError` at once while the database cannot be reached; the
     ///   `timeoutError` when the wait runs out; `CancellationError` when cancelled.
     func acquire(timeout: Duration, connectTimeout: Duration) async throws -> Entry {
-        switch state.withLock({ $0.takeIdle() }) {
+        let (first, id) = state.withLock { state in
+            let step = state.takeIdle()
+            guard case .wait = step else { return (step, 0) }
+            state.nextWaiterID += 1
+            return (step, state.nextWaiterID)
+        }
+        switch first {
         case .ready(let entry, let counts):
             onChange(counts)
             return entry
         case .shutDown:
-            throw StrataError(.databaseUnavailable, "The database pool is shut down.")
+            throw Self.shutDownError
         case .unavailable(let cause):
             throw unavailableError(cause)
         case .wait:
             break
-        }
-        let id = state.withLock { state in
-            state.nextWaiterID += 1
-            return state.nextWaiterID
         }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
@@ -220,7 +225,7 @@ final class ConnectionPool: Sendable {
                     continuation.resume(throwing: unavailableError(cause))
                     return
                 case .step(.shutDown), .step(.wait):
-                    continuation.resume(throwing: StrataError(.databaseUnavailable, "The database pool is shut down."))
+                    continuation.resume(throwing: Self.shutDownError)
                     return
                 case .queued(let openConnection):
                     let limit = openConnection ? max(timeout, connectTimeout) : timeout
@@ -272,7 +277,7 @@ final class ConnectionPool: Sendable {
             state.nextConnectionID += 1
             return state.nextConnectionID
         }
-        let turn = nextConnectionLoop.wrappingAdd(1, ordering: .relaxed).oldValue
+        let turn = nextConnectionLoop.wrappingAdd(1, ordering: .relaxed).oldValue & Int.max
         let eventLoop = connectionLoops.isEmpty ? eventLoops.next() : connectionLoops[turn % connectionLoops.count]
         PostgresConnection.connect(on: eventLoop, configuration: configuration, id: id, logger: connectionLogger)
             .whenComplete { result in
@@ -334,8 +339,6 @@ final class ConnectionPool: Sendable {
             connection.closeInBackground()
         }
         onChange(counts)
-        // Callers that joined the queue during the outage were turned away; more may wait now.
-        if recovered != nil { openForWaiters() }
     }
 
     /// A connection could not be opened: the breaker opens (or stays open), waiters are turned
@@ -481,7 +484,7 @@ final class ConnectionPool: Sendable {
         probe?.cancel()
         for waiter in waiters {
             waiter.timer?.cancel()
-            waiter.continuation.resume(throwing: StrataError(.databaseUnavailable, "The database pool is shutting down."))
+            waiter.continuation.resume(throwing: Self.shutDownError)
         }
         for entry in idle {
             try? await entry.connection.close()
