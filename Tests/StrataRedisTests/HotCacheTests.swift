@@ -88,34 +88,63 @@ import Testing
         }
     }
 
-    /// The same race against plain cache-aside (SET after the load, DEL after the write): the
-    /// test must be able to see staleness, or its zero above would prove nothing. Staleness here
-    /// is a matter of timing, so the race is run up to five times until it shows.
-    @Test(.timeLimit(.minutes(2)))
-    func theControlNaiveCacheDoesGoStale() async throws {
-        try await withTestDatabase(poolConfiguration: .init(poolSize: 4, maxOverflow: 12, searchPath: "")) { database in
-            try await withTestRedis(connections: 4) { redis, prefix in
+    /// The interleaving the race above aims at, forced step by step: a reader loads version 1, a
+    /// writer commits version 2 and invalidates, then the reader's backfill lands. Plain
+    /// cache-aside (SET after the load, DEL after the write) keeps the old row; `HotCache` must
+    /// not. This is the control that shows the race test's zero could have been otherwise.
+    @Test(.timeLimit(.minutes(1)))
+    func aBackfillLandingAfterTheWritersInvalidationStalesPlainCacheAsideButNotHotCache() async throws {
+        try await withTestDatabase(poolConfiguration: .init(poolSize: 4, maxOverflow: 4, searchPath: "")) { database in
+            try await withTestRedis(connections: 2) { redis, prefix in
                 let pool = database.pool
                 try await makeTable(pool)
-                var stale = 0
-                var rounds = 0
-                while stale == 0 && rounds < 5 {
-                    rounds += 1
-                    let round = prefix + "r\(rounds):"
-                    try await race(pool: pool) { id in
-                        if try await redis.getString(round + "\(id)") != nil { return }
-                        let (value, _) = try await read(pool, id)
-                        try await Task.sleep(for: .microseconds(Int.random(in: 0...20000)))
-                        try await redis.set(round + "\(id)", to: value, expiration: .seconds(300))
-                    } writer: { id, _ in
-                        try await redis.delete(round + "\(id)")
+
+                /// Runs `load` in a reader task, then the write and `invalidate` once the load has
+                /// read, then lets the reader's backfill go on.
+                func interleave(
+                    reader: @escaping @Sendable (_ loaded: @escaping @Sendable () async -> Void) async throws -> Void,
+                    invalidate: @escaping @Sendable (Int64) async throws -> Void
+                ) async throws {
+                    let (readDone, readSignal) = AsyncStream<Void>.makeStream()
+                    let (writeDone, writeSignal) = AsyncStream<Void>.makeStream()
+                    async let backfill: Void = reader {
+                        readSignal.yield()
+                        for await _ in writeDone { break }
                     }
-                    for id in 0..<Self.keys {
-                        let (value, _) = try await read(pool, id)
-                        if let cached = try await redis.getString(round + "\(id)"), cached != value { stale += 1 }
-                    }
+                    for await _ in readDone { break }
+                    let version = try await write(pool, 0, "written")
+                    try await invalidate(version)
+                    writeSignal.yield()
+                    try await backfill
                 }
-                #expect(stale > 0, "the naive cache should have gone stale under this race (\(rounds) rounds)")
+
+                let plainKey = prefix + "plain:0"
+                try await interleave { loaded in
+                    let (value, _) = try await read(pool, 0)
+                    await loaded()
+                    try await redis.set(plainKey, to: value, expiration: .seconds(300))
+                } invalidate: { _ in
+                    try await redis.delete(plainKey)
+                }
+                #expect(try await redis.getString(plainKey) == "initial", "plain cache-aside keeps the row the writer replaced")
+
+                let cache = HotCache<Item>(redis: redis, name: prefix + "items", ttl: .seconds(300), logger: TestPostgres.logger)
+                try await interleave { loaded in
+                    _ = try await cache.get("0") {
+                        let (value, version) = try await read(pool, 0)
+                        await loaded()
+                        return .init(value: Item(value: value), version: version)
+                    }
+                } invalidate: { version in
+                    try await cache.invalidate("0", version: version)
+                }
+                let stored = try await cache.storedVersion("0")
+                #expect(stored.map { $0.version == 3 && $0.isTombstone } == true, "the writer's tombstone stays over the older row")
+                let fresh = try await cache.get("0") {
+                    let (value, version) = try await read(pool, 0)
+                    return .init(value: Item(value: value), version: version)
+                }
+                #expect(fresh == Item(value: "written"), "the next read loads the committed row")
             }
         }
     }
