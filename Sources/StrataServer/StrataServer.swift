@@ -106,10 +106,13 @@ public enum StrataServer {
             environment: environment,
             logger: logger
         )
+        let listener = HTTPListener()
         let application = Application(
             router: router,
+            server: .guardedHTTP1(policy: configuration.http, metrics: ConnectionMetrics()),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "strata"),
             onServerRunning: { channel in
+                listener.opened(channel)
                 let port = channel.localAddress?.port ?? configuration.port
                 let base = "http://\(configuration.host):\(port)"
                 logger.notice("Strata is serving", metadata: ["strata.url": "\(base)"])
@@ -148,7 +151,9 @@ public enum StrataServer {
             }
         }
         services.append(.init(service: application, successTerminationBehavior: shutDownOnExit, failureTerminationBehavior: shutDownOnExit))
-        services.append(.init(service: ReadinessDrainService(readiness: readiness, delay: configuration.drainDelay, logger: logger)))
+        services.append(
+            .init(service: ReadinessDrainService(readiness: readiness, delay: configuration.drainDelay, listener: listener, logger: logger))
+        )
 
         var groupConfiguration = ServiceGroupConfiguration(
             services: services,

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOHTTP1
 public import StrataCore
 
 extension StrataError {
@@ -10,6 +11,9 @@ extension StrataError {
         switch error {
         case let error as StrataError:
             return error
+        case let error as HTTPParserError:
+            // The connection ended or broke mid-request (a client gone, or closed by a timeout).
+            return StrataError(.malformedBody, "The request could not be read to its end: \(error).", underlying: error)
         case let error as DecodingError:
             return StrataError(
                 .malformedBody,

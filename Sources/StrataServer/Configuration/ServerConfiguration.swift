@@ -68,6 +68,8 @@ public struct ServerConfiguration: Sendable {
     public var maxBodySize: Int
     public var drainDelay: Duration
     public var gracePeriod: Duration
+    /// The HTTP server's timeouts and connection bound (`HTTP_HEADER_TIMEOUT`, …).
+    public var http: HTTPConnectionPolicy
     public var pool: PostgresPool.Configuration
     /// The platform module: relay, live events, audit retention.
     public var platform: PlatformModule.Configuration
@@ -124,6 +126,7 @@ public struct ServerConfiguration: Sendable {
         maxBodySize = try environment.int("HTTP_MAX_BODY_SIZE", default: 1 << 20, in: 1...(1 << 30))
         drainDelay = try environment.duration("SHUTDOWN_DRAIN_DELAY", default: .seconds(1), in: .zero ... .seconds(300))
         gracePeriod = try environment.duration("SHUTDOWN_GRACE_PERIOD", default: .seconds(10), in: .zero ... .seconds(600))
+        http = try HTTPConnectionPolicy(environment: environment)
         pool = try PostgresPool.Configuration(environment: environment)
         var relay = OutboxRelay.Configuration()
         relay.batchSize = try environment.int("OUTBOX_BATCH_SIZE", default: 500, in: 1...10_000)

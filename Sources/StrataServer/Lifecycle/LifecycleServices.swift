@@ -19,15 +19,19 @@ public struct ShutdownAction: Service {
 }
 
 /// On shutdown, turns `/ready` to 503 and waits `delay` before the HTTP listener closes, so
-/// that load balancers stop routing first. Last in the group, so it is told first.
+/// that load balancers stop routing first; then stops new connections on `listener` and lets
+/// the ones already accepted by the kernel reach the server (``HTTPListener``). Last in the
+/// group, so it is told first.
 public struct ReadinessDrainService: Service {
     let readiness: Readiness
     let delay: Duration
+    let listener: HTTPListener?
     let logger: Logger
 
-    public init(readiness: Readiness, delay: Duration, logger: Logger) {
+    public init(readiness: Readiness, delay: Duration, listener: HTTPListener? = nil, logger: Logger) {
         self.readiness = readiness
         self.delay = delay
+        self.listener = listener
         self.logger = logger
     }
 
@@ -40,6 +44,7 @@ public struct ReadinessDrainService: Service {
         readiness.beginDraining()
         logger.notice("shutting down: /ready now answers 503", metadata: ["strata.drain_ms": "\(delay.milliseconds)"])
         try? await Task.sleep(for: delay)
+        await listener?.refuseNewConnections(logger: logger)
     }
 }
 
