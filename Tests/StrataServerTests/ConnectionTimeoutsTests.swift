@@ -16,6 +16,16 @@ import Testing
 
     func at(_ seconds: Int) -> ContinuousClock.Instant { start.advanced(by: .seconds(seconds)) }
 
+    /// A connection that answered one request, read and answered at second 1.
+    func servedOnce() -> ConnectionTimeouts<ContinuousClock.Instant> {
+        var state = ConnectionTimeouts(policy: policy, now: start)
+        state.headReceived(now: at(1))
+        state.endReceived(now: at(1))
+        _ = state.responseHeadWritten()
+        _ = state.responseEnded(now: at(1))
+        return state
+    }
+
     @Test func aSilentConnectionIsClosedAtTheHeaderTimeout() {
         var state = ConnectionTimeouts(policy: policy, now: start)
         #expect(state.deadline == at(10))
@@ -55,20 +65,13 @@ import Testing
     }
 
     @Test func anIdleKeptAliveConnectionClosesAtItsTimeout() {
-        var state = ConnectionTimeouts(policy: policy, now: start)
-        state.headReceived(now: at(1))
-        state.endReceived(now: at(1))
-        _ = state.responseHeadWritten()
-        _ = state.responseEnded(now: at(1))
+        var state = servedOnce()
+        #expect(state.timerFired(now: at(60)) == .wait)
         #expect(state.timerFired(now: at(61)) == .close(.keepAliveTimeout))
     }
 
     @Test func aDrainClosesIdleConnectionsAndLetsRequestsFinishWithConnectionClose() {
-        var idle = ConnectionTimeouts(policy: policy, now: start)
-        idle.headReceived(now: at(1))
-        idle.endReceived(now: at(1))
-        _ = idle.responseHeadWritten()
-        _ = idle.responseEnded(now: at(1))
+        var idle = servedOnce()
         #expect(idle.drain(now: at(2)) == .close)
 
         var busy = ConnectionTimeouts(policy: policy, now: start)

@@ -31,12 +31,12 @@ struct ConnectionTimeouts<Instant: InstantProtocol<Duration>> {
 
     private(set) var deadline: Instant?
     /// Requests whose head arrived and whose response has not ended.
-    private(set) var requestsOpen = 0
+    private var requestsOpen = 0
     private var readingBody = false
     private var headStartedAt: Instant?
     private var lastActivity: Instant
     private var servedAny = false
-    private(set) var isDraining = false
+    private var isDraining = false
     private var responseStarted = false
     private var closed = false
 

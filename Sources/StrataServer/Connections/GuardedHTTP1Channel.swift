@@ -36,9 +36,6 @@ final class ConnectionMetrics: Sendable {
     func closed(_ reason: ConnectionCloseReason) {
         closes[reason]?.increment()
     }
-
-    /// Connections open now.
-    var openCount: Int { open.load(ordering: .relaxed) }
 }
 
 /// Hummingbird's HTTP/1 channel with Strata's connection policy in front: the open-connection
