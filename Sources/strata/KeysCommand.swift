@@ -17,7 +17,7 @@ struct Keys: AsyncParsableCommand {
         @Option(help: "A name for the key (who or what uses it).")
         var name: String
 
-        @Option(help: "Comma-separated permissions, e.g. read,write or admin or workorders.write.")
+        @Option(help: "Comma-separated permissions, each naming its app (simjobs.write, workorders.read, workorders.*) or admin.")
         var permissions: String
 
         @Option(help: "Expiry, e.g. 90d, 12h (default: never).")

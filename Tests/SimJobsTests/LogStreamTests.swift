@@ -32,7 +32,7 @@ import Testing
     func aStreamOpenedBeforeTheTaskRunsGetsEveryLineThenTheEndAndResumes() async throws {
         try await withTestDatabase { database in
             let pool = database.pool
-            let key = try await APIKeyStore(pool: pool).create(.init(name: "reader", permissions: ["read"])).secret
+            let key = try await APIKeyStore(pool: pool).create(.init(name: "reader", permissions: ["simjobs.read"])).secret
             let environment = ModuleEnvironment(pool: pool, logger: TestPostgres.logger)
             let router = StrataApplication.buildRouter(
                 configuration: try ServerConfiguration(environment: EnvironmentReader([:])),

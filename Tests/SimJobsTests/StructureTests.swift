@@ -210,7 +210,7 @@ let ethanolCIF = Data(
             try await withTestDatabase { database in
                 let pool = database.pool
                 let keys = APIKeyStore(pool: pool)
-                let writer = try await keys.create(.init(name: "writer", permissions: ["read", "write"])).secret
+                let writer = try await keys.create(.init(name: "writer", permissions: ["simjobs.read", "simjobs.write"])).secret
                 let environment = ModuleEnvironment(pool: pool, objects: objects, logger: TestPostgres.logger)
                 var configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
                 configuration.simjobs.uploadMaxSize = 4096

@@ -172,8 +172,8 @@ import Testing
         try await withTestDatabase { database in
             let pool = database.pool
             let keys = APIKeyStore(pool: pool)
-            let admin = try await keys.create(.init(name: "admin", permissions: ["read", "write", "admin"])).secret
-            let reader = try await keys.create(.init(name: "reader", permissions: ["read"])).secret
+            let admin = try await keys.create(.init(name: "admin", permissions: ["simjobs.*"])).secret
+            let reader = try await keys.create(.init(name: "reader", permissions: ["simjobs.read"])).secret
             try await pool.query(
                 "INSERT INTO simjobs.workers (name, hostname, pid, gpus, heartbeat_seconds, started_at) VALUES ('w1', 'host', 42, '{0,1}', 60, now())"
             )

@@ -9,8 +9,11 @@ import Testing
     @Test(
         arguments: [
             (["admin"], "workorders.write", true),
-            (["read"], "events.read", true),
-            (["read"], "events.write", false),
+            (["events.read"], "events.read", true),
+            (["read"], "events.read", false),
+            (["write"], "simjobs.write", false),
+            (["simjobs.write"], "workorders.write", false),
+            (["simjobs.*"], "simjobs.admin", true),
             (["workorders.*"], "workorders.delete", true),
             (["workorders.*"], "helpdesk.read", false),
             (["workorders.write"], "workorders.write", true),
@@ -23,14 +26,14 @@ import Testing
     }
 
     @Test func requireNamesTheMissingPermission() {
-        #expect(throws: StrataError.self) { try principal(["read"]).require("events.write") }
-        #expect(principal(["read"]).actor == "api_key:ci")
+        #expect(throws: StrataError.self) { try principal(["events.read"]).require("events.write") }
+        #expect(principal(["events.read"]).actor == "api_key:ci")
     }
 }
 
 @Suite struct PrincipalScopeTests {
     @Test func scopesLimitValuesUnlessAbsentOrAdmin() {
-        let operator1 = Principal(id: "u", name: "op", kind: .user, permissions: ["write"], scopes: ["line_ids": ["L1", "L2"]])
+        let operator1 = Principal(id: "u", name: "op", kind: .user, permissions: ["conv.write"], scopes: ["line_ids": ["L1", "L2"]])
         #expect(operator1.scopeValues("line_ids") == ["L1", "L2"])
         #expect(operator1.scopeValues("factory_ids") == nil)
         #expect(operator1.allows("L1", in: "line_ids") && !operator1.allows("L9", in: "line_ids"))

@@ -87,7 +87,7 @@ import Testing
     func aRejectedRequestWithAKeyIsAuditedUnderItsActor() async throws {
         try await withTestApplication(modules: [ProbeModule()]) { database, client, _ in
             let pool = database.pool
-            let (_, key) = try await APIKeyStore(pool: pool).create(.init(name: "auditor", permissions: ["read"]))
+            let (_, key) = try await APIKeyStore(pool: pool).create(.init(name: "auditor", permissions: ["probe.read"]))
             try await client.execute(
                 uri: "/api/probe/items",
                 method: .post,

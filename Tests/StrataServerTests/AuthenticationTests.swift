@@ -42,9 +42,14 @@ struct GuardedModule: StrataModule {
         return try? JSONDecoder().decode(Problem.self, from: Data(String(buffer: response.body).utf8)).code
     }
 
-    func createKey(_ pool: PostgresPool, _ permissions: [String], rateLimit: Int = 100) async throws -> (APIKey, String) {
+    /// A key named `test-<verbs>` holding `guarded.<verb>` for each verb (`admin` as it is).
+    func createKey(_ pool: PostgresPool, _ verbs: [String], rateLimit: Int = 100) async throws -> (APIKey, String) {
         try await APIKeyStore(pool: pool).create(
-            .init(name: "test-\(permissions.joined(separator: "-"))", permissions: permissions, rateLimitPerMinute: rateLimit)
+            .init(
+                name: "test-\(verbs.joined(separator: "-"))",
+                permissions: verbs.map { $0 == "admin" ? $0 : "guarded.\($0)" },
+                rateLimitPerMinute: rateLimit
+            )
         )
     }
 

@@ -288,8 +288,10 @@ struct ConventionsModule: StrataModule {
         try await withConventions { database, client in
             try await database.pool.query("INSERT INTO strata.conv_notes (line_id, body) VALUES ('L1', 'one'), ('L2', 'two')")
             let store = APIKeyStore(pool: database.pool)
-            let (_, lineOne) = try await store.create(.init(name: "line-one", permissions: ["read", "write"], scopes: ["line_ids": ["L1"]]))
-            let (_, everywhere) = try await store.create(.init(name: "all-lines", permissions: ["read"]))
+            let (_, lineOne) = try await store.create(
+                .init(name: "line-one", permissions: ["conv.read", "conv.write"], scopes: ["line_ids": ["L1"]])
+            )
+            let (_, everywhere) = try await store.create(.init(name: "all-lines", permissions: ["conv.read"]))
             try await client.execute(uri: "/api/conv/lines/L1/notes/1", method: .get, headers: [.xAPIKey: lineOne]) { response in
                 #expect(response.status == .ok && String(buffer: response.body) == "one")
             }

@@ -54,7 +54,7 @@ import Testing
                     hub: environment.hub,
                     logger: TestPostgres.logger
                 )
-                let (_, key) = try await APIKeyStore(pool: pool).create(.init(name: "listener", permissions: ["read"]))
+                let (_, key) = try await APIKeyStore(pool: pool).create(.init(name: "listener", permissions: ["orders.read"]))
                 try await append(4, pool: pool)
                 try await relay.relayWaitingEvents()
                 // The stream no longer holds the early events: they come from the outbox.

@@ -46,7 +46,7 @@ struct PeopleModule: StrataModule {
 
 @Suite struct TokenIssuerTests {
     let issuer = try! TokenIssuer(secret: Array("0123456789abcdef0123456789abcdef".utf8), lifetime: .seconds(600))
-    let ann = Principal(id: "u-1", name: "ann", kind: .user, permissions: ["read"], scopes: ["factory_ids": ["F1"]])
+    let ann = Principal(id: "u-1", name: "ann", kind: .user, permissions: ["people.read"], scopes: ["factory_ids": ["F1"]])
 
     @Test func aTokenCarriesItsPrincipalAndOnlyOurSignatureIsAccepted() throws {
         let (token, claims) = issuer.issue(for: ann, app: "people")

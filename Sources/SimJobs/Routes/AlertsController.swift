@@ -21,7 +21,7 @@ public struct AlertsController: Sendable {
     public func addRoutes(to router: any RouterMethods<StrataRequestContext>) {
         let group = router.group("/api/simjobs/alerts")
         group.get { request, context in
-            try context.requirePermission("read")
+            try context.requirePermission("simjobs.read")
             var query = QueryReader(request)
             let state = query.choice("state", among: ["active", "resolved"])
             let level = query.choice("level", among: AlertService.levels)
@@ -31,18 +31,18 @@ public struct AlertsController: Sendable {
             return try Response.json(try await alerts.alerts(resolved: resolved, level: level, limit: page.limit, cursor: page.cursor))
         }
         group.post("{id}/resolve") { _, context in
-            let principal = try context.requirePermission("write")
+            let principal = try context.requirePermission("simjobs.write")
             guard let id = Int64(try context.parameters.require("id")), id > 0 else {
                 throw StrataError(.notFound, "No alert has this id (alert ids are whole numbers).")
             }
             return try Response.json(try await alerts.resolve(id, by: String(principal.name.prefix(200)), requestID: context.requestID))
         }
         group.get("rules") { _, context in
-            try context.requirePermission("read")
+            try context.requirePermission("simjobs.read")
             return try Response.json(RuleList(items: try await alerts.rules()))
         }
         group.patch("rules/{id}") { request, context in
-            try context.requirePermission("admin")
+            try context.requirePermission("simjobs.admin")
             guard let id = UUID(uuidString: try context.parameters.require("id")) else {
                 throw StrataError(.notFound, "No alert rule has this id (rule ids are UUIDs).")
             }
@@ -50,7 +50,7 @@ public struct AlertsController: Sendable {
             return try Response.json(try await alerts.updateRule(id, update, audit: context.audit))
         }
         router.get("/api/simjobs/system/logs") { request, context in
-            try context.requirePermission("read")
+            try context.requirePermission("simjobs.read")
             var query = QueryReader(request)
             let filter = SystemLog.Filter(
                 level: query.choice("level", among: SystemLog.levels),

@@ -17,11 +17,11 @@ public struct ModelsController: Sendable {
     public func addRoutes(to router: any RouterMethods<StrataRequestContext>) {
         let models = router.group("/api/simjobs/models")
         models.get { _, context in
-            try context.requirePermission("read")
+            try context.requirePermission("simjobs.read")
             return try Response.json(ModelList(items: try await catalog.list()))
         }
         models.post { request, context in
-            try context.requirePermission("admin")
+            try context.requirePermission("simjobs.admin")
             let registration = try await request.decodeJSON(as: ModelCatalog.Registration.self, context: context)
             let model = try await catalog.register(registration, audit: context.audit, requestID: context.requestID)
             var response = try Response.json(model, status: .created)
@@ -29,7 +29,7 @@ public struct ModelsController: Sendable {
             return response
         }
         models.get("loaded") { request, context in
-            try context.requirePermission("read")
+            try context.requirePermission("simjobs.read")
             var query = QueryReader(request)
             let state = query.choice("state", of: ModelLoad.State.self)
             let model = query.text("model", length: 1...100)
@@ -37,37 +37,37 @@ public struct ModelsController: Sendable {
             return try Response.json(ModelLoadList(items: try await catalog.loads(of: model, state: state)))
         }
         models.post("{name}/load") { request, context in
-            try context.requirePermission("admin")
+            try context.requirePermission("simjobs.admin")
             let placement = try await request.decodeJSONIfPresent(as: ModelCatalog.Placement.self, context: context) ?? .init()
             let name = try context.parameters.require("name")
             let load = try await catalog.requestLoad(name, placement, audit: context.audit, requestID: context.requestID)
             return try Response.json(load, status: .accepted)
         }
         models.post("{name}/unload") { request, context in
-            try context.requirePermission("admin")
+            try context.requirePermission("simjobs.admin")
             let placement = try await request.decodeJSONIfPresent(as: ModelCatalog.Placement.self, context: context) ?? .init()
             let name = try context.parameters.require("name")
             let loads = try await catalog.requestUnload(name, placement, audit: context.audit, requestID: context.requestID)
             return try Response.json(ModelLoadList(items: loads), status: .accepted)
         }
         models.get("{name}") { _, context in
-            try context.requirePermission("read")
+            try context.requirePermission("simjobs.read")
             return try Response.json(try await catalog.model(try context.parameters.require("name")))
         }
         models.patch("{name}") { request, context in
-            try context.requirePermission("admin")
+            try context.requirePermission("simjobs.admin")
             let update = try await request.decodeJSON(as: ModelCatalog.Update.self, context: context)
             let name = try context.parameters.require("name")
             return try Response.json(try await catalog.update(name, update, audit: context.audit, requestID: context.requestID))
         }
         models.post("{name}/validation") { request, context in
-            try context.requirePermission("admin")
+            try context.requirePermission("simjobs.admin")
             let validation = try await request.decodeJSON(as: ModelCatalog.Validation.self, context: context)
             let name = try context.parameters.require("name")
             return try Response.json(try await catalog.recordValidation(name, validation, audit: context.audit, requestID: context.requestID))
         }
         models.delete("{name}") { _, context in
-            try context.requirePermission("admin")
+            try context.requirePermission("simjobs.admin")
             try await catalog.delete(try context.parameters.require("name"), audit: context.audit, requestID: context.requestID)
             return Response(status: .noContent)
         }

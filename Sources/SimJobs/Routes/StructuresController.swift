@@ -25,13 +25,13 @@ public struct StructuresController: Sendable {
     public func addRoutes(to router: any RouterMethods<StrataRequestContext>) {
         let structures = router.group("/api/simjobs/structures")
         structures.post { request, context in
-            try context.requirePermission("write")
+            try context.requirePermission("simjobs.write")
             var query = QueryReader(request)
             let builtin = query.bool("builtin") ?? false
             let format = query.choice("format", of: StructureFormat.self)
             let givenName = query.text("name", length: 1...255)
             try query.validate()
-            if builtin { try context.requirePermission("admin") }
+            if builtin { try context.requirePermission("simjobs.admin") }
             let upload = try await request.fileUpload(context: context)
             guard let name = givenName ?? upload.fileName, !name.isEmpty else {
                 throw StrataError.validation([
@@ -51,7 +51,7 @@ public struct StructuresController: Sendable {
             return response
         }
         structures.get { request, context in
-            try context.requirePermission("read")
+            try context.requirePermission("simjobs.read")
             var query = QueryReader(request)
             let filter = StructureService.Filter(
                 builtin: query.bool("builtin"),
@@ -62,11 +62,11 @@ public struct StructuresController: Sendable {
             return try Response.json(try await service.list(filter, limit: page.limit, cursor: page.cursor))
         }
         structures.get("{id}") { _, context in
-            try context.requirePermission("read")
+            try context.requirePermission("simjobs.read")
             return try Response.json(try await service.structure(try Self.structureID(context)))
         }
         structures.get("{id}/content") { _, context in
-            try context.requirePermission("read")
+            try context.requirePermission("simjobs.read")
             let (structure, data) = try await service.content(try Self.structureID(context))
             var headers = HTTPFields()
             headers[.contentType] = structure.format.mediaType
@@ -75,7 +75,7 @@ public struct StructuresController: Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         structures.delete("{id}") { _, context in
-            try context.requirePermission("write")
+            try context.requirePermission("simjobs.write")
             try await service.delete(try Self.structureID(context), audit: context.audit, requestID: context.requestID)
             return Response(status: .noContent)
         }

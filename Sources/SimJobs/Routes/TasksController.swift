@@ -6,7 +6,7 @@ public import StrataPostgres
 
 /// `/api/simjobs/...`: submit tasks (one route per task type, and batches), list and read them,
 /// their results and logs, cancel them; the models and the queue at a glance. Reads need
-/// permission `read`, submissions and cancellations `write`.
+/// permission `simjobs.read`, submissions and cancellations `simjobs.write`.
 public struct TasksController: Sendable {
     let service: TaskService
     let pool: PostgresPool
@@ -42,41 +42,41 @@ public struct TasksController: Sendable {
         let tasks = router.group("/api/simjobs/tasks")
         for type in TaskType.allCases {
             tasks.post(RouterPath(type.rawValue)) { request, context in
-                try context.requirePermission("write")
+                try context.requirePermission("simjobs.write")
                 let submission = try await request.decodeJSON(as: TaskService.Submission.self, context: context)
                 let created = try await service.submit([submission], type: type, audit: context.audit, requestID: context.requestID)
                 return try Response.json(created[0], status: .accepted)
             }
         }
         tasks.post("batch") { request, context in
-            try context.requirePermission("write")
+            try context.requirePermission("simjobs.write")
             let batch = try await request.decodeJSON(as: Batch.self, context: context)
             let created = try await service.submit(batch.tasks, type: nil, audit: context.audit, requestID: context.requestID)
             return try Response.json(TaskList(items: created), status: .accepted)
         }
         tasks.get { request, context in
-            try context.requirePermission("read")
+            try context.requirePermission("simjobs.read")
             let (filter, page) = try Self.filter(request)
             return try Response.json(try await service.list(filter, limit: page.limit, cursor: page.cursor))
         }
         tasks.get("{id}") { _, context in
-            try context.requirePermission("read")
+            try context.requirePermission("simjobs.read")
             let task = try await service.task(try Self.taskID(context))
             var response = try Response.json(task)
             response.headers[.eTag] = ETag.value(version: task.version)
             return response
         }
         tasks.get("{id}/result") { _, context in
-            try context.requirePermission("read")
+            try context.requirePermission("simjobs.read")
             return try Response.json(try await service.result(try Self.taskID(context)))
         }
         tasks.post("{id}/cancel") { _, context in
-            try context.requirePermission("write")
+            try context.requirePermission("simjobs.write")
             let task = try await service.cancel(try Self.taskID(context), audit: context.audit, requestID: context.requestID)
             return try Response.json(task, status: task.status == .cancelled ? .ok : .accepted)
         }
         tasks.get("{id}/logs") { request, context in
-            try context.requirePermission("read")
+            try context.requirePermission("simjobs.read")
             let id = try Self.taskID(context)
             let (after, limit, level) = try Self.logQuery(request)
             let lines = try await service.logs(id, afterID: after, limit: limit, level: level)
@@ -84,7 +84,7 @@ public struct TasksController: Sendable {
             return try Response.json(LogPage(items: lines, lastID: lines.last?.id ?? after))
         }
         tasks.get("{id}/logs/stream") { request, context in
-            try context.requirePermission("read")
+            try context.requirePermission("simjobs.read")
             let id = try Self.taskID(context)
             let (after, _, level) = try Self.logQuery(request)
             let resume = try Self.lastEventID(request) ?? after
@@ -92,11 +92,11 @@ public struct TasksController: Sendable {
             return LogStream(service: service, taskID: id, after: resume, level: level).response()
         }
         router.get("/api/simjobs/workers") { _, context in
-            try context.requirePermission("read")
+            try context.requirePermission("simjobs.read")
             return try Response.json(WorkerList(items: try await service.workers()))
         }
         router.get("/api/simjobs/queue") { _, context in
-            try context.requirePermission("read")
+            try context.requirePermission("simjobs.read")
             return try Response.json(try await service.queueStatus())
         }
     }

@@ -1,8 +1,8 @@
 /// Who is making a request: an API key or a signed-in user, with permissions and scopes.
 ///
-/// Permissions are strings: a verb (`read`, `write`), an app-qualified one
-/// (`workorders.write`), an app wildcard (`workorders.*`) or `admin` (everything). A principal
-/// holds `app.verb` when it holds it exactly, `app.*`, the bare verb, or `admin`.
+/// Permissions are strings: an app-qualified verb (`workorders.write`, `simjobs.read`), an app
+/// wildcard (`workorders.*`) or `admin` (everything). A principal holds `app.verb` when it holds
+/// it exactly, `app.*`, or `admin`; a permission for one app never reaches another.
 ///
 /// Scopes limit which rows a principal reaches (`factory_ids`, `line_ids`): repositories filter
 /// by them in SQL, so that an out-of-scope row looks exactly like a missing one.
@@ -59,9 +59,7 @@ public struct Principal: Sendable, Equatable {
     public func has(_ permission: String) -> Bool {
         if permissions.contains("admin") || permissions.contains(permission) { return true }
         guard let dot = permission.lastIndex(of: ".") else { return false }
-        let app = permission[..<dot]
-        let verb = permission[permission.index(after: dot)...]
-        return permissions.contains("\(app).*") || permissions.contains(String(verb))
+        return permissions.contains("\(permission[..<dot]).*")
     }
 
     /// Checks `permission`.

@@ -10,7 +10,7 @@ public import StrataPostgres
 public import StrataRedis
 
 /// `GET /api/events?app=A[&aggregate=ID]`: an app's events as Server-Sent Events (permission
-/// `events.read`, which `read` grants).
+/// `A.read`, or `events.read` for every app's).
 ///
 /// - Each message is `id: <position>`, `event: <kind>`, `data: <JSON>` (``LiveEvent``).
 /// - A client that reconnects with `Last-Event-ID` (or `?after=`) gets every event after that
@@ -63,10 +63,11 @@ public struct EventsController: Sendable {
     }
 
     func stream(_ request: Request, context: StrataRequestContext) async throws -> Response {
-        try context.requirePermission("events.read")
         guard let app = request.uri.queryParameters["app"].map(String.init), OutboxEvent.isAppName(app) else {
             throw StrataError(.invalidValue, "Query parameter 'app' must name an app (lowercase letters, digits, _).", details: ["field": "app"])
         }
+        // An app's events are its data: its read permission, or `events.read` for every app.
+        if context.principal?.has("events.read") != true { try context.requirePermission("\(app).read") }
         let aggregateID = request.uri.queryParameters["aggregate"].map(String.init)
         if let aggregateID, !(1...200).contains(aggregateID.count) {
             throw StrataError(.invalidValue, "Query parameter 'aggregate' must be 1 to 200 characters.", details: ["field": "aggregate"])

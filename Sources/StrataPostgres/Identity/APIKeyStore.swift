@@ -35,14 +35,20 @@ public struct APIKeyStore: Sendable {
             guard (1...100).contains(name.count) else { throw fail("name", "must be 1 to 100 characters") }
             guard (1...1_000_000).contains(rateLimitPerMinute) else { throw fail("rate_limit", "must be 1 to 1000000 per minute") }
             guard permissions.allSatisfy(Self.isPermission) else {
-                throw fail("permissions", "must be names such as read, write, admin or workorders.write")
+                throw fail("permissions", "must be admin or name their app, such as simjobs.write, workorders.read or workorders.*")
             }
             if let expiresAt, expiresAt <= Date() { throw fail("expires_at", "must be in the future") }
         }
 
+        /// `admin`, or `app.verb` / `app.*` (lowercase letters, digits and `_` on each side).
         static func isPermission(_ text: String) -> Bool {
-            (1...100).contains(text.utf8.count)
-                && text.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2A }
+            if text == "admin" { return true }
+            let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+            guard text.utf8.count <= 100, parts.count == 2 else { return false }
+            let isName = { (part: Substring) in
+                !part.isEmpty && part.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F }
+            }
+            return isName(parts[0]) && (parts[1] == "*" || isName(parts[1]))
         }
     }
 

@@ -60,8 +60,8 @@ struct AuthBenchmark {
             environment: environment,
             logger: logger
         )
-        let (_, key) = try await APIKeyStore(pool: pool).create(.init(name: "bench", permissions: ["read"], rateLimitPerMinute: 1_000_000))
-        let user = Principal(id: "bench-user", name: "bench", kind: .user, permissions: ["read"])
+        let (_, key) = try await APIKeyStore(pool: pool).create(.init(name: "bench", permissions: ["bench.read"], rateLimitPerMinute: 1_000_000))
+        let user = Principal(id: "bench-user", name: "bench", kind: .user, permissions: ["bench.read"])
         let (token, _) = tokens.issue(for: user, app: "bench")
         let port = try FileSystem.freeLoopbackPort()
         let application = Application(
