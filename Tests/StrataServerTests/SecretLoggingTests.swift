@@ -57,7 +57,7 @@ final class CapturedLogs: Sendable {
                 uri: "/api/strata/keys",
                 method: .post,
                 headers: [.xAPIKey: admin, .contentType: "application/json"],
-                body: ByteBuffer(string: #"{"name":"robot","permissions":["read"]}"#)
+                body: ByteBuffer(string: #"{"name":"robot","permissions":["simjobs.read"]}"#)
             ) { response in
                 struct Created: Decodable { var key: String }
                 return try JSONDecoder().decode(Created.self, from: Data(String(buffer: response.body).utf8)).key
