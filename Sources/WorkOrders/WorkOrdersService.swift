@@ -484,21 +484,27 @@ public struct WorkOrdersService: Sendable {
     /// caller's (dates, text) ``invalidate(_:)`` instead. A failure is logged: the relay's
     /// tombstone then ends the older entry.
     /// - Parameter json: The order's JSON, as the cache stores it (``WorkOrder/jsonBytes``).
+    /// Inside an enclosing transaction (an idempotent request) it waits for that commit.
     func cacheCommitted(_ order: WorkOrder, json: [UInt8]) async {
-        do {
-            try await cache.store(order.id.uuidString, HotCache<WorkOrder>.Encoded(json: json, version: order.version))
-        } catch {
-            logger.warning("could not cache a work order", metadata: ["strata.workorders.order": "\(order.id)", "error": "\(error)"])
+        await EnclosingTransaction.afterCommit { [cache, logger] in
+            do {
+                try await cache.store(order.id.uuidString, HotCache<WorkOrder>.Encoded(json: json, version: order.version))
+            } catch {
+                logger.warning("could not cache a work order", metadata: ["strata.workorders.order": "\(order.id)", "error": "\(error)"])
+            }
         }
     }
 
     /// Replaces the cached detail by a tombstone of the committed version. A failure is logged:
     /// the relay writes the same tombstone when it publishes the change's event.
+    /// Inside an enclosing transaction (an idempotent request) it waits for that commit.
     func invalidate(_ order: WorkOrder) async {
-        do {
-            try await cache.invalidate(order.id.uuidString, version: order.version)
-        } catch {
-            logger.warning("could not invalidate a cached work order", metadata: ["strata.workorders.order": "\(order.id)", "error": "\(error)"])
+        await EnclosingTransaction.afterCommit { [cache, logger] in
+            do {
+                try await cache.invalidate(order.id.uuidString, version: order.version)
+            } catch {
+                logger.warning("could not invalidate a cached work order", metadata: ["strata.workorders.order": "\(order.id)", "error": "\(error)"])
+            }
         }
     }
 }

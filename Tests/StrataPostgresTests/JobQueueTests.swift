@@ -257,9 +257,9 @@ import Testing
             )
             try await pool.query(
                 """
-                INSERT INTO strata.idempotency_keys (principal, route, key, fingerprint, expires_at)
-                VALUES ('p', 'POST /x', 'old', decode(repeat('00', 32), 'hex'), now() - interval '1 minute'),
-                       ('p', 'POST /x', 'live', decode(repeat('00', 32), 'hex'), now() + interval '1 hour')
+                INSERT INTO strata.idempotency_keys (principal, route, key, fingerprint, status, headers, body, expires_at)
+                VALUES ('p', 'POST /x', 'old', decode(repeat('00', 32), 'hex'), 201, '{}', '', now() - interval '1 minute'),
+                       ('p', 'POST /x', 'live', decode(repeat('00', 32), 'hex'), 201, '{}', '', now() + interval '1 hour')
                 """
             )
             let handlers = PlatformJobs.handlers(pool: pool)

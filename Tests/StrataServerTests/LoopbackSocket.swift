@@ -119,6 +119,22 @@ final class LoopbackSocket: @unchecked Sendable {
         return (statusCode(of: text), ending)
     }
 
+    /// One request with `Connection: close`, read to its end: the whole answer as text.
+    static func request(
+        port: Int,
+        _ method: String,
+        _ path: String,
+        headers: [String: String] = [:],
+        body: String = ""
+    ) throws(ConnectFailure) -> (status: Int?, text: String) {
+        let socket = try connect(port: port)
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: strata\r\nConnection: close\r\nContent-Length: \(body.utf8.count)\r\n"
+        for (name, value) in headers.sorted(by: { $0.key < $1.key }) { head += "\(name): \(value)\r\n" }
+        guard socket.send(head + "\r\n" + body) else { return (nil, "") }
+        let text = socket.read(timeout: .seconds(60)).text
+        return (statusCode(of: text), text)
+    }
+
     /// The status code of an HTTP/1.1 answer's first line.
     static func statusCode(of text: String) -> Int? {
         guard text.hasPrefix("HTTP/1.1 "), text.utf8.count >= 12 else { return nil }

@@ -14,47 +14,57 @@ struct ServedProcess {
     let port: Int
     let outputPath: String
 
-    /// Starts the built `strata` binary with `variables` added to the environment, waits until
-    /// `/health` answers, runs `body`, and kills the process if it is still running.
+    /// Starts the built `strata` binary on a test database of its own with `variables` added
+    /// to the environment, waits until `/health` answers, runs `body`, and kills the process if
+    /// it is still running.
     static func with<Result: Sendable>(
         variables: [String: String],
         _ body: (ServedProcess) async throws -> Result
     ) async throws -> Result {
-        try await withTestDatabase { database in
-            let home = NSTemporaryDirectory() + "strata-served-\(UUID().uuidString.prefix(8))"
-            defer { try? FileManager.default.removeItem(atPath: home) }
-            try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
-            let port = try FileSystem.freeLoopbackPort()
-            var environment = ProcessInfo.processInfo.environment
-            environment["STRATA_HOME"] = home
-            environment["PORT"] = "\(port)"
-            environment["DATABASE_URL"] = database.url.revealedURL
-            environment["LOG_LEVEL"] = "warning"
-            environment["RATE_LIMIT_ANONYMOUS"] = "1000000"
-            for (name, value) in variables { environment[name] = value }
-            let outputPath = home + "/serve.out"
-            _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
-            let output = open(outputPath, O_WRONLY | O_APPEND | O_CLOEXEC)
-            let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
-            let pid = try ChildProcess.spawn(
-                [BuiltProducts.path("strata"), "serve"],
-                environment: environment,
-                input: null,
-                output: output,
-                newSession: true
-            )
-            close(output)
-            close(null)
-            let served = ServedProcess(pid: pid, port: port, outputPath: outputPath)
-            defer {
-                if kill(pid, 0) == 0 {
-                    kill(pid, SIGKILL)
-                    _ = ChildProcess.waitForExit(pid)
-                }
-            }
-            try await served.waitUntilServing()
-            return try await body(served)
-        }
+        try await withTestDatabase { database in try await with(database: database, variables: variables, body) }
+    }
+
+    /// As ``with(variables:_:)``, on `database` (a later process may serve the same one).
+    static func with<Result: Sendable>(
+        database: TestDatabase,
+        variables: [String: String] = [:],
+        _ body: (ServedProcess) async throws -> Result
+    ) async throws -> Result {
+        let home = NSTemporaryDirectory() + "strata-served-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        let port = try FileSystem.freeLoopbackPort()
+        var environment = ProcessInfo.processInfo.environment
+        environment["STRATA_HOME"] = home
+        environment["PORT"] = "\(port)"
+        environment["DATABASE_URL"] = database.url.revealedURL
+        environment["LOG_LEVEL"] = "warning"
+        environment["RATE_LIMIT_ANONYMOUS"] = "1000000"
+        for (name, value) in variables { environment[name] = value }
+        let outputPath = home + "/serve.out"
+        _ = FileManager.default.createFile(atPath: outputPath, contents: nil)
+        let output = open(outputPath, O_WRONLY | O_APPEND | O_CLOEXEC)
+        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let pid = try ChildProcess.spawn(
+            [BuiltProducts.path("strata"), "serve"],
+            environment: environment,
+            input: null,
+            output: output,
+            newSession: true
+        )
+        close(output)
+        close(null)
+        let served = ServedProcess(pid: pid, port: port, outputPath: outputPath)
+        defer { served.kill() }
+        try await served.waitUntilServing()
+        return try await body(served)
+    }
+
+    /// Kills the process with SIGKILL (as the OOM killer would), if it still runs, and reaps it.
+    func kill() {
+        guard Glibc.kill(pid, 0) == 0 else { return }
+        Glibc.kill(pid, SIGKILL)
+        _ = ChildProcess.waitForExit(pid)
     }
 
     /// What the process printed.
@@ -66,7 +76,7 @@ struct ServedProcess {
             let port = port
             let answer = try? await LoopbackSocket.onThread { try LoopbackSocket.get(port: port, path: "/health") }
             if answer?.status == 200 { return }
-            if kill(pid, 0) != 0 { break }
+            if Glibc.kill(pid, 0) != 0 { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw StrataError(.serverStartFailed, "strata serve did not start: \(output)")
@@ -88,7 +98,7 @@ struct ServedProcess {
 
     /// Sends SIGTERM and waits for the exit status.
     func terminate() async -> Int32 {
-        kill(pid, SIGTERM)
+        Glibc.kill(pid, SIGTERM)
         return await withCheckedContinuation { continuation in
             DispatchQueue.global().async { continuation.resume(returning: ChildProcess.waitForExit(pid)) }
         }

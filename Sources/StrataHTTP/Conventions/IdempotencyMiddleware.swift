@@ -9,8 +9,10 @@ public import StrataPostgres
 /// `Idempotency-Key` on `POST` under `/api/`: the first response to a key is kept for 24 h (per
 /// principal and route) and a retry gets it again byte for byte, with
 /// `Idempotent-Replayed: true`; the same key with a different query, Content-Type or body is 422; a retry while the
-/// first request runs is 409. A request that fails with an error or a 5xx releases its key, so
-/// a retry runs again.
+/// first request runs is 409. The handler runs inside one transaction with the stored response
+/// (``PostgresPool/withEnclosingTransaction(_:)``): a request that fails with an error or a 5xx,
+/// or whose server dies before the commit, leaves neither its change nor its key, so a retry
+/// runs again; once committed, a retry gets the response.
 public struct IdempotencyMiddleware: RouterMiddleware {
     public typealias Context = StrataRequestContext
     let store: IdempotencyStore
@@ -35,48 +37,46 @@ public struct IdempotencyMiddleware: RouterMiddleware {
             route: "POST \(request.uri.path)",
             key: key
         )
-        switch try await store.begin(
-            scope,
-            fingerprint: IdempotencyStore.fingerprint(
-                query: request.uri.query,
-                contentType: request.headers[.contentType],
-                body: body.readableBytesView
-            )
-        ) {
-        case .replay(let stored):
-            var headers = HTTPFields()
-            for (name, value) in stored.headers { if let field = HTTPField.Name(name) { headers[field] = value } }
-            headers[.idempotentReplayed] = "true"
-            return Response(
-                status: HTTPResponse.Status(code: stored.status),
-                headers: headers,
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: stored.body))
-            )
-        case .proceed:
-            var response: Response
-            do {
-                response = try await next(request, context)
-            } catch {
-                try? await store.abandon(scope)
-                throw error
+        let fingerprint = IdempotencyStore.fingerprint(
+            query: request.uri.query,
+            contentType: request.headers[.contentType],
+            body: body.readableBytesView
+        )
+        let collected = request
+        // One transaction for the key, the change and the stored response: the response commits
+        // with the change or not at all, so a crash in between leaves nothing to replay and
+        // nothing created, and a retry runs again.
+        return try await store.pool.withEnclosingTransaction { connection in
+            switch try await store.claim(scope, fingerprint: fingerprint, on: connection) {
+            case .replay(let stored):
+                var headers = HTTPFields()
+                for (name, value) in stored.headers { if let field = HTTPField.Name(name) { headers[field] = value } }
+                headers[.idempotentReplayed] = "true"
+                let response = Response(
+                    status: HTTPResponse.Status(code: stored.status),
+                    headers: headers,
+                    body: ResponseBody(byteBuffer: ByteBuffer(bytes: stored.body))
+                )
+                return (response, commit: false)
+            case .proceed:
+                var response = try await next(collected, context)
+                // A server error keeps nothing: the change (if any) rolls back and a retry runs again.
+                guard response.status.code < 500 else { return (response, commit: false) }
+                // Keep the body to replay it, and send the same bytes now.
+                let collector = BodyCollector()
+                try await response.body.write(collector)
+                let bytes = collector.bytes
+                var headers: [String: String] = [:]
+                for name in Self.keptHeaders { if let value = response.headers[name] { headers[name.canonicalName] = value } }
+                try await store.remember(
+                    scope,
+                    fingerprint: fingerprint,
+                    response: .init(status: Int(response.status.code), headers: headers, body: bytes),
+                    on: connection
+                )
+                response.body = ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
+                return (response, commit: true)
             }
-            guard response.status.code < 500 else {
-                try? await store.abandon(scope)
-                return response
-            }
-            // Keep the body to replay it, and send the same bytes now.
-            let collector = BodyCollector()
-            try await response.body.write(collector)
-            let bytes = collector.bytes
-            var headers: [String: String] = [:]
-            for name in Self.keptHeaders { if let value = response.headers[name] { headers[name.canonicalName] = value } }
-            do {
-                try await store.complete(scope, with: .init(status: Int(response.status.code), headers: headers, body: bytes))
-            } catch {
-                context.logger.warning("an idempotent response could not be stored", metadata: ["strata.error": "\(error)"])
-            }
-            response.body = ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
-            return response
         }
     }
 }

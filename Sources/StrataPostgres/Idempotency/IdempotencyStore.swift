@@ -1,11 +1,12 @@
 import Crypto
 import Foundation
-import PostgresNIO
+public import PostgresNIO
 import StrataCore
 
-/// `strata.idempotency_keys`: reserve a key for a request, remember its response, replay it.
+/// `strata.idempotency_keys`: the first response to a request with an `Idempotency-Key`, stored
+/// in the transaction of the change it answers, and replayed to retries.
 public struct IdempotencyStore: Sendable {
-    let pool: PostgresPool
+    public let pool: PostgresPool
 
     public init(pool: PostgresPool) {
         self.pool = pool
@@ -39,7 +40,8 @@ public struct IdempotencyStore: Sendable {
 
     /// What to do with a request carrying a key.
     public enum Outcome: Sendable, Equatable {
-        /// First time (or the first attempt died): run it, then ``complete(_:with:)``.
+        /// First time (or the first attempt did not commit): run it, then
+        /// ``remember(_:fingerprint:response:on:)`` in the same transaction.
         case proceed
         /// Seen and answered: send this again.
         case replay(StoredResponse)
@@ -54,83 +56,63 @@ public struct IdempotencyStore: Sendable {
         return Array(hasher.finalize())
     }
 
-    /// Reserves the key for this request, or says how it was answered.
+    /// The first half of the advisory lock key of idempotency keys (`'IDMP'`), so that they
+    /// never meet other advisory locks.
+    static let lockClass: Int32 = 0x4944_4D50
+
+    /// Called in the request's transaction (see ``PostgresPool/withEnclosingTransaction(_:)``):
+    /// locks the key for the transaction and says whether to run the request or replay its
+    /// stored response. Nothing is written: a request that does not commit leaves no trace, so
+    /// a retry after a crash runs again.
     /// - Throws: `idempotency_key_reused` (422) when the key came with a different request (query, Content-Type or body);
-    ///   `idempotency_in_flight` (409) while the first request is still running.
-    public func begin(_ scope: Scope, fingerprint: [UInt8]) async throws -> Outcome {
-        try await pool.withTransaction { connection in
-            let logger = pool.statementLogger
-            try await connection.query(
-                """
-                DELETE FROM strata.idempotency_keys
-                WHERE principal = \(scope.principal) AND route = \(scope.route) AND key = \(scope.key) AND expires_at < now()
-                """,
-                logger: logger
-            )
-            let inserted = try await connection.query(
-                """
-                INSERT INTO strata.idempotency_keys (principal, route, key, fingerprint)
-                VALUES (\(scope.principal), \(scope.route), \(scope.key), \(Data(fingerprint)))
-                ON CONFLICT DO NOTHING RETURNING 1
-                """,
-                logger: logger
-            ).collect()
-            if !inserted.isEmpty { return .proceed }
-            let rows = try await connection.query(
-                """
-                SELECT fingerprint, state, locked_until < now(), status, headers::text, body
-                FROM strata.idempotency_keys
-                WHERE principal = \(scope.principal) AND route = \(scope.route) AND key = \(scope.key)
-                FOR UPDATE
-                """,
-                logger: logger
-            ).collect()
-            guard let row = rows.first else { return .proceed }  // expired and removed in between
-            let (stored, state, stale, status, headers, body) = try row.decode((Data, String, Bool, Int16?, String?, Data?).self)
-            guard Array(stored) == fingerprint else {
-                throw StrataError(
-                    .idempotencyKeyReused,
-                    "This Idempotency-Key was used with a different request; use a new key for a new request."
-                )
-            }
-            if state == "done", let status {
-                let decoded = headers.flatMap { try? JSONDecoder().decode([String: String].self, from: Data($0.utf8)) } ?? [:]
-                return .replay(StoredResponse(status: Int(status), headers: decoded, body: Array(body ?? Data())))
-            }
-            guard stale else {
-                throw StrataError(.idempotencyInFlight, "A request with this Idempotency-Key is still being processed; retry shortly.")
-            }
-            // The first attempt's server died mid-request: this one takes over.
-            try await connection.query(
-                """
-                UPDATE strata.idempotency_keys SET locked_until = now() + interval '60 seconds'
-                WHERE principal = \(scope.principal) AND route = \(scope.route) AND key = \(scope.key)
-                """,
-                logger: logger
-            )
-            return .proceed
+    ///   `idempotency_in_flight` (409) while a request with the key runs.
+    public func claim(_ scope: Scope, fingerprint: [UInt8], on connection: PostgresConnection) async throws -> Outcome {
+        let logger = pool.statementLogger
+        let lockName = "\(scope.principal)\n\(scope.route)\n\(scope.key)"
+        let locked = try await connection.query(
+            "SELECT pg_try_advisory_xact_lock(\(Self.lockClass), hashtext(\(lockName)))",
+            logger: logger
+        ).collect().first?.decode(Bool.self)
+        guard locked == true else {
+            throw StrataError(.idempotencyInFlight, "A request with this Idempotency-Key is still being processed; retry shortly.")
         }
-    }
-
-    /// Remembers the response of a reserved key.
-    public func complete(_ scope: Scope, with response: StoredResponse) async throws {
-        let headers = String(decoding: try JSONEncoder().encode(response.headers), as: UTF8.self)
-        try await pool.query(
+        let rows = try await connection.query(
             """
-            UPDATE strata.idempotency_keys
-            SET state = 'done', status = \(Int16(response.status)), headers = \(headers)::jsonb, body = \(Data(response.body))
+            SELECT fingerprint, expires_at > now(), status, headers::text, body
+            FROM strata.idempotency_keys
             WHERE principal = \(scope.principal) AND route = \(scope.route) AND key = \(scope.key)
-            """
-        )
+            """,
+            logger: logger
+        ).collect()
+        guard let row = rows.first else { return .proceed }
+        let (stored, current, status, headers, body) = try row.decode((Data, Bool, Int16, String, Data).self)
+        guard current else { return .proceed }  // expired: remember() replaces it
+        guard Array(stored) == fingerprint else {
+            throw StrataError(
+                .idempotencyKeyReused,
+                "This Idempotency-Key was used with a different request; use a new key for a new request."
+            )
+        }
+        let decoded = (try? JSONDecoder().decode([String: String].self, from: Data(headers.utf8))) ?? [:]
+        return .replay(StoredResponse(status: Int(status), headers: decoded, body: Array(body)))
     }
 
-    /// Releases a reserved key without a response (the request failed), so a retry runs again.
-    public func abandon(_ scope: Scope) async throws {
-        try await pool.query(
+    /// Stores the response of a claimed key, in the request's transaction: it commits with the
+    /// change it answers, or not at all.
+    public func remember(_ scope: Scope, fingerprint: [UInt8], response: StoredResponse, on connection: PostgresConnection) async throws {
+        let headers = String(decoding: try JSONEncoder().encode(response.headers), as: UTF8.self)
+        try await connection.query(
             """
-            DELETE FROM strata.idempotency_keys
-            WHERE principal = \(scope.principal) AND route = \(scope.route) AND key = \(scope.key) AND state = 'in_flight'
-            """
+            INSERT INTO strata.idempotency_keys (principal, route, key, fingerprint, status, headers, body)
+            VALUES (
+                \(scope.principal), \(scope.route), \(scope.key), \(Data(fingerprint)),
+                \(Int16(response.status)), \(headers)::jsonb, \(Data(response.body))
+            )
+            ON CONFLICT (principal, route, key) DO UPDATE
+            SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, headers = EXCLUDED.headers, body = EXCLUDED.body,
+                created_at = now(), expires_at = now() + interval '24 hours'
+            """,
+            logger: pool.statementLogger
         )
     }
 

@@ -11,6 +11,8 @@ public enum IsolationLevel: String, Sendable, CaseIterable {
 extension PostgresPool {
     /// Runs the closure inside one transaction and commits it, retrying the whole closure a
     /// bounded number of times when PostgreSQL reports a serialization failure or deadlock.
+    /// Inside an ``EnclosingTransaction`` of this pool it is a savepoint of that transaction
+    /// instead, committed with it.
     ///
     /// The closure may therefore run more than once: keep side effects other than the
     /// database's (HTTP calls, Redis writes) outside it. The connection must not escape.
@@ -40,19 +42,17 @@ extension PostgresPool {
             return true
         }
         return try await backoff.retrying(attempts: maxAttempts, when: isCollision) {
-            try await withConnection { connection in
+            // Inside an enclosing transaction (an idempotent request): a savepoint of it, at its
+            // isolation level; a collision rolls back to the savepoint and retries.
+            if let enclosing = EnclosingTransaction.joinable(by: self) { return try await withSavepoint(in: enclosing, body) }
+            return try await withConnection { connection in
                 try await connection.query(PostgresQuery(unsafeSQL: begin), logger: self.queryLogger)
                 let result: Result
                 do {
                     result = try await body(connection)
                     try await connection.query("COMMIT", logger: self.queryLogger)
                 } catch {
-                    do {
-                        try await connection.query("ROLLBACK", logger: self.queryLogger)
-                    } catch {
-                        // The connection's state is unknown: drop it rather than hand it on.
-                        try? await connection.close()
-                    }
+                    await self.rollBack(connection)
                     throw error
                 }
                 return result

@@ -127,7 +127,8 @@ public final class PostgresPool: Service, Sendable {
 
     // MARK: Leasing
 
-    /// Leases a connection for the closure's lifetime.
+    /// Leases a connection for the closure's lifetime — or, inside an
+    /// ``EnclosingTransaction`` of this pool, runs the closure on that transaction's connection.
     ///
     /// The connection must not escape the closure. Errors thrown by the closure that come
     /// from PostgreSQL are mapped to ``StrataError``; the closure's own errors pass unchanged.
@@ -137,6 +138,18 @@ public final class PostgresPool: Service, Sendable {
     public func withConnection<Result: Sendable>(
         _ body: @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
+        if let enclosing = EnclosingTransaction.joinable(by: self) {
+            return try await mappingPostgresErrors { try await body(enclosing.connection) }
+        }
+        let entry = try await lease()
+        defer { connections.release(entry) }
+        return try await mappingPostgresErrors {
+            try await withTaskExecutorPreference(entry.executor) { try await body(entry.connection) }
+        }
+    }
+
+    /// Takes a connection from the pool, counting the wait.
+    func lease() async throws -> ConnectionPool.Entry {
         let start = ContinuousClock.now
         let entry: ConnectionPool.Entry
         do {
@@ -148,9 +161,13 @@ public final class PostgresPool: Service, Sendable {
             throw StrataError.fromPostgres(error)
         }
         metrics.recordAcquired(after: start.duration(to: .now))
-        defer { connections.release(entry) }
+        return entry
+    }
+
+    /// Runs `body`, mapping PostgreSQL's errors to ``StrataError`` and passing others unchanged.
+    func mappingPostgresErrors<Result: Sendable>(_ body: () async throws -> Result) async throws -> Result {
         do {
-            return try await withTaskExecutorPreference(entry.executor) { try await body(entry.connection) }
+            return try await body()
         } catch let error as PSQLError {
             throw StrataError.fromPostgres(error)
         } catch let error as PostgresDecodingError {

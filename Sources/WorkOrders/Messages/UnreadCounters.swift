@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import StrataCore
+import StrataPostgres
 import StrataRedis
 
 /// Unread-message counters per reader in Redis (`strata:workorders:unread:<reader>`, a hash of
@@ -58,24 +59,30 @@ struct UnreadCounters: Sendable {
     }
 
     /// A message was committed on `orderID`: one more unread for every watcher but its author.
+    /// Inside an enclosing transaction (an idempotent request) it waits for that commit.
     func messagePosted(on orderID: UUID, watchers: [String], author: String) async {
         let readers = watchers.filter { $0 != author }
         guard let redis, !readers.isEmpty else { return }
-        do {
-            _ = try await redis.run(Self.incrementScript, keys: readers.map(Self.key), arguments: [orderID.uuidString])
-        } catch {
-            // The hashes may now undercount: drop them so that they are rebuilt.
-            _ = try? await redis.delete(readers.map(Self.key))
+        await EnclosingTransaction.afterCommit {
+            do {
+                _ = try await redis.run(Self.incrementScript, keys: readers.map(Self.key), arguments: [orderID.uuidString])
+            } catch {
+                // The hashes may now undercount: drop them so that they are rebuilt.
+                _ = try? await redis.delete(readers.map(Self.key))
+            }
         }
     }
 
     /// `reader` has read `orderID`: forget its cached counts so they are rebuilt from the markers.
+    /// Inside an enclosing transaction (an idempotent request) it waits for that commit.
     func read(_ orderID: UUID, by reader: String) async {
         guard let redis else { return }
-        do {
-            try await redis.hashDelete(Self.key(reader), [orderID.uuidString])
-        } catch {
-            _ = try? await redis.delete(Self.key(reader))
+        await EnclosingTransaction.afterCommit {
+            do {
+                try await redis.hashDelete(Self.key(reader), [orderID.uuidString])
+            } catch {
+                _ = try? await redis.delete(Self.key(reader))
+            }
         }
     }
 }
