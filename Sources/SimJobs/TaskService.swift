@@ -240,7 +240,7 @@ public struct TaskService: Sendable {
             }
             if structureName.isEmpty { structureName = name }
         }
-        let options = try String(decoding: JSONEncoder().encode(task.options), as: UTF8.self)
+        let options = try String(decoding: JSONEncoder.api().encode(task.options), as: UTF8.self)
         let inserted = try await connection.query(
             """
             INSERT INTO simjobs.tasks (task_type, priority, model_name, structure_id, structure_name, parameters, options)
@@ -412,7 +412,7 @@ public struct TaskService: Sendable {
                 runningTasks: Int(running),
                 startedAt: started,
                 lastSeenAt: seen,
-                gpuReadings: (try? JSONDecoder().decode([GPUReading].self, from: Data(readings.utf8))) ?? [],
+                gpuReadings: (try? JSONDecoder.api().decode([GPUReading].self, from: Data(readings.utf8))) ?? [],
                 gpuReadingsAt: readAt
             )
         }

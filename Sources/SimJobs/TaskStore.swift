@@ -33,7 +33,7 @@ struct TaskStore: Sendable {
             structureID: structureID,
             structureName: structureName,
             parameters: try JSONValue(parsing: parameters),
-            options: try JSONDecoder().decode(TaskOptions.self, from: Data(options.utf8)),
+            options: try JSONDecoder.api().decode(TaskOptions.self, from: Data(options.utf8)),
             gpuID: gpu.map(Int.init),
             workerID: try columns[10].decode(String?.self),
             attempt: Int(try columns[11].decode(Int32.self)),

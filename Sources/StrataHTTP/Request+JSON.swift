@@ -2,26 +2,6 @@ public import Foundation
 public import Hummingbird
 import StrataCore
 
-extension JSONDecoder {
-    /// The API's request decoder: dates are strict RFC 3339 (``RFC3339``); anything else in a
-    /// date field is a `DecodingError`, answered 400 `malformed_body`.
-    public static func api() -> JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let container = try decoder.singleValueContainer()
-            let text = try container.decode(String.self)
-            guard let date = RFC3339.date(from: text) else {
-                throw DecodingError.dataCorruptedError(
-                    in: container,
-                    debugDescription: "Expected an RFC 3339 date-time such as 2026-01-31T08:00:00Z."
-                )
-            }
-            return date
-        }
-        return decoder
-    }
-}
-
 extension Request {
     /// Decodes a JSON body, answering the client's mistakes with problem+json:
     /// 415 `unsupported_media_type` when `Content-Type` is not JSON, 413 `payload_too_large`

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import StrataCore
 import StrataPostgres
 
 /// `strata db …`: database figures.
@@ -26,9 +27,7 @@ struct Database: AsyncParsableCommand {
                     try await DatabaseStatistics.collect(from: pool)
                 }
                 if json {
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-                    print(String(decoding: try encoder.encode(statistics), as: UTF8.self))
+                    print(String(decoding: try JSONEncoder.api(pretty: true).encode(statistics), as: UTF8.self))
                     return
                 }
                 print("database     \(statistics.database)")

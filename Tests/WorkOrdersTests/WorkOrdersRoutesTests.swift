@@ -61,6 +61,35 @@ import Testing
     ]
 
     @Test(.timeLimit(.minutes(1)), arguments: [WorkOrdersModule.Store.postgres, .memory])
+    func messagesArePagedByCursorLikeEveryList(store: WorkOrdersModule.Store) async throws {
+        try await withApp(store: store) { client, auth, _ in
+            let path = "/api/workorders/orders"
+            let id = try await client.execute(uri: path, method: .post, headers: auth, body: Self.body(Self.draft)) {
+                try #require(Self.json($0)["id"]?.stringValue)
+            }
+            for text in ["one", "two", "three"] {
+                try await client.execute(uri: "\(path)/\(id)/messages", method: .post, headers: auth, body: Self.body(["body": .string(text)])) {
+                    #expect($0.status == .created)
+                }
+            }
+            let first = try await client.execute(uri: "\(path)/\(id)/messages?limit=2", method: .get, headers: auth) { Self.json($0) }
+            #expect(first["items"]?.arrayValue?.compactMap { $0["body"]?.stringValue } == ["one", "two"])
+            let cursor = try #require(first["next_cursor"]?.stringValue, "a full page has a next cursor")
+            let second = try await client.execute(uri: "\(path)/\(id)/messages?limit=2&cursor=\(cursor)", method: .get, headers: auth) {
+                Self.json($0)
+            }
+            #expect(second["items"]?.arrayValue?.compactMap { $0["body"]?.stringValue } == ["three"])
+            #expect(second["next_cursor"] == .null, "the end, for now")
+            try await client.execute(uri: "\(path)/\(id)/messages?cursor=nonsense", method: .get, headers: auth) {
+                #expect($0.status == .unprocessableContent)
+            }
+            try await client.execute(uri: "/api/workorders/quick-replies/manager-001", method: .get, headers: auth) { response in
+                #expect(Self.json(response)["next_cursor"] == .null, "a list returned whole has the same shape")
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)), arguments: [WorkOrdersModule.Store.postgres, .memory])
     func anOrderLivesThroughTheAPIWithETagsAndProgress(store: WorkOrdersModule.Store) async throws {
         try await withApp(store: store) { client, auth, _ in
             let path = "/api/workorders/orders"

@@ -14,10 +14,6 @@ public struct AlertsController: Sendable {
         self.systemLog = systemLog
     }
 
-    struct RuleList: Encodable {
-        var items: [AlertRule]
-    }
-
     public func addRoutes(to router: any RouterMethods<StrataRequestContext>) {
         let group = router.group("/api/simjobs/alerts")
         group.get { request, context in
@@ -39,7 +35,7 @@ public struct AlertsController: Sendable {
         }
         group.get("rules") { _, context in
             try context.requirePermission("simjobs.read")
-            return try Response.json(RuleList(items: try await alerts.rules()))
+            return try Response.json(Page.complete(try await alerts.rules()))
         }
         group.patch("rules/{id}") { request, context in
             try context.requirePermission("simjobs.admin")

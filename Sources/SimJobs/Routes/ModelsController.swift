@@ -18,7 +18,7 @@ public struct ModelsController: Sendable {
         let models = router.group("/api/simjobs/models")
         models.get { _, context in
             try context.requirePermission("simjobs.read")
-            return try Response.json(ModelList(items: try await catalog.list()))
+            return try Response.json(Page.complete(try await catalog.list()))
         }
         models.post { request, context in
             try context.requirePermission("simjobs.admin")
@@ -34,7 +34,7 @@ public struct ModelsController: Sendable {
             let state = query.choice("state", of: ModelLoad.State.self)
             let model = query.text("model", length: 1...100)
             try query.validate()
-            return try Response.json(ModelLoadList(items: try await catalog.loads(of: model, state: state)))
+            return try Response.json(Page.complete(try await catalog.loads(of: model, state: state)))
         }
         models.post("{name}/load") { request, context in
             try context.requirePermission("simjobs.admin")
@@ -48,7 +48,7 @@ public struct ModelsController: Sendable {
             let placement = try await request.decodeJSONIfPresent(as: ModelCatalog.Placement.self, context: context) ?? .init()
             let name = try context.parameters.require("name")
             let loads = try await catalog.requestUnload(name, placement, audit: context.audit, requestID: context.requestID)
-            return try Response.json(ModelLoadList(items: loads), status: .accepted)
+            return try Response.json(Page.complete(loads), status: .accepted)
         }
         models.get("{name}") { _, context in
             try context.requirePermission("simjobs.read")
@@ -72,12 +72,4 @@ public struct ModelsController: Sendable {
             return Response(status: .noContent)
         }
     }
-}
-
-struct ModelList: Encodable {
-    var items: [SimulationModel]
-}
-
-struct ModelLoadList: Encodable {
-    var items: [ModelLoad]
 }

@@ -23,21 +23,6 @@ public struct TasksController: Sendable {
         var tasks: [TaskService.Submission]
     }
 
-    struct TaskList: ResponseEncodable {
-        var items: [SimulationTask]
-    }
-
-    struct LogPage: ResponseEncodable {
-        var items: [TaskLogLine]
-        /// Pass as `after` to read on.
-        var lastID: Int64
-
-        enum CodingKeys: String, CodingKey {
-            case items
-            case lastID = "last_id"
-        }
-    }
-
     public func addRoutes(to router: any RouterMethods<StrataRequestContext>) {
         let tasks = router.group("/api/simjobs/tasks")
         for type in TaskType.allCases {
@@ -52,7 +37,7 @@ public struct TasksController: Sendable {
             try context.requirePermission("simjobs.write")
             let batch = try await request.decodeJSON(as: Batch.self, context: context)
             let created = try await service.submit(batch.tasks, type: nil, audit: context.audit, requestID: context.requestID)
-            return try Response.json(TaskList(items: created), status: .accepted)
+            return try Response.json(Page.complete(created), status: .accepted)
         }
         tasks.get { request, context in
             try context.requirePermission("simjobs.read")
@@ -81,7 +66,7 @@ public struct TasksController: Sendable {
             let (after, limit, level) = try Self.logQuery(request)
             let lines = try await service.logs(id, afterID: after, limit: limit, level: level)
             if lines.isEmpty { _ = try await service.task(id) }  // 404 for a task that does not exist
-            return try Response.json(LogPage(items: lines, lastID: lines.last?.id ?? after))
+            return try Response.json(Page.byPosition(lines, limit: limit, position: \.id))
         }
         tasks.get("{id}/logs/stream") { request, context in
             try context.requirePermission("simjobs.read")
@@ -93,7 +78,7 @@ public struct TasksController: Sendable {
         }
         router.get("/api/simjobs/workers") { _, context in
             try context.requirePermission("simjobs.read")
-            return try Response.json(WorkerList(items: try await service.workers()))
+            return try Response.json(Page.complete(try await service.workers()))
         }
         router.get("/api/simjobs/queue") { _, context in
             try context.requirePermission("simjobs.read")
@@ -131,14 +116,9 @@ public struct TasksController: Sendable {
 
     static func logQuery(_ request: Request) throws -> (after: Int64, limit: Int, level: String?) {
         var query = QueryReader(request)
-        let after = query.integer("after", in: 0...Int64.max) ?? 0
-        let limit = query.integer("limit", in: 1...1000).map(Int.init) ?? 500
+        let (after, limit) = query.positionPage(defaultLimit: 500, maximumLimit: 1000)
         let level = query.choice("level", among: SystemLog.levels)
         try query.validate()
         return (after, limit, level)
     }
-}
-
-struct WorkerList: Encodable {
-    var items: [WorkerStatus]
 }

@@ -135,7 +135,7 @@ public struct TaskRunner: Sendable {
 
     /// Runs one task's job.
     func run(_ context: JobContext) async throws -> String? {
-        let arguments = try JSONDecoder().decode(Arguments.self, from: Data(context.job.argsJSON.utf8))
+        let arguments = try JSONDecoder.api().decode(Arguments.self, from: Data(context.job.argsJSON.utf8))
         // Model affinity: a GPU that holds the task's model is taken first.
         guard let gpu = await slots.take(for: arguments.model_name) else {
             throw StrataError(.concurrentUpdate, "No free GPU (more tasks claimed than GPUs); the task is retried.")

@@ -34,7 +34,7 @@ public struct WorkerPresence: Service {
             let readings = try await probe.read(gpus: slots.all)
             if failing { logger.notice("the GPU probe works again") }
             failing = false
-            return String(decoding: try JSONEncoder().encode(readings), as: UTF8.self)
+            return String(decoding: try JSONEncoder.api().encode(readings), as: UTF8.self)
         } catch {
             if !failing { logger.warning("the GPU probe failed; GPU readings are not updated", metadata: ["strata.error": "\(error)"]) }
             failing = true

@@ -45,7 +45,7 @@ public enum JSONValue: Sendable, Hashable, Codable {
     /// - Throws: `invalid_value` when the text is not JSON.
     public init(parsing text: String) throws {
         do {
-            self = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            self = try JSONDecoder.api().decode(JSONValue.self, from: Data(text.utf8))
         } catch {
             throw StrataError(.invalidValue, "The text is not valid JSON.", underlying: error)
         }
@@ -53,9 +53,7 @@ public enum JSONValue: Sendable, Hashable, Codable {
 
     /// The value as compact JSON text with sorted keys (what is bound to a `jsonb` parameter).
     public var text: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+        (try? JSONEncoder.api().encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
     }
 
     /// The members, when the value is an object.

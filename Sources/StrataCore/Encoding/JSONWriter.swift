@@ -1,16 +1,5 @@
 public import Foundation
 
-extension JSONEncoder {
-    /// The API's JSON: keys sorted for stable output, ISO 8601 dates, slashes unescaped. (What
-    /// ``JSONWritable`` types write by hand, faster.)
-    public static func api() -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .iso8601
-        return encoder
-    }
-}
-
 /// A value that writes its own JSON, for the responses and events written with every request
 /// (lists, details, progress): several times faster than Foundation's `JSONEncoder`, which
 /// goes through `Encoder` containers and boxes every value.

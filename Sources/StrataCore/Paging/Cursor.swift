@@ -35,7 +35,7 @@ public struct Cursor: Sendable, Equatable {
     public init(decoding text: String) throws {
         let refused = StrataError.validation([.init(field: "cursor", reason: "is not a cursor this API returned")])
         guard text.utf8.count <= 2048 else { throw refused }
-        guard let data = Base64URL.decode(text), let payload = try? JSONDecoder().decode(Payload.self, from: Data(data)), !payload.v.isEmpty
+        guard let data = Base64URL.decode(text), let payload = try? JSONDecoder.api().decode(Payload.self, from: Data(data)), !payload.v.isEmpty
         else { throw refused }
         self.values = payload.v
     }
@@ -54,7 +54,9 @@ public struct Cursor: Sendable, Equatable {
     }
 }
 
-/// One page of a keyset-paginated list.
+/// One page of a keyset-paginated list — and the body of every list the API returns:
+/// `{"items": […], "next_cursor": …}`, with a `null` cursor on the last page and on lists that
+/// are returned whole (``complete(_:)``).
 public struct Page<Item: Sendable>: Sendable {
     public var items: [Item]
     /// The cursor for the next page, `nil` on the last one.
@@ -63,6 +65,17 @@ public struct Page<Item: Sendable>: Sendable {
     public init(items: [Item], nextCursor: String?) {
         self.items = items
         self.nextCursor = nextCursor
+    }
+
+    /// A list returned whole: one page with no next one.
+    public static func complete(_ items: [Item]) -> Page { Page(items: items, nextCursor: nil) }
+
+    /// A page of a list read in order of a growing position (log lines, messages, progress
+    /// reports): a full page's next cursor is its last item's position; a shorter one has
+    /// reached the end for now.
+    public static func byPosition(_ items: [Item], limit: Int, position: (Item) -> Int64) -> Page {
+        let next = items.count >= limit ? items.last.map { Cursor(values: ["\(position($0))"]).encoded } : nil
+        return Page(items: items, nextCursor: next)
     }
 }
 

@@ -113,6 +113,23 @@ public struct QueryReader {
         return PageRequest(limit: limit, cursor: cursor)
     }
 
+    /// Where a list read by position starts and how much of it to read: after the position in
+    /// `cursor` (a page's `next_cursor`, see ``Page/byPosition(_:limit:position:)``) or in
+    /// `after` (a position the client holds, such as an event's id), from the start without
+    /// either; `limit` from 1 to `maximumLimit`.
+    public mutating func positionPage(defaultLimit: Int, maximumLimit: Int) -> (after: Int64, limit: Int) {
+        let limit = integer("limit", in: 1...Int64(maximumLimit)).map(Int.init) ?? defaultLimit
+        var after = integer("after", in: 0...Int64.max) ?? 0
+        if let text = parameters["cursor"], !text.isEmpty {
+            if let cursor = try? Cursor(decoding: text), cursor.values.count == 1, let position = Int64(cursor.values[0]), position >= 0 {
+                after = position
+            } else {
+                reject("cursor", "is not a cursor this API returned")
+            }
+        }
+        return (after, limit)
+    }
+
     /// Throws `validation_failed` listing every wrong parameter, if any.
     public func validate() throws {
         guard errors.isEmpty else { throw StrataError.validation(errors) }

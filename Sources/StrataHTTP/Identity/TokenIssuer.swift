@@ -117,9 +117,7 @@ public struct TokenIssuer: Sendable {
             jti: Self.newTokenID(),
             iss: Self.issuerName
         )
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let payload = Base64URL.encode(Array((try? encoder.encode(claims)) ?? Data()))
+        let payload = Base64URL.encode(Array((try? JSONEncoder.api().encode(claims)) ?? Data()))
         let signingInput = Self.header + "." + payload
         let signature = Base64URL.encode(Array(HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: key)))
         return (signingInput + "." + signature, claims)
@@ -163,10 +161,10 @@ public struct TokenIssuer: Sendable {
             let signature = Base64URL.decode(parts[2]), let payload = Base64URL.decode(parts[1])
         else { throw refused }
         struct Header: Decodable { var alg: String }
-        guard (try? JSONDecoder().decode(Header.self, from: Data(header)))?.alg == "HS256" else { throw refused }
+        guard (try? JSONDecoder.api().decode(Header.self, from: Data(header)))?.alg == "HS256" else { throw refused }
         let signingInput = Array(parts[0].utf8) + [UInt8(ascii: ".")] + Array(parts[1].utf8)
         guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signingInput, using: key) else { throw refused }
-        guard let claims = try? JSONDecoder().decode(Claims.self, from: Data(payload)), claims.iss == Self.issuerName else { throw refused }
+        guard let claims = try? JSONDecoder.api().decode(Claims.self, from: Data(payload)), claims.iss == Self.issuerName else { throw refused }
         let seconds = Int64(now.timeIntervalSince1970)
         guard claims.exp + 30 > seconds, claims.iat - 30 <= seconds else { throw refused }
         return claims

@@ -57,9 +57,7 @@ public struct ProblemDetails: Codable, Sendable, Equatable {
 
     /// The problem as a response, with `Retry-After` when given.
     public func response(retryAfter: Int? = nil) -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = (try? encoder.encode(self)) ?? Data("{\"status\":\(status)}".utf8)
+        let data = (try? JSONEncoder.api().encode(self)) ?? Data("{\"status\":\(status)}".utf8)
         var headers: HTTPFields = [.contentType: "application/problem+json"]
         if let retryAfter { headers[.retryAfter] = "\(retryAfter)" }
         return Response(

@@ -40,10 +40,6 @@ public struct KeysController: Sendable {
         }
     }
 
-    struct Listing: ResponseEncodable {
-        var items: [APIKey]
-    }
-
     public func addRoutes(to router: any RouterMethods<StrataRequestContext>) {
         let group = router.group("/api/strata/keys")
         group.post { request, context -> EditedResponse<Created> in
@@ -66,9 +62,9 @@ public struct KeysController: Sendable {
                 response: Created(id: key.id, key: secret, prefix: key.prefix, name: key.name, permissions: key.permissions, expiresAt: key.expiresAt)
             )
         }
-        group.get { _, context -> Listing in
+        group.get { _, context -> Page<APIKey> in
             try context.requirePermission("admin")
-            return Listing(items: try await keys.store.list())
+            return Page.complete(try await keys.store.list())
         }
         group.delete("{id}") { _, context -> HTTPResponse.Status in
             try context.requirePermission("admin")

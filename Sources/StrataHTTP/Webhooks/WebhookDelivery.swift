@@ -68,7 +68,7 @@ public enum WebhookDelivery {
     /// Enqueues messages on the caller's connection (in its transaction).
     public static func enqueue(_ messages: [WebhookMessage], on connection: PostgresConnection, logger: Logger) async throws {
         guard !messages.isEmpty else { return }
-        let encoder = JSONEncoder()
+        let encoder = JSONEncoder.api()
         let jobs = try messages.map { message in
             NewJob(queue: queue, kind: kind, argsJSON: String(decoding: try encoder.encode(message), as: UTF8.self), maxAttempts: attempts)
         }
@@ -82,7 +82,7 @@ public enum WebhookDelivery {
         timeout: Duration = .seconds(30)
     ) -> JobHandler {
         { context in
-            let message = try JSONDecoder().decode(WebhookMessage.self, from: Data(context.job.argsJSON.utf8))
+            let message = try JSONDecoder.api().decode(WebhookMessage.self, from: Data(context.job.argsJSON.utf8))
             let target: OutboundTarget
             do {
                 target = try await policy.check(message.url)

@@ -93,14 +93,14 @@ public struct IdempotencyStore: Sendable {
                 "This Idempotency-Key was used with a different request; use a new key for a new request."
             )
         }
-        let decoded = (try? JSONDecoder().decode([String: String].self, from: Data(headers.utf8))) ?? [:]
+        let decoded = (try? JSONDecoder.api().decode([String: String].self, from: Data(headers.utf8))) ?? [:]
         return .replay(StoredResponse(status: Int(status), headers: decoded, body: Array(body)))
     }
 
     /// Stores the response of a claimed key, in the request's transaction: it commits with the
     /// change it answers, or not at all.
     public func remember(_ scope: Scope, fingerprint: [UInt8], response: StoredResponse, on connection: PostgresConnection) async throws {
-        let headers = String(decoding: try JSONEncoder().encode(response.headers), as: UTF8.self)
+        let headers = String(decoding: try JSONEncoder.api().encode(response.headers), as: UTF8.self)
         try await connection.query(
             """
             INSERT INTO strata.idempotency_keys (principal, route, key, fingerprint, status, headers, body)

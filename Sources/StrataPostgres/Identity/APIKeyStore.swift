@@ -63,7 +63,7 @@ public struct APIKeyStore: Sendable {
         try newKey.validate()
         for _ in 0..<3 {
             let (text, prefix) = APIKey.generate()
-            let scopes = String(decoding: try JSONEncoder().encode(newKey.scopes), as: UTF8.self)
+            let scopes = String(decoding: try JSONEncoder.api().encode(newKey.scopes), as: UTF8.self)
             do {
                 let rows = try await pool.query(
                     """
@@ -119,7 +119,7 @@ public struct APIKeyStore: Sendable {
         let (id, name, prefix, permissions, scopesText, rateLimit, active, expiresAt, createdAt, revokedAt, lastUsedAt, keyHash) = try row.decode(
             (UUID, String, String, [String], String, Int, Bool, Date?, Date, Date?, Date?, Data).self
         )
-        let scopes = (try? JSONDecoder().decode([String: [String]].self, from: Data(scopesText.utf8))) ?? [:]
+        let scopes = (try? JSONDecoder.api().decode([String: [String]].self, from: Data(scopesText.utf8))) ?? [:]
         return APIKey(
             id: id,
             name: name,

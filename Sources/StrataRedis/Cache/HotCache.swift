@@ -75,7 +75,7 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
 
         /// Foundation's JSON with its default settings.
         public static var standard: Coding {
-            Coding(encode: { try JSONEncoder().encode($0) }, decode: { try JSONDecoder().decode(Value.self, from: $0) })
+            Coding(encode: { try JSONEncoder.api().encode($0) }, decode: { try JSONDecoder.api().decode(Value.self, from: $0) })
         }
     }
 

@@ -25,7 +25,7 @@ public struct SessionStore<Value: Codable & Sendable>: Sendable {
 
     /// Stores (or replaces) a session and starts its TTL.
     public func put(_ id: String, _ value: Value) async throws {
-        let data = try JSONEncoder().encode(value)
+        let data = try JSONEncoder.api().encode(value)
         try await redis.send([Array("SET".utf8), Array((keyPrefix + id).utf8), Array(data), Array("PX".utf8), Array(ttlMilliseconds.utf8)])
     }
 
@@ -35,7 +35,7 @@ public struct SessionStore<Value: Codable & Sendable>: Sendable {
         let reply = try await redis.send([Array("GETEX".utf8), Array((keyPrefix + id).utf8), Array("PX".utf8), Array(ttlMilliseconds.utf8)])
         guard case .bulkString(let bytes) = reply else { return nil }
         do {
-            return try JSONDecoder().decode(Value.self, from: Data(bytes))
+            return try JSONDecoder.api().decode(Value.self, from: Data(bytes))
         } catch {
             throw StrataError(.invalidValue, "The stored session does not match the expected shape.", underlying: error)
         }

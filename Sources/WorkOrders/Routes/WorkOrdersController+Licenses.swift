@@ -26,7 +26,7 @@ extension WorkOrdersController {
         let licenses = router.group("/api/workorders/licenses")
         licenses.get("plans") { _, context in
             try context.requirePermission("workorders.read")
-            return Items(items: WorkOrdersService.plans)
+            return Page.complete(WorkOrdersService.plans)
         }
         licenses.get("status") { _, context in
             try context.requirePermission("workorders.read")

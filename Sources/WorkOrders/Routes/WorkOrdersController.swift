@@ -38,10 +38,6 @@ public struct WorkOrdersController: Sendable {
         var role: String?
     }
 
-    struct Items<Item: Encodable & Sendable>: ResponseEncodable {
-        var items: [Item]
-    }
-
     struct Progress: ResponseEncodable, JSONWritable {
         var order: WorkOrder
         var progress: ProgressLog
@@ -132,9 +128,8 @@ public struct WorkOrdersController: Sendable {
         orders.get("{id}/progress") { request, context in
             let scope = try Self.readScope(context)
             let (after, limit) = try Self.afterAndLimit(request)
-            return try Response.json(
-                Items(items: try await service.progressLogs(of: try Self.orderID(context), afterID: after, limit: limit, scope: scope))
-            )
+            let logs = try await service.progressLogs(of: try Self.orderID(context), afterID: after, limit: limit, scope: scope)
+            return try Response.json(Page.byPosition(logs, limit: limit, position: \.id))
         }
         orders.post("{id}/customer-access") { request, context in
             let actor = try Self.actor(context, permission: "workorders.write")
@@ -153,9 +148,8 @@ public struct WorkOrdersController: Sendable {
         orders.get("{id}/messages") { request, context in
             let scope = try Self.readScope(context)
             let (after, limit) = try Self.afterAndLimit(request)
-            return try Response.json(
-                Items(items: try await service.messages(of: try Self.orderID(context), afterID: after, limit: limit, scope: scope))
-            )
+            let messages = try await service.messages(of: try Self.orderID(context), afterID: after, limit: limit, scope: scope)
+            return try Response.json(Page.byPosition(messages, limit: limit, position: \.id))
         }
         orders.post("{id}/messages") { request, context in
             let principal = try context.requirePermission("workorders.read")
@@ -194,18 +188,18 @@ public struct WorkOrdersController: Sendable {
         let replies = router.group("/api/workorders/quick-replies")
         replies.get("{user_id}") { _, context in
             try context.requirePermission("workorders.read")
-            return Items(items: try await service.quickReplies(of: try context.parameters.require("user_id")))
+            return Page.complete(try await service.quickReplies(of: try context.parameters.require("user_id")))
         }
         replies.post("{user_id}/add") { request, context in
             let actor = try Self.actor(context, permission: "workorders.write")
             let body = try await request.decodeJSON(as: Phrases.self, context: context)
             let owner = try context.parameters.require("user_id")
-            return Items(items: try await service.addQuickReplies(body.phrases, to: owner, role: body.role ?? "member", by: actor))
+            return Page.complete(try await service.addQuickReplies(body.phrases, to: owner, role: body.role ?? "member", by: actor))
         }
         replies.post("{user_id}/remove") { request, context in
             let actor = try Self.actor(context, permission: "workorders.write")
             let body = try await request.decodeJSON(as: Phrases.self, context: context)
-            return Items(items: try await service.removeQuickReplies(body.phrases, from: try context.parameters.require("user_id"), by: actor))
+            return Page.complete(try await service.removeQuickReplies(body.phrases, from: try context.parameters.require("user_id"), by: actor))
         }
     }
 
@@ -242,8 +236,7 @@ public struct WorkOrdersController: Sendable {
 
     static func afterAndLimit(_ request: Request) throws -> (Int64, Int) {
         var query = QueryReader(request)
-        let after = query.integer("after", in: 0...Int64.max) ?? 0
-        let limit = query.integer("limit", in: 1...500).map(Int.init) ?? 100
+        let (after, limit) = query.positionPage(defaultLimit: 100, maximumLimit: 500)
         try query.validate()
         return (after, limit)
     }

@@ -1,0 +1,38 @@
+import Foundation
+import StrataCore
+import Testing
+
+/// One JSON configuration everywhere: dates as RFC 3339 text both ways, sorted keys, and no
+/// encoder or decoder made anywhere else in the sources.
+@Suite struct JSONPolicyTests {
+    struct Stamped: Codable, Equatable {
+        var at: Date
+        var url: String
+    }
+
+    @Test func datesAreRFC3339TextBothWaysAndKeysSorted() throws {
+        let value = Stamped(at: Date(timeIntervalSince1970: 1_767_225_600), url: "https://example.com/a")
+        let text = String(decoding: try JSONEncoder.api().encode(value), as: UTF8.self)
+        #expect(text == #"{"at":"2026-01-01T00:00:00Z","url":"https://example.com/a"}"#)
+        #expect(try JSONDecoder.api().decode(Stamped.self, from: Data(text.utf8)) == value)
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder.api().decode(Stamped.self, from: Data(#"{"at":789004800,"url":""}"#.utf8))
+        }
+        let pretty = String(decoding: try JSONEncoder.api(pretty: true).encode(value), as: UTF8.self)
+        #expect(pretty.contains("\n") && pretty.contains(#""at" : "2026-01-01T00:00:00Z""#))
+    }
+
+    @Test func noSourceMakesItsOwnEncoderOrDecoder() throws {
+        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources").standardized
+        let files = try #require(FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil))
+        var offenders: [String] = []
+        var scanned = 0
+        for case let file as URL in files where file.pathExtension == "swift" && file.lastPathComponent != "JSONPolicy.swift" {
+            scanned += 1
+            let text = try String(contentsOf: file, encoding: .utf8)
+            if text.contains("JSONEncoder()") || text.contains("JSONDecoder()") { offenders.append(file.lastPathComponent) }
+        }
+        #expect(offenders.isEmpty, "use JSONEncoder.api() / JSONDecoder.api(): \(offenders)")
+        #expect(scanned > 100, "the sources were found (\(scanned) files)")
+    }
+}
