@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "StrataPostgres", targets: ["StrataPostgres"]),
         .library(name: "StrataRedis", targets: ["StrataRedis"]),
         .library(name: "StrataEvents", targets: ["StrataEvents"]),
+        .library(name: "StrataSecurity", targets: ["StrataSecurity"]),
         .library(name: "StrataObjects", targets: ["StrataObjects"]),
         .library(name: "StrataHTTP", targets: ["StrataHTTP"]),
         .library(name: "StrataServer", targets: ["StrataServer"]),
@@ -88,13 +89,31 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // Change events: the outbox relay to Redis Streams, the live-event hub and feeds.
+        // Secrets at rest: password hashing (bcrypt) and sealed secrets (AES-GCM).
+        .target(
+            name: "StrataSecurity",
+            dependencies: [
+                "StrataCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // Change events: the outbox relay to Redis Streams, the live-event hub and feeds, and
+        // outbound webhooks (signed, queued on the platform queue, sent with async-http-client).
         .target(
             name: "StrataEvents",
             dependencies: [
                 "StrataCore",
                 "StrataPostgres",
                 "StrataRedis",
+                "StrataSecurity",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -102,22 +121,20 @@ let package = Package(
             ],
             swiftSettings: strictSettings
         ),
-        // HTTP conventions over Hummingbird: problem+json, request ids, metrics, health; and
-        // outbound webhooks (async-http-client).
+        // HTTP conventions over Hummingbird: problem+json, request ids, metrics, health,
+        // identity, idempotency, pagination.
         .target(
             name: "StrataHTTP",
             dependencies: [
                 "StrataObjects",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
                 "StrataCore",
                 "StrataEvents",
                 "StrataPostgres",
                 "StrataRedis",
+                "StrataSecurity",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -136,7 +153,9 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 "StrataCore",
+                "StrataEvents",
                 "StrataPostgres",
+                "StrataSecurity",
                 "StrataHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -155,6 +174,7 @@ let package = Package(
                 "StrataObjects",
                 "StrataPostgres",
                 "StrataRedis",
+                "StrataSecurity",
                 "StrataHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -175,6 +195,7 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 "StrataCore",
                 "StrataPostgres",
+                "StrataSecurity",
                 "StrataHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -286,6 +307,8 @@ let package = Package(
             name: "StrataServerTests",
             dependencies: [
                 "StrataCore",
+                "StrataEvents",
+                "StrataSecurity",
                 "StrataRedis",
                 "StrataPostgres",
                 "StrataHTTP",
@@ -308,6 +331,7 @@ let package = Package(
                 "StrataCore",
                 "StrataPostgres",
                 "StrataRedis",
+                "StrataSecurity",
                 "StrataHTTP",
                 "StrataServer",
                 "StrataTestSupport",
@@ -325,7 +349,9 @@ let package = Package(
                 "StrataObjects",
                 "SimJobs",
                 "StrataCore",
+                "StrataEvents",
                 "StrataPostgres",
+                "StrataSecurity",
                 "StrataHTTP",
                 "StrataServer",
                 "StrataTestSupport",

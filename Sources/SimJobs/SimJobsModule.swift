@@ -3,8 +3,10 @@ public import Hummingbird
 import Logging
 public import ServiceLifecycle
 public import StrataCore
+public import StrataEvents
 public import StrataHTTP
 public import StrataPostgres
+public import StrataSecurity
 
 /// The GPU simulation task server (`simjobs`): its schema, its routes under `/api/simjobs/`,
 /// and the server-side half of its queue — a ``JobWorker`` that rescues tasks whose worker died

@@ -2,8 +2,9 @@ public import Foundation
 import Logging
 import PostgresNIO
 public import StrataCore
-public import StrataHTTP
+public import StrataEvents
 public import StrataPostgres
+public import StrataSecurity
 
 /// The task server's rules. Each public change is one transaction holding the change, its
 /// outbox event (`strata:events:simjobs`) and, for requests, its audit entry; tasks run

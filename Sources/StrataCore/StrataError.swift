@@ -73,6 +73,17 @@ public struct StrataError: Error, Sendable {
         return StrataError(.validationFailed, "Some fields are not valid: \(names).", fieldErrors: errors, file: file, line: line)
     }
 
+    /// A write refused because the version it was based on (an `If-Match` ETag, a version the
+    /// caller read) is no longer current: `precondition_failed` (412).
+    public static func staleVersion(file: String = #fileID, line: Int = #line) -> StrataError {
+        StrataError(
+            .preconditionFailed,
+            "The resource changed since it was read (its ETag no longer matches); read it again and retry.",
+            file: file,
+            line: line
+        )
+    }
+
     /// Whether repeating the same operation later may succeed (busy pool, serialization failure …).
     public var isRetryable: Bool { code.isRetryable }
 }

@@ -5,6 +5,7 @@ public import StrataEvents
 public import StrataObjects
 public import StrataPostgres
 public import StrataRedis
+public import StrataSecurity
 
 /// What a module (the platform itself, or an app such as `helpdesk`) contributes to the
 /// server: one migration line, its routes and its background services.

@@ -8,6 +8,7 @@ public import StrataHTTP
 import StrataObjects
 public import StrataPostgres
 import StrataRedis
+public import StrataSecurity
 import UnixSignals
 
 /// Runs the Strata server: the database (embedded unless `DATABASE_URL` is set), the

@@ -1,7 +1,6 @@
 public import Foundation
 public import Logging
 public import StrataCore
-import StrataHTTP
 public import StrataObjects
 public import StrataPostgres
 public import StrataRedis
@@ -202,7 +201,7 @@ public struct WorkOrdersService: Sendable {
         let updated = try await repository.write { unit in
             guard actor.reaches(id), var order = try await unit.lockOrder(id) else { throw Self.notFound() }
             guard order.version == ifVersion else {
-                throw ETag.mismatch()
+                throw StrataError.staleVersion()
             }
             guard !order.status.isTerminal else {
                 throw StrataError(
@@ -283,7 +282,7 @@ public struct WorkOrdersService: Sendable {
         let updated = try await repository.write { unit in
             guard actor.reaches(id), var order = try await unit.lockOrder(id) else { throw Self.notFound() }
             if let ifVersion, order.version != ifVersion {
-                throw ETag.mismatch()
+                throw StrataError.staleVersion()
             }
             try order.status.checkTransition(to: status)
             if status == .completed && !order.steps.allSatisfy(\.isDone) {
@@ -391,7 +390,7 @@ public struct WorkOrdersService: Sendable {
         let deleted = try await repository.write { unit in
             guard actor.reaches(id), let order = try await unit.lockOrder(id) else { throw Self.notFound() }
             guard order.version == ifVersion else {
-                throw ETag.mismatch()
+                throw StrataError.staleVersion()
             }
             _ = try await unit.deleteOrder(id)
             // A deleted order's tombstone is one version past its last.

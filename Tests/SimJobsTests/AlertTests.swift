@@ -1,8 +1,10 @@
 import Foundation
 import PostgresNIO
 import StrataCore
+import StrataEvents
 import StrataHTTP
 import StrataPostgres
+import StrataSecurity
 import StrataTestSupport
 import Testing
 

@@ -7,8 +7,10 @@ import NIOCore
 import PostgresNIO
 import ServiceLifecycle
 import StrataCore
+import StrataEvents
 import StrataHTTP
 import StrataPostgres
+import StrataSecurity
 import StrataServer
 import StrataTestSupport
 import Synchronization

@@ -64,7 +64,7 @@ struct ConventionsModule: StrataModule {
             )
             guard let row = rows.first else {
                 let exists = try await pool.query("SELECT 1 FROM strata.conv_items WHERE id = \(id)").first != nil
-                throw exists ? ETag.mismatch() : StrataError(.notFound, "No such item.")
+                throw exists ? StrataError.staleVersion() : StrataError(.notFound, "No such item.")
             }
             let item = try decodeItem(row)
             var response = try Response.json(item)

@@ -8,7 +8,7 @@ import StrataTestSupport
 import Synchronization
 import Testing
 
-@testable import StrataHTTP
+@testable import StrataEvents
 
 /// The guard against server-side request forgery: which addresses webhooks may reach.
 @Suite struct OutboundAddressPolicyTests {

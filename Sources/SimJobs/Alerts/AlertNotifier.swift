@@ -2,8 +2,9 @@ import Foundation
 public import Logging
 import PostgresNIO
 import StrataCore
-public import StrataHTTP
+public import StrataEvents
 import StrataPostgres
+public import StrataSecurity
 
 /// Sends alerts where their rule's `notify_channels` say, in the transaction that raises or
 /// resolves them (a notification exists if and only if the alert's change commits):

@@ -1,8 +1,10 @@
 import Foundation
 public import Hummingbird
 import StrataCore
+public import StrataEvents
 public import StrataHTTP
 public import StrataPostgres
+public import StrataSecurity
 
 /// `/api/simjobs/...`: submit tasks (one route per task type, and batches), list and read them,
 /// their results and logs, cancel them; the models and the queue at a glance. Reads need

@@ -14,7 +14,7 @@ public import StrataCore
 /// ```swift
 /// let expected = try ETag.requiredVersion(request)          // 428 when missing
 /// guard let updated = try await repository.update(id, ifVersion: expected, …) else {
-///     throw ETag.mismatch()                                   // 412
+///     throw StrataError.staleVersion()                        // 412
 /// }
 /// response.headers[.eTag] = ETag.value(version: updated.version)
 /// ```
@@ -44,8 +44,4 @@ public enum ETag {
         return version
     }
 
-    /// The error for a write whose `If-Match` version is no longer current.
-    public static func mismatch() -> StrataError {
-        StrataError(.preconditionFailed, "The resource changed since it was read (its ETag no longer matches); read it again and retry.")
-    }
 }

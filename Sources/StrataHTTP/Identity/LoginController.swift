@@ -3,6 +3,7 @@ public import Hummingbird
 import StrataCore
 import StrataPostgres
 import StrataRedis
+import StrataSecurity
 
 /// `POST /api/<app>/login {"login", "password"}` → `{"token", "token_type", "expires_at"}` and
 /// `POST /api/<app>/logout` (revokes the presented token) for an app's ``UserDirectory``.

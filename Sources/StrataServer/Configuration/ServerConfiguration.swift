@@ -2,7 +2,7 @@ import Foundation
 public import Logging
 public import SimJobs
 public import StrataCore
-import StrataEvents
+public import StrataEvents
 public import StrataHTTP
 public import StrataObjects
 public import StrataPostgres

@@ -1,7 +1,7 @@
 public import Foundation
 import StrataCore
-import StrataHTTP
 import StrataPostgres
+import StrataSecurity
 
 extension WorkOrdersService {
     /// A customer temporary account to create.

@@ -1,7 +1,7 @@
 import Foundation
 import StrataCore
-import StrataHTTP
 import StrataPostgres
+import StrataSecurity
 
 extension WorkOrdersService {
     /// The licence as the API shows it: its state as of now, its plan and the days left.

@@ -6,6 +6,7 @@ import NIOHTTP1
 public import PostgresNIO
 public import StrataCore
 public import StrataPostgres
+public import StrataSecurity
 
 /// One webhook to deliver: written as a job (queue `webhooks`) in the transaction of the change
 /// it reports, so it is sent if and only if that change commits. The secret travels sealed
