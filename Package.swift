@@ -163,7 +163,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            resources: [.copy("Resources/Migrations")],
+            resources: [.copy("Resources/Migrations"), .copy("Resources/openapi.json")],
             swiftSettings: strictSettings
         ),
         // Work-order collaboration (seed 003): orders, steps, progress, chat, customers, licences.
@@ -180,7 +180,7 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            resources: [.copy("Resources/Migrations")],
+            resources: [.copy("Resources/Migrations"), .copy("Resources/openapi.json")],
             swiftSettings: strictSettings
         ),
         // Composition root: configuration → services → one application.

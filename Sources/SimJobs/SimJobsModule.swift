@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import Hummingbird
 import Logging
 public import ServiceLifecycle
@@ -80,6 +80,8 @@ public struct SimJobsModule: StrataModule {
     public var uploadLimits: [UploadLimit] {
         [UploadLimit(path: "/api/simjobs/structures", limit: configuration.uploadMaxSize)]
     }
+
+    public func openAPIFragment() throws -> Data? { try openAPIFragment(in: .module) }
 
     public func migrationLine() throws -> MigrationLine {
         guard let directory = Bundle.module.url(forResource: "Migrations", withExtension: nil)?.appendingPathComponent("simjobs") else {

@@ -1,6 +1,8 @@
+public import Foundation
 public import Hummingbird
 public import Logging
 public import ServiceLifecycle
+import StrataCore
 public import StrataEvents
 public import StrataObjects
 public import StrataPostgres
@@ -32,6 +34,10 @@ public protocol StrataModule: Sendable {
     var partitionedTables: [PartitionedTable] { get }
     /// Routes that take bodies larger than the server's general limit (file uploads).
     var uploadLimits: [UploadLimit] { get }
+    /// The module's part of the server's OpenAPI document, as JSON: its `paths`, its
+    /// `components` (schemas named with the module's prefix) and its `tags`. The server merges
+    /// every module's part into one document at start; a test keeps it equal to the routes.
+    func openAPIFragment() throws -> Data?
 }
 
 extension StrataModule {
@@ -39,6 +45,16 @@ extension StrataModule {
     public func services(environment: ModuleEnvironment) -> [any Service] { [] }
     public var partitionedTables: [PartitionedTable] { [] }
     public var uploadLimits: [UploadLimit] { [] }
+    public func openAPIFragment() throws -> Data? { nil }
+
+    /// Reads a module's `openapi.json` resource (for ``openAPIFragment()``).
+    /// - Throws: `internal_error` when the resource is missing.
+    public func openAPIFragment(in bundle: Bundle) throws -> Data {
+        guard let url = bundle.url(forResource: "openapi", withExtension: "json") else {
+            throw StrataError(.internalError, "The \(name) module's openapi.json is missing from its resources")
+        }
+        return try Data(contentsOf: url)
+    }
 }
 
 /// What modules get from the server.

@@ -102,7 +102,13 @@ public enum StrataApplication {
         HealthController(readiness: readiness, checks: checks) {
             await metricsText(pool: pool)
         }.addRoutes(to: recorder)
-        OpenAPIDocument.addRoute(to: recorder)
+        do {
+            OpenAPIDocument.addRoute(to: recorder, document: try OpenAPIDocument.data(of: modules))
+        } catch {
+            // The parts ship with the modules and a test merges them on every run: a conflict
+            // is a defect in a module, reported here rather than served as half a document.
+            preconditionFailure("\(error)")
+        }
         for module in modules {
             module.addRoutes(to: recorder, environment: environment)
         }

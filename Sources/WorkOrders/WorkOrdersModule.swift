@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import Hummingbird
 import StrataCore
 public import StrataHTTP
@@ -43,6 +43,8 @@ public struct WorkOrdersModule: StrataModule {
     public var uploadLimits: [UploadLimit] {
         [UploadLimit(path: "/api/workorders/orders/{id}/attachments", limit: configuration.uploadMaxSize)]
     }
+
+    public func openAPIFragment() throws -> Data? { try openAPIFragment(in: .module) }
 
     public func migrationLine() throws -> MigrationLine {
         guard let directory = Bundle.module.url(forResource: "Migrations", withExtension: nil)?.appendingPathComponent("workorders") else {

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import StrataCore
 import StrataHTTP
+import StrataPostgres
 import StrataServer
 import StrataTestSupport
 import Testing
@@ -14,7 +15,7 @@ import Testing
         try await withTestApplication(routes: routes) { _, client, _ in
             let endpoints = routes.endpoints
             let registered = Set(endpoints.map(\.description))
-            let documented = OpenAPIDocument.operations
+            let documented = OpenAPIDocument.operations(in: try OpenAPIDocument.data(of: StrataApplication.modules))
             #expect(registered.subtracting(documented).isEmpty, "routes missing from openapi.json: \(registered.subtracting(documented).sorted())")
             #expect(
                 documented.subtracting(registered).isEmpty,
@@ -28,6 +29,23 @@ import Testing
                 #expect(document?["openapi"] as? String == "3.1.0")
             }
         }
+    }
+}
+
+/// A module whose part of the document redefines one of the platform's paths.
+struct ClashingDocumentModule: StrataModule {
+    let name = "clash"
+    func migrationLine() throws -> MigrationLine { try MigrationLine(module: name, migrations: []) }
+    func openAPIFragment() throws -> Data? {
+        Data(#"{"paths": {"/api/clash/things": {"get": {}}, "/health": {"get": {}}}}"#.utf8)
+    }
+}
+
+@Suite struct OpenAPIMergeTests {
+    @Test func eachModuleAddsItsPartAndAPartCannotRedefineAnother() throws {
+        let merged = OpenAPIDocument.operations(in: try OpenAPIDocument.data(of: StrataApplication.modules))
+        #expect(merged.contains("GET /health") && merged.contains("POST /api/simjobs/tasks/batch") && merged.contains("GET /api/workorders/orders"))
+        #expect(throws: StrataError.self) { try OpenAPIDocument.data(of: StrataApplication.modules + [ClashingDocumentModule()]) }
     }
 }
 
