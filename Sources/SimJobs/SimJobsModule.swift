@@ -13,7 +13,7 @@ public import StrataSecurity
 /// (their job's lease expired), so a task is never left RUNNING without a live worker even when
 /// no `strata worker` is running, and runs the app's daily retention (``SimJobsRetention``). The workers themselves are
 /// `strata worker --gpus … --exec …` processes (``TaskRunner``).
-public struct SimJobsModule: StrataModule {
+public struct SimJobsModule: ConfigurableModule {
     /// The app's settings.
     public struct Configuration: Sendable {
         /// The largest structure upload in bytes (`SIMJOBS_UPLOAD_MAX_SIZE`, 100 MiB as the seed).
@@ -75,6 +75,19 @@ public struct SimJobsModule: StrataModule {
 
     public init(configuration: Configuration = .init()) {
         self.configuration = configuration
+    }
+
+    /// Reads `SIMJOBS_UPLOAD_MAX_SIZE`, `SIMJOBS_ALERT_WEBHOOK_URL` and
+    /// `SIMJOBS_ALERT_WEBHOOK_SECRET`; the disk rule watches `$STRATA_HOME`.
+    public init(settings: ModuleSettings) throws {
+        let environment = settings.environment
+        self.init(
+            configuration: Configuration(
+                uploadMaxSize: try environment.int("SIMJOBS_UPLOAD_MAX_SIZE", default: 100 << 20, in: 1024...(1 << 31)),
+                diskPath: settings.home,
+                alertWebhook: try AlertWebhook(environment: environment, outbound: settings.outbound)
+            )
+        )
     }
 
     public var uploadLimits: [UploadLimit] {

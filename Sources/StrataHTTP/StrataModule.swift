@@ -2,7 +2,7 @@ public import Foundation
 public import Hummingbird
 public import Logging
 public import ServiceLifecycle
-import StrataCore
+public import StrataCore
 public import StrataEvents
 public import StrataObjects
 public import StrataPostgres
@@ -54,6 +54,30 @@ extension StrataModule {
             throw StrataError(.internalError, "The \(name) module's openapi.json is missing from its resources")
         }
         return try Data(contentsOf: url)
+    }
+}
+
+/// A module the server makes from its settings: the module reads its own variables, so that
+/// adding an app to the server is one line in its list of module types.
+public protocol ConfigurableModule: StrataModule {
+    /// Makes the module, reading its variables (`<APP>_…`) from `settings.environment`.
+    /// - Throws: `invalid_configuration` naming the first bad variable and what it allows.
+    init(settings: ModuleSettings) throws
+}
+
+/// What a module may read when the server makes it.
+public struct ModuleSettings: Sendable {
+    /// The server's environment.
+    public var environment: EnvironmentReader
+    /// `$STRATA_HOME`, the server's folder.
+    public var home: String
+    /// Which hosts webhooks and callbacks may reach (`WEBHOOK_ALLOWED_NETWORKS`).
+    public var outbound: OutboundAddressPolicy
+
+    public init(environment: EnvironmentReader, home: String = ".", outbound: OutboundAddressPolicy = .publicOnly) {
+        self.environment = environment
+        self.home = home
+        self.outbound = outbound
     }
 }
 
@@ -114,7 +138,7 @@ public struct ModuleEnvironment: Sendable {
 /// outbox relay, the live-event hub, the API-key usage writer, the platform's job worker
 /// (queue `strata`: expiry sweeps), the webhook deliverer (queue `webhooks`), `GET /api/events`
 /// and the key and replay endpoints.
-public struct PlatformModule: StrataModule {
+public struct PlatformModule: ConfigurableModule {
     /// Platform settings.
     public struct Configuration: Sendable {
         /// The outbox relay.
@@ -144,6 +168,22 @@ public struct PlatformModule: StrataModule {
 
     public init(configuration: Configuration = .init()) {
         self.configuration = configuration
+    }
+
+    /// Reads `OUTBOX_BATCH_SIZE`, `OUTBOX_REPLAY_WINDOW`, `EVENTS_HEARTBEAT` and `AUDIT_RETENTION`.
+    public init(settings: ModuleSettings) throws {
+        let environment = settings.environment
+        var relay = OutboxRelay.Configuration()
+        relay.batchSize = try environment.int("OUTBOX_BATCH_SIZE", default: 500, in: 1...10_000)
+        let window = try environment.duration("OUTBOX_REPLAY_WINDOW", default: .seconds(72 * 3600), in: .zero ... .seconds(366 * 86400))
+        relay.replayWindow = window == .zero ? nil : window
+        self.init(
+            configuration: Configuration(
+                relay: relay,
+                eventsHeartbeat: try environment.duration("EVENTS_HEARTBEAT", default: .seconds(15), in: .milliseconds(100) ... .seconds(3600)),
+                auditRetention: try PartitionedTable.Retention(environment: environment, key: "AUDIT_RETENTION")
+            )
+        )
     }
 
     public func migrationLine() throws -> MigrationLine { try .platform() }

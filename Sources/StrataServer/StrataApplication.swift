@@ -10,16 +10,28 @@ import WorkOrders
 
 /// Builds the Strata HTTP application from its modules.
 public enum StrataApplication {
-    /// Every module of the server with default settings, in migration order (the platform first).
-    public static let modules: [any StrataModule] = modules(configuration: nil)
+    /// The modules of the server, in migration order (the platform first). Adding an app to
+    /// the server is one line here; the module reads its own settings
+    /// (``ConfigurableModule/init(settings:)``).
+    public static let moduleTypes: [any ConfigurableModule.Type] = [
+        PlatformModule.self,
+        SimJobsModule.self,
+        WorkOrdersModule.self,
+    ]
 
-    /// Every module of the server, set up from the server's configuration.
+    /// Every module of the server with default settings.
+    public static let modules: [any StrataModule] = {
+        do {
+            return try moduleTypes.map { try $0.init(settings: ModuleSettings(environment: EnvironmentReader([:]))) }
+        } catch {
+            preconditionFailure("a module's default settings are invalid: \(error)")
+        }
+    }()
+
+    /// Every module of the server, set up from the server's configuration (the defaults
+    /// without one).
     public static func modules(configuration: ServerConfiguration?) -> [any StrataModule] {
-        [
-            PlatformModule(configuration: configuration?.platform ?? .init()),
-            SimJobsModule(configuration: configuration?.simjobs ?? .init()),
-            WorkOrdersModule(configuration: configuration?.workorders ?? .init()),
-        ]
+        configuration?.modules ?? modules
     }
 
     /// The partitioned tables of every module.

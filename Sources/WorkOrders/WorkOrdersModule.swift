@@ -6,7 +6,7 @@ public import StrataPostgres
 
 /// The work-order collaboration app (`workorders`, seed 003): its schema, its routes under
 /// `/api/workorders/`, and the customer sign-in (`POST /api/workorders/login`).
-public struct WorkOrdersModule: StrataModule {
+public struct WorkOrdersModule: ConfigurableModule {
     /// Where the app keeps its data.
     public enum Store: String, Sendable, CaseIterable {
         /// PostgreSQL (the default).
@@ -38,6 +38,21 @@ public struct WorkOrdersModule: StrataModule {
     public init(configuration: Configuration = .init()) {
         self.configuration = configuration
         self.memory = configuration.store == .memory ? InMemoryWorkOrdersRepository() : nil
+    }
+
+    /// Reads `WORKORDERS_STORE` (`postgres` or `memory`) and `WORKORDERS_UPLOAD_MAX_SIZE`.
+    public init(settings: ModuleSettings) throws {
+        let environment = settings.environment
+        self.init(
+            configuration: Configuration(
+                store: try environment.choice("WORKORDERS_STORE", default: Store.postgres),
+                uploadMaxSize: try environment.int(
+                    "WORKORDERS_UPLOAD_MAX_SIZE",
+                    default: WorkOrdersService.defaultUploadMaxSize,
+                    in: 1024...(1 << 31)
+                )
+            )
+        )
     }
 
     public var uploadLimits: [UploadLimit] {

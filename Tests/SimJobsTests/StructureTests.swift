@@ -212,8 +212,7 @@ let ethanolCIF = Data(
                 let keys = APIKeyStore(pool: pool)
                 let writer = try await keys.create(.init(name: "writer", permissions: ["simjobs.read", "simjobs.write"])).secret
                 let environment = ModuleEnvironment(pool: pool, objects: objects, logger: TestPostgres.logger)
-                var configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
-                configuration.simjobs.uploadMaxSize = 4096
+                let configuration = try ServerConfiguration(environment: EnvironmentReader(["SIMJOBS_UPLOAD_MAX_SIZE": "4096"]))
                 let router = StrataApplication.buildRouter(
                     configuration: configuration,
                     pool: pool,

@@ -230,3 +230,20 @@ struct ProbeModule: StrataModule {
         }
     }
 }
+
+/// Each module reads its own variables when the server's configuration is read.
+@Suite struct ModuleSettingsTests {
+    @Test func everyModuleIsMadeFromTheEnvironmentAndABadVariableNamesItself() throws {
+        let configuration = try ServerConfiguration(environment: EnvironmentReader(["AUDIT_RETENTION": "drop:24", "WORKORDERS_STORE": "memory"]))
+        #expect(configuration.modules.map(\.name) == ["strata", "simjobs", "workorders"])
+        let audit = configuration.modules.flatMap(\.partitionedTables).first { $0.table == "audit_log" }
+        #expect(audit?.retention == .drop(after: 24), "the platform module read AUDIT_RETENTION")
+        for (name, value) in [("WORKORDERS_STORE", "paper"), ("SIMJOBS_UPLOAD_MAX_SIZE", "12"), ("SIMJOBS_ALERT_WEBHOOK_SECRET", "s")] {
+            #expect {
+                try ServerConfiguration(environment: EnvironmentReader([name: value]))
+            } throws: { error in
+                (error as? StrataError)?.code == .invalidConfiguration && (error as? StrataError)?.message.contains(name) == true
+            }
+        }
+    }
+}

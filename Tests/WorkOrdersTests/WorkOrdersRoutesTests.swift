@@ -37,9 +37,9 @@ import Testing
                 tokens: try TokenIssuer(secret: Array("0123456789abcdef0123456789abcdef".utf8)),
                 logger: TestPostgres.logger
             )
-            var configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
-            configuration.workorders.store = store
-            configuration.workorders.uploadMaxSize = 64 * 1024
+            let configuration = try ServerConfiguration(
+                environment: EnvironmentReader(["WORKORDERS_STORE": store.rawValue, "WORKORDERS_UPLOAD_MAX_SIZE": "65536"])
+            )
             let router = StrataApplication.buildRouter(
                 configuration: configuration,
                 pool: pool,

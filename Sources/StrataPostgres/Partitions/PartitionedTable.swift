@@ -1,5 +1,5 @@
 public import Foundation
-import StrataCore
+public import StrataCore
 
 /// How a range-partitioned table is kept: by what column and interval, how many partitions
 /// ahead, and what happens to old ones. Modules declare their tables; the
@@ -103,6 +103,32 @@ public struct PartitionedTable: Sendable, Hashable {
         case (.month, 2): return Self.calendar.date(from: DateComponents(year: numbers[0], month: numbers[1], day: 1))
         case (.day, 3): return Self.calendar.date(from: DateComponents(year: numbers[0], month: numbers[1], day: numbers[2]))
         default: return nil
+        }
+    }
+}
+
+extension PartitionedTable.Retention {
+    /// Reads `keep`, `detach:<n>` or `drop:<n>` (n: 1–1200 intervals) from `key`; `keep`
+    /// when it is not set.
+    /// - Throws: `invalid_configuration` naming the variable and what it allows.
+    public init(environment: EnvironmentReader, key: String) throws {
+        guard let raw = environment.string(key) else {
+            self = .keep
+            return
+        }
+        let allowed = "keep, detach:<months> or drop:<months> (1-1200)"
+        if raw == "keep" {
+            self = .keep
+            return
+        }
+        let parts = raw.split(separator: ":")
+        guard parts.count == 2, let count = Int(parts[1]), (1...1200).contains(count) else {
+            throw environment.invalid(key, raw, allowed: allowed)
+        }
+        switch parts[0] {
+        case "detach": self = .detach(after: count)
+        case "drop": self = .drop(after: count)
+        default: throw environment.invalid(key, raw, allowed: allowed)
         }
     }
 }

@@ -1,13 +1,11 @@
 import Foundation
 public import Logging
-public import SimJobs
 public import StrataCore
 public import StrataEvents
 public import StrataHTTP
 public import StrataObjects
 public import StrataPostgres
 public import StrataRedis
-public import WorkOrders
 
 /// Everything `strata serve` needs, read from the environment (CLI flags are laid over it).
 ///
@@ -71,17 +69,14 @@ public struct ServerConfiguration: Sendable {
     /// The HTTP server's timeouts and connection bound (`HTTP_HEADER_TIMEOUT`, …).
     public var http: HTTPConnectionPolicy
     public var pool: PostgresPool.Configuration
-    /// The platform module: relay, live events, audit retention.
-    public var platform: PlatformModule.Configuration
     public var partitionMaintenance: PartitionMaintainer.Configuration
     /// Where blobs go.
     public var objects: ObjectStoreConfiguration
     /// Which hosts webhooks and callbacks may reach.
     public var outbound: OutboundAddressPolicy
-    /// The simjobs app.
-    public var simjobs: SimJobsModule.Configuration
-    /// The workorders app (`WORKORDERS_STORE`: `postgres` or `memory`).
-    public var workorders: WorkOrdersModule.Configuration
+    /// The server's modules (the platform's first), each made from the environment by
+    /// ``StrataApplication/moduleTypes``.
+    public var modules: [any StrataModule]
     /// Requests per minute per client IP without credentials.
     public var anonymousRateLimit: Int
     /// Requests per minute per signed-in user.
@@ -128,15 +123,6 @@ public struct ServerConfiguration: Sendable {
         gracePeriod = try environment.duration("SHUTDOWN_GRACE_PERIOD", default: .seconds(10), in: .zero ... .seconds(600))
         http = try HTTPConnectionPolicy(environment: environment)
         pool = try PostgresPool.Configuration(environment: environment)
-        var relay = OutboxRelay.Configuration()
-        relay.batchSize = try environment.int("OUTBOX_BATCH_SIZE", default: 500, in: 1...10_000)
-        let window = try environment.duration("OUTBOX_REPLAY_WINDOW", default: .seconds(72 * 3600), in: .zero ... .seconds(366 * 86400))
-        relay.replayWindow = window == .zero ? nil : window
-        platform = PlatformModule.Configuration(
-            relay: relay,
-            eventsHeartbeat: try environment.duration("EVENTS_HEARTBEAT", default: .seconds(15), in: .milliseconds(100) ... .seconds(3600)),
-            auditRetention: try Self.retention(environment, "AUDIT_RETENTION")
-        )
         anonymousRateLimit = try environment.int("RATE_LIMIT_ANONYMOUS", default: 600, in: 1...1_000_000)
         userRateLimit = try environment.int("RATE_LIMIT_USER", default: 600, in: 1...1_000_000)
         jwtSecret = environment.string("JWT_SECRET")
@@ -150,33 +136,10 @@ public struct ServerConfiguration: Sendable {
         jwtLifetime = try environment.duration("JWT_TTL", default: .seconds(3600), in: .seconds(60) ... .seconds(30 * 86400))
         objects = try ObjectStoreConfiguration(environment: environment, home: self.home)
         outbound = try OutboundAddressPolicy(environment: environment)
-        simjobs = .init(
-            uploadMaxSize: try environment.int("SIMJOBS_UPLOAD_MAX_SIZE", default: 100 << 20, in: 1024...(1 << 31)),
-            diskPath: self.home,
-            alertWebhook: try SimJobsModule.AlertWebhook(environment: environment, outbound: outbound)
-        )
-        workorders = .init(
-            store: try environment.choice("WORKORDERS_STORE", default: WorkOrdersModule.Store.postgres),
-            uploadMaxSize: try environment.int("WORKORDERS_UPLOAD_MAX_SIZE", default: WorkOrdersService.defaultUploadMaxSize, in: 1024...(1 << 31))
-        )
+        let settings = ModuleSettings(environment: environment, home: self.home, outbound: outbound)
+        modules = try StrataApplication.moduleTypes.map { try $0.init(settings: settings) }
         partitionMaintenance = .init(
             interval: try environment.duration("PARTITION_MAINTENANCE_INTERVAL", default: .seconds(3600), in: .seconds(1) ... .seconds(7 * 86400))
         )
-    }
-
-    /// Reads `keep`, `detach:<n>` or `drop:<n>` (n: 1–1200 intervals).
-    static func retention(_ environment: EnvironmentReader, _ key: String) throws -> PartitionedTable.Retention {
-        guard let raw = environment.string(key) else { return .keep }
-        let allowed = "keep, detach:<months> or drop:<months> (1-1200)"
-        if raw == "keep" { return .keep }
-        let parts = raw.split(separator: ":")
-        guard parts.count == 2, let count = Int(parts[1]), (1...1200).contains(count) else {
-            throw environment.invalid(key, raw, allowed: allowed)
-        }
-        switch parts[0] {
-        case "detach": return .detach(after: count)
-        case "drop": return .drop(after: count)
-        default: throw environment.invalid(key, raw, allowed: allowed)
-        }
     }
 }
