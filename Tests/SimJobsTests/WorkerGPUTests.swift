@@ -24,14 +24,21 @@ import Testing
         #expect(readings[1].memoryFreeMB == 23000 && readings[1].temperatureC == nil && readings[1].utilizationPercent == 3)
     }
 
-    func runner(_ pool: PostgresPool, name: String, gpus: [Int], probe: String?, modelCommand: String?) throws -> TaskRunner {
+    func runner(
+        _ pool: PostgresPool,
+        name: String,
+        gpus: [Int],
+        probe: String?,
+        modelCommand: String?,
+        heartbeat: Duration = .milliseconds(100)
+    ) throws -> TaskRunner {
         TaskRunner(
             pool: pool,
             configuration: .init(
                 gpus: gpus,
                 command: try CommandTemplate(try writeTaskScript("cat > /dev/null")),
                 name: name,
-                heartbeatInterval: .milliseconds(100),
+                heartbeatInterval: heartbeat,
                 pollInterval: .milliseconds(100),
                 gpuProbe: try probe.map { GPUProbe(try CommandTemplate(try writeTaskScript($0))) },
                 modelCommand: try modelCommand.map { try CommandTemplate(try writeTaskScript($0)) }
@@ -50,7 +57,10 @@ import Testing
                 name: "gpu-box",
                 gpus: [0, 1],
                 probe: "echo '0, 1024, 24576, 91, 50'\necho '1, 20000, 24576, 60, 0'\necho '7, 1, 1, 120, 0'",
-                modelCommand: nil
+                modelCommand: nil,
+                // Readings count for three heartbeats: long enough that a loaded machine does not
+                // see them go stale between the steps below.
+                heartbeat: .seconds(1)
             )
             let evaluator = AlertEvaluator(pool: pool, diskPath: NSTemporaryDirectory())
             try await withRunningServices([worker.presence()], logger: TestPostgres.logger) {
@@ -59,9 +69,15 @@ import Testing
                 #expect(measured["max_gpu_temp"] == 91 && measured["min_gpu_free_memory_gb"] == 1)
                 let status = try #require(try await TaskService(pool: pool).workers().first)
                 #expect(status.gpuReadings.map(\.gpuID) == [0, 1] && status.gpuReadingsAt != nil)
-                try await evaluator.evaluate()
-                let open = try await AlertService(pool: pool).alerts(resolved: false, level: "WARNING", limit: 50, cursor: nil).items
-                let names = Set(open.map { $0.message.components(separatedBy: ":")[0] })
+                // A pass that finds the readings stale raises nothing: evaluate until the alerts are raised.
+                var names: Set<String> = []
+                let deadline = ContinuousClock.now + .seconds(20)
+                while !names.isSuperset(of: ["gpu_memory_low", "gpu_temperature_high"]) && ContinuousClock.now < deadline {
+                    try await evaluator.evaluate()
+                    let open = try await AlertService(pool: pool).alerts(resolved: false, level: "WARNING", limit: 50, cursor: nil).items
+                    names = Set(open.map { $0.message.components(separatedBy: ":")[0] })
+                    if !names.isSuperset(of: ["gpu_memory_low", "gpu_temperature_high"]) { try await Task.sleep(for: .milliseconds(50)) }
+                }
                 #expect(names.isSuperset(of: ["gpu_memory_low", "gpu_temperature_high"]), "\(names)")
             }
             let lifecycle = try await pool.query(
