@@ -30,7 +30,9 @@ import Testing
         gpus: [Int],
         probe: String?,
         modelCommand: String?,
-        heartbeat: Duration = .milliseconds(100)
+        // A worker is online for three heartbeats: long enough that a loaded machine does not
+        // see it go offline between two steps of a test.
+        heartbeat: Duration = .seconds(1)
     ) throws -> TaskRunner {
         TaskRunner(
             pool: pool,
@@ -57,10 +59,7 @@ import Testing
                 name: "gpu-box",
                 gpus: [0, 1],
                 probe: "echo '0, 1024, 24576, 91, 50'\necho '1, 20000, 24576, 60, 0'\necho '7, 1, 1, 120, 0'",
-                modelCommand: nil,
-                // Readings count for three heartbeats: long enough that a loaded machine does not
-                // see them go stale between the steps below.
-                heartbeat: .seconds(1)
+                modelCommand: nil
             )
             let evaluator = AlertEvaluator(pool: pool, diskPath: NSTemporaryDirectory())
             try await withRunningServices([worker.presence()], logger: TestPostgres.logger) {
