@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "StrataRedis", targets: ["StrataRedis"]),
         .library(name: "StrataEvents", targets: ["StrataEvents"]),
         .library(name: "StrataSecurity", targets: ["StrataSecurity"]),
+        .library(name: "StrataTelemetry", targets: ["StrataTelemetry"]),
         .library(name: "StrataObjects", targets: ["StrataObjects"]),
         .library(name: "StrataHTTP", targets: ["StrataHTTP"]),
         .library(name: "StrataServer", targets: ["StrataServer"]),
@@ -86,6 +87,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        // The process's metrics: one Prometheus registry behind swift-metrics.
+        .target(
+            name: "StrataTelemetry",
+            dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             swiftSettings: strictSettings
         ),
@@ -196,6 +207,7 @@ let package = Package(
                 "StrataCore",
                 "StrataPostgres",
                 "StrataSecurity",
+                "StrataTelemetry",
                 "StrataHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -246,7 +258,7 @@ let package = Package(
                 "StrataCore",
                 "StrataPostgres",
                 "StrataRedis",
-                "StrataServer",
+                "StrataTelemetry",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -6,6 +6,7 @@ import StrataCore
 public import StrataHTTP
 public import StrataPostgres
 public import StrataRedis
+import StrataTelemetry
 import WorkOrders
 
 /// Builds the Strata HTTP application from its modules.

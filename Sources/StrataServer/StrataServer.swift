@@ -9,6 +9,7 @@ import StrataObjects
 public import StrataPostgres
 import StrataRedis
 public import StrataSecurity
+import StrataTelemetry
 import UnixSignals
 
 /// Runs the Strata server: the database (embedded unless `DATABASE_URL` is set), the

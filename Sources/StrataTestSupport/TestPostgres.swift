@@ -3,7 +3,7 @@ public import Logging
 import PostgresNIO
 public import StrataCore
 public import StrataPostgres
-import StrataServer
+import StrataTelemetry
 
 #if canImport(Glibc)
 import Glibc
@@ -23,9 +23,10 @@ public struct TestDatabase: Sendable {
 ///
 /// One PostgreSQL per test process: the embedded cluster manager starts a throw-away cluster
 /// in a temporary folder (deleted when the process ends), or `TEST_DATABASE_URL` names a
-/// server to use instead. The template database is migrated once with every module's lines
-/// (exactly what `strata serve` applies); each test gets `CREATE DATABASE … TEMPLATE` of it
-/// and the database is dropped afterwards. When no server can be had the test fails with
+/// server to use instead. A template database is migrated once per set of migration lines —
+/// the platform's, plus the app lines a test asks for (an app's tests pass the server's lines,
+/// exactly what `strata serve` applies) — and each test gets `CREATE DATABASE … TEMPLATE` of it;
+/// the database is dropped afterwards. When no server can be had the test fails with
 /// the reason (for instance the package to install); it never skips.
 ///
 /// ```swift
@@ -36,17 +37,19 @@ public struct TestDatabase: Sendable {
 /// }
 /// ```
 /// - Parameters:
-///   - migrated: Clone the migrated template (default) or start from an empty database.
+///   - migrated: Clone a migrated template (default) or start from an empty database.
+///   - lines: The migration lines besides the platform's (an app's, or the server's).
 ///   - poolConfiguration: The test pool's configuration.
 @discardableResult
 public func withTestDatabase<Result: Sendable>(
     migrated: Bool = true,
+    lines: [MigrationLine] = [],
     poolConfiguration: PostgresPool.Configuration = TestPostgres.defaultPoolConfiguration,
     _ body: (TestDatabase) async throws -> Result
 ) async throws -> Result {
     // As in the server: metrics first, so that the pool's instruments report to Prometheus.
     StrataMetrics.bootstrap()
-    let name = try await TestPostgres.shared.createDatabase(fromTemplate: migrated)
+    let name = try await TestPostgres.shared.createDatabase(template: migrated ? lines : nil)
     let url = try await TestPostgres.shared.serverURL.with(database: name)
     let pool = PostgresPool(url: url, configuration: poolConfiguration, logger: TestPostgres.logger)
     do {
@@ -87,6 +90,8 @@ public actor TestPostgres {
     }
 
     private var server: Task<Server, any Error>?
+    /// Templates migrated with the platform's line and more, by the other lines' modules.
+    private var templates: [[String]: Task<String, any Error>] = [:]
     private var counter = 0
 
     /// The server's address (database `postgres`), starting the server on first use.
@@ -145,20 +150,44 @@ public actor TestPostgres {
         return server
     }
 
-    /// Migrates the template with every module's lines, then closes every connection to it
-    /// (PostgreSQL refuses to copy a database that has sessions).
-    private static func migrateTemplate(_ url: DatabaseURL) async throws {
+    /// Migrates a template with the platform's line and `lines`, then closes every connection
+    /// to it (PostgreSQL refuses to copy a database that has sessions).
+    private static func migrateTemplate(_ url: DatabaseURL, lines: [MigrationLine] = []) async throws {
         let pool = PostgresPool(url: url, configuration: .init(poolSize: 1, maxOverflow: 1, statementTimeout: nil), logger: logger)
-        let migrator = Migrator(lines: try StrataApplication.migrationLines(), pool: pool, logger: logger)
+        let migrator = Migrator(lines: [try .platform()] + lines.filter { $0.module != "strata" }, pool: pool, logger: logger)
         try await pool.withRunning { try await migrator.migrate() }
     }
 
-    /// Creates a database for one test.
-    func createDatabase(fromTemplate: Bool) async throws -> String {
+    /// The template migrated with the platform's line and `lines`, made from the platform's
+    /// template on first use.
+    private func template(for lines: [MigrationLine]) async throws -> String {
         let server = try await start()
+        let modules = lines.map(\.module).filter { $0 != "strata" }
+        if modules.isEmpty { return server.templateName }
+        if let made = templates[modules] { return try await made.value }
+        let name = "\(server.templateName)_\(templates.count + 1)"
+        let making = Task {
+            try await Self.maintenance(server.url) { connection in
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(name)) TEMPLATE \(quoteIdentifier(server.templateName))"),
+                    logger: Self.logger
+                )
+            }
+            try await Self.migrateTemplate(server.url.with(database: name), lines: lines)
+            return name
+        }
+        templates[modules] = making
+        return try await making.value
+    }
+
+    /// Creates a database for one test: a copy of the template migrated with the platform's
+    /// line and `lines`, or an empty one when `lines` is nil.
+    func createDatabase(template lines: [MigrationLine]?) async throws -> String {
+        let server = try await start()
+        var template = "template0"
+        if let lines { template = try await self.template(for: lines) }
         counter += 1
         let name = "strata_test_\(getpid())_\(counter)"
-        let template = fromTemplate ? server.templateName : "template0"
         // CREATE DATABASE takes a lock on the template; creating one at a time avoids
         // "source database is being accessed by other users".
         try await Self.maintenance(server.url) { connection in

@@ -90,7 +90,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func subscribedEventsArriveSignedAndRetriedAndABrokenReceiverEndsDiscarded() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let pool = database.pool
             let secrets = SecretBox.ephemeral()
             let secretBytes = (0..<24).map { _ in UInt8.random(in: 0...255) }
@@ -175,7 +175,7 @@ import Testing
     }
 
     @Test func callbackFieldsAreCheckedTogether() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let service = TaskService(pool: database.pool, secrets: .ephemeral())
             func refusal(_ submission: TaskService.Submission) async -> [String] {
                 do {
@@ -220,7 +220,7 @@ import Testing
     /// attempt and the receiver never hears of it.
     @Test(.timeLimit(.minutes(1)))
     func theDelivererRefusesAddressesItsPolicyDoesNotAllowWithoutRetrying() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let pool = database.pool
             let secrets = SecretBox.ephemeral()
             let receiver = Receiver()

@@ -30,7 +30,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func aStreamOpenedBeforeTheTaskRunsGetsEveryLineThenTheEndAndResumes() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let pool = database.pool
             let key = try await APIKeyStore(pool: pool).create(.init(name: "reader", permissions: ["simjobs.read"])).secret
             let environment = ModuleEnvironment(pool: pool, logger: TestPostgres.logger)

@@ -95,7 +95,7 @@ let ethanolCIF = Data(
     @Test(.timeLimit(.minutes(1)))
     func uploadsStoreTheFileFirstAndTheSameBytesAreTheSameStructure() async throws {
         try await withStores { objects in
-            try await withTestDatabase { database in
+            try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
                 let service = StructureService(pool: database.pool, objects: objects)
                 let first = try await service.upload(waterXYZ, name: "water.xyz", format: nil, audit: AuditTrail(), requestID: "r1")
                 #expect(first.created && first.structure.format == .xyz && first.structure.atomCount == 3)
@@ -128,7 +128,7 @@ let ethanolCIF = Data(
     @Test(.timeLimit(.minutes(1)))
     func eightConcurrentUploadsOfOneFileLeaveOneRowAndOneObject() async throws {
         try await withStores { objects in
-            try await withTestDatabase { database in
+            try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
                 let service = StructureService(pool: database.pool, objects: objects)
                 let results = try await withThrowingTaskGroup(of: (UUID, Bool).self) { group in
                     for index in 0..<8 {
@@ -156,7 +156,7 @@ let ethanolCIF = Data(
     @Test(.timeLimit(.minutes(1)))
     func badUploadsWriteNothingAndDeletionRemovesRowThenFile() async throws {
         try await withStores { objects in
-            try await withTestDatabase { database in
+            try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
                 let pool = database.pool
                 let service = StructureService(pool: pool, objects: objects)
                 for (data, name, format) in [
@@ -207,7 +207,7 @@ let ethanolCIF = Data(
     @Test(.timeLimit(.minutes(1)))
     func uploadDownloadListAndDeleteOverHTTPWithClearErrors() async throws {
         try await withTestFileStore { objects in
-            try await withTestDatabase { database in
+            try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
                 let pool = database.pool
                 let keys = APIKeyStore(pool: pool)
                 let writer = try await keys.create(.init(name: "writer", permissions: ["simjobs.read", "simjobs.write"])).secret

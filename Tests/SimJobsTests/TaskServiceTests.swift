@@ -73,7 +73,7 @@ struct TaskServiceTests {
 
     @Test(.timeLimit(.minutes(1)))
     func workersAnnounceThemselvesShowTheirBusyGPUsAndStopCleanly() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let pool = database.pool
             let service = TaskService(pool: pool)
             let runner = TaskRunner(
@@ -116,7 +116,7 @@ struct TaskServiceTests {
 
     @Test(.timeLimit(.minutes(1)))
     func aSubmittedTaskIsQueuedWithItsJobAndEvent() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let service = TaskService(pool: database.pool)
             let task = try await service.submit([submission(priority: .high)], type: .optimization, audit: AuditTrail(), requestID: "req-1")[0]
             #expect(task.status == .queued && task.priority == 1 && task.taskType == .optimization && task.queuedAt != nil)
@@ -128,7 +128,7 @@ struct TaskServiceTests {
 
     @Test(.timeLimit(.minutes(1)))
     func aBatchIsAllOrNothing() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let service = TaskService(pool: database.pool)
             var bad = submission("no-such-model")
             bad.taskType = .stability
@@ -152,7 +152,7 @@ struct TaskServiceTests {
 
     @Test(.timeLimit(.minutes(1)))
     func tasksAreClaimedByPriorityThenAge() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let service = TaskService(pool: database.pool)
             var ids: [TaskPriority: UUID] = [:]
             for priority in [TaskPriority.low, .normal, .critical, .high] {
@@ -178,7 +178,7 @@ struct TaskServiceTests {
 
     @Test(.timeLimit(.minutes(1)))
     func pagesWalkEveryTaskOnceEvenWithinOneTimestamp() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let service = TaskService(pool: database.pool)
             // One batch is one transaction: every task has the same created_at, and the id decides.
             let batch = (0..<7).map { _ in
@@ -201,7 +201,7 @@ struct TaskServiceTests {
 
     @Test(.timeLimit(.minutes(1)))
     func aWorkerRunsTheCommandAndStoresLogsAndResult() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let service = TaskService(pool: database.pool)
             let ok = try await service.submit(
                 [submission(parameters: .object(["steps": .number(3)]))],
@@ -245,7 +245,7 @@ struct TaskServiceTests {
 
     @Test(.timeLimit(.minutes(1)))
     func cancellingStopsARunningCommandAndEndedTasksRefuse() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let service = TaskService(pool: database.pool)
             let slow = try await service.submit(
                 [submission(parameters: .object(["mode": .string("sleep")]))],
@@ -275,7 +275,7 @@ struct TaskServiceTests {
 
     @Test(.timeLimit(.minutes(1)))
     func aLostWorkersTaskIsQueuedAgainThenTimesOutWhenNoRetriesAreLeft() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let pool = database.pool
             let service = TaskService(pool: pool)
             var once = submission()
@@ -327,7 +327,7 @@ struct TaskServiceTests {
 @Suite struct RetentionTests {
     @Test(.timeLimit(.minutes(1)))
     func oldResultsAnswerExpiredAndExpiredUploadsGoWhileTasksKeepTheirNames() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let pool = database.pool
             let service = TaskService(pool: pool)
             let objects = FileSystemObjectStore.temporary()

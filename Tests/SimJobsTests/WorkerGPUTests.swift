@@ -51,7 +51,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func gpuReadingsFromTheProbeRaiseTheMemoryAndTemperatureAlerts() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let pool = database.pool
             // GPU 0 is hot and nearly full; GPU 1 is fine; GPU 7 is not this worker's.
             let worker = try runner(
@@ -93,7 +93,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func aFailingProbeLeavesNoReadingsAndTheWorkerStaysOnline() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let pool = database.pool
             // The probe leaves a mark, so the test knows it ran and failed (not that it never ran).
             let ran = NSTemporaryDirectory() + "/gpu-probe-ran-\(UUID().uuidString.prefix(8))"
@@ -110,7 +110,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func modelsAreLoadedAndUnloadedByTheWorkersModelCommand() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let pool = database.pool
             let record = NSTemporaryDirectory() + "/model-hook-\(UUID().uuidString.prefix(8)).log"
             // The hook records what it was asked (stdin and the GPU it sees) and refuses orb-v2.
@@ -184,7 +184,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func loadsAreAskedAndListedOverHTTPWithClearRefusals() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let pool = database.pool
             let keys = APIKeyStore(pool: pool)
             let admin = try await keys.create(.init(name: "admin", permissions: ["simjobs.*"])).secret

@@ -32,7 +32,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func aClientResumingWithLastEventIDGetsEveryLaterEventInOrderWithHeartbeats() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             try await withTestRedis { redis, prefix in
                 let pool = database.pool
                 let streams = EventStreams(prefix: prefix + "events:")

@@ -2,6 +2,7 @@ import Foundation
 import PostgresNIO
 import StrataCore
 import StrataPostgres
+import StrataServer
 import StrataTestSupport
 import Testing
 
@@ -18,7 +19,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(3)))
     func aServerKilledBetweenTheChangeAndTheResponseLeavesARetryThatCreatesOnce() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let pool = database.pool
             let secret = try await APIKeyStore(pool: pool).create(.init(name: "writer", permissions: ["workorders.*"])).secret
             let headers = ["Content-Type": "application/json", "X-API-Key": secret, "Idempotency-Key": "create-order-1"]

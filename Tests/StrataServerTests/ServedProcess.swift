@@ -1,6 +1,7 @@
 import Foundation
 import StrataCore
 import StrataPostgres
+import StrataServer
 import StrataTestSupport
 
 #if canImport(Glibc)
@@ -21,7 +22,9 @@ struct ServedProcess {
         variables: [String: String],
         _ body: (ServedProcess) async throws -> Result
     ) async throws -> Result {
-        try await withTestDatabase { database in try await with(database: database, variables: variables, body) }
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+            try await with(database: database, variables: variables, body)
+        }
     }
 
     /// As ``with(variables:_:)``, on `database` (a later process may serve the same one).

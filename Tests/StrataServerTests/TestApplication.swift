@@ -29,7 +29,7 @@ func withTestApplication<Result: Sendable>(
     logger: Logger = TestPostgres.logger,
     _ body: @escaping @Sendable (TestDatabase, any TestClientProtocol, ModuleEnvironment) async throws -> Result
 ) async throws -> Result {
-    try await withTestDatabase(migrated: migrated) { database in
+    try await withTestDatabase(migrated: migrated, lines: try StrataApplication.migrationLines()) { database in
         try await prepare(database)
         let configuration = try ServerConfiguration(environment: EnvironmentReader(variables))
         // Signed tokens as in the server, so that the apps' sign-in routes are registered.

@@ -3,6 +3,7 @@ import PostgresNIO
 import StrataCore
 import StrataObjects
 import StrataPostgres
+import StrataServer
 import StrataTestSupport
 import Testing
 
@@ -80,7 +81,7 @@ import Testing
     @Test(.timeLimit(.minutes(1)))
     func aFileWhoseMessageCannotBeWrittenIsRemovedAgain() async throws {
         try await withTestFileStore { objects in
-            try await withTestDatabase { database in
+            try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
                 let service = WorkOrdersService(
                     repository: PostgresWorkOrdersRepository(pool: database.pool),
                     redis: nil,

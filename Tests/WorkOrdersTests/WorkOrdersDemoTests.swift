@@ -1,6 +1,7 @@
 import Foundation
 import StrataCore
 import StrataPostgres
+import StrataServer
 import StrataTestSupport
 import Testing
 
@@ -9,7 +10,7 @@ import Testing
 @Suite struct WorkOrdersDemoTests {
     @Test(.timeLimit(.minutes(1)))
     func seedingTwiceLoadsTheDemoOnce() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let service = service(PostgresWorkOrdersRepository(pool: database.pool))
             let first = try await WorkOrdersDemo.seed(service)
             #expect(first.created.map(\.code) == ["WO-DEMO-001", "WO-DEMO-002", "WO-DEMO-003"] && first.customers.count == 1)

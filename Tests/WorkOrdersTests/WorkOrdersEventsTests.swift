@@ -14,7 +14,7 @@ import Testing
 @Suite struct WorkOrdersEventsTests {
     @Test(.timeLimit(.minutes(1)))
     func anOrdersChangesReachItsEventStreamInOrder() async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             try await withTestRedis { redis, prefix in
                 let pool = database.pool
                 let streams = EventStreams(prefix: prefix + "events:")

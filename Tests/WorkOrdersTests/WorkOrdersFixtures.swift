@@ -2,6 +2,7 @@ import Foundation
 import StrataCore
 import StrataPostgres
 import StrataRedis
+import StrataServer
 import StrataTestSupport
 
 @testable import WorkOrders
@@ -12,7 +13,9 @@ func withRepository(_ store: WorkOrdersModule.Store, _ body: (any WorkOrdersRepo
     case .memory:
         try await body(InMemoryWorkOrdersRepository())
     case .postgres:
-        try await withTestDatabase { database in try await body(PostgresWorkOrdersRepository(pool: database.pool)) }
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+            try await body(PostgresWorkOrdersRepository(pool: database.pool))
+        }
     }
 }
 

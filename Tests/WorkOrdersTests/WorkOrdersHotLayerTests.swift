@@ -4,6 +4,7 @@ import StrataCore
 import StrataEvents
 import StrataPostgres
 import StrataRedis
+import StrataServer
 import StrataTestSupport
 import Testing
 
@@ -14,7 +15,7 @@ import Testing
     @Test(.timeLimit(.minutes(1)))
     func detailsAreServedFromRedisAndNeverStaleAfterAChange() async throws {
         try await withTestRedis { redis, _ in
-            try await withTestDatabase { database in
+            try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
                 let service = service(PostgresWorkOrdersRepository(pool: database.pool), redis: redis)
                 let order = try await service.create(weldingDraft(), by: manager)
                 #expect(try await service.order(order.id) == order)
@@ -52,7 +53,7 @@ import Testing
     @Test(.timeLimit(.minutes(1)))
     func unreadCountersLiveInRedisAndAreRebuiltWhenLost() async throws {
         try await withTestRedis { redis, _ in
-            try await withTestDatabase { database in
+            try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
                 let service = service(PostgresWorkOrdersRepository(pool: database.pool), redis: redis)
                 let order = try await service.create(weldingDraft(), by: manager)
                 let reader = "Zhao Peng \(UUID().uuidString.prefix(6))"
@@ -78,7 +79,7 @@ import Testing
     @Test(.timeLimit(.minutes(1)))
     func theRelayReplacesADetailAChangeCouldNotInvalidate() async throws {
         try await withTestRedis { redis, prefix in
-            try await withTestDatabase { database in
+            try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
                 let repository = PostgresWorkOrdersRepository(pool: database.pool)
                 let cached = service(repository, redis: redis)
                 // A writer that cannot reach Redis (or stopped right after its commit).

@@ -29,7 +29,7 @@ import Testing
         store: WorkOrdersModule.Store = .postgres,
         _ body: @escaping @Sendable (any TestClientProtocol, HTTPFields, TestDatabase) async throws -> Void
     ) async throws {
-        try await withTestDatabase { database in
+        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let pool = database.pool
             let writer = try await APIKeyStore(pool: pool).create(.init(name: "writer", permissions: ["workorders.*"])).secret
             let environment = ModuleEnvironment(
