@@ -9,8 +9,9 @@ import Glibc
 
 /// The server's connection policy against `strata serve` over loopback: timeouts close silent,
 /// idle and slow connections, the connection bound refuses cheaply, and a SIGTERM under load
-/// answers every request the kernel accepted.
-@Suite struct HTTPConnectionPolicyTests {
+/// answers every request the kernel accepted. One test at a time: each loads the machine, and
+/// the other suites share it.
+@Suite(.serialized) struct HTTPConnectionPolicyTests {
     /// How one raw connection ended: its answer's status, how it ended, and when.
     struct ConnectionEnd: Sendable {
         let status: Int?
@@ -175,6 +176,8 @@ import Glibc
                     let answer = try LoopbackSocket.get(port: port, path: "/health")
                     refusedInARow = 0
                     if answer.status != nil { ledger.answered += 1 } else { ledger.lostAfterAccept += 1 }
+                    // Steady, not flat out: the other test suites share the machine.
+                    Thread.sleep(forTimeInterval: 0.002)
                 } catch {
                     ledger.refusedAtConnect += 1
                     refusedInARow += stopped.value > 0 ? 1 : 0
