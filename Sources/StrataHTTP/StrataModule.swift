@@ -38,6 +38,9 @@ public protocol StrataModule: Sendable {
     /// `components` (schemas named with the module's prefix) and its `tags`. The server merges
     /// every module's part into one document at start; a test keeps it equal to the routes.
     func openAPIFragment() throws -> Data?
+    /// Loads the module's demo data, idempotently (`strata seed <name>`), on a migrated
+    /// database: what it did, one line each; `nil` when the module has none.
+    func seedDemoData(environment: ModuleEnvironment) async throws -> [String]?
 }
 
 extension StrataModule {
@@ -46,6 +49,7 @@ extension StrataModule {
     public var partitionedTables: [PartitionedTable] { [] }
     public var uploadLimits: [UploadLimit] { [] }
     public func openAPIFragment() throws -> Data? { nil }
+    public func seedDemoData(environment: ModuleEnvironment) async throws -> [String]? { nil }
 
     /// Reads a module's `openapi.json` resource (for ``openAPIFragment()``).
     /// - Throws: `internal_error` when the resource is missing.

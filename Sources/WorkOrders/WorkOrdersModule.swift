@@ -59,6 +59,19 @@ public struct WorkOrdersModule: ConfigurableModule {
         [UploadLimit(path: "/api/workorders/orders/{id}/attachments", limit: configuration.uploadMaxSize)]
     }
 
+    /// Three demo work orders with steps, progress, messages and a customer account.
+    public func seedDemoData(environment: ModuleEnvironment) async throws -> [String]? {
+        let service = WorkOrdersService(repository: PostgresWorkOrdersRepository(pool: environment.pool), redis: nil, logger: environment.logger)
+        let report = try await WorkOrdersDemo.seed(service)
+        var lines = report.created.map { "created \($0.code) (\($0.id.uuidString))" }
+        lines += report.skipped.map { "exists  \($0) (left as it is)" }
+        lines += report.customers.map {
+            "customer account for \($0.orderCode): login \($0.login), password \($0.password) (shown once)"
+        }
+        lines.append("Seeded workorders: \(report.created.count) created, \(report.skipped.count) already there.")
+        return lines
+    }
+
     public func openAPIFragment() throws -> Data? { try openAPIFragment(in: .module) }
 
     public func migrationLine() throws -> MigrationLine {

@@ -26,4 +26,20 @@ import Testing
             #expect(orders.first { $0.code == "WO-DEMO-003" }?.status == .completed)
         }
     }
+
+    @Test(.timeLimit(.minutes(2)))
+    func strataSeedLoadsAnAppsDemoDataByName() async throws {
+        try await withTestDatabase(migrated: false) { database in
+            var environment = ProcessInfo.processInfo.environment
+            environment["DATABASE_URL"] = database.url.revealedURL
+            environment["STRATA_HOME"] = NSTemporaryDirectory() + "strata-seed-\(UUID().uuidString.prefix(8))"
+            let strata = BuiltProducts.path("strata")
+            let first = try await ChildProcess.run(strata, ["seed", "workorders"], environment: environment)
+            #expect(first.contains("created WO-DEMO-001") && first.contains("Seeded workorders: 3 created"), "\(first)")
+            let second = try await ChildProcess.run(strata, ["seed", "workorders"], environment: environment)
+            #expect(second.contains("Seeded workorders: 0 created, 3 already there."), "\(second)")
+            await #expect(throws: StrataError.self) { try await ChildProcess.run(strata, ["seed", "nope"], environment: environment) }
+            await #expect(throws: StrataError.self) { try await ChildProcess.run(strata, ["seed", "simjobs"], environment: environment) }
+        }
+    }
 }
