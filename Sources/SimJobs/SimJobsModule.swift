@@ -59,7 +59,7 @@ public struct SimJobsModule: ConfigurableModule {
                     allowed: "a URL that \(problem.replacingOccurrences(of: "must", with: "does")) (WEBHOOK_ALLOWED_NETWORKS opens private networks)"
                 )
             }
-            guard let secret, (16...256).contains(secret.count) else {
+            guard let secret, (16...256).contains(secret.textLength) else {
                 throw environment.invalid(
                     "SIMJOBS_ALERT_WEBHOOK_SECRET",
                     secret ?? "",

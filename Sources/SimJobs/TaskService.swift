@@ -101,14 +101,14 @@ public struct TaskService: Sendable {
                     .init(field: "\(prefix)task_type", reason: "is required: one of \(TaskType.allCases.map(\.rawValue).joined(separator: ", "))")
                 )
             }
-            if modelName.isEmpty || modelName.count > 100 {
+            if modelName.isEmpty || modelName.textLength > 100 {
                 errors.append(.init(field: "\(prefix)model_name", reason: "must be 1 to 100 characters"))
             }
             let name = structureName ?? ""
             if structureID == nil && name.isEmpty {
                 errors.append(.init(field: "\(prefix)structure_name", reason: "is required when structure_id is not given"))
             }
-            if name.count > 255 { errors.append(.init(field: "\(prefix)structure_name", reason: "must be at most 255 characters")) }
+            if name.textLength > 255 { errors.append(.init(field: "\(prefix)structure_name", reason: "must be at most 255 characters")) }
             let parameters = parameters ?? .object([:])
             if parameters.objectValue == nil { errors.append(.init(field: "\(prefix)parameters", reason: "must be a JSON object")) }
             let parametersText = parameters.text
@@ -128,7 +128,7 @@ public struct TaskService: Sendable {
                         .init(field: "\(prefix)callback_events", reason: "must list some of \(TaskService.callbackEvents.joined(separator: ", "))")
                     )
                 }
-                if let secret = callbackSecret, (16...256).contains(secret.count) {
+                if let secret = callbackSecret, (16...256).contains(secret.textLength) {
                     callback = Callback(url: callbackURL, events: Array(Set(events)).sorted(), secret: secret)
                 } else {
                     errors.append(.init(field: "\(prefix)callback_secret", reason: "is required with callback_url: 16 to 256 characters"))

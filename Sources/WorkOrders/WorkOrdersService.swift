@@ -168,7 +168,7 @@ public struct WorkOrdersService: Sendable {
 
     /// Checks a status change's reason (at most 500 characters).
     public static func validateReason(_ reason: String?) throws {
-        if let reason, reason.count > 500 { throw StrataError.validation([.init(field: "reason", reason: "must be at most 500 characters")]) }
+        if let reason, reason.textLength > 500 { throw StrataError.validation([.init(field: "reason", reason: "must be at most 500 characters")]) }
     }
 
     /// Checks a patch's fields, every wrong one at once (the route calls it before looking at

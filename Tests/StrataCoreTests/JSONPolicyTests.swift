@@ -36,3 +36,12 @@ import Testing
         #expect(scanned > 100, "the sources were found (\(scanned) files)")
     }
 }
+
+/// Text length as the API documents it and the database checks it.
+@Suite struct TextLengthTests {
+    @Test func codePointsNotGraphemesAreCounted() {
+        let combined = "e\u{301}\u{302}"  // one Character, three code points
+        #expect(combined.count == 1 && combined.textLength == 3)
+        #expect("Zürich".textLength == 6 && "".textLength == 0)
+    }
+}

@@ -174,6 +174,19 @@ struct ConventionsModule: StrataModule {
     }
 
     @Test(.timeLimit(.minutes(1)))
+    func queryTextLimitsCountCodePointsAsTheDocumentDoes() async throws {
+        try await withConventions { database, client in
+            let (_, key) = try await APIKeyStore(pool: database.pool).create(.init(name: "reader", permissions: ["simjobs.read"]))
+            // 40 letters with two combining marks each: 40 characters to Swift, 120 code points
+            // to JSON Schema's maxLength (100 for this parameter).
+            let marked = String(repeating: "o\u{301}\u{302}", count: 40).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""
+            try await client.execute(uri: "/api/simjobs/tasks?model=\(marked)", method: .get, headers: [.xAPIKey: key]) { response in
+                #expect(response.status == .unprocessableContent)
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
     func aRetryWhileTheFirstRequestRunsIs409() async throws {
         try await withConventions { database, client in
             let headers: HTTPFields = [.contentType: "application/json", .idempotencyKey: "slow-1"]

@@ -89,8 +89,12 @@ public struct ModelCatalog: Sendable {
             if framework.range(of: #"^[a-z0-9_-]{1,50}$"#, options: .regularExpression) == nil {
                 errors.append(.init(field: "framework", reason: "must be 1 to 50 lower-case letters, digits, '_' or '-' (mace, orb, sevennet, …)"))
             }
-            if let description, description.count > 2000 { errors.append(.init(field: "description", reason: "must be at most 2000 characters")) }
-            if let version, version.isEmpty || version.count > 50 { errors.append(.init(field: "version", reason: "must be 1 to 50 characters")) }
+            if let description, description.textLength > 2000 {
+                errors.append(.init(field: "description", reason: "must be at most 2000 characters"))
+            }
+            if let version, version.isEmpty || version.textLength > 50 {
+                errors.append(.init(field: "version", reason: "must be 1 to 50 characters"))
+            }
             if let config, config.objectValue == nil { errors.append(.init(field: "config", reason: "must be an object")) }
             if let elements = supportedElements,
                 elements.count > 200 || !elements.allSatisfy({ $0.range(of: #"^[A-Z][a-z]{0,2}$"#, options: .regularExpression) != nil })
@@ -160,7 +164,7 @@ public struct ModelCatalog: Sendable {
 
     /// Changes whether a model is enabled, its D3 default or its description.
     public func update(_ name: String, _ update: Update, audit: AuditTrail, requestID: String?) async throws -> SimulationModel {
-        if let description = update.description, description.count > 2000 {
+        if let description = update.description, description.textLength > 2000 {
             throw StrataError.validation([.init(field: "description", reason: "must be at most 2000 characters")])
         }
         return try await change("model.updated", action: "update", name: name, status: 200, audit: audit, requestID: requestID) { connection in
@@ -179,7 +183,7 @@ public struct ModelCatalog: Sendable {
 
     /// Records whether a custom model passed validation.
     public func recordValidation(_ name: String, _ validation: Validation, audit: AuditTrail, requestID: String?) async throws -> SimulationModel {
-        if let message = validation.message, message.count > 2000 {
+        if let message = validation.message, message.textLength > 2000 {
             throw StrataError.validation([.init(field: "message", reason: "must be at most 2000 characters")])
         }
         return try await change("model.validated", action: "validate", name: name, status: 200, audit: audit, requestID: requestID) { connection in

@@ -114,7 +114,7 @@ struct StructureFile: Sendable, Equatable {
             format: .cif,
             atomCount: sites,
             formula: (normalized?.isEmpty == false ? normalized : nil) ?? hillFormula(siteElements),
-            spaceGroup: spaceGroup.flatMap { $0.isEmpty || $0.count > 50 ? nil : $0 }
+            spaceGroup: spaceGroup.flatMap { $0.isEmpty || $0.textLength > 50 ? nil : $0 }
         )
     }
 

@@ -252,7 +252,7 @@ public struct StructureService: Sendable {
 
     static func checkedFormat(name: String, format: StructureFormat?) throws -> StructureFormat {
         var errors: [StrataError.FieldError] = []
-        if name.isEmpty || name.count > 255 {
+        if name.isEmpty || name.textLength > 255 {
             errors.append(.init(field: "name", reason: "must be 1 to 255 characters"))
         } else if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0 == "\"" || $0 == "\\" || $0 == "/" }) {
             errors.append(.init(field: "name", reason: "must not hold control characters, quotes, slashes or backslashes"))

@@ -47,7 +47,7 @@ public struct QueryReader {
     /// Text of `length` characters.
     public mutating func text(_ name: String, length: ClosedRange<Int>) -> String? {
         guard let value = parameters[name] else { return nil }
-        guard length.contains(value.count) else {
+        guard length.contains(value.textLength) else {
             reject(name, "must be \(length.lowerBound) to \(length.upperBound) characters")
             return nil
         }

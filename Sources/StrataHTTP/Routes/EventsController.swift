@@ -69,7 +69,7 @@ public struct EventsController: Sendable {
         // An app's events are its data: its read permission, or `events.read` for every app.
         if context.principal?.has("events.read") != true { try context.requirePermission("\(app).read") }
         let aggregateID = request.uri.queryParameters["aggregate"].map(String.init)
-        if let aggregateID, !(1...200).contains(aggregateID.count) {
+        if let aggregateID, !(1...200).contains(aggregateID.textLength) {
             throw StrataError(.invalidValue, "Query parameter 'aggregate' must be 1 to 200 characters.", details: ["field": "aggregate"])
         }
         return try await stream(app: app, aggregateID: aggregateID, request: request, context: context)

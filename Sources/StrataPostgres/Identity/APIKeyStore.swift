@@ -32,7 +32,7 @@ public struct APIKeyStore: Sendable {
             func fail(_ field: String, _ rule: String) -> StrataError {
                 StrataError(.invalidValue, "The key's \(field) \(rule).", details: ["field": field])
             }
-            guard (1...100).contains(name.count) else { throw fail("name", "must be 1 to 100 characters") }
+            guard (1...100).contains(name.textLength) else { throw fail("name", "must be 1 to 100 characters") }
             guard (1...1_000_000).contains(rateLimitPerMinute) else { throw fail("rate_limit", "must be 1 to 1000000 per minute") }
             guard permissions.allSatisfy(Self.isPermission) else {
                 throw fail("permissions", "must be admin or name their app, such as simjobs.write, workorders.read or workorders.*")

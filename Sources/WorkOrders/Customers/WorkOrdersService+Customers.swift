@@ -29,11 +29,11 @@ extension WorkOrdersService {
     public func createCustomerAccess(_ draft: CustomerAccessDraft, on id: UUID, by actor: Actor) async throws -> IssuedCustomerAccess {
         var errors: [StrataError.FieldError] = []
         let name = draft.customerName.trimmingCharacters(in: .whitespacesAndNewlines)
-        if !(1...100).contains(name.count) { errors.append(.init(field: "customer_name", reason: "must be 1 to 100 characters")) }
+        if !(1...100).contains(name.textLength) { errors.append(.init(field: "customer_name", reason: "must be 1 to 100 characters")) }
         let company = draft.company?.trimmingCharacters(in: .whitespacesAndNewlines)
-        if let company, company.count > 200 { errors.append(.init(field: "company", reason: "must be at most 200 characters")) }
+        if let company, company.textLength > 200 { errors.append(.init(field: "company", reason: "must be at most 200 characters")) }
         let phone = draft.contactPhone?.trimmingCharacters(in: .whitespacesAndNewlines)
-        if let phone, phone.count > 32 || !phone.allSatisfy({ $0.isNumber || "+- ()".contains($0) }) {
+        if let phone, phone.textLength > 32 || !phone.allSatisfy({ $0.isNumber || "+- ()".contains($0) }) {
             errors.append(.init(field: "contact_phone", reason: "must be at most 32 digits, spaces and +-()"))
         }
         guard errors.isEmpty else { throw StrataError.validation(errors) }
@@ -67,7 +67,7 @@ extension WorkOrdersService {
     /// Confirms an order's customer access; confirming a confirmed one changes nothing.
     /// - Throws: `not_found` (order, or no such access on it).
     public func confirmCustomerAccess(_ accessID: UUID, on id: UUID, confirmedBy: String?, by actor: Actor) async throws -> CustomerAccess {
-        if let confirmedBy, !(1...64).contains(confirmedBy.count) {
+        if let confirmedBy, !(1...64).contains(confirmedBy.textLength) {
             throw StrataError.validation([.init(field: "confirmed_by", reason: "must be 1 to 64 characters")])
         }
         let (access, order) = try await repository.write { unit -> (CustomerAccess, WorkOrder?) in

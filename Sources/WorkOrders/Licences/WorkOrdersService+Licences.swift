@@ -117,7 +117,7 @@ extension WorkOrdersService {
         let parts = normalized.split(separator: "-", omittingEmptySubsequences: false)
         let lookup = parts.count == 3 && parts[0] == "WOL" && parts[1].count == 8 ? String(parts[1]) : ""
         let invalid = StrataError(.activationCodeInvalid, "The activation code is not valid or has been used.", details: ["field": "code"])
-        guard normalized.count <= 64 else { throw invalid }
+        guard normalized.textLength <= 64 else { throw invalid }
         let now = now()
         // bcrypt outside the transaction (no lock is held for it), and the same work whether or
         // not the code exists; the transaction then takes the code only if it is still unused.
@@ -148,7 +148,7 @@ extension WorkOrdersService {
     /// Suspends the licence (not while inactive).
     /// - Throws: `workorders.license_state_refused` (409).
     public func suspend(reason: String?, by actor: Actor) async throws -> LicenseStatus {
-        if let reason, reason.count > 500 { throw StrataError.validation([.init(field: "reason", reason: "must be at most 500 characters")]) }
+        if let reason, reason.textLength > 500 { throw StrataError.validation([.init(field: "reason", reason: "must be at most 500 characters")]) }
         let now = now()
         let stored = try await repository.write { unit in
             var license = try await unit.lockLicense()

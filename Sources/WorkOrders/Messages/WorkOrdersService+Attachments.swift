@@ -22,14 +22,14 @@ extension WorkOrdersService {
     ) async throws -> WorkOrderMessage {
         var errors: [StrataError.FieldError] = []
         if data.isEmpty { errors.append(.init(field: "body", reason: "the file is empty")) }
-        if !(1...255).contains(fileName.count) || fileName.contains("/") || fileName.unicodeScalars.contains(where: { $0.value < 0x20 }) {
+        if !(1...255).contains(fileName.textLength) || fileName.contains("/") || fileName.unicodeScalars.contains(where: { $0.value < 0x20 }) {
             errors.append(.init(field: "file_name", reason: "must be 1 to 255 characters, without / or control characters"))
         }
         if !kind.carriesFile { errors.append(.init(field: "type", reason: "must be attachment, excel or voice")) }
-        if contentType.count > 200 || contentType.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value > 0x7e }) {
+        if contentType.textLength > 200 || contentType.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value > 0x7e }) {
             errors.append(.init(field: "Content-Type", reason: "must be a media type of at most 200 characters"))
         }
-        if let note, note.count > Self.maxMessageLength {
+        if let note, note.textLength > Self.maxMessageLength {
             errors.append(.init(field: "note", reason: "must be at most \(Self.maxMessageLength) characters"))
         }
         guard errors.isEmpty else { throw StrataError.validation(errors) }
@@ -83,7 +83,7 @@ extension WorkOrdersService {
         if text.utf8.count > Self.maxOCRResultSize {
             errors.append(.init(field: "result", reason: "must be at most \(Self.maxOCRResultSize) bytes of JSON"))
         }
-        if let summary = ocr.summary, summary.count > Self.maxMessageLength {
+        if let summary = ocr.summary, summary.textLength > Self.maxMessageLength {
             errors.append(.init(field: "summary", reason: "must be at most \(Self.maxMessageLength) characters"))
         }
         if let source = ocr.sourceMessageID, source < 1 { errors.append(.init(field: "source_message_id", reason: "must be a message id")) }

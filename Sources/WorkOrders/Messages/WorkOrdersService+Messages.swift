@@ -33,7 +33,7 @@ extension WorkOrdersService {
         by actor: Actor
     ) async throws -> WorkOrderMessage {
         var errors: [StrataError.FieldError] = []
-        if draft.body.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || draft.body.count > Self.maxMessageLength {
+        if draft.body.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || draft.body.textLength > Self.maxMessageLength {
             errors.append(.init(field: "body", reason: "must be 1 to \(Self.maxMessageLength) characters"))
         }
         let role = draft.role.map { WorkOrderMessage.Role(rawValue: $0) } ?? defaultRole
@@ -91,7 +91,9 @@ extension WorkOrdersService {
     /// Marks an order's messages up to `lastReadID` read by `reader`.
     /// - Throws: `not_found`, `validation_failed`.
     public func markRead(_ id: UUID, reader: String, lastReadID: Int64, by actor: Actor) async throws {
-        guard (1...100).contains(reader.count) else { throw StrataError.validation([.init(field: "reader", reason: "must be 1 to 100 characters")]) }
+        guard (1...100).contains(reader.textLength) else {
+            throw StrataError.validation([.init(field: "reader", reason: "must be 1 to 100 characters")])
+        }
         guard lastReadID >= 0 else { throw StrataError.validation([.init(field: "last_read_id", reason: "must be 0 or more")]) }
         try await repository.write { unit in
             guard actor.reaches(id), try await unit.lockOrder(id) != nil else { throw Self.notFound() }

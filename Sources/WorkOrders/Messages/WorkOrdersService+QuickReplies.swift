@@ -71,7 +71,9 @@ extension WorkOrdersService {
     }
 
     static func checkOwner(_ ownerID: String) throws {
-        guard (1...64).contains(ownerID.count) else { throw StrataError.validation([.init(field: "user_id", reason: "must be 1 to 64 characters")]) }
+        guard (1...64).contains(ownerID.textLength) else {
+            throw StrataError.validation([.init(field: "user_id", reason: "must be 1 to 64 characters")])
+        }
     }
 
     static func phrases(_ phrases: [String]) throws -> [String] {
@@ -79,7 +81,7 @@ extension WorkOrdersService {
         let cleaned = phrases.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { seen.insert($0).inserted }
         var errors: [StrataError.FieldError] = []
         if !(1...50).contains(cleaned.count) { errors.append(.init(field: "phrases", reason: "must hold 1 to 50 phrases")) }
-        if cleaned.contains(where: { !(1...500).contains($0.count) }) {
+        if cleaned.contains(where: { !(1...500).contains($0.textLength) }) {
             errors.append(.init(field: "phrases", reason: "each phrase must be 1 to 500 characters"))
         }
         guard errors.isEmpty else { throw StrataError.validation(errors) }

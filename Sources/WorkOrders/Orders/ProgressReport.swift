@@ -78,11 +78,11 @@ public struct ProgressReport: Sendable, Decodable, Equatable {
             errors.append(.init(field: "confirmation.confirmed_by", reason: "dual confirmation names two different people"))
         default: break
         }
-        if people.contains(where: { !(1...64).contains($0.count) }) {
+        if people.contains(where: { !(1...64).contains($0.textLength) }) {
             errors.append(.init(field: "confirmation.confirmed_by", reason: "each name must be 1 to 64 characters"))
         }
-        if let reporter, !(1...64).contains(reporter.count) { errors.append(.init(field: "reporter", reason: "must be 1 to 64 characters")) }
-        if let note, note.count > 200 { errors.append(.init(field: "note", reason: "must be at most 200 characters")) }
+        if let reporter, !(1...64).contains(reporter.textLength) { errors.append(.init(field: "reporter", reason: "must be 1 to 64 characters")) }
+        if let note, note.textLength > 200 { errors.append(.init(field: "note", reason: "must be at most 200 characters")) }
         return errors
     }
 }

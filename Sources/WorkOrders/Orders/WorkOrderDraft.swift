@@ -128,7 +128,7 @@ enum WorkOrderRules {
 
     static func text(_ value: String?, _ field: String, _ range: ClosedRange<Int>, into errors: inout [StrataError.FieldError]) {
         guard let value else { return }
-        if !range.contains(value.count) || (range.lowerBound > 0 && value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty) {
+        if !range.contains(value.textLength) || (range.lowerBound > 0 && value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty) {
             errors.append(
                 .init(
                     field: field,
@@ -161,7 +161,9 @@ enum WorkOrderRules {
     static func watchers(_ value: [String]?, into errors: inout [StrataError.FieldError]) {
         guard let value else { return }
         if value.count > 99 { errors.append(.init(field: "watchers", reason: "must hold at most 99 names")) }
-        if value.contains(where: { $0.count > 100 }) { errors.append(.init(field: "watchers", reason: "each name must be at most 100 characters")) }
+        if value.contains(where: { $0.textLength > 100 }) {
+            errors.append(.init(field: "watchers", reason: "each name must be at most 100 characters"))
+        }
     }
 
     static func procurement(_ value: WorkOrder.Procurement?, into errors: inout [StrataError.FieldError]) {

@@ -170,7 +170,7 @@ public struct WorkOrdersController: Sendable {
             try context.requirePermission("workorders.read")
             var query = QueryReader(request)
             let reader = query.require("reader", "is required: the watcher whose unread counts to read")
-            if let reader, !(1...100).contains(reader.count) { query.reject("reader", "must be 1 to 100 characters") }
+            if let reader, !(1...100).contains(reader.textLength) { query.reject("reader", "must be 1 to 100 characters") }
             try query.validate()
             let counts = try await service.unreadCounts(for: reader ?? "")
             return Unread(
