@@ -69,14 +69,15 @@ import Testing
                 let status = try #require(try await TaskService(pool: pool).workers().first)
                 #expect(status.gpuReadings.map(\.gpuID) == [0, 1] && status.gpuReadingsAt != nil)
                 // A pass that finds the readings stale raises nothing: evaluate until the alerts are raised.
-                var names: Set<String> = []
-                let deadline = ContinuousClock.now + .seconds(20)
-                while !names.isSuperset(of: ["gpu_memory_low", "gpu_temperature_high"]) && ContinuousClock.now < deadline {
-                    try await evaluator.evaluate()
+                let openAlerts = {
                     let open = try await AlertService(pool: pool).alerts(resolved: false, level: "WARNING", limit: 50, cursor: nil).items
-                    names = Set(open.map { $0.message.components(separatedBy: ":")[0] })
-                    if !names.isSuperset(of: ["gpu_memory_low", "gpu_temperature_high"]) { try await Task.sleep(for: .milliseconds(50)) }
+                    return Set(open.map { $0.message.components(separatedBy: ":")[0] })
                 }
+                _ = try await eventually(within: .seconds(20)) {
+                    try await evaluator.evaluate()
+                    return try await openAlerts().isSuperset(of: ["gpu_memory_low", "gpu_temperature_high"])
+                }
+                let names = try await openAlerts()
                 #expect(names.isSuperset(of: ["gpu_memory_low", "gpu_temperature_high"]), "\(names)")
             }
             let lifecycle = try await pool.query(

@@ -23,15 +23,9 @@ import Testing
     }
 
     @Test func noSourceMakesItsOwnEncoderOrDecoder() throws {
-        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Sources").standardized
-        let files = try #require(FileManager.default.enumerator(at: sources, includingPropertiesForKeys: nil))
-        var offenders: [String] = []
-        var scanned = 0
-        for case let file as URL in files where file.pathExtension == "swift" && file.lastPathComponent != "JSONPolicy.swift" {
-            scanned += 1
-            let text = try String(contentsOf: file, encoding: .utf8)
-            if text.contains("JSONEncoder()") || text.contains("JSONDecoder()") { offenders.append(file.lastPathComponent) }
-        }
+        let files = try SourceTree.files().filter { !$0.path.hasSuffix("/JSONPolicy.swift") }
+        let offenders = files.filter { $0.text.contains("JSONEncoder()") || $0.text.contains("JSONDecoder()") }.map(\.path)
+        let scanned = files.count
         #expect(offenders.isEmpty, "use JSONEncoder.api() / JSONDecoder.api(): \(offenders)")
         #expect(scanned > 100, "the sources were found (\(scanned) files)")
     }

@@ -112,11 +112,8 @@ final class LoopbackSocket: @unchecked Sendable {
 
     /// One `GET` with `Connection: close`, read to its end: the status line's code, or nil
     /// when the connection ended without an answer.
-    static func get(port: Int, path: String) throws(ConnectFailure) -> (status: Int?, ending: Ending) {
-        let socket = try connect(port: port)
-        guard socket.send("GET \(path) HTTP/1.1\r\nHost: strata\r\nConnection: close\r\n\r\n") else { return (nil, .reset) }
-        let (text, ending, _) = socket.read(timeout: .seconds(30))
-        return (statusCode(of: text), ending)
+    static func get(port: Int, path: String) throws(ConnectFailure) -> (status: Int?, text: String) {
+        try request(port: port, "GET", path)
     }
 
     /// One request with `Connection: close`, read to its end: the whole answer as text.

@@ -20,7 +20,6 @@ public final class EnclosingTransaction: Sendable {
 
     let pool: ObjectIdentifier
     let connection: PostgresConnection
-    let executor: ConnectionExecutor
 
     private struct State {
         var isOpen = true
@@ -30,10 +29,9 @@ public final class EnclosingTransaction: Sendable {
 
     private let state = Mutex(State())
 
-    init(pool: ObjectIdentifier, connection: PostgresConnection, executor: ConnectionExecutor) {
+    init(pool: ObjectIdentifier, connection: PostgresConnection) {
         self.pool = pool
         self.connection = connection
-        self.executor = executor
     }
 
     /// The transaction that calls on `pool` join now, if any: one opened on that pool by this
@@ -96,7 +94,7 @@ extension PostgresPool {
         let entry = try await lease()
         defer { connections.release(entry) }
         let connection = entry.connection
-        let enclosing = EnclosingTransaction(pool: ObjectIdentifier(self), connection: connection, executor: entry.executor)
+        let enclosing = EnclosingTransaction(pool: ObjectIdentifier(self), connection: connection)
         return try await mappingPostgresErrors {
             try await withTaskExecutorPreference(entry.executor) {
                 try await connection.query("BEGIN", logger: self.queryLogger)
