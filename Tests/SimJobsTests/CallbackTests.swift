@@ -31,7 +31,8 @@ import Testing
         var answered: Int
     }
 
-    /// A receiver on a free loopback port: `/hook` fails its first request, then accepts;
+    /// A receiver on a free loopback port: `/hook` fails the first `task.created` it gets, then
+    /// accepts (deliveries run concurrently, so "its first request" could be any event);
     /// `/broken` always fails.
     final class Receiver: Sendable {
         let deliveries = Mutex<[Delivery]>([])
@@ -41,8 +42,13 @@ import Testing
             let router = Router()
             let record: @Sendable (Request, String) async throws -> Response = { request, path in
                 let body = try await request.body.collect(upTo: 1 << 20)
+                let isCreated = { (bytes: [UInt8]) in
+                    (try? JSONValue(parsing: String(decoding: bytes, as: UTF8.self)))?["type"]?.stringValue == "task.created"
+                }
                 let answered = self.deliveries.withLock { deliveries -> Int in
-                    let failFirst = path == "hook" && !deliveries.contains { $0.path == "hook" }
+                    let failFirst =
+                        path == "hook" && isCreated(Array(buffer: body))
+                        && !deliveries.contains { $0.path == "hook" && isCreated($0.body) }
                     let status = path == "broken" || failFirst ? 500 : 204
                     deliveries.append(
                         Delivery(
