@@ -9,19 +9,23 @@ public import StrataPostgres
 /// requeued and maybe running elsewhere — changes nothing.
 extension TaskService {
     /// Runs a worker's guarded UPDATE (which returns the task's columns when it changed a row)
-    /// and, when it did, `then` and the event `kind`, in one transaction.
+    /// and, when it did, `then` and the change (the event `kind`, and `audit` when given), in
+    /// one transaction, recorded for the worker.
     /// - Returns: The changed task, or `nil` when the guard refused (nothing is written).
     private func applyWorkerChange(
         _ update: PostgresQuery,
         kind: String,
         worker: String,
+        audit: AuditRecord? = nil,
         then: @Sendable (SimulationTask, PostgresConnection) async throws -> Void = { _, _ in }
     ) async throws -> SimulationTask? {
         try await pool.withTransaction { connection in
             guard let row = try await connection.query(update, logger: logger).collect().first else { return nil }
             let task = try TaskStore.task(from: row)
             try await then(task, connection)
-            try await recordChanges([(task, kind)], requestID: nil, actor: "worker:\(worker)", on: connection)
+            var change = try await taskChange([(task, kind)], on: connection)
+            change.audit = audit
+            try await ChangeLog.record(change, by: .job(worker, kind: "worker"), on: connection, logger: logger)
             return task
         }
     }
@@ -87,7 +91,14 @@ extension TaskService {
             RETURNING \(unescaped: TaskStore.columns)
             """,
             kind: "task.\(target.rawValue.lowercased())",
-            worker: worker
+            worker: worker,
+            audit: Change(
+                app: "simjobs",
+                action: "status.change",
+                resourceType: "task",
+                resourceID: id.uuidString,
+                detailsJSON: #"{"status":\#(JSONText.quoted(target.rawValue))}"#
+            ).audit
         ) { _, connection in
             if case .completed(let result) = outcome {
                 try await connection.query(
@@ -101,18 +112,6 @@ extension TaskService {
                     logger: logger
                 )
             }
-            try await AuditWriter().record(
-                AuditRecord(
-                    app: "simjobs",
-                    actor: "worker:\(worker)",
-                    action: "status.change",
-                    resourceType: "task",
-                    resourceID: id.uuidString,
-                    detailsJSON: #"{"status":\#(JSONText.quoted(target.rawValue))}"#
-                ),
-                on: connection,
-                logger: logger
-            )
         } != nil
     }
 
@@ -178,7 +177,8 @@ extension TaskService {
                     : "worker lost (lease expired); \(task.status.rawValue)"
                 try await service.store.appendLogs(task.id, lines: [("WARNING", note)], gpuID: nil, on: connection, logger: logger)
             }
-            try await service.recordChanges(changed.map { ($0.0, $0.1) }, requestID: nil, actor: "system", on: connection)
+            let change = try await service.taskChange(changed.map { ($0.0, $0.1) }, on: connection)
+            try await ChangeLog.record(change, by: .job(), on: connection, logger: logger)
             if !changed.isEmpty {
                 let again = changed.filter { $0.1 == "task.requeued" }.count
                 try await SystemLog.write(

@@ -19,7 +19,6 @@ public struct TaskService: Sendable {
     let pool: PostgresPool
     let store = TaskStore()
     let jobs = JobQueue()
-    let outbox = OutboxWriter()
     /// Seals callback secrets; `nil` where no task is submitted (a worker).
     let secrets: SecretBox?
     /// Which callback URLs are accepted.
@@ -170,13 +169,16 @@ public struct TaskService: Sendable {
         var secret: String
     }
 
-    /// Submits tasks (all or none): each is created PENDING, checked against the models and
-    /// structures (PENDING → QUEUED) and enqueued, in one transaction.
+    /// Submits tasks (all or none): each is checked against the models and structures and
+    /// created QUEUED with its job, in one transaction. A task takes one statement for its job
+    /// and one for its row (the model and structure checks, its callback), the submission one
+    /// more for its events, audit entry and webhook deliveries: with the transaction's `BEGIN`
+    /// and `COMMIT`, five round trips for one task.
     /// - Parameter type: The task type of every submission (the route's), or `nil` to read each
     ///   one's `task_type` (batches).
     /// - Throws: `validation_failed` listing every bad field (`tasks[i].…` in batches);
     ///   `invalid_reference` for an unknown or disabled model or structure.
-    public func submit(_ submissions: [Submission], type: TaskType?, audit: AuditTrail, requestID: String?) async throws -> [SimulationTask] {
+    public func submit(_ submissions: [Submission], type: TaskType?, by caller: Caller) async throws -> [SimulationTask] {
         guard (1...Self.batchLimit).contains(submissions.count) else {
             throw StrataError.validation([.init(field: "tasks", reason: "must hold 1 to \(Self.batchLimit) tasks")])
         }
@@ -189,99 +191,46 @@ public struct TaskService: Sendable {
         }
         guard errors.isEmpty else { throw StrataError.validation(errors) }
         let valid = checked
+        if valid.contains(where: { $0.callback != nil }) && secrets == nil {
+            throw StrataError(.internalError, "This task service cannot seal callback secrets.")
+        }
         return try await pool.withTransaction { connection in
             var created: [SimulationTask] = []
+            var callbacks: [UUID: TaskStore.Callback] = [:]
             for task in valid {
-                created.append(try await insert(task, on: connection))
+                let id = UUID()
+                let jobID = try await jobs.enqueue(
+                    NewJob(
+                        queue: Self.queue,
+                        kind: Self.jobKind,
+                        argsJSON: #"{"task_id":"\#(id.uuidString)","model_name":\#(JSONText.quoted(task.modelName))}"#,
+                        priority: task.priority.rawValue,
+                        maxAttempts: task.options.maxRetries + 1
+                    ),
+                    on: connection,
+                    logger: logger
+                )
+                let callback = try task.callback.map {
+                    TaskStore.Callback(url: $0.url, events: $0.events, sealedSecret: try secrets!.seal($0.secret))
+                }
+                let inserted = try await store.insert(task, id: id, jobID: jobID, callback: callback, on: connection, logger: logger)
+                created.append(inserted)
+                callbacks[inserted.id] = callback
             }
             let ids = created.map(\.id.uuidString).joined(separator: ",")
-            try await audit.record(
-                AuditRecord(
+            var change = try taskChange(created.map { ($0, "task.created") }, callbacks: callbacks)
+            change.audit =
+                Change(
                     app: "simjobs",
-                    actor: nil,
                     action: created.count == 1 ? "create" : "create.batch",
                     resourceType: "task",
                     resourceID: created.count == 1 ? created[0].id.uuidString : nil,
-                    responseStatus: 202,
+                    status: 202,
                     detailsJSON: #"{"tasks":\#(JSONText.quoted(ids))}"#
-                ),
-                on: connection,
-                logger: logger
-            )
-            try await recordChanges(created.map { ($0, "task.created") }, requestID: requestID, on: connection)
+                ).audit
+            try await ChangeLog.record(change, by: caller, on: connection, logger: logger)
             return created
         }
-    }
-
-    private func insert(_ task: Validated, on connection: PostgresConnection) async throws -> SimulationTask {
-        // Validation: the model must exist and be enabled; a given structure must exist.
-        // A custom model runs only once it has been validated.
-        let model = try await connection.query(
-            "SELECT is_enabled, is_custom AND NOT is_validated FROM simjobs.models WHERE name = \(task.modelName)",
-            logger: logger
-        ).collect()
-        guard let (enabled, unvalidated) = try model.first?.decode((Bool, Bool).self) else {
-            throw StrataError(.invalidReference, "No model is named '\(task.modelName)'.", details: ["field": "model_name"])
-        }
-        guard enabled else {
-            throw StrataError(.invalidReference, "The model '\(task.modelName)' is disabled.", details: ["field": "model_name"])
-        }
-        guard !unvalidated else {
-            throw StrataError(
-                .modelNotValidated,
-                "The custom model '\(task.modelName)' has not been validated yet.",
-                details: ["field": "model_name"]
-            )
-        }
-        var structureName = task.structureName ?? ""
-        if let structureID = task.structureID {
-            let rows = try await connection.query("SELECT name FROM simjobs.structures WHERE id = \(structureID)", logger: logger).collect()
-            guard let name = try rows.first?.decode(String.self) else {
-                throw StrataError(.invalidReference, "No structure has the id \(structureID).", details: ["field": "structure_id"])
-            }
-            if structureName.isEmpty { structureName = name }
-        }
-        let options = try String(decoding: JSONEncoder.api().encode(task.options), as: UTF8.self)
-        let inserted = try await connection.query(
-            """
-            INSERT INTO simjobs.tasks (task_type, priority, model_name, structure_id, structure_name, parameters, options)
-            VALUES (\(task.type.rawValue), \(Int16(task.priority.rawValue)), \(task.modelName), \(task.structureID), \(structureName),
-                    \(task.parametersText)::jsonb, \(options)::jsonb)
-            RETURNING id
-            """,
-            logger: logger
-        ).collect()
-        let id = try inserted[0].decode(UUID.self)
-        if let callback = task.callback {
-            guard let secrets else { throw StrataError(.internalError, "This task service cannot seal callback secrets.") }
-            try await connection.query(
-                """
-                INSERT INTO simjobs.task_callbacks (task_id, url, events, sealed_secret)
-                VALUES (\(id), \(callback.url), \(callback.events), \(try secrets.seal(callback.secret)))
-                """,
-                logger: logger
-            )
-        }
-        let jobID = try await jobs.enqueue(
-            NewJob(
-                queue: Self.queue,
-                kind: Self.jobKind,
-                argsJSON: #"{"task_id":"\#(id.uuidString)","model_name":\#(JSONText.quoted(task.modelName))}"#,
-                priority: task.priority.rawValue,
-                maxAttempts: task.options.maxRetries + 1
-            ),
-            on: connection,
-            logger: logger
-        )
-        let queued = try await connection.query(
-            """
-            UPDATE simjobs.tasks SET status = 'QUEUED', queued_at = now(), job_id = \(jobID), version = version + 1
-            WHERE id = \(id) AND status = ANY(\(TaskStore.sources(of: .queued)))
-            RETURNING \(unescaped: TaskStore.columns)
-            """,
-            logger: logger
-        ).collect()
-        return try TaskStore.task(from: queued[0])
     }
 
     // MARK: Reads
@@ -443,74 +392,44 @@ public struct TaskService: Sendable {
 
     /// Cancels a task: at once when it waits (PENDING, QUEUED, ASSIGNED), cooperatively when it
     /// runs (its worker stops the command at its next heartbeat and marks it CANCELLED).
-    /// - Throws: `not_found`; `simjobs.task_transition_refused` (409) when it has ended.
-    public func cancel(_ id: UUID, audit: AuditTrail, requestID: String?) async throws -> SimulationTask {
+    /// - Throws: `not_found`; `transition_refused` (409) when it has ended.
+    public func cancel(_ id: UUID, by caller: Caller) async throws -> SimulationTask {
         try await pool.withTransaction { connection in
-            let rows = try await connection.query(
-                """
-                UPDATE simjobs.tasks
-                SET status = CASE WHEN status = 'RUNNING' THEN status ELSE 'CANCELLED' END,
-                    finished_at = CASE WHEN status = 'RUNNING' THEN finished_at ELSE now() END,
-                    cancel_requested_at = coalesce(cancel_requested_at, now()),
-                    version = version + 1
-                WHERE id = \(id) AND status = ANY(\(TaskStore.sources(of: .cancelled)))
-                RETURNING \(unescaped: TaskStore.columns), job_id
-                """,
-                logger: logger
-            ).collect()
-            guard let row = rows.first else { throw try await store.refusal(id, to: .cancelled, on: connection, logger: logger) }
-            let task = try TaskStore.task(from: row)
-            if let jobID = try row.makeRandomAccess()[TaskStore.columnCount].decode(Int64?.self) {
-                _ = try await jobs.cancel(id: jobID, on: connection, logger: logger)
+            guard let (task, jobID) = try await store.cancel(id, on: connection, logger: logger) else {
+                throw try await store.refusal(id, to: .cancelled, on: connection, logger: logger)
             }
+            if let jobID { _ = try await jobs.cancel(id: jobID, on: connection, logger: logger) }
             let status = task.status == .cancelled ? 200 : 202  // at once, or asked of the running worker
-            try await audit.record(
-                AuditRecord(app: "simjobs", actor: nil, action: "cancel", resourceType: "task", resourceID: id.uuidString, responseStatus: status),
-                on: connection,
-                logger: logger
-            )
-            let kind = task.status == .cancelled ? "task.cancelled" : "task.cancel_requested"
-            try await recordChanges([(task, kind)], requestID: requestID, on: connection)
+            var change = try await taskChange([(task, task.status == .cancelled ? "task.cancelled" : "task.cancel_requested")], on: connection)
+            change.audit = Change(app: "simjobs", action: "cancel", resourceType: "task", resourceID: id.uuidString, status: status).audit
+            try await ChangeLog.record(change, by: caller, on: connection, logger: logger)
             return task
         }
     }
 
-    /// Records task changes in the caller's transaction: the outbox event of each, and a
-    /// webhook for each change its task's callback subscribes to.
-    func recordChanges(
-        _ changes: [(task: SimulationTask, kind: String)],
-        requestID: String?,
-        actor: String? = nil,
-        on connection: PostgresConnection
-    ) async throws {
-        let events = try changes.map { try event(for: $0.task, kind: $0.kind, requestID: requestID, actor: actor) }
-        try await outbox.append(events, on: connection, logger: logger)
-        let subscribable = changes.indices.filter { Self.callbackEvents.contains(changes[$0].kind) }
-        guard !subscribable.isEmpty else { return }
-        let rows = try await connection.query(
-            "SELECT task_id, url, events, sealed_secret FROM simjobs.task_callbacks WHERE task_id = ANY(\(subscribable.map { changes[$0].task.id }))",
-            logger: logger
-        )
-        var callbacks: [UUID: (url: String, events: [String], sealedSecret: String)] = [:]
-        for try await (id, url, kinds, sealed) in rows.decode((UUID, String, [String], String).self) { callbacks[id] = (url, kinds, sealed) }
-        let messages = subscribable.compactMap { index -> WebhookMessage? in
-            let (task, kind) = changes[index]
-            guard let callback = callbacks[task.id], callback.events.contains(kind) else { return nil }
-            return WebhookMessage(type: kind, url: callback.url, dataJSON: events[index].payloadJSON, sealedSecret: callback.sealedSecret)
-        }
-        try await WebhookDelivery.enqueue(messages, on: connection, logger: logger)
+    /// The change of task state changes: the outbox event of each, and a webhook delivery for
+    /// each change its task's stored callback subscribes to. The caller adds the audit entry a
+    /// request makes.
+    func taskChange(_ changes: [(task: SimulationTask, kind: String)], on connection: PostgresConnection) async throws -> Change {
+        let subscribable = changes.filter { Self.callbackEvents.contains($0.kind) }
+        let callbacks =
+            subscribable.isEmpty ? [:] : try await store.callbacks(of: subscribable.map(\.task.id), on: connection, logger: logger)
+        return try taskChange(changes, callbacks: callbacks)
     }
 
-    func event(for task: SimulationTask, kind: String, requestID: String?, actor: String? = nil) throws -> OutboxEvent {
-        try OutboxEvent(
-            app: "simjobs",
-            aggregateType: "task",
-            aggregateID: task.id.uuidString,
-            kind: kind,
-            payload: task,
-            actor: actor,
-            requestID: requestID
-        )
+    /// ``taskChange(_:on:)`` with the callbacks known (a submission's own).
+    func taskChange(_ changes: [(task: SimulationTask, kind: String)], callbacks: [UUID: TaskStore.Callback]) throws -> Change {
+        let events = try changes.map { try event(for: $0.task, kind: $0.kind) }
+        let messages = changes.indices.compactMap { index -> WebhookMessage? in
+            let (task, kind) = changes[index]
+            guard Self.callbackEvents.contains(kind), let callback = callbacks[task.id], callback.events.contains(kind) else { return nil }
+            return WebhookMessage(type: kind, url: callback.url, dataJSON: events[index].payloadJSON, sealedSecret: callback.sealedSecret)
+        }
+        return Change(events: events, jobs: try WebhookDelivery.jobs(for: messages))
+    }
+
+    func event(for task: SimulationTask, kind: String) throws -> OutboxEvent {
+        try OutboxEvent(app: "simjobs", aggregateType: "task", aggregateID: task.id.uuidString, kind: kind, payload: task)
     }
 }
 

@@ -57,7 +57,118 @@ struct TaskStore: Sendable {
     }
 
     /// The states that may move to `target`, as bound text.
-    static func sources(of target: TaskStatus) -> [String] { TaskStatus.sources(of: target).map(\.rawValue) }
+    static func sources(of target: TaskStatus) -> [String] { TaskStatus.sourceValues(of: target) }
+
+    /// A task's callback, its secret sealed.
+    struct Callback: Sendable {
+        var url: String
+        var events: [String]
+        var sealedSecret: String
+    }
+
+    /// Inserts a checked task, QUEUED under its job, with its callback — one statement that
+    /// checks the model (it exists, is enabled and, when custom, validated) and the structure
+    /// (a given id exists). A custom model runs only once it has been validated.
+    /// - Throws: `invalid_reference` or `simjobs.model_not_validated` naming the field that
+    ///   failed (nothing is inserted).
+    func insert(
+        _ task: TaskService.Validated,
+        id: UUID,
+        jobID: Int64,
+        callback: Callback?,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> SimulationTask {
+        let options = try String(decoding: JSONEncoder.api().encode(task.options), as: UTF8.self)
+        let rows = try await connection.query(
+            """
+            WITH model AS (
+                SELECT 1 FROM simjobs.models WHERE name = \(task.modelName) AND is_enabled AND NOT (is_custom AND NOT is_validated)
+            ),
+            structure AS (SELECT name FROM simjobs.structures WHERE id = \(task.structureID)),
+            task AS (
+                INSERT INTO simjobs.tasks (id, task_type, priority, model_name, structure_id, structure_name, parameters, options,
+                                           status, queued_at, job_id)
+                SELECT \(id), \(task.type.rawValue), \(Int16(task.priority.rawValue)), \(task.modelName), \(task.structureID),
+                       coalesce(nullif(\(task.structureName ?? ""), ''), (SELECT name FROM structure), ''),
+                       \(task.parametersText)::jsonb, \(options)::jsonb, 'QUEUED', now(), \(jobID)
+                FROM model
+                WHERE \(task.structureID)::uuid IS NULL OR EXISTS (SELECT 1 FROM structure)
+                RETURNING *
+            ),
+            callback AS (
+                INSERT INTO simjobs.task_callbacks (task_id, url, events, sealed_secret)
+                SELECT id, \(callback?.url), \(callback?.events ?? []), \(callback?.sealedSecret) FROM task
+                WHERE \(callback?.url)::text IS NOT NULL
+            )
+            SELECT \(unescaped: Self.columns) FROM task
+            """,
+            logger: logger
+        ).collect()
+        guard let row = rows.first else { throw try await rejection(of: task, on: connection, logger: logger) }
+        return try Self.task(from: row)
+    }
+
+    /// Why ``insert(_:id:jobID:callback:on:logger:)`` inserted nothing.
+    private func rejection(of task: TaskService.Validated, on connection: PostgresConnection, logger: Logger) async throws -> StrataError {
+        let model = try await connection.query(
+            "SELECT is_enabled, is_custom AND NOT is_validated AS unvalidated FROM simjobs.models WHERE name = \(task.modelName)",
+            logger: logger
+        ).collect()
+        guard let row = model.first else {
+            return StrataError(.invalidReference, "No model is named '\(task.modelName)'.", details: ["field": "model_name"])
+        }
+        let columns = row.makeRandomAccess()
+        guard try columns["is_enabled"].decode(Bool.self) else {
+            return StrataError(.invalidReference, "The model '\(task.modelName)' is disabled.", details: ["field": "model_name"])
+        }
+        guard try !columns["unvalidated"].decode(Bool.self) else {
+            return StrataError(
+                .modelNotValidated,
+                "The custom model '\(task.modelName)' has not been validated yet.",
+                details: ["field": "model_name"]
+            )
+        }
+        return StrataError(
+            .invalidReference,
+            "No structure has the id \(task.structureID.map { "\($0)" } ?? "given").",
+            details: ["field": "structure_id"]
+        )
+    }
+
+    /// Cancels a task that has not ended: CANCELLED at once when it waits, a cancellation asked
+    /// of its worker when it runs.
+    /// - Returns: The task and its job's id, or `nil` when the state machine refuses (or there
+    ///   is no such task).
+    func cancel(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> (SimulationTask, Int64?)? {
+        let rows = try await connection.query(
+            """
+            UPDATE simjobs.tasks
+            SET status = CASE WHEN status = 'RUNNING' THEN status ELSE 'CANCELLED' END,
+                finished_at = CASE WHEN status = 'RUNNING' THEN finished_at ELSE now() END,
+                cancel_requested_at = coalesce(cancel_requested_at, now()),
+                version = version + 1
+            WHERE id = \(id) AND status = ANY(\(Self.sources(of: .cancelled)))
+            RETURNING \(unescaped: Self.columns), job_id
+            """,
+            logger: logger
+        ).collect()
+        guard let row = rows.first else { return nil }
+        return (try Self.task(from: row), try row.makeRandomAccess()["job_id"].decode(Int64?.self))
+    }
+
+    /// The callbacks of tasks, by task id.
+    func callbacks(of ids: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Callback] {
+        let rows = try await connection.query(
+            "SELECT task_id, url, events, sealed_secret FROM simjobs.task_callbacks WHERE task_id = ANY(\(ids))",
+            logger: logger
+        )
+        var callbacks: [UUID: Callback] = [:]
+        for try await (id, url, events, sealed) in rows.decode((UUID, String, [String], String).self) {
+            callbacks[id] = Callback(url: url, events: events, sealedSecret: sealed)
+        }
+        return callbacks
+    }
 
     /// The error for a refused transition: 404 when the task does not exist, else 409 naming
     /// the task's state and where it may go from there.
@@ -66,13 +177,7 @@ struct TaskStore: Sendable {
         guard let text = try rows.first?.decode(String.self), let current = TaskStatus(rawValue: text) else {
             return StrataError(.notFound, "No task has this id.")
         }
-        let allowed = current.allowedNext.map(\.rawValue)
-        return StrataError(
-            .taskTransitionRefused,
-            "A \(current.rawValue) task cannot become \(target.rawValue)"
-                + (allowed.isEmpty ? "; it has ended." : "; it may become \(allowed.joined(separator: ", ")) next."),
-            details: ["status": current.rawValue, "allowed_next": allowed.joined(separator: ",")]
-        )
+        return current.refusal(to: target)
     }
 
     /// Appends log lines of a task (one statement).
@@ -98,10 +203,4 @@ struct TaskStore: Sendable {
             logger: logger
         )
     }
-}
-
-extension StrataError.Code {
-    /// A task state change the state machine does not allow (409); `details.allowed_next` lists
-    /// the states the task may move to.
-    public static let taskTransitionRefused = Self("simjobs.task_transition_refused", kind: .conflict)
 }

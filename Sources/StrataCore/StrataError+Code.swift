@@ -101,6 +101,9 @@ extension StrataError.Code {
     public static let conflict = Self("conflict", kind: .conflict)
     /// The thing existed but was removed for good (retention).
     public static let gone = Self("gone", kind: .gone)
+    /// A status change the resource's state machine does not allow (409), with the current
+    /// status and the allowed next states (``StatusMachine``).
+    public static let transitionRefused = Self("transition_refused", kind: .conflict)
 
     // MARK: Request conventions
 

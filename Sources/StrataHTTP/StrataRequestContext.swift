@@ -45,6 +45,22 @@ public struct StrataRequestContext: RequestContext {
         return principal
     }
 
+    /// The caller a service records this request's changes for (``Caller``), after checking
+    /// `permission`: the principal's actor, name and scopes (none for `admin`), the request and
+    /// trace ids, and the request's audit trail.
+    /// - Throws: `unauthenticated` without credentials; `forbidden` without the permission.
+    public func caller(requiring permission: String) throws -> Caller {
+        let principal = try requirePermission(permission)
+        return Caller(
+            actor: principal.actor,
+            name: principal.name,
+            requestID: requestID,
+            traceID: traceID,
+            scopes: principal.permissions.contains("admin") ? [:] : principal.scopes,
+            audit: audit
+        )
+    }
+
     /// Hummingbird reads request bodies up to this size, then answers 413.
     public var maxUploadSize: Int { bodyLimit }
 }

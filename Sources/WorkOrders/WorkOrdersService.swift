@@ -47,24 +47,6 @@ public struct WorkOrdersService: Sendable {
         self.now = now
     }
 
-    /// Who acts and under which request.
-    public struct Actor: Sendable {
-        public var name: String
-        public var requestID: String?
-        public var audit: AuditTrail
-        /// The orders the actor may reach, `nil` for all.
-        public var scope: [UUID]?
-
-        public init(name: String, requestID: String? = nil, audit: AuditTrail = AuditTrail(), scope: [UUID]? = nil) {
-            self.name = name
-            self.requestID = requestID
-            self.audit = audit
-            self.scope = scope
-        }
-
-        func reaches(_ id: UUID) -> Bool { scope.map { $0.contains(id) } ?? true }
-    }
-
     // MARK: Reads
 
     /// An order, from the hot layer when it is there (else the store, then cached).
@@ -110,7 +92,7 @@ public struct WorkOrdersService: Sendable {
 
     /// Creates an order (PLANNED) with its steps; the code is generated when not given.
     /// - Throws: `validation_failed` naming every wrong field; `workorders.code_taken`.
-    public func create(_ draft: WorkOrderDraft, by actor: Actor) async throws -> WorkOrder {
+    public func create(_ draft: WorkOrderDraft, by caller: Caller) async throws -> WorkOrder {
         var errors: [StrataError.FieldError] = []
         WorkOrderRules.code(draft.code, into: &errors)
         WorkOrderRules.text(draft.title, "title", 1...200, into: &errors)
@@ -147,7 +129,7 @@ public struct WorkOrdersService: Sendable {
             )
             if !order.steps.isEmpty && order.steps.allSatisfy(\.isDone) { order.status = .completed }
             let stored = try await unit.insertOrder(order)
-            try await record(stored, "work_order.created", action: "create", status: 201, by: actor, on: unit)
+            try await unit.record(orderChange(stored, "work_order.created", action: "create", status: 201), by: caller)
             return stored
         }
         return created
@@ -196,10 +178,10 @@ public struct WorkOrdersService: Sendable {
     /// Changes an order's fields and steps when `ifVersion` is still its version.
     /// - Throws: `not_found`, `precondition_failed` (412), `validation_failed`,
     ///   `workorders.code_taken`, `workorders.order_closed` (an ended order keeps its fields).
-    public func update(_ id: UUID, _ patch: WorkOrderPatch, ifVersion: Int64, by actor: Actor) async throws -> WorkOrder {
+    public func update(_ id: UUID, _ patch: WorkOrderPatch, ifVersion: Int64, by caller: Caller) async throws -> WorkOrder {
         let priority = try validate(patch)
         let updated = try await repository.write { unit in
-            guard actor.reaches(id), var order = try await unit.lockOrder(id) else { throw Self.notFound() }
+            guard caller.reaches(id), var order = try await unit.lockOrder(id) else { throw Self.notFound() }
             guard order.version == ifVersion else {
                 throw StrataError.staleVersion()
             }
@@ -260,7 +242,7 @@ public struct WorkOrdersService: Sendable {
             }
             order.recomputeTotals()
             let stored = try await unit.updateOrder(order, steps: changedSteps)
-            try await record(stored, "work_order.updated", action: "update", status: 200, by: actor, on: unit)
+            try await unit.record(orderChange(stored, "work_order.updated", action: "update", status: 200), by: caller)
             return stored
         }
         await invalidate(updated)
@@ -276,34 +258,35 @@ public struct WorkOrdersService: Sendable {
         to status: WorkOrderStatus,
         ifVersion: Int64?,
         reason: String? = nil,
-        by actor: Actor
+        by caller: Caller
     ) async throws -> WorkOrder {
         try Self.validateReason(reason)
         let updated = try await repository.write { unit in
-            guard actor.reaches(id), var order = try await unit.lockOrder(id) else { throw Self.notFound() }
+            guard caller.reaches(id), var order = try await unit.lockOrder(id) else { throw Self.notFound() }
             if let ifVersion, order.version != ifVersion {
                 throw StrataError.staleVersion()
             }
             try order.status.checkTransition(to: status)
             if status == .completed && !order.steps.allSatisfy(\.isDone) {
                 let open = order.steps.filter { !$0.isDone }.map(\.stepCode)
-                throw StrataError(
-                    .transitionRefused,
+                throw order.status.refusal(
                     "The work order completes when every step is done; steps \(open.joined(separator: ", ")) are not.",
-                    details: ["status": order.status.rawValue, "open_steps": open.joined(separator: ",")]
+                    requested: .completed,
+                    details: ["open_steps": open.joined(separator: ",")]
                 )
             }
             let previous = order.status
             order.status = status
             let stored = try await unit.updateOrder(order, steps: [])
-            try await record(
-                stored,
-                "work_order.status_changed",
-                action: "status.change",
-                status: 200,
-                details: ["from": .string(previous.rawValue), "to": .string(status.rawValue), "reason": reason.map(JSONValue.string) ?? .null],
-                by: actor,
-                on: unit
+            try await unit.record(
+                orderChange(
+                    stored,
+                    "work_order.status_changed",
+                    action: "status.change",
+                    status: 200,
+                    details: ["from": .string(previous.rawValue), "to": .string(status.rawValue), "reason": reason.map(JSONValue.string) ?? .null]
+                ),
+                by: caller
             )
             _ = try await unit.appendMessage(
                 NewMessage(
@@ -312,7 +295,7 @@ public struct WorkOrdersService: Sendable {
                     role: .system,
                     body: "Status \(previous.rawValue) → \(status.rawValue)" + (reason.map { ": \($0)" } ?? ""),
                     payload: .object(["from": .string(previous.rawValue), "to": .string(status.rawValue)]),
-                    createdBy: String(actor.name.prefix(64))
+                    createdBy: String(caller.name.prefix(64))
                 )
             )
             return stored
@@ -324,11 +307,11 @@ public struct WorkOrdersService: Sendable {
     /// Records progress on a step (see ``WorkOrder/apply(_:toStep:)`` for the clamping and the
     /// automatic status changes). Concurrent reports on one order are serialised by the order's lock.
     /// - Throws: `validation_failed`, `not_found` (order or step), `workorders.order_closed`.
-    public func recordProgress(_ id: UUID, step code: String, _ report: ProgressReport, by actor: Actor) async throws -> (WorkOrder, ProgressLog) {
+    public func recordProgress(_ id: UUID, step code: String, _ report: ProgressReport, by caller: Caller) async throws -> (WorkOrder, ProgressLog) {
         let problems = report.problems()
         guard problems.isEmpty else { throw StrataError.validation(problems) }
         let (stored, log, json) = try await repository.write { unit in
-            guard actor.reaches(id), var order = try await unit.lockOrder(id) else { throw Self.notFound() }
+            guard caller.reaches(id), var order = try await unit.lockOrder(id) else { throw Self.notFound() }
             let previous = order.status
             let applied = try order.apply(report, toStep: code)
             let (stored, log) = try await unit.recordProgress(
@@ -351,7 +334,7 @@ public struct WorkOrdersService: Sendable {
             // The order's JSON, written once for its events and the cache.
             let json = stored.jsonBytes
             var events = [
-                try event(stored, "work_order.progress_recorded", extraJSON: ["progress": Self.payload(log, extra: [:])], orderJSON: json, by: actor)
+                try event(stored, "work_order.progress_recorded", extraJSON: ["progress": Self.payload(log, extra: [:])], orderJSON: json)
             ]
             if stored.status != previous {
                 events.append(
@@ -359,24 +342,21 @@ public struct WorkOrdersService: Sendable {
                         stored,
                         "work_order.status_changed",
                         extra: ["from": .string(previous.rawValue), "to": .string(stored.status.rawValue)],
-                        orderJSON: json,
-                        by: actor
+                        orderJSON: json
                     )
                 )
             }
             try await unit.record(
-                events,
-                audit:
-                    AuditRecord(
-                        app: Self.app,
-                        actor: nil,
-                        action: "progress.record",
-                        resourceType: "work_order",
-                        resourceID: id.uuidString,
-                        responseStatus: 200,
-                        detailsJSON: #"{"step_code":\#(JSONText.quoted(code)),"applied":\#(applied)}"#
-                    ),
-                trail: actor.audit
+                Change(
+                    app: Self.app,
+                    action: "progress.record",
+                    resourceType: "work_order",
+                    resourceID: id.uuidString,
+                    status: 200,
+                    detailsJSON: #"{"step_code":\#(JSONText.quoted(code)),"applied":\#(applied)}"#,
+                    events: events
+                ),
+                by: caller
             )
             return (stored, log, json)
         }
@@ -386,15 +366,18 @@ public struct WorkOrdersService: Sendable {
 
     /// Deletes an order with its steps, messages, progress and customer access.
     /// - Throws: `not_found`, `precondition_failed`.
-    public func delete(_ id: UUID, ifVersion: Int64, by actor: Actor) async throws {
+    public func delete(_ id: UUID, ifVersion: Int64, by caller: Caller) async throws {
         let deleted = try await repository.write { unit in
-            guard actor.reaches(id), let order = try await unit.lockOrder(id) else { throw Self.notFound() }
+            guard caller.reaches(id), let order = try await unit.lockOrder(id) else { throw Self.notFound() }
             guard order.version == ifVersion else {
                 throw StrataError.staleVersion()
             }
             _ = try await unit.deleteOrder(id)
             // A deleted order's tombstone is one version past its last.
-            try await record(order, "work_order.deleted", action: "delete", status: 204, cacheVersion: order.version + 1, by: actor, on: unit)
+            try await unit.record(
+                orderChange(order, "work_order.deleted", action: "delete", status: 204, cacheVersion: order.version + 1),
+                by: caller
+            )
             return order
         }
         var tombstone = deleted
@@ -410,8 +393,7 @@ public struct WorkOrdersService: Sendable {
         extra: [String: JSONValue] = [:],
         extraJSON: [String: String] = [:],
         cacheVersion: Int64? = nil,
-        orderJSON: [UInt8]? = nil,
-        by actor: Actor
+        orderJSON: [UInt8]? = nil
     ) throws -> OutboxEvent {
         OutboxEvent(
             app: Self.app,
@@ -419,8 +401,6 @@ public struct WorkOrdersService: Sendable {
             aggregateID: order.id.uuidString,
             kind: kind,
             payloadJSON: Self.payload(json: orderJSON ?? order.jsonBytes, extra: extra.mapValues(\.text).merging(extraJSON) { _, raw in raw }),
-            actor: actor.audit.actor ?? actor.name,
-            requestID: actor.requestID,
             // The relay writes the same tombstone as ``invalidate(_:)`` (in case this server
             // stops between the commit and its own invalidation).
             cacheKeys: [OutboxEvent.versionedCacheKey(cache.redisKey(order.id.uuidString), version: cacheVersion ?? order.version)]
@@ -451,29 +431,26 @@ public struct WorkOrdersService: Sendable {
         return text + "}"
     }
 
-    func record(
+    /// The change of one order: its event (`kind`, the order's JSON with `details` added) and
+    /// its audit entry (`action`, the order's code and `details`).
+    /// - Parameter cacheVersion: The version of the cache tombstone the relay writes (a deleted
+    ///   order's is one past its last).
+    func orderChange(
         _ order: WorkOrder,
         _ kind: String,
         action: String,
         status: Int,
         details: [String: JSONValue] = [:],
-        cacheVersion: Int64? = nil,
-        by actor: Actor,
-        on unit: any WorkOrdersWriter
-    ) async throws {
-        try await unit.record(
-            [try event(order, kind, extra: details, cacheVersion: cacheVersion, by: actor)],
-            audit:
-                AuditRecord(
-                    app: Self.app,
-                    actor: nil,
-                    action: action,
-                    resourceType: "work_order",
-                    resourceID: order.id.uuidString,
-                    responseStatus: status,
-                    detailsJSON: JSONValue.object(details.merging(["code": .string(order.code)]) { first, _ in first }).text
-                ),
-            trail: actor.audit
+        cacheVersion: Int64? = nil
+    ) throws -> Change {
+        Change(
+            app: Self.app,
+            action: action,
+            resourceType: "work_order",
+            resourceID: order.id.uuidString,
+            status: status,
+            details: details.merging(["code": .string(order.code)]) { first, _ in first },
+            events: [try event(order, kind, extra: details, cacheVersion: cacheVersion)]
         )
     }
 

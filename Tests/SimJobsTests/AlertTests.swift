@@ -52,8 +52,7 @@ import Testing
             let tasks = try await TaskService(pool: pool).submit(
                 (0..<6).map { _ in TaskService.Submission(modelName: "mace-mp-0-medium", structureName: "MOF-5") },
                 type: .optimization,
-                audit: AuditTrail(),
-                requestID: nil
+                by: .job("tester")
             )
             try await pool.query(
                 "UPDATE simjobs.tasks SET status = 'FAILED', finished_at = now() WHERE id = ANY(\(tasks.map(\.id)))"
@@ -79,19 +78,22 @@ import Testing
             let service = AlertService(pool: pool)
             try await evaluator.evaluate()
             let alert = try #require(try await service.alerts(resolved: false, level: nil, limit: 1, cursor: nil).items.first)
-            let resolved = try await service.resolve(alert.id, by: "operator", requestID: "req-42")
+            let resolved = try await service.resolve(alert.id, by: Caller(actor: "user:operator", name: "operator", requestID: "req-42"))
             #expect(resolved.isResolved && resolved.resolvedBy == "operator")
-            #expect(try await service.resolve(alert.id, by: "someone-else").resolvedBy == "operator", "idempotent")
-            await #expect(throws: StrataError(.notFound, "")) { try await service.resolve(999_999, by: "x") }
+            #expect(
+                try await service.resolve(alert.id, by: Caller(actor: "user:someone-else", name: "someone-else")).resolvedBy == "operator",
+                "idempotent"
+            )
+            await #expect(throws: StrataError(.notFound, "")) { try await service.resolve(999_999, by: Caller(actor: "user:x", name: "x")) }
             let logged = try await SystemLog(pool: pool).list(.init(requestID: "req-42"), limit: 10, cursor: nil).items
             #expect(logged.count == 1 && logged[0].source == .api)
 
             let rule = try #require(try await service.rules().first { $0.name == "queue_backlog" })
             #expect(rule.value == 100 && rule.cooldownSeconds == 600)
-            let tuned = try await service.updateRule(rule.id, .init(isEnabled: false, cooldownSeconds: 30, value: 5), audit: AuditTrail())
+            let tuned = try await service.updateRule(rule.id, .init(isEnabled: false, cooldownSeconds: 30, value: 5), by: .job("tester"))
             #expect(!tuned.isEnabled && tuned.cooldownSeconds == 30 && tuned.value == 5)
             await #expect(throws: StrataError(.validationFailed, "")) {
-                try await service.updateRule(rule.id, .init(cooldownSeconds: -1), audit: AuditTrail())
+                try await service.updateRule(rule.id, .init(cooldownSeconds: -1), by: .job("tester"))
             }
         }
     }
@@ -138,9 +140,9 @@ import Testing
             let offline = try #require(rules.first { $0.name == "worker_offline" })
             #expect(offline.notifyChannels == ["log"], "the default rules log")
             await #expect(throws: StrataError.self) {
-                _ = try await service.updateRule(offline.id, .init(notifyChannels: ["pager"]), audit: AuditTrail())
+                _ = try await service.updateRule(offline.id, .init(notifyChannels: ["pager"]), by: .job("tester"))
             }
-            let updated = try await service.updateRule(offline.id, .init(notifyChannels: ["webhook", "log", "webhook"]), audit: AuditTrail())
+            let updated = try await service.updateRule(offline.id, .init(notifyChannels: ["webhook", "log", "webhook"]), by: .job("tester"))
             #expect(updated.notifyChannels == ["log", "webhook"])
 
             let evaluator = AlertEvaluator(pool: pool, diskPath: NSTemporaryDirectory(), notifier: notifier)

@@ -129,8 +129,7 @@ import Testing
                         )
                     ],
                     type: .singlePointEnergy,
-                    audit: AuditTrail(),
-                    requestID: nil
+                    by: .job("tester")
                 )[0]
                 let broken = try await service.submit(
                     [
@@ -142,8 +141,7 @@ import Testing
                         )
                     ],
                     type: .singlePointEnergy,
-                    audit: AuditTrail(),
-                    requestID: nil
+                    by: .job("tester")
                 )[0]
 
                 func accepted() -> [Delivery] { receiver.deliveries.withLock { $0.filter { $0.path == "hook" && $0.answered == 204 } } }
@@ -185,7 +183,7 @@ import Testing
             let service = TaskService(pool: database.pool, secrets: .ephemeral())
             func refusal(_ submission: TaskService.Submission) async -> [String] {
                 do {
-                    _ = try await service.submit([submission], type: .optimization, audit: AuditTrail(), requestID: nil)
+                    _ = try await service.submit([submission], type: .optimization, by: .job("tester"))
                     return []
                 } catch let error as StrataError {
                     return error.fieldErrors.map(\.field)
@@ -245,8 +243,7 @@ import Testing
                         )
                     ],
                     type: .optimization,
-                    audit: AuditTrail(),
-                    requestID: nil
+                    by: .job("tester")
                 )
                 let ended = "SELECT attempt, errors::text FROM strata.jobs WHERE queue = 'webhooks' AND state = 'discarded'"
                 _ = try await eventually { try await !pool.query(PostgresQuery(unsafeSQL: ended)).isEmpty }

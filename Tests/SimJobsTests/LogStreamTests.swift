@@ -43,8 +43,7 @@ import Testing
             let task = try await TaskService(pool: pool).submit(
                 [TaskService.Submission(modelName: "mace-mp-0-medium", structureName: "MOF-5")],
                 type: .optimization,
-                audit: AuditTrail(),
-                requestID: nil
+                by: .job("tester")
             )[0]
             let runner = TaskRunner(
                 pool: pool,

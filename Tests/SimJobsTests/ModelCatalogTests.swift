@@ -20,41 +20,39 @@ import Testing
 
             let model = try await catalog.register(
                 .init(name: "my-mace-ft", framework: "mace", description: "fine-tuned on MOFs", config: .object(["cutoff": .number(6)])),
-                audit: AuditTrail(),
-                requestID: nil
+                by: .job("tester")
             )
             #expect(model.isCustom && !model.isValidated && model.withD3, "D3 is on unless asked otherwise")
             #expect(model.config["cutoff"]?.numberValue == 6)
             await #expect(throws: StrataError(.conflict, "")) {
-                try await catalog.register(.init(name: "my-mace-ft", framework: "mace"), audit: AuditTrail(), requestID: nil)
+                try await catalog.register(.init(name: "my-mace-ft", framework: "mace"), by: .job("tester"))
             }
             let submission = TaskService.Submission(modelName: "my-mace-ft", structureName: "MOF-5")
             await #expect(throws: StrataError(.modelNotValidated, "")) {
-                try await tasks.submit([submission], type: .optimization, audit: AuditTrail(), requestID: nil)
+                try await tasks.submit([submission], type: .optimization, by: .job("tester"))
             }
             // A failed validation keeps it out too, with the reason kept.
             let failed = try await catalog.recordValidation(
                 "my-mace-ft",
                 .init(valid: false, message: "checkpoint does not load"),
-                audit: AuditTrail(),
-                requestID: nil
+                by: .job("tester")
             )
             #expect(!failed.isValidated && failed.validationMessage == "checkpoint does not load" && failed.validatedAt != nil)
-            _ = try await catalog.recordValidation("my-mace-ft", .init(valid: true), audit: AuditTrail(), requestID: nil)
-            let task = try await tasks.submit([submission], type: .optimization, audit: AuditTrail(), requestID: nil)[0]
+            _ = try await catalog.recordValidation("my-mace-ft", .init(valid: true), by: .job("tester"))
+            let task = try await tasks.submit([submission], type: .optimization, by: .job("tester"))[0]
             #expect(task.modelName == "my-mace-ft")
 
-            let disabled = try await catalog.update("my-mace-ft", .init(isEnabled: false, withD3: false), audit: AuditTrail(), requestID: nil)
+            let disabled = try await catalog.update("my-mace-ft", .init(isEnabled: false, withD3: false), by: .job("tester"))
             #expect(!disabled.isEnabled && !disabled.withD3)
             await #expect(throws: StrataError(.invalidReference, "")) {
-                try await tasks.submit([submission], type: .optimization, audit: AuditTrail(), requestID: nil)
+                try await tasks.submit([submission], type: .optimization, by: .job("tester"))
             }
-            await #expect(throws: StrataError(.modelInUse, "")) { try await catalog.delete("my-mace-ft", audit: AuditTrail(), requestID: nil) }
-            await #expect(throws: StrataError(.modelInUse, "")) { try await catalog.delete("orb-v2", audit: AuditTrail(), requestID: nil) }
-            await #expect(throws: StrataError(.notFound, "")) { try await catalog.delete("nothing", audit: AuditTrail(), requestID: nil) }
+            await #expect(throws: StrataError(.modelInUse, "")) { try await catalog.delete("my-mace-ft", by: .job("tester")) }
+            await #expect(throws: StrataError(.modelInUse, "")) { try await catalog.delete("orb-v2", by: .job("tester")) }
+            await #expect(throws: StrataError(.notFound, "")) { try await catalog.delete("nothing", by: .job("tester")) }
 
-            let unused = try await catalog.register(.init(name: "scratch", framework: "orb"), audit: AuditTrail(), requestID: nil)
-            try await catalog.delete(unused.name, audit: AuditTrail(), requestID: nil)
+            let unused = try await catalog.register(.init(name: "scratch", framework: "orb"), by: .job("tester"))
+            try await catalog.delete(unused.name, by: .job("tester"))
             await #expect(throws: StrataError(.notFound, "")) { try await catalog.model("scratch") }
 
             let kinds = try await pool.query("SELECT kind FROM strata.outbox WHERE aggregate_type = 'model' ORDER BY id").map {

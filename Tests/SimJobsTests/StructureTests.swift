@@ -97,7 +97,12 @@ let ethanolCIF = Data(
         try await withStores { objects in
             try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
                 let service = StructureService(pool: database.pool, objects: objects)
-                let first = try await service.upload(waterXYZ, name: "water.xyz", format: nil, audit: AuditTrail(), requestID: "r1")
+                let first = try await service.upload(
+                    waterXYZ,
+                    name: "water.xyz",
+                    format: nil,
+                    by: Caller(actor: "api_key:tester", name: "tester", requestID: "r1")
+                )
                 #expect(first.created && first.structure.format == .xyz && first.structure.atomCount == 3)
                 #expect(first.structure.formula == "H2 O" && first.structure.fileSize == Int64(waterXYZ.count))
                 let expiry = try #require(first.structure.expiresAt)
@@ -105,7 +110,7 @@ let ethanolCIF = Data(
                 #expect(try await service.content(first.structure.id).1 == waterXYZ)
 
                 try await database.pool.query("UPDATE simjobs.structures SET expires_at = now() + interval '1 day'")
-                let again = try await service.upload(waterXYZ, name: "other-name.xyz", format: nil, audit: AuditTrail(), requestID: nil)
+                let again = try await service.upload(waterXYZ, name: "other-name.xyz", format: nil, by: .job("tester"))
                 #expect(!again.created && again.structure.id == first.structure.id && again.structure.name == "water.xyz")
                 #expect(
                     abs((again.structure.expiresAt ?? .distantPast).timeIntervalSinceNow - 180 * 86400) < 120,
@@ -137,8 +142,7 @@ let ethanolCIF = Data(
                                 ethanolCIF,
                                 name: "ethanol-\(index).cif",
                                 format: nil,
-                                audit: AuditTrail(),
-                                requestID: nil
+                                by: .job("tester")
                             )
                             return (structure.id, created)
                         }
@@ -166,20 +170,19 @@ let ethanolCIF = Data(
                     (Data(), "empty.xyz", nil),
                 ] {
                     await #expect(throws: StrataError.self) {
-                        try await service.upload(data, name: name, format: format, audit: AuditTrail(), requestID: nil)
+                        try await service.upload(data, name: name, format: format, by: .job("tester"))
                     }
                 }
                 #expect(try await pool.query("SELECT count(*) FROM simjobs.structures").first?.decode(Int64.self) == 0)
                 #expect(try await objects.listAll(prefix: "").isEmpty)
 
-                let structure = try await service.upload(waterXYZ, name: "water.xyz", format: nil, audit: AuditTrail(), requestID: nil).structure
+                let structure = try await service.upload(waterXYZ, name: "water.xyz", format: nil, by: .job("tester")).structure
                 let task = try await TaskService(pool: pool).submit(
                     [TaskService.Submission(modelName: "mace-mp-0-medium", structureID: structure.id)],
                     type: .optimization,
-                    audit: AuditTrail(),
-                    requestID: nil
+                    by: .job("tester")
                 )[0]
-                try await service.delete(structure.id, audit: AuditTrail(), requestID: nil)
+                try await service.delete(structure.id, by: .job("tester"))
                 #expect(try await objects.listAll(prefix: "").isEmpty)
                 await #expect(throws: StrataError(.notFound, "")) { try await service.structure(structure.id) }
                 let kept = try await TaskService(pool: pool).task(task.id)
@@ -190,12 +193,11 @@ let ethanolCIF = Data(
                     name: "ethanol.cif",
                     format: nil,
                     builtin: true,
-                    audit: AuditTrail(),
-                    requestID: nil
+                    by: .job("tester")
                 )
                 #expect(builtin.structure.isBuiltin && builtin.structure.expiresAt == nil)
                 await #expect(throws: StrataError(.structureBuiltin, "")) {
-                    try await service.delete(builtin.structure.id, audit: AuditTrail(), requestID: nil)
+                    try await service.delete(builtin.structure.id, by: .job("tester"))
                 }
             }
         }

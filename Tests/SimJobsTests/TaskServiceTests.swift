@@ -92,8 +92,7 @@ struct TaskServiceTests {
             let task = try await service.submit(
                 [submission(parameters: .object(["mode": .string("sleep")]))],
                 type: .stability,
-                audit: AuditTrail(),
-                requestID: nil
+                by: .job("tester")
             )[0]
             try await withRunningServices([runner.worker(), runner.presence()], logger: TestPostgres.logger) {
                 _ = try await waitFor(service, task.id, [.running])
@@ -104,7 +103,7 @@ struct TaskServiceTests {
                 }
                 #expect(seen?.name == "presence-worker" && seen?.state == .online)
                 #expect(seen?.gpus == [0, 1] && seen?.busyGPUs == [0] && seen?.runningTasks == 1)
-                _ = try await service.cancel(task.id, audit: AuditTrail(), requestID: nil)
+                _ = try await service.cancel(task.id, by: .job("tester"))
             }
             #expect(try await service.workers().first?.state == .stopped, "a clean shutdown says so")
             try await pool.query(
@@ -118,7 +117,11 @@ struct TaskServiceTests {
     func aSubmittedTaskIsQueuedWithItsJobAndEvent() async throws {
         try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
             let service = TaskService(pool: database.pool)
-            let task = try await service.submit([submission(priority: .high)], type: .optimization, audit: AuditTrail(), requestID: "req-1")[0]
+            let task = try await service.submit(
+                [submission(priority: .high)],
+                type: .optimization,
+                by: Caller(actor: "api_key:tester", name: "tester", requestID: "req-1")
+            )[0]
             #expect(task.status == .queued && task.priority == 1 && task.taskType == .optimization && task.queuedAt != nil)
             #expect(try await count(database.pool, "SELECT count(*) FROM strata.jobs WHERE queue = 'simjobs' AND priority = 1") == 1)
             #expect(try await count(database.pool, "SELECT count(*) FROM strata.outbox WHERE app = 'simjobs' AND kind = 'task.created'") == 1)
@@ -135,14 +138,14 @@ struct TaskServiceTests {
             var good = submission()
             good.taskType = .optimization
             await #expect(throws: StrataError.self) {
-                try await service.submit([good, bad], type: nil, audit: AuditTrail(), requestID: nil)
+                try await service.submit([good, bad], type: nil, by: .job("tester"))
             }
             #expect(try await count(database.pool, "SELECT count(*) FROM simjobs.tasks") == 0)
             #expect(try await count(database.pool, "SELECT count(*) FROM strata.jobs") == 0, "the rolled-back batch left no job")
             var untyped = submission()
             untyped.taskType = nil
             do {
-                _ = try await service.submit([good, untyped], type: nil, audit: AuditTrail(), requestID: nil)
+                _ = try await service.submit([good, untyped], type: nil, by: .job("tester"))
                 Issue.record("a task without a type was accepted")
             } catch let error as StrataError {
                 #expect(error.code == .validationFailed && error.fieldErrors.map(\.field) == ["tasks[1].task_type"])
@@ -156,11 +159,11 @@ struct TaskServiceTests {
             let service = TaskService(pool: database.pool)
             var ids: [TaskPriority: UUID] = [:]
             for priority in [TaskPriority.low, .normal, .critical, .high] {
-                ids[priority] = try await service.submit([submission(priority: priority)], type: .stability, audit: AuditTrail(), requestID: nil)[0]
+                ids[priority] = try await service.submit([submission(priority: priority)], type: .stability, by: .job("tester"))[0]
                     .id
             }
             let older = ids[.normal]!
-            let newer = try await service.submit([submission(priority: .normal)], type: .stability, audit: AuditTrail(), requestID: nil)[0].id
+            let newer = try await service.submit([submission(priority: .normal)], type: .stability, by: .job("tester"))[0].id
             let claimed = try await database.pool.withTransaction { connection in
                 try await JobQueue().claim(
                     queue: "simjobs",
@@ -186,7 +189,7 @@ struct TaskServiceTests {
                 item.taskType = .stability
                 return item
             }
-            let created = try await service.submit(batch, type: nil, audit: AuditTrail(), requestID: nil)
+            let created = try await service.submit(batch, type: nil, by: .job("tester"))
             var seen: [UUID] = []
             var cursor: Cursor?
             repeat {
@@ -206,14 +209,12 @@ struct TaskServiceTests {
             let ok = try await service.submit(
                 [submission(parameters: .object(["steps": .number(3)]))],
                 type: .optimization,
-                audit: AuditTrail(),
-                requestID: nil
+                by: .job("tester")
             )[0]
             let failing = try await service.submit(
                 [submission(parameters: .object(["mode": .string("fail")]))],
                 type: .stability,
-                audit: AuditTrail(),
-                requestID: nil
+                by: .job("tester")
             )[0]
             let (done, failed) = try await withWorker(database.pool) {
                 (try await waitFor(service, ok.id, [.completed, .failed]), try await waitFor(service, failing.id, [.completed, .failed]))
@@ -250,24 +251,23 @@ struct TaskServiceTests {
             let slow = try await service.submit(
                 [submission(parameters: .object(["mode": .string("sleep")]))],
                 type: .heatCapacity,
-                audit: AuditTrail(),
-                requestID: nil
+                by: .job("tester")
             )[0]
             let cancelled = try await withWorker(database.pool) {
                 _ = try await waitFor(service, slow.id, [.running])
                 try await Task.sleep(for: .milliseconds(200))
-                let requested = try await service.cancel(slow.id, audit: AuditTrail(), requestID: nil)
+                let requested = try await service.cancel(slow.id, by: .job("tester"))
                 #expect(requested.status == .running && requested.cancelRequested)
                 return try await waitFor(service, slow.id, [.cancelled, .completed, .failed], within: 10)
             }
             #expect(cancelled.status == .cancelled)
-            let waiting = try await service.submit([submission()], type: .stability, audit: AuditTrail(), requestID: nil)[0]
-            #expect(try await service.cancel(waiting.id, audit: AuditTrail(), requestID: nil).status == .cancelled)
+            let waiting = try await service.submit([submission()], type: .stability, by: .job("tester"))[0]
+            #expect(try await service.cancel(waiting.id, by: .job("tester")).status == .cancelled)
             do {
-                _ = try await service.cancel(waiting.id, audit: AuditTrail(), requestID: nil)
+                _ = try await service.cancel(waiting.id, by: .job("tester"))
                 Issue.record("an ended task was cancelled again")
             } catch let error as StrataError {
-                #expect(error.code == .taskTransitionRefused && error.details["status"] == "CANCELLED")
+                #expect(error.code == .transitionRefused && error.details["status"] == "CANCELLED" && error.details["requested"] == "CANCELLED")
             }
             #expect(try await count(database.pool, "SELECT count(*) FROM strata.jobs WHERE state = 'running'") == 0)
         }
@@ -280,7 +280,7 @@ struct TaskServiceTests {
             let service = TaskService(pool: pool)
             var once = submission()
             once.options = TaskOptions(timeoutSeconds: 60, maxRetries: 1)
-            let task = try await service.submit([once], type: .singlePointEnergy, audit: AuditTrail(), requestID: nil)[0]
+            let task = try await service.submit([once], type: .singlePointEnergy, by: .job("tester"))[0]
             let queue = JobQueue()
             let rescue = TaskService.rescueHandler(pool: pool)
             for attempt in 1...2 {
@@ -333,7 +333,7 @@ struct TaskServiceTests {
             let objects = FileSystemObjectStore.temporary()
             let structures = StructureService(pool: pool, objects: objects)
             let xyz = Data("2\nwater fragment\nO 0 0 0\nH 0 0 0.96\n".utf8)
-            let upload = try await structures.upload(xyz, name: "uploaded-MOF", format: .xyz, audit: AuditTrail(), requestID: nil).structure.id
+            let upload = try await structures.upload(xyz, name: "uploaded-MOF", format: .xyz, by: .job("tester")).structure.id
             // 181 days later.
             try await pool.query("UPDATE simjobs.structures SET expires_at = now() - interval '1 day' WHERE id = \(upload)")
             let tasks = try await service.submit(
@@ -342,8 +342,7 @@ struct TaskServiceTests {
                     TaskService.Submission(modelName: "mace-mp-0-medium", structureName: "MOF-5"),
                 ],
                 type: .optimization,
-                audit: AuditTrail(),
-                requestID: nil
+                by: .job("tester")
             )
             for (task, age) in zip(tasks, [181, 179]) {
                 try await pool.query(

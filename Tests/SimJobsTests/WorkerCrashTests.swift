@@ -93,7 +93,7 @@ import Glibc
                         options: TaskOptions(maxRetries: 3)
                     )
                 }
-                _ = try await service.submit(submissions, type: .singlePointEnergy, audit: AuditTrail(), requestID: nil)
+                _ = try await service.submit(submissions, type: .singlePointEnergy, by: .job("tester"))
             }
 
             var worker = try startWorker("crash-1", database: database, script: script, log: log)

@@ -122,13 +122,13 @@ import Testing
                 """
             let worker = try runner(pool, name: "loader", gpus: [0, 1], probe: nil, modelCommand: hook)
             let catalog = ModelCatalog(pool: pool)
-            let audit = AuditTrail()
+            let caller = Caller(actor: "api_key:ops", name: "ops")
             await #expect(throws: StrataError.self) {
-                _ = try await catalog.requestLoad("mace-mp-0-medium", .init(), audit: audit, requestID: nil)
+                _ = try await catalog.requestLoad("mace-mp-0-medium", .init(), by: caller)
             }
             try await withRunningServices([worker.presence(), worker.modelLoader(), worker.worker()], logger: TestPostgres.logger) {
                 #expect(try await eventually { try await TaskService(pool: pool).workers().first?.state == .online })
-                let asked = try await catalog.requestLoad("mace-mp-0-medium", .init(gpuID: 1), audit: audit, requestID: nil)
+                let asked = try await catalog.requestLoad("mace-mp-0-medium", .init(gpuID: 1), by: caller)
                 #expect(asked.state == .loading && asked.worker == "loader" && asked.gpuID == 1)
                 #expect(try await eventually { try await catalog.model("mace-mp-0-medium").isLoaded })
                 #expect(try await catalog.model("mace-mp-0-medium").loadedGPUID == 1)
@@ -137,30 +137,29 @@ import Testing
                 let task = try await tasks.submit(
                     [.init(modelName: "mace-mp-0-medium", structureName: "MOF-5")],
                     type: .singlePointEnergy,
-                    audit: audit,
-                    requestID: nil
+                    by: caller
                 )[0]
                 #expect(try await eventually { try await tasks.task(task.id).status == .completed })
                 #expect(try await tasks.task(task.id).gpuID == 1)
                 // A second model goes to the GPU holding none.
-                let second = try await catalog.requestLoad("sevennet-0", .init(), audit: audit, requestID: nil)
+                let second = try await catalog.requestLoad("sevennet-0", .init(), by: caller)
                 #expect(second.gpuID == 0)
                 // A load the command refuses is recorded as failed, with its reason.
-                _ = try await catalog.requestLoad("orb-v2", .init(), audit: audit, requestID: nil)
+                _ = try await catalog.requestLoad("orb-v2", .init(), by: caller)
                 #expect(try await eventually { try await catalog.loads(of: "orb-v2").first?.state == .failed })
                 #expect(try await catalog.loads(of: "orb-v2").first?.message?.contains("out of memory") == true)
                 #expect(try await catalog.model("orb-v2").isLoaded == false)
                 #expect(try await eventually { try await catalog.loads(state: .loaded).count == 2 })
 
-                let unloading = try await catalog.requestUnload("mace-mp-0-medium", .init(), audit: audit, requestID: nil)
+                let unloading = try await catalog.requestUnload("mace-mp-0-medium", .init(), by: caller)
                 #expect(unloading.map(\.state) == [.unloading])
                 #expect(try await eventually { try await catalog.loads(of: "mace-mp-0-medium").isEmpty })
                 #expect(try await catalog.model("mace-mp-0-medium").isLoaded == false)
                 await #expect(throws: StrataError.self) {
-                    _ = try await catalog.requestUnload("mace-mp-0-medium", .init(), audit: audit, requestID: nil)
+                    _ = try await catalog.requestUnload("mace-mp-0-medium", .init(), by: caller)
                 }
                 await #expect(throws: StrataError.self) {
-                    _ = try await catalog.requestLoad("mace-mp-0-medium", .init(worker: "elsewhere"), audit: audit, requestID: nil)
+                    _ = try await catalog.requestLoad("mace-mp-0-medium", .init(worker: "elsewhere"), by: caller)
                 }
             }
             // Each line: the GPU the command saw, then the JSON it was given.

@@ -18,16 +18,17 @@ import Testing
             trail.actor = "ann"
             let event = OutboxEvent(app: "workorders", aggregateType: "work_order", aggregateID: "wo-9", kind: "work_order.updated")
             let record = AuditRecord(app: "workorders", actor: nil, action: "update", resourceType: "work_order", resourceID: "wo-9")
-            let ids = try await pool.withTransaction { connection in
-                try await trail.record(record, appending: event, on: connection, logger: pool.statementLogger)
+            let caller = Caller(actor: "ann", name: "ann", audit: trail)
+            try await pool.withTransaction { connection in
+                try await ChangeLog.record(Change(events: [event], audit: record), by: caller, on: connection, logger: pool.statementLogger)
             }
             #expect(trail.isRecorded)
             let audit = try #require(
-                try await pool.query("SELECT id, actor, host(ip), request_id FROM strata.audit_log WHERE resource_id = 'wo-9'").first
+                try await pool.query("SELECT actor, host(ip), request_id FROM strata.audit_log WHERE resource_id = 'wo-9'").first
             )
-            #expect(try audit.decode((Int64, String, String, String).self) == (ids.audit, "ann", "192.0.2.7", "req-9"), "the trail's facts and actor")
-            let outbox = try await pool.query("SELECT id FROM strata.outbox WHERE aggregate_id = 'wo-9' AND kind = 'work_order.updated'")
-            #expect(try outbox.map { try $0.decode(Int64.self) } == [ids.event])
+            #expect(try audit.decode((String, String, String).self) == ("ann", "192.0.2.7", "req-9"), "the trail's facts and actor")
+            let outbox = try await pool.query("SELECT actor FROM strata.outbox WHERE aggregate_id = 'wo-9' AND kind = 'work_order.updated'")
+            #expect(try outbox.map { try $0.decode(String.self) } == ["ann"])
 
             // An entry the database refuses (details that are not JSON) takes the event with it:
             // no event is left without its entry.
@@ -39,7 +40,12 @@ import Testing
             let (badRecord, orphanEvent) = (bad, orphan)
             await #expect(throws: (any Error).self) {
                 try await pool.withTransaction { connection in
-                    try await AuditTrail().record(badRecord, appending: orphanEvent, on: connection, logger: pool.statementLogger)
+                    try await ChangeLog.record(
+                        Change(events: [orphanEvent], audit: badRecord),
+                        by: .job(),
+                        on: connection,
+                        logger: pool.statementLogger
+                    )
                 }
             }
             #expect(try await count(pool, where: "wo-10") == 0)

@@ -36,7 +36,7 @@ import Testing
                 let ocr = try await service.recordOCRResult(
                     .init(sourceMessageID: message.id, result: .object(["rows": .number(12), "defects": .number(2)]), summary: "12 rows, 2 defects"),
                     on: order.id,
-                    by: WorkOrdersService.Actor(name: "ocr-bot")
+                    by: Caller(actor: "user:ocr-bot", name: "ocr-bot")
                 )
                 #expect(
                     ocr.role == .bot && ocr.body == "12 rows, 2 defects" && ocr.payload["source_message_id"] == .number(Double(message.id))

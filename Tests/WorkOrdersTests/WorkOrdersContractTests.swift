@@ -134,7 +134,7 @@ import Testing
                 _ = try await service.changeStatus(order.id, to: .inProgress, ifVersion: nil, by: manager)
                 Issue.record("a cancelled order cannot start")
             } catch let error as StrataError {
-                #expect(error.code == .transitionRefused && error.details["allowed"] == "")
+                #expect(error.code == .transitionRefused && error.details["allowed_next"] == "")
             }
             let messages = try await service.messages(of: order.id, afterID: 0, limit: 10)
             #expect(messages.map(\.kind) == [.system] && messages[0].body.contains("customer withdrew"))
@@ -305,7 +305,7 @@ import Testing
         try await withRepository(store) { repository in
             let service = service(repository)
             let order = try await service.create(weldingDraft(), by: manager)
-            let liNa = WorkOrdersService.Actor(name: "Li Na")
+            let liNa = Caller(actor: "user:Li Na", name: "Li Na")
             let first = try await service.post(.init(body: "Started welding"), to: order.id, by: liNa)
             _ = try await service.post(.init(body: "Half done"), to: order.id, by: liNa)
             #expect(try await service.unreadCounts(for: "Zhao Peng") == [order.id: 2])

@@ -25,7 +25,7 @@ func service(_ repository: any WorkOrdersRepository, redis: RedisClient? = nil, 
     WorkOrdersService(repository: repository, redis: redis, logger: TestPostgres.logger, now: now)
 }
 
-let manager = WorkOrdersService.Actor(name: "manager-001")
+let manager = Caller(actor: "user:manager-001", name: "manager-001")
 
 /// An order of two steps (10 and 5 units expected).
 func weldingDraft(code: String? = nil) -> WorkOrderDraft {

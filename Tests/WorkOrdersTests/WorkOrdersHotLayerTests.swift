@@ -60,7 +60,7 @@ import Testing
                 var patch = WorkOrderPatch()
                 patch.watchers = [reader]
                 _ = try await service.update(order.id, patch, ifVersion: 1, by: manager)
-                let author = WorkOrdersService.Actor(name: "Wang Qiang")
+                let author = Caller(actor: "user:Wang Qiang", name: "Wang Qiang")
                 _ = try await service.post(.init(body: "one"), to: order.id, by: author)
                 #expect(try await service.unreadCounts(for: reader) == [order.id: 1], "built from PostgreSQL on first read")
                 #expect(try await redis.hashGetAll(UnreadCounters.key(reader))[order.id.uuidString] == "1")

@@ -127,7 +127,7 @@ import Testing
             // Bad input: a clear 4xx, and nothing written.
             let refusals: [(String, HTTPRequest.Method, Object, HTTPResponse.Status, String)] = [
                 ("\(path)/\(id)/status", .patch, ["status": .string("ARCHIVED")], .unprocessableContent, "validation_failed"),
-                ("\(path)/\(id)/status", .patch, ["status": .string("PLANNED")], .conflict, "workorders.transition_refused"),
+                ("\(path)/\(id)/status", .patch, ["status": .string("PLANNED")], .conflict, "transition_refused"),
                 (
                     "\(path)/\(id)/steps/step-1/progress", .post, progress.merging(["completed_quantity": .number(-3)]) { $1 }, .unprocessableContent,
                     "validation_failed"

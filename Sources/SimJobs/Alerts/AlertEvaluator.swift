@@ -83,7 +83,6 @@ public struct AlertEvaluator: Sendable {
     let alerts: AlertService
     let diskPath: String
     let logger: Logger
-    let outbox = OutboxWriter()
 
     public static let kind = "simjobs.alerts.evaluate"
 
@@ -197,8 +196,14 @@ public struct AlertEvaluator: Sendable {
         try await connection.query("UPDATE simjobs.alert_rules SET last_triggered_at = now() WHERE id = \(rule.id)", logger: logger)
         let alert = try AlertService.alert(from: rows[0])
         let event = try AlertService.event(alert, kind: "alert.raised")
-        try await outbox.append([event], on: connection, logger: logger)
-        try await alerts.notifier.notify(alert, event: event, channels: rule.notifyChannels, on: connection, statementLogger: logger)
+        let notifications = try await alerts.notifier.notify(
+            alert,
+            event: event,
+            channels: rule.notifyChannels,
+            on: connection,
+            statementLogger: logger
+        )
+        try await ChangeLog.record(Change(events: [event], jobs: notifications), by: .job(), on: connection, logger: logger)
         try await SystemLog.write(
             rule.level,
             .scheduler,

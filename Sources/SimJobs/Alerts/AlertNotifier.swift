@@ -44,9 +44,16 @@ public struct AlertNotifier: Sendable {
         self.logger = logger
     }
 
-    /// Notifies `alert`'s change on `channels`; the webhook carries its outbox event's kind
-    /// (`alert.raised` or `alert.resolved`) and payload.
-    func notify(_ alert: Alert, event: OutboxEvent, channels: [String], on connection: PostgresConnection, statementLogger: Logger) async throws {
+    /// Notifies `alert`'s change on `channels`: logs it at once, and returns the webhook
+    /// delivery to record with the change (``Change/jobs``), which carries its outbox event's
+    /// kind (`alert.raised` or `alert.resolved`) and payload.
+    func notify(
+        _ alert: Alert,
+        event: OutboxEvent,
+        channels: [String],
+        on connection: PostgresConnection,
+        statementLogger: Logger
+    ) async throws -> [NewJob] {
         let kind = event.kind
         if channels.contains("log") {
             let level: Logger.Level = alert.level == "CRITICAL" ? .critical : alert.level == "WARNING" ? .warning : .info
@@ -56,7 +63,7 @@ public struct AlertNotifier: Sendable {
                 metadata: ["simjobs.alert.id": "\(alert.id)", "simjobs.alert.level": "\(alert.level)"]
             )
         }
-        guard channels.contains("webhook") else { return }
+        guard channels.contains("webhook") else { return [] }
         guard let webhookURL, let sealedSecret else {
             try await SystemLog.write(
                 "WARNING",
@@ -66,7 +73,7 @@ public struct AlertNotifier: Sendable {
                 on: connection,
                 logger: statementLogger
             )
-            return
+            return []
         }
         let message = WebhookMessage(
             id: "msg_alert_\(alert.id)_\(kind == "alert.resolved" ? "resolved" : "raised")",
@@ -75,6 +82,6 @@ public struct AlertNotifier: Sendable {
             dataJSON: event.payloadJSON,
             sealedSecret: sealedSecret
         )
-        try await WebhookDelivery.enqueue([message], on: connection, logger: statementLogger)
+        return try WebhookDelivery.jobs(for: [message])
     }
 }

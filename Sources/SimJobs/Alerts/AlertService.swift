@@ -9,7 +9,6 @@ public struct AlertService: Sendable {
     let pool: PostgresPool
     let logger: Logger
     let notifier: AlertNotifier
-    let outbox = OutboxWriter()
 
     /// Alert levels, most severe first.
     public static let levels = ["CRITICAL", "WARNING", "INFO"]
@@ -40,8 +39,9 @@ public struct AlertService: Sendable {
 
     /// Resolves an alert by hand; resolving a resolved alert changes nothing.
     /// - Throws: `not_found`.
-    public func resolve(_ id: Int64, by resolver: String, requestID: String? = nil) async throws -> Alert {
-        try await pool.withTransaction { connection in
+    public func resolve(_ id: Int64, by caller: Caller) async throws -> Alert {
+        let resolver = String(caller.name.prefix(200))
+        return try await pool.withTransaction { connection in
             let rows = try await connection.query(
                 """
                 UPDATE simjobs.alerts SET is_resolved = true, resolved_at = now(), resolved_by = \(resolver)
@@ -51,7 +51,7 @@ public struct AlertService: Sendable {
                 logger: logger
             ).collect()
             if let alert = try rows.first.map(Self.alert(from:)) {
-                try await recordResolved(alert, reason: "by hand", requestID: requestID, on: connection)
+                try await resolution(alert, reason: "by hand", by: caller, on: connection)
                 return alert
             }
             let earlier = try await connection.query(
@@ -75,22 +75,24 @@ public struct AlertService: Sendable {
             logger: logger
         ).collect()
         for row in rows {
-            try await recordResolved(try Self.alert(from: row), reason: reason, requestID: nil, on: connection)
+            try await resolution(try Self.alert(from: row), reason: reason, by: .job(), on: connection)
         }
         return rows.count
     }
 
-    /// The event and system log entry of a resolution.
-    private func recordResolved(_ alert: Alert, reason: String, requestID: String?, on connection: PostgresConnection) async throws {
+    /// Records a resolution: its event and notifications, and its system log entry.
+    private func resolution(_ alert: Alert, reason: String, by caller: Caller, on connection: PostgresConnection) async throws {
         let resolver = alert.resolvedBy ?? "system"
+        let requestID = caller.requestID
         let event = try Self.event(alert, kind: "alert.resolved")
-        try await outbox.append([event], on: connection, logger: logger)
+        var notifications: [NewJob] = []
         if let rule = alert.ruleID {
             let channels =
                 try await connection.query("SELECT notify_channels FROM simjobs.alert_rules WHERE id = \(rule)", logger: logger)
                 .collect().first?.decode([String].self) ?? []
-            try await notifier.notify(alert, event: event, channels: channels, on: connection, statementLogger: logger)
+            notifications = try await notifier.notify(alert, event: event, channels: channels, on: connection, statementLogger: logger)
         }
+        try await ChangeLog.record(Change(events: [event], jobs: notifications), by: caller, on: connection, logger: logger)
         try await SystemLog.write(
             "INFO",
             resolver == "system" ? .scheduler : .api,
@@ -155,7 +157,7 @@ public struct AlertService: Sendable {
 
     /// Enables or disables a rule, or changes its cooldown or threshold.
     /// - Throws: `validation_failed`, `not_found`.
-    public func updateRule(_ id: UUID, _ update: RuleUpdate, audit: AuditTrail) async throws -> AlertRule {
+    public func updateRule(_ id: UUID, _ update: RuleUpdate, by caller: Caller) async throws -> AlertRule {
         var errors: [StrataError.FieldError] = []
         if let cooldown = update.cooldownSeconds, !(0...604_800).contains(cooldown) {
             errors.append(.init(field: "cooldown_seconds", reason: "must be 0 to 604800"))
@@ -180,8 +182,9 @@ public struct AlertService: Sendable {
                 logger: logger
             ).collect()
             guard let row = rows.first else { throw StrataError(.notFound, "No alert rule has this id.") }
-            try await audit.record(
-                AuditRecord(app: "simjobs", actor: nil, action: "update", resourceType: "alert_rule", resourceID: id.uuidString, responseStatus: 200),
+            try await ChangeLog.record(
+                Change(app: "simjobs", action: "update", resourceType: "alert_rule", resourceID: id.uuidString, status: 200),
+                by: caller,
                 on: connection,
                 logger: logger
             )

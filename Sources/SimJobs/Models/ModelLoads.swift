@@ -57,7 +57,7 @@ extension ModelCatalog {
     /// - Throws: `not_found`; `simjobs.model_disabled` / `simjobs.model_not_validated` (409);
     ///   `simjobs.no_worker_online` (409) when no online worker (or not the named one) has the
     ///   GPU; `validation_failed` for a negative GPU id.
-    public func requestLoad(_ name: String, _ placement: Placement, audit: AuditTrail, requestID: String?) async throws -> ModelLoad {
+    public func requestLoad(_ name: String, _ placement: Placement, by caller: Caller) async throws -> ModelLoad {
         if let gpu = placement.gpuID, !(0...1023).contains(gpu) {
             throw StrataError.validation([.init(field: "gpu_id", reason: "must be a GPU id, 0 to 1023")])
         }
@@ -96,7 +96,7 @@ extension ModelCatalog {
             let rows = try await connection.query(
                 """
                 INSERT INTO simjobs.model_loads AS l (model_name, worker_name, gpu_id, state, requested_by)
-                VALUES (\(name), \(worker), \(gpuID), 'loading', \(audit.actor))
+                VALUES (\(name), \(worker), \(gpuID), 'loading', \(caller.actor))
                 ON CONFLICT (model_name, worker_name, gpu_id) DO UPDATE
                 SET state = CASE WHEN l.state = 'loaded' THEN 'loaded' ELSE 'loading' END, message = NULL,
                     requested_by = EXCLUDED.requested_by, requested_at = now()
@@ -105,7 +105,7 @@ extension ModelCatalog {
                 logger: logger
             ).collect()
             let load = try Self.load(from: rows[0])
-            try await recordRequest(load, kind: "model.load_requested", action: "load", audit: audit, requestID: requestID, on: connection)
+            try await ChangeLog.record(loadChange([load], kind: "model.load_requested", action: "load"), by: caller, on: connection, logger: logger)
             return load
         }
     }
@@ -114,7 +114,7 @@ extension ModelCatalog {
     /// everywhere, or on the named worker and GPU. Failed loads are forgotten at once.
     /// - Returns: The loads now unloading.
     /// - Throws: `not_found`; `simjobs.model_not_loaded` (409) when nothing matches.
-    public func requestUnload(_ name: String, _ placement: Placement, audit: AuditTrail, requestID: String?) async throws -> [ModelLoad] {
+    public func requestUnload(_ name: String, _ placement: Placement, by caller: Caller) async throws -> [ModelLoad] {
         let logger = self.logger
         let gpu = placement.gpuID.map(Int16.init)
         return try await pool.withTransaction { connection in
@@ -130,7 +130,7 @@ extension ModelCatalog {
             )
             let rows = try await connection.query(
                 """
-                UPDATE simjobs.model_loads AS l SET state = 'unloading', requested_by = \(audit.actor), requested_at = now()
+                UPDATE simjobs.model_loads AS l SET state = 'unloading', requested_by = \(caller.actor), requested_at = now()
                 WHERE state IN ('loading', 'loaded', 'unloading') AND model_name = \(name)
                   AND (\(placement.worker)::text IS NULL OR worker_name = \(placement.worker)) AND (\(gpu)::smallint IS NULL OR gpu_id = \(gpu))
                 RETURNING \(unescaped: Self.loadColumns)
@@ -139,9 +139,12 @@ extension ModelCatalog {
             ).collect()
             guard !rows.isEmpty else { throw StrataError(.modelNotLoaded, "The model '\(name)' is not loaded there.") }
             let loads = try rows.map(Self.load(from:))
-            for load in loads {
-                try await recordRequest(load, kind: "model.unload_requested", action: "unload", audit: audit, requestID: requestID, on: connection)
-            }
+            try await ChangeLog.record(
+                loadChange(loads, kind: "model.unload_requested", action: "unload"),
+                by: caller,
+                on: connection,
+                logger: logger
+            )
             return loads
         }
     }
@@ -158,29 +161,16 @@ extension ModelCatalog {
         ).map(Self.load(from:))
     }
 
-    private func recordRequest(
-        _ load: ModelLoad,
-        kind: String,
-        action: String,
-        audit: AuditTrail,
-        requestID: String?,
-        on connection: PostgresConnection
-    ) async throws {
-        try await audit.record(
-            AuditRecord(app: "simjobs", actor: nil, action: action, resourceType: "model", resourceID: load.modelName, responseStatus: 202),
-            on: connection,
-            logger: logger
-        )
-        let event = try OutboxEvent(
+    /// The change of load requests for one model: an event per load, one audit entry.
+    private func loadChange(_ loads: [ModelLoad], kind: String, action: String) throws -> Change {
+        Change(
             app: "simjobs",
-            aggregateType: "model",
-            aggregateID: load.modelName,
-            kind: kind,
-            payload: load,
-            actor: audit.actor,
-            requestID: requestID
+            action: action,
+            resourceType: "model",
+            resourceID: loads.first?.modelName,
+            status: 202,
+            events: try loads.map { try OutboxEvent(app: "simjobs", aggregateType: "model", aggregateID: $0.modelName, kind: kind, payload: $0) }
         )
-        try await outbox.append([event], on: connection, logger: logger)
     }
 
     static let loadColumns = """

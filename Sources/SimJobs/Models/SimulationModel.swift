@@ -50,7 +50,6 @@ public struct SimulationModel: Sendable, Codable, Equatable {
 public struct ModelCatalog: Sendable {
     let pool: PostgresPool
     let logger: Logger
-    let outbox = OutboxWriter()
 
     public init(pool: PostgresPool) {
         self.pool = pool
@@ -145,10 +144,10 @@ public struct ModelCatalog: Sendable {
 
     /// Registers a custom model (not validated yet).
     /// - Throws: `validation_failed`; `conflict` when the name is taken.
-    public func register(_ registration: Registration, audit: AuditTrail, requestID: String?) async throws -> SimulationModel {
+    public func register(_ registration: Registration, by caller: Caller) async throws -> SimulationModel {
         try registration.validate()
         let config = registration.config.map(\.text) ?? "{}"
-        return try await change("model.registered", action: "register", name: registration.name, status: 201, audit: audit, requestID: requestID) {
+        return try await changeModel("model.registered", action: "register", name: registration.name, status: 201, by: caller) {
             connection in
             try await connection.query(
                 """
@@ -163,11 +162,11 @@ public struct ModelCatalog: Sendable {
     }
 
     /// Changes whether a model is enabled, its D3 default or its description.
-    public func update(_ name: String, _ update: Update, audit: AuditTrail, requestID: String?) async throws -> SimulationModel {
+    public func update(_ name: String, _ update: Update, by caller: Caller) async throws -> SimulationModel {
         if let description = update.description, description.textLength > 2000 {
             throw StrataError.validation([.init(field: "description", reason: "must be at most 2000 characters")])
         }
-        return try await change("model.updated", action: "update", name: name, status: 200, audit: audit, requestID: requestID) { connection in
+        return try await changeModel("model.updated", action: "update", name: name, status: 200, by: caller) { connection in
             try await connection.query(
                 """
                 UPDATE simjobs.models
@@ -182,11 +181,11 @@ public struct ModelCatalog: Sendable {
     }
 
     /// Records whether a custom model passed validation.
-    public func recordValidation(_ name: String, _ validation: Validation, audit: AuditTrail, requestID: String?) async throws -> SimulationModel {
+    public func recordValidation(_ name: String, _ validation: Validation, by caller: Caller) async throws -> SimulationModel {
         if let message = validation.message, message.textLength > 2000 {
             throw StrataError.validation([.init(field: "message", reason: "must be at most 2000 characters")])
         }
-        return try await change("model.validated", action: "validate", name: name, status: 200, audit: audit, requestID: requestID) { connection in
+        return try await changeModel("model.validated", action: "validate", name: name, status: 200, by: caller) { connection in
             try await connection.query(
                 """
                 UPDATE simjobs.models
@@ -201,8 +200,8 @@ public struct ModelCatalog: Sendable {
 
     /// Deletes a custom model no task uses.
     /// - Throws: `not_found`; `simjobs.model_in_use` (409) for built-in models and models tasks reference.
-    public func delete(_ name: String, audit: AuditTrail, requestID: String?) async throws {
-        _ = try await change("model.deleted", action: "delete", name: name, status: 204, audit: audit, requestID: requestID) { connection in
+    public func delete(_ name: String, by caller: Caller) async throws {
+        _ = try await changeModel("model.deleted", action: "delete", name: name, status: 204, by: caller) { connection in
             let current = try await connection.query(
                 "SELECT is_builtin, EXISTS (SELECT 1 FROM simjobs.tasks WHERE model_name = \(name)) FROM simjobs.models WHERE name = \(name) FOR UPDATE",
                 logger: logger
@@ -217,34 +216,28 @@ public struct ModelCatalog: Sendable {
         }
     }
 
-    /// Runs one change in a transaction with its audit entry and event; no row → `not_found`.
-    private func change(
+    /// Runs one change of a model in a transaction and records it (its event, with the model
+    /// as payload, and its audit entry); no row → `not_found`.
+    private func changeModel(
         _ kind: String,
         action: String,
         name: String,
         status: Int,
-        audit: AuditTrail,
-        requestID: String?,
+        by caller: Caller,
         _ body: @escaping @Sendable (PostgresConnection) async throws -> [PostgresRow]
     ) async throws -> SimulationModel {
         try await pool.withTransaction { connection in
             guard let row = try await body(connection).first else { throw Self.notFound(name) }
             let model = try Self.model(from: row)
-            try await audit.record(
-                AuditRecord(app: "simjobs", actor: nil, action: action, resourceType: "model", resourceID: model.name, responseStatus: status),
-                on: connection,
-                logger: logger
-            )
-            let event = try OutboxEvent(
+            let change = Change(
                 app: "simjobs",
-                aggregateType: "model",
-                aggregateID: model.name,
-                kind: kind,
-                payload: model,
-                actor: audit.actor,
-                requestID: requestID
+                action: action,
+                resourceType: "model",
+                resourceID: model.name,
+                status: status,
+                events: [try OutboxEvent(app: "simjobs", aggregateType: "model", aggregateID: model.name, kind: kind, payload: model)]
             )
-            try await outbox.append([event], on: connection, logger: logger)
+            try await ChangeLog.record(change, by: caller, on: connection, logger: logger)
             return model
         }
     }

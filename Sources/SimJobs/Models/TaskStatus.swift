@@ -8,8 +8,10 @@ public import StrataCore
 /// ```
 /// Any non-terminal state can be cancelled or failed. ASSIGNED and RUNNING go back to QUEUED
 /// only when their worker's lease expired and the task has retries left; a RUNNING task whose
-/// lease expired with none left ends in TIMEOUT.
-public enum TaskStatus: String, Sendable, Codable, CaseIterable {
+/// lease expired with none left ends in TIMEOUT. The terminal states are the task's
+/// `is_completed`. A refused change is the platform's 409 `transition_refused`
+/// (``StatusMachine``).
+public enum TaskStatus: String, StatusMachine, Codable {
     case pending = "PENDING"
     case queued = "QUEUED"
     case assigned = "ASSIGNED"
@@ -19,13 +21,7 @@ public enum TaskStatus: String, Sendable, Codable, CaseIterable {
     case cancelled = "CANCELLED"
     case timeout = "TIMEOUT"
 
-    /// Whether the task has ended (`is_completed`).
-    public var isTerminal: Bool {
-        switch self {
-        case .completed, .failed, .cancelled, .timeout: true
-        case .pending, .queued, .assigned, .running: false
-        }
-    }
+    public static let resourceName = "task"
 
     /// The states this one may move to.
     public var allowedNext: [TaskStatus] {
@@ -36,14 +32,6 @@ public enum TaskStatus: String, Sendable, Codable, CaseIterable {
         case .running: [.completed, .failed, .cancelled, .timeout, .queued]
         case .completed, .failed, .cancelled, .timeout: []
         }
-    }
-
-    /// Whether `self → next` is allowed.
-    public func allows(_ next: TaskStatus) -> Bool { allowedNext.contains(next) }
-
-    /// The states from which `target` can be reached: the guard of the transition's UPDATE.
-    public static func sources(of target: TaskStatus) -> [TaskStatus] {
-        allCases.filter { $0.allows(target) }
     }
 }
 

@@ -27,23 +27,23 @@ public struct AlertsController: Sendable {
             return try Response.json(try await alerts.alerts(resolved: resolved, level: level, limit: page.limit, cursor: page.cursor))
         }
         group.post("{id}/resolve") { _, context in
-            let principal = try context.requirePermission("simjobs.write")
+            let caller = try context.caller(requiring: "simjobs.write")
             guard let id = Int64(try context.parameters.require("id")), id > 0 else {
                 throw StrataError(.notFound, "No alert has this id (alert ids are whole numbers).")
             }
-            return try Response.json(try await alerts.resolve(id, by: String(principal.name.prefix(200)), requestID: context.requestID))
+            return try Response.json(try await alerts.resolve(id, by: caller))
         }
         group.get("rules") { _, context in
             try context.requirePermission("simjobs.read")
             return try Response.json(Page.complete(try await alerts.rules()))
         }
         group.patch("rules/{id}") { request, context in
-            try context.requirePermission("simjobs.admin")
+            let caller = try context.caller(requiring: "simjobs.admin")
             guard let id = UUID(uuidString: try context.parameters.require("id")) else {
                 throw StrataError(.notFound, "No alert rule has this id (rule ids are UUIDs).")
             }
             let update = try await request.decodeJSON(as: AlertService.RuleUpdate.self, context: context)
-            return try Response.json(try await alerts.updateRule(id, update, audit: context.audit))
+            return try Response.json(try await alerts.updateRule(id, update, by: caller))
         }
         router.get("/api/simjobs/system/logs") { request, context in
             try context.requirePermission("simjobs.read")

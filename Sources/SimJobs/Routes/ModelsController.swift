@@ -21,9 +21,9 @@ public struct ModelsController: Sendable {
             return try Response.json(Page.complete(try await catalog.list()))
         }
         models.post { request, context in
-            try context.requirePermission("simjobs.admin")
+            let caller = try context.caller(requiring: "simjobs.admin")
             let registration = try await request.decodeJSON(as: ModelCatalog.Registration.self, context: context)
-            let model = try await catalog.register(registration, audit: context.audit, requestID: context.requestID)
+            let model = try await catalog.register(registration, by: caller)
             var response = try Response.json(model, status: .created)
             response.headers[.location] = "/api/simjobs/models/\(model.name)"
             return response
@@ -37,17 +37,17 @@ public struct ModelsController: Sendable {
             return try Response.json(Page.complete(try await catalog.loads(of: model, state: state)))
         }
         models.post("{name}/load") { request, context in
-            try context.requirePermission("simjobs.admin")
+            let caller = try context.caller(requiring: "simjobs.admin")
             let placement = try await request.decodeJSONIfPresent(as: ModelCatalog.Placement.self, context: context) ?? .init()
             let name = try context.parameters.require("name")
-            let load = try await catalog.requestLoad(name, placement, audit: context.audit, requestID: context.requestID)
+            let load = try await catalog.requestLoad(name, placement, by: caller)
             return try Response.json(load, status: .accepted)
         }
         models.post("{name}/unload") { request, context in
-            try context.requirePermission("simjobs.admin")
+            let caller = try context.caller(requiring: "simjobs.admin")
             let placement = try await request.decodeJSONIfPresent(as: ModelCatalog.Placement.self, context: context) ?? .init()
             let name = try context.parameters.require("name")
-            let loads = try await catalog.requestUnload(name, placement, audit: context.audit, requestID: context.requestID)
+            let loads = try await catalog.requestUnload(name, placement, by: caller)
             return try Response.json(Page.complete(loads), status: .accepted)
         }
         models.get("{name}") { _, context in
@@ -55,20 +55,20 @@ public struct ModelsController: Sendable {
             return try Response.json(try await catalog.model(try context.parameters.require("name")))
         }
         models.patch("{name}") { request, context in
-            try context.requirePermission("simjobs.admin")
+            let caller = try context.caller(requiring: "simjobs.admin")
             let update = try await request.decodeJSON(as: ModelCatalog.Update.self, context: context)
             let name = try context.parameters.require("name")
-            return try Response.json(try await catalog.update(name, update, audit: context.audit, requestID: context.requestID))
+            return try Response.json(try await catalog.update(name, update, by: caller))
         }
         models.post("{name}/validation") { request, context in
-            try context.requirePermission("simjobs.admin")
+            let caller = try context.caller(requiring: "simjobs.admin")
             let validation = try await request.decodeJSON(as: ModelCatalog.Validation.self, context: context)
             let name = try context.parameters.require("name")
-            return try Response.json(try await catalog.recordValidation(name, validation, audit: context.audit, requestID: context.requestID))
+            return try Response.json(try await catalog.recordValidation(name, validation, by: caller))
         }
         models.delete("{name}") { _, context in
-            try context.requirePermission("simjobs.admin")
-            try await catalog.delete(try context.parameters.require("name"), audit: context.audit, requestID: context.requestID)
+            let caller = try context.caller(requiring: "simjobs.admin")
+            try await catalog.delete(try context.parameters.require("name"), by: caller)
             return Response(status: .noContent)
         }
     }

@@ -25,7 +25,7 @@ public struct StructuresController: Sendable {
     public func addRoutes(to router: any RouterMethods<StrataRequestContext>) {
         let structures = router.group("/api/simjobs/structures")
         structures.post { request, context in
-            try context.requirePermission("simjobs.write")
+            let caller = try context.caller(requiring: "simjobs.write")
             var query = QueryReader(request)
             let builtin = query.bool("builtin") ?? false
             let format = query.choice("format", of: StructureFormat.self)
@@ -43,8 +43,7 @@ public struct StructuresController: Sendable {
                 name: name,
                 format: format,
                 builtin: builtin,
-                audit: context.audit,
-                requestID: context.requestID
+                by: caller
             )
             var response = try Response.json(structure, status: created ? .created : .ok)
             response.headers[.location] = "/api/simjobs/structures/\(structure.id.uuidString.lowercased())"
@@ -75,8 +74,8 @@ public struct StructuresController: Sendable {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         structures.delete("{id}") { _, context in
-            try context.requirePermission("simjobs.write")
-            try await service.delete(try Self.structureID(context), audit: context.audit, requestID: context.requestID)
+            let caller = try context.caller(requiring: "simjobs.write")
+            try await service.delete(try Self.structureID(context), by: caller)
             return Response(status: .noContent)
         }
     }

@@ -29,16 +29,16 @@ public struct TasksController: Sendable {
         let tasks = router.group("/api/simjobs/tasks")
         for type in TaskType.allCases {
             tasks.post(RouterPath(type.rawValue)) { request, context in
-                try context.requirePermission("simjobs.write")
+                let caller = try context.caller(requiring: "simjobs.write")
                 let submission = try await request.decodeJSON(as: TaskService.Submission.self, context: context)
-                let created = try await service.submit([submission], type: type, audit: context.audit, requestID: context.requestID)
+                let created = try await service.submit([submission], type: type, by: caller)
                 return try Response.json(created[0], status: .accepted)
             }
         }
         tasks.post("batch") { request, context in
-            try context.requirePermission("simjobs.write")
+            let caller = try context.caller(requiring: "simjobs.write")
             let batch = try await request.decodeJSON(as: Batch.self, context: context)
-            let created = try await service.submit(batch.tasks, type: nil, audit: context.audit, requestID: context.requestID)
+            let created = try await service.submit(batch.tasks, type: nil, by: caller)
             return try Response.json(Page.complete(created), status: .accepted)
         }
         tasks.get { request, context in
@@ -58,8 +58,8 @@ public struct TasksController: Sendable {
             return try Response.json(try await service.result(try Self.taskID(context)))
         }
         tasks.post("{id}/cancel") { _, context in
-            try context.requirePermission("simjobs.write")
-            let task = try await service.cancel(try Self.taskID(context), audit: context.audit, requestID: context.requestID)
+            let caller = try context.caller(requiring: "simjobs.write")
+            let task = try await service.cancel(try Self.taskID(context), by: caller)
             return try Response.json(task, status: task.status == .cancelled ? .ok : .accepted)
         }
         tasks.get("{id}/logs") { request, context in

@@ -25,7 +25,6 @@ public struct ModelLoader: Service {
     let command: OperatorCommand?
     let interval: Duration
     let logger: Logger
-    let outbox = OutboxWriter()
 
     init(pool: PostgresPool, worker: String, slots: GPUSlots, command: CommandTemplate?, timeout: Duration, interval: Duration, logger: Logger) {
         self.pool = pool
@@ -139,8 +138,11 @@ public struct ModelLoader: Service {
                 "model_name": .string(pending.model), "worker": .string(worker), "gpu_id": .number(Double(pending.gpu)),
                 "action": .string(pending.unloading ? "unload" : "load"), "message": failure.map(JSONValue.string) ?? .null,
             ])
-            try await outbox.append(
-                [OutboxEvent(app: "simjobs", aggregateType: "model", aggregateID: pending.model, kind: kind, payloadJSON: payload.text)],
+            try await ChangeLog.record(
+                Change(events: [
+                    OutboxEvent(app: "simjobs", aggregateType: "model", aggregateID: pending.model, kind: kind, payloadJSON: payload.text)
+                ]),
+                by: .job(worker, kind: "worker"),
                 on: connection,
                 logger: logger
             )

@@ -18,7 +18,6 @@ public struct StructureService: Sendable {
     let pool: PostgresPool
     let objects: any ObjectStore
     let logger: Logger
-    let outbox = OutboxWriter()
 
     /// How long an uploaded structure is kept.
     public static let lifetimeDays = 180
@@ -43,8 +42,7 @@ public struct StructureService: Sendable {
         name: String,
         format: StructureFormat?,
         builtin: Bool = false,
-        audit: AuditTrail,
-        requestID: String?
+        by caller: Caller
     ) async throws -> (structure: Structure, created: Bool) {
         let format = try Self.checkedFormat(name: name, format: format)
         guard !data.isEmpty else {
@@ -72,14 +70,11 @@ public struct StructureService: Sendable {
                 ).collect()
                 guard let row = rows.first else { return nil }
                 let structure = try Self.structure(from: row)
-                try await record(
-                    structure,
-                    action: "upload",
-                    kind: "structure.uploaded",
-                    status: 201,
-                    audit: audit,
-                    requestID: requestID,
-                    on: connection
+                try await ChangeLog.record(
+                    structureChange(structure, action: "upload", kind: "structure.uploaded", status: 201),
+                    by: caller,
+                    on: connection,
+                    logger: logger
                 )
                 return structure
             }
@@ -143,7 +138,7 @@ public struct StructureService: Sendable {
 
     /// Deletes an uploaded structure; its tasks keep its name.
     /// - Throws: `not_found`; `simjobs.structure_builtin` (409) for a built-in structure.
-    public func delete(_ id: UUID, audit: AuditTrail, requestID: String?) async throws {
+    public func delete(_ id: UUID, by caller: Caller) async throws {
         let removed: Structure = try await pool.withTransaction { connection in
             let rows = try await connection.query(
                 "DELETE FROM simjobs.structures WHERE id = \(id) AND NOT is_builtin RETURNING \(unescaped: Self.columns)",
@@ -156,7 +151,12 @@ public struct StructureService: Sendable {
                     : StrataError(.structureBuiltin, "Built-in structures are kept; only uploaded structures can be deleted.")
             }
             let structure = try Self.structure(from: row)
-            try await record(structure, action: "delete", kind: "structure.deleted", status: 204, audit: audit, requestID: requestID, on: connection)
+            try await ChangeLog.record(
+                structureChange(structure, action: "delete", kind: "structure.deleted", status: 204),
+                by: caller,
+                on: connection,
+                logger: logger
+            )
             return structure
         }
         await removeObject(try ObjectKey(removed.objectKey))
@@ -209,37 +209,17 @@ public struct StructureService: Sendable {
         return try rows.first.map(Self.structure(from:))
     }
 
-    private func record(
-        _ structure: Structure,
-        action: String,
-        kind: String,
-        status: Int,
-        audit: AuditTrail,
-        requestID: String?,
-        on connection: PostgresConnection
-    ) async throws {
-        try await audit.record(
-            AuditRecord(
-                app: "simjobs",
-                actor: nil,
-                action: action,
-                resourceType: "structure",
-                resourceID: structure.id.uuidString,
-                responseStatus: status
-            ),
-            on: connection,
-            logger: logger
-        )
-        let event = try OutboxEvent(
+    /// The change of one structure: its event (the structure as payload) and audit entry.
+    private func structureChange(_ structure: Structure, action: String, kind: String, status: Int) throws -> Change {
+        let id = structure.id.uuidString
+        return Change(
             app: "simjobs",
-            aggregateType: "structure",
-            aggregateID: structure.id.uuidString,
-            kind: kind,
-            payload: structure,
-            actor: audit.actor,
-            requestID: requestID
+            action: action,
+            resourceType: "structure",
+            resourceID: id,
+            status: status,
+            events: [try OutboxEvent(app: "simjobs", aggregateType: "structure", aggregateID: id, kind: kind, payload: structure)]
         )
-        try await outbox.append([event], on: connection, logger: logger)
     }
 
     private func removeObject(_ key: ObjectKey) async {

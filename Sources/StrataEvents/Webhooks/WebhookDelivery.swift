@@ -66,14 +66,13 @@ public enum WebhookDelivery {
     /// The deliverer's clients, one per checked target (see ``PinnedClients``).
     static let clients = PinnedClients()
 
-    /// Enqueues messages on the caller's connection (in its transaction).
-    public static func enqueue(_ messages: [WebhookMessage], on connection: PostgresConnection, logger: Logger) async throws {
-        guard !messages.isEmpty else { return }
+    /// The delivery jobs of `messages`, to enqueue with the change that sends them
+    /// (``Change/jobs``): they exist if and only if the change commits.
+    public static func jobs(for messages: [WebhookMessage]) throws -> [NewJob] {
         let encoder = JSONEncoder.api()
-        let jobs = try messages.map { message in
+        return try messages.map { message in
             NewJob(queue: queue, kind: kind, argsJSON: String(decoding: try encoder.encode(message), as: UTF8.self), maxAttempts: attempts)
         }
-        try await JobQueue().enqueue(jobs, on: connection, logger: logger)
     }
 
     /// The job handler: sends one message. A URL the policy refuses discards the job at once.

@@ -7,7 +7,8 @@ import Synchronization
 ///
 /// Every request context has one; the HTTP audit middleware fills in the facts of mutating
 /// requests (authentication, earlier, has set the actor). A service that changes data
-/// records its entry in its transaction through ``record(_:on:logger:)``; when the request
+/// records its entry in its transaction through ``ChangeLog`` (its ``Caller`` carries the
+/// trail); when the request
 /// ends without one (it was rejected, or the route records nothing), the middleware writes an
 /// entry with the response status afterwards, so every mutating request leaves a trace.
 public final class AuditTrail: Sendable {
@@ -47,21 +48,9 @@ public final class AuditTrail: Sendable {
         return id
     }
 
-    /// Records `record` with this request's facts and appends `event` — a change's audit record
-    /// and its event — in one statement, in the caller's transaction: one round trip where
-    /// ``record(_:on:logger:)`` and ``OutboxWriter/append(_:on:logger:)-(OutboxEvent,_,_)``
-    /// take two.
-    /// - Returns: The audit entry's id and the event's outbox id.
-    @discardableResult
-    public func record(
-        _ record: AuditRecord,
-        appending event: OutboxEvent,
-        on connection: PostgresConnection,
-        logger: Logger
-    ) async throws -> (audit: Int64, event: Int64) {
-        let ids = try await OutboxWriter().append(event, auditing: completed(record), on: connection, logger: logger)
+    /// Marks the request as audited (``ChangeLog`` records the entry itself).
+    func markRecorded() {
         state.withLock { $0.recorded = true }
-        return ids
     }
 
     /// `record` with this request's facts and actor where it has none of its own (what

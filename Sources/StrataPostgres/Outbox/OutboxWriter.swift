@@ -44,7 +44,7 @@ public struct OutboxWriter: Sendable {
     }
 
     /// Appends one event and records the audit entry of the same change, in one statement
-    /// (``AuditTrail/record(_:appending:on:logger:)`` fills in the request's facts first).
+    /// (``ChangeLog`` fills in the caller's facts first).
     /// - Returns: The event's outbox id and the audit entry's id.
     /// - Throws: `invalid_value` for a malformed event or record; database errors.
     func append(
@@ -65,6 +65,34 @@ public struct OutboxWriter: Sendable {
             return (auditID, eventID)
         }
         preconditionFailure("INSERT … RETURNING returned no row")
+    }
+
+    /// Appends one event, records the audit entry of the same change when there is one, and
+    /// enqueues the jobs the change sets off — in one statement.
+    /// - Throws: `invalid_value` for a malformed event, record or job; database errors.
+    func append(
+        _ event: OutboxEvent,
+        auditing record: AuditRecord?,
+        enqueueing jobs: [NewJob],
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        try event.validate()
+        if let record { try AuditWriter().validate(record) }
+        for job in jobs { try JobQueue.validate(job) }
+        var bindings = PostgresBindings()
+        AppendOutboxEvent(event: event, wake: RelayWakeUp.claim()).appendBindings(to: &bindings)
+        var next = AppendOutboxEvent.bindingDataTypes.count + 1
+        var sql = "WITH event AS (\(AppendOutboxEvent.statement(parametersFrom: next - AppendOutboxEvent.bindingDataTypes.count)))"
+        if let record {
+            InsertAuditRecord(record: record).appendBindings(to: &bindings)
+            sql += ", audit AS (\(InsertAuditRecord.statement(parametersFrom: next)))"
+            next += InsertAuditRecord.bindingDataTypes.count
+        }
+        EnqueueJobs(jobs: jobs).appendBindings(to: &bindings)
+        sql += ", jobs AS (\(EnqueueJobs.statement(parametersFrom: next)))"
+        sql += " SELECT event.id, (SELECT count(*) FROM jobs)\(record == nil ? "" : ", (SELECT id FROM audit)") FROM event"
+        try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
     }
 
     /// Appends several events in order, in two statements whatever their number: the

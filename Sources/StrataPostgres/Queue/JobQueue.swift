@@ -33,33 +33,12 @@ public struct JobQueue: Sendable {
     public func enqueue(_ jobs: [NewJob], on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
         guard !jobs.isEmpty else { return [] }
         for job in jobs { try Self.validate(job) }
-        // Arrays bind no NULL elements: an absent run_at travels as distantPast, an absent unique
-        // key as "" (a key is 1 to 500 characters, so neither is a real value).
-        let rows = try await connection.query(
-            """
-            WITH input AS (
-                SELECT * FROM unnest(
-                    \(jobs.map(\.queue))::text[], \(jobs.map(\.kind))::text[], \(jobs.map(\.argsJSON))::text[],
-                    \(jobs.map { Int16($0.priority) })::smallint[], \(jobs.map { $0.runAt ?? .distantPast })::timestamptz[],
-                    \(jobs.map { Int32($0.maxAttempts) })::integer[], \(jobs.map { $0.uniqueKey ?? "" })::text[]
-                ) WITH ORDINALITY AS i(queue, kind, args, priority, run_at, max_attempts, unique_key, n)
-            ),
-            wake AS (SELECT count(pg_notify(\(Self.channel), queue)) FROM (SELECT DISTINCT queue FROM input) AS queues)
-            INSERT INTO strata.jobs (queue, kind, args, priority, run_at, max_attempts, unique_key)
-            SELECT i.queue, i.kind, i.args::jsonb, i.priority,
-                   CASE WHEN i.run_at < '1000-01-01' THEN now() ELSE i.run_at END, i.max_attempts, nullif(i.unique_key, '')
-            FROM input AS i, wake
-            ORDER BY i.n
-            ON CONFLICT (queue, kind, unique_key) WHERE unique_key IS NOT NULL AND state IN ('available', 'running') DO NOTHING
-            RETURNING id, queue, kind, unique_key
-            """,
-            logger: logger
-        )
+        let rows = try await connection.execute(EnqueueJobs(jobs: jobs), logger: logger)
         // Identities are drawn in insertion order (ORDER BY n): the plain jobs' ids, ascending,
         // are theirs in order; a unique job is found by its key.
         var plainIDs: [Int64] = []
         var keyedIDs: [String: Int64] = [:]
-        for try await (id, queue, kind, key) in rows.decode((Int64, String, String, String?).self) {
+        for try await (id, queue, kind, key) in rows {
             if let key { keyedIDs[Self.uniqueIdentity(queue, kind, key)] = id } else { plainIDs.append(id) }
         }
         plainIDs.sort()

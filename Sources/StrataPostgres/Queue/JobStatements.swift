@@ -88,6 +88,51 @@ struct CompleteJobs: PostgresPreparedStatement {
 
 /// Enqueues one job and wakes its queue's workers; returns its id, or no row when a unique job
 /// with its key is already live.
+/// Enqueues a batch of jobs in one statement, whatever their number, and wakes the workers of
+/// their queues once; embeddable, so that a change's record enqueues its jobs in its own round
+/// trip. Arrays bind no NULL elements: an absent `run_at` travels as `distantPast`, an absent
+/// unique key as "" (a key is 1 to 500 characters, so neither is a real value).
+struct EnqueueJobs: EmbeddableStatement {
+    static let name = "strata.EnqueueJobs"
+    static let sql = statement(parametersFrom: 1)
+    static let bindingDataTypes: [PostgresDataType] = [.textArray, .textArray, .textArray, .int2Array, .timestamptzArray, .int4Array, .textArray]
+    typealias Row = (Int64, String, String, String?)
+
+    var jobs: [NewJob]
+
+    static func statement(parameters p: [String]) -> String {
+        """
+        WITH input AS (
+            SELECT * FROM unnest(\(p[0])::text[], \(p[1])::text[], \(p[2])::text[], \(p[3])::smallint[], \(p[4])::timestamptz[],
+                                 \(p[5])::integer[], \(p[6])::text[])
+                     WITH ORDINALITY AS i(queue, kind, args, priority, run_at, max_attempts, unique_key, n)
+        ),
+        wake AS (SELECT count(pg_notify('\(JobQueue.channel)', queue)) FROM (SELECT DISTINCT queue FROM input) AS queues)
+        INSERT INTO strata.jobs (queue, kind, args, priority, run_at, max_attempts, unique_key)
+        SELECT i.queue, i.kind, i.args::jsonb, i.priority,
+               CASE WHEN i.run_at < '1000-01-01' THEN now() ELSE i.run_at END, i.max_attempts, nullif(i.unique_key, '')
+        FROM input AS i, wake
+        ORDER BY i.n
+        ON CONFLICT (queue, kind, unique_key) WHERE unique_key IS NOT NULL AND state IN ('available', 'running') DO NOTHING
+        RETURNING id, queue, kind, unique_key
+        """
+    }
+
+    func appendBindings(to bindings: inout PostgresBindings) {
+        bindings.append(jobs.map(\.queue))
+        bindings.append(jobs.map(\.kind))
+        bindings.append(jobs.map(\.argsJSON))
+        bindings.append(jobs.map { Int16($0.priority) })
+        bindings.append(jobs.map { $0.runAt ?? .distantPast })
+        bindings.append(jobs.map { Int32($0.maxAttempts) })
+        bindings.append(jobs.map { $0.uniqueKey ?? "" })
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> (Int64, String, String, String?) {
+        try row.decode((Int64, String, String, String?).self)
+    }
+}
+
 struct EnqueueJob: PostgresPreparedStatement {
     static let name = "strata.EnqueueJob"
     static let sql = """

@@ -1,5 +1,6 @@
 public import Foundation
 import StrataCore
+public import StrataPostgres
 
 /// A small, realistic set of work orders for demos and first runs (`strata seed workorders`):
 /// three orders with steps, progress, messages and a customer access. Idempotent: an order
@@ -18,11 +19,11 @@ public enum WorkOrdersDemo {
     /// Seeds the demo orders through the service's rules (so events and audit records are written too).
     public static func seed(_ service: WorkOrdersService, now: Date = Date()) async throws -> Report {
         var report = Report()
-        let actor = WorkOrdersService.Actor(name: "seed")
+        let caller = Caller.job("seed")
         for order in orders(now: now) {
             let created: WorkOrder
             do {
-                created = try await service.create(order.draft, by: actor)
+                created = try await service.create(order.draft, by: caller)
             } catch let error as StrataError where error.code == .orderCodeTaken {
                 report.skipped.append(order.draft.code ?? "")
                 continue
@@ -35,13 +36,13 @@ public enum WorkOrdersDemo {
                     confirmation: .init(mode: defective > 0 ? .dual : .fingerprint, confirmedBy: defective > 0 ? ["Li Na", "Zhao Peng"] : ["Li Na"]),
                     reporter: "Li Na"
                 )
-                _ = try await service.recordProgress(created.id, step: step, progress, by: actor)
+                _ = try await service.recordProgress(created.id, step: step, progress, by: caller)
             }
             for (author, body) in order.messages {
-                _ = try await service.post(.init(body: body), to: created.id, by: .init(name: author))
+                _ = try await service.post(.init(body: body), to: created.id, by: Caller(actor: "user:\(author)", name: author))
             }
             if let customer = order.customer {
-                let issued = try await service.createCustomerAccess(customer, on: created.id, by: actor)
+                let issued = try await service.createCustomerAccess(customer, on: created.id, by: caller)
                 report.customers.append((created.code, issued.access.login, issued.password))
             }
         }

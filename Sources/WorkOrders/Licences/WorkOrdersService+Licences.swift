@@ -1,6 +1,6 @@
 import Foundation
 import StrataCore
-import StrataPostgres
+public import StrataPostgres
 import StrataSecurity
 
 extension WorkOrdersService {
@@ -56,7 +56,7 @@ extension WorkOrdersService {
         tier: LicenseTier,
         durationDays: Int,
         purpose: ActivationCode.Purpose,
-        by actor: Actor
+        by caller: Caller
     ) async throws -> IssuedActivationCode {
         guard [90, 180, 365].contains(durationDays) else {
             throw StrataError.validation([.init(field: "duration_days", reason: "must be 90, 180 or 365")])
@@ -70,18 +70,17 @@ extension WorkOrdersService {
                 ActivationCode(id: UUID(), lookup: lookup, codeHash: hash, tier: tier, durationDays: durationDays, purpose: purpose)
             )
             try await unit.record(
-                [],
-                audit:
-                    AuditRecord(
-                        app: Self.app,
-                        actor: nil,
-                        action: "license.code_issued",
-                        resourceType: "license_activation_code",
-                        resourceID: lookup,
-                        responseStatus: 201,
-                        detailsJSON: #"{"tier":"\#(tier.rawValue)","duration_days":\#(durationDays),"purpose":"\#(purpose.rawValue)"}"#
-                    ),
-                trail: actor.audit
+                Change(
+                    app: Self.app,
+                    action: "license.code_issued",
+                    resourceType: "license_activation_code",
+                    resourceID: lookup,
+                    status: 201,
+                    details: [
+                        "tier": .string(tier.rawValue), "duration_days": .number(Double(durationDays)), "purpose": .string(purpose.rawValue),
+                    ]
+                ),
+                by: caller
             )
         }
         return IssuedActivationCode(code: code, tier: tier, durationDays: durationDays, purpose: purpose)
@@ -89,8 +88,8 @@ extension WorkOrdersService {
 
     /// Activates the licence with a code: the code's tier, from now for its duration.
     /// - Throws: `workorders.activation_code_invalid` (unknown or used code).
-    public func activate(code: String, by actor: Actor) async throws -> LicenseStatus {
-        try await applyCode(code, action: "license.activated", by: actor) { license, activation, now in
+    public func activate(code: String, by caller: Caller) async throws -> LicenseStatus {
+        try await applyCode(code, action: "license.activated", by: caller) { license, activation, now in
             license.activatedAt = now
             license.expiresAt = now.addingTimeInterval(Double(activation.durationDays) * 86_400)
         }
@@ -99,8 +98,8 @@ extension WorkOrdersService {
     /// Renews the licence with a code: its duration is added to the later of now and the
     /// current expiry, and its tier applies.
     /// - Throws: `workorders.activation_code_invalid`.
-    public func renew(code: String, by actor: Actor) async throws -> LicenseStatus {
-        try await applyCode(code, action: "license.renewed", by: actor) { license, activation, now in
+    public func renew(code: String, by caller: Caller) async throws -> LicenseStatus {
+        try await applyCode(code, action: "license.renewed", by: caller) { license, activation, now in
             if license.activatedAt == nil { license.activatedAt = now }
             let base = max(now, license.expiresAt ?? now)
             license.expiresAt = base.addingTimeInterval(Double(activation.durationDays) * 86_400)
@@ -110,7 +109,7 @@ extension WorkOrdersService {
     private func applyCode(
         _ code: String,
         action: String,
-        by actor: Actor,
+        by caller: Caller,
         change: @escaping @Sendable (inout License, ActivationCode, Date) -> Void
     ) async throws -> LicenseStatus {
         let normalized = code.trimmingCharacters(in: .whitespacesAndNewlines).uppercased()
@@ -136,10 +135,10 @@ extension WorkOrdersService {
             license.suspendedAt = nil
             license.suspensionReason = nil
             license.lastActionAt = now
-            license.lastActionBy = String(actor.name.prefix(64))
-            try await unit.markActivationCodeUsed(activation.id, by: String(actor.name.prefix(64)))
+            license.lastActionBy = String(caller.name.prefix(64))
+            try await unit.markActivationCodeUsed(activation.id, by: String(caller.name.prefix(64)))
             let stored = try await unit.saveLicense(license)
-            try await recordLicense(stored, action, details: ["code": lookup, "purpose": activation.purpose.rawValue], by: actor, on: unit)
+            try await unit.record(licenseChange(stored, action, details: ["code": lookup, "purpose": activation.purpose.rawValue]), by: caller)
             return stored
         }
         return status(of: stored)
@@ -147,7 +146,7 @@ extension WorkOrdersService {
 
     /// Suspends the licence (not while inactive).
     /// - Throws: `workorders.license_state_refused` (409).
-    public func suspend(reason: String?, by actor: Actor) async throws -> LicenseStatus {
+    public func suspend(reason: String?, by caller: Caller) async throws -> LicenseStatus {
         if let reason, reason.textLength > 500 { throw StrataError.validation([.init(field: "reason", reason: "must be at most 500 characters")]) }
         let now = now()
         let stored = try await repository.write { unit in
@@ -163,9 +162,9 @@ extension WorkOrdersService {
             license.suspendedAt = now
             license.suspensionReason = reason
             license.lastActionAt = now
-            license.lastActionBy = String(actor.name.prefix(64))
+            license.lastActionBy = String(caller.name.prefix(64))
             let stored = try await unit.saveLicense(license)
-            try await recordLicense(stored, "license.suspended", details: [:], by: actor, on: unit)
+            try await unit.record(licenseChange(stored, "license.suspended", details: [:]), by: caller)
             return stored
         }
         return status(of: stored)
@@ -174,7 +173,7 @@ extension WorkOrdersService {
     /// Resumes a suspended licence; one past its expiry becomes expired instead (kept), and the
     /// caller gets `workorders.license_state_refused` telling it to renew.
     /// - Throws: `workorders.license_state_refused` (409).
-    public func resume(by actor: Actor) async throws -> LicenseStatus {
+    public func resume(by caller: Caller) async throws -> LicenseStatus {
         let now = now()
         let stored = try await repository.write { unit in
             var license = try await unit.lockLicense()
@@ -190,9 +189,9 @@ extension WorkOrdersService {
             license.suspendedAt = nil
             license.suspensionReason = expired ? license.suspensionReason : nil
             license.lastActionAt = now
-            license.lastActionBy = String(actor.name.prefix(64))
+            license.lastActionBy = String(caller.name.prefix(64))
             let stored = try await unit.saveLicense(license)
-            try await recordLicense(stored, expired ? "license.expired" : "license.resumed", details: [:], by: actor, on: unit)
+            try await unit.record(licenseChange(stored, expired ? "license.expired" : "license.resumed", details: [:]), by: caller)
             return stored
         }
         guard stored.status == .active else {
@@ -205,36 +204,16 @@ extension WorkOrdersService {
         return status(of: stored)
     }
 
-    private func recordLicense(
-        _ license: License,
-        _ kind: String,
-        details: [String: String],
-        by actor: Actor,
-        on unit: any WorkOrdersWriter
-    ) async throws {
-        try await unit.record(
-            [
-                try OutboxEvent(
-                    app: Self.app,
-                    aggregateType: "license",
-                    aggregateID: "1",
-                    kind: kind,
-                    payload: license,
-                    actor: actor.audit.actor ?? actor.name,
-                    requestID: actor.requestID
-                )
-            ],
-            audit:
-                AuditRecord(
-                    app: Self.app,
-                    actor: nil,
-                    action: kind,
-                    resourceType: "license",
-                    resourceID: "1",
-                    responseStatus: 200,
-                    detailsJSON: JSONValue.object(details.mapValues(JSONValue.string)).text
-                ),
-            trail: actor.audit
+    /// The change of the licence: its event (`kind`, the licence as payload) and its audit entry.
+    private func licenseChange(_ license: License, _ kind: String, details: [String: String]) throws -> Change {
+        Change(
+            app: Self.app,
+            action: kind,
+            resourceType: "license",
+            resourceID: "1",
+            status: 200,
+            details: details.mapValues(JSONValue.string),
+            events: [try OutboxEvent(app: Self.app, aggregateType: "license", aggregateID: "1", kind: kind, payload: license)]
         )
     }
 }

@@ -1,7 +1,7 @@
 public import Foundation
 public import StrataCore
 import StrataObjects
-import StrataPostgres
+public import StrataPostgres
 
 extension WorkOrdersService {
     /// The largest attachment by default, in bytes (`WORKORDERS_UPLOAD_MAX_SIZE`).
@@ -18,7 +18,7 @@ extension WorkOrdersService {
         contentType: String,
         kind: WorkOrderMessage.Kind,
         note: String? = nil,
-        by actor: Actor
+        by caller: Caller
     ) async throws -> WorkOrderMessage {
         var errors: [StrataError.FieldError] = []
         if data.isEmpty { errors.append(.init(field: "body", reason: "the file is empty")) }
@@ -33,16 +33,16 @@ extension WorkOrdersService {
             errors.append(.init(field: "note", reason: "must be at most \(Self.maxMessageLength) characters"))
         }
         guard errors.isEmpty else { throw StrataError.validation(errors) }
-        _ = try await order(id, scope: actor.scope)  // not_found before any costly work (the write checks again)
+        _ = try await order(id, scope: caller.orderScope)  // not_found before any costly work (the write checks again)
 
         let key = try ObjectKey("workorders/\(id.uuidString.lowercased())/files/\(UUID().uuidString.lowercased())")
         let info = try await objects.put(data, at: key, contentType: contentType)
         let file = WorkOrderMessage.File(objectKey: key.rawValue, fileName: fileName, contentType: contentType, size: info.size)
         do {
             return try await append(
-                NewMessage(workOrderID: id, kind: kind, role: .member, body: note ?? "", file: file, createdBy: String(actor.name.prefix(64))),
+                NewMessage(workOrderID: id, kind: kind, role: .member, body: note ?? "", file: file, createdBy: String(caller.name.prefix(64))),
                 kind: "attachment.uploaded",
-                by: actor
+                by: caller
             )
         } catch {
             try? await objects.delete(key)
@@ -77,7 +77,7 @@ extension WorkOrdersService {
     /// Stores an OCR result as a JSON object, links it to the order with a bot message, and emits
     /// `ocr.completed`.
     /// - Throws: `validation_failed`, `not_found` (order, or a source message not on it).
-    public func recordOCRResult(_ ocr: OCRResult, on id: UUID, by actor: Actor) async throws -> WorkOrderMessage {
+    public func recordOCRResult(_ ocr: OCRResult, on id: UUID, by caller: Caller) async throws -> WorkOrderMessage {
         let text = ocr.result.text
         var errors: [StrataError.FieldError] = []
         if text.utf8.count > Self.maxOCRResultSize {
@@ -88,7 +88,7 @@ extension WorkOrdersService {
         }
         if let source = ocr.sourceMessageID, source < 1 { errors.append(.init(field: "source_message_id", reason: "must be a message id")) }
         guard errors.isEmpty else { throw StrataError.validation(errors) }
-        _ = try await order(id, scope: actor.scope)  // not_found before any costly work (the write checks again)
+        _ = try await order(id, scope: caller.orderScope)  // not_found before any costly work (the write checks again)
         if let source = ocr.sourceMessageID {
             let found = try await repository.messages(of: id, afterID: source - 1, limit: 1).first
             guard found?.id == source else {
@@ -109,10 +109,10 @@ extension WorkOrdersService {
                     body: ocr.summary ?? "OCR result",
                     file: file,
                     payload: .object(payload),
-                    createdBy: String(actor.name.prefix(64))
+                    createdBy: String(caller.name.prefix(64))
                 ),
                 kind: "ocr.completed",
-                by: actor
+                by: caller
             )
         } catch {
             try? await objects.delete(key)

@@ -1,6 +1,6 @@
 public import Foundation
 import StrataCore
-import StrataPostgres
+public import StrataPostgres
 
 extension WorkOrdersService {
     /// The longest text message, in characters.
@@ -30,7 +30,7 @@ extension WorkOrdersService {
         _ draft: MessageDraft,
         to id: UUID,
         role defaultRole: WorkOrderMessage.Role = .member,
-        by actor: Actor
+        by caller: Caller
     ) async throws -> WorkOrderMessage {
         var errors: [StrataError.FieldError] = []
         if draft.body.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty || draft.body.textLength > Self.maxMessageLength {
@@ -42,40 +42,36 @@ extension WorkOrdersService {
         }
         guard errors.isEmpty, let role else { throw StrataError.validation(errors) }
         return try await append(
-            NewMessage(workOrderID: id, kind: .text, role: role, body: draft.body, createdBy: String(actor.name.prefix(64))),
+            NewMessage(workOrderID: id, kind: .text, role: role, body: draft.body, createdBy: String(caller.name.prefix(64))),
             kind: "message.created",
-            by: actor
+            by: caller
         )
     }
 
     /// Writes a message with its event and audit record, then counts it as unread.
-    func append(_ message: NewMessage, kind: String, extra: [String: JSONValue] = [:], by actor: Actor) async throws -> WorkOrderMessage {
+    func append(_ message: NewMessage, kind: String, extra: [String: JSONValue] = [:], by caller: Caller) async throws -> WorkOrderMessage {
         let (stored, watchers) = try await repository.write { unit in
-            guard actor.reaches(message.workOrderID), let order = try await unit.lockOrder(message.workOrderID) else { throw Self.notFound() }
+            guard caller.reaches(message.workOrderID), let order = try await unit.lockOrder(message.workOrderID) else { throw Self.notFound() }
             let stored = try await unit.appendMessage(message)
             try await unit.record(
-                [
-                    OutboxEvent(
-                        app: Self.app,
-                        aggregateType: "work_order",
-                        aggregateID: order.id.uuidString,
-                        kind: kind,
-                        payloadJSON: try Self.payload(stored, extra: extra.mapValues(\.text)),
-                        actor: actor.audit.actor ?? actor.name,
-                        requestID: actor.requestID
-                    )
-                ],
-                audit:
-                    AuditRecord(
-                        app: Self.app,
-                        actor: nil,
-                        action: kind,
-                        resourceType: "work_order",
-                        resourceID: order.id.uuidString,
-                        responseStatus: 201,
-                        detailsJSON: #"{"message_id":\#(stored.id)}"#
-                    ),
-                trail: actor.audit
+                Change(
+                    app: Self.app,
+                    action: kind,
+                    resourceType: "work_order",
+                    resourceID: order.id.uuidString,
+                    status: 201,
+                    detailsJSON: #"{"message_id":\#(stored.id)}"#,
+                    events: [
+                        OutboxEvent(
+                            app: Self.app,
+                            aggregateType: "work_order",
+                            aggregateID: order.id.uuidString,
+                            kind: kind,
+                            payloadJSON: try Self.payload(stored, extra: extra.mapValues(\.text))
+                        )
+                    ]
+                ),
+                by: caller
             )
             return (stored, order.watchers)
         }
@@ -90,13 +86,13 @@ extension WorkOrdersService {
 
     /// Marks an order's messages up to `lastReadID` read by `reader`.
     /// - Throws: `not_found`, `validation_failed`.
-    public func markRead(_ id: UUID, reader: String, lastReadID: Int64, by actor: Actor) async throws {
+    public func markRead(_ id: UUID, reader: String, lastReadID: Int64, by caller: Caller) async throws {
         guard (1...100).contains(reader.textLength) else {
             throw StrataError.validation([.init(field: "reader", reason: "must be 1 to 100 characters")])
         }
         guard lastReadID >= 0 else { throw StrataError.validation([.init(field: "last_read_id", reason: "must be 0 or more")]) }
         try await repository.write { unit in
-            guard actor.reaches(id), try await unit.lockOrder(id) != nil else { throw Self.notFound() }
+            guard caller.reaches(id), try await unit.lockOrder(id) != nil else { throw Self.notFound() }
             try await unit.markRead(id, reader: reader, lastReadID: lastReadID)
         }
         await unread.read(id, by: reader)

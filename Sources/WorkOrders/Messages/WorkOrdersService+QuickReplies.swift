@@ -1,6 +1,6 @@
 import Foundation
 import StrataCore
-import StrataPostgres
+public import StrataPostgres
 
 extension WorkOrdersService {
     /// A user's quick replies, oldest first.
@@ -11,7 +11,7 @@ extension WorkOrdersService {
 
     /// Adds phrases to a user's quick replies (trimmed; phrases the user has are skipped).
     /// - Returns: The user's quick replies afterwards.
-    public func addQuickReplies(_ phrases: [String], to ownerID: String, role: String = "member", by actor: Actor) async throws -> [QuickReply] {
+    public func addQuickReplies(_ phrases: [String], to ownerID: String, role: String = "member", by caller: Caller) async throws -> [QuickReply] {
         try Self.checkOwner(ownerID)
         let cleaned = try Self.phrases(phrases)
         guard role.range(of: "^[a-z_]{1,32}$", options: .regularExpression) != nil else {
@@ -20,25 +20,26 @@ extension WorkOrdersService {
         try await repository.write { unit in
             var added: [String] = []
             for phrase in cleaned where try await unit.addQuickReply(ownerID: ownerID, role: role, content: phrase) != nil { added.append(phrase) }
-            try await recordQuickReplies("quick_replies.added", owner: ownerID, phrases: added, by: actor, on: unit)
+            try await unit.record(quickRepliesChange("quick_replies.added", owner: ownerID, phrases: added), by: caller)
         }
         return try await repository.quickReplies(of: ownerID)
     }
 
     /// Removes phrases from a user's quick replies (phrases the user does not have are skipped).
     /// - Returns: The user's quick replies afterwards.
-    public func removeQuickReplies(_ phrases: [String], from ownerID: String, by actor: Actor) async throws -> [QuickReply] {
+    public func removeQuickReplies(_ phrases: [String], from ownerID: String, by caller: Caller) async throws -> [QuickReply] {
         try Self.checkOwner(ownerID)
         let cleaned = try Self.phrases(phrases)
         try await repository.write { unit in
             var removed: [String] = []
             for phrase in cleaned where try await unit.removeQuickReply(ownerID: ownerID, content: phrase) { removed.append(phrase) }
-            try await recordQuickReplies("quick_replies.removed", owner: ownerID, phrases: removed, by: actor, on: unit)
+            try await unit.record(quickRepliesChange("quick_replies.removed", owner: ownerID, phrases: removed), by: caller)
         }
         return try await repository.quickReplies(of: ownerID)
     }
 
-    private func recordQuickReplies(_ kind: String, owner: String, phrases: [String], by actor: Actor, on unit: any WorkOrdersWriter) async throws {
+    /// The change of a user's quick replies: its audit entry, and its event when a phrase changed.
+    private func quickRepliesChange(_ kind: String, owner: String, phrases: [String]) -> Change {
         let details = JSONValue.object(["owner_id": .string(owner), "phrases": .array(phrases.map(JSONValue.string))])
         let events =
             phrases.isEmpty
@@ -49,24 +50,17 @@ extension WorkOrdersService {
                     aggregateType: "quick_replies",
                     aggregateID: String(owner.prefix(200)),
                     kind: kind,
-                    payloadJSON: details.text,
-                    actor: actor.audit.actor ?? actor.name,
-                    requestID: actor.requestID
+                    payloadJSON: details.text
                 )
             ]
-        try await unit.record(
-            events,
-            audit:
-                AuditRecord(
-                    app: Self.app,
-                    actor: nil,
-                    action: kind,
-                    resourceType: "quick_replies",
-                    resourceID: owner,
-                    responseStatus: 200,
-                    detailsJSON: details.text
-                ),
-            trail: actor.audit
+        return Change(
+            app: Self.app,
+            action: kind,
+            resourceType: "quick_replies",
+            resourceID: owner,
+            status: 200,
+            detailsJSON: details.text,
+            events: events
         )
     }
 

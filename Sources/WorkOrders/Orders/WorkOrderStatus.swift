@@ -9,13 +9,15 @@ public import StrataCore
 /// ```
 ///
 /// An order with every step done (or no quantity expected) completes from PLANNED too.
-/// COMPLETED and CANCELLED are terminal. A refused change is 409
-/// `workorders.transition_refused` naming the allowed next states.
-public enum WorkOrderStatus: String, Sendable, Codable, CaseIterable {
+/// COMPLETED and CANCELLED are terminal. A refused change is the platform's 409
+/// `transition_refused` naming the allowed next states (``StatusMachine``).
+public enum WorkOrderStatus: String, StatusMachine, Codable {
     case planned = "PLANNED"
     case inProgress = "IN_PROGRESS"
     case completed = "COMPLETED"
     case cancelled = "CANCELLED"
+
+    public static let resourceName = "work order"
 
     /// The states this one may move to.
     public var allowedNext: [WorkOrderStatus] {
@@ -25,29 +27,9 @@ public enum WorkOrderStatus: String, Sendable, Codable, CaseIterable {
         case .completed, .cancelled: []
         }
     }
-
-    /// Whether nothing more can happen to the order.
-    public var isTerminal: Bool { allowedNext.isEmpty }
-
-    /// Checks a change to `next`.
-    /// - Throws: `workorders.transition_refused` (409) with the allowed next states.
-    func checkTransition(to next: WorkOrderStatus) throws {
-        guard allowedNext.contains(next) else {
-            let allowed = allowedNext.map(\.rawValue)
-            throw StrataError(
-                .transitionRefused,
-                allowed.isEmpty
-                    ? "The work order is \(rawValue); nothing can change its status any more."
-                    : "A \(rawValue) work order can move to \(allowed.joined(separator: ", ")), not \(next.rawValue).",
-                details: ["status": rawValue, "allowed": allowed.joined(separator: ",")]
-            )
-        }
-    }
 }
 
 extension StrataError.Code {
-    /// A status change the state machine does not allow (409).
-    public static let transitionRefused = Self("workorders.transition_refused", kind: .conflict)
     /// The order has ended (COMPLETED or CANCELLED): it takes no more progress (409).
     public static let orderClosed = Self("workorders.order_closed", kind: .conflict)
 }

@@ -305,12 +305,12 @@ public final class InMemoryWorkOrdersRepository: WorkOrdersRepository {
             }
         }
 
-        func record(_ events: [OutboxEvent], audit record: AuditRecord, trail: AuditTrail) async throws {
-            for event in events { try event.validate() }
-            let record = trail.completed(record)
+        func record(_ change: Change, by caller: Caller) async throws {
+            let change = change.completed(by: caller)
+            for event in change.events { try event.validate() }
             state.withLock { state in
-                state.events += events
-                state.audits.append(record)
+                state.events += change.events
+                if let record = change.audit { state.audits.append(record) }
             }
         }
     }

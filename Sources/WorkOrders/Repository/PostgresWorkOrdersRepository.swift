@@ -338,14 +338,8 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
             _ = try await query("UPDATE workorders.license_activation_codes SET used_at = now(), used_by = \(actor) WHERE id = \(id)")
         }
 
-        func record(_ events: [OutboxEvent], audit record: AuditRecord, trail: AuditTrail) async throws {
-            if events.count == 1 {
-                // The usual change: its one event and its audit entry in one statement.
-                try await trail.record(record, appending: events[0], on: connection, logger: logger)
-                return
-            }
-            try await OutboxWriter().append(events, on: connection, logger: logger)
-            try await trail.record(record, on: connection, logger: logger)
+        func record(_ change: Change, by caller: Caller) async throws {
+            try await ChangeLog.record(change, by: caller, on: connection, logger: logger)
         }
     }
 }

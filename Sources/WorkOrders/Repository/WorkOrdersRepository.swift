@@ -81,10 +81,9 @@ public protocol WorkOrdersWriter: Sendable {
     func lockActivationCode(lookup: String) async throws -> ActivationCode?
     /// Marks a code used.
     func markActivationCodeUsed(_ id: UUID, by actor: String) async throws
-    /// Records a change: its events (PostgreSQL: the outbox, relayed to
-    /// `strata:events:workorders`), none or several, and its audit entry with the request's
-    /// facts from `trail`.
-    func record(_ events: [OutboxEvent], audit: AuditRecord, trail: AuditTrail) async throws
+    /// Records a change for `caller`: its events (PostgreSQL: the outbox, relayed to
+    /// `strata:events:workorders`) and its audit entry — ``ChangeLog`` in PostgreSQL.
+    func record(_ change: Change, by caller: Caller) async throws
 }
 
 /// Filters of the order list.

@@ -11,7 +11,7 @@ extension WorkOrdersController {
     func addFileRoutes(to router: any RouterMethods<StrataRequestContext>) {
         let orders = router.group("/api/workorders/orders")
         orders.post("{id}/attachments") { request, context in
-            let actor = try Self.actor(context, permission: "workorders.write")
+            let caller = try context.caller(requiring: "workorders.write")
             var query = QueryReader(request)
             let givenName = query.text("file_name", length: 1...255)
             let kind = query.choice("type", of: WorkOrderMessage.Kind.self) ?? .attachment
@@ -31,7 +31,7 @@ extension WorkOrdersController {
                 contentType: upload.contentType ?? "application/octet-stream",
                 kind: kind,
                 note: note,
-                by: actor
+                by: caller
             )
             var response = try Response.json(message, status: .created)
             response.headers[.location] = "/api/workorders/orders/\(id.uuidString)/messages/\(message.id)/file"
@@ -50,9 +50,9 @@ extension WorkOrdersController {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         orders.post("{id}/ocr-results") { request, context in
-            let actor = try Self.actor(context, permission: "workorders.write")
+            let caller = try context.caller(requiring: "workorders.write")
             let ocr = try await request.decodeJSON(as: WorkOrdersService.OCRResult.self, context: context)
-            return try Response.json(try await service.recordOCRResult(ocr, on: try Self.orderID(context), by: actor), status: .created)
+            return try Response.json(try await service.recordOCRResult(ocr, on: try Self.orderID(context), by: caller), status: .created)
         }
     }
 }

@@ -33,26 +33,26 @@ extension WorkOrdersController {
             return try Response.json(try await service.licenseStatus())
         }
         licenses.post("activate") { request, context in
-            let actor = try Self.actor(context, permission: "workorders.admin")
+            let caller = try context.caller(requiring: "workorders.admin")
             let body = try await request.decodeJSON(as: CodeRequest.self, context: context)
-            return try Response.json(try await service.activate(code: body.code, by: actor))
+            return try Response.json(try await service.activate(code: body.code, by: caller))
         }
         licenses.post("renew") { request, context in
-            let actor = try Self.actor(context, permission: "workorders.admin")
+            let caller = try context.caller(requiring: "workorders.admin")
             let body = try await request.decodeJSON(as: CodeRequest.self, context: context)
-            return try Response.json(try await service.renew(code: body.code, by: actor))
+            return try Response.json(try await service.renew(code: body.code, by: caller))
         }
         licenses.post("suspend") { request, context in
-            let actor = try Self.actor(context, permission: "workorders.admin")
+            let caller = try context.caller(requiring: "workorders.admin")
             let body = try await request.decodeJSONIfPresent(as: Suspension.self, context: context)
-            return try Response.json(try await service.suspend(reason: body?.reason, by: actor))
+            return try Response.json(try await service.suspend(reason: body?.reason, by: caller))
         }
         licenses.post("resume") { _, context in
-            let actor = try Self.actor(context, permission: "workorders.admin")
-            return try Response.json(try await service.resume(by: actor))
+            let caller = try context.caller(requiring: "workorders.admin")
+            return try Response.json(try await service.resume(by: caller))
         }
         licenses.post("codes") { request, context in
-            let actor = try Self.actor(context, permission: "workorders.admin")
+            let caller = try context.caller(requiring: "workorders.admin")
             let body = try await request.decodeJSON(as: CodeOrder.self, context: context)
             var errors: [StrataError.FieldError] = []
             let tier = LicenseTier(rawValue: body.tier.lowercased())
@@ -61,7 +61,7 @@ extension WorkOrdersController {
             if purpose == nil { errors.append(.init(field: "purpose", reason: "must be one of activation, renewal, upgrade")) }
             if ![90, 180, 365].contains(body.durationDays) { errors.append(.init(field: "duration_days", reason: "must be 90, 180 or 365")) }
             guard errors.isEmpty, let tier, let purpose else { throw StrataError.validation(errors) }
-            let issued = try await service.issueActivationCode(tier: tier, durationDays: body.durationDays, purpose: purpose, by: actor)
+            let issued = try await service.issueActivationCode(tier: tier, durationDays: body.durationDays, purpose: purpose, by: caller)
             return try Response.json(issued, status: .created)
         }
     }

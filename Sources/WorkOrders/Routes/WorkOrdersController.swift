@@ -71,9 +71,9 @@ public struct WorkOrdersController: Sendable {
             return Response.json(try await service.orders(filter, limit: page.limit, cursor: page.cursor, scope: scope))
         }
         orders.post { request, context in
-            let actor = try Self.actor(context, permission: "workorders.write")
+            let caller = try context.caller(requiring: "workorders.write")
             let draft = try await request.decodeJSON(as: WorkOrderDraft.self, context: context)
-            let order = try await service.create(draft, by: actor)
+            let order = try await service.create(draft, by: caller)
             var response = Response.json(order, status: .created)
             response.headers[.eTag] = ETag.value(version: order.version)
             response.headers[.location] = "/api/workorders/orders/\(order.id.uuidString)"
@@ -88,22 +88,22 @@ public struct WorkOrdersController: Sendable {
         }
         orders.patch("{id}") { request, context in
             // The order's id (404), then the body (400, 422), then the precondition (428, 412).
-            let actor = try Self.actor(context, permission: "workorders.write")
+            let caller = try context.caller(requiring: "workorders.write")
             let id = try Self.orderID(context)
             let patch = try await request.decodeJSON(as: WorkOrderPatch.self, context: context)
             try service.validate(patch)
             let version = try ETag.requiredVersion(request)
-            return Self.withETag(try await service.update(id, patch, ifVersion: version, by: actor))
+            return Self.withETag(try await service.update(id, patch, ifVersion: version, by: caller))
         }
         orders.delete("{id}") { request, context -> Response in
-            let actor = try Self.actor(context, permission: "workorders.write")
+            let caller = try context.caller(requiring: "workorders.write")
             let id = try Self.orderID(context)
             let version = try ETag.requiredVersion(request)
-            try await service.delete(id, ifVersion: version, by: actor)
+            try await service.delete(id, ifVersion: version, by: caller)
             return Response(status: .noContent)
         }
         orders.patch("{id}/status") { request, context in
-            let actor = try Self.actor(context, permission: "workorders.write")
+            let caller = try context.caller(requiring: "workorders.write")
             let id = try Self.orderID(context)
             let change = try await request.decodeJSON(as: StatusChange.self, context: context)
             guard let status = WorkOrderStatus(rawValue: change.status.uppercased()) else {
@@ -113,14 +113,14 @@ public struct WorkOrdersController: Sendable {
             }
             try WorkOrdersService.validateReason(change.reason)
             let version = try ETag.version(in: request)
-            let order = try await service.changeStatus(id, to: status, ifVersion: version, reason: change.reason, by: actor)
+            let order = try await service.changeStatus(id, to: status, ifVersion: version, reason: change.reason, by: caller)
             return Self.withETag(order)
         }
         orders.post("{id}/steps/{step_code}/progress") { request, context in
-            let actor = try Self.actor(context, permission: "workorders.write")
+            let caller = try context.caller(requiring: "workorders.write")
             let report = try await request.decodeJSON(as: ProgressReport.self, context: context)
             let step = try context.parameters.require("step_code")
-            let (order, log) = try await service.recordProgress(try Self.orderID(context), step: step, report, by: actor)
+            let (order, log) = try await service.recordProgress(try Self.orderID(context), step: step, report, by: caller)
             var response = Response.json(Progress(order: order, progress: log), status: .created)
             response.headers[.eTag] = ETag.value(version: order.version)
             return response
@@ -132,17 +132,17 @@ public struct WorkOrdersController: Sendable {
             return try Response.json(Page.byPosition(logs, limit: limit, position: \.id))
         }
         orders.post("{id}/customer-access") { request, context in
-            let actor = try Self.actor(context, permission: "workorders.write")
+            let caller = try context.caller(requiring: "workorders.write")
             let draft = try await request.decodeJSON(as: WorkOrdersService.CustomerAccessDraft.self, context: context)
-            return try Response.json(try await service.createCustomerAccess(draft, on: try Self.orderID(context), by: actor), status: .created)
+            return try Response.json(try await service.createCustomerAccess(draft, on: try Self.orderID(context), by: caller), status: .created)
         }
         orders.post("{id}/customer-access/{access_id}/confirm") { request, context in
-            let actor = try Self.actor(context, permission: "workorders.write")
+            let caller = try context.caller(requiring: "workorders.write")
             let body = try await request.decodeJSONIfPresent(as: Confirmation.self, context: context)
             guard let accessID = UUID(uuidString: try context.parameters.require("access_id")) else {
                 throw StrataError(.notFound, "The work order has no customer access with this id.")
             }
-            let access = try await service.confirmCustomerAccess(accessID, on: try Self.orderID(context), confirmedBy: body?.confirmedBy, by: actor)
+            let access = try await service.confirmCustomerAccess(accessID, on: try Self.orderID(context), confirmedBy: body?.confirmedBy, by: caller)
             return Response.json(access)
         }
         orders.get("{id}/messages") { request, context in
@@ -155,15 +155,15 @@ public struct WorkOrdersController: Sendable {
             let principal = try context.requirePermission("workorders.read")
             let isCustomer = principal.scopeValues(WorkOrdersModule.orderScope) != nil && !principal.has("workorders.write")
             if !isCustomer { try principal.require("workorders.write") } else { try principal.require("workorders.chat") }
-            let actor = try Self.actor(context, permission: "workorders.read")
+            let caller = try context.caller(requiring: "workorders.read")
             let draft = try await request.decodeJSON(as: WorkOrdersService.MessageDraft.self, context: context)
-            let message = try await service.post(draft, to: try Self.orderID(context), role: isCustomer ? .customer : .member, by: actor)
+            let message = try await service.post(draft, to: try Self.orderID(context), role: isCustomer ? .customer : .member, by: caller)
             return try Response.json(message, status: .created)
         }
         orders.post("{id}/messages/read") { request, context -> Response in
-            let actor = try Self.actor(context, permission: "workorders.read")
+            let caller = try context.caller(requiring: "workorders.read")
             let marker = try await request.decodeJSON(as: ReadMarker.self, context: context)
-            try await service.markRead(try Self.orderID(context), reader: marker.reader, lastReadID: marker.lastReadID, by: actor)
+            try await service.markRead(try Self.orderID(context), reader: marker.reader, lastReadID: marker.lastReadID, by: caller)
             return Response(status: .noContent)
         }
         router.get("/api/workorders/unread") { request, context in
@@ -191,15 +191,15 @@ public struct WorkOrdersController: Sendable {
             return Page.complete(try await service.quickReplies(of: try context.parameters.require("user_id")))
         }
         replies.post("{user_id}/add") { request, context in
-            let actor = try Self.actor(context, permission: "workorders.write")
+            let caller = try context.caller(requiring: "workorders.write")
             let body = try await request.decodeJSON(as: Phrases.self, context: context)
             let owner = try context.parameters.require("user_id")
-            return Page.complete(try await service.addQuickReplies(body.phrases, to: owner, role: body.role ?? "member", by: actor))
+            return Page.complete(try await service.addQuickReplies(body.phrases, to: owner, role: body.role ?? "member", by: caller))
         }
         replies.post("{user_id}/remove") { request, context in
-            let actor = try Self.actor(context, permission: "workorders.write")
+            let caller = try context.caller(requiring: "workorders.write")
             let body = try await request.decodeJSON(as: Phrases.self, context: context)
-            return Page.complete(try await service.removeQuickReplies(body.phrases, from: try context.parameters.require("user_id"), by: actor))
+            return Page.complete(try await service.removeQuickReplies(body.phrases, from: try context.parameters.require("user_id"), by: caller))
         }
     }
 
@@ -207,18 +207,7 @@ public struct WorkOrdersController: Sendable {
 
     /// The orders the principal may read (`nil`: all), after checking `workorders.read`.
     static func readScope(_ context: StrataRequestContext) throws -> [UUID]? {
-        let principal = try context.requirePermission("workorders.read")
-        return principal.scopeValues(WorkOrdersModule.orderScope).map { $0.compactMap(UUID.init(uuidString:)) }
-    }
-
-    static func actor(_ context: StrataRequestContext, permission: String) throws -> WorkOrdersService.Actor {
-        let principal = try context.requirePermission(permission)
-        return WorkOrdersService.Actor(
-            name: principal.name,
-            requestID: context.requestID,
-            audit: context.audit,
-            scope: principal.scopeValues(WorkOrdersModule.orderScope).map { $0.compactMap(UUID.init(uuidString:)) }
-        )
+        try context.caller(requiring: "workorders.read").orderScope
     }
 
     static func orderID(_ context: StrataRequestContext) throws -> UUID {

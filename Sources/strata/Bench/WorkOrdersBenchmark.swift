@@ -92,7 +92,7 @@ struct WorkOrdersBenchmark {
         let service = WorkOrdersService(repository: PostgresWorkOrdersRepository(pool: pool), redis: nil, logger: logger)
         var ids: [UUID] = []
         for index in 0..<plan.orders {
-            let order = try await service.create(Self.draft(index), by: .init(name: "bench"))
+            let order = try await service.create(Self.draft(index), by: .job("bench"))
             ids.append(order.id)
         }
         return ids

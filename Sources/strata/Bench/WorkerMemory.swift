@@ -40,7 +40,7 @@ struct WorkerMemoryProbe {
 
         let service = TaskService(pool: pool)
         let submissions = (0..<8).map { _ in TaskService.Submission(modelName: "mace-mp-0-medium", structureName: "MOF-5") }
-        _ = try await service.submit(submissions, type: .singlePointEnergy, audit: AuditTrail(), requestID: nil)
+        _ = try await service.submit(submissions, type: .singlePointEnergy, by: .job("bench"))
         let deadline = ContinuousClock.now + .seconds(20)
         while try await running() < 8 {
             guard ContinuousClock.now < deadline else { throw StrataError(.internalError, "The worker did not start 8 tasks.") }
