@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// ```swift
 /// let counter = RoundTripCounter()
-/// let pool = PostgresPool(url: database.url, configuration: .init(maximumConnections: 1), logger: counter.logger)
+/// let pool = PostgresPool(url: database.url, configuration: .init(poolSize: 1, maxOverflow: 0), logger: counter.logger)
 /// let trips = try await counter.counting { try await service.submit(…) }
 /// ```
 public final class RoundTripCounter: Sendable {
@@ -17,7 +17,14 @@ public final class RoundTripCounter: Sendable {
 
     /// A trace-level logger that counts; give it to the pool whose round trips to count.
     public var logger: Logger {
-        Logger(label: "strata.test.round_trips") { _ in Handler(counter: self) }
+        Logger(label: "strata.test.round_trips") { _ in
+            EventLogHandler { [self] event, metadata in
+                guard event.message.description == "Backend message received",
+                    metadata["psql_message"]?.description.hasPrefix(".readyForQuery") == true
+                else { return }
+                self.count.add(1, ordering: .sequentiallyConsistent)
+            }
+        }
     }
 
     /// The round trips `body` takes, and its result.
@@ -25,24 +32,5 @@ public final class RoundTripCounter: Sendable {
         let before = count.load(ordering: .sequentiallyConsistent)
         let result = try await body()
         return (count.load(ordering: .sequentiallyConsistent) - before, result)
-    }
-
-    private struct Handler: LogHandler {
-        let counter: RoundTripCounter
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            guard event.message.description == "Backend message received",
-                let message = event.metadata?["psql_message"]?.description,
-                message.hasPrefix(".readyForQuery")
-            else { return }
-            counter.count.add(1, ordering: .sequentiallyConsistent)
-        }
     }
 }

@@ -16,25 +16,11 @@ final class CapturedLogs: Sendable {
     var all: [String] { lines.withLock { $0 } }
 
     func logger(label: String) -> Logger {
-        var logger = Logger(label: label) { _ in Handler(capture: self) }
+        var logger = Logger(label: label) { _ in
+            EventLogHandler { [self] event, metadata in self.lines.withLock { $0.append("\(event.level) \(event.message) \(metadata)") } }
+        }
         logger.logLevel = .trace
         return logger
-    }
-
-    struct Handler: LogHandler {
-        let capture: CapturedLogs
-        var metadata: Logger.Metadata = [:]
-        var logLevel: Logger.Level = .trace
-
-        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-            get { metadata[key] }
-            set { metadata[key] = newValue }
-        }
-
-        func log(event: LogEvent) {
-            let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-            capture.lines.withLock { $0.append("\(event.level) \(event.message) \(merged)") }
-        }
     }
 }
 
