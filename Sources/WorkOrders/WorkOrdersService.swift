@@ -13,6 +13,8 @@ public import StrataRedis
 /// behaves exactly as a missing one.
 public struct WorkOrdersService: Sendable {
     public static let app = "workorders"
+    /// Every status change of an order, with who made it and why.
+    public static let statusHistory = StatusHistory("workorders.status_history")
 
     let repository: any WorkOrdersRepository
     let cache: HotCache<WorkOrder>
@@ -48,6 +50,13 @@ public struct WorkOrdersService: Sendable {
     }
 
     // MARK: Reads
+
+    /// An order's status changes, oldest first (its creation is the first).
+    /// - Throws: `not_found`.
+    public func statusHistory(of id: UUID, scope: [UUID]? = nil) async throws -> [StatusTransition] {
+        _ = try await order(id, scope: scope)
+        return try await repository.statusHistory(of: id)
+    }
 
     /// An order, from the hot layer when it is there (else the store, then cached).
     /// - Throws: `not_found`.
@@ -129,7 +138,9 @@ public struct WorkOrdersService: Sendable {
             )
             if !order.steps.isEmpty && order.steps.allSatisfy(\.isDone) { order.status = .completed }
             let stored = try await unit.insertOrder(order)
-            try await unit.record(orderChange(stored, "work_order.created", action: "create", status: 201), by: caller)
+            var change = try orderChange(stored, "work_order.created", action: "create", status: 201)
+            change.transitions = [Self.statusHistory.transition(of: stored.id.uuidString, from: nil, to: stored.status)]
+            try await unit.record(change, by: caller)
             return stored
         }
         return created
@@ -278,16 +289,15 @@ public struct WorkOrdersService: Sendable {
             let previous = order.status
             order.status = status
             let stored = try await unit.updateOrder(order, steps: [])
-            try await unit.record(
-                orderChange(
-                    stored,
-                    "work_order.status_changed",
-                    action: "status.change",
-                    status: 200,
-                    details: ["from": .string(previous.rawValue), "to": .string(status.rawValue), "reason": reason.map(JSONValue.string) ?? .null]
-                ),
-                by: caller
+            var change = try orderChange(
+                stored,
+                "work_order.status_changed",
+                action: "status.change",
+                status: 200,
+                details: ["from": .string(previous.rawValue), "to": .string(status.rawValue), "reason": reason.map(JSONValue.string) ?? .null]
             )
+            change.transitions = [Self.statusHistory.transition(of: id.uuidString, from: previous, to: status, reason: reason)]
+            try await unit.record(change, by: caller)
             _ = try await unit.appendMessage(
                 NewMessage(
                     workOrderID: id,
@@ -354,7 +364,9 @@ public struct WorkOrdersService: Sendable {
                     resourceID: id.uuidString,
                     status: 200,
                     detailsJSON: #"{"step_code":\#(JSONText.quoted(code)),"applied":\#(applied)}"#,
-                    events: events
+                    events: events,
+                    transitions: stored.status == previous
+                        ? [] : [Self.statusHistory.transition(of: id.uuidString, from: previous, to: stored.status, reason: "progress on \(code)")]
                 ),
                 by: caller
             )

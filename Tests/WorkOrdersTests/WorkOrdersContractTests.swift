@@ -60,6 +60,8 @@ import Testing
 
             let (done, _) = try await service.recordProgress(order.id, step: "step-2", report(5), by: manager)
             #expect(done.status == .completed && done.completedQuantity == 15)
+            let moves = try await service.statusHistory(of: order.id).map { "\($0.from ?? "-")→\($0.to) \($0.reason ?? "")" }
+            #expect(moves == ["-→PLANNED ", "PLANNED→IN_PROGRESS progress on step-1", "IN_PROGRESS→COMPLETED progress on step-2"])
             await #expect(throws: StrataError.code(.orderClosed)) {
                 try await service.recordProgress(order.id, step: "step-2", report(1), by: manager)
             }
@@ -138,6 +140,10 @@ import Testing
             }
             let messages = try await service.messages(of: order.id, afterID: 0, limit: 10)
             #expect(messages.map(\.kind) == [.system] && messages[0].body.contains("customer withdrew"))
+            let history = try await service.statusHistory(of: order.id)
+            #expect(history.map { "\($0.from ?? "-")→\($0.to)" } == ["-→PLANNED", "PLANNED→CANCELLED"])
+            #expect(history.last?.reason == "customer withdrew" && history.allSatisfy { $0.actor == "user:manager-001" && $0.changedAt != nil })
+            await #expect(throws: StrataError.code(.notFound)) { try await service.statusHistory(of: order.id, scope: [UUID()]) }
             await #expect(throws: StrataError.code(.orderClosed)) {
                 try await service.update(order.id, WorkOrderPatch(title: "late"), ifVersion: 2, by: manager)
             }

@@ -1,7 +1,8 @@
 public import StrataCore
 
 /// What one change records beside its domain statements, in the same transaction: its outbox
-/// events, its audit entry and the jobs it sets off (webhook deliveries, follow-up work).
+/// events, its audit entry, the jobs it sets off (webhook deliveries, follow-up work) and the
+/// status transitions its app keeps a history of.
 /// ``ChangeLog/record(_:by:on:logger:)`` writes it; the caller's facts fill in the actor and
 /// request of each part.
 ///
@@ -21,12 +22,15 @@ public struct Change: Sendable, Equatable {
     public var audit: AuditRecord?
     /// Jobs to enqueue with the change (they exist if and only if it commits).
     public var jobs: [NewJob]
+    /// Status changes to keep in their app's ``StatusHistory``.
+    public var transitions: [StatusTransition]
 
     /// A change from its parts.
-    public init(events: [OutboxEvent] = [], audit: AuditRecord? = nil, jobs: [NewJob] = []) {
+    public init(events: [OutboxEvent] = [], audit: AuditRecord? = nil, jobs: [NewJob] = [], transitions: [StatusTransition] = []) {
         self.events = events
         self.audit = audit
         self.jobs = jobs
+        self.transitions = transitions
     }
 
     /// A change with an audit entry of `action` on one resource, and its events.
@@ -41,7 +45,8 @@ public struct Change: Sendable, Equatable {
         status: Int? = nil,
         details: [String: JSONValue] = [:],
         events: [OutboxEvent] = [],
-        jobs: [NewJob] = []
+        jobs: [NewJob] = [],
+        transitions: [StatusTransition] = []
     ) {
         self.init(
             app: app,
@@ -51,11 +56,12 @@ public struct Change: Sendable, Equatable {
             status: status,
             detailsJSON: details.isEmpty ? "{}" : JSONValue.object(details).text,
             events: events,
-            jobs: jobs
+            jobs: jobs,
+            transitions: transitions
         )
     }
 
-    /// A change as ``init(app:action:resourceType:resourceID:status:details:events:jobs:)``,
+    /// A change as ``init(app:action:resourceType:resourceID:status:details:events:jobs:transitions:)``,
     /// its audit details already JSON text (an object), for changes made often.
     public init(
         app: String,
@@ -65,7 +71,8 @@ public struct Change: Sendable, Equatable {
         status: Int? = nil,
         detailsJSON: String,
         events: [OutboxEvent] = [],
-        jobs: [NewJob] = []
+        jobs: [NewJob] = [],
+        transitions: [StatusTransition] = []
     ) {
         self.init(
             events: events,
@@ -78,7 +85,8 @@ public struct Change: Sendable, Equatable {
                 responseStatus: status,
                 detailsJSON: detailsJSON
             ),
-            jobs: jobs
+            jobs: jobs,
+            transitions: transitions
         )
     }
 
@@ -89,6 +97,10 @@ public struct Change: Sendable, Equatable {
         for index in change.events.indices {
             if change.events[index].actor == nil { change.events[index].actor = caller.actor }
             if change.events[index].requestID == nil { change.events[index].requestID = caller.requestID ?? caller.traceID }
+        }
+        for index in change.transitions.indices {
+            if change.transitions[index].actor == nil { change.transitions[index].actor = caller.actor }
+            if change.transitions[index].requestID == nil { change.transitions[index].requestID = caller.requestID }
         }
         if var record = change.audit {
             if record.actor == nil { record.actor = caller.actor }

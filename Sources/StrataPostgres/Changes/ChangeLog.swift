@@ -15,7 +15,7 @@ import StrataCore
 ///
 /// A change of one event, with or without its audit entry and jobs, takes one round trip; more
 /// events take one more (their aggregates' locks, in a fixed order), an audit entry and jobs
-/// beside several events one each.
+/// beside several events one each, and status transitions one per history table.
 public enum ChangeLog {
     /// Records `change` for `caller` in the transaction of `connection`, and marks the
     /// caller's request as audited when it has an audit entry.
@@ -37,6 +37,9 @@ public enum ChangeLog {
             try await OutboxWriter().append(change.events, on: connection, logger: logger)
             if let record = change.audit { try await AuditWriter().record(record, on: connection, logger: logger) }
             try await JobQueue().enqueue(change.jobs, on: connection, logger: logger)
+        }
+        for history in Set(change.transitions.map(\.history)).sorted(by: { $0.table < $1.table }) {
+            try await history.append(change.transitions.filter { $0.history == history }, on: connection, logger: logger)
         }
         if change.audit != nil { caller.audit.markRecorded() }
     }

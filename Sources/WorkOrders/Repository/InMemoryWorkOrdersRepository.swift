@@ -23,6 +23,7 @@ public final class InMemoryWorkOrdersRepository: WorkOrdersRepository {
         var reads: [ReadKey: Int64] = [:]
         var events: [OutboxEvent] = []
         var audits: [AuditRecord] = []
+        var transitions: [StatusTransition] = []
         var lastID: Int64 = 0
         var codeSequence = 0
 
@@ -84,6 +85,10 @@ public final class InMemoryWorkOrdersRepository: WorkOrdersRepository {
 
     public func progressLogs(of orderID: UUID, afterID: Int64, limit: Int) async throws -> [ProgressLog] {
         state.withLock { Array($0.progress.lazy.filter { $0.workOrderID == orderID && $0.id > afterID }.prefix(limit)) }
+    }
+
+    public func statusHistory(of orderID: UUID) async throws -> [StatusTransition] {
+        state.withLock { state in state.transitions.filter { $0.resourceID == orderID.uuidString } }
     }
 
     public func messages(of orderID: UUID, afterID: Int64, limit: Int) async throws -> [WorkOrderMessage] {
@@ -311,6 +316,12 @@ public final class InMemoryWorkOrdersRepository: WorkOrdersRepository {
             state.withLock { state in
                 state.events += change.events
                 if let record = change.audit { state.audits.append(record) }
+                let now = Date()
+                state.transitions += change.transitions.map { transition in
+                    var stored = transition
+                    stored.changedAt = now
+                    return stored
+                }
             }
         }
     }

@@ -58,6 +58,10 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
         return try rows.map { try OrderRows.progress(from: $0) }
     }
 
+    public func statusHistory(of orderID: UUID) async throws -> [StatusTransition] {
+        try await WorkOrdersService.statusHistory.entries(of: orderID.uuidString, on: pool)
+    }
+
     public func messages(of orderID: UUID, afterID: Int64, limit: Int) async throws -> [WorkOrderMessage] {
         let rows = try await pool.query(
             """

@@ -17,6 +17,8 @@ public protocol WorkOrdersRepository: Sendable {
     func orders(_ filter: WorkOrderFilter, limit: Int, cursor: Cursor?) async throws -> Page<WorkOrderSummary>
     /// An order's progress reports in order, after `afterID`.
     func progressLogs(of orderID: UUID, afterID: Int64, limit: Int) async throws -> [ProgressLog]
+    /// An order's status changes, oldest first.
+    func statusHistory(of orderID: UUID) async throws -> [StatusTransition]
     /// An order's messages in order, after `afterID`.
     func messages(of orderID: UUID, afterID: Int64, limit: Int) async throws -> [WorkOrderMessage]
     /// Per order that `reader` watches, how many messages others wrote after the reader's read

@@ -125,6 +125,10 @@ public struct WorkOrdersController: Sendable {
             response.headers[.eTag] = ETag.value(version: order.version)
             return response
         }
+        orders.get("{id}/status-history") { _, context in
+            let scope = try Self.readScope(context)
+            return try Response.json(Page.complete(try await service.statusHistory(of: try Self.orderID(context), scope: scope)))
+        }
         orders.get("{id}/progress") { request, context in
             let scope = try Self.readScope(context)
             let (after, limit) = try Self.afterAndLimit(request)
