@@ -17,7 +17,7 @@ public struct TaskService: Sendable {
     public static let batchLimit = 100
 
     let pool: PostgresPool
-    let store = TaskStore()
+    let store: TaskStore
     let jobs = JobQueue()
     /// Seals callback secrets; `nil` where no task is submitted (a worker).
     let secrets: SecretBox?
@@ -31,6 +31,7 @@ public struct TaskService: Sendable {
     ///   again with its own policy before each request).
     public init(pool: PostgresPool, secrets: SecretBox? = nil, outbound: OutboundAddressPolicy = .publicOnly) {
         self.pool = pool
+        self.store = TaskStore(pool: pool)
         self.secrets = secrets
         self.outbound = outbound
     }
@@ -246,11 +247,7 @@ public struct TaskService: Sendable {
     /// Only a task's status (what a log stream polls for).
     /// - Throws: `not_found`.
     public func status(_ id: UUID) async throws -> TaskStatus {
-        let rows = try await pool.query("SELECT status FROM simjobs.tasks WHERE id = \(id)")
-        guard let text = try rows.first?.decode(String.self) else { throw StrataError(.notFound, "No task has this id.") }
-        guard let status = TaskStatus(rawValue: text) else {
-            throw StrataError(.internalError, "A task row holds an unknown status.")
-        }
+        guard let status = try await store.status(id) else { throw StrataError(.notFound, "No task has this id.") }
         return status
     }
 
@@ -269,32 +266,14 @@ public struct TaskService: Sendable {
 
     /// Tasks newest first, a page at a time (``NewestFirst``).
     public func list(_ filter: Filter, limit: Int, cursor: Cursor?) async throws -> Page<SimulationTask> {
-        let position = try NewestFirst<UUID>(after: cursor)
-        let rows = try await pool.query(
-            """
-            SELECT \(unescaped: TaskStore.columns), \(unescaped: NewestFirst<UUID>.positionColumn) FROM simjobs.tasks
-            WHERE (\(filter.status?.rawValue)::text IS NULL OR status = \(filter.status?.rawValue))
-              AND (\(filter.taskType?.rawValue)::text IS NULL OR task_type = \(filter.taskType?.rawValue))
-              AND (\(filter.modelName)::text IS NULL OR model_name = \(filter.modelName))
-              AND \(after: position)
-            ORDER BY created_at DESC, id DESC
-            LIMIT \(limit + 1)
-            """
-        )
-        return try position.page(rows, limit: limit, item: TaskStore.task(from:), id: \.id)
+        try await store.list(filter, limit: limit, cursor: cursor)
     }
 
     /// A finished task's result.
     /// - Throws: `not_found` (no task), `simjobs.result_not_ready` (409, not finished or
     ///   finished without a result), `gone` (410, removed after 180 days).
     public func result(_ id: UUID) async throws -> TaskResult {
-        let rows = try await pool.query(
-            """
-            SELECT result_data::text, output_files::text, metrics::text, duration_seconds, expired_at
-            FROM simjobs.task_results WHERE task_id = \(id)
-            """
-        )
-        guard let row = rows.first else {
+        guard let (result, expired) = try await store.result(id) else {
             let task = try await task(id)  // not_found, or why there is no result
             throw StrataError(
                 .resultNotReady,
@@ -303,7 +282,6 @@ public struct TaskService: Sendable {
                 details: ["status": task.status.rawValue]
             )
         }
-        let (data, files, metrics, duration, expired) = try row.decode((String, String, String, Double?, Date?).self)
         if let expired {
             throw StrataError(
                 .gone,
@@ -311,81 +289,22 @@ public struct TaskService: Sendable {
                 details: ["expired_at": expired.formatted(.iso8601)]
             )
         }
-        return TaskResult(
-            taskID: id,
-            resultData: try JSONValue(parsing: data),
-            outputFiles: try JSONValue(parsing: files),
-            metrics: try JSONValue(parsing: metrics),
-            durationSeconds: duration
-        )
+        return result
     }
 
     /// A task's log lines in order, after `afterID`.
     public func logs(_ id: UUID, afterID: Int64, limit: Int, level: String? = nil) async throws -> [TaskLogLine] {
-        let rows = try await pool.query(
-            """
-            SELECT id, created_at, level, logger, message, gpu_id FROM simjobs.task_logs
-            WHERE task_id = \(id) AND id > \(afterID) AND (\(level)::text IS NULL OR level = \(level))
-            ORDER BY id LIMIT \(limit)
-            """
-        )
-        return try rows.map { row in
-            let (id, at, level, logger, message, gpu) = try row.decode((Int64, Date, String, String, String, Int16?).self)
-            return TaskLogLine(id: id, createdAt: at, level: level, logger: logger, message: message, gpuID: gpu.map(Int.init))
-        }
+        try await store.logs(id, afterID: afterID, limit: limit, level: level)
     }
 
     /// The workers that announced themselves, online first, then by name.
     public func workers() async throws -> [WorkerStatus] {
-        let rows = try await pool.query(
-            """
-            SELECT w.name, w.hostname, w.pid, w.gpus, w.busy_gpus,
-                   simjobs.worker_state(w),
-                   (SELECT count(*) FROM simjobs.tasks t WHERE t.worker_id = w.name AND t.status IN ('ASSIGNED', 'RUNNING')),
-                   w.started_at, w.last_seen_at, w.gpu_readings::text, w.gpu_readings_at
-            FROM simjobs.workers AS w
-            ORDER BY w.stopped_at IS NOT NULL, w.last_seen_at DESC, w.name
-            LIMIT 1000
-            """
-        )
-        return try rows.map { row in
-            let (name, host, pid, gpus, busy, state, running, started, seen, readings, readAt) = try row.decode(
-                (String, String, Int32, [Int16], [Int16], String, Int64, Date, Date, String, Date?).self
-            )
-            return WorkerStatus(
-                name: name,
-                hostname: host,
-                pid: Int(pid),
-                gpus: gpus.map(Int.init),
-                busyGPUs: busy.map(Int.init),
-                state: WorkerStatus.State(rawValue: state) ?? .offline,
-                runningTasks: Int(running),
-                startedAt: started,
-                lastSeenAt: seen,
-                gpuReadings: (try? JSONDecoder.api().decode([GPUReading].self, from: Data(readings.utf8))) ?? [],
-                gpuReadingsAt: readAt
-            )
-        }
+        try await store.workers()
     }
 
     /// Task counts by status, and the waiting tasks by priority.
     public func queueStatus() async throws -> QueueStatus {
-        let rows = try await pool.query(
-            """
-            SELECT status, priority, count(*) FROM simjobs.tasks
-            WHERE NOT is_completed OR finished_at > now() - interval '1 day'
-            GROUP BY status, priority
-            """
-        )
-        var status = QueueStatus()
-        for row in rows {
-            let (name, priority, count) = try row.decode((String, Int16, Int64).self)
-            status.byStatus[name, default: 0] += Int(count)
-            if name == TaskStatus.queued.rawValue {
-                status.queuedByPriority[TaskPriority(rawValue: Int(priority))?.name ?? "\(priority)", default: 0] += Int(count)
-            }
-        }
-        return status
+        try await store.queueStatus()
     }
 
     // MARK: Cancellation

@@ -8,45 +8,48 @@ import StrataPostgres
 /// UPDATE (`WHERE id = $1 AND status = ANY(<states that may move to the target>)`), so a
 /// transition the state machine does not allow changes nothing, however requests interleave.
 struct TaskStore: Sendable {
-    static let columns = """
-        id, task_type, status, priority, model_name, structure_id, structure_name, parameters::text, options::text, gpu_id,
-        worker_id, attempt, error_type, error_message, cancel_requested_at IS NOT NULL, version, created_at, queued_at,
-        assigned_at, started_at, finished_at, updated_at
-        """
-    /// How many columns ``columns`` selects (the index of a column selected after them).
-    static let columnCount = 22
+    /// Where plain reads run (one statement each); changes take the service's connection.
+    let pool: PostgresPool
 
+    /// A task's columns, each named as ``task(from:)`` reads it.
+    static let columns = """
+        id, task_type, status, priority, model_name, structure_id, structure_name, parameters::text AS parameters,
+        options::text AS options, gpu_id, worker_id, attempt, error_type, error_message,
+        cancel_requested_at IS NOT NULL AS cancel_requested, version, created_at, queued_at, assigned_at, started_at,
+        finished_at, updated_at
+        """
+
+    /// A task from a row holding ``columns`` (and maybe more), by column name.
     static func task(from row: PostgresRow) throws -> SimulationTask {
-        let (id, type, status, priority, model, structureID, structureName, parameters, options, gpu) = try row.decode(
-            (UUID, String, String, Int16, String, UUID?, String, String, String, Int16?).self
-        )
         let columns = row.makeRandomAccess()
-        guard let taskType = TaskType(rawValue: type), let taskStatus = TaskStatus(rawValue: status) else {
+        guard let taskType = TaskType(rawValue: try columns["task_type"].decode(String.self)),
+            let taskStatus = TaskStatus(rawValue: try columns["status"].decode(String.self))
+        else {
             throw StrataError(.internalError, "A task row holds an unknown type or status.")
         }
         return SimulationTask(
-            id: id,
+            id: try columns["id"].decode(UUID.self),
             taskType: taskType,
             status: taskStatus,
-            priority: Int(priority),
-            modelName: model,
-            structureID: structureID,
-            structureName: structureName,
-            parameters: try JSONValue(parsing: parameters),
-            options: try JSONDecoder.api().decode(TaskOptions.self, from: Data(options.utf8)),
-            gpuID: gpu.map(Int.init),
-            workerID: try columns[10].decode(String?.self),
-            attempt: Int(try columns[11].decode(Int32.self)),
-            errorType: try columns[12].decode(String?.self),
-            errorMessage: try columns[13].decode(String?.self),
-            cancelRequested: try columns[14].decode(Bool.self),
-            version: try columns[15].decode(Int64.self),
-            createdAt: try columns[16].decode(Date.self),
-            queuedAt: try columns[17].decode(Date?.self),
-            assignedAt: try columns[18].decode(Date?.self),
-            startedAt: try columns[19].decode(Date?.self),
-            finishedAt: try columns[20].decode(Date?.self),
-            updatedAt: try columns[21].decode(Date.self)
+            priority: Int(try columns["priority"].decode(Int16.self)),
+            modelName: try columns["model_name"].decode(String.self),
+            structureID: try columns["structure_id"].decode(UUID?.self),
+            structureName: try columns["structure_name"].decode(String.self),
+            parameters: try JSONValue(parsing: columns["parameters"].decode(String.self)),
+            options: try JSONDecoder.api().decode(TaskOptions.self, from: Data(columns["options"].decode(String.self).utf8)),
+            gpuID: try columns["gpu_id"].decode(Int16?.self).map(Int.init),
+            workerID: try columns["worker_id"].decode(String?.self),
+            attempt: Int(try columns["attempt"].decode(Int32.self)),
+            errorType: try columns["error_type"].decode(String?.self),
+            errorMessage: try columns["error_message"].decode(String?.self),
+            cancelRequested: try columns["cancel_requested"].decode(Bool.self),
+            version: try columns["version"].decode(Int64.self),
+            createdAt: try columns["created_at"].decode(Date.self),
+            queuedAt: try columns["queued_at"].decode(Date?.self),
+            assignedAt: try columns["assigned_at"].decode(Date?.self),
+            startedAt: try columns["started_at"].decode(Date?.self),
+            finishedAt: try columns["finished_at"].decode(Date?.self),
+            updatedAt: try columns["updated_at"].decode(Date.self)
         )
     }
 
