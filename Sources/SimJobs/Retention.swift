@@ -78,16 +78,7 @@ public enum SimJobsRetention {
     public static func removeExpiredStructures(pool: PostgresPool, objects: any ObjectStore) async throws -> Int {
         let service = StructureService(pool: pool, objects: objects)
         return try await Batches.drain(size: 1000) {
-            let rows = try await pool.query(
-                """
-                WITH old AS (
-                    SELECT id FROM simjobs.structures WHERE NOT is_builtin AND expires_at < now()
-                    LIMIT 1000 FOR UPDATE SKIP LOCKED
-                )
-                DELETE FROM simjobs.structures AS s USING old WHERE s.id = old.id RETURNING s.object_key
-                """
-            )
-            let keys = try rows.map { try $0.decode(String.self) }
+            let keys = try await StructureStore(pool: pool).deleteExpired(limit: 1000)
             await service.removeObjects(keys)
             return keys.count
         }

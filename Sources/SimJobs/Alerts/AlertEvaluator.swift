@@ -110,33 +110,8 @@ public struct AlertEvaluator: Sendable {
 
     /// The current measurements by metric name.
     public func measurements() async throws -> [String: Double] {
-        let row = try await pool.query(
-            """
-            WITH online AS (SELECT * FROM simjobs.online_workers),
-            readings AS (
-                SELECT r.* FROM online AS w
-                CROSS JOIN LATERAL jsonb_to_recordset(w.gpu_readings) AS r(memory_free_mb float8, temperature_c float8)
-                WHERE w.gpu_readings_at > now() - 3 * w.heartbeat_seconds * interval '1 second'
-            )
-            SELECT (SELECT count(*) FROM simjobs.tasks WHERE status = 'QUEUED'),
-                   (SELECT count(*) FROM online),
-                   (SELECT coalesce(sum(cardinality(gpus) - cardinality(busy_gpus)), 0) FROM online),
-                   (SELECT count(*) FROM simjobs.tasks
-                    WHERE status = 'FAILED'
-                      AND finished_at > coalesce((SELECT max(finished_at) FROM simjobs.tasks WHERE status = 'COMPLETED'), '-infinity')),
-                   (SELECT min(memory_free_mb) / 1024 FROM readings), (SELECT max(temperature_c) FROM readings)
-            """
-        ).first
-        guard let (queued, workers, gpus, failures, freeMemory, temperature) = try row?.decode((Int64, Int64, Int64, Int64, Double?, Double?).self)
-        else { return [:] }
-        var values: [String: Double] = [
-            "queue_length": Double(queued),
-            "active_workers": Double(workers),
-            "available_gpus": Double(gpus),
-            "consecutive_failures": Double(failures),
-        ]
-        values["min_gpu_free_memory_gb"] = freeMemory
-        values["max_gpu_temp"] = temperature
+        var values = try await AlertStore(pool: pool).measurements()
+        guard !values.isEmpty else { return [:] }
         var status = statvfs()
         if statvfs(diskPath, &status) == 0 {
             values["disk_free_gb"] = Double(status.f_bavail) * Double(status.f_frsize) / 1_073_741_824
@@ -150,24 +125,10 @@ public struct AlertEvaluator: Sendable {
     public func evaluate() async throws -> (raised: Int, resolved: Int) {
         let values = try await measurements()
         return try await pool.withTransaction { connection in
-            let rows = try await connection.query(
-                """
-                SELECT \(unescaped: AlertService.ruleColumns),
-                       last_triggered_at IS NULL OR last_triggered_at <= now() - cooldown_seconds * interval '1 second',
-                       EXISTS (SELECT 1 FROM simjobs.alerts AS a WHERE a.rule_id = r.id AND NOT a.is_resolved)
-                FROM simjobs.alert_rules AS r
-                WHERE is_enabled
-                ORDER BY name
-                FOR UPDATE
-                """,
-                logger: logger
-            ).collect()
+            let rules = try await alerts.store.lockEnabledRules(on: connection, logger: logger)
             var raised = 0
             var resolved = 0
-            for row in rows {
-                let rule = try AlertService.rule(from: row)
-                let columns = row.makeRandomAccess()
-                let (cooledDown, hasOpenAlert) = (try columns[11].decode(Bool.self), try columns[12].decode(Bool.self))
+            for (rule, cooledDown, hasOpenAlert) in rules {
                 guard let measured = values[rule.metric] else { continue }
                 if rule.isBroken(by: measured) {
                     guard !hasOpenAlert, cooledDown else { continue }
@@ -186,15 +147,7 @@ public struct AlertEvaluator: Sendable {
         let details: JSONValue = .object([
             "metric": .string(rule.metric), "value": .number(measured), "op": .string(rule.op), "threshold": .number(rule.value),
         ])
-        let rows = try await connection.query(
-            """
-            INSERT INTO simjobs.alerts (rule_id, level, message, details) VALUES (\(rule.id), \(rule.level), \(message), \(details.text)::jsonb)
-            RETURNING \(unescaped: AlertService.alertColumns)
-            """,
-            logger: logger
-        ).collect()
-        try await connection.query("UPDATE simjobs.alert_rules SET last_triggered_at = now() WHERE id = \(rule.id)", logger: logger)
-        let alert = try AlertService.alert(from: rows[0])
+        let alert = try await alerts.store.raise(rule, message: message, details: details, on: connection, logger: logger)
         let event = try AlertService.event(alert, kind: "alert.raised")
         let notifications = try await alerts.notifier.notify(
             alert,

@@ -7,6 +7,7 @@ public import StrataPostgres
 /// Reading alerts and rules, resolving alerts by hand, and changing rules.
 public struct AlertService: Sendable {
     let pool: PostgresPool
+    let store: AlertStore
     let logger: Logger
     let notifier: AlertNotifier
 
@@ -17,67 +18,39 @@ public struct AlertService: Sendable {
     ///   (default: none — the server passes one that logs to its own log).
     public init(pool: PostgresPool, notifier: AlertNotifier? = nil) {
         self.pool = pool
+        self.store = AlertStore(pool: pool)
         self.logger = pool.statementLogger
         self.notifier = notifier ?? .logOnly(logger: Logger(label: "simjobs.alerts", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
     /// Alerts, newest first: all, only open (`resolved == false`) or only resolved.
     public func alerts(resolved: Bool?, level: String?, limit: Int, cursor: Cursor?) async throws -> Page<Alert> {
-        let position = try NewestFirst<Int64>(after: cursor)
-        let rows = try await pool.query(
-            """
-            SELECT \(unescaped: Self.alertColumns), \(unescaped: NewestFirst<Int64>.positionColumn) FROM simjobs.alerts
-            WHERE (\(resolved)::boolean IS NULL OR is_resolved = \(resolved))
-              AND (\(level)::text IS NULL OR level = \(level))
-              AND \(after: position)
-            ORDER BY created_at DESC, id DESC
-            LIMIT \(limit + 1)
-            """
-        )
-        return try position.page(rows, limit: limit, item: Self.alert(from:), id: \.id)
+        try await store.alerts(resolved: resolved, level: level, limit: limit, cursor: cursor)
     }
 
     /// Resolves an alert by hand; resolving a resolved alert changes nothing.
     /// - Throws: `not_found`.
     public func resolve(_ id: Int64, by caller: Caller) async throws -> Alert {
         let resolver = String(caller.name.prefix(200))
+        let (store, logger) = (store, logger)
         return try await pool.withTransaction { connection in
-            let rows = try await connection.query(
-                """
-                UPDATE simjobs.alerts SET is_resolved = true, resolved_at = now(), resolved_by = \(resolver)
-                WHERE id = \(id) AND NOT is_resolved
-                RETURNING \(unescaped: Self.alertColumns)
-                """,
-                logger: logger
-            ).collect()
-            if let alert = try rows.first.map(Self.alert(from:)) {
+            if let alert = try await store.resolve(id, by: resolver, on: connection, logger: logger) {
                 try await resolution(alert, reason: "by hand", by: caller, on: connection)
                 return alert
             }
-            let earlier = try await connection.query(
-                "SELECT \(unescaped: Self.alertColumns) FROM simjobs.alerts WHERE id = \(id)",
-                logger: logger
-            ).collect()
-            guard let row = earlier.first else { throw StrataError(.notFound, "No alert has this id.") }
-            return try Self.alert(from: row)
+            guard let earlier = try await store.find(id, on: connection, logger: logger) else {
+                throw StrataError(.notFound, "No alert has this id.")
+            }
+            return earlier
         }
     }
 
     /// Resolves the open alerts of a rule that holds again (in the caller's transaction).
     /// - Returns: How many were resolved.
     func resolveOpen(of ruleID: UUID, reason: String, on connection: PostgresConnection) async throws -> Int {
-        let rows = try await connection.query(
-            """
-            UPDATE simjobs.alerts SET is_resolved = true, resolved_at = now(), resolved_by = 'system'
-            WHERE rule_id = \(ruleID) AND NOT is_resolved
-            RETURNING \(unescaped: Self.alertColumns)
-            """,
-            logger: logger
-        ).collect()
-        for row in rows {
-            try await resolution(try Self.alert(from: row), reason: reason, by: .job(), on: connection)
-        }
-        return rows.count
+        let resolved = try await store.resolveOpen(of: ruleID, on: connection, logger: logger)
+        for alert in resolved { try await resolution(alert, reason: reason, by: .job(), on: connection) }
+        return resolved.count
     }
 
     /// Records a resolution: its event and notifications, and its system log entry.
@@ -87,9 +60,7 @@ public struct AlertService: Sendable {
         let event = try Self.event(alert, kind: "alert.resolved")
         var notifications: [NewJob] = []
         if let rule = alert.ruleID {
-            let channels =
-                try await connection.query("SELECT notify_channels FROM simjobs.alert_rules WHERE id = \(rule)", logger: logger)
-                .collect().first?.decode([String].self) ?? []
+            let channels = try await store.channels(of: rule, on: connection, logger: logger)
             notifications = try await notifier.notify(alert, event: event, channels: channels, on: connection, statementLogger: logger)
         }
         try await ChangeLog.record(Change(events: [event], jobs: notifications), by: caller, on: connection, logger: logger)
@@ -104,32 +75,13 @@ public struct AlertService: Sendable {
         )
     }
 
-    static let alertColumns = "id, rule_id, level, message, details::text, is_resolved, resolved_at, resolved_by, created_at"
-
-    static func alert(from row: PostgresRow) throws -> Alert {
-        let (id, rule, level, message, details, resolved, resolvedAt, resolvedBy, created) = try row.decode(
-            (Int64, UUID?, String, String, String, Bool, Date?, String?, Date).self
-        )
-        return Alert(
-            id: id,
-            ruleID: rule,
-            level: level,
-            message: message,
-            details: try JSONValue(parsing: details),
-            isResolved: resolved,
-            resolvedAt: resolvedAt,
-            resolvedBy: resolvedBy,
-            createdAt: created
-        )
-    }
-
     static func event(_ alert: Alert, kind: String) throws -> OutboxEvent {
         try OutboxEvent(app: "simjobs", aggregateType: "alert", aggregateID: "\(alert.id)", kind: kind, payload: alert)
     }
 
     /// Every rule, by name.
     public func rules() async throws -> [AlertRule] {
-        try await pool.query("SELECT \(unescaped: Self.ruleColumns) FROM simjobs.alert_rules ORDER BY name").map(Self.rule(from:))
+        try await store.rules()
     }
 
     /// What a rule update may change.
@@ -167,56 +119,18 @@ public struct AlertService: Sendable {
             errors.append(.init(field: "notify_channels", reason: "must list some of \(AlertNotifier.channels.joined(separator: ", "))"))
         }
         guard errors.isEmpty else { throw StrataError.validation(errors) }
+        let (store, logger) = (store, logger)
         return try await pool.withTransaction { connection in
-            let rows = try await connection.query(
-                """
-                UPDATE simjobs.alert_rules
-                SET is_enabled = coalesce(\(update.isEnabled), is_enabled),
-                    cooldown_seconds = coalesce(\(update.cooldownSeconds.map(Int32.init)), cooldown_seconds),
-                    notify_channels = coalesce(\(update.notifyChannels.map { Array(Set($0)).sorted() }), notify_channels),
-                    condition = CASE WHEN \(update.value)::float8 IS NULL THEN condition
-                                     ELSE jsonb_set(condition, '{value}', to_jsonb(\(update.value)::float8)) END
-                WHERE id = \(id)
-                RETURNING \(unescaped: Self.ruleColumns)
-                """,
-                logger: logger
-            ).collect()
-            guard let row = rows.first else { throw StrataError(.notFound, "No alert rule has this id.") }
+            guard let rule = try await store.updateRule(id, update, on: connection, logger: logger) else {
+                throw StrataError(.notFound, "No alert rule has this id.")
+            }
             try await ChangeLog.record(
                 Change(app: "simjobs", action: "update", resourceType: "alert_rule", resourceID: id.uuidString, status: 200),
                 by: caller,
                 on: connection,
                 logger: logger
             )
-            return try Self.rule(from: row)
+            return rule
         }
-    }
-
-    static let ruleColumns = """
-        id, name, rule_type, level, condition ->> 'metric', condition ->> 'op', (condition ->> 'value')::float8,
-        cooldown_seconds, is_enabled, last_triggered_at, notify_channels
-        """
-
-    static func rule(from row: PostgresRow) throws -> AlertRule {
-        let columns = row.makeRandomAccess()
-        let (id, name, type, level, metric, op, value, cooldown, enabled, last) = (
-            try columns[0].decode(UUID.self), try columns[1].decode(String.self), try columns[2].decode(String.self),
-            try columns[3].decode(String.self), try columns[4].decode(String.self), try columns[5].decode(String.self),
-            try columns[6].decode(Double.self), try columns[7].decode(Int32.self), try columns[8].decode(Bool.self),
-            try columns[9].decode(Date?.self)
-        )
-        return AlertRule(
-            id: id,
-            name: name,
-            ruleType: type,
-            level: level,
-            metric: metric,
-            op: op,
-            value: value,
-            cooldownSeconds: Int(cooldown),
-            isEnabled: enabled,
-            lastTriggeredAt: last,
-            notifyChannels: try columns[10].decode([String].self)
-        )
     }
 }

@@ -49,10 +49,12 @@ public struct SimulationModel: Sendable, Codable, Equatable {
 /// (`model.registered`, `model.updated`, `model.validated`, `model.deleted`).
 public struct ModelCatalog: Sendable {
     let pool: PostgresPool
+    let store: ModelStore
     let logger: Logger
 
     public init(pool: PostgresPool) {
         self.pool = pool
+        self.store = ModelStore(pool: pool)
         self.logger = pool.statementLogger
     }
 
@@ -130,34 +132,23 @@ public struct ModelCatalog: Sendable {
 
     /// Every model, by name.
     public func list() async throws -> [SimulationModel] {
-        try await pool.query("SELECT \(unescaped: Self.columns) FROM simjobs.models ORDER BY name").map(Self.model(from:))
+        try await store.list()
     }
 
     /// One model.
     /// - Throws: `not_found`.
     public func model(_ name: String) async throws -> SimulationModel {
-        guard let row = try await pool.query("SELECT \(unescaped: Self.columns) FROM simjobs.models WHERE name = \(name)").first else {
-            throw Self.notFound(name)
-        }
-        return try Self.model(from: row)
+        guard let model = try await store.find(name) else { throw Self.notFound(name) }
+        return model
     }
 
     /// Registers a custom model (not validated yet).
     /// - Throws: `validation_failed`; `conflict` when the name is taken.
     public func register(_ registration: Registration, by caller: Caller) async throws -> SimulationModel {
         try registration.validate()
-        let config = registration.config.map(\.text) ?? "{}"
-        return try await changeModel("model.registered", action: "register", name: registration.name, status: 201, by: caller) {
-            connection in
-            try await connection.query(
-                """
-                INSERT INTO simjobs.models (name, framework, description, version, config, supported_elements, with_d3, is_custom)
-                VALUES (\(registration.name), \(registration.framework), \(registration.description), \(registration.version),
-                        \(config)::jsonb, \(registration.supportedElements ?? []), \(registration.withD3 ?? true), true)
-                RETURNING \(unescaped: Self.columns)
-                """,
-                logger: logger
-            ).collect()
+        let (store, logger) = (store, logger)
+        return try await changeModel("model.registered", action: "register", name: registration.name, status: 201, by: caller) { connection in
+            try await store.insert(registration, on: connection, logger: logger)
         }
     }
 
@@ -166,17 +157,9 @@ public struct ModelCatalog: Sendable {
         if let description = update.description, description.textLength > 2000 {
             throw StrataError.validation([.init(field: "description", reason: "must be at most 2000 characters")])
         }
+        let (store, logger) = (store, logger)
         return try await changeModel("model.updated", action: "update", name: name, status: 200, by: caller) { connection in
-            try await connection.query(
-                """
-                UPDATE simjobs.models
-                SET is_enabled = coalesce(\(update.isEnabled), is_enabled), with_d3 = coalesce(\(update.withD3), with_d3),
-                    description = coalesce(\(update.description), description)
-                WHERE name = \(name)
-                RETURNING \(unescaped: Self.columns)
-                """,
-                logger: logger
-            ).collect()
+            try await store.update(name, update, on: connection, logger: logger)
         }
     }
 
@@ -185,34 +168,21 @@ public struct ModelCatalog: Sendable {
         if let message = validation.message, message.textLength > 2000 {
             throw StrataError.validation([.init(field: "message", reason: "must be at most 2000 characters")])
         }
+        let (store, logger) = (store, logger)
         return try await changeModel("model.validated", action: "validate", name: name, status: 200, by: caller) { connection in
-            try await connection.query(
-                """
-                UPDATE simjobs.models
-                SET is_validated = \(validation.valid), validated_at = now(), validation_message = \(validation.message)
-                WHERE name = \(name)
-                RETURNING \(unescaped: Self.columns)
-                """,
-                logger: logger
-            ).collect()
+            try await store.recordValidation(name, validation, on: connection, logger: logger)
         }
     }
 
     /// Deletes a custom model no task uses.
     /// - Throws: `not_found`; `simjobs.model_in_use` (409) for built-in models and models tasks reference.
     public func delete(_ name: String, by caller: Caller) async throws {
+        let (store, logger) = (store, logger)
         _ = try await changeModel("model.deleted", action: "delete", name: name, status: 204, by: caller) { connection in
-            let current = try await connection.query(
-                "SELECT is_builtin, EXISTS (SELECT 1 FROM simjobs.tasks WHERE model_name = \(name)) FROM simjobs.models WHERE name = \(name) FOR UPDATE",
-                logger: logger
-            ).collect()
-            guard let (builtin, used) = try current.first?.decode((Bool, Bool).self) else { return [] }
+            guard let (builtin, used) = try await store.lockForDeletion(name, on: connection, logger: logger) else { return nil }
             if builtin { throw StrataError(.modelInUse, "Built-in models are kept; disable it instead.") }
             if used { throw StrataError(.modelInUse, "Tasks use this model; disable it instead of deleting it.") }
-            return try await connection.query(
-                "DELETE FROM simjobs.models WHERE name = \(name) RETURNING \(unescaped: Self.columns)",
-                logger: logger
-            ).collect()
+            return try await store.delete(name, on: connection, logger: logger)
         }
     }
 
@@ -224,11 +194,10 @@ public struct ModelCatalog: Sendable {
         name: String,
         status: Int,
         by caller: Caller,
-        _ body: @escaping @Sendable (PostgresConnection) async throws -> [PostgresRow]
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> SimulationModel?
     ) async throws -> SimulationModel {
         try await pool.withTransaction { connection in
-            guard let row = try await body(connection).first else { throw Self.notFound(name) }
-            let model = try Self.model(from: row)
+            guard let model = try await body(connection) else { throw Self.notFound(name) }
             let change = Change(
                 app: "simjobs",
                 action: action,
@@ -240,34 +209,6 @@ public struct ModelCatalog: Sendable {
             try await ChangeLog.record(change, by: caller, on: connection, logger: logger)
             return model
         }
-    }
-
-    static let columns = """
-        name, framework, description, version, config::text, supported_elements, with_d3, is_builtin, is_custom, is_enabled,
-        is_validated, validated_at, validation_message, is_loaded, loaded_gpu_id, created_at, updated_at
-        """
-
-    static func model(from row: PostgresRow) throws -> SimulationModel {
-        let columns = row.makeRandomAccess()
-        return SimulationModel(
-            name: try columns[0].decode(String.self),
-            framework: try columns[1].decode(String.self),
-            description: try columns[2].decode(String?.self),
-            version: try columns[3].decode(String?.self),
-            config: try JSONValue(parsing: try columns[4].decode(String.self)),
-            supportedElements: try columns[5].decode([String].self),
-            withD3: try columns[6].decode(Bool.self),
-            isBuiltin: try columns[7].decode(Bool.self),
-            isCustom: try columns[8].decode(Bool.self),
-            isEnabled: try columns[9].decode(Bool.self),
-            isValidated: try columns[10].decode(Bool.self),
-            validatedAt: try columns[11].decode(Date?.self),
-            validationMessage: try columns[12].decode(String?.self),
-            isLoaded: try columns[13].decode(Bool.self),
-            loadedGPUID: try columns[14].decode(Int16?.self).map(Int.init),
-            createdAt: try columns[15].decode(Date.self),
-            updatedAt: try columns[16].decode(Date.self)
-        )
     }
 
     static func notFound(_ name: String) -> StrataError {

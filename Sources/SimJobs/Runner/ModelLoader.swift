@@ -59,32 +59,13 @@ public struct ModelLoader: Service {
 
     /// A new process holds no model: loads it held are asked for again, unloads are done.
     func forgetHeldModels() async throws {
-        try await pool.withTransaction { connection in
-            try await connection.query(
-                "UPDATE simjobs.model_loads SET state = 'loading', message = NULL WHERE worker_name = \(worker) AND state = 'loaded'",
-                logger: pool.statementLogger
-            )
-            try await connection.query(
-                "DELETE FROM simjobs.model_loads WHERE worker_name = \(worker) AND state = 'unloading'",
-                logger: pool.statementLogger
-            )
-        }
+        let (store, worker, logger) = (ModelStore(pool: pool), worker, pool.statementLogger)
+        try await pool.withTransaction { connection in try await store.forgetHeldModels(of: worker, on: connection, logger: logger) }
     }
 
     /// The oldest load or unload waiting for this worker.
     func nextPending() async throws -> Pending? {
-        let rows = try await pool.query(
-            """
-            SELECT l.model_name, l.gpu_id, l.state = 'unloading',
-                   json_build_object('name', m.name, 'framework', m.framework, 'version', m.version, 'config', m.config, 'with_d3', m.with_d3)::text
-            FROM simjobs.model_loads AS l JOIN simjobs.models AS m ON m.name = l.model_name
-            WHERE l.worker_name = \(worker) AND l.state IN ('loading', 'unloading')
-            ORDER BY l.updated_at, l.model_name, l.gpu_id
-            LIMIT 1
-            """
-        )
-        guard let (model, gpu, unloading, document) = try rows.first?.decode((String, Int16, Bool, String).self) else { return nil }
-        return Pending(model: model, gpu: Int(gpu), unloading: unloading, document: document)
+        try await ModelStore(pool: pool).nextPending(for: worker)
     }
 
     /// Runs the model command for one load or unload and records how it ended.
@@ -108,31 +89,9 @@ public struct ModelLoader: Service {
     private func record(_ pending: Pending, failure: String?) async throws {
         let logger = pool.statementLogger
         let recorded = try await pool.withTransaction { connection -> Bool in
-            let wanted = pending.unloading ? "unloading" : "loading"
-            let changed: [PostgresRow]
-            if pending.unloading && failure == nil {
-                changed = try await connection.query(
-                    """
-                    DELETE FROM simjobs.model_loads
-                    WHERE model_name = \(pending.model) AND worker_name = \(worker) AND gpu_id = \(Int16(pending.gpu)) AND state = \(wanted)
-                    RETURNING 1
-                    """,
-                    logger: logger
-                ).collect()
-            } else {
-                // A failed unload leaves the model loaded as far as anyone can tell.
-                let state = failure == nil ? "loaded" : (pending.unloading ? "loaded" : "failed")
-                changed = try await connection.query(
-                    """
-                    UPDATE simjobs.model_loads SET state = \(state), message = \(failure)
-                    WHERE model_name = \(pending.model) AND worker_name = \(worker) AND gpu_id = \(Int16(pending.gpu)) AND state = \(wanted)
-                    RETURNING 1
-                    """,
-                    logger: logger
-                ).collect()
-            }
+            let changed = try await ModelStore(pool: pool).settle(pending, on: worker, failure: failure, on: connection, logger: logger)
             // Asked otherwise meanwhile (an unload while loading): the next pass does that.
-            guard !changed.isEmpty else { return false }
+            guard changed else { return false }
             let kind = failure != nil ? "model.load_failed" : (pending.unloading ? "model.unloaded" : "model.loaded")
             let payload: JSONValue = .object([
                 "model_name": .string(pending.model), "worker": .string(worker), "gpu_id": .number(Double(pending.gpu)),

@@ -16,6 +16,7 @@ public import StrataPostgres
 /// row, its audit entry and its outbox event (`structure.uploaded`, `structure.deleted`) together.
 public struct StructureService: Sendable {
     let pool: PostgresPool
+    let store: StructureStore
     let objects: any ObjectStore
     let logger: Logger
 
@@ -24,6 +25,7 @@ public struct StructureService: Sendable {
 
     public init(pool: PostgresPool, objects: any ObjectStore) {
         self.pool = pool
+        self.store = StructureStore(pool: pool)
         self.objects = objects
         self.logger = pool.statementLogger
     }
@@ -57,19 +59,20 @@ public struct StructureService: Sendable {
         try await objects.put(data, at: key, contentType: format.mediaType)
         do {
             let inserted: Structure? = try await pool.withTransaction { connection in
-                let rows = try await connection.query(
-                    """
-                    INSERT INTO simjobs.structures (id, name, format, checksum, file_size, object_key, n_atoms, formula, space_group, is_builtin, expires_at)
-                    VALUES (\(id), \(name), \(format.rawValue), \(checksum), \(Int64(data.count)), \(key.rawValue), \(parsed.atomCount),
-                            \(parsed.formula.map { String($0.prefix(500)) }), \(parsed.spaceGroup), \(builtin),
-                            CASE WHEN \(builtin) THEN NULL ELSE now() + \(Self.lifetimeDays) * interval '1 day' END)
-                    ON CONFLICT (checksum) DO NOTHING
-                    RETURNING \(unescaped: Self.columns)
-                    """,
-                    logger: logger
-                ).collect()
-                guard let row = rows.first else { return nil }
-                let structure = try Self.structure(from: row)
+                guard
+                    let structure = try await store.insert(
+                        id: id,
+                        name: name,
+                        format: format,
+                        checksum: checksum,
+                        size: Int64(data.count),
+                        key: key,
+                        parsed: parsed,
+                        builtin: builtin,
+                        on: connection,
+                        logger: logger
+                    )
+                else { return nil }
                 try await ChangeLog.record(
                     structureChange(structure, action: "upload", kind: "structure.uploaded", status: 201),
                     by: caller,
@@ -94,9 +97,8 @@ public struct StructureService: Sendable {
     /// One structure.
     /// - Throws: `not_found`.
     public func structure(_ id: UUID) async throws -> Structure {
-        let rows = try await pool.query("SELECT \(unescaped: Self.columns) FROM simjobs.structures WHERE id = \(id)")
-        guard let row = rows.first else { throw Self.notFound() }
-        return try Self.structure(from: row)
+        guard let structure = try await store.find(id) else { throw Self.notFound() }
+        return structure
     }
 
     /// A structure and its file's bytes.
@@ -122,35 +124,18 @@ public struct StructureService: Sendable {
 
     /// Structures, newest first, a keyset page at a time.
     public func list(_ filter: Filter, limit: Int, cursor: Cursor?) async throws -> Page<Structure> {
-        let position = try NewestFirst<UUID>(after: cursor)
-        let rows = try await pool.query(
-            """
-            SELECT \(unescaped: Self.columns), \(unescaped: NewestFirst<UUID>.positionColumn) FROM simjobs.structures
-            WHERE (\(filter.builtin)::boolean IS NULL OR is_builtin = \(filter.builtin))
-              AND (\(filter.format?.rawValue)::text IS NULL OR format = \(filter.format?.rawValue))
-              AND \(after: position)
-            ORDER BY created_at DESC, id DESC
-            LIMIT \(limit + 1)
-            """
-        )
-        return try position.page(rows, limit: limit, item: Self.structure(from:), id: \.id)
+        try await store.list(filter, limit: limit, cursor: cursor)
     }
 
     /// Deletes an uploaded structure; its tasks keep its name.
     /// - Throws: `not_found`; `simjobs.structure_builtin` (409) for a built-in structure.
     public func delete(_ id: UUID, by caller: Caller) async throws {
         let removed: Structure = try await pool.withTransaction { connection in
-            let rows = try await connection.query(
-                "DELETE FROM simjobs.structures WHERE id = \(id) AND NOT is_builtin RETURNING \(unescaped: Self.columns)",
-                logger: logger
-            ).collect()
-            guard let row = rows.first else {
-                let builtin = try await connection.query("SELECT 1 FROM simjobs.structures WHERE id = \(id)", logger: logger).collect()
-                throw builtin.isEmpty
-                    ? Self.notFound()
-                    : StrataError(.structureBuiltin, "Built-in structures are kept; only uploaded structures can be deleted.")
+            guard let structure = try await store.deleteUploaded(id, on: connection, logger: logger) else {
+                throw try await store.exists(id, on: connection, logger: logger)
+                    ? StrataError(.structureBuiltin, "Built-in structures are kept; only uploaded structures can be deleted.")
+                    : Self.notFound()
             }
-            let structure = try Self.structure(from: row)
             try await ChangeLog.record(
                 structureChange(structure, action: "delete", kind: "structure.deleted", status: 204),
                 by: caller,
@@ -170,43 +155,9 @@ public struct StructureService: Sendable {
         }
     }
 
-    // MARK: - Rows
-
-    static let columns =
-        "id, name, format, checksum, file_size, object_key, n_atoms, formula, space_group, is_builtin, expires_at, created_at"
-
-    static func structure(from row: PostgresRow) throws -> Structure {
-        let (id, name, format, checksum, size, key, atoms, formula, spaceGroup, builtin, expires, created) = try row.decode(
-            (UUID, String, String, String, Int64, String, Int32?, String?, String?, Bool, Date?, Date).self
-        )
-        return Structure(
-            id: id,
-            name: name,
-            format: StructureFormat(rawValue: format) ?? .cif,
-            checksum: checksum,
-            fileSize: size,
-            atomCount: atoms.map(Int.init),
-            formula: formula,
-            spaceGroup: spaceGroup,
-            isBuiltin: builtin,
-            expiresAt: expires,
-            createdAt: created,
-            objectKey: key
-        )
-    }
-
     /// The row of an earlier upload of the same bytes, its expiry pushed out again.
     private func refreshExisting(checksum: String) async throws -> Structure? {
-        let rows = try await pool.query(
-            """
-            UPDATE simjobs.structures
-            SET expires_at = CASE WHEN is_builtin THEN NULL
-                                  ELSE greatest(expires_at, now() + \(Self.lifetimeDays) * interval '1 day') END
-            WHERE checksum = \(checksum)
-            RETURNING \(unescaped: Self.columns)
-            """
-        )
-        return try rows.first.map(Self.structure(from:))
+        try await store.refresh(checksum: checksum, lifetimeDays: Self.lifetimeDays)
     }
 
     /// The change of one structure: its event (the structure as payload) and audit entry.
