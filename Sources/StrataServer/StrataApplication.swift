@@ -1,3 +1,4 @@
+import Foundation
 public import Hummingbird
 public import Logging
 import PostgresNIO
@@ -72,9 +73,9 @@ public enum StrataApplication {
         return text
     }
 
-    /// The router: middleware in the order request id → observation → problems → body limit →
-    /// authentication → audit → idempotency, then `/health`, `/ready`, `/metrics`,
-    /// `/openapi.json` and every module's routes.
+    /// The server's router: ``StrataRouter``'s stack (request id → observation → problems → body
+    /// limit → authentication → audit → idempotency, then `/health`, `/ready`, `/metrics`) with
+    /// `/openapi.json` (the modules' fragments merged) and every module's routes.
     /// - Parameters:
     ///   - modules: The modules to serve; by default every module, set up from `configuration`.
     ///   - readiness: Whether the process still accepts traffic (drained at shutdown); a fresh one accepts.
@@ -93,38 +94,28 @@ public enum StrataApplication {
     ) -> Router<StrataRequestContext> {
         StrataMetrics.bootstrap()
         let modules = modules ?? Self.modules(configuration: configuration)
-        let router = Router(context: StrataRequestContext.self)
-        router.add(middleware: RequestIDMiddleware())
-        router.add(middleware: RequestObservationMiddleware())
-        router.add(middleware: ProblemMiddleware(routes: routes))
-        router.add(middleware: BodyLimitMiddleware(limit: configuration.maxBodySize, uploads: modules.flatMap(\.uploadLimits)))
         let environment = environment ?? ModuleEnvironment(pool: pool, redis: redis, logger: logger)
-        router.add(
-            middleware: AuthenticationMiddleware(
-                keys: environment.keys,
-                limiter: environment.limiter,
-                tokens: environment.tokens,
-                revocations: environment.revocations,
-                anonymousPerMinute: configuration.anonymousRateLimit,
-                userPerMinute: configuration.userRateLimit
-            )
-        )
-        router.add(middleware: AuditMiddleware(pool: pool, apps: Set(modules.map(\.name))))
-        router.add(middleware: IdempotencyMiddleware(pool: pool))
-        let recorder = RouteRecorder(router, into: routes)
-        HealthController(readiness: readiness, checks: checks) {
-            await metricsText(pool: pool)
-        }.addRoutes(to: recorder)
+        let openAPI: Data
         do {
-            OpenAPIDocument.addRoute(to: recorder, document: try OpenAPIDocument.data(of: modules))
+            openAPI = try OpenAPIDocument.data(of: modules)
         } catch {
             // The parts ship with the modules and a test merges them on every run: a conflict
             // is a defect in a module, reported here rather than served as half a document.
             preconditionFailure("\(error)")
         }
-        for module in modules {
-            module.addRoutes(to: recorder, environment: environment)
-        }
-        return router
+        return StrataRouter.build(
+            modules: modules,
+            environment: environment,
+            limits: .init(
+                maxBodySize: configuration.maxBodySize,
+                anonymousPerMinute: configuration.anonymousRateLimit,
+                userPerMinute: configuration.userRateLimit
+            ),
+            readiness: readiness,
+            checks: checks,
+            routes: routes,
+            metrics: { await metricsText(pool: pool) },
+            addRoutes: { OpenAPIDocument.addRoute(to: $0, document: openAPI) }
+        )
     }
 }

@@ -5,7 +5,6 @@ import StrataEvents
 import StrataHTTP
 import StrataPostgres
 import StrataSecurity
-import StrataServer
 import StrataTestSupport
 import Testing
 
@@ -14,7 +13,7 @@ import Testing
 @Suite struct AlertTests {
     @Test(.timeLimit(.minutes(1)))
     func rulesRaiseOnceResolveWhenTheyHoldAndWaitOutTheirCooldown() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let pool = database.pool
             let evaluator = AlertEvaluator(pool: pool, diskPath: NSTemporaryDirectory())
             let service = AlertService(pool: pool)
@@ -72,7 +71,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func anAlertResolvedByHandIsRecordedWithTheResolverAndRequestAndRulesCanBeTuned() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let pool = database.pool
             let evaluator = AlertEvaluator(pool: pool, diskPath: NSTemporaryDirectory())
             let service = AlertService(pool: pool)
@@ -100,7 +99,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func systemLogPagesWalkEveryEntryOnceEvenWithinOneTimestamp() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             // One transaction: seven entries with one created_at; the bigint id decides.
             try await database.pool.withTransaction { connection in
                 for index in 0..<7 {
@@ -127,7 +126,7 @@ import Testing
 @Suite struct AlertNotificationTests {
     @Test(.timeLimit(.minutes(1)))
     func webhookChannelQueuesSignedDeliveriesForRaiseAndResolve() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let pool = database.pool
             let secret = "alert-receiver-secret-0123"
             let notifier = try AlertNotifier(

@@ -11,7 +11,6 @@ import StrataEvents
 import StrataHTTP
 import StrataPostgres
 import StrataSecurity
-import StrataServer
 import StrataTestSupport
 import Synchronization
 import Testing
@@ -96,7 +95,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func subscribedEventsArriveSignedAndRetriedAndABrokenReceiverEndsDiscarded() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let pool = database.pool
             let secrets = SecretBox.ephemeral()
             let secretBytes = (0..<24).map { _ in UInt8.random(in: 0...255) }
@@ -179,7 +178,7 @@ import Testing
     }
 
     @Test func callbackFieldsAreCheckedTogether() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let service = TaskService(pool: database.pool, secrets: .ephemeral())
             func refusal(_ submission: TaskService.Submission) async -> [String] {
                 do {
@@ -224,7 +223,7 @@ import Testing
     /// attempt and the receiver never hears of it.
     @Test(.timeLimit(.minutes(1)))
     func theDelivererRefusesAddressesItsPolicyDoesNotAllowWithoutRetrying() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let pool = database.pool
             let secrets = SecretBox.ephemeral()
             let receiver = Receiver()

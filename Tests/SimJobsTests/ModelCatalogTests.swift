@@ -2,7 +2,6 @@ import Foundation
 import PostgresNIO
 import StrataCore
 import StrataPostgres
-import StrataServer
 import StrataTestSupport
 import Testing
 
@@ -11,7 +10,7 @@ import Testing
 @Suite struct ModelCatalogTests {
     @Test(.timeLimit(.minutes(1)))
     func aCustomModelRunsOnlyOnceValidatedAndCanBeDeletedOnlyWhileUnused() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let pool = database.pool
             let catalog = ModelCatalog(pool: pool)
             let tasks = TaskService(pool: pool)

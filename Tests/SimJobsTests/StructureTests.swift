@@ -8,7 +8,6 @@ import StrataCore
 import StrataHTTP
 import StrataObjects
 import StrataPostgres
-import StrataServer
 import StrataTestSupport
 import Testing
 
@@ -95,7 +94,7 @@ let ethanolCIF = Data(
     @Test(.timeLimit(.minutes(1)))
     func uploadsStoreTheFileFirstAndTheSameBytesAreTheSameStructure() async throws {
         try await withStores { objects in
-            try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+            try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
                 let service = StructureService(pool: database.pool, objects: objects)
                 let first = try await service.upload(
                     waterXYZ,
@@ -133,7 +132,7 @@ let ethanolCIF = Data(
     @Test(.timeLimit(.minutes(1)))
     func eightConcurrentUploadsOfOneFileLeaveOneRowAndOneObject() async throws {
         try await withStores { objects in
-            try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+            try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
                 let service = StructureService(pool: database.pool, objects: objects)
                 let results = try await withThrowingTaskGroup(of: (UUID, Bool).self) { group in
                     for index in 0..<8 {
@@ -160,7 +159,7 @@ let ethanolCIF = Data(
     @Test(.timeLimit(.minutes(1)))
     func badUploadsWriteNothingAndDeletionRemovesRowThenFile() async throws {
         try await withStores { objects in
-            try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+            try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
                 let pool = database.pool
                 let service = StructureService(pool: pool, objects: objects)
                 for (data, name, format) in [
@@ -209,115 +208,107 @@ let ethanolCIF = Data(
     @Test(.timeLimit(.minutes(1)))
     func uploadDownloadListAndDeleteOverHTTPWithClearErrors() async throws {
         try await withTestFileStore { objects in
-            try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+            try await withTestModule(SimJobsModule(configuration: .init(uploadMaxSize: 4096))) { database in
+                ModuleEnvironment(pool: database.pool, objects: objects, logger: TestPostgres.logger)
+            } _: { database, client, _ in
                 let pool = database.pool
                 let keys = APIKeyStore(pool: pool)
                 let writer = try await keys.create(.init(name: "writer", permissions: ["simjobs.read", "simjobs.write"])).secret
-                let environment = ModuleEnvironment(pool: pool, objects: objects, logger: TestPostgres.logger)
-                let configuration = try ServerConfiguration(environment: EnvironmentReader(["SIMJOBS_UPLOAD_MAX_SIZE": "4096"]))
-                let router = StrataApplication.buildRouter(
-                    configuration: configuration,
-                    pool: pool,
-                    environment: environment,
-                    logger: TestPostgres.logger
-                )
-                try await Application(router: router, logger: TestPostgres.logger).test(.router) { client in
-                    let auth: HTTPFields = [.xAPIKey: writer]
-                    let path = "/api/simjobs/structures"
-                    let created = try await client.execute(
-                        uri: "\(path)?name=ethanol.cif",
-                        method: .post,
-                        headers: auth,
-                        body: ByteBuffer(bytes: ethanolCIF)
-                    ) { response in
-                        #expect(response.status == .created)
-                        return try JSONDecoder().decode([String: JSONValue].self, from: Data(response.body.readableBytesView))
-                    }
-                    #expect(created["n_atoms"] == .number(9) && created["formula"] == .string("C2 H6 O"))
-                    let id = try #require(created["id"]?.stringValue)
-                    try await client.execute(uri: "\(path)?name=copy.cif", method: .post, headers: auth, body: ByteBuffer(bytes: ethanolCIF)) {
-                        #expect($0.status == .ok, "the same bytes again")
-                    }
-                    try await client.execute(uri: "\(path)/\(id)/content", method: .get, headers: auth) { response in
-                        #expect(response.status == .ok)
-                        #expect(response.headers[.contentType] == "chemical/x-cif")
-                        #expect(Data(response.body.readableBytesView) == ethanolCIF)
-                    }
-                    try await client.execute(uri: "\(path)?name=w.xyz", method: .post, headers: auth, body: ByteBuffer(bytes: waterXYZ)) {
-                        #expect($0.status == .created)
-                    }
-                    // multipart/form-data, as curl -F and browsers send it: the part's filename names it.
-                    var form = MultipartBody()
-                    form.field("comment", "from a form")
-                    form.file(fileName: "methane.xyz", contentType: "chemical/x-xyz", data: methaneXYZ)
-                    var formHeaders = auth
-                    formHeaders[.contentType] = form.contentType
-                    let fromForm = try await client.execute(uri: path, method: .post, headers: formHeaders, body: ByteBuffer(bytes: form.body)) {
-                        response in
-                        #expect(response.status == .created, "\(String(buffer: response.body))")
-                        return try JSONDecoder().decode([String: JSONValue].self, from: Data(response.body.readableBytesView))
-                    }
-                    #expect(fromForm["name"] == .string("methane.xyz") && fromForm["formula"] == .string("C H4"))
-                    let formID = try #require(fromForm["id"]?.stringValue)
-                    try await client.execute(uri: "\(path)/\(formID)/content", method: .get, headers: auth) { response in
-                        #expect(Data(response.body.readableBytesView) == Data(methaneXYZ), "the part's bytes, without the form around them")
-                    }
-                    try await client.execute(uri: "\(path)/\(formID)", method: .delete, headers: auth) { #expect($0.status == .noContent) }
-
-                    let listed = try await client.execute(uri: "\(path)?limit=1", method: .get, headers: auth) { response in
-                        try JSONDecoder().decode(ListPage.self, from: Data(response.body.readableBytesView))
-                    }
-                    #expect(listed.items.count == 1 && listed.next_cursor != nil)
-                    try await client.execute(uri: "\(path)?format=xyz", method: .get, headers: auth) { response in
-                        let page = try JSONDecoder().decode(ListPage.self, from: Data(response.body.readableBytesView))
-                        #expect(page.items.count == 1 && page.next_cursor == nil)
-                    }
-
-                    // Bad input: clear 4xx, nothing written.
-                    var refusals: [(String, [UInt8], HTTPFields, HTTPResponse.Status, String)] = [
-                        ("\(path)?name=x.cif", Array(waterXYZ), auth, .unprocessableContent, "simjobs.invalid_structure_file"),
-                        ("\(path)?name=x.pdb", Array(waterXYZ), auth, .unprocessableContent, "validation_failed"),
-                        ("\(path)", Array(waterXYZ), auth, .unprocessableContent, "validation_failed"),
-                        ("\(path)?name=big.xyz", Array(repeating: 0x41, count: 5000), auth, .contentTooLarge, "payload_too_large"),
-                        ("\(path)?name=x.xyz", Array(waterXYZ), [:], .unauthorized, "unauthenticated"),
-                        ("\(path)?name=x.xyz&builtin=true", Array(waterXYZ), auth, .forbidden, "forbidden"),
-                    ]
-                    var noFile = MultipartBody(boundary: "b0undary")
-                    noFile.field("name", "x.xyz")
-                    var twoFiles = MultipartBody(boundary: "b0undary")
-                    twoFiles.file(fileName: "a.xyz", data: waterXYZ)
-                    twoFiles.file(fileName: "b.xyz", data: waterXYZ)
-                    var unclosed = MultipartBody(boundary: "b0undary")
-                    unclosed.file(fileName: "a.xyz", data: waterXYZ)
-                    var formAuth = auth
-                    formAuth[.contentType] = "multipart/form-data; boundary=b0undary"
-                    var noBoundary = auth
-                    noBoundary[.contentType] = "multipart/form-data"
-                    refusals += [
-                        (path, noFile.body, formAuth, .unprocessableContent, "validation_failed"),
-                        (path, twoFiles.body, formAuth, .unprocessableContent, "validation_failed"),
-                        (path, unclosed.bytes, formAuth, .badRequest, "malformed_body"),
-                        (path, Array("garbage".utf8), formAuth, .badRequest, "malformed_body"),
-                        (path, twoFiles.body, noBoundary, .badRequest, "malformed_body"),
-                    ]
-                    for (uri, body, headers, status, code) in refusals {
-                        try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(bytes: body)) { response in
-                            #expect(response.status == status, "\(uri)")
-                            #expect(String(buffer: response.body).contains("\"\(code)\""), "\(uri): \(String(buffer: response.body))")
-                        }
-                    }
-                    #expect(try await pool.query("SELECT count(*) FROM simjobs.structures").first?.decode(Int64.self) == 2)
-                    // Every wrong query parameter is named in one answer.
-                    try await client.execute(uri: "\(path)?builtin=maybe&format=pdb&limit=0&cursor=x", method: .get, headers: auth) { response in
-                        #expect(response.status == .unprocessableContent)
-                        let problem = try JSONDecoder().decode(Problem.self, from: Data(response.body.readableBytesView))
-                        #expect(Set(problem.errors.map(\.field)) == ["builtin", "format", "limit", "cursor"])
-                    }
-
-                    try await client.execute(uri: "\(path)/\(id)", method: .delete, headers: auth) { #expect($0.status == .noContent) }
-                    try await client.execute(uri: "\(path)/\(id)", method: .get, headers: auth) { #expect($0.status == .notFound) }
-                    try await client.execute(uri: "\(path)/not-a-uuid/content", method: .get, headers: auth) { #expect($0.status == .notFound) }
+                let auth: HTTPFields = [.xAPIKey: writer]
+                let path = "/api/simjobs/structures"
+                let created = try await client.execute(
+                    uri: "\(path)?name=ethanol.cif",
+                    method: .post,
+                    headers: auth,
+                    body: ByteBuffer(bytes: ethanolCIF)
+                ) { response in
+                    #expect(response.status == .created)
+                    return try JSONDecoder().decode([String: JSONValue].self, from: Data(response.body.readableBytesView))
                 }
+                #expect(created["n_atoms"] == .number(9) && created["formula"] == .string("C2 H6 O"))
+                let id = try #require(created["id"]?.stringValue)
+                try await client.execute(uri: "\(path)?name=copy.cif", method: .post, headers: auth, body: ByteBuffer(bytes: ethanolCIF)) {
+                    #expect($0.status == .ok, "the same bytes again")
+                }
+                try await client.execute(uri: "\(path)/\(id)/content", method: .get, headers: auth) { response in
+                    #expect(response.status == .ok)
+                    #expect(response.headers[.contentType] == "chemical/x-cif")
+                    #expect(Data(response.body.readableBytesView) == ethanolCIF)
+                }
+                try await client.execute(uri: "\(path)?name=w.xyz", method: .post, headers: auth, body: ByteBuffer(bytes: waterXYZ)) {
+                    #expect($0.status == .created)
+                }
+                // multipart/form-data, as curl -F and browsers send it: the part's filename names it.
+                var form = MultipartBody()
+                form.field("comment", "from a form")
+                form.file(fileName: "methane.xyz", contentType: "chemical/x-xyz", data: methaneXYZ)
+                var formHeaders = auth
+                formHeaders[.contentType] = form.contentType
+                let fromForm = try await client.execute(uri: path, method: .post, headers: formHeaders, body: ByteBuffer(bytes: form.body)) {
+                    response in
+                    #expect(response.status == .created, "\(String(buffer: response.body))")
+                    return try JSONDecoder().decode([String: JSONValue].self, from: Data(response.body.readableBytesView))
+                }
+                #expect(fromForm["name"] == .string("methane.xyz") && fromForm["formula"] == .string("C H4"))
+                let formID = try #require(fromForm["id"]?.stringValue)
+                try await client.execute(uri: "\(path)/\(formID)/content", method: .get, headers: auth) { response in
+                    #expect(Data(response.body.readableBytesView) == Data(methaneXYZ), "the part's bytes, without the form around them")
+                }
+                try await client.execute(uri: "\(path)/\(formID)", method: .delete, headers: auth) { #expect($0.status == .noContent) }
+
+                let listed = try await client.execute(uri: "\(path)?limit=1", method: .get, headers: auth) { response in
+                    try JSONDecoder().decode(ListPage.self, from: Data(response.body.readableBytesView))
+                }
+                #expect(listed.items.count == 1 && listed.next_cursor != nil)
+                try await client.execute(uri: "\(path)?format=xyz", method: .get, headers: auth) { response in
+                    let page = try JSONDecoder().decode(ListPage.self, from: Data(response.body.readableBytesView))
+                    #expect(page.items.count == 1 && page.next_cursor == nil)
+                }
+
+                // Bad input: clear 4xx, nothing written.
+                var refusals: [(String, [UInt8], HTTPFields, HTTPResponse.Status, String)] = [
+                    ("\(path)?name=x.cif", Array(waterXYZ), auth, .unprocessableContent, "simjobs.invalid_structure_file"),
+                    ("\(path)?name=x.pdb", Array(waterXYZ), auth, .unprocessableContent, "validation_failed"),
+                    ("\(path)", Array(waterXYZ), auth, .unprocessableContent, "validation_failed"),
+                    ("\(path)?name=big.xyz", Array(repeating: 0x41, count: 5000), auth, .contentTooLarge, "payload_too_large"),
+                    ("\(path)?name=x.xyz", Array(waterXYZ), [:], .unauthorized, "unauthenticated"),
+                    ("\(path)?name=x.xyz&builtin=true", Array(waterXYZ), auth, .forbidden, "forbidden"),
+                ]
+                var noFile = MultipartBody(boundary: "b0undary")
+                noFile.field("name", "x.xyz")
+                var twoFiles = MultipartBody(boundary: "b0undary")
+                twoFiles.file(fileName: "a.xyz", data: waterXYZ)
+                twoFiles.file(fileName: "b.xyz", data: waterXYZ)
+                var unclosed = MultipartBody(boundary: "b0undary")
+                unclosed.file(fileName: "a.xyz", data: waterXYZ)
+                var formAuth = auth
+                formAuth[.contentType] = "multipart/form-data; boundary=b0undary"
+                var noBoundary = auth
+                noBoundary[.contentType] = "multipart/form-data"
+                refusals += [
+                    (path, noFile.body, formAuth, .unprocessableContent, "validation_failed"),
+                    (path, twoFiles.body, formAuth, .unprocessableContent, "validation_failed"),
+                    (path, unclosed.bytes, formAuth, .badRequest, "malformed_body"),
+                    (path, Array("garbage".utf8), formAuth, .badRequest, "malformed_body"),
+                    (path, twoFiles.body, noBoundary, .badRequest, "malformed_body"),
+                ]
+                for (uri, body, headers, status, code) in refusals {
+                    try await client.execute(uri: uri, method: .post, headers: headers, body: ByteBuffer(bytes: body)) { response in
+                        #expect(response.status == status, "\(uri)")
+                        #expect(String(buffer: response.body).contains("\"\(code)\""), "\(uri): \(String(buffer: response.body))")
+                    }
+                }
+                #expect(try await pool.query("SELECT count(*) FROM simjobs.structures").first?.decode(Int64.self) == 2)
+                // Every wrong query parameter is named in one answer.
+                try await client.execute(uri: "\(path)?builtin=maybe&format=pdb&limit=0&cursor=x", method: .get, headers: auth) { response in
+                    #expect(response.status == .unprocessableContent)
+                    let problem = try JSONDecoder().decode(Problem.self, from: Data(response.body.readableBytesView))
+                    #expect(Set(problem.errors.map(\.field)) == ["builtin", "format", "limit", "cursor"])
+                }
+
+                try await client.execute(uri: "\(path)/\(id)", method: .delete, headers: auth) { #expect($0.status == .noContent) }
+                try await client.execute(uri: "\(path)/\(id)", method: .get, headers: auth) { #expect($0.status == .notFound) }
+                try await client.execute(uri: "\(path)/not-a-uuid/content", method: .get, headers: auth) { #expect($0.status == .notFound) }
             }
         }
     }

@@ -5,7 +5,6 @@ import ServiceLifecycle
 import StrataCore
 import StrataObjects
 import StrataPostgres
-import StrataServer
 import StrataTestSupport
 import Testing
 
@@ -73,7 +72,7 @@ struct TaskServiceTests {
 
     @Test(.timeLimit(.minutes(1)))
     func workersAnnounceThemselvesShowTheirBusyGPUsAndStopCleanly() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let pool = database.pool
             let service = TaskService(pool: pool)
             let runner = TaskRunner(
@@ -115,7 +114,7 @@ struct TaskServiceTests {
 
     @Test(.timeLimit(.minutes(1)))
     func aSubmittedTaskIsQueuedWithItsJobAndEvent() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let service = TaskService(pool: database.pool)
             let task = try await service.submit(
                 [submission(priority: .high)],
@@ -131,7 +130,7 @@ struct TaskServiceTests {
 
     @Test(.timeLimit(.minutes(1)))
     func aBatchIsAllOrNothing() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let service = TaskService(pool: database.pool)
             var bad = submission("no-such-model")
             bad.taskType = .stability
@@ -155,7 +154,7 @@ struct TaskServiceTests {
 
     @Test(.timeLimit(.minutes(1)))
     func tasksAreClaimedByPriorityThenAge() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let service = TaskService(pool: database.pool)
             var ids: [TaskPriority: UUID] = [:]
             for priority in [TaskPriority.low, .normal, .critical, .high] {
@@ -181,7 +180,7 @@ struct TaskServiceTests {
 
     @Test(.timeLimit(.minutes(1)))
     func pagesWalkEveryTaskOnceEvenWithinOneTimestamp() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let service = TaskService(pool: database.pool)
             // One batch is one transaction: every task has the same created_at, and the id decides.
             let batch = (0..<7).map { _ in
@@ -204,7 +203,7 @@ struct TaskServiceTests {
 
     @Test(.timeLimit(.minutes(1)))
     func aWorkerRunsTheCommandAndStoresLogsAndResult() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let service = TaskService(pool: database.pool)
             let ok = try await service.submit(
                 [submission(parameters: .object(["steps": .number(3)]))],
@@ -246,7 +245,7 @@ struct TaskServiceTests {
 
     @Test(.timeLimit(.minutes(1)))
     func cancellingStopsARunningCommandAndEndedTasksRefuse() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let service = TaskService(pool: database.pool)
             let slow = try await service.submit(
                 [submission(parameters: .object(["mode": .string("sleep")]))],
@@ -275,7 +274,7 @@ struct TaskServiceTests {
 
     @Test(.timeLimit(.minutes(1)))
     func aLostWorkersTaskIsQueuedAgainThenTimesOutWhenNoRetriesAreLeft() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let pool = database.pool
             let service = TaskService(pool: pool)
             var once = submission()
@@ -327,7 +326,7 @@ struct TaskServiceTests {
 @Suite struct RetentionTests {
     @Test(.timeLimit(.minutes(1)))
     func oldResultsAnswerExpiredAndExpiredUploadsGoWhileTasksKeepTheirNames() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let pool = database.pool
             let service = TaskService(pool: pool)
             let objects = FileSystemObjectStore.temporary()

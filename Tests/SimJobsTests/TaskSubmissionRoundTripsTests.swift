@@ -3,7 +3,6 @@ import PostgresNIO
 import StrataCore
 import StrataPostgres
 import StrataSecurity
-import StrataServer
 import StrataTestSupport
 import Testing
 
@@ -15,7 +14,7 @@ import Testing
 @Suite(.serialized)
 struct TaskSubmissionRoundTripsTests {
     @Test func aSubmissionTakesAtMostFiveRoundTrips() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let counter = RoundTripCounter()
             let pool = PostgresPool(url: database.url, configuration: .init(poolSize: 1, maxOverflow: 0), logger: counter.logger)
             try await pool.withRunning {
@@ -61,7 +60,7 @@ struct TaskSubmissionRoundTripsTests {
     }
 
     @Test func aRefusedSubmissionLeavesNothingBehind() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let service = TaskService(pool: database.pool)
             let missingStructure = TaskService.Submission(modelName: "mace-mp-0-medium", structureID: UUID())
             await #expect(throws: StrataError(.invalidReference, "")) {

@@ -2,7 +2,6 @@ import Foundation
 import PostgresNIO
 import StrataCore
 import StrataPostgres
-import StrataServer
 import StrataTestSupport
 import Testing
 
@@ -81,7 +80,7 @@ import Glibc
         let script = try ledgerScript(in: directory)
         let log = directory + "/workers.log"
 
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let pool = database.pool
             let service = TaskService(pool: pool)
             for batch in stride(from: 0, to: Self.tasks, by: TaskService.batchLimit) {

@@ -8,7 +8,6 @@ import ServiceLifecycle
 import StrataCore
 import StrataHTTP
 import StrataPostgres
-import StrataServer
 import StrataTestSupport
 import Testing
 
@@ -51,7 +50,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func gpuReadingsFromTheProbeRaiseTheMemoryAndTemperatureAlerts() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let pool = database.pool
             // GPU 0 is hot and nearly full; GPU 1 is fine; GPU 7 is not this worker's.
             let worker = try runner(
@@ -94,7 +93,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func aFailingProbeLeavesNoReadingsAndTheWorkerStaysOnline() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let pool = database.pool
             // The probe leaves a mark, so the test knows it ran and failed (not that it never ran).
             let ran = NSTemporaryDirectory() + "/gpu-probe-ran-\(UUID().uuidString.prefix(8))"
@@ -111,7 +110,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func modelsAreLoadedAndUnloadedByTheWorkersModelCommand() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try SimJobsModule().migrationLine()]) { database in
             let pool = database.pool
             let record = NSTemporaryDirectory() + "/model-hook-\(UUID().uuidString.prefix(8)).log"
             // The hook records what it was asked (stdin and the GPU it sees) and refuses orb-v2.
@@ -184,7 +183,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(1)))
     func loadsAreAskedAndListedOverHTTPWithClearRefusals() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestModule(SimJobsModule()) { database, client, _ in
             let pool = database.pool
             let keys = APIKeyStore(pool: pool)
             let admin = try await keys.create(.init(name: "admin", permissions: ["simjobs.*"])).secret
@@ -192,60 +191,51 @@ import Testing
             try await pool.query(
                 "INSERT INTO simjobs.workers (name, hostname, pid, gpus, heartbeat_seconds, started_at) VALUES ('w1', 'host', 42, '{0,1}', 60, now())"
             )
-            let configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
-            let router = StrataApplication.buildRouter(
-                configuration: configuration,
-                pool: pool,
-                environment: ModuleEnvironment(pool: pool, logger: TestPostgres.logger),
-                logger: TestPostgres.logger
-            )
-            try await Application(router: router, logger: TestPostgres.logger).test(.router) { client in
-                var auth: HTTPFields = [.xAPIKey: admin, .contentType: "application/json"]
-                let models = "/api/simjobs/models"
-                try await client.execute(
-                    uri: "\(models)/mace-mp-0-medium/load",
-                    method: .post,
-                    headers: auth,
-                    body: ByteBuffer(string: #"{"gpu_id": 1}"#)
-                ) { response in
-                    #expect(response.status == .accepted, "\(String(buffer: response.body))")
-                    let load = try JSONValue(parsing: String(buffer: response.body))
-                    #expect(load["worker"] == .string("w1") && load["gpu_id"] == .number(1) && load["state"] == .string("loading"))
-                }
-                try await client.execute(uri: "\(models)/loaded?state=loading", method: .get, headers: [.xAPIKey: reader]) { response in
-                    #expect(response.status == .ok)
-                    let listed = try JSONValue(parsing: String(buffer: response.body))
-                    #expect(listed["items"]?.arrayValue?.count == 1)
-                }
-                let refusals: [(String, String, String, HTTPResponse.Status)] = [
-                    ("\(models)/mace-mp-0-medium/load", admin, #"{"gpu_id": -1}"#, .unprocessableContent),
-                    ("\(models)/mace-mp-0-medium/load", admin, #"{"gpu_id": 5}"#, .conflict),
-                    ("\(models)/no-such-model/load", admin, "{}", .notFound),
-                    ("\(models)/orb-v2/unload", admin, "", .conflict),
-                    ("\(models)/orb-v2/load", reader, "", .forbidden),
-                    ("\(models)/orb-v2/load", admin, "[1]", .badRequest),
-                ]
-                for (uri, key, body, status) in refusals {
-                    auth[.xAPIKey] = key
-                    try await client.execute(uri: uri, method: .post, headers: auth, body: ByteBuffer(string: body)) { response in
-                        #expect(response.status == status, "\(uri) \(body): \(String(buffer: response.body))")
-                        #expect(response.headers[.contentType] == "application/problem+json")
-                    }
-                }
-                try await client.execute(uri: "\(models)/loaded?state=sideways", method: .get, headers: [.xAPIKey: reader]) {
-                    #expect($0.status == .unprocessableContent)
-                }
-                // A failure on the server's side is in the system log with its request id.
-                try await pool.query("ALTER TABLE simjobs.model_loads RENAME TO model_loads_gone")
-                let requestID = try await client.execute(uri: "\(models)/loaded", method: .get, headers: [.xAPIKey: reader]) { response in
-                    #expect(response.status == .serviceUnavailable, "a missing table: the schema is not ready")
-                    return response.headers[.xRequestID]
-                }
-                try await pool.query("ALTER TABLE simjobs.model_loads_gone RENAME TO model_loads")
-                let logged = try await SystemLog(pool: pool).list(.init(level: "ERROR", source: .api), limit: 10, cursor: nil).items
-                #expect(logged.count == 1 && logged.first?.requestID == requestID && requestID != nil)
-                #expect(logged.first?.message == "GET /api/simjobs/models/loaded answered 503 (not_ready).")
+            var auth: HTTPFields = [.xAPIKey: admin, .contentType: "application/json"]
+            let models = "/api/simjobs/models"
+            try await client.execute(
+                uri: "\(models)/mace-mp-0-medium/load",
+                method: .post,
+                headers: auth,
+                body: ByteBuffer(string: #"{"gpu_id": 1}"#)
+            ) { response in
+                #expect(response.status == .accepted, "\(String(buffer: response.body))")
+                let load = try JSONValue(parsing: String(buffer: response.body))
+                #expect(load["worker"] == .string("w1") && load["gpu_id"] == .number(1) && load["state"] == .string("loading"))
             }
+            try await client.execute(uri: "\(models)/loaded?state=loading", method: .get, headers: [.xAPIKey: reader]) { response in
+                #expect(response.status == .ok)
+                let listed = try JSONValue(parsing: String(buffer: response.body))
+                #expect(listed["items"]?.arrayValue?.count == 1)
+            }
+            let refusals: [(String, String, String, HTTPResponse.Status)] = [
+                ("\(models)/mace-mp-0-medium/load", admin, #"{"gpu_id": -1}"#, .unprocessableContent),
+                ("\(models)/mace-mp-0-medium/load", admin, #"{"gpu_id": 5}"#, .conflict),
+                ("\(models)/no-such-model/load", admin, "{}", .notFound),
+                ("\(models)/orb-v2/unload", admin, "", .conflict),
+                ("\(models)/orb-v2/load", reader, "", .forbidden),
+                ("\(models)/orb-v2/load", admin, "[1]", .badRequest),
+            ]
+            for (uri, key, body, status) in refusals {
+                auth[.xAPIKey] = key
+                try await client.execute(uri: uri, method: .post, headers: auth, body: ByteBuffer(string: body)) { response in
+                    #expect(response.status == status, "\(uri) \(body): \(String(buffer: response.body))")
+                    #expect(response.headers[.contentType] == "application/problem+json")
+                }
+            }
+            try await client.execute(uri: "\(models)/loaded?state=sideways", method: .get, headers: [.xAPIKey: reader]) {
+                #expect($0.status == .unprocessableContent)
+            }
+            // A failure on the server's side is in the system log with its request id.
+            try await pool.query("ALTER TABLE simjobs.model_loads RENAME TO model_loads_gone")
+            let requestID = try await client.execute(uri: "\(models)/loaded", method: .get, headers: [.xAPIKey: reader]) { response in
+                #expect(response.status == .serviceUnavailable, "a missing table: the schema is not ready")
+                return response.headers[.xRequestID]
+            }
+            try await pool.query("ALTER TABLE simjobs.model_loads_gone RENAME TO model_loads")
+            let logged = try await SystemLog(pool: pool).list(.init(level: "ERROR", source: .api), limit: 10, cursor: nil).items
+            #expect(logged.count == 1 && logged.first?.requestID == requestID && requestID != nil)
+            #expect(logged.first?.message == "GET /api/simjobs/models/loaded answered 503 (not_ready).")
             #expect(try await pool.query("SELECT count(*) FROM simjobs.model_loads").first?.decode(Int64.self) == 1, "refusals wrote nothing")
         }
     }

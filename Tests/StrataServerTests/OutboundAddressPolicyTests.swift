@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 import StrataCore
+import StrataPostgres
 import StrataServer
 import StrataTestSupport
 import Synchronization

@@ -3,7 +3,6 @@ import PostgresNIO
 import StrataCore
 import StrataObjects
 import StrataPostgres
-import StrataServer
 import StrataTestSupport
 import Testing
 
@@ -81,7 +80,7 @@ import Testing
     @Test(.timeLimit(.minutes(1)))
     func aFileWhoseMessageCannotBeWrittenIsRemovedAgain() async throws {
         try await withTestFileStore { objects in
-            try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+            try await withTestDatabase(lines: [try WorkOrdersModule().migrationLine()]) { database in
                 let service = WorkOrdersService(
                     repository: PostgresWorkOrdersRepository(pool: database.pool),
                     redis: nil,

@@ -1,7 +1,6 @@
 import Foundation
 import StrataCore
 import StrataPostgres
-import StrataServer
 import StrataTestSupport
 import Testing
 
@@ -10,7 +9,7 @@ import Testing
 @Suite struct WorkOrdersDemoTests {
     @Test(.timeLimit(.minutes(1)))
     func seedingTwiceLoadsTheDemoOnce() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try WorkOrdersModule().migrationLine()]) { database in
             let service = service(PostgresWorkOrdersRepository(pool: database.pool))
             let first = try await WorkOrdersDemo.seed(service)
             #expect(first.created.map(\.code) == ["WO-DEMO-001", "WO-DEMO-002", "WO-DEMO-003"] && first.customers.count == 1)

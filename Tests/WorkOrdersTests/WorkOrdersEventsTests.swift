@@ -5,7 +5,6 @@ import StrataCore
 import StrataEvents
 import StrataHTTP
 import StrataPostgres
-import StrataServer
 import StrataTestSupport
 import Testing
 
@@ -14,19 +13,12 @@ import Testing
 @Suite struct WorkOrdersEventsTests {
     @Test(.timeLimit(.minutes(1)))
     func anOrdersChangesReachItsEventStreamInOrder() async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
-            try await withTestRedis { redis, prefix in
+        try await withTestRedis { redis, prefix in
+            let streams = EventStreams(prefix: prefix + "events:")
+            try await withTestModule(WorkOrdersModule(), live: true) { database in
+                ModuleEnvironment(pool: database.pool, redis: redis, streams: streams, logger: TestPostgres.logger)
+            } _: { database, client, environment in
                 let pool = database.pool
-                let streams = EventStreams(prefix: prefix + "events:")
-                let environment = ModuleEnvironment(pool: pool, redis: redis, streams: streams, logger: TestPostgres.logger)
-                let configuration = try ServerConfiguration(environment: EnvironmentReader([:]))
-                let router = StrataApplication.buildRouter(
-                    configuration: configuration,
-                    pool: pool,
-                    redis: redis,
-                    environment: environment,
-                    logger: TestPostgres.logger
-                )
                 let relay = OutboxRelay(
                     pool: pool,
                     redis: redis,
@@ -42,31 +34,24 @@ import Testing
                 _ = try await service.recordProgress(other.id, step: "step-1", report(2), by: manager)
                 try await relay.relayWaitingEvents()
 
-                let application = Application(
-                    router: router,
-                    configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                    logger: TestPostgres.logger
+                let port = try #require(client.port)
+                async let received = readEventStream(
+                    port: port,
+                    path: "/api/workorders/orders/\(order.id.uuidString)/events?after=0",
+                    headers: ["X-API-Key": key],
+                    seconds: 20,
+                    until: "event: message.created"
                 )
-                try await application.test(.live) { client in
-                    let port = try #require(client.port)
-                    async let received = readEventStream(
-                        port: port,
-                        path: "/api/workorders/orders/\(order.id.uuidString)/events?after=0",
-                        headers: ["X-API-Key": key],
-                        seconds: 20,
-                        until: "event: message.created"
-                    )
-                    try await Task.sleep(for: .milliseconds(700))
-                    _ = try await service.post(.init(body: "live"), to: order.id, by: manager)
-                    try await relay.relayWaitingEvents()
-                    let text = try await received
-                    let kinds = text.split(separator: "\n").filter { $0.hasPrefix("event: ") }.map { String($0.dropFirst(7)) }
-                    #expect(
-                        kinds == ["work_order.created", "work_order.progress_recorded", "work_order.status_changed", "message.created"],
-                        "got: \(text)"
-                    )
-                    #expect(!text.contains(other.id.uuidString), "only this order's events")
-                }
+                try await Task.sleep(for: .milliseconds(700))
+                _ = try await service.post(.init(body: "live"), to: order.id, by: manager)
+                try await relay.relayWaitingEvents()
+                let text = try await received
+                let kinds = text.split(separator: "\n").filter { $0.hasPrefix("event: ") }.map { String($0.dropFirst(7)) }
+                #expect(
+                    kinds == ["work_order.created", "work_order.progress_recorded", "work_order.status_changed", "message.created"],
+                    "got: \(text)"
+                )
+                #expect(!text.contains(other.id.uuidString), "only this order's events")
             }
         }
     }

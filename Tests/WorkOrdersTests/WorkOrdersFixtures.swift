@@ -2,7 +2,6 @@ import Foundation
 import StrataCore
 import StrataPostgres
 import StrataRedis
-import StrataServer
 import StrataTestSupport
 
 @testable import WorkOrders
@@ -13,7 +12,7 @@ func withRepository(_ store: WorkOrdersModule.Store, _ body: (any WorkOrdersRepo
     case .memory:
         try await body(InMemoryWorkOrdersRepository())
     case .postgres:
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+        try await withTestDatabase(lines: [try WorkOrdersModule().migrationLine()]) { database in
             try await body(PostgresWorkOrdersRepository(pool: database.pool))
         }
     }

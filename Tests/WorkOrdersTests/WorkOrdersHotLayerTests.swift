@@ -4,7 +4,6 @@ import StrataCore
 import StrataEvents
 import StrataPostgres
 import StrataRedis
-import StrataServer
 import StrataTestSupport
 import Testing
 
@@ -15,7 +14,7 @@ import Testing
     @Test(.timeLimit(.minutes(1)))
     func detailsAreServedFromRedisAndNeverStaleAfterAChange() async throws {
         try await withTestRedis { redis, _ in
-            try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+            try await withTestDatabase(lines: [try WorkOrdersModule().migrationLine()]) { database in
                 let service = service(PostgresWorkOrdersRepository(pool: database.pool), redis: redis)
                 let order = try await service.create(weldingDraft(), by: manager)
                 #expect(try await service.order(order.id) == order)
@@ -53,7 +52,7 @@ import Testing
     @Test(.timeLimit(.minutes(1)))
     func unreadCountersLiveInRedisAndAreRebuiltWhenLost() async throws {
         try await withTestRedis { redis, _ in
-            try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+            try await withTestDatabase(lines: [try WorkOrdersModule().migrationLine()]) { database in
                 let service = service(PostgresWorkOrdersRepository(pool: database.pool), redis: redis)
                 let order = try await service.create(weldingDraft(), by: manager)
                 let reader = "Zhao Peng \(UUID().uuidString.prefix(6))"
@@ -79,7 +78,7 @@ import Testing
     @Test(.timeLimit(.minutes(1)))
     func theRelayReplacesADetailAChangeCouldNotInvalidate() async throws {
         try await withTestRedis { redis, prefix in
-            try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
+            try await withTestDatabase(lines: [try WorkOrdersModule().migrationLine()]) { database in
                 let repository = PostgresWorkOrdersRepository(pool: database.pool)
                 let cached = service(repository, redis: redis)
                 // A writer that cannot reach Redis (or stopped right after its commit).

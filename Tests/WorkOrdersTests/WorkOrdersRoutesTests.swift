@@ -6,7 +6,6 @@ import NIOCore
 import StrataCore
 import StrataHTTP
 import StrataPostgres
-import StrataServer
 import StrataTestSupport
 import Testing
 
@@ -29,26 +28,10 @@ import Testing
         store: WorkOrdersModule.Store = .postgres,
         _ body: @escaping @Sendable (any TestClientProtocol, HTTPFields, TestDatabase) async throws -> Void
     ) async throws {
-        try await withTestDatabase(lines: try StrataApplication.migrationLines()) { database in
-            let pool = database.pool
-            let writer = try await APIKeyStore(pool: pool).create(.init(name: "writer", permissions: ["workorders.*"])).secret
-            let environment = ModuleEnvironment(
-                pool: pool,
-                tokens: try TokenIssuer(secret: Array("0123456789abcdef0123456789abcdef".utf8)),
-                logger: TestPostgres.logger
-            )
-            let configuration = try ServerConfiguration(
-                environment: EnvironmentReader(["WORKORDERS_STORE": store.rawValue, "WORKORDERS_UPLOAD_MAX_SIZE": "65536"])
-            )
-            let router = StrataApplication.buildRouter(
-                configuration: configuration,
-                pool: pool,
-                environment: environment,
-                logger: TestPostgres.logger
-            )
-            try await Application(router: router, logger: TestPostgres.logger).test(.router) { client in
-                try await body(client, [.xAPIKey: writer, .contentType: "application/json"], database)
-            }
+        let module = WorkOrdersModule(configuration: .init(store: store, uploadMaxSize: 65536))
+        try await withTestModule(module) { database, client, _ in
+            let writer = try await APIKeyStore(pool: database.pool).create(.init(name: "writer", permissions: ["workorders.*"])).secret
+            try await body(client, [.xAPIKey: writer, .contentType: "application/json"], database)
         }
     }
 
