@@ -167,8 +167,13 @@ struct TaskStore: Sendable {
             logger: logger
         )
         var callbacks: [UUID: Callback] = [:]
-        for try await (id, url, events, sealed) in rows.decode((UUID, String, [String], String).self) {
-            callbacks[id] = Callback(url: url, events: events, sealedSecret: sealed)
+        for try await row in rows {
+            let c = row.makeRandomAccess()
+            callbacks[try c["task_id"].decode(UUID.self)] = Callback(
+                url: try c["url"].decode(String.self),
+                events: try c["events"].decode([String].self),
+                sealedSecret: try c["sealed_secret"].decode(String.self)
+            )
         }
         return callbacks
     }

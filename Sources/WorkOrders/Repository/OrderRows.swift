@@ -12,13 +12,17 @@ enum OrderRows {
         SELECT o.id, o.code, o.title, o.description, o.priority, o.status, o.owner_id, o.owner_name, o.watchers,
                o.start_at, o.end_at, o.target_quantity, o.completed_quantity, o.defective_quantity,
                o.procurement_auto_notify, o.target_factory_id, o.target_factory_name, o.version, o.created_at, o.updated_at,
-               coalesce(st.codes, '{}'), coalesce(st.names, '{}'), coalesce(st.assignee_ids, '{}'), coalesce(st.assignee_names, '{}'),
-               coalesce(st.expected, '{}'), coalesce(st.completed, '{}'), coalesce(st.defective, '{}'), coalesce(st.etas, '{}'),
-               coalesce(st.statuses, '{}'),
-               a.id, a.work_order_id, a.customer_name, a.company, a.contact_phone, a.login, a.status, a.confirmed_by, a.created_at,
-               a.confirmed_at,
-               (extract(epoch FROM o.created_at) * 1000000)::bigint,
-               (SELECT v.version FROM workorders.work_orders AS v WHERE v.id = o.id)
+               coalesce(st.codes, '{}') AS step_codes, coalesce(st.names, '{}') AS step_names,
+               coalesce(st.assignee_ids, '{}') AS step_assignee_ids, coalesce(st.assignee_names, '{}') AS step_assignee_names,
+               coalesce(st.expected, '{}') AS step_expected, coalesce(st.completed, '{}') AS step_completed,
+               coalesce(st.defective, '{}') AS step_defective, coalesce(st.etas, '{}') AS step_etas,
+               coalesce(st.statuses, '{}') AS step_statuses,
+               a.id AS access_id, a.work_order_id AS access_work_order_id, a.customer_name AS access_customer_name,
+               a.company AS access_company, a.contact_phone AS access_contact_phone, a.login AS access_login,
+               a.status AS access_status, a.confirmed_by AS access_confirmed_by, a.created_at AS access_created_at,
+               a.confirmed_at AS access_confirmed_at,
+               (extract(epoch FROM o.created_at) * 1000000)::bigint AS position,
+               (SELECT v.version FROM workorders.work_orders AS v WHERE v.id = o.id) AS snapshot_version
         FROM workorders.work_orders AS o
         LEFT JOIN LATERAL (
             SELECT array_agg(s.step_code ORDER BY s.position) AS codes, array_agg(s.step_name ORDER BY s.position) AS names,
@@ -65,13 +69,13 @@ enum OrderRows {
     /// The column of ``select`` with the order's version as the statement's snapshot saw it. With
     /// `FOR UPDATE`, a statement that waited for the lock returns the locked row as it is now but
     /// evaluates its subqueries (the steps) in its older snapshot: the two versions differ then.
-    static let snapshotVersionColumn = 40
+    static let snapshotVersionColumn = "snapshot_version"
 
     /// What lists show: the order's columns, its access's status, and the keyset position last.
     static let selectSummary = """
         SELECT o.id, o.code, o.title, o.priority, o.status, o.owner_id, o.owner_name, o.watchers, o.start_at, o.end_at,
-               o.target_quantity, o.completed_quantity, o.defective_quantity, a.status, o.version, o.created_at, o.updated_at,
-               (extract(epoch FROM o.created_at) * 1000000)::bigint
+               o.target_quantity, o.completed_quantity, o.defective_quantity, a.status AS access_status, o.version, o.created_at,
+               o.updated_at, (extract(epoch FROM o.created_at) * 1000000)::bigint AS position
         FROM workorders.work_orders AS o LEFT JOIN workorders.customer_accesses AS a ON a.work_order_id = o.id
         """
 
@@ -216,78 +220,78 @@ enum OrderRows {
 
     static func summary(from row: PostgresRow) throws -> WorkOrderSummary {
         let c = row.makeRandomAccess()
-        guard let priority = WorkOrderPriority(rawValue: try c[3].decode(String.self)),
-            let status = WorkOrderStatus(rawValue: try c[4].decode(String.self))
+        guard let priority = WorkOrderPriority(rawValue: try c["priority"].decode(String.self)),
+            let status = WorkOrderStatus(rawValue: try c["status"].decode(String.self))
         else { throw StrataError(.internalError, "A work order row holds an unknown priority or status.") }
         var summary = WorkOrderSummary(
             WorkOrder(
-                id: try c[0].decode(UUID.self),
-                code: try c[1].decode(String.self),
-                title: try c[2].decode(String.self),
+                id: try c["id"].decode(UUID.self),
+                code: try c["code"].decode(String.self),
+                title: try c["title"].decode(String.self),
                 priority: priority,
                 status: status,
-                ownerID: try c[5].decode(String.self),
-                ownerName: try c[6].decode(String.self),
-                watchers: try c[7].decode([String].self),
-                startAt: try c[8].decode(Date?.self),
-                endAt: try c[9].decode(Date?.self),
-                targetQuantity: Int(try c[10].decode(Int32.self)),
-                completedQuantity: Int(try c[11].decode(Int32.self)),
-                defectiveQuantity: Int(try c[12].decode(Int32.self)),
-                version: try c[14].decode(Int64.self),
-                createdAt: try c[15].decode(Date.self),
-                updatedAt: try c[16].decode(Date.self)
+                ownerID: try c["owner_id"].decode(String.self),
+                ownerName: try c["owner_name"].decode(String.self),
+                watchers: try c["watchers"].decode([String].self),
+                startAt: try c["start_at"].decode(Date?.self),
+                endAt: try c["end_at"].decode(Date?.self),
+                targetQuantity: Int(try c["target_quantity"].decode(Int32.self)),
+                completedQuantity: Int(try c["completed_quantity"].decode(Int32.self)),
+                defectiveQuantity: Int(try c["defective_quantity"].decode(Int32.self)),
+                version: try c["version"].decode(Int64.self),
+                createdAt: try c["created_at"].decode(Date.self),
+                updatedAt: try c["updated_at"].decode(Date.self)
             )
         )
-        summary.customerAccessStatus = try c[13].decode(String?.self).flatMap(CustomerAccess.Status.init(rawValue:))
+        summary.customerAccessStatus = try c["access_status"].decode(String?.self).flatMap(CustomerAccess.Status.init(rawValue:))
         return summary
     }
 
     static func order(from row: PostgresRow) throws -> WorkOrder {
         let c = row.makeRandomAccess()
-        guard let priority = WorkOrderPriority(rawValue: try c[4].decode(String.self)),
-            let status = WorkOrderStatus(rawValue: try c[5].decode(String.self))
+        guard let priority = WorkOrderPriority(rawValue: try c["priority"].decode(String.self)),
+            let status = WorkOrderStatus(rawValue: try c["status"].decode(String.self))
         else { throw StrataError(.internalError, "A work order row holds an unknown priority or status.") }
         return WorkOrder(
-            id: try c[0].decode(UUID.self),
-            code: try c[1].decode(String.self),
-            title: try c[2].decode(String.self),
-            description: try c[3].decode(String.self),
+            id: try c["id"].decode(UUID.self),
+            code: try c["code"].decode(String.self),
+            title: try c["title"].decode(String.self),
+            description: try c["description"].decode(String.self),
             priority: priority,
             status: status,
-            ownerID: try c[6].decode(String.self),
-            ownerName: try c[7].decode(String.self),
-            watchers: try c[8].decode([String].self),
-            startAt: try c[9].decode(Date?.self),
-            endAt: try c[10].decode(Date?.self),
-            targetQuantity: Int(try c[11].decode(Int32.self)),
-            completedQuantity: Int(try c[12].decode(Int32.self)),
-            defectiveQuantity: Int(try c[13].decode(Int32.self)),
+            ownerID: try c["owner_id"].decode(String.self),
+            ownerName: try c["owner_name"].decode(String.self),
+            watchers: try c["watchers"].decode([String].self),
+            startAt: try c["start_at"].decode(Date?.self),
+            endAt: try c["end_at"].decode(Date?.self),
+            targetQuantity: Int(try c["target_quantity"].decode(Int32.self)),
+            completedQuantity: Int(try c["completed_quantity"].decode(Int32.self)),
+            defectiveQuantity: Int(try c["defective_quantity"].decode(Int32.self)),
             procurement: .init(
-                autoNotify: try c[14].decode(Bool.self),
-                targetFactoryID: try c[15].decode(String?.self),
-                targetFactoryName: try c[16].decode(String?.self)
+                autoNotify: try c["procurement_auto_notify"].decode(Bool.self),
+                targetFactoryID: try c["target_factory_id"].decode(String?.self),
+                targetFactoryName: try c["target_factory_name"].decode(String?.self)
             ),
-            steps: try steps(from: c, at: 20),
-            customerAccess: try access(from: c, at: 29),
-            version: try c[17].decode(Int64.self),
-            createdAt: try c[18].decode(Date.self),
-            updatedAt: try c[19].decode(Date.self)
+            steps: try steps(from: c),
+            customerAccess: try access(from: c),
+            version: try c["version"].decode(Int64.self),
+            createdAt: try c["created_at"].decode(Date.self),
+            updatedAt: try c["updated_at"].decode(Date.self)
         )
     }
 
-    /// Steps from the nine parallel arrays of ``select`` from column `start` (an estimated
-    /// completion of `Int64.min` is none).
-    static func steps(from c: PostgresRandomAccessRow, at start: Int) throws -> [WorkOrderStep] {
-        let codes = try c[start].decode([String].self)
-        let names = try c[start + 1].decode([String].self)
-        let assigneeIDs = try c[start + 2].decode([String].self)
-        let assigneeNames = try c[start + 3].decode([String].self)
-        let expected = try c[start + 4].decode([Int32].self)
-        let completed = try c[start + 5].decode([Int32].self)
-        let defective = try c[start + 6].decode([Int32].self)
-        let etas = try c[start + 7].decode([Int64].self)
-        let statuses = try c[start + 8].decode([String].self)
+    /// Steps from the nine parallel `step_*` arrays of ``select`` (an estimated completion of
+    /// `Int64.min` is none).
+    static func steps(from c: PostgresRandomAccessRow) throws -> [WorkOrderStep] {
+        let codes = try c["step_codes"].decode([String].self)
+        let names = try c["step_names"].decode([String].self)
+        let assigneeIDs = try c["step_assignee_ids"].decode([String].self)
+        let assigneeNames = try c["step_assignee_names"].decode([String].self)
+        let expected = try c["step_expected"].decode([Int32].self)
+        let completed = try c["step_completed"].decode([Int32].self)
+        let defective = try c["step_defective"].decode([Int32].self)
+        let etas = try c["step_etas"].decode([Int64].self)
+        let statuses = try c["step_statuses"].decode([String].self)
         return try codes.indices.map { index in
             guard let status = WorkOrderStepStatus(rawValue: statuses[index]) else {
                 throw StrataError(.internalError, "A work order step row holds an unknown status.")
@@ -306,27 +310,30 @@ enum OrderRows {
         }
     }
 
-    static let accessColumns =
-        "id, work_order_id, customer_name, company, contact_phone, login, status, confirmed_by, created_at, confirmed_at"
-    static let accessColumnCount = 10
+    /// A customer access's columns of `customer_accesses`, named as ``access(from:)`` reads them.
+    static let accessColumns = """
+        id AS access_id, work_order_id AS access_work_order_id, customer_name AS access_customer_name, company AS access_company,
+        contact_phone AS access_contact_phone, login AS access_login, status AS access_status, confirmed_by AS access_confirmed_by,
+        created_at AS access_created_at, confirmed_at AS access_confirmed_at
+        """
 
-    /// The access in the ten columns from `start`, `nil` when they are NULL (no access).
-    static func access(from c: PostgresRandomAccessRow, at start: Int) throws -> CustomerAccess? {
-        guard let id = try c[start].decode(UUID?.self) else { return nil }
-        guard let status = CustomerAccess.Status(rawValue: try c[start + 6].decode(String.self)) else {
+    /// The access in the `access_*` columns, `nil` when they are NULL (no access).
+    static func access(from c: PostgresRandomAccessRow) throws -> CustomerAccess? {
+        guard let id = try c["access_id"].decode(UUID?.self) else { return nil }
+        guard let status = CustomerAccess.Status(rawValue: try c["access_status"].decode(String.self)) else {
             throw StrataError(.internalError, "A customer access row holds an unknown status.")
         }
         return CustomerAccess(
             id: id,
-            workOrderID: try c[start + 1].decode(UUID.self),
-            customerName: try c[start + 2].decode(String.self),
-            company: try c[start + 3].decode(String?.self),
-            contactPhone: try c[start + 4].decode(String?.self),
-            login: try c[start + 5].decode(String.self),
+            workOrderID: try c["access_work_order_id"].decode(UUID.self),
+            customerName: try c["access_customer_name"].decode(String.self),
+            company: try c["access_company"].decode(String?.self),
+            contactPhone: try c["access_contact_phone"].decode(String?.self),
+            login: try c["access_login"].decode(String.self),
             status: status,
-            confirmedBy: try c[start + 7].decode(String?.self),
-            createdAt: try c[start + 8].decode(Date.self),
-            confirmedAt: try c[start + 9].decode(Date?.self)
+            confirmedBy: try c["access_confirmed_by"].decode(String?.self),
+            createdAt: try c["access_created_at"].decode(Date.self),
+            confirmedAt: try c["access_confirmed_at"].decode(Date?.self)
         )
     }
 
@@ -335,16 +342,17 @@ enum OrderRows {
         reporter, note, confirmed_at
         """
 
-    /// A progress report from ``progressColumns``, starting at column `start`.
-    static func progress(from row: PostgresRow, at start: Int = 0) throws -> ProgressLog {
+    /// A progress report from the ``progressColumns`` of a row, by name.
+    static func progress(from row: PostgresRow) throws -> ProgressLog {
         let c = row.makeRandomAccess()
-        let (id, order, step) = (try c[start].decode(Int64.self), try c[start + 1].decode(UUID.self), try c[start + 2].decode(String.self))
+        let (id, order, step) = (try c["id"].decode(Int64.self), try c["work_order_id"].decode(UUID.self), try c["step_code"].decode(String.self))
         let (completed, defective, reported) = (
-            try c[start + 3].decode(Int32.self), try c[start + 4].decode(Int32.self), try c[start + 5].decode(Int32.self)
+            try c["completed_quantity"].decode(Int32.self), try c["defective_quantity"].decode(Int32.self),
+            try c["reported_quantity"].decode(Int32.self)
         )
-        let (mode, people) = (try c[start + 6].decode(String.self), try c[start + 7].decode([String].self))
+        let (mode, people) = (try c["confirmation_mode"].decode(String.self), try c["confirmed_by"].decode([String].self))
         let (reporter, note, at) = (
-            try c[start + 8].decode(String?.self), try c[start + 9].decode(String?.self), try c[start + 10].decode(Date.self)
+            try c["reporter"].decode(String?.self), try c["note"].decode(String?.self), try c["confirmed_at"].decode(Date.self)
         )
         guard let mode = ProgressReport.ConfirmationMode(rawValue: mode) else {
             throw StrataError(.internalError, "A progress row holds an unknown confirmation mode.")
@@ -367,7 +375,7 @@ enum OrderRows {
     /// A progress report applied (``WorkOrder/apply(_:toStep:)``) in one statement, prepared (it
     /// runs with every report): the order's status and totals with its version bumped, the
     /// step's quantities and status, and the report; returns the order's version and
-    /// `updated_at`, then the report (``progressColumns``).
+    /// `updated_at` (`order_version`, `order_updated_at`), then the report (``progressColumns``).
     struct RecordProgress: PostgresPreparedStatement {
         static let name = "workorders.RecordProgress"
         static let sql = """
@@ -384,7 +392,7 @@ enum OrderRows {
                 VALUES ($1, $5, $9, $10, $11, $12, $13, $14, $15)
                 RETURNING \(progressColumns)
             )
-            SELECT o.version, o.updated_at, p.* FROM o, p
+            SELECT o.version AS order_version, o.updated_at AS order_updated_at, p.* FROM o, p
             """
         static let bindingDataTypes: [PostgresDataType] = [
             .uuid, .text, .int4, .int4, .text, .int4, .int4, .text, .int4, .int4, .int4, .text, .textArray, .text, .text,
@@ -418,26 +426,31 @@ enum OrderRows {
     }
 
     static let messageColumns =
-        "id, work_order_id, message_type, role, body, object_key, file_name, content_type, file_size, payload::text, created_by, created_at"
+        "id, work_order_id, message_type, role, body, object_key, file_name, content_type, file_size, payload::text AS payload, created_by, created_at"
 
     static func message(from row: PostgresRow) throws -> WorkOrderMessage {
-        let (id, order, type, role, body, key, name, contentType, size, payload, author, at) = try row.decode(
-            (Int64, UUID, String, String, String, String?, String?, String?, Int64?, String, String, Date).self
-        )
-        guard let kind = WorkOrderMessage.Kind(rawValue: type), let role = WorkOrderMessage.Role(rawValue: role) else {
+        let c = row.makeRandomAccess()
+        guard let kind = WorkOrderMessage.Kind(rawValue: try c["message_type"].decode(String.self)),
+            let role = WorkOrderMessage.Role(rawValue: try c["role"].decode(String.self))
+        else {
             throw StrataError(.internalError, "A message row holds an unknown type or role.")
         }
-        let file = key.map { WorkOrderMessage.File(objectKey: $0, fileName: name ?? "", contentType: contentType ?? "", size: size ?? 0) }
+        let (name, contentType, size) = (
+            try c["file_name"].decode(String?.self), try c["content_type"].decode(String?.self), try c["file_size"].decode(Int64?.self)
+        )
+        let file = try c["object_key"].decode(String?.self).map {
+            WorkOrderMessage.File(objectKey: $0, fileName: name ?? "", contentType: contentType ?? "", size: size ?? 0)
+        }
         return WorkOrderMessage(
-            id: id,
-            workOrderID: order,
+            id: try c["id"].decode(Int64.self),
+            workOrderID: try c["work_order_id"].decode(UUID.self),
             kind: kind,
             role: role,
-            body: body,
+            body: try c["body"].decode(String.self),
             file: file,
-            payload: try JSONValue(parsing: payload),
-            createdBy: author,
-            createdAt: at
+            payload: try JSONValue(parsing: c["payload"].decode(String.self)),
+            createdBy: try c["created_by"].decode(String.self),
+            createdAt: try c["created_at"].decode(Date.self)
         )
     }
 
@@ -446,33 +459,43 @@ enum OrderRows {
         """
 
     static func license(from row: PostgresRow) throws -> License {
-        let (status, tier, activated, expires, suspended, reason, seats, credits, actionAt, actionBy, version) = try row.decode(
-            (String, String?, Date?, Date?, Date?, String?, Int32?, Int32?, Date?, String?, Int64).self
-        )
-        guard let status = License.Status(rawValue: status) else { throw StrataError(.internalError, "The licence row holds an unknown status.") }
+        let c = row.makeRandomAccess()
+        guard let status = License.Status(rawValue: try c["status"].decode(String.self)) else {
+            throw StrataError(.internalError, "The licence row holds an unknown status.")
+        }
         return License(
             status: status,
-            tier: tier.flatMap(LicenseTier.init(rawValue:)),
-            activatedAt: activated,
-            expiresAt: expires,
-            suspendedAt: suspended,
-            suspensionReason: reason,
-            seats: seats.map(Int.init),
-            ocrCredits: credits.map(Int.init),
-            lastActionAt: actionAt,
-            lastActionBy: actionBy,
-            version: version
+            tier: try c["tier"].decode(String?.self).flatMap(LicenseTier.init(rawValue:)),
+            activatedAt: try c["activated_at"].decode(Date?.self),
+            expiresAt: try c["expires_at"].decode(Date?.self),
+            suspendedAt: try c["suspended_at"].decode(Date?.self),
+            suspensionReason: try c["suspension_reason"].decode(String?.self),
+            seats: try c["seats"].decode(Int32?.self).map(Int.init),
+            ocrCredits: try c["ocr_credits"].decode(Int32?.self).map(Int.init),
+            lastActionAt: try c["last_action_at"].decode(Date?.self),
+            lastActionBy: try c["last_action_by"].decode(String?.self),
+            version: try c["version"].decode(Int64.self)
         )
     }
 
     static let activationCodeColumns = "id, lookup, code_hash, tier, duration_days, purpose, used_at"
 
     static func activationCode(from row: PostgresRow) throws -> ActivationCode {
-        let (id, lookup, hash, tier, days, purpose, used) = try row.decode((UUID, String, String, String, Int32, String, Date?).self)
-        guard let tier = LicenseTier(rawValue: tier), let purpose = ActivationCode.Purpose(rawValue: purpose) else {
+        let c = row.makeRandomAccess()
+        guard let tier = LicenseTier(rawValue: try c["tier"].decode(String.self)),
+            let purpose = ActivationCode.Purpose(rawValue: try c["purpose"].decode(String.self))
+        else {
             throw StrataError(.internalError, "An activation code row holds an unknown tier or purpose.")
         }
-        return ActivationCode(id: id, lookup: lookup, codeHash: hash, tier: tier, durationDays: Int(days), purpose: purpose, usedAt: used)
+        return ActivationCode(
+            id: try c["id"].decode(UUID.self),
+            lookup: try c["lookup"].decode(String.self),
+            codeHash: try c["code_hash"].decode(String.self),
+            tier: tier,
+            durationDays: Int(try c["duration_days"].decode(Int32.self)),
+            purpose: purpose,
+            usedAt: try c["used_at"].decode(Date?.self)
+        )
     }
 }
 

@@ -75,7 +75,7 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
     public func unreadCounts(for reader: String) async throws -> [UUID: Int] {
         let rows = try await pool.query(
             """
-            SELECT o.id, count(*) FROM workorders.work_orders AS o
+            SELECT o.id, count(*) AS unread FROM workorders.work_orders AS o
             JOIN workorders.work_order_messages AS m ON m.work_order_id = o.id
             LEFT JOIN workorders.message_reads AS r ON r.work_order_id = o.id AND r.reader = \(reader)
             WHERE o.watchers @> ARRAY[\(reader)] AND m.created_by <> \(reader) AND m.id > coalesce(r.last_read_id, 0)
@@ -84,8 +84,8 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
         )
         var counts: [UUID: Int] = [:]
         for row in rows {
-            let (id, count) = try row.decode((UUID, Int64).self)
-            counts[id] = Int(count)
+            let columns = row.makeRandomAccess()
+            counts[try columns["id"].decode(UUID.self)] = Int(try columns["unread"].decode(Int64.self))
         }
         return counts
     }
@@ -95,8 +95,14 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
             "SELECT id, owner_id, role, content, created_at FROM workorders.quick_replies WHERE owner_id = \(ownerID) ORDER BY seq"
         )
         return try rows.map { row in
-            let (id, owner, role, content, created) = try row.decode((UUID, String, String, String, Date).self)
-            return QuickReply(id: id, ownerID: owner, role: role, content: content, createdAt: created)
+            let c = row.makeRandomAccess()
+            return QuickReply(
+                id: try c["id"].decode(UUID.self),
+                ownerID: try c["owner_id"].decode(String.self),
+                role: try c["role"].decode(String.self),
+                content: try c["content"].decode(String.self),
+                createdAt: try c["created_at"].decode(Date.self)
+            )
         }
     }
 
@@ -115,30 +121,30 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
         )
         return try rows.first.map { row in
             let columns = row.makeRandomAccess()
-            guard let access = try OrderRows.access(from: columns, at: 0) else {
+            guard let access = try OrderRows.access(from: columns) else {
                 throw StrataError(.internalError, "A customer access row is empty.")
             }
-            return CustomerCredential(access: access, passwordHash: try columns[OrderRows.accessColumnCount].decode(String.self))
+            return CustomerCredential(access: access, passwordHash: try columns["password_hash"].decode(String.self))
         }
     }
 
     public func events(of orderID: UUID) async throws -> [OutboxEvent] {
         let rows = try await pool.query(
             """
-            SELECT aggregate_type, kind, payload::text, actor, request_id FROM strata.outbox
+            SELECT aggregate_type, kind, payload::text AS payload, actor, request_id FROM strata.outbox
             WHERE app = 'workorders' AND aggregate_id = \(orderID.uuidString) ORDER BY id
             """
         )
         return try rows.map { row in
-            let (type, kind, payload, actor, request) = try row.decode((String, String, String, String?, String?).self)
+            let c = row.makeRandomAccess()
             return OutboxEvent(
                 app: "workorders",
-                aggregateType: type,
+                aggregateType: try c["aggregate_type"].decode(String.self),
                 aggregateID: orderID.uuidString,
-                kind: kind,
-                payloadJSON: payload,
-                actor: actor,
-                requestID: request
+                kind: try c["kind"].decode(String.self),
+                payloadJSON: try c["payload"].decode(String.self),
+                actor: try c["actor"].decode(String?.self),
+                requestID: try c["request_id"].decode(String?.self)
             )
         }
     }
@@ -183,7 +189,11 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
             var stored = order
             try await renamingCodeConflict(order.code) {
                 let rows = try await connection.rows(OrderRows.InsertOrder(order: order, steps: steps), logger: logger)
-                (stored.version, stored.createdAt, stored.updatedAt) = try rows[0].decode((Int64, Date, Date).self)
+                let columns = rows[0].makeRandomAccess()
+                (stored.version, stored.createdAt, stored.updatedAt) = (
+                    try columns["version"].decode(Int64.self), try columns["created_at"].decode(Date.self),
+                    try columns["updated_at"].decode(Date.self)
+                )
             }
             stored.customerAccess = nil
             return stored
@@ -196,7 +206,8 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
             try await renamingCodeConflict(order.code) {
                 let rows = try await connection.rows(OrderRows.UpdateOrder(order: order, steps: steps), logger: logger)
                 guard let row = rows.first else { throw StrataError(.notFound, "No work order has this id.") }
-                (stored.version, stored.updatedAt) = try row.decode((Int64, Date).self)
+                let columns = row.makeRandomAccess()
+                (stored.version, stored.updatedAt) = (try columns["version"].decode(Int64.self), try columns["updated_at"].decode(Date.self))
             }
             return stored
         }
@@ -222,8 +233,9 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
                 throw StrataError(.notFound, "No work order has this id.")
             }
             var stored = order
-            (stored.version, stored.updatedAt) = try row.decode((Int64, Date).self)
-            return (stored, try OrderRows.progress(from: row, at: 2))
+            let columns = row.makeRandomAccess()
+            (stored.version, stored.updatedAt) = (try columns["order_version"].decode(Int64.self), try columns["order_updated_at"].decode(Date.self))
+            return (stored, try OrderRows.progress(from: row))
         }
 
         func appendMessage(_ message: NewMessage) async throws -> WorkOrderMessage {
@@ -263,7 +275,7 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
                 RETURNING \(unescaped: OrderRows.accessColumns)
                 """
             )
-            guard let stored = try OrderRows.access(from: rows[0].makeRandomAccess(), at: 0) else {
+            guard let stored = try OrderRows.access(from: rows[0].makeRandomAccess()) else {
                 throw StrataError(.internalError, "An inserted customer access is empty.")
             }
             return stored
@@ -278,7 +290,7 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
                 RETURNING \(unescaped: OrderRows.accessColumns)
                 """
             )
-            guard let row = rows.first, let stored = try OrderRows.access(from: row.makeRandomAccess(), at: 0) else {
+            guard let row = rows.first, let stored = try OrderRows.access(from: row.makeRandomAccess()) else {
                 throw StrataError(.notFound, "The work order has no customer access with this id.")
             }
             return stored
@@ -293,7 +305,8 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
                 """
             )
             return try rows.first.map { row in
-                let (id, created) = try row.decode((UUID, Date).self)
+                let columns = row.makeRandomAccess()
+                let (id, created) = (try columns["id"].decode(UUID.self), try columns["created_at"].decode(Date.self))
                 return QuickReply(id: id, ownerID: ownerID, role: role, content: content, createdAt: created)
             }
         }
