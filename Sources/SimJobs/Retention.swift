@@ -78,7 +78,7 @@ public enum SimJobsRetention {
     public static func removeExpiredStructures(pool: PostgresPool, objects: any ObjectStore) async throws -> Int {
         let service = StructureService(pool: pool, objects: objects)
         return try await Batches.drain(size: 1000) {
-            let keys = try await StructureStore(pool: pool).deleteExpired(limit: 1000)
+            let keys = try await service.store.deleteExpired(limit: 1000)
             await service.removeObjects(keys)
             return keys.count
         }

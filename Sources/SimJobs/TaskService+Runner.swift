@@ -69,13 +69,14 @@ extension TaskService {
         return try await applyWorkerChange(
             kind: "task.\(target.rawValue.lowercased())",
             worker: worker,
-            audit: Change(
+            audit: AuditRecord(
                 app: "simjobs",
+                actor: nil,
                 action: "status.change",
                 resourceType: "task",
                 resourceID: id.uuidString,
                 detailsJSON: #"{"status":\#(JSONText.quoted(target.rawValue))}"#
-            ).audit
+            )
         ) { connection in
             try await store.finish(id, job: job, to: target, errorType: errorType, errorMessage: errorMessage, on: connection, logger: logger)
         } then: { _, connection in

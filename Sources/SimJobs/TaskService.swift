@@ -191,14 +191,16 @@ public struct TaskService: Sendable {
             if let valid { checked.append(valid) }
         }
         guard errors.isEmpty else { throw StrataError.validation(errors) }
-        let valid = checked
-        if valid.contains(where: { $0.callback != nil }) && secrets == nil {
-            throw StrataError(.internalError, "This task service cannot seal callback secrets.")
+        // Each task with its callback, the secret sealed (before the transaction: it is CPU work).
+        let valid = try checked.map { task -> (Validated, TaskStore.Callback?) in
+            guard let callback = task.callback else { return (task, nil) }
+            guard let secrets else { throw StrataError(.internalError, "This task service cannot seal callback secrets.") }
+            return (task, TaskStore.Callback(url: callback.url, events: callback.events, sealedSecret: try secrets.seal(callback.secret)))
         }
         return try await pool.withTransaction { connection in
             var created: [SimulationTask] = []
             var callbacks: [UUID: TaskStore.Callback] = [:]
-            for task in valid {
+            for (task, callback) in valid {
                 let id = UUID()
                 let jobID = try await jobs.enqueue(
                     NewJob(
@@ -211,24 +213,21 @@ public struct TaskService: Sendable {
                     on: connection,
                     logger: logger
                 )
-                let callback = try task.callback.map {
-                    TaskStore.Callback(url: $0.url, events: $0.events, sealedSecret: try secrets!.seal($0.secret))
-                }
                 let inserted = try await store.insert(task, id: id, jobID: jobID, callback: callback, on: connection, logger: logger)
                 created.append(inserted)
                 callbacks[inserted.id] = callback
             }
             let ids = created.map(\.id.uuidString).joined(separator: ",")
             var change = try taskChange(created.map { ($0, "task.created") }, callbacks: callbacks)
-            change.audit =
-                Change(
-                    app: "simjobs",
-                    action: created.count == 1 ? "create" : "create.batch",
-                    resourceType: "task",
-                    resourceID: created.count == 1 ? created[0].id.uuidString : nil,
-                    status: 202,
-                    detailsJSON: #"{"tasks":\#(JSONText.quoted(ids))}"#
-                ).audit
+            change.audit = AuditRecord(
+                app: "simjobs",
+                actor: nil,
+                action: created.count == 1 ? "create" : "create.batch",
+                resourceType: "task",
+                resourceID: created.count == 1 ? created[0].id.uuidString : nil,
+                responseStatus: 202,
+                detailsJSON: #"{"tasks":\#(JSONText.quoted(ids))}"#
+            )
             try await ChangeLog.record(change, by: caller, on: connection, logger: logger)
             return created
         }
@@ -320,7 +319,14 @@ public struct TaskService: Sendable {
             if let jobID { _ = try await jobs.cancel(id: jobID, on: connection, logger: logger) }
             let status = task.status == .cancelled ? 200 : 202  // at once, or asked of the running worker
             var change = try await taskChange([(task, task.status == .cancelled ? "task.cancelled" : "task.cancel_requested")], on: connection)
-            change.audit = Change(app: "simjobs", action: "cancel", resourceType: "task", resourceID: id.uuidString, status: status).audit
+            change.audit = AuditRecord(
+                app: "simjobs",
+                actor: nil,
+                action: "cancel",
+                resourceType: "task",
+                resourceID: id.uuidString,
+                responseStatus: status
+            )
             try await ChangeLog.record(change, by: caller, on: connection, logger: logger)
             return task
         }

@@ -23,7 +23,7 @@ extension TaskStore {
             """
             UPDATE simjobs.tasks SET status = 'ASSIGNED', gpu_id = \(Int16(gpu)), worker_id = \(worker), attempt = \(Int32(job.attempt)),
                    assigned_at = now(), version = version + 1
-            WHERE id = \(id) AND status = ANY(\(Self.sources(of: .assigned))) AND job_id = \(job.id)
+            WHERE id = \(id) AND status = ANY(\(TaskStatus.sourceValues(of: .assigned))) AND job_id = \(job.id)
               AND EXISTS (SELECT 1 FROM strata.jobs j WHERE j.id = \(job.id) AND j.state = 'running' AND j.lease_token = \(job.leaseToken))
             RETURNING \(unescaped: Self.columns)
             """,
@@ -37,7 +37,7 @@ extension TaskStore {
         try await changed(
             """
             UPDATE simjobs.tasks SET status = 'RUNNING', started_at = now(), version = version + 1
-            WHERE id = \(id) AND status = ANY(\(Self.sources(of: .running))) AND job_id = \(job.id)
+            WHERE id = \(id) AND status = ANY(\(TaskStatus.sourceValues(of: .running))) AND job_id = \(job.id)
               AND EXISTS (SELECT 1 FROM strata.jobs j WHERE j.id = \(job.id) AND j.state = 'running' AND j.lease_token = \(job.leaseToken))
             RETURNING \(unescaped: Self.columns)
             """,
@@ -56,7 +56,7 @@ extension TaskStore {
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> SimulationTask? {
-        let sources = Self.sources(of: target).filter { $0 == "RUNNING" || $0 == "ASSIGNED" }
+        let sources = TaskStatus.sourceValues(of: target).filter { $0 == "RUNNING" || $0 == "ASSIGNED" }
         return try await changed(
             """
             UPDATE simjobs.tasks SET status = \(target.rawValue), finished_at = now(), error_type = \(errorType),

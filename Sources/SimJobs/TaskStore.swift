@@ -59,9 +59,6 @@ struct TaskStore: Sendable {
         return try rows.first.map(Self.task(from:))
     }
 
-    /// The states that may move to `target`, as bound text.
-    static func sources(of target: TaskStatus) -> [String] { TaskStatus.sourceValues(of: target) }
-
     /// A task's callback, its secret sealed.
     struct Callback: Sendable {
         var url: String
@@ -151,7 +148,7 @@ struct TaskStore: Sendable {
                 finished_at = CASE WHEN status = 'RUNNING' THEN finished_at ELSE now() END,
                 cancel_requested_at = coalesce(cancel_requested_at, now()),
                 version = version + 1
-            WHERE id = \(id) AND status = ANY(\(Self.sources(of: .cancelled)))
+            WHERE id = \(id) AND status = ANY(\(TaskStatus.sourceValues(of: .cancelled)))
             RETURNING \(unescaped: Self.columns), job_id
             """,
             logger: logger

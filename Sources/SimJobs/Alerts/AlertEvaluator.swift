@@ -110,7 +110,7 @@ public struct AlertEvaluator: Sendable {
 
     /// The current measurements by metric name.
     public func measurements() async throws -> [String: Double] {
-        var values = try await AlertStore(pool: pool).measurements()
+        var values = try await alerts.store.measurements()
         guard !values.isEmpty else { return [:] }
         var status = statvfs()
         if statvfs(diskPath, &status) == 0 {

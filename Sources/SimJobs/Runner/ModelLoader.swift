@@ -19,6 +19,7 @@ import StrataPostgres
 /// `model.unloaded`, `model.load_failed`) and a system log line (source `worker`).
 public struct ModelLoader: Service {
     let pool: PostgresPool
+    let store: ModelStore
     let worker: String
     /// Where the worker's tasks look for the GPUs holding their model.
     let slots: GPUSlots
@@ -28,6 +29,7 @@ public struct ModelLoader: Service {
 
     init(pool: PostgresPool, worker: String, slots: GPUSlots, command: CommandTemplate?, timeout: Duration, interval: Duration, logger: Logger) {
         self.pool = pool
+        self.store = ModelStore(pool: pool)
         self.worker = worker
         self.slots = slots
         self.command = command.map { OperatorCommand(words: $0.words, timeout: timeout) }
@@ -59,13 +61,13 @@ public struct ModelLoader: Service {
 
     /// A new process holds no model: loads it held are asked for again, unloads are done.
     func forgetHeldModels() async throws {
-        let (store, worker, logger) = (ModelStore(pool: pool), worker, pool.statementLogger)
+        let (store, worker, logger) = (store, worker, pool.statementLogger)
         try await pool.withTransaction { connection in try await store.forgetHeldModels(of: worker, on: connection, logger: logger) }
     }
 
     /// The oldest load or unload waiting for this worker.
     func nextPending() async throws -> Pending? {
-        try await ModelStore(pool: pool).nextPending(for: worker)
+        try await store.nextPending(for: worker)
     }
 
     /// Runs the model command for one load or unload and records how it ended.
@@ -89,7 +91,7 @@ public struct ModelLoader: Service {
     private func record(_ pending: Pending, failure: String?) async throws {
         let logger = pool.statementLogger
         let recorded = try await pool.withTransaction { connection -> Bool in
-            let changed = try await ModelStore(pool: pool).settle(pending, on: worker, failure: failure, on: connection, logger: logger)
+            let changed = try await store.settle(pending, on: worker, failure: failure, on: connection, logger: logger)
             // Asked otherwise meanwhile (an unload while loading): the next pass does that.
             guard changed else { return false }
             let kind = failure != nil ? "model.load_failed" : (pending.unloading ? "model.unloaded" : "model.loaded")

@@ -82,18 +82,28 @@ public struct OutboxWriter: Sendable {
         for job in jobs { try JobQueue.validate(job) }
         var bindings = PostgresBindings()
         AppendOutboxEvent(event: event, wake: RelayWakeUp.claim()).appendBindings(to: &bindings)
-        var next = AppendOutboxEvent.bindingDataTypes.count + 1
-        var sql = "WITH event AS (\(AppendOutboxEvent.statement(parametersFrom: next - AppendOutboxEvent.bindingDataTypes.count)))"
-        if let record {
-            InsertAuditRecord(record: record).appendBindings(to: &bindings)
-            sql += ", audit AS (\(InsertAuditRecord.statement(parametersFrom: next)))"
-            next += InsertAuditRecord.bindingDataTypes.count
-        }
+        if let record { InsertAuditRecord(record: record).appendBindings(to: &bindings) }
         EnqueueJobs(jobs: jobs).appendBindings(to: &bindings)
-        sql += ", jobs AS (\(EnqueueJobs.statement(parametersFrom: next)))"
-        sql += " SELECT event.id, (SELECT count(*) FROM jobs)\(record == nil ? "" : ", (SELECT id FROM audit)") FROM event"
+        let sql = record == nil ? Self.eventWithJobs : Self.eventWithAuditAndJobs
         try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
     }
+
+    /// An event and jobs in one statement: ``AppendOutboxEvent`` and ``EnqueueJobs`` as they are
+    /// (a data-modifying `WITH` runs whether or not the query reads it).
+    static let eventWithJobs = """
+        WITH event AS (\(AppendOutboxEvent.statement(parametersFrom: 1))),
+             jobs AS (\(EnqueueJobs.statement(parametersFrom: AppendOutboxEvent.bindingDataTypes.count + 1)))
+        SELECT id FROM event
+        """
+
+    /// An event, its audit entry and jobs in one statement (see ``eventWithJobs``).
+    static let eventWithAuditAndJobs = """
+        WITH event AS (\(AppendOutboxEvent.statement(parametersFrom: 1))),
+             audit AS (\(InsertAuditRecord.statement(parametersFrom: AppendOutboxEvent.bindingDataTypes.count + 1))),
+             jobs AS (\(EnqueueJobs.statement(
+                parametersFrom: AppendOutboxEvent.bindingDataTypes.count + InsertAuditRecord.bindingDataTypes.count + 1)))
+        SELECT id FROM event
+        """
 
     /// Appends several events in order, in two statements whatever their number: the
     /// aggregates' locks first, taken in a fixed (sorted) order so that two transactions

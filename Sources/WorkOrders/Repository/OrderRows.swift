@@ -220,35 +220,27 @@ enum OrderRows {
 
     static func summary(from row: PostgresRow) throws -> WorkOrderSummary {
         let c = row.makeRandomAccess()
-        guard let priority = WorkOrderPriority(rawValue: try c["priority"].decode(String.self)),
-            let status = WorkOrderStatus(rawValue: try c["status"].decode(String.self))
-        else { throw StrataError(.internalError, "A work order row holds an unknown priority or status.") }
-        var summary = WorkOrderSummary(
-            WorkOrder(
-                id: try c["id"].decode(UUID.self),
-                code: try c["code"].decode(String.self),
-                title: try c["title"].decode(String.self),
-                priority: priority,
-                status: status,
-                ownerID: try c["owner_id"].decode(String.self),
-                ownerName: try c["owner_name"].decode(String.self),
-                watchers: try c["watchers"].decode([String].self),
-                startAt: try c["start_at"].decode(Date?.self),
-                endAt: try c["end_at"].decode(Date?.self),
-                targetQuantity: Int(try c["target_quantity"].decode(Int32.self)),
-                completedQuantity: Int(try c["completed_quantity"].decode(Int32.self)),
-                defectiveQuantity: Int(try c["defective_quantity"].decode(Int32.self)),
-                version: try c["version"].decode(Int64.self),
-                createdAt: try c["created_at"].decode(Date.self),
-                updatedAt: try c["updated_at"].decode(Date.self)
-            )
-        )
+        var summary = WorkOrderSummary(try listedOrder(from: c))
         summary.customerAccessStatus = try c["access_status"].decode(String?.self).flatMap(CustomerAccess.Status.init(rawValue:))
         return summary
     }
 
     static func order(from row: PostgresRow) throws -> WorkOrder {
         let c = row.makeRandomAccess()
+        var order = try listedOrder(from: c)
+        order.description = try c["description"].decode(String.self)
+        order.procurement = .init(
+            autoNotify: try c["procurement_auto_notify"].decode(Bool.self),
+            targetFactoryID: try c["target_factory_id"].decode(String?.self),
+            targetFactoryName: try c["target_factory_name"].decode(String?.self)
+        )
+        order.steps = try steps(from: c)
+        order.customerAccess = try access(from: c)
+        return order
+    }
+
+    /// The order's own columns that both ``select`` and ``selectSummary`` read.
+    private static func listedOrder(from c: PostgresRandomAccessRow) throws -> WorkOrder {
         guard let priority = WorkOrderPriority(rawValue: try c["priority"].decode(String.self)),
             let status = WorkOrderStatus(rawValue: try c["status"].decode(String.self))
         else { throw StrataError(.internalError, "A work order row holds an unknown priority or status.") }
@@ -256,7 +248,6 @@ enum OrderRows {
             id: try c["id"].decode(UUID.self),
             code: try c["code"].decode(String.self),
             title: try c["title"].decode(String.self),
-            description: try c["description"].decode(String.self),
             priority: priority,
             status: status,
             ownerID: try c["owner_id"].decode(String.self),
@@ -267,13 +258,6 @@ enum OrderRows {
             targetQuantity: Int(try c["target_quantity"].decode(Int32.self)),
             completedQuantity: Int(try c["completed_quantity"].decode(Int32.self)),
             defectiveQuantity: Int(try c["defective_quantity"].decode(Int32.self)),
-            procurement: .init(
-                autoNotify: try c["procurement_auto_notify"].decode(Bool.self),
-                targetFactoryID: try c["target_factory_id"].decode(String?.self),
-                targetFactoryName: try c["target_factory_name"].decode(String?.self)
-            ),
-            steps: try steps(from: c),
-            customerAccess: try access(from: c),
             version: try c["version"].decode(Int64.self),
             createdAt: try c["created_at"].decode(Date.self),
             updatedAt: try c["updated_at"].decode(Date.self)
