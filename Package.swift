@@ -194,6 +194,22 @@ let package = Package(
             resources: [.copy("Resources/Migrations"), .copy("Resources/openapi.json")],
             swiftSettings: strictSettings
         ),
+        // Workflow automation store (seed 004): versioned workflows, executions run by leased workers.
+        .target(
+            name: "Workflows",
+            dependencies: [
+                "StrataCore",
+                "StrataEvents",
+                "StrataPostgres",
+                "StrataHTTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Resources/Migrations"), .copy("Resources/openapi.json")],
+            swiftSettings: strictSettings
+        ),
         // Composition root: configuration → services → one application.
         .target(
             name: "StrataServer",
@@ -201,6 +217,7 @@ let package = Package(
                 "StrataObjects",
                 "SimJobs",
                 "WorkOrders",
+                "Workflows",
                 "StrataEvents",
                 "StrataRedis",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -352,6 +369,23 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "WorkflowsTests",
+            dependencies: [
+                "Workflows",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                "StrataCore",
+                "StrataPostgres",
+                "StrataHTTP",
+                "StrataTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -9,6 +9,7 @@ public import StrataPostgres
 public import StrataRedis
 import StrataTelemetry
 import WorkOrders
+import Workflows
 
 /// Builds the Strata HTTP application from its modules.
 public enum StrataApplication {
@@ -19,6 +20,7 @@ public enum StrataApplication {
         PlatformModule.self,
         SimJobsModule.self,
         WorkOrdersModule.self,
+        WorkflowsModule.self,
     ]
 
     /// Every module of the server with default settings.

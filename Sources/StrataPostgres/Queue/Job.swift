@@ -53,6 +53,24 @@ public struct ClaimedJob: Sendable, Equatable {
     public var attempt: Int
     public var maxAttempts: Int
     public var leaseToken: UUID
+
+    /// A claimed job as its holder names it in later reports (its id and lease token), for a
+    /// worker that holds the lease in another process (a worker protocol over HTTP): the lease
+    /// guards are the id and the token; the other fields are not read by them.
+    public init(id: Int64, queue: String, kind: String, leaseToken: UUID) {
+        self.init(id: id, queue: queue, kind: kind, argsJSON: "{}", priority: 2, attempt: 1, maxAttempts: 1, leaseToken: leaseToken)
+    }
+
+    init(id: Int64, queue: String, kind: String, argsJSON: String, priority: Int, attempt: Int, maxAttempts: Int, leaseToken: UUID) {
+        self.id = id
+        self.queue = queue
+        self.kind = kind
+        self.argsJSON = argsJSON
+        self.priority = priority
+        self.attempt = attempt
+        self.maxAttempts = maxAttempts
+        self.leaseToken = leaseToken
+    }
 }
 
 /// A job whose lease expired, as the rescue left it: `available` again (attempts left) or

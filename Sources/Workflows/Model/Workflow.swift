@@ -1,0 +1,153 @@
+public import Foundation
+public import StrataCore
+
+/// What a workflow keeps of its executions and how it runs them (its `settings`; n8n's
+/// `saveDataSuccessExecution`, `saveDataErrorExecution`, `saveManualExecutions`).
+public struct WorkflowSettings: Sendable, Equatable, Codable {
+    /// Whether to keep what a run produced: `all` or `none`.
+    public enum Keep: String, Sendable, Codable, CaseIterable {
+        case all
+        case none
+    }
+
+    /// The data of successful executions.
+    public var saveDataSuccessExecution: Keep?
+    /// The data of failed, crashed and cancelled executions.
+    public var saveDataErrorExecution: Keep?
+    /// The data of manual executions (whatever their end).
+    public var saveManualExecutions: Bool?
+    /// How many times an execution whose worker was lost is started again (0 to 10, default 0:
+    /// it ends Crashed).
+    public var retryOnCrash: Int?
+    /// Most executions of this workflow running at once (1 to 1000; none: no limit).
+    public var maxConcurrency: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case saveDataSuccessExecution = "save_data_success_execution"
+        case saveDataErrorExecution = "save_data_error_execution"
+        case saveManualExecutions = "save_manual_executions"
+        case retryOnCrash = "retry_on_crash"
+        case maxConcurrency = "max_concurrency"
+    }
+
+    public init(
+        saveDataSuccessExecution: Keep? = nil,
+        saveDataErrorExecution: Keep? = nil,
+        saveManualExecutions: Bool? = nil,
+        retryOnCrash: Int? = nil,
+        maxConcurrency: Int? = nil
+    ) {
+        self.saveDataSuccessExecution = saveDataSuccessExecution
+        self.saveDataErrorExecution = saveDataErrorExecution
+        self.saveManualExecutions = saveManualExecutions
+        self.retryOnCrash = retryOnCrash
+        self.maxConcurrency = maxConcurrency
+    }
+
+    /// The field errors of out-of-range settings (`settings.retry_on_crash` …).
+    var problems: [StrataError.FieldError] {
+        var problems: [StrataError.FieldError] = []
+        if let retries = retryOnCrash, !(0...10).contains(retries) {
+            problems.append(.init(field: "settings.retry_on_crash", reason: "must be 0 to 10"))
+        }
+        if let limit = maxConcurrency, !(1...1000).contains(limit) {
+            problems.append(.init(field: "settings.max_concurrency", reason: "must be 1 to 1000"))
+        }
+        return problems
+    }
+
+    /// Whether an execution of `mode` that ended `status` keeps its result data.
+    func keepsData(mode: ExecutionMode, status: ExecutionStatus) -> Bool {
+        if mode == .manual, saveManualExecutions == false { return false }
+        return status == .success ? saveDataSuccessExecution != Keep.none : saveDataErrorExecution != Keep.none
+    }
+
+    var json: String { (try? String(decoding: JSONEncoder.api().encode(self), as: UTF8.self)) ?? "{}" }
+}
+
+/// A workflow as the API shows it. Its graph (`nodes`, `connections`) is included by
+/// `?include=details` and by the writes that return it.
+public struct Workflow: Sendable, Encodable {
+    public var id: UUID
+    public var name: String
+    public var status: WorkflowStatus
+    public var settings: WorkflowSettings
+    public var staticData: JSONValue?
+    public var pinData: JSONValue
+    public var meta: JSONValue
+    /// The graph version the workflow holds now.
+    public var versionID: UUID
+    /// The graph version its executions run while it is active.
+    public var activeVersionID: UUID?
+    public var triggerCount: Int64
+    public var isArchived: Bool
+    public var tags: [String]
+    /// The edit counter: the ETag.
+    public var version: Int64
+    public var createdAt: Date
+    public var createdBy: String
+    public var updatedAt: Date
+    public var updatedBy: String
+    /// The graph, when asked for.
+    public var nodes: [JSONValue]?
+    public var connections: [JSONValue]?
+
+    enum CodingKeys: String, CodingKey {
+        case id, name, status, settings, meta, tags, version, nodes, connections
+        case staticData = "static_data"
+        case pinData = "pin_data"
+        case versionID = "version_id"
+        case activeVersionID = "active_version_id"
+        case triggerCount = "trigger_count"
+        case isArchived = "is_archived"
+        case createdAt = "created_at"
+        case createdBy = "created_by"
+        case updatedAt = "updated_at"
+        case updatedBy = "updated_by"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(name, forKey: .name)
+        try container.encode(status, forKey: .status)
+        try container.encode(settings, forKey: .settings)
+        try container.encode(staticData, forKey: .staticData)
+        try container.encode(pinData, forKey: .pinData)
+        try container.encode(meta, forKey: .meta)
+        try container.encode(versionID, forKey: .versionID)
+        try container.encode(activeVersionID, forKey: .activeVersionID)
+        try container.encode(triggerCount, forKey: .triggerCount)
+        try container.encode(isArchived, forKey: .isArchived)
+        try container.encode(tags, forKey: .tags)
+        try container.encode(version, forKey: .version)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(createdBy, forKey: .createdBy)
+        try container.encode(updatedAt, forKey: .updatedAt)
+        try container.encode(updatedBy, forKey: .updatedBy)
+        try container.encodeIfPresent(nodes, forKey: .nodes)
+        try container.encodeIfPresent(connections, forKey: .connections)
+    }
+}
+
+/// One graph version of a workflow (`workflow_history`).
+public struct WorkflowVersion: Sendable, Encodable {
+    public var versionID: UUID
+    public var workflowID: UUID
+    /// 1, 2, 3 … per workflow.
+    public var number: Int
+    public var authors: String
+    public var restoredFrom: UUID?
+    public var createdAt: Date
+    /// The graph, when asked for (one version's read).
+    public var nodes: [JSONValue]?
+    public var connections: [JSONValue]?
+
+    enum CodingKeys: String, CodingKey {
+        case number, authors, nodes, connections
+        case versionID = "version_id"
+        case workflowID = "workflow_id"
+        case restoredFrom = "restored_from"
+        case createdAt = "created_at"
+    }
+}

@@ -1,0 +1,202 @@
+public import Foundation
+import Logging
+import PostgresNIO
+public import StrataCore
+public import StrataPostgres
+
+/// The worker protocol: the same service whether the worker is an external engine over HTTP
+/// or `strata workflows runner`. A worker claims executions from the platform queue under a
+/// lease, heartbeats while it runs them, appends progress, and finishes each with its result;
+/// every report names the lease, and a report under a lost lease changes nothing.
+extension ExecutionService {
+    /// A lease as a worker holds it: `<job id>.<token>`.
+    static func leaseText(_ job: ClaimedJob) -> String { "\(job.id).\(job.leaseToken.uuidString.lowercased())" }
+
+    /// The job a lease text names.
+    /// - Throws: `workflows.lease_lost` for a text that is not a lease.
+    static func job(lease text: String) throws -> ClaimedJob {
+        let parts = text.split(separator: ".", maxSplits: 1)
+        guard parts.count == 2, let id = Int64(parts[0]), let token = UUID(uuidString: String(parts[1])) else {
+            throw StrataError(.invalidValue, "The lease is not one this server handed out (`<job id>.<token>`).", details: ["field": "lease"])
+        }
+        return ClaimedJob(id: id, queue: queue, kind: jobKind, leaseToken: token)
+    }
+
+    static func leaseLost(_ id: UUID) -> StrataError {
+        StrataError(
+            .leaseLost,
+            "This lease no longer holds the execution (it expired, or the execution ended); stop working on it.",
+            details: ["execution_id": id.uuidString.lowercased()]
+        )
+    }
+
+    /// Claims up to `limit` executions for `worker`, each leased for `lease`.
+    /// - Returns: The executions started (Running), with what to run; empty when none waits.
+    public func claim(worker: String, limit: Int, lease: Duration) async throws -> [ClaimedExecution] {
+        guard (1...200).contains(worker.count) else { throw StrataError.validation([.init(field: "worker", reason: "must be 1 to 200 characters")]) }
+        guard (1...100).contains(limit) else { throw StrataError.validation([.init(field: "limit", reason: "must be 1 to 100")]) }
+        let (store, jobs, logger) = (store, jobs, logger)
+        return try await pool.withTransaction { connection in
+            let claimed = try await jobs.claim(queue: Self.queue, limit: limit, worker: worker, lease: lease, on: connection, logger: logger)
+            guard !claimed.isEmpty else { return [] }
+            var byExecution: [UUID: ClaimedJob] = [:]
+            for job in claimed {
+                if let id = (try? JSONValue(parsing: job.argsJSON))?["execution_id"]?.stringValue.flatMap(UUID.init(uuidString:)) {
+                    byExecution[id] = job
+                }
+            }
+            let started = try await store.start(byExecution.map { ($0.key, $0.value.id) }, worker: worker, on: connection, logger: logger)
+            // Jobs whose execution was cancelled (or removed) before it started end here.
+            let startedIDs = Set(started.map(\.execution.id))
+            let idle = claimed.filter { job in !byExecution.contains { $0.value.id == job.id && startedIDs.contains($0.key) } }
+            _ = try await jobs.complete(idle.map { ($0, nil) }, on: connection, logger: logger)
+            let expires = Date().addingTimeInterval(Double(lease.milliseconds) / 1000)
+            let change = Change(events: started.map { Self.event($0.execution, "execution.started") })
+            try await ChangeLog.record(change, by: .job(worker, kind: "worker"), on: connection, logger: logger)
+            return started.compactMap { started in
+                byExecution[started.execution.id].map { job in
+                    ClaimedExecution(
+                        execution: started.execution,
+                        lease: Self.leaseText(job),
+                        leaseExpiresAt: expires,
+                        input: started.input,
+                        workflowData: started.workflowData
+                    )
+                }
+            }
+        }
+    }
+
+    /// Extends the lease of a running execution.
+    /// - Returns: Whether its cancellation was asked for (the worker should stop and finish it
+    ///   `cancelled`).
+    /// - Throws: `workflows.lease_lost` when the lease no longer holds it.
+    public func heartbeat(_ id: UUID, lease text: String, extendBy lease: Duration) async throws -> Bool {
+        let job = try Self.job(lease: text)
+        let (jobs, logger) = (jobs, logger)
+        let held = try await pool.withConnection { connection in
+            try await jobs.heartbeat(job, lease: lease, on: connection, logger: logger)
+        }
+        guard let cancelRequested = held else { throw Self.leaseLost(id) }
+        return cancelRequested
+    }
+
+    /// Appends progress lines to a running execution's log.
+    /// - Throws: `workflows.lease_lost`.
+    public func progress(_ id: UUID, lease text: String, lines: [(node: String?, message: String)]) async throws {
+        let job = try Self.job(lease: text)
+        guard !lines.isEmpty else { return }
+        let (store, logger) = (store, logger)
+        let held = try await pool.withConnection { connection in
+            try await store.appendLog(id, job: job, lines: lines, on: connection, logger: logger)
+        }
+        if !held { throw Self.leaseLost(id) }
+    }
+
+    /// How a worker ends its run.
+    public struct Outcome: Sendable, Decodable {
+        /// `success`, `failed`, `cancelled`, or `waiting` (with `wait_till`: the execution waits
+        /// and is claimed again then).
+        public var status: ExecutionStatus
+        /// The result (any JSON), kept as the workflow's settings say.
+        public var result: JSONValue?
+        /// Why it failed.
+        public var error: String?
+        public var waitTill: Date?
+
+        enum CodingKeys: String, CodingKey {
+            case status, result, error
+            case waitTill = "wait_till"
+        }
+
+        public init(status: ExecutionStatus, result: JSONValue? = nil, error: String? = nil, waitTill: Date? = nil) {
+            self.status = status
+            self.result = result
+            self.error = error
+            self.waitTill = waitTill
+        }
+    }
+
+    /// Ends a running execution under its lease: its status, result and statistics in one
+    /// transaction; the job completes (or, for `waiting`, is queued again for `wait_till`).
+    /// - Throws: `validation_failed`, `workflows.lease_lost`, `transition_refused`.
+    public func finish(_ id: UUID, lease text: String, _ outcome: Outcome) async throws -> Execution {
+        let job = try Self.job(lease: text)
+        var problems: [StrataError.FieldError] = []
+        if ![.success, .failed, .cancelled, .waiting].contains(outcome.status) {
+            problems.append(.init(field: "status", reason: "must be success, failed, cancelled or waiting"))
+        }
+        if outcome.status == .waiting, outcome.waitTill == nil { problems.append(.init(field: "wait_till", reason: "is required with waiting")) }
+        if outcome.status != .waiting, outcome.waitTill != nil { problems.append(.init(field: "wait_till", reason: "goes only with waiting")) }
+        if let error = outcome.error, error.count > 10_000 { problems.append(.init(field: "error", reason: "at most 10000 characters")) }
+        let resultJSON = outcome.result.map(\.text)
+        if let resultJSON, resultJSON.utf8.count > resultLimit {
+            problems.append(.init(field: "result", reason: "is larger than \(resultLimit) bytes (WORKFLOWS_MAX_RESULT_BYTES)"))
+        }
+        if !problems.isEmpty { throw StrataError.validation(problems) }
+        let (store, jobs, logger) = (store, jobs, logger)
+        return try await pool.withTransaction { connection in
+            let keep = try await Self.keepsResult(of: id, status: outcome.status, on: connection, logger: logger)
+            guard
+                let execution = try await store.finish(
+                    id,
+                    job: job,
+                    to: outcome.status,
+                    errorMessage: outcome.error,
+                    waitTill: outcome.waitTill,
+                    resultJSON: keep ? resultJSON : nil,
+                    on: connection,
+                    logger: logger
+                )
+            else {
+                guard let current = try await store.find(id) else { throw Self.notFound() }
+                if current.status == .running || current.status.allows(outcome.status) { throw Self.leaseLost(id) }
+                throw current.status.refusal(to: outcome.status)
+            }
+            _ = try await jobs.complete(job, on: connection, logger: logger)
+            var change = Change(events: [Self.event(execution, "execution.\(execution.status.rawValue)")])
+            if execution.status == .waiting { change.jobs = [Self.job(for: id, runAt: outcome.waitTill)] }
+            try await ChangeLog.record(change, by: .job(execution.workerID ?? "worker", kind: "worker"), on: connection, logger: logger)
+            return execution
+        }
+    }
+
+    /// Whether the workflow of execution `id` keeps the result of a run that ends `status`.
+    static func keepsResult(of id: UUID, status: ExecutionStatus, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query(
+            """
+            SELECT w.settings::text AS settings, e.mode FROM workflows.execution_entity AS e
+            JOIN workflows.workflow_entity AS w ON w.id = e.workflow_id WHERE e.id = \(id)
+            """,
+            logger: logger
+        ).collect()
+        guard let row = rows.first else { return false }
+        let columns = row.makeRandomAccess()
+        let settings = try JSONDecoder.api().decode(WorkflowSettings.self, from: Data(columns["settings"].decode(String.self).utf8))
+        let mode = ExecutionMode(code: try columns["mode"].decode(Int32.self)) ?? .manual
+        return status == .waiting || settings.keepsData(mode: mode, status: status)
+    }
+
+    /// The queue's follow-up on executions whose worker was lost (their job's lease expired):
+    /// Running → Crashed, and a retry started when the workflow's `retry_on_crash` allows
+    /// one more. Runs in the rescue's transaction.
+    public static func rescueHandler(pool: PostgresPool) -> RescueHandler {
+        { rescued, connection, logger in
+            let store = ExecutionStore(pool: pool)
+            let crashed = try await store.crash(jobs: rescued.map(\.id), on: connection, logger: logger)
+            var change = Change()
+            for (execution, allowed, before) in crashed {
+                change.events.append(event(execution, "execution.crashed"))
+                if before < allowed {
+                    let retry = try await insertRetry(of: execution, store: store, on: connection, logger: logger)
+                    change.events.append(event(retry, "execution.created"))
+                    change.jobs.append(job(for: retry.id, runAt: nil))
+                }
+            }
+            if !crashed.isEmpty {
+                logger.warning("executions crashed (worker lost)", metadata: ["strata.workflows.crashed": "\(crashed.count)"])
+                try await ChangeLog.record(change, by: .job("workflows.rescue"), on: connection, logger: logger)
+            }
+        }
+    }
+}

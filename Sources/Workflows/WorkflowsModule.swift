@@ -1,0 +1,91 @@
+public import Foundation
+public import Hummingbird
+import Logging
+public import ServiceLifecycle
+public import StrataCore
+public import StrataHTTP
+public import StrataPostgres
+
+/// The workflow automation store (`workflows`, seed 004): versioned workflows, executions run
+/// by leased workers (external engines over the HTTP worker protocol), exact statistics. The
+/// module's service rescues executions whose worker was lost (Crashed, or retried when the
+/// workflow allows it), so none is left Running without a live worker.
+public struct WorkflowsModule: ConfigurableModule {
+    /// The app's settings.
+    public struct Configuration: Sendable {
+        /// Limits of a workflow's graph (`WORKFLOWS_MAX_NODES`, `WORKFLOWS_MAX_GRAPH_BYTES`).
+        public var graphLimits: WorkflowGraph.Limits
+        /// The largest execution input or result kept, in bytes (`WORKFLOWS_MAX_RESULT_BYTES`).
+        public var resultLimit: Int
+
+        public init(graphLimits: WorkflowGraph.Limits = .init(), resultLimit: Int = 16 << 20) {
+            self.graphLimits = graphLimits
+            self.resultLimit = resultLimit
+        }
+    }
+
+    public let name = "workflows"
+    public let configuration: Configuration
+
+    public init(configuration: Configuration = .init()) {
+        self.configuration = configuration
+    }
+
+    /// Reads `WORKFLOWS_MAX_NODES`, `WORKFLOWS_MAX_GRAPH_BYTES` and `WORKFLOWS_MAX_RESULT_BYTES`.
+    public init(settings: ModuleSettings) throws {
+        let environment = settings.environment
+        self.init(
+            configuration: Configuration(
+                graphLimits: .init(
+                    maxNodes: try environment.int("WORKFLOWS_MAX_NODES", default: 1000, in: 1...100_000),
+                    maxBytes: try environment.int("WORKFLOWS_MAX_GRAPH_BYTES", default: 2 << 20, in: 1024...(256 << 20))
+                ),
+                resultLimit: try environment.int("WORKFLOWS_MAX_RESULT_BYTES", default: 16 << 20, in: 1024...(1 << 30))
+            )
+        )
+    }
+
+    public var uploadLimits: [UploadLimit] {
+        let graph = configuration.graphLimits.maxBytes * 2
+        let data = configuration.resultLimit + (64 << 10)
+        return [
+            UploadLimit(path: "/api/workflows/workflows", limit: graph),
+            UploadLimit(path: "/api/workflows/workflows/{id}", limit: graph),
+            UploadLimit(path: "/api/workflows/workflows/{id}/executions", limit: data),
+            UploadLimit(path: "/api/workflows/executions/{id}/finish", limit: data),
+        ]
+    }
+
+    public func openAPIFragment() throws -> Data? { try openAPIFragment(in: .module) }
+
+    public func migrationLine() throws -> MigrationLine {
+        guard let directory = Bundle.module.url(forResource: "Migrations", withExtension: nil)?.appendingPathComponent("workflows") else {
+            throw StrataError(.migrationInvalid, "The workflows migration files are missing from the Workflows resources")
+        }
+        return try MigrationLine(module: name, directory: directory)
+    }
+
+    /// Raw insight points are kept a year by month.
+    public var partitionedTables: [PartitionedTable] {
+        [PartitionedTable(schema: "workflows", table: "insight_raw", column: "created_at", retention: .drop(after: 12))]
+    }
+
+    public func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {
+        let workflows = WorkflowService(pool: environment.pool, limits: configuration.graphLimits, logger: environment.logger)
+        let executions = ExecutionService(pool: environment.pool, resultLimit: configuration.resultLimit, logger: environment.logger)
+        WorkflowsController(workflows: workflows, executions: executions).addRoutes(to: router)
+        ExecutionsController(executions: executions).addRoutes(to: router)
+    }
+
+    public func services(environment: ModuleEnvironment) -> [any Service] {
+        [
+            JobWorker(
+                pool: environment.pool,
+                handlers: [:],
+                rescueHandlers: [ExecutionService.queue: ExecutionService.rescueHandler(pool: environment.pool)],
+                configuration: .init(queues: [], concurrency: 1, pollInterval: .seconds(2), name: "workflows-supervisor"),
+                logger: environment.logger
+            )
+        ]
+    }
+}
