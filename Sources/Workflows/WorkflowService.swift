@@ -346,19 +346,19 @@ public struct WorkflowService: Sendable {
     static func check(name: String, graph: WorkflowGraph, settings: WorkflowSettings, tags: [String], limits: WorkflowGraph.Limits) throws -> [String]
     {
         var problems: [StrataError.FieldError] = []
-        if !(1...128).contains(name.count) || name.allSatisfy(\.isWhitespace) {
+        if !(1...128).contains(name.textLength) || name.allSatisfy(\.isWhitespace) {
             problems.append(.init(field: "name", reason: "must be 1 to 128 characters, not only spaces"))
         }
         problems += settings.problems
         var unique: [String] = []
         for (index, tag) in tags.enumerated() {
-            if !(1...24).contains(tag.count) || tag.allSatisfy(\.isWhitespace) {
+            if !(1...24).contains(tag.textLength) || tag.allSatisfy(\.isWhitespace) {
                 problems.append(.init(field: "tags[\(index)]", reason: "must be 1 to 24 characters, not only spaces"))
             } else if !unique.contains(tag) {
                 unique.append(tag)
             }
         }
-        if unique.count > 20 { problems.append(.init(field: "tags", reason: "at most 20 tags")) }
+        if tags.count > 20 { problems.append(.init(field: "tags", reason: "at most 20 tags")) }
         do {
             try graph.validate(limits: limits)
         } catch let error as StrataError where error.code == .validationFailed {

@@ -75,6 +75,7 @@ public struct WorkflowsModule: ConfigurableModule {
         let executions = ExecutionService(pool: environment.pool, resultLimit: configuration.resultLimit, logger: environment.logger)
         WorkflowsController(workflows: workflows, executions: executions).addRoutes(to: router)
         ExecutionsController(executions: executions).addRoutes(to: router)
+        DatabaseMetricsController(pool: environment.pool).addRoutes(to: router)
     }
 
     public func services(environment: ModuleEnvironment) -> [any Service] {

@@ -235,7 +235,7 @@ struct ProbeModule: StrataModule {
 @Suite struct ModuleSettingsTests {
     @Test func everyModuleIsMadeFromTheEnvironmentAndABadVariableNamesItself() throws {
         let configuration = try ServerConfiguration(environment: EnvironmentReader(["AUDIT_RETENTION": "drop:24", "WORKORDERS_STORE": "memory"]))
-        #expect(configuration.modules.map(\.name) == ["strata", "simjobs", "workorders"])
+        #expect(configuration.modules.map(\.name) == ["strata", "simjobs", "workorders", "workflows"])
         let audit = configuration.modules.flatMap(\.partitionedTables).first { $0.table == "audit_log" }
         #expect(audit?.retention == .drop(after: 24), "the platform module read AUDIT_RETENTION")
         for (name, value) in [("WORKORDERS_STORE", "paper"), ("SIMJOBS_UPLOAD_MAX_SIZE", "12"), ("SIMJOBS_ALERT_WEBHOOK_SECRET", "s")] {

@@ -40,8 +40,9 @@ public struct DatabaseStatistics: Sendable, Codable, Equatable {
     }
 
     /// Reads the figures of the pool's database.
+    /// - Parameter schema: Only the tables of this schema (an app's); all when `nil`.
     /// - Throws: A mapped database error.
-    public static func collect(from pool: PostgresPool) async throws -> DatabaseStatistics {
+    public static func collect(from pool: PostgresPool, schema: String? = nil) async throws -> DatabaseStatistics {
         try await pool.withConnection { connection in
             let log = pool.statementLogger
             let databaseRows = try await connection.query(
@@ -59,7 +60,8 @@ public struct DatabaseStatistics: Sendable, Codable, Equatable {
             let tableRows = try await connection.query(
                 """
                 SELECT schemaname::text, relname::text, n_tup_ins, n_tup_upd, n_tup_del, n_live_tup
-                FROM pg_catalog.pg_stat_user_tables ORDER BY schemaname, relname
+                FROM pg_catalog.pg_stat_user_tables WHERE \(schema)::text IS NULL OR schemaname = \(schema)
+                ORDER BY schemaname, relname
                 """,
                 logger: log
             )

@@ -55,14 +55,14 @@ public struct WorkflowGraph: Sendable, Equatable {
                 problems.append(.init(field: "nodes[\(index)]", reason: "must be an object"))
                 continue
             }
-            guard let name = node["name"]?.stringValue, (1...128).contains(name.count) else {
+            guard let name = node["name"]?.stringValue, (1...128).contains(name.textLength) else {
                 problems.append(.init(field: "nodes[\(index)].name", reason: "must be a name of 1 to 128 characters"))
                 continue
             }
             if !names.insert(name).inserted {
                 problems.append(.init(field: "nodes[\(index)].name", reason: "repeats the node name \"\(name)\"; node names are unique"))
             }
-            guard let kind = node["kind"]?.stringValue, (1...200).contains(kind.count) else {
+            guard let kind = node["kind"]?.stringValue, (1...200).contains(kind.textLength) else {
                 problems.append(.init(field: "nodes[\(index)].kind", reason: "must name the node's kind (1 to 200 characters)"))
                 continue
             }

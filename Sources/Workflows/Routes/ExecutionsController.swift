@@ -109,10 +109,10 @@ public struct ExecutionsController: Sendable {
             var problems: [StrataError.FieldError] = []
             if progress.lines.count > 1000 { problems.append(.init(field: "lines", reason: "at most 1000 lines at once")) }
             for (index, line) in progress.lines.enumerated() {
-                if !(1...10_000).contains(line.message.count) {
+                if !(1...10_000).contains(line.message.textLength) {
                     problems.append(.init(field: "lines[\(index)].message", reason: "must be 1 to 10000 characters"))
                 }
-                if let node = line.node, !(1...128).contains(node.count) {
+                if let node = line.node, !(1...128).contains(node.textLength) {
                     problems.append(.init(field: "lines[\(index)].node", reason: "must be 1 to 128 characters"))
                 }
             }

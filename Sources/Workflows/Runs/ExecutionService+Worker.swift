@@ -33,7 +33,9 @@ extension ExecutionService {
     /// Claims up to `limit` executions for `worker`, each leased for `lease`.
     /// - Returns: The executions started (Running), with what to run; empty when none waits.
     public func claim(worker: String, limit: Int, lease: Duration) async throws -> [ClaimedExecution] {
-        guard (1...200).contains(worker.count) else { throw StrataError.validation([.init(field: "worker", reason: "must be 1 to 200 characters")]) }
+        guard (1...200).contains(worker.textLength) else {
+            throw StrataError.validation([.init(field: "worker", reason: "must be 1 to 200 characters")])
+        }
         guard (1...100).contains(limit) else { throw StrataError.validation([.init(field: "limit", reason: "must be 1 to 100")]) }
         let (store, jobs, logger) = (store, jobs, logger)
         return try await pool.withTransaction { connection in
@@ -128,7 +130,7 @@ extension ExecutionService {
         }
         if outcome.status == .waiting, outcome.waitTill == nil { problems.append(.init(field: "wait_till", reason: "is required with waiting")) }
         if outcome.status != .waiting, outcome.waitTill != nil { problems.append(.init(field: "wait_till", reason: "goes only with waiting")) }
-        if let error = outcome.error, error.count > 10_000 { problems.append(.init(field: "error", reason: "at most 10000 characters")) }
+        if let error = outcome.error, error.textLength > 10_000 { problems.append(.init(field: "error", reason: "at most 10000 characters")) }
         let resultJSON = outcome.result.map(\.text)
         if let resultJSON, resultJSON.utf8.count > resultLimit {
             problems.append(.init(field: "result", reason: "is larger than \(resultLimit) bytes (WORKFLOWS_MAX_RESULT_BYTES)"))

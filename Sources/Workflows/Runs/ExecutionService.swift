@@ -64,7 +64,7 @@ public struct ExecutionService: Sendable {
         let mode = request.mode ?? .manual
         var problems: [StrataError.FieldError] = []
         if mode == .retry { problems.append(.init(field: "mode", reason: "retry is made by POST /api/workflows/executions/{id}/retry")) }
-        if let key = request.dedupKey, !(1...200).contains(key.count) {
+        if let key = request.dedupKey, !(1...200).contains(key.textLength) {
             problems.append(.init(field: "dedup_key", reason: "must be 1 to 200 characters"))
         }
         let input = request.input ?? .object([:])
