@@ -245,6 +245,7 @@ let package = Package(
             dependencies: [
                 "SimJobs",
                 "WorkOrders",
+                "Workflows",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "StrataEvents",

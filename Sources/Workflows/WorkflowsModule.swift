@@ -17,10 +17,14 @@ public struct WorkflowsModule: ConfigurableModule {
         public var graphLimits: WorkflowGraph.Limits
         /// The largest execution input or result kept, in bytes (`WORKFLOWS_MAX_RESULT_BYTES`).
         public var resultLimit: Int
+        /// Which ended executions are pruned (`WORKFLOWS_PRUNE_MAX_AGE`, `WORKFLOWS_PRUNE_MAX_COUNT`,
+        /// `WORKFLOWS_PRUNE_HARD_DELETE_BUFFER`).
+        public var pruning: ExecutionPruning.Policy
 
-        public init(graphLimits: WorkflowGraph.Limits = .init(), resultLimit: Int = 16 << 20) {
+        public init(graphLimits: WorkflowGraph.Limits = .init(), resultLimit: Int = 16 << 20, pruning: ExecutionPruning.Policy = .init()) {
             self.graphLimits = graphLimits
             self.resultLimit = resultLimit
+            self.pruning = pruning
         }
     }
 
@@ -31,7 +35,9 @@ public struct WorkflowsModule: ConfigurableModule {
         self.configuration = configuration
     }
 
-    /// Reads `WORKFLOWS_MAX_NODES`, `WORKFLOWS_MAX_GRAPH_BYTES` and `WORKFLOWS_MAX_RESULT_BYTES`.
+    /// Reads `WORKFLOWS_MAX_NODES`, `WORKFLOWS_MAX_GRAPH_BYTES`, `WORKFLOWS_MAX_RESULT_BYTES` and
+    /// the pruning policy (`WORKFLOWS_PRUNE_MAX_AGE`, `WORKFLOWS_PRUNE_MAX_COUNT` — 0 for no count
+    /// limit — and `WORKFLOWS_PRUNE_HARD_DELETE_BUFFER`).
     public init(settings: ModuleSettings) throws {
         let environment = settings.environment
         self.init(
@@ -40,7 +46,16 @@ public struct WorkflowsModule: ConfigurableModule {
                     maxNodes: try environment.int("WORKFLOWS_MAX_NODES", default: 1000, in: 1...100_000),
                     maxBytes: try environment.int("WORKFLOWS_MAX_GRAPH_BYTES", default: 2 << 20, in: 1024...(256 << 20))
                 ),
-                resultLimit: try environment.int("WORKFLOWS_MAX_RESULT_BYTES", default: 16 << 20, in: 1024...(1 << 30))
+                resultLimit: try environment.int("WORKFLOWS_MAX_RESULT_BYTES", default: 16 << 20, in: 1024...(1 << 30)),
+                pruning: .init(
+                    maxAge: try environment.duration(
+                        "WORKFLOWS_PRUNE_MAX_AGE",
+                        default: .seconds(14 * 86_400),
+                        in: .seconds(60) ... .seconds(86_400 * 3650)
+                    ),
+                    maxCount: try environment.int("WORKFLOWS_PRUNE_MAX_COUNT", default: 10_000, in: 0...1_000_000_000).nonZero,
+                    hardDeleteBuffer: try environment.duration("WORKFLOWS_PRUNE_HARD_DELETE_BUFFER", default: .seconds(3_600))
+                )
             )
         )
     }
@@ -53,6 +68,8 @@ public struct WorkflowsModule: ConfigurableModule {
             UploadLimit(path: "/api/workflows/workflows/{id}", limit: graph),
             UploadLimit(path: "/api/workflows/workflows/{id}/executions", limit: data),
             UploadLimit(path: "/api/workflows/executions/{id}/finish", limit: data),
+            // 1,000 lines of up to 10,000 characters (4 bytes each at most).
+            UploadLimit(path: "/api/workflows/executions/{id}/progress", limit: 48 << 20),
         ]
     }
 
@@ -78,15 +95,23 @@ public struct WorkflowsModule: ConfigurableModule {
         DatabaseMetricsController(pool: environment.pool).addRoutes(to: router)
     }
 
+    /// The supervisor: rescues executions whose worker was lost, and prunes executions hourly.
     public func services(environment: ModuleEnvironment) -> [any Service] {
-        [
+        let pruning = ExecutionPruning(pool: environment.pool, policy: configuration.pruning)
+        return [
             JobWorker(
                 pool: environment.pool,
-                handlers: [:],
+                handlers: [ExecutionPruning.kind: pruning.handler],
+                schedules: [pruning.schedule],
                 rescueHandlers: [ExecutionService.queue: ExecutionService.rescueHandler(pool: environment.pool)],
-                configuration: .init(queues: [], concurrency: 1, pollInterval: .seconds(2), name: "workflows-supervisor"),
+                configuration: .init(queues: [ExecutionPruning.queue], concurrency: 1, pollInterval: .seconds(2), name: "workflows-supervisor"),
                 logger: environment.logger
             )
         ]
     }
+}
+
+extension Int {
+    /// The number, or `nil` when it is 0 (a setting's "no limit").
+    fileprivate var nonZero: Int? { self == 0 ? nil : self }
 }

@@ -14,7 +14,10 @@ struct Strata: AsyncParsableCommand {
             LOG_FORMAT, DB_POOL_SIZE, DB_MAX_OVERFLOW, DB_POOL_TIMEOUT, DB_POOL_RECYCLE, DB_ECHO, …); \
             flags override it. Without DATABASE_URL, Strata runs its own PostgreSQL under $STRATA_HOME/postgres.
             """,
-        subcommands: [Serve.self, Worker.self, Migrate.self, Database.self, Keys.self, Partitions.self, Events.self, Seed.self, Bench.self]
+        subcommands: [
+            Serve.self, Worker.self, WorkflowsCommand.self, Migrate.self, Database.self, Keys.self, Partitions.self, Events.self, Seed.self,
+            Bench.self,
+        ]
     )
 
     /// Runs a command body, turning every error into one line on stderr and a non-zero exit.

@@ -35,7 +35,7 @@ struct OperatorCommand: Sendable {
 
     /// Runs the command once. - Throws: when it cannot be started.
     func run(input: String = "", environment: [String: String]? = nil) async throws -> Outcome {
-        let process = try TaskProcess.start(words, input: input, environment: environment)
+        let process = try CommandProcess.start(words, input: input, environment: environment)
         let stopped = Latch()
         let watchdog = Task {
             try? await Task.sleep(for: timeout)

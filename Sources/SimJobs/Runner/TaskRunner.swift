@@ -165,9 +165,13 @@ public struct TaskRunner: Sendable {
         environment["STRATA_TASK_ID"] = id.uuidString
         environment["STRATA_TASK_TYPE"] = task.taskType.rawValue
         let started = ContinuousClock.now
-        let process: TaskProcess
+        let process: CommandProcess
         do {
-            process = try TaskProcess.start(configuration.command.command(for: task.taskType), input: task.parameters.text, environment: environment)
+            process = try CommandProcess.start(
+                configuration.command.command(for: task.taskType),
+                input: task.parameters.text,
+                environment: environment
+            )
         } catch {
             let message = (error as? StrataError)?.message ?? "\(error)"
             try await service.finish(id, job: job, worker: worker, outcome: .failed(type: "start_failed", message: message))
@@ -273,7 +277,7 @@ public struct TaskRunner: Sendable {
 
     /// A line's level: a leading `DEBUG`/`INFO`/`WARNING`/`ERROR`/`CRITICAL` (then `:`, space or
     /// `]`) names it; otherwise standard output is INFO and standard error WARNING.
-    static func level(of line: TaskProcess.Line) -> String {
+    static func level(of line: CommandProcess.Line) -> String {
         for level in ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] where line.text.hasPrefix(level) {
             let rest = line.text.dropFirst(level.count)
             if rest.isEmpty || rest.first == ":" || rest.first == " " || rest.first == "]" { return level }

@@ -150,4 +150,16 @@ public struct WorkflowVersion: Sendable, Encodable {
         case restoredFrom = "restored_from"
         case createdAt = "created_at"
     }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(versionID, forKey: .versionID)
+        try container.encode(workflowID, forKey: .workflowID)
+        try container.encode(number, forKey: .number)
+        try container.encode(authors, forKey: .authors)
+        try container.encode(restoredFrom, forKey: .restoredFrom)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encodeIfPresent(nodes, forKey: .nodes)
+        try container.encodeIfPresent(connections, forKey: .connections)
+    }
 }

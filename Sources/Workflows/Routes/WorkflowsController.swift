@@ -44,9 +44,9 @@ public struct WorkflowsController: Sendable {
         }
         group.patch("{id}") { request, context in
             let caller = try context.caller(requiring: "workflows.write")
-            let expected = try ETag.requiredVersion(request)
             let id = try Self.id(context)
             let patch = try await request.decodeJSON(as: WorkflowService.Patch.self, context: context)
+            let expected = try ETag.requiredVersion(request)
             return try Self.tagged(try await workflows.update(id, patch, expectedVersion: expected, by: caller))
         }
         group.get("{id}/versions") { request, context in
@@ -62,13 +62,9 @@ public struct WorkflowsController: Sendable {
         }
         group.post("{id}/versions/{version_id}/restore") { request, context in
             let caller = try context.caller(requiring: "workflows.write")
+            let (id, versionID) = (try Self.id(context), try Self.versionID(context))
             let expected = try ETag.version(in: request)
-            let workflow = try await workflows.restore(
-                try Self.id(context),
-                version: try Self.versionID(context),
-                expectedVersion: expected,
-                by: caller
-            )
+            let workflow = try await workflows.restore(id, version: versionID, expectedVersion: expected, by: caller)
             return try Self.tagged(workflow)
         }
         for action in ["activate", "deactivate", "archive", "unarchive"] {

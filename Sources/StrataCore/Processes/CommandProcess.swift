@@ -1,32 +1,31 @@
 import Foundation
-import StrataCore
 import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A task's command, running: the operator's command line (arguments as an array, never a
-/// shell), the task's parameters as JSON on standard input, and its standard output and error
-/// read line by line. It runs in a process group of its own so that stopping it stops
+/// An operator's command, running (a simjobs task's, a workflow execution's): its command line
+/// as an array of words, never a shell; its input as JSON on standard input; its standard output
+/// and error read line by line. It runs in a process group of its own so that stopping it stops
 /// whatever it started.
-final class TaskProcess: Sendable {
+public final class CommandProcess: Sendable {
     /// Which stream a line came from.
-    enum Stream: Sendable { case output, error }
+    public enum Stream: Sendable { case output, error }
 
     /// One line the command wrote.
-    struct Line: Sendable {
-        var stream: Stream
-        var text: String
+    public struct Line: Sendable {
+        public var stream: Stream
+        public var text: String
     }
 
-    let pid: Int32
+    public let pid: Int32
     /// The lines, as they come; finishes when both streams are closed.
-    let lines: AsyncStream<Line>
+    public let lines: AsyncStream<Line>
     private let exit: Task<Int32, Never>
 
     /// The longest line kept (longer ones are cut).
-    static let maximumLineLength = 10_000
+    public static let maximumLineLength = 10_000
 
     private init(pid: Int32, lines: AsyncStream<Line>, exit: Task<Int32, Never>) {
         self.pid = pid
@@ -36,7 +35,7 @@ final class TaskProcess: Sendable {
 
     /// Starts `command` with `input` on its standard input.
     /// - Throws: `invalid_configuration` when the program cannot be started.
-    static func start(_ command: [String], input: String, environment: [String: String]? = nil) throws -> TaskProcess {
+    public static func start(_ command: [String], input: String, environment: [String: String]? = nil) throws -> CommandProcess {
         var inputPipe: [Int32] = [0, 0]
         var outputPipe: [Int32] = [0, 0]
         var errorPipe: [Int32] = [0, 0]
@@ -62,7 +61,7 @@ final class TaskProcess: Sendable {
             )
         } catch {
             for descriptor in inputPipe + outputPipe + errorPipe { close(descriptor) }
-            throw StrataError(.invalidConfiguration, "The task command \(command[0]) could not be started: \(error).")
+            throw StrataError(.invalidConfiguration, "The command \(command[0]) could not be started: \(error).")
         }
         close(inputPipe[0])
         close(outputPipe[1])
@@ -100,14 +99,14 @@ final class TaskProcess: Sendable {
                 DispatchQueue.global().async { done.resume(returning: ChildProcess.waitForExit(pid)) }
             }
         }
-        return TaskProcess(pid: pid, lines: lines, exit: exit)
+        return CommandProcess(pid: pid, lines: lines, exit: exit)
     }
 
     /// Waits for the command to end: its exit code, or 128 + the signal that ended it.
-    func exitCode() async -> Int32 { await exit.value }
+    public func exitCode() async -> Int32 { await exit.value }
 
     /// Sends `signal` to the command's process group.
-    func signal(_ signal: Int32) {
+    public func signal(_ signal: Int32) {
         kill(-pid, signal)
     }
 
