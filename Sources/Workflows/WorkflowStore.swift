@@ -265,12 +265,17 @@ extension WorkflowStore {
         var isArchived: Bool
         var versionID: UUID
         var activeVersionID: UUID?
+        /// Most executions running at once (`settings.max_concurrency`).
+        var maxConcurrency: Int?
     }
 
-    /// The workflow's status and versions, or `nil` when there is no such workflow.
+    /// The workflow's status, versions and concurrency limit, or `nil` when there is no such workflow.
     func runTarget(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> RunTarget? {
         let rows = try await connection.query(
-            "SELECT status, is_archived, version_id, active_version_id FROM workflows.workflow_entity WHERE id = \(id)",
+            """
+            SELECT status, is_archived, version_id, active_version_id, (settings->>'max_concurrency')::integer AS max_concurrency
+            FROM workflows.workflow_entity WHERE id = \(id)
+            """,
             logger: logger
         ).collect()
         return try rows.first.map { row in
@@ -282,7 +287,8 @@ extension WorkflowStore {
                 status: status,
                 isArchived: try columns["is_archived"].decode(Bool.self),
                 versionID: try columns["version_id"].decode(UUID.self),
-                activeVersionID: try columns["active_version_id"].decode(UUID?.self)
+                activeVersionID: try columns["active_version_id"].decode(UUID?.self),
+                maxConcurrency: try columns["max_concurrency"].decode(Int32?.self).map(Int.init)
             )
         }
     }

@@ -210,15 +210,17 @@ import Testing
             let workflow = try await Self.workflow(database.pool)
             let execution = try await service.start(workflow: workflow.id, .init(), by: .job("tester")).execution
             let claim = try #require(try await service.claim(worker: "w", limit: 1, lease: .seconds(30)).first)
-            let waiting = try await service.finish(
-                execution.id,
-                lease: claim.lease,
-                .init(status: .waiting, waitTill: Date().addingTimeInterval(0.5))
-            )
+            let waitTill = Date().addingTimeInterval(3)
+            let waiting = try await service.finish(execution.id, lease: claim.lease, .init(status: .waiting, waitTill: waitTill))
             #expect(waiting.status == .waiting && waiting.waitTill != nil)
             #expect(try await service.claim(worker: "w", limit: 1, lease: .seconds(30)).isEmpty, "not before its time")
-            try await Task.sleep(for: .milliseconds(700))
-            let again = try #require(try await service.claim(worker: "w", limit: 1, lease: .seconds(30)).first)
+            var claimedAgain: ClaimedExecution?
+            while claimedAgain == nil, Date() < waitTill.addingTimeInterval(20) {
+                try await Task.sleep(for: .milliseconds(200))
+                claimedAgain = try await service.claim(worker: "w", limit: 1, lease: .seconds(30)).first
+            }
+            let again = try #require(claimedAgain)
+            #expect(Date() >= waitTill.addingTimeInterval(-0.01), "claimed at its time, not before")
             #expect(again.execution.id == execution.id && again.execution.status == .running && again.execution.waitTill == nil)
             #expect(try await service.finish(execution.id, lease: again.lease, .init(status: .success)).status == .success)
         }
@@ -273,6 +275,72 @@ import Testing
             try await pool.query("DELETE FROM workflows.execution_entity WHERE workflow_id = \(workflow.id)")
             for (days, stats) in before {
                 #expect(try await service.stats(workflow: workflow.id, days: days).totalExecutions == stats.totalExecutions)
+            }
+        }
+    }
+}
+
+@Suite struct ExecutionLimitsTests {
+    typealias H = WorkflowsHarness
+
+    @Test(.timeLimit(.minutes(1)))
+    func aWorkflowsConcurrencyLimitHoldsExtraExecutionsAndEndsReleaseThemOldestFirst() async throws {
+        try await withTestDatabase(lines: [try WorkflowsModule().migrationLine()]) { database in
+            let service = ExecutionService(pool: database.pool)
+            let workflow = try await ExecutionTests.workflow(database.pool, settings: .init(maxConcurrency: 2))
+            var started: [Execution] = []
+            for _ in 0..<5 { started.append(try await service.start(workflow: workflow.id, .init(), by: .job("tester")).execution) }
+            #expect(started.map(\.held) == [false, false, true, true, true])
+            let first = try await service.claim(worker: "w", limit: 10, lease: .seconds(30))
+            #expect(first.map(\.execution.id) == Array(started.prefix(2)).map(\.id), "two run; three wait for a slot")
+
+            _ = try await service.finish(first[0].execution.id, lease: first[0].lease, .init(status: .success))
+            let second = try await service.claim(worker: "w", limit: 10, lease: .seconds(30))
+            #expect(second.map(\.execution.id) == [started[2].id], "an end releases the oldest held one")
+
+            // Cancelling a held execution frees nothing; cancelling a running one frees its slot
+            // once it ends.
+            #expect(try await service.cancel(started[3].id, by: .job("tester")).status == .cancelled)
+            #expect(try await service.claim(worker: "w", limit: 10, lease: .seconds(30)).isEmpty)
+            _ = try await service.finish(second[0].execution.id, lease: second[0].lease, .init(status: .failed, error: "x"))
+            let third = try await service.claim(worker: "w", limit: 10, lease: .seconds(30))
+            #expect(third.map(\.execution.id) == [started[4].id])
+            let running = try await database.pool.query(
+                "SELECT count(*) FROM workflows.execution_entity WHERE workflow_id = \(workflow.id) AND status = 10"
+            ).first?.decode(Int64.self)
+            #expect(running == 2)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func anExecutionsLogStreamsLiveResumesAfterLastEventIDAndEndsWithItsStatus() async throws {
+        try await H.withApp { client, auth, database in
+            let service = ExecutionService(pool: database.pool)
+            let workflow = try await ExecutionTests.workflow(database.pool)
+            let execution = try await service.start(workflow: workflow.id, .init(), by: .job("tester")).execution
+            let claim = try #require(try await service.claim(worker: "w", limit: 1, lease: .seconds(30)).first)
+            try await service.progress(execution.id, lease: claim.lease, lines: [(node: "start", message: "one"), (node: nil, message: "two")])
+            let finisher = Task {
+                try await Task.sleep(for: .milliseconds(600))
+                try await service.progress(execution.id, lease: claim.lease, lines: [(node: "end", message: "three")])
+                _ = try await service.finish(execution.id, lease: claim.lease, .init(status: .success))
+            }
+            let path = "/api/workflows/executions/\(execution.id)/logs/stream"
+            let body = try await client.execute(uri: path, method: .get, headers: auth) { response in
+                #expect(response.status == .ok && response.headers[.contentType] == "text/event-stream")
+                return String(buffer: response.body)
+            }
+            try await finisher.value
+            #expect(body.contains("\"message\":\"one\"") && body.contains("\"message\":\"three\""))
+            #expect(body.hasSuffix("event: end\ndata: {\"status\":\"success\"}\n\n"), "\(body)")
+            let ids = body.split(separator: "\n").filter { $0.hasPrefix("id: ") }.compactMap { Int64($0.dropFirst(4)) }
+            #expect(ids.count == 3)
+            var resume = auth
+            resume[.lastEventID] = "\(ids[0])"
+            let resumed = try await client.execute(uri: path, method: .get, headers: resume) { String(buffer: $0.body) }
+            #expect(!resumed.contains("\"message\":\"one\"") && resumed.contains("\"message\":\"two\"") && resumed.contains("event: end"))
+            try await client.execute(uri: "/api/workflows/executions/\(UUID.v7())/logs/stream", method: .get, headers: auth) {
+                #expect($0.status == .notFound)
             }
         }
     }

@@ -74,9 +74,17 @@ public struct TasksController: Sendable {
             try context.requirePermission("simjobs.read")
             let id = try Self.taskID(context)
             let (after, _, level) = try Self.logQuery(request)
-            let resume = try Self.lastEventID(request) ?? after
+            let resume = try LogStream<TaskLogLine>.lastEventID(request) ?? after
             _ = try await service.task(id)  // 404 before the stream starts
-            return LogStream(service: service, taskID: id, after: resume, level: level).response()
+            return LogStream(
+                after: resume,
+                status: {
+                    let status = try await service.status(id)
+                    return (status.isTerminal, status.rawValue)
+                },
+                lines: { after, limit in try await service.logs(id, afterID: after, limit: limit, level: level) },
+                id: \.id
+            ).response()
         }
         router.get("/api/simjobs/workers") { _, context in
             try context.requirePermission("simjobs.read")
@@ -86,15 +94,6 @@ public struct TasksController: Sendable {
             try context.requirePermission("simjobs.read")
             return try Response.json(try await service.queueStatus())
         }
-    }
-
-    /// `Last-Event-ID` of a reconnecting stream client: the last log line id it got.
-    static func lastEventID(_ request: Request) throws -> Int64? {
-        guard let text = request.headers[.lastEventID] else { return nil }
-        guard let id = Int64(text), id >= 0 else {
-            throw StrataError(.invalidValue, "Last-Event-ID must be a log line id (a whole number).", details: ["field": "Last-Event-ID"])
-        }
-        return id
     }
 
     static func taskID(_ context: StrataRequestContext) throws -> UUID {

@@ -22,12 +22,14 @@ public struct Execution: Sendable, Encodable {
     public var finishedAt: Date?
     public var waitTill: Date?
     public var pinned: Bool
+    /// Waiting for a slot of its workflow's concurrency limit (New, not queued yet).
+    public var held: Bool
     public var createdAt: Date
     public var updatedAt: Date
     public var version: Int64
 
     enum CodingKeys: String, CodingKey {
-        case id, status, mode, pinned, version
+        case id, status, mode, pinned, held, version
         case workflowID = "workflow_id"
         case versionID = "version_id"
         case triggeredBy = "triggered_by"
@@ -62,6 +64,7 @@ public struct Execution: Sendable, Encodable {
         try container.encode(finishedAt, forKey: .finishedAt)
         try container.encode(waitTill, forKey: .waitTill)
         try container.encode(pinned, forKey: .pinned)
+        try container.encode(held, forKey: .held)
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(updatedAt, forKey: .updatedAt)
         try container.encode(version, forKey: .version)
@@ -139,5 +142,27 @@ public struct ExecutionStats: Sendable, Codable, Equatable {
         try container.encode(successfulExecutions, forKey: .successfulExecutions)
         try container.encode(failedExecutions, forKey: .failedExecutions)
         try container.encode(avgDurationMs, forKey: .avgDurationMs)
+    }
+}
+
+/// One progress line of an execution's log.
+public struct ExecutionLogLine: Sendable, Encodable {
+    public var id: Int64
+    /// The node it is about, when the worker said.
+    public var node: String?
+    public var message: String
+    public var createdAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case id, node, message
+        case createdAt = "created_at"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(node, forKey: .node)
+        try container.encode(message, forKey: .message)
+        try container.encode(createdAt, forKey: .createdAt)
     }
 }

@@ -87,6 +87,24 @@ public struct ExecutionsController: Sendable {
             if lines.isEmpty { _ = try await executions.execution(id) }  // 404 for an execution that does not exist
             return try Response.json(Page.byPosition(lines, limit: limit, position: \.id))
         }
+        group.get("{id}/logs/stream") { request, context in
+            try context.requirePermission("workflows.read")
+            let id = try Self.id(context)
+            var query = QueryReader(request)
+            let after = query.integer("after", in: 0...Int64.max) ?? 0
+            try query.validate()
+            let resume = try LogStream<ExecutionLogLine>.lastEventID(request) ?? after
+            _ = try await executions.execution(id)  // 404 before the stream starts
+            return LogStream(
+                after: resume,
+                status: {
+                    let status = try await executions.execution(id).status
+                    return (status.isTerminal, status.rawValue)
+                },
+                lines: { after, limit in try await executions.log(id, after: after, limit: limit) },
+                id: \.id
+            ).response()
+        }
         group.post("{id}/cancel") { _, context in
             let caller = try context.caller(requiring: "workflows.write")
             let execution = try await executions.cancel(try Self.id(context), by: caller)

@@ -138,7 +138,7 @@ extension ExecutionService {
         if !problems.isEmpty { throw StrataError.validation(problems) }
         let (store, jobs, logger) = (store, jobs, logger)
         return try await pool.withTransaction { connection in
-            let keep = try await Self.keepsResult(of: id, status: outcome.status, on: connection, logger: logger)
+            let (keep, limit) = try await Self.rules(of: id, status: outcome.status, on: connection, logger: logger)
             guard
                 let execution = try await store.finish(
                     id,
@@ -158,13 +158,22 @@ extension ExecutionService {
             _ = try await jobs.complete(job, on: connection, logger: logger)
             var change = Change(events: [Self.event(execution, "execution.\(execution.status.rawValue)")])
             if execution.status == .waiting { change.jobs = [Self.job(for: id, runAt: outcome.waitTill)] }
+            if let limit {
+                change.jobs += try await Self.releaseHeld(of: execution.workflowID, limit: limit, store: store, on: connection, logger: logger)
+            }
             try await ChangeLog.record(change, by: .job(execution.workerID ?? "worker", kind: "worker"), on: connection, logger: logger)
             return execution
         }
     }
 
-    /// Whether the workflow of execution `id` keeps the result of a run that ends `status`.
-    static func keepsResult(of id: UUID, status: ExecutionStatus, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+    /// What the workflow of execution `id` says of a run that ends `status`: whether its result
+    /// is kept, and (for an end) the workflow's concurrency limit.
+    static func rules(
+        of id: UUID,
+        status: ExecutionStatus,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> (keep: Bool, limit: Int?) {
         let rows = try await connection.query(
             """
             SELECT w.settings::text AS settings, e.mode FROM workflows.execution_entity AS e
@@ -172,11 +181,11 @@ extension ExecutionService {
             """,
             logger: logger
         ).collect()
-        guard let row = rows.first else { return false }
+        guard let row = rows.first else { return (false, nil) }
         let columns = row.makeRandomAccess()
         let settings = try JSONDecoder.api().decode(WorkflowSettings.self, from: Data(columns["settings"].decode(String.self).utf8))
         let mode = ExecutionMode(code: try columns["mode"].decode(Int32.self)) ?? .manual
-        return status == .waiting || settings.keepsData(mode: mode, status: status)
+        return (status == .waiting || settings.keepsData(mode: mode, status: status), status.isTerminal ? settings.maxConcurrency : nil)
     }
 
     /// The queue's follow-up on executions whose worker was lost (their job's lease expired):
@@ -187,12 +196,15 @@ extension ExecutionService {
             let store = ExecutionStore(pool: pool)
             let crashed = try await store.crash(jobs: rescued.map(\.id), on: connection, logger: logger)
             var change = Change()
-            for (execution, allowed, before) in crashed {
+            for (execution, allowed, before, limit) in crashed {
                 change.events.append(event(execution, "execution.crashed"))
+                if let limit {
+                    change.jobs += try await releaseHeld(of: execution.workflowID, limit: limit, store: store, on: connection, logger: logger)
+                }
                 if before < allowed {
-                    let retry = try await insertRetry(of: execution, store: store, on: connection, logger: logger)
+                    let retry = try await insertRetry(of: execution, maxConcurrency: limit, store: store, on: connection, logger: logger)
                     change.events.append(event(retry, "execution.created"))
-                    change.jobs.append(job(for: retry.id, runAt: nil))
+                    if !retry.held { change.jobs.append(job(for: retry.id, runAt: nil)) }
                 }
             }
             if !crashed.isEmpty {

@@ -94,6 +94,7 @@ public struct ExecutionService: Sendable {
                     details: ["status": target.status.rawValue]
                 )
             }
+            if target.maxConcurrency != nil { try await store.lockConcurrency(of: id, on: connection, logger: logger) }
             let new = ExecutionStore.NewExecution(
                 id: UUID.v7(),
                 workflowID: id,
@@ -102,7 +103,8 @@ public struct ExecutionService: Sendable {
                 triggeredBy: caller.actor,
                 dedupKey: request.dedupKey,
                 retryOf: nil,
-                inputJSON: inputJSON
+                inputJSON: inputJSON,
+                maxConcurrency: target.maxConcurrency
             )
             // A start racing another with the same key waits for it at the unique index, then
             // finds it; when that one ended meanwhile, this one inserts again.
@@ -132,16 +134,20 @@ public struct ExecutionService: Sendable {
                 details: ["allowed_next": ""]
             )
         }
-        let (store, logger) = (store, logger)
+        let (store, workflows, logger) = (store, workflows, logger)
         return try await pool.withTransaction { connection in
-            let retry = try await Self.insertRetry(of: original, store: store, on: connection, logger: logger)
+            let limit = try await workflows.runTarget(original.workflowID, on: connection, logger: logger)?.maxConcurrency
+            if limit != nil { try await store.lockConcurrency(of: original.workflowID, on: connection, logger: logger) }
+            let retry = try await Self.insertRetry(of: original, maxConcurrency: limit, store: store, on: connection, logger: logger)
             try await ChangeLog.record(Self.started(retry, by: "retry", status: 201), by: caller, on: connection, logger: logger)
             return retry
         }
     }
 
+    /// Inserts a retry of `original` (under the workflow's concurrency lock when it has a limit).
     static func insertRetry(
         of original: Execution,
+        maxConcurrency: Int?,
         store: ExecutionStore,
         on connection: PostgresConnection,
         logger: Logger
@@ -155,7 +161,8 @@ public struct ExecutionService: Sendable {
             triggeredBy: original.triggeredBy,
             dedupKey: nil,
             retryOf: original.id,
-            inputJSON: input
+            inputJSON: input,
+            maxConcurrency: maxConcurrency
         )
         guard let retry = try await store.insert(new, on: connection, logger: logger) else {
             throw StrataError(.internalError, "A retry without a dedup key was not inserted.")
@@ -172,7 +179,7 @@ public struct ExecutionService: Sendable {
             resourceID: execution.id.uuidString.lowercased(),
             status: status,
             events: [event(execution, "execution.created")],
-            jobs: [job(for: execution.id, runAt: nil)]
+            jobs: execution.held ? [] : [job(for: execution.id, runAt: nil)]
         )
         if status == nil { change.audit = nil }
         return change
@@ -218,7 +225,7 @@ public struct ExecutionService: Sendable {
     }
 
     /// The execution's progress lines after line `after`.
-    func log(_ id: UUID, after: Int64, limit: Int) async throws -> [ExecutionStore.LogLine] {
+    func log(_ id: UUID, after: Int64, limit: Int) async throws -> [ExecutionLogLine] {
         try await store.log(id, after: after, limit: limit)
     }
 
@@ -235,14 +242,20 @@ public struct ExecutionService: Sendable {
     /// worker is told at its next heartbeat and finishes it Cancelled).
     /// - Throws: `transition_refused` for an execution that already ended, `not_found`.
     public func cancel(_ id: UUID, by caller: Caller) async throws -> Execution {
-        let (store, jobs, logger) = (store, jobs, logger)
+        let (store, workflows, jobs, logger) = (store, workflows, jobs, logger)
         return try await pool.withTransaction { connection in
             guard let (execution, job) = try await store.cancel(id, on: connection, logger: logger) else {
                 guard let current = try await store.find(id) else { throw Self.notFound() }
                 throw current.status.refusal(to: .cancelled)
             }
             if execution.status == .running, let job { _ = try await jobs.cancel(id: job, on: connection, logger: logger) }
-            let change = Change(
+            var released: [NewJob] = []
+            if execution.status == .cancelled,
+                let limit = try await workflows.runTarget(execution.workflowID, on: connection, logger: logger)?.maxConcurrency
+            {
+                released = try await Self.releaseHeld(of: execution.workflowID, limit: limit, store: store, on: connection, logger: logger)
+            }
+            var change = Change(
                 app: "workflows",
                 action: "cancel",
                 resourceType: "execution",
@@ -250,9 +263,25 @@ public struct ExecutionService: Sendable {
                 status: execution.status == .cancelled ? 200 : 202,
                 events: [Self.event(execution, execution.status == .cancelled ? "execution.cancelled" : "execution.cancel_requested")]
             )
+            change.jobs = released
             try await ChangeLog.record(change, by: caller, on: connection, logger: logger)
             return execution
         }
+    }
+
+    /// Takes the workflow's concurrency lock and releases its held executions into the free
+    /// slots; an end of an execution calls it after its own change (row locks first, then this
+    /// lock, everywhere: no deadlock).
+    /// - Returns: The jobs of the released executions.
+    static func releaseHeld(
+        of workflow: UUID,
+        limit: Int,
+        store: ExecutionStore,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> [NewJob] {
+        try await store.lockConcurrency(of: workflow, on: connection, logger: logger)
+        return try await store.releaseHeld(of: workflow, limit: limit, on: connection, logger: logger).map { job(for: $0, runAt: nil) }
     }
 
     static func notFound() -> StrataError { StrataError(.notFound, "No execution has this id.") }

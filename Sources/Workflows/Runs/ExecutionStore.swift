@@ -15,7 +15,7 @@ struct ExecutionStore: Sendable {
     static let columns = """
         id, workflow_id, version_id, status, mode, triggered_by, dedup_key, retry_of, retry_success_id, worker_id,
         cancel_requested_at IS NOT NULL AS cancel_requested, error_message, started_at, finished_at, wait_till, pinned,
-        created_at, updated_at, version
+        held, created_at, updated_at, version
         """
 
     /// ``columns`` with an alias (`e.`), for statements that join.
@@ -47,6 +47,7 @@ struct ExecutionStore: Sendable {
             finishedAt: try columns["finished_at"].decode(Date?.self),
             waitTill: try columns["wait_till"].decode(Date?.self),
             pinned: try columns["pinned"].decode(Bool.self),
+            held: try columns["held"].decode(Bool.self),
             createdAt: try columns["created_at"].decode(Date.self),
             updatedAt: try columns["updated_at"].decode(Date.self),
             version: try columns["version"].decode(Int64.self)
@@ -63,17 +64,24 @@ struct ExecutionStore: Sendable {
         var dedupKey: String?
         var retryOf: UUID?
         var inputJSON: String
+        /// The workflow's concurrency limit: the execution is held when as many run or wait for
+        /// a worker (the caller holds ``lockConcurrency(of:on:logger:)``).
+        var maxConcurrency: Int?
     }
 
     /// Inserts a New execution with its data (the input, and the graph of its version) — or,
     /// when an unfinished execution of the workflow holds the same dedup key, nothing.
     /// - Returns: The new execution, or `nil` when the dedup key is taken.
     func insert(_ new: NewExecution, on connection: PostgresConnection, logger: Logger) async throws -> Execution? {
+        let limit = new.maxConcurrency.map(Int32.init)
         let rows = try await connection.query(
             """
             WITH inserted AS (
-                INSERT INTO workflows.execution_entity (id, workflow_id, version_id, mode, triggered_by, dedup_key, retry_of)
-                VALUES (\(new.id), \(new.workflowID), \(new.versionID), \(new.mode.code), \(new.triggeredBy), \(new.dedupKey), \(new.retryOf))
+                INSERT INTO workflows.execution_entity (id, workflow_id, version_id, mode, triggered_by, dedup_key, retry_of, held)
+                VALUES (\(new.id), \(new.workflowID), \(new.versionID), \(new.mode.code), \(new.triggeredBy), \(new.dedupKey), \(new.retryOf),
+                        CASE WHEN \(limit)::integer IS NULL THEN false
+                             ELSE (SELECT count(*) FROM workflows.execution_entity
+                                   WHERE workflow_id = \(new.workflowID) AND (status = 10 OR (status = 1 AND NOT held))) >= \(limit) END)
                 ON CONFLICT (workflow_id, dedup_key) WHERE dedup_key IS NOT NULL AND status IN (1, 10, 11) DO NOTHING
                 RETURNING \(unescaped: Self.columns)
             ),
@@ -87,6 +95,36 @@ struct ExecutionStore: Sendable {
             logger: logger
         ).collect()
         return try rows.first.map(Self.execution(from:))
+    }
+
+    /// Serializes the executions of a workflow that has a concurrency limit, to the end of the
+    /// transaction: a start counts and an end releases under it.
+    func lockConcurrency(of workflow: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query(
+            "SELECT pg_advisory_xact_lock(hashtext('workflows.concurrency'), hashtext(\(workflow.uuidString.lowercased())))",
+            logger: logger
+        )
+    }
+
+    /// Releases held executions of a workflow into the free slots of its limit (under
+    /// ``lockConcurrency(of:on:logger:)``), oldest first.
+    /// - Returns: The released executions' ids (they need their jobs).
+    func releaseHeld(of workflow: UUID, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
+        try await connection.query(
+            """
+            WITH picked AS (
+                SELECT id FROM workflows.execution_entity
+                WHERE workflow_id = \(workflow) AND held
+                ORDER BY created_at, id
+                LIMIT greatest(\(Int32(limit)) - (SELECT count(*) FROM workflows.execution_entity
+                                                  WHERE workflow_id = \(workflow) AND (status = 10 OR (status = 1 AND NOT held))), 0)
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE workflows.execution_entity AS e SET held = false FROM picked WHERE e.id = picked.id
+            RETURNING e.id
+            """,
+            logger: logger
+        ).collect().map { try $0.decode(UUID.self) }
     }
 
     /// The unfinished execution of a workflow holding `dedupKey`, or `nil`.
@@ -278,7 +316,7 @@ struct ExecutionStore: Sendable {
                 UPDATE workflows.execution_entity AS e
                 SET status = CASE WHEN e.status IN (1, 11) THEN 97 ELSE e.status END,
                     finished_at = CASE WHEN e.status IN (1, 11) THEN now() END,
-                    wait_till = NULL, cancel_requested_at = coalesce(e.cancel_requested_at, now()), version = e.version + 1
+                    wait_till = NULL, held = false, cancel_requested_at = coalesce(e.cancel_requested_at, now()), version = e.version + 1
                 WHERE e.id = \(id) AND e.status IN (1, 10, 11) AND e.logical_deletion IS NULL
                 RETURNING \(unescaped: Self.columns(of: "e")), e.job_id
             ),
@@ -297,7 +335,7 @@ struct ExecutionStore: Sendable {
         jobs: [Int64],
         on connection: PostgresConnection,
         logger: Logger
-    ) async throws -> [(execution: Execution, retriesAllowed: Int, retriesBefore: Int)] {
+    ) async throws -> [(execution: Execution, retriesAllowed: Int, retriesBefore: Int, maxConcurrency: Int?)] {
         guard !jobs.isEmpty else { return [] }
         let rows = try await connection.query(
             """
@@ -310,6 +348,7 @@ struct ExecutionStore: Sendable {
             ),
             \(unescaped: Self.statisticsCTEs(of: "ended"))
             SELECT ended.*, coalesce((w.settings->>'retry_on_crash')::integer, 0) AS retries_allowed,
+                   (w.settings->>'max_concurrency')::integer AS max_concurrency,
                    (WITH RECURSIVE chain(id, retry_of, depth) AS (
                         SELECT ended.id, ended.retry_of, 0
                         UNION ALL
@@ -323,8 +362,10 @@ struct ExecutionStore: Sendable {
         return try rows.map { row in
             let columns = row.makeRandomAccess()
             return (
-                try Self.execution(from: row), Int(try columns["retries_allowed"].decode(Int32.self)),
-                Int(try columns["retries_before"].decode(Int32.self))
+                try Self.execution(from: row),
+                Int(try columns["retries_allowed"].decode(Int32.self)),
+                Int(try columns["retries_before"].decode(Int32.self)),
+                try columns["max_concurrency"].decode(Int32?.self).map(Int.init)
             )
         }
     }
@@ -363,21 +404,8 @@ struct ExecutionStore: Sendable {
         return try (rows.first?.decode(Int64.self) ?? 0) > 0
     }
 
-    /// One line of an execution's log.
-    struct LogLine: Sendable, Encodable {
-        var id: Int64
-        var node: String?
-        var message: String
-        var createdAt: Date
-
-        enum CodingKeys: String, CodingKey {
-            case id, node, message
-            case createdAt = "created_at"
-        }
-    }
-
     /// An execution's log lines after line `after`, in order.
-    func log(_ id: UUID, after: Int64, limit: Int) async throws -> [LogLine] {
+    func log(_ id: UUID, after: Int64, limit: Int) async throws -> [ExecutionLogLine] {
         try await pool.query(
             """
             SELECT id, nullif(node, '') AS node, message, created_at FROM workflows.execution_log
@@ -385,7 +413,7 @@ struct ExecutionStore: Sendable {
             """
         ).map { row in
             let columns = row.makeRandomAccess()
-            return LogLine(
+            return ExecutionLogLine(
                 id: try columns["id"].decode(Int64.self),
                 node: try columns["node"].decode(String?.self),
                 message: try columns["message"].decode(String.self),
