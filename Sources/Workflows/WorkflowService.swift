@@ -95,6 +95,12 @@ public struct WorkflowService: Sendable {
         }
     }
 
+    /// The statement `?include=details` runs, with `id` written in: for benchmarks that compare
+    /// the route with pgbench running the same statement.
+    public static func detailsStatementText(_ id: UUID) -> String {
+        "SELECT \(WorkflowStore.detailColumns) FROM workflows.workflow_entity AS w WHERE w.id = '\(id.uuidString.lowercased())'"
+    }
+
     /// Workflows newest first, without their graphs.
     public func list(_ filter: Filter, limit: Int, cursor: Cursor?) async throws -> Page<Workflow> {
         try await store.list(
@@ -203,6 +209,22 @@ public struct WorkflowService: Sendable {
             try await ChangeLog.record(change, by: caller, on: connection, logger: logger)
             return workflow
         }
+    }
+
+    /// Checks what an edit says by itself (its name, settings and tags, and its graph when it
+    /// gives both nodes and connections), before anything is read: a malformed edit is refused
+    /// whatever the workflow's version.
+    /// - Throws: `validation_failed` naming each wrong field.
+    public func precheck(_ patch: Patch) throws {
+        let graph = WorkflowGraph(nodes: patch.nodes ?? [], connections: patch.connections ?? [])
+        let limits = patch.nodes != nil && patch.connections != nil ? limits : .init(maxNodes: .max, maxBytes: .max)
+        _ = try Self.check(
+            name: patch.name ?? "unchanged",
+            graph: patch.nodes != nil && patch.connections != nil ? graph : WorkflowGraph(nodes: [], connections: []),
+            settings: patch.settings ?? WorkflowSettings(),
+            tags: patch.tags ?? [],
+            limits: limits
+        )
     }
 
     /// Makes a past graph version the current one, as a new version (history is never rewritten).

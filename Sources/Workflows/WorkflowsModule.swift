@@ -75,6 +75,14 @@ public struct WorkflowsModule: ConfigurableModule {
 
     public func openAPIFragment() throws -> Data? { try openAPIFragment(in: .module) }
 
+    /// `strata seed workflows`: three demo workflows with a history of executions (``WorkflowsDemo``).
+    public func seedDemoData(environment: ModuleEnvironment) async throws -> [String]? {
+        let lines = try await WorkflowsDemo.seed(pool: environment.pool, logger: environment.logger)
+        return lines + [
+            "Seeded workflows: \(lines.filter { $0.hasPrefix("created") }.count) created, \(lines.filter { $0.hasPrefix("exists") }.count) already there."
+        ]
+    }
+
     public func migrationLine() throws -> MigrationLine {
         guard let directory = Bundle.module.url(forResource: "Migrations", withExtension: nil)?.appendingPathComponent("workflows") else {
             throw StrataError(.migrationInvalid, "The workflows migration files are missing from the Workflows resources")

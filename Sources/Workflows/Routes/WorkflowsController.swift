@@ -46,6 +46,7 @@ public struct WorkflowsController: Sendable {
             let caller = try context.caller(requiring: "workflows.write")
             let id = try Self.id(context)
             let patch = try await request.decodeJSON(as: WorkflowService.Patch.self, context: context)
+            try workflows.precheck(patch)
             let expected = try ETag.requiredVersion(request)
             return try Self.tagged(try await workflows.update(id, patch, expectedVersion: expected, by: caller))
         }

@@ -9,7 +9,7 @@ import StrataServer
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures (build with -c release for meaningful numbers).",
-        subcommands: [CRUD.self, Redis.self, Outbox.self, Auth.self, Queue.self, WorkOrdersLoad.self, Outage.self]
+        subcommands: [CRUD.self, Redis.self, Outbox.self, Auth.self, Queue.self, WorkOrdersLoad.self, WorkflowsLoad.self, Outage.self]
     )
 
     struct Redis: AsyncParsableCommand {
@@ -182,6 +182,70 @@ struct Bench: AsyncParsableCommand {
                 let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
                 try await AuthBenchmark(
                     plan: .init(connections: connections, requests: requests),
+                    configuration: configuration,
+                    logger: logger,
+                    report: Report(json: json)
+                ).run()
+            }
+        }
+    }
+
+    struct WorkflowsLoad: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "workflows",
+            abstract: "The workflows API over loopback: workflow details, executions end to end, statistics.",
+            discussion: """
+                Workloads: workflows.details (?include=details of 50-node, 32-connection workflows; ceiling_ratio: \
+                ÷ pgbench running the same statement), workflows.executions (started over HTTP, claimed and finished \
+                by --workers workers through the worker protocol, end to end per second), workflows.stats (the \
+                statistics route over --stats-executions executions), workflows.memory (peak resident memory of \
+                the process, server and load driver). A scratch database (strata_bench_workflows) is dropped afterwards.
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "Keep-alive connections for the detail reads (and pgbench's clients).")
+        var connections = 32
+
+        @Option(help: "Detail reads.")
+        var requests = 40_000
+
+        @Option(help: "Executions run end to end.")
+        var executions = 10_000
+
+        @Option(help: "Workers claiming and finishing executions.")
+        var workers = 8
+
+        @Option(help: "Ended executions behind the statistics route.")
+        var statsExecutions = 1_000_000
+
+        @Option(help: "Seconds pgbench runs for the details ceiling; 0 skips it.")
+        var pgbenchSeconds = 10
+
+        @Flag(help: "Print one JSON object per line.")
+        var json = false
+
+        func validate() throws {
+            guard (1...1024).contains(connections) else { throw ValidationError("--connections must be in 1...1024") }
+            guard requests > 0, executions > 0 else { throw ValidationError("--requests and --executions must be positive") }
+            guard (1...256).contains(workers) else { throw ValidationError("--workers must be in 1...256") }
+            guard (1...100_000_000).contains(statsExecutions) else { throw ValidationError("--stats-executions must be in 1...100000000") }
+            guard (0...600).contains(pgbenchSeconds) else { throw ValidationError("--pgbench-seconds must be in 0...600") }
+        }
+
+        func run() async throws {
+            try await Strata.guarded {
+                let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
+                try await WorkflowsBenchmark(
+                    plan: .init(
+                        connections: connections,
+                        requests: requests,
+                        executions: executions,
+                        workers: workers,
+                        statsExecutions: statsExecutions,
+                        pgbenchSeconds: pgbenchSeconds
+                    ),
                     configuration: configuration,
                     logger: logger,
                     report: Report(json: json)

@@ -72,10 +72,7 @@ struct PgbenchCeiling: Sendable {
     /// Runs pgbench for `seconds`; returns its transactions per second and the CPU each one cost
     /// pgbench and the server.
     func run(seconds: Int, logger: Logger) async throws -> Costed {
-        let program =
-            (try? PostgresBinaries.locate()).map { $0.path("pgbench") }.flatMap {
-                FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil
-            } ?? "/usr/bin/pgbench"
+        let program = Self.program
         var environment = ProcessInfo.processInfo.environment
         if let password = url.password { environment["PGPASSWORD"] = password }
         let connection = ["-h", url.socketDirectory ?? url.host ?? "127.0.0.1", "-p", "\(url.port)", "-U", url.username]
@@ -91,8 +88,21 @@ struct PgbenchCeiling: Sendable {
             await CPUTime.settle(postmaster: serverPID, to: processes)
             return (output, before, CPUTime.now(serverPID: serverPID))
         }
+        return try Self.costed(output, before: before, after: after)
+    }
+
+    /// The pgbench program: the cluster's own, else Debian's.
+    static var program: String {
+        (try? PostgresBinaries.locate()).map { $0.path("pgbench") }.flatMap {
+            FileManager.default.isExecutableFile(atPath: $0) ? $0 : nil
+        } ?? "/usr/bin/pgbench"
+    }
+
+    /// The figures pgbench printed, with the CPU each transaction cost.
+    static func costed(_ output: String, before: CPUTime, after: CPUTime) throws -> Costed {
         // "tps = 41234.567890 (without initial connection time)"
         // "number of transactions actually processed: 412345"
+        // "latency average = 0.389 ms"
         func figure(after prefix: String) -> Double? {
             output.split(separator: "\n").first { $0.hasPrefix(prefix) }
                 .flatMap { Double($0.dropFirst(prefix.count).split(separator: " ").first ?? "") }
@@ -101,11 +111,39 @@ struct PgbenchCeiling: Sendable {
             throw StrataError(.internalError, "pgbench printed no tps line: \(output.suffix(300))")
         }
         let cost = CPUTime.perOperation(from: before, to: after, operations: Int(transactions))
+        let average = figure(after: "latency average = ") ?? 0
         return Costed(
-            figures: BenchResult(operations: Int(transactions), seconds: Double(transactions) / tps, p50: 0, p99: 0),
+            figures: BenchResult(operations: Int(transactions), seconds: Double(transactions) / tps, p50: average, p99: 0),
             clientCPU: cost.children,
             serverCPU: cost.server
         )
+    }
+}
+
+/// pgbench running one statement of ours (`-f`, prepared) on a database of ours: the ceiling of
+/// a route that runs that statement.
+struct PgbenchStatement: Sendable {
+    let url: DatabaseURL
+    let concurrency: Int
+    let serverPID: Int32?
+
+    /// Runs `sql` (one statement, `;`-terminated) for `seconds`.
+    func run(_ sql: String, seconds: Int) async throws -> Costed {
+        var environment = ProcessInfo.processInfo.environment
+        if let password = url.password { environment["PGPASSWORD"] = password }
+        let script = NSTemporaryDirectory() + "strata-pgbench-\(UUID().uuidString.prefix(8)).sql"
+        try sql.write(toFile: script, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: script) }
+        let connection = ["-h", url.socketDirectory ?? url.host ?? "127.0.0.1", "-p", "\(url.port)", "-U", url.username]
+        let processes = serverPID.map(CPUTime.serverProcesses) ?? 0
+        let before = CPUTime.now(serverPID: serverPID)
+        let output = try await runProgram(
+            PgbenchCeiling.program,
+            ["-n", "-f", script, "-M", "prepared", "-c", "\(concurrency)", "-j", "2", "-T", "\(seconds)"] + connection + [url.database],
+            environment: environment
+        )
+        await CPUTime.settle(postmaster: serverPID, to: processes)
+        return try PgbenchCeiling.costed(output, before: before, after: CPUTime.now(serverPID: serverPID))
     }
 }
 
