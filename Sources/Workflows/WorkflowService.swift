@@ -175,7 +175,8 @@ public struct WorkflowService: Sendable {
         let (store, logger, limits) = (store, logger, limits)
         return try await pool.withTransaction { connection in
             let current = try await Self.lockForEdit(id, expectedVersion: expectedVersion, store: store, on: connection, logger: logger)
-            let graph = WorkflowGraph(nodes: patch.nodes ?? current.nodes ?? [], connections: patch.connections ?? current.connections ?? [])
+            let stored = try current.graph()
+            let graph = WorkflowGraph(nodes: patch.nodes ?? stored.nodes, connections: patch.connections ?? stored.connections)
             let tags = try Self.check(
                 name: patch.name ?? current.name,
                 graph: graph,
@@ -183,7 +184,7 @@ public struct WorkflowService: Sendable {
                 tags: patch.tags ?? current.tags,
                 limits: limits
             )
-            let graphChanged = graph != WorkflowGraph(nodes: current.nodes ?? [], connections: current.connections ?? [])
+            let graphChanged = graph != stored
             var edit = WorkflowStore.Edit(
                 name: patch.name,
                 settings: patch.settings,
@@ -237,7 +238,7 @@ public struct WorkflowService: Sendable {
             guard let past = try await store.version(versionID, of: id, on: connection, logger: logger) else {
                 throw StrataError(.notFound, "This workflow has no version with this id.")
             }
-            let graph = WorkflowGraph(nodes: past.nodes ?? [], connections: past.connections ?? [])
+            let graph = WorkflowGraph(nodes: try past.nodes?.value().arrayValue ?? [], connections: try past.connections?.value().arrayValue ?? [])
             let newVersion = try await store.addVersion(
                 of: id,
                 graph: graph,

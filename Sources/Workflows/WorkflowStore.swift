@@ -26,8 +26,8 @@ struct WorkflowStore: Sendable {
         guard let status = WorkflowStatus(code: try columns["status"].decode(Int32.self)) else {
             throw StrataError(.internalError, "A workflow row holds an unknown status.")
         }
-        func json(_ name: String) throws -> JSONValue? {
-            try columns[name].decode(String?.self).map { try JSONValue(parsing: $0) }
+        func json(_ name: String) throws -> RawJSON? {
+            try columns[name].decode(String?.self).map(RawJSON.init)
         }
         return Workflow(
             id: try columns["id"].decode(UUID.self),
@@ -35,8 +35,8 @@ struct WorkflowStore: Sendable {
             status: status,
             settings: try JSONDecoder.api().decode(WorkflowSettings.self, from: Data(columns["settings"].decode(String.self).utf8)),
             staticData: try json("static_data"),
-            pinData: try json("pin_data") ?? .object([:]),
-            meta: try json("meta") ?? .object([:]),
+            pinData: try json("pin_data") ?? RawJSON("{}"),
+            meta: try json("meta") ?? RawJSON("{}"),
             versionID: try columns["version_id"].decode(UUID.self),
             activeVersionID: try columns["active_version_id"].decode(UUID?.self),
             triggerCount: try columns["trigger_count"].decode(Int64.self),
@@ -47,8 +47,8 @@ struct WorkflowStore: Sendable {
             createdBy: try columns["created_by"].decode(String.self),
             updatedAt: try columns["updated_at"].decode(Date.self),
             updatedBy: try columns["updated_by"].decode(String.self),
-            nodes: details ? try json("nodes")?.arrayValue ?? [] : nil,
-            connections: details ? try json("connections")?.arrayValue ?? [] : nil
+            nodes: details ? try json("nodes") ?? RawJSON("[]") : nil,
+            connections: details ? try json("connections") ?? RawJSON("[]") : nil
         )
     }
 
@@ -225,8 +225,8 @@ struct WorkflowStore: Sendable {
             authors: try columns["authors"].decode(String.self),
             restoredFrom: try columns["restored_from"].decode(UUID?.self),
             createdAt: try columns["created_at"].decode(Date.self),
-            nodes: graph ? try JSONValue(parsing: columns["nodes"].decode(String.self)).arrayValue ?? [] : nil,
-            connections: graph ? try JSONValue(parsing: columns["connections"].decode(String.self)).arrayValue ?? [] : nil
+            nodes: graph ? RawJSON(try columns["nodes"].decode(String.self)) : nil,
+            connections: graph ? RawJSON(try columns["connections"].decode(String.self)) : nil
         )
     }
 

@@ -31,27 +31,16 @@ import Glibc
     }
 
     func startWorker(_ name: String, database: TestDatabase, script: String, log: String) throws -> Int32 {
-        var environment = ProcessInfo.processInfo.environment
-        environment["DATABASE_URL"] = database.url.revealedURL
-        environment["LOG_LEVEL"] = "info"
-        let output = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        defer {
-            close(output)
-            close(null)
-        }
-        let command = [
-            BuiltProducts.path("strata"), "worker", "--gpus", (0..<Self.gpus).map(String.init).joined(separator: ","),
-            "--exec", "\(script) {task_type}", "--lease", "2", "--name", name,
-        ]
-        return try ChildProcess.spawn(command, environment: environment, input: null, output: output, newSession: true)
+        let gpus = (0..<Self.gpus).map(String.init).joined(separator: ",")
+        return try StrataProcess.start(
+            ["worker", "--gpus", gpus, "--exec", "\(script) {task_type}", "--lease", "2", "--name", name],
+            database: database,
+            log: log
+        )
     }
 
     func killHard(_ pid: Int32) async {
-        kill(pid, SIGKILL)
-        _ = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: ChildProcess.waitForExit(pid)) }
-        }
+        await StrataProcess.stop(pid, signal: SIGKILL)
     }
 
     func completed(_ pool: PostgresPool) async throws -> Int {

@@ -163,7 +163,7 @@ import Testing
             let retry = try #require(retries.first)
             #expect(retries.count == 1 && retry.mode == .retry && retry.status == .new)
             #expect(try await service.list(workflow: once.id, status: nil, limit: 10, cursor: nil).items.count == 1, "no retries allowed: none made")
-            #expect(try await service.data(retry.id).input == .object(["n": .number(1)]))
+            #expect(try await service.data(retry.id).input.value() == .object(["n": .number(1)]))
 
             // The retry is lost too: no retry is left, it stays Crashed.
             _ = try await service.claim(worker: "doomed-again", limit: 1, lease: .milliseconds(200))

@@ -17,24 +17,15 @@ import Glibc
     typealias H = WorkflowsHarness
 
     func startRunner(database: TestDatabase, script: String, log: String, lease: Int = 5) throws -> Int32 {
-        var environment = ProcessInfo.processInfo.environment
-        environment["DATABASE_URL"] = database.url.revealedURL
-        environment["LOG_LEVEL"] = "info"
-        let output = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
-        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        defer {
-            close(output)
-            close(null)
-        }
-        let command = [BuiltProducts.path("strata"), "workflows", "runner", "--exec", script, "--lease", "\(lease)", "--name", "test-runner"]
-        return try ChildProcess.spawn(command, environment: environment, input: null, output: output, newSession: true)
+        try StrataProcess.start(
+            ["workflows", "runner", "--exec", script, "--lease", "\(lease)", "--name", "test-runner"],
+            database: database,
+            log: log
+        )
     }
 
     func stop(_ pid: Int32, signal number: Int32) async {
-        kill(pid, number)
-        _ = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: ChildProcess.waitForExit(pid)) }
-        }
+        await StrataProcess.stop(pid, signal: number)
     }
 
     func waitFor(_ status: ExecutionStatus, of id: UUID, service: ExecutionService, within seconds: Double) async throws -> Execution {
@@ -70,7 +61,7 @@ import Glibc
                 ended.status == .success && ended.workerID == "test-runner",
                 "\((try? String(contentsOfFile: folder + "/runner.log", encoding: .utf8)) ?? "")"
             )
-            #expect(try await service.data(execution.id).result == .object(["synced": .number(3)]))
+            #expect(try await service.data(execution.id).result?.value() == .object(["synced": .number(3)]))
             let stdin = try JSONValue(parsing: String(contentsOfFile: folder + "/stdin.json", encoding: .utf8))
             #expect(stdin["input"] == .object(["order": .number(7)]) && stdin["nodes"]?.arrayValue?.count == 2)
             #expect(stdin["execution_id"] == .string(execution.id.uuidString.lowercased()))

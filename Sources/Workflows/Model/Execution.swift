@@ -74,11 +74,11 @@ public struct Execution: Sendable, Encodable {
 /// What an execution was given and produced.
 public struct ExecutionData: Sendable, Encodable {
     public var executionID: UUID
-    public var input: JSONValue
+    public var input: RawJSON
     /// The graph it ran: `{"nodes": […], "connections": […]}`.
-    public var workflowData: JSONValue
+    public var workflowData: RawJSON
     /// Its result; `null` while it runs, or when the workflow keeps no data of such runs.
-    public var result: JSONValue?
+    public var result: RawJSON?
 
     enum CodingKeys: String, CodingKey {
         case input, result
@@ -101,8 +101,9 @@ public struct ClaimedExecution: Sendable, Encodable {
     /// The lease token to send with every heartbeat, progress report and finish.
     public var lease: String
     public var leaseExpiresAt: Date
-    public var input: JSONValue
-    public var workflowData: JSONValue
+    public var input: RawJSON
+    /// The graph to run: `{"nodes": […], "connections": […]}`.
+    public var workflowData: RawJSON
 
     enum CodingKeys: String, CodingKey {
         case execution, lease, input
@@ -164,5 +165,55 @@ public struct ExecutionLogLine: Sendable, Encodable {
         try container.encode(node, forKey: .node)
         try container.encode(message, forKey: .message)
         try container.encode(createdAt, forKey: .createdAt)
+    }
+}
+
+extension Execution: JSONWritable {
+    public func write(to json: inout JSONWriter) {
+        json.object { json in
+            json.field("cancel_requested", cancelRequested)
+            json.field("created_at", createdAt)
+            json.field("dedup_key", orNull: dedupKey)
+            json.field("error_message", orNull: errorMessage)
+            json.field("finished_at", orNull: finishedAt)
+            json.field("held", held)
+            json.field("id", id)
+            json.field("mode", mode)
+            json.field("pinned", pinned)
+            json.field("retry_of", orNull: retryOf)
+            json.field("retry_success_id", orNull: retrySuccessID)
+            json.field("started_at", orNull: startedAt)
+            json.field("status", status)
+            json.field("triggered_by", orNull: triggeredBy)
+            json.field("updated_at", updatedAt)
+            json.field("version", version)
+            json.field("version_id", versionID)
+            json.field("wait_till", orNull: waitTill)
+            json.field("worker_id", orNull: workerID)
+            json.field("workflow_id", workflowID)
+        }
+    }
+}
+
+extension ExecutionData: JSONWritable {
+    public func write(to json: inout JSONWriter) {
+        json.object { json in
+            json.field("execution_id", executionID)
+            json.field("input", input)
+            json.field("result", orNull: result)
+            json.field("workflow_data", workflowData)
+        }
+    }
+}
+
+extension ClaimedExecution: JSONWritable {
+    public func write(to json: inout JSONWriter) {
+        json.object { json in
+            json.field("execution", execution)
+            json.field("input", input)
+            json.field("lease", lease)
+            json.field("lease_expires_at", leaseExpiresAt)
+            json.field("workflow_data", workflowData)
+        }
     }
 }

@@ -62,7 +62,19 @@ public struct WorkflowSettings: Sendable, Equatable, Codable {
         return status == .success ? saveDataSuccessExecution != Keep.none : saveDataErrorExecution != Keep.none
     }
 
-    var json: String { (try? String(decoding: JSONEncoder.api().encode(self), as: UTF8.self)) ?? "{}" }
+    var json: String { String(decoding: jsonBytes, as: UTF8.self) }
+}
+
+extension WorkflowSettings: JSONWritable {
+    public func write(to json: inout JSONWriter) {
+        json.object { json in
+            if let maxConcurrency { json.field("max_concurrency", maxConcurrency) }
+            if let retryOnCrash { json.field("retry_on_crash", retryOnCrash) }
+            json.field("save_data_error_execution", saveDataErrorExecution)
+            json.field("save_data_success_execution", saveDataSuccessExecution)
+            if let saveManualExecutions { json.field("save_manual_executions", saveManualExecutions) }
+        }
+    }
 }
 
 /// A workflow as the API shows it. Its graph (`nodes`, `connections`) is included by
@@ -72,9 +84,9 @@ public struct Workflow: Sendable, Encodable {
     public var name: String
     public var status: WorkflowStatus
     public var settings: WorkflowSettings
-    public var staticData: JSONValue?
-    public var pinData: JSONValue
-    public var meta: JSONValue
+    public var staticData: RawJSON?
+    public var pinData: RawJSON
+    public var meta: RawJSON
     /// The graph version the workflow holds now.
     public var versionID: UUID
     /// The graph version its executions run while it is active.
@@ -88,9 +100,9 @@ public struct Workflow: Sendable, Encodable {
     public var createdBy: String
     public var updatedAt: Date
     public var updatedBy: String
-    /// The graph, when asked for.
-    public var nodes: [JSONValue]?
-    public var connections: [JSONValue]?
+    /// The graph (JSON arrays), when asked for.
+    public var nodes: RawJSON?
+    public var connections: RawJSON?
 
     enum CodingKeys: String, CodingKey {
         case id, name, status, settings, meta, tags, version, nodes, connections
@@ -139,9 +151,9 @@ public struct WorkflowVersion: Sendable, Encodable {
     public var authors: String
     public var restoredFrom: UUID?
     public var createdAt: Date
-    /// The graph, when asked for (one version's read).
-    public var nodes: [JSONValue]?
-    public var connections: [JSONValue]?
+    /// The graph (JSON arrays), when asked for (one version's read).
+    public var nodes: RawJSON?
+    public var connections: RawJSON?
 
     enum CodingKeys: String, CodingKey {
         case number, authors, nodes, connections
@@ -161,5 +173,38 @@ public struct WorkflowVersion: Sendable, Encodable {
         try container.encode(createdAt, forKey: .createdAt)
         try container.encodeIfPresent(nodes, forKey: .nodes)
         try container.encodeIfPresent(connections, forKey: .connections)
+    }
+}
+
+extension Workflow {
+    /// The graph parsed (empty when it was not read).
+    func graph() throws -> WorkflowGraph {
+        WorkflowGraph(nodes: try nodes?.value().arrayValue ?? [], connections: try connections?.value().arrayValue ?? [])
+    }
+}
+
+extension Workflow: JSONWritable {
+    public func write(to json: inout JSONWriter) {
+        json.object { json in
+            json.field("active_version_id", orNull: activeVersionID)
+            json.field("connections", connections)
+            json.field("created_at", createdAt)
+            json.field("created_by", createdBy)
+            json.field("id", id)
+            json.field("is_archived", isArchived)
+            json.field("meta", meta)
+            json.field("name", name)
+            json.field("nodes", nodes)
+            json.field("pin_data", pinData)
+            json.field("settings", settings)
+            json.field("static_data", orNull: staticData)
+            json.field("status", status)
+            json.field("tags", tags)
+            json.field("trigger_count", triggerCount)
+            json.field("updated_at", updatedAt)
+            json.field("updated_by", updatedBy)
+            json.field("version", version)
+            json.field("version_id", versionID)
+        }
     }
 }

@@ -2,7 +2,7 @@ public import StrataCore
 
 /// A workflow's status, stored as the seed code's integers (Draft 1, Disabled 99, Active 100)
 /// and named in the API.
-public enum WorkflowStatus: String, StatusMachine, Codable {
+public enum WorkflowStatus: String, StatusMachine, StoredAsInteger, Codable {
     case draft
     case disabled
     case active
@@ -26,18 +26,13 @@ public enum WorkflowStatus: String, StatusMachine, Codable {
         }
     }
 
-    /// The status stored as `code`.
-    public init?(code: Int32) {
-        guard let status = Self.allCases.first(where: { $0.code == code }) else { return nil }
-        self = status
-    }
 }
 
 /// An execution's status, stored as the seed code's integers.
 ///
 /// New → Running → Success | Failed | Cancelled | Crashed; Running ↔ Waiting (until
 /// `wait_till`); a New or Waiting execution may be cancelled, and a Waiting one crash.
-public enum ExecutionStatus: String, StatusMachine, Codable {
+public enum ExecutionStatus: String, StatusMachine, StoredAsInteger, Codable {
     case new
     case running
     case waiting
@@ -71,18 +66,12 @@ public enum ExecutionStatus: String, StatusMachine, Codable {
         }
     }
 
-    /// The status stored as `code`.
-    public init?(code: Int32) {
-        guard let status = Self.allCases.first(where: { $0.code == code }) else { return nil }
-        self = status
-    }
-
     /// The stored integers of the states that may move to `target`: a guarded UPDATE's array.
     static func sourceCodes(of target: ExecutionStatus) -> [Int32] { sources(of: target).map(\.code) }
 }
 
 /// How an execution was started, stored as an integer (manual 1, trigger 2, webhook 3, retry 4).
-public enum ExecutionMode: String, CaseIterable, Codable, Sendable {
+public enum ExecutionMode: String, StoredAsInteger, Codable, Sendable {
     case manual
     case trigger
     case webhook
@@ -98,9 +87,18 @@ public enum ExecutionMode: String, CaseIterable, Codable, Sendable {
         }
     }
 
-    /// The mode stored as `code`.
+}
+
+/// An enum stored as the seed code's integers (`code`) and named in the API.
+public protocol StoredAsInteger: CaseIterable {
+    /// The stored integer.
+    var code: Int32 { get }
+}
+
+extension StoredAsInteger {
+    /// The case stored as `code`; `nil` for an integer no case has.
     public init?(code: Int32) {
-        guard let mode = Self.allCases.first(where: { $0.code == code }) else { return nil }
-        self = mode
+        guard let found = Self.allCases.first(where: { $0.code == code }) else { return nil }
+        self = found
     }
 }

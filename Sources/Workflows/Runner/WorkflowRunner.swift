@@ -98,14 +98,15 @@ public struct WorkflowRunner: Service {
     /// What the command gets on standard input.
     static func input(of claim: ClaimedExecution) -> String {
         let execution = claim.execution
+        let graph = (try? claim.workflowData.value()) ?? .object([:])
         return JSONValue.object([
             "execution_id": .string(execution.id.uuidString.lowercased()),
             "workflow_id": .string(execution.workflowID.uuidString.lowercased()),
             "version_id": .string(execution.versionID.uuidString.lowercased()),
             "mode": .string(execution.mode.rawValue),
-            "input": claim.input,
-            "nodes": claim.workflowData["nodes"] ?? .array([]),
-            "connections": claim.workflowData["connections"] ?? .array([]),
+            "input": (try? claim.input.value()) ?? .object([:]),
+            "nodes": graph["nodes"] ?? .array([]),
+            "connections": graph["connections"] ?? .array([]),
         ]).text
     }
 

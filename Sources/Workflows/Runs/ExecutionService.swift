@@ -232,8 +232,8 @@ public struct ExecutionService: Sendable {
     /// The workflow's ended executions over the last `days` days (1 to 3650).
     public func stats(workflow id: UUID, days: Int) async throws -> ExecutionStats {
         guard (1...3650).contains(days) else { throw StrataError.validation([.init(field: "days", reason: "must be a whole number from 1 to 3650")]) }
-        guard try await workflows.find(id, details: false) != nil else { throw WorkflowService.notFound() }
-        return try await store.stats(workflow: id, days: days)
+        guard let stats = try await store.stats(workflow: id, days: days) else { throw WorkflowService.notFound() }
+        return stats
     }
 
     // MARK: Cancelling

@@ -158,9 +158,9 @@ struct ExecutionStore: Sendable {
             let columns = row.makeRandomAccess()
             return ExecutionData(
                 executionID: try columns["execution_id"].decode(UUID.self),
-                input: try JSONValue(parsing: columns["input"].decode(String.self)),
-                workflowData: try JSONValue(parsing: columns["workflow_data"].decode(String.self)),
-                result: try columns["data"].decode(String?.self).map { try JSONValue(parsing: $0) }
+                input: RawJSON(try columns["input"].decode(String.self)),
+                workflowData: RawJSON(try columns["workflow_data"].decode(String.self)),
+                result: try columns["data"].decode(String?.self).map(RawJSON.init)
             )
         }
     }
@@ -196,7 +196,7 @@ struct ExecutionStore: Sendable {
         worker: String,
         on connection: PostgresConnection,
         logger: Logger
-    ) async throws -> [(execution: Execution, input: JSONValue, workflowData: JSONValue)] {
+    ) async throws -> [(execution: Execution, input: RawJSON, workflowData: RawJSON)] {
         guard !claims.isEmpty else { return [] }
         let rows = try await connection.query(
             """
@@ -218,8 +218,8 @@ struct ExecutionStore: Sendable {
             let columns = row.makeRandomAccess()
             return (
                 try Self.execution(from: row),
-                try JSONValue(parsing: columns["input"].decode(String.self)),
-                try JSONValue(parsing: columns["workflow_data"].decode(String.self))
+                RawJSON(try columns["input"].decode(String.self)),
+                RawJSON(try columns["workflow_data"].decode(String.self))
             )
         }
     }
@@ -423,19 +423,21 @@ struct ExecutionStore: Sendable {
     }
 
     /// A workflow's ended executions since `days` days before now (from the start of that hour),
-    /// from the hourly rollups.
-    func stats(workflow: UUID, days: Int) async throws -> ExecutionStats {
+    /// from the hourly rollups; `nil` when there is no such workflow.
+    func stats(workflow: UUID, days: Int) async throws -> ExecutionStats? {
         let rows = try await pool.query(
             """
             WITH window_start AS (SELECT date_trunc('hour', now() - make_interval(days => \(Int32(days))), 'UTC') AS since)
             SELECT since, coalesce(sum(total), 0)::bigint AS total, coalesce(sum(successful), 0)::bigint AS successful,
                    coalesce(sum(failed), 0)::bigint AS failed,
                    (sum(duration_ms)::float8 / nullif(sum(timed), 0))::float8 AS avg_duration_ms
-            FROM window_start LEFT JOIN workflows.execution_rollup_hourly AS r ON r.workflow_id = \(workflow) AND r.hour >= since
+            FROM workflows.workflow_entity AS w CROSS JOIN window_start
+            LEFT JOIN workflows.execution_rollup_hourly AS r ON r.workflow_id = w.id AND r.hour >= since
+            WHERE w.id = \(workflow)
             GROUP BY since
             """
         )
-        guard let row = rows.first else { throw StrataError(.internalError, "The statistics read returned no row.") }
+        guard let row = rows.first else { return nil }
         let columns = row.makeRandomAccess()
         return ExecutionStats(
             workflowID: workflow,
