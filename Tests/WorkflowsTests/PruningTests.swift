@@ -31,7 +31,7 @@ import Testing
                 WHERE id = ANY(\([ended[0], ended[1]])::uuid[])
                 """
             )
-            try await pool.query("UPDATE workflows.execution_entity SET pinned = true WHERE id = \(ended[1])")
+            #expect(try await service.setPinned(ended[1], true, by: .job("tester")).pinned)
             // Also past a running one's age: it is never touched.
             try await pool.query("UPDATE workflows.execution_entity SET started_at = now() - interval '30 days' WHERE id = \(running.id)")
             let statsBefore = try await service.stats(workflow: workflow.id, days: 60)

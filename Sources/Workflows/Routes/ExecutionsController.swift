@@ -110,6 +110,12 @@ public struct ExecutionsController: Sendable {
             let execution = try await executions.cancel(try Self.id(context), by: caller)
             return try Response.json(execution, status: execution.status == .cancelled ? .ok : .accepted)
         }
+        for (action, pinned) in [("pin", true), ("unpin", false)] {
+            group.post(RouterPath("{id}/\(action)")) { _, context in
+                let caller = try context.caller(requiring: "workflows.write")
+                return try Response.json(try await executions.setPinned(try Self.id(context), pinned, by: caller))
+            }
+        }
         group.post("{id}/retry") { _, context in
             let caller = try context.caller(requiring: "workflows.write")
             return try Response.json(try await executions.retry(try Self.id(context), by: caller), status: .created)

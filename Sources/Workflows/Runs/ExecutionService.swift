@@ -201,7 +201,7 @@ public struct ExecutionService: Sendable {
             aggregateType: "execution",
             aggregateID: execution.id.uuidString.lowercased(),
             kind: kind,
-            payloadJSON: (try? String(decoding: JSONEncoder.api().encode(execution), as: UTF8.self)) ?? "{}"
+            payloadJSON: String(decoding: execution.jsonBytes, as: UTF8.self)
         )
     }
 
@@ -282,6 +282,25 @@ public struct ExecutionService: Sendable {
     ) async throws -> [NewJob] {
         try await store.lockConcurrency(of: workflow, on: connection, logger: logger)
         return try await store.releaseHeld(of: workflow, limit: limit, on: connection, logger: logger).map { job(for: $0, runAt: nil) }
+    }
+
+    /// Pins the execution (kept from pruning, like an annotated one) or unpins it.
+    /// - Throws: `not_found`.
+    public func setPinned(_ id: UUID, _ pinned: Bool, by caller: Caller) async throws -> Execution {
+        let (store, logger) = (store, logger)
+        return try await pool.withTransaction { connection in
+            guard let execution = try await store.setPinned(id, pinned, on: connection, logger: logger) else { throw Self.notFound() }
+            let change = Change(
+                app: "workflows",
+                action: pinned ? "pin" : "unpin",
+                resourceType: "execution",
+                resourceID: id.uuidString.lowercased(),
+                status: 200,
+                events: [Self.event(execution, pinned ? "execution.pinned" : "execution.unpinned")]
+            )
+            try await ChangeLog.record(change, by: caller, on: connection, logger: logger)
+            return execution
+        }
     }
 
     static func notFound() -> StrataError { StrataError(.notFound, "No execution has this id.") }

@@ -370,6 +370,19 @@ struct ExecutionStore: Sendable {
         }
     }
 
+    /// Pins or unpins an execution (a pinned one is kept from pruning).
+    /// - Returns: The execution, or `nil` when there is none.
+    func setPinned(_ id: UUID, _ pinned: Bool, on connection: PostgresConnection, logger: Logger) async throws -> Execution? {
+        try await connection.query(
+            """
+            UPDATE workflows.execution_entity SET pinned = \(pinned), version = version + CASE WHEN pinned = \(pinned) THEN 0 ELSE 1 END
+            WHERE id = \(id) AND logical_deletion IS NULL
+            RETURNING \(unescaped: Self.columns)
+            """,
+            logger: logger
+        ).collect().first.map(Self.execution(from:))
+    }
+
     /// A retry's inputs: the execution's input as JSON text.
     func input(of id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> String? {
         try await connection.query("SELECT input::text FROM workflows.execution_data WHERE execution_id = \(id)", logger: logger)

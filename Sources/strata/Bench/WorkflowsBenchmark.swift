@@ -16,9 +16,11 @@ import Workflows
 /// scratch database (`strata_bench_workflows`, dropped afterwards):
 /// - `workflows.details`: `?include=details` of 50-node, 32-connection workflows, beside pgbench
 ///   running the same statement (`ceiling_ratio`);
-/// - `workflows.executions`: executions started over HTTP while 8 workers claim them (up to 10
-///   at a time) and finish them through the worker protocol, end to end per second;
-/// - `workflows.stats`: the statistics route of a workflow with 1,000,000 ended executions;
+/// - `workflows.executions`: executions of 5-node workflows started over HTTP while 8 workers
+///   claim them (up to 10 at a time) and finish them through the worker protocol, end to end
+///   per second;
+/// - `workflows.stats`: the statistics route of a workflow with 1,000,000 ended executions, one
+///   client at a time (the read's latency);
 /// - `workflows.memory`: the process's peak resident memory (server and load driver).
 struct WorkflowsBenchmark {
     struct Plan: Sendable {
@@ -85,7 +87,7 @@ struct WorkflowsBenchmark {
                     + "\(plan.executions) executions through \(plan.workers) workers; stats over \(plan.statsExecutions) executions"
             )
             try await details(port: port, key: key, workflows: workflows, url: url, serverPID: serverPID)
-            try await executions(port: port, key: key, workflows: workflows)
+            try await executions(port: port, key: key, workflows: try await seedSmallWorkflows(pool: pool))
             try await stats(pool: pool, port: port, key: key, workflow: workflows[0])
             report.emit([("workload", "workflows.memory"), ("peak_rss_mb", peakResidentMegabytes())])
         }
@@ -113,6 +115,23 @@ struct WorkflowsBenchmark {
                 by: .job("bench")
             )
             ids.append(workflow.id)
+        }
+        return ids
+    }
+
+    /// 10 workflows of 5 nodes in a chain: the size of a typical automation, for the executions.
+    private func seedSmallWorkflows(pool: PostgresPool) async throws -> [UUID] {
+        let service = WorkflowService(pool: pool, logger: logger)
+        var ids: [UUID] = []
+        for index in 0..<10 {
+            let names = ["Trigger", "Fetch order", "Map fields", "Upsert customer", "Notify"]
+            let nodes = names.map { JSONValue.object(["name": .string($0), "kind": .string("n8n-nodes-base.set"), "parameters": .object([:])]) }
+            let connections = zip(names, names.dropFirst()).map {
+                JSONValue.object(["source_node": .string($0), "target_node": .string($1), "kind": .string("main")])
+            }
+            ids.append(
+                try await service.create(.init(name: "Bench automation \(index)", nodes: nodes, connections: connections), by: .job("bench")).id
+            )
         }
         return ids
     }
@@ -145,9 +164,10 @@ struct WorkflowsBenchmark {
         let json = [("X-API-Key", key), ("Content-Type", "application/json")]
         let total = plan.executions
         let began = ContinuousClock.now
+        let starts = Shared<BenchResult?>(nil)
         let finished = try await withThrowingTaskGroup(of: Int.self) { group in
             group.addTask {
-                _ = try await HTTPLoad.run(host: "127.0.0.1", port: port, connections: 8, requests: total) { index in
+                starts.value = try await HTTPLoad.run(host: "127.0.0.1", port: port, connections: 8, requests: total) { index in
                     let workflow = workflows[index % workflows.count].uuidString.lowercased()
                     return .init(
                         method: .POST,
@@ -172,16 +192,20 @@ struct WorkflowsBenchmark {
                             host: "127.0.0.1",
                             port: port
                         )
-                        guard answer.status == 200, let page = try? JSONValue(parsing: String(buffer: answer.body)) else {
+                        guard answer.status == 200,
+                            let page = try? JSONSerialization.jsonObject(with: Data(answer.body.readableBytesView)) as? [String: Any]
+                        else {
                             throw StrataError(.internalError, "POST /api/workflows/worker/claim answered \(answer.status) in the benchmark")
                         }
-                        let claimed = page["items"]?.arrayValue ?? []
+                        let claimed = page["items"] as? [[String: Any]] ?? []
                         if claimed.isEmpty {
                             try await Task.sleep(for: .milliseconds(2))
                             continue
                         }
                         for claim in claimed {
-                            guard let id = claim["execution"]?["id"]?.stringValue, let lease = claim["lease"]?.stringValue else { continue }
+                            guard let id = (claim["execution"] as? [String: Any])?["id"] as? String, let lease = claim["lease"] as? String else {
+                                continue
+                            }
                             let body = Array(#"{"lease":"\#(lease)","status":"success","result":{"ok":true}}"#.utf8)
                             let end = try await HTTPLoad.send(
                                 .init(method: .POST, path: "/api/workflows/executions/\(id)/finish", headers: json, body: body),
@@ -202,9 +226,11 @@ struct WorkflowsBenchmark {
             return try await group.reduce(0, +)
         }
         let seconds = Double((ContinuousClock.now - began).components.seconds) + Double((ContinuousClock.now - began).components.attoseconds) / 1e18
+        let startFigures = starts.value
         report.emit([
             ("workload", "workflows.executions"), ("ops_per_s", Double(finished) / seconds), ("executions", finished),
-            ("workers", plan.workers), ("seconds", seconds),
+            ("workers", plan.workers), ("seconds", seconds), ("starts_per_s", startFigures?.opsPerSecond ?? 0),
+            ("start_p50_ms", startFigures?.p50 ?? 0), ("start_p99_ms", startFigures?.p99 ?? 0),
         ])
     }
 
@@ -239,19 +265,30 @@ struct WorkflowsBenchmark {
             try await connection.query("ANALYZE workflows.execution_entity", logger: logger)
         }
         let path = "/api/workflows/workflows/\(workflow.uuidString.lowercased())/stats?days=30"
-        _ = try await HTTPLoad.run(host: "127.0.0.1", port: port, path: path, headers: [("X-API-Key", key)], connections: 8, requests: 500)
+        // One client: the read's latency, not a queue's.
+        _ = try await HTTPLoad.run(host: "127.0.0.1", port: port, path: path, headers: [("X-API-Key", key)], connections: 1, requests: 500)
         let result = try await HTTPLoad.run(
             host: "127.0.0.1",
             port: port,
             path: path,
             headers: [("X-API-Key", key)],
-            connections: 8,
-            requests: 10_000
+            connections: 1,
+            requests: 5_000
         )
         report.emit([
             ("workload", "workflows.stats"), ("ops_per_s", result.opsPerSecond), ("p50_ms", result.p50), ("p99_ms", result.p99),
             ("executions", count),
         ])
+    }
+}
+
+/// A value the benchmark's tasks share.
+private final class Shared<Value: Sendable>: Sendable {
+    private let state: Mutex<Value>
+    init(_ value: Value) { state = Mutex(value) }
+    var value: Value {
+        get { state.withLock { $0 } }
+        set { state.withLock { $0 = newValue } }
     }
 }
 
