@@ -356,12 +356,8 @@ public struct WorkflowService: Sendable {
     }
 
     private static func reread(_ id: UUID, store: WorkflowStore, on connection: PostgresConnection, logger: Logger) async throws -> Workflow {
-        let rows = try await connection.query(
-            "SELECT \(unescaped: WorkflowStore.detailColumns) FROM workflows.workflow_entity AS w WHERE w.id = \(id)",
-            logger: logger
-        ).collect()
-        guard let row = rows.first else { throw notFound() }
-        return try WorkflowStore.workflow(from: row, details: true)
+        guard let workflow = try await store.find(id, on: connection, logger: logger) else { throw notFound() }
+        return workflow
     }
 
     /// Checks a workflow's name, graph, settings and tags.

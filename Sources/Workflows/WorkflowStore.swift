@@ -61,8 +61,14 @@ struct WorkflowStore: Sendable {
 
     /// The workflow with its graph, locked for the transaction's change; `nil` when there is none.
     func lock(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Workflow? {
+        try await find(id, on: connection, logger: logger, lock: true)
+    }
+
+    /// The workflow with its graph as the transaction sees it (after its change); `nil` when
+    /// there is none.
+    func find(_ id: UUID, on connection: PostgresConnection, logger: Logger, lock: Bool = false) async throws -> Workflow? {
         let rows = try await connection.query(
-            "SELECT \(unescaped: Self.detailColumns) FROM workflows.workflow_entity AS w WHERE w.id = \(id) FOR UPDATE",
+            "SELECT \(unescaped: Self.detailColumns) FROM workflows.workflow_entity AS w WHERE w.id = \(id) \(unescaped: lock ? "FOR UPDATE" : "")",
             logger: logger
         ).collect()
         return try rows.first.map { try Self.workflow(from: $0, details: true) }

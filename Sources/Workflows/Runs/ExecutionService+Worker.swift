@@ -138,7 +138,7 @@ extension ExecutionService {
         if !problems.isEmpty { throw StrataError.validation(problems) }
         let (store, jobs, logger) = (store, jobs, logger)
         return try await pool.withTransaction { connection in
-            let (keep, limit) = try await Self.rules(of: id, status: outcome.status, on: connection, logger: logger)
+            let (keep, limit) = try await Self.rules(of: id, status: outcome.status, store: store, on: connection, logger: logger)
             guard
                 let execution = try await store.finish(
                     id,
@@ -171,20 +171,11 @@ extension ExecutionService {
     static func rules(
         of id: UUID,
         status: ExecutionStatus,
+        store: ExecutionStore,
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> (keep: Bool, limit: Int?) {
-        let rows = try await connection.query(
-            """
-            SELECT w.settings::text AS settings, e.mode FROM workflows.execution_entity AS e
-            JOIN workflows.workflow_entity AS w ON w.id = e.workflow_id WHERE e.id = \(id)
-            """,
-            logger: logger
-        ).collect()
-        guard let row = rows.first else { return (false, nil) }
-        let columns = row.makeRandomAccess()
-        let settings = try JSONDecoder.api().decode(WorkflowSettings.self, from: Data(columns["settings"].decode(String.self).utf8))
-        let mode = ExecutionMode(code: try columns["mode"].decode(Int32.self)) ?? .manual
+        guard let (settings, mode) = try await store.settingsAndMode(of: id, on: connection, logger: logger) else { return (false, nil) }
         return (status == .waiting || settings.keepsData(mode: mode, status: status), status.isTerminal ? settings.maxConcurrency : nil)
     }
 

@@ -18,12 +18,10 @@ struct ExecutionStore: Sendable {
         held, created_at, updated_at, version
         """
 
-    /// ``columns`` with an alias (`e.`), for statements that join.
-    static func columns(of alias: String) -> String {
-        columns.replacingOccurrences(of: "\n", with: " ").split(separator: ",")
-            .map { "\(alias).\($0.trimmingCharacters(in: .whitespaces))" }
-            .joined(separator: ", ")
-    }
+    /// ``columns`` of the table aliased `e`, for statements that join (built once).
+    static let aliasedColumns = columns.replacingOccurrences(of: "\n", with: " ").split(separator: ",")
+        .map { "e.\($0.trimmingCharacters(in: .whitespaces))" }
+        .joined(separator: ", ")
 
     static func execution(from row: PostgresRow) throws -> Execution {
         let columns = row.makeRandomAccess()
@@ -207,7 +205,7 @@ struct ExecutionStore: Sendable {
                 FROM unnest(\(claims.map(\.execution))::uuid[], \(claims.map(\.job))::bigint[]) AS c(id, job)
                 WHERE e.id = c.id AND e.status = ANY(\(ExecutionStatus.sourceCodes(of: .running))::integer[])
                   AND e.cancel_requested_at IS NULL
-                RETURNING \(unescaped: Self.columns(of: "e"))
+                RETURNING \(unescaped: Self.aliasedColumns)
             )
             SELECT s.*, d.input::text AS input, d.workflow_data::text AS workflow_data
             FROM started AS s JOIN workflows.execution_data AS d ON d.execution_id = s.id
@@ -249,7 +247,7 @@ struct ExecutionStore: Sendable {
                 FROM strata.jobs AS j
                 WHERE e.id = \(id) AND j.id = \(job.id) AND e.job_id = j.id AND j.lease_token = \(job.leaseToken) AND j.state = 'running'
                   AND e.status = ANY(\(ExecutionStatus.sourceCodes(of: target))::integer[])
-                RETURNING \(unescaped: Self.columns(of: "e"))
+                RETURNING \(unescaped: Self.aliasedColumns)
             ),
             result AS (
                 UPDATE workflows.execution_data SET data = \(resultJSON)
@@ -318,7 +316,7 @@ struct ExecutionStore: Sendable {
                     finished_at = CASE WHEN e.status IN (1, 11) THEN now() END,
                     wait_till = NULL, held = false, cancel_requested_at = coalesce(e.cancel_requested_at, now()), version = e.version + 1
                 WHERE e.id = \(id) AND e.status IN (1, 10, 11) AND e.logical_deletion IS NULL
-                RETURNING \(unescaped: Self.columns(of: "e")), e.job_id
+                RETURNING \(unescaped: Self.aliasedColumns), e.job_id
             ),
             \(unescaped: Self.statisticsCTEs(of: "ended"))
             SELECT * FROM ended
@@ -344,7 +342,7 @@ struct ExecutionStore: Sendable {
                 SET status = 98, finished_at = now(), wait_till = NULL,
                     error_message = 'The worker was lost (its lease expired) while the execution ran.', version = e.version + 1
                 WHERE e.job_id = ANY(\(jobs)::bigint[]) AND e.status = 10
-                RETURNING \(unescaped: Self.columns(of: "e"))
+                RETURNING \(unescaped: Self.aliasedColumns)
             ),
             \(unescaped: Self.statisticsCTEs(of: "ended"))
             SELECT ended.*, coalesce((w.settings->>'retry_on_crash')::integer, 0) AS retries_allowed,
@@ -381,6 +379,22 @@ struct ExecutionStore: Sendable {
             """,
             logger: logger
         ).collect().first.map(Self.execution(from:))
+    }
+
+    /// The settings of the execution's workflow and the execution's mode; `nil` when there is
+    /// no such execution.
+    func settingsAndMode(of id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> (WorkflowSettings, ExecutionMode)? {
+        let rows = try await connection.query(
+            """
+            SELECT w.settings::text AS settings, e.mode FROM workflows.execution_entity AS e
+            JOIN workflows.workflow_entity AS w ON w.id = e.workflow_id WHERE e.id = \(id)
+            """,
+            logger: logger
+        ).collect()
+        guard let row = rows.first else { return nil }
+        let columns = row.makeRandomAccess()
+        let settings = try JSONDecoder.api().decode(WorkflowSettings.self, from: Data(columns["settings"].decode(String.self).utf8))
+        return (settings, ExecutionMode(code: try columns["mode"].decode(Int32.self)) ?? .manual)
     }
 
     /// A retry's inputs: the execution's input as JSON text.

@@ -178,7 +178,7 @@ struct WorkflowsBenchmark {
                 }
                 return 0
             }
-            let done = Counter()
+            let done = Shared(0)
             for worker in 0..<plan.workers {
                 group.addTask {
                     let channel = try await HTTPLoad.connect(host: "127.0.0.1", port: port)
@@ -217,7 +217,7 @@ struct WorkflowsBenchmark {
                                 throw StrataError(.internalError, "POST …/finish answered \(end.status) in the benchmark")
                             }
                             mine += 1
-                            done.add(1)
+                            done.update { $0 += 1 }
                         }
                     }
                     return mine
@@ -290,11 +290,6 @@ private final class Shared<Value: Sendable>: Sendable {
         get { state.withLock { $0 } }
         set { state.withLock { $0 = newValue } }
     }
-}
 
-/// A count shared by the benchmark's workers.
-private final class Counter: Sendable {
-    private let state = Mutex(0)
-    var value: Int { state.withLock { $0 } }
-    func add(_ amount: Int) { state.withLock { $0 += amount } }
+    func update(_ change: (inout Value) -> Void) { state.withLock { change(&$0) } }
 }
