@@ -122,9 +122,9 @@ import Testing
             #expect(Set(results.map(\.0.id)).count == 1)
             #expect(results.filter(\.1).count == 1, "one start created it; the others found it")
             // Once it ended, the key starts a new one.
-            let claimed = try await service.claim(worker: "w", limit: 1, lease: .seconds(30))
+            let claimed = try await service.claim(worker: "w", limit: 1, lease: .seconds(30), by: .job("w", kind: "worker"))
             let first = try #require(claimed.first)
-            _ = try await service.finish(first.execution.id, lease: first.lease, .init(status: .failed, error: "boom"))
+            _ = try await service.finish(first.execution.id, lease: first.lease, .init(status: .failed, error: "boom"), by: .job("w", kind: "worker"))
             let again = try await service.start(workflow: workflow.id, .init(dedupKey: "order-42"), by: .job("tester"))
             #expect(again.created && again.execution.id != first.execution.id)
         }
@@ -147,7 +147,7 @@ import Testing
             let retried = try await Self.workflow(pool, settings: .init(retryOnCrash: 1), name: "one retry")
             let lost = try await service.start(workflow: once.id, .init(), by: .job("tester")).execution
             let lostToo = try await service.start(workflow: retried.id, .init(input: .object(["n": .number(1)])), by: .job("tester")).execution
-            let claimed = try await service.claim(worker: "doomed", limit: 2, lease: .milliseconds(200))
+            let claimed = try await service.claim(worker: "doomed", limit: 2, lease: .milliseconds(200), by: .job("doomed", kind: "worker"))
             #expect(claimed.count == 2)
             try await Task.sleep(for: .milliseconds(400))
             try await Self.rescue(pool)
@@ -156,7 +156,9 @@ import Testing
             #expect(try await service.execution(lostToo.id).status == .crashed)
             // A late report of the lost worker changes nothing.
             let late = try #require(claimed.first { $0.execution.id == lost.id })
-            await #expect(throws: StrataError.self) { try await service.finish(lost.id, lease: late.lease, .init(status: .success)) }
+            await #expect(throws: StrataError.self) {
+                try await service.finish(lost.id, lease: late.lease, .init(status: .success), by: .job("w", kind: "worker"))
+            }
             #expect(try await service.execution(lost.id).status == .crashed)
 
             let retries = try await service.list(workflow: retried.id, status: nil, limit: 10, cursor: nil).items.filter { $0.retryOf == lostToo.id }
@@ -166,7 +168,7 @@ import Testing
             #expect(try await service.data(retry.id).input.value() == .object(["n": .number(1)]))
 
             // The retry is lost too: no retry is left, it stays Crashed.
-            _ = try await service.claim(worker: "doomed-again", limit: 1, lease: .milliseconds(200))
+            _ = try await service.claim(worker: "doomed-again", limit: 1, lease: .milliseconds(200), by: .job("doomed-again", kind: "worker"))
             try await Task.sleep(for: .milliseconds(400))
             try await Self.rescue(pool)
             #expect(try await service.execution(retry.id).status == .crashed)
@@ -174,9 +176,11 @@ import Testing
 
             // A manual retry that succeeds is linked from the original.
             let manual = try await service.retry(lostToo.id, by: .job("tester"))
-            let claim = try #require(try await service.claim(worker: "healthy", limit: 1, lease: .seconds(30)).first)
+            let claim = try #require(
+                try await service.claim(worker: "healthy", limit: 1, lease: .seconds(30), by: .job("healthy", kind: "worker")).first
+            )
             #expect(claim.execution.id == manual.id)
-            _ = try await service.finish(manual.id, lease: claim.lease, .init(status: .success))
+            _ = try await service.finish(manual.id, lease: claim.lease, .init(status: .success), by: .job("w", kind: "worker"))
             #expect(try await service.execution(lostToo.id).retrySuccessID == manual.id)
             let stats = try await service.stats(workflow: retried.id, days: 1)
             #expect(stats.totalExecutions == 3 && stats.successfulExecutions == 1 && stats.failedExecutions == 0)
@@ -190,16 +194,22 @@ import Testing
             let workflow = try await Self.workflow(database.pool)
             let waiting = try await service.start(workflow: workflow.id, .init(), by: .job("tester")).execution
             #expect(try await service.cancel(waiting.id, by: .job("tester")).status == .cancelled)
-            #expect(try await service.claim(worker: "w", limit: 5, lease: .seconds(30)).isEmpty, "a cancelled execution is never started")
+            #expect(
+                try await service.claim(worker: "w", limit: 5, lease: .seconds(30), by: .job("w", kind: "worker")).isEmpty,
+                "a cancelled execution is never started"
+            )
             await #expect(throws: StrataError.self) { try await service.cancel(waiting.id, by: .job("tester")) }
 
             let running = try await service.start(workflow: workflow.id, .init(), by: .job("tester")).execution
-            let claim = try #require(try await service.claim(worker: "w", limit: 1, lease: .seconds(30)).first)
+            let claim = try #require(try await service.claim(worker: "w", limit: 1, lease: .seconds(30), by: .job("w", kind: "worker")).first)
             #expect(try await service.heartbeat(running.id, lease: claim.lease, extendBy: .seconds(30)) == false)
             let asked = try await service.cancel(running.id, by: .job("tester"))
             #expect(asked.status == .running && asked.cancelRequested)
             #expect(try await service.heartbeat(running.id, lease: claim.lease, extendBy: .seconds(30)) == true)
-            #expect(try await service.finish(running.id, lease: claim.lease, .init(status: .cancelled)).status == .cancelled)
+            #expect(
+                try await service.finish(running.id, lease: claim.lease, .init(status: .cancelled), by: .job("w", kind: "worker")).status
+                    == .cancelled
+            )
         }
     }
 
@@ -209,20 +219,27 @@ import Testing
             let service = ExecutionService(pool: database.pool)
             let workflow = try await Self.workflow(database.pool)
             let execution = try await service.start(workflow: workflow.id, .init(), by: .job("tester")).execution
-            let claim = try #require(try await service.claim(worker: "w", limit: 1, lease: .seconds(30)).first)
+            let claim = try #require(try await service.claim(worker: "w", limit: 1, lease: .seconds(30), by: .job("w", kind: "worker")).first)
             let waitTill = Date().addingTimeInterval(3)
-            let waiting = try await service.finish(execution.id, lease: claim.lease, .init(status: .waiting, waitTill: waitTill))
+            let waiting = try await service.finish(
+                execution.id,
+                lease: claim.lease,
+                .init(status: .waiting, waitTill: waitTill),
+                by: .job("w", kind: "worker")
+            )
             #expect(waiting.status == .waiting && waiting.waitTill != nil)
-            #expect(try await service.claim(worker: "w", limit: 1, lease: .seconds(30)).isEmpty, "not before its time")
+            #expect(try await service.claim(worker: "w", limit: 1, lease: .seconds(30), by: .job("w", kind: "worker")).isEmpty, "not before its time")
             var claimedAgain: ClaimedExecution?
             while claimedAgain == nil, Date() < waitTill.addingTimeInterval(20) {
                 try await Task.sleep(for: .milliseconds(200))
-                claimedAgain = try await service.claim(worker: "w", limit: 1, lease: .seconds(30)).first
+                claimedAgain = try await service.claim(worker: "w", limit: 1, lease: .seconds(30), by: .job("w", kind: "worker")).first
             }
             let again = try #require(claimedAgain)
             #expect(Date() >= waitTill.addingTimeInterval(-0.01), "claimed at its time, not before")
             #expect(again.execution.id == execution.id && again.execution.status == .running && again.execution.waitTill == nil)
-            #expect(try await service.finish(execution.id, lease: again.lease, .init(status: .success)).status == .success)
+            #expect(
+                try await service.finish(execution.id, lease: again.lease, .init(status: .success), by: .job("w", kind: "worker")).status == .success
+            )
         }
     }
 
@@ -236,7 +253,7 @@ import Testing
             for _ in 0..<60 {
                 _ = try await service.start(workflow: workflow.id, .init(), by: .job("tester"))
             }
-            let claims = try await service.claim(worker: "w", limit: 60, lease: .seconds(60))
+            let claims = try await service.claim(worker: "w", limit: 60, lease: .seconds(60), by: .job("w", kind: "worker"))
             #expect(claims.count == 60)
             for claim in claims {
                 // Spread the starts over the last 40 days.
@@ -245,7 +262,7 @@ import Testing
                     "UPDATE workflows.execution_entity SET started_at = now() - make_interval(hours => \(Int32(hoursAgo))) WHERE id = \(claim.execution.id)"
                 )
                 let end: ExecutionStatus = [.success, .failed, .cancelled].randomElement(using: &generator) ?? .success
-                _ = try await service.finish(claim.execution.id, lease: claim.lease, .init(status: end))
+                _ = try await service.finish(claim.execution.id, lease: claim.lease, .init(status: end), by: .job("w", kind: "worker"))
             }
             func recount(_ days: Int) async throws -> (Int64, Int64, Int64) {
                 let row = try #require(
@@ -291,19 +308,24 @@ import Testing
             var started: [Execution] = []
             for _ in 0..<5 { started.append(try await service.start(workflow: workflow.id, .init(), by: .job("tester")).execution) }
             #expect(started.map(\.held) == [false, false, true, true, true])
-            let first = try await service.claim(worker: "w", limit: 10, lease: .seconds(30))
+            let first = try await service.claim(worker: "w", limit: 10, lease: .seconds(30), by: .job("w", kind: "worker"))
             #expect(first.map(\.execution.id) == Array(started.prefix(2)).map(\.id), "two run; three wait for a slot")
 
-            _ = try await service.finish(first[0].execution.id, lease: first[0].lease, .init(status: .success))
-            let second = try await service.claim(worker: "w", limit: 10, lease: .seconds(30))
+            _ = try await service.finish(first[0].execution.id, lease: first[0].lease, .init(status: .success), by: .job("w", kind: "worker"))
+            let second = try await service.claim(worker: "w", limit: 10, lease: .seconds(30), by: .job("w", kind: "worker"))
             #expect(second.map(\.execution.id) == [started[2].id], "an end releases the oldest held one")
 
             // Cancelling a held execution frees nothing; cancelling a running one frees its slot
             // once it ends.
             #expect(try await service.cancel(started[3].id, by: .job("tester")).status == .cancelled)
-            #expect(try await service.claim(worker: "w", limit: 10, lease: .seconds(30)).isEmpty)
-            _ = try await service.finish(second[0].execution.id, lease: second[0].lease, .init(status: .failed, error: "x"))
-            let third = try await service.claim(worker: "w", limit: 10, lease: .seconds(30))
+            #expect(try await service.claim(worker: "w", limit: 10, lease: .seconds(30), by: .job("w", kind: "worker")).isEmpty)
+            _ = try await service.finish(
+                second[0].execution.id,
+                lease: second[0].lease,
+                .init(status: .failed, error: "x"),
+                by: .job("w", kind: "worker")
+            )
+            let third = try await service.claim(worker: "w", limit: 10, lease: .seconds(30), by: .job("w", kind: "worker"))
             #expect(third.map(\.execution.id) == [started[4].id])
             let running = try await database.pool.query(
                 "SELECT count(*) FROM workflows.execution_entity WHERE workflow_id = \(workflow.id) AND status = 10"
@@ -318,12 +340,12 @@ import Testing
             let service = ExecutionService(pool: database.pool)
             let workflow = try await ExecutionTests.workflow(database.pool)
             let execution = try await service.start(workflow: workflow.id, .init(), by: .job("tester")).execution
-            let claim = try #require(try await service.claim(worker: "w", limit: 1, lease: .seconds(30)).first)
+            let claim = try #require(try await service.claim(worker: "w", limit: 1, lease: .seconds(30), by: .job("w", kind: "worker")).first)
             try await service.progress(execution.id, lease: claim.lease, lines: [(node: "start", message: "one"), (node: nil, message: "two")])
             let finisher = Task {
                 try await Task.sleep(for: .milliseconds(600))
                 try await service.progress(execution.id, lease: claim.lease, lines: [(node: "end", message: "three")])
-                _ = try await service.finish(execution.id, lease: claim.lease, .init(status: .success))
+                _ = try await service.finish(execution.id, lease: claim.lease, .init(status: .success), by: .job("w", kind: "worker"))
             }
             let path = "/api/workflows/executions/\(execution.id)/logs/stream"
             let body = try await client.execute(uri: path, method: .get, headers: auth) { response in

@@ -25,9 +25,14 @@ import Testing
             #expect(try same(try await WorkflowService(pool: database.pool).workflow(workflow.id, details: false)))
             let execution = try await service.start(workflow: workflow.id, .init(input: .object(["a": .string("b/c")])), by: .job("t")).execution
             #expect(try same(execution))
-            let claim = try #require(try await service.claim(worker: "w", limit: 1, lease: .seconds(30)).first)
+            let claim = try #require(try await service.claim(worker: "w", limit: 1, lease: .seconds(30), by: .job("w", kind: "worker")).first)
             #expect(try same(claim))
-            let ended = try await service.finish(execution.id, lease: claim.lease, .init(status: .failed, result: .array([.null]), error: "x\n\"y\""))
+            let ended = try await service.finish(
+                execution.id,
+                lease: claim.lease,
+                .init(status: .failed, result: .array([.null]), error: "x\n\"y\""),
+                by: .job("w", kind: "worker")
+            )
             #expect(try same(ended))
             #expect(try same(try await service.data(execution.id)))
         }

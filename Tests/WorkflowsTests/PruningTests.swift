@@ -17,12 +17,12 @@ import Testing
             var ended: [UUID] = []
             for _ in 0..<6 {
                 let execution = try await service.start(workflow: workflow.id, .init(), by: .job("tester")).execution
-                let claim = try #require(try await service.claim(worker: "w", limit: 1, lease: .seconds(30)).first)
-                _ = try await service.finish(execution.id, lease: claim.lease, .init(status: .success))
+                let claim = try #require(try await service.claim(worker: "w", limit: 1, lease: .seconds(30), by: .job("w", kind: "worker")).first)
+                _ = try await service.finish(execution.id, lease: claim.lease, .init(status: .success), by: .job("w", kind: "worker"))
                 ended.append(execution.id)
             }
             let running = try await service.start(workflow: workflow.id, .init(), by: .job("tester")).execution
-            _ = try await service.claim(worker: "w", limit: 1, lease: .seconds(30))
+            _ = try await service.claim(worker: "w", limit: 1, lease: .seconds(30), by: .job("w", kind: "worker"))
             let waitingToStart = try await service.start(workflow: workflow.id, .init(), by: .job("tester")).execution
             // Two ended long ago, one of them pinned.
             try await pool.query(

@@ -80,30 +80,14 @@ public struct OutboxWriter: Sendable {
         try event.validate()
         if let record { try AuditWriter().validate(record) }
         for job in jobs { try JobQueue.validate(job) }
-        var bindings = PostgresBindings()
-        AppendOutboxEvent(event: event, wake: RelayWakeUp.claim()).appendBindings(to: &bindings)
-        if let record { InsertAuditRecord(record: record).appendBindings(to: &bindings) }
-        EnqueueJobs(jobs: jobs).appendBindings(to: &bindings)
-        let sql = record == nil ? Self.eventWithJobs : Self.eventWithAuditAndJobs
-        try await connection.query(PostgresQuery(unsafeSQL: sql, binds: bindings), logger: logger)
+        let append = AppendOutboxEvent(event: event, wake: RelayWakeUp.claim())
+        if let record {
+            let statement = AppendOutboxEventWithAuditAndJobs(event: append, audit: InsertAuditRecord(record: record), jobs: EnqueueJobs(jobs: jobs))
+            _ = try await connection.rows(statement, logger: logger)
+        } else {
+            _ = try await connection.rows(AppendOutboxEventWithJobs(event: append, jobs: EnqueueJobs(jobs: jobs)), logger: logger)
+        }
     }
-
-    /// An event and jobs in one statement: ``AppendOutboxEvent`` and ``EnqueueJobs`` as they are
-    /// (a data-modifying `WITH` runs whether or not the query reads it).
-    static let eventWithJobs = """
-        WITH event AS (\(AppendOutboxEvent.statement(parametersFrom: 1))),
-             jobs AS (\(EnqueueJobs.statement(parametersFrom: AppendOutboxEvent.bindingDataTypes.count + 1)))
-        SELECT id FROM event
-        """
-
-    /// An event, its audit entry and jobs in one statement (see ``eventWithJobs``).
-    static let eventWithAuditAndJobs = """
-        WITH event AS (\(AppendOutboxEvent.statement(parametersFrom: 1))),
-             audit AS (\(InsertAuditRecord.statement(parametersFrom: AppendOutboxEvent.bindingDataTypes.count + 1))),
-             jobs AS (\(EnqueueJobs.statement(
-                parametersFrom: AppendOutboxEvent.bindingDataTypes.count + InsertAuditRecord.bindingDataTypes.count + 1)))
-        SELECT id FROM event
-        """
 
     /// Appends several events in order, in two statements whatever their number: the
     /// aggregates' locks first, taken in a fixed (sorted) order so that two transactions
@@ -213,4 +197,59 @@ struct AppendOutboxEventWithAudit: PostgresPreparedStatement {
     }
 
     func decodeRow(_ row: PostgresRow) throws -> (Int64, Int64) { try row.decode((Int64, Int64).self) }
+}
+
+/// An event and the jobs its change sets off in one statement, prepared once per connection:
+/// ``AppendOutboxEvent`` and ``EnqueueJobs`` as they are (a data-modifying `WITH` runs whether
+/// or not the query reads it).
+struct AppendOutboxEventWithJobs: PostgresPreparedStatement {
+    static let name = "strata.AppendOutboxEventWithJobs"
+    static let sql = """
+        WITH event AS (\(AppendOutboxEvent.statement(parametersFrom: 1))),
+             jobs AS (\(EnqueueJobs.statement(parametersFrom: AppendOutboxEvent.bindingDataTypes.count + 1)))
+        SELECT id FROM event
+        """
+    static let bindingDataTypes = AppendOutboxEvent.bindingDataTypes + EnqueueJobs.bindingDataTypes
+    typealias Row = Int64
+
+    var event: AppendOutboxEvent
+    var jobs: EnqueueJobs
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
+        event.appendBindings(to: &bindings)
+        jobs.appendBindings(to: &bindings)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
+}
+
+/// An event, its change's audit entry and jobs in one statement, prepared once per connection
+/// (see ``AppendOutboxEventWithJobs``).
+struct AppendOutboxEventWithAuditAndJobs: PostgresPreparedStatement {
+    static let name = "strata.AppendOutboxEventWithAuditAndJobs"
+    static let sql = """
+        WITH event AS (\(AppendOutboxEvent.statement(parametersFrom: 1))),
+             audit AS (\(InsertAuditRecord.statement(parametersFrom: AppendOutboxEvent.bindingDataTypes.count + 1))),
+             jobs AS (\(EnqueueJobs.statement(
+                parametersFrom: AppendOutboxEvent.bindingDataTypes.count + InsertAuditRecord.bindingDataTypes.count + 1)))
+        SELECT id FROM event
+        """
+    static let bindingDataTypes = AppendOutboxEvent.bindingDataTypes + InsertAuditRecord.bindingDataTypes + EnqueueJobs.bindingDataTypes
+    typealias Row = Int64
+
+    var event: AppendOutboxEvent
+    var audit: InsertAuditRecord
+    var jobs: EnqueueJobs
+
+    func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
+        event.appendBindings(to: &bindings)
+        audit.appendBindings(to: &bindings)
+        jobs.appendBindings(to: &bindings)
+        return bindings
+    }
+
+    func decodeRow(_ row: PostgresRow) throws -> Int64 { try row.decode(Int64.self) }
 }

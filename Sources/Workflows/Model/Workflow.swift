@@ -56,10 +56,19 @@ public struct WorkflowSettings: Sendable, Equatable, Codable {
         return problems
     }
 
-    /// Whether an execution of `mode` that ended `status` keeps its result data.
-    func keepsData(mode: ExecutionMode, status: ExecutionStatus) -> Bool {
-        if mode == .manual, saveManualExecutions == false { return false }
-        return status == .success ? saveDataSuccessExecution != Keep.none : saveDataErrorExecution != Keep.none
+    /// Whether an execution keeps its result data, in SQL over a settings column and the
+    /// execution's mode and status columns (the statement that finishes it decides): a Waiting
+    /// one always (it goes on); a manual one not when `save_manual_executions` is false; else a
+    /// successful one unless `save_data_success_execution` is `none`, any other end unless
+    /// `save_data_error_execution` is `none`.
+    static func keepsDataSQL(settings: String, mode: String, status: String) -> String {
+        """
+        (\(status) = \(ExecutionStatus.waiting.code) OR (
+            NOT (\(mode) = \(ExecutionMode.manual.code) AND coalesce(\(settings)->'save_manual_executions' = 'false'::jsonb, false))
+            AND CASE WHEN \(status) = \(ExecutionStatus.success.code)
+                     THEN coalesce(\(settings)->>'save_data_success_execution', 'all') <> 'none'
+                     ELSE coalesce(\(settings)->>'save_data_error_execution', 'all') <> 'none' END))
+        """
     }
 
     var json: String { String(decoding: jsonBytes, as: UTF8.self) }

@@ -145,15 +145,15 @@ public struct ExecutionsController: Sendable {
             return Response(status: .noContent)
         }
         group.post("{id}/finish") { request, context in
-            _ = try context.caller(requiring: "workflows.write")
+            let caller = try context.caller(requiring: "workflows.write")
             let finish = try await request.decodeJSON(as: Finish.self, context: context)
-            return try Response.json(try await executions.finish(try Self.id(context), lease: finish.lease, finish.outcome))
+            return try Response.json(try await executions.finish(try Self.id(context), lease: finish.lease, finish.outcome, by: caller))
         }
         router.post("/api/workflows/worker/claim") { request, context in
-            _ = try context.caller(requiring: "workflows.write")
+            let caller = try context.caller(requiring: "workflows.write")
             let claim = try await request.decodeJSON(as: Claim.self, context: context)
             let lease = try Self.lease(seconds: claim.leaseSeconds)
-            let claimed = try await executions.claim(worker: claim.worker, limit: claim.limit ?? 1, lease: lease)
+            let claimed = try await executions.claim(worker: claim.worker, limit: claim.limit ?? 1, lease: lease, by: caller)
             return try Response.json(Page.complete(claimed))
         }
     }

@@ -77,12 +77,15 @@ public struct WorkflowRunner: Service {
         }
     }
 
+    /// Who the runner's claims and reports are made by.
+    private var caller: Caller { .job(configuration.name, kind: "worker") }
+
     /// One slot: claim, run, repeat, until shutdown (the execution in hand runs to its end).
     private func runSlot(_ slot: Int, stopping: Latch, doorbell: Doorbell) async {
         while !Task.isCancelled && !stopping.isSet {
             let claimed: [ClaimedExecution]
             do {
-                claimed = try await service.claim(worker: configuration.name, limit: 1, lease: configuration.lease)
+                claimed = try await service.claim(worker: configuration.name, limit: 1, lease: configuration.lease, by: caller)
             } catch {
                 logger.warning("executions could not be claimed", metadata: ["strata.error": "\(error)"])
                 claimed = []
@@ -227,7 +230,7 @@ public struct WorkflowRunner: Service {
 
     private func finish(_ id: UUID, _ claim: ClaimedExecution, _ outcome: ExecutionService.Outcome) async {
         do {
-            _ = try await service.finish(id, lease: claim.lease, outcome)
+            _ = try await service.finish(id, lease: claim.lease, outcome, by: caller)
         } catch {
             // The lease expires and the rescue ends the execution (Crashed or retried).
             logger.warning("an execution's end could not be recorded", metadata: ["workflows.execution": "\(id)", "strata.error": "\(error)"])

@@ -32,7 +32,7 @@ extension ExecutionService {
 
     /// Claims up to `limit` executions for `worker`, each leased for `lease`.
     /// - Returns: The executions started (Running), with what to run; empty when none waits.
-    public func claim(worker: String, limit: Int, lease: Duration) async throws -> [ClaimedExecution] {
+    public func claim(worker: String, limit: Int, lease: Duration, by caller: Caller) async throws -> [ClaimedExecution] {
         guard (1...200).contains(worker.textLength) else {
             throw StrataError.validation([.init(field: "worker", reason: "must be 1 to 200 characters")])
         }
@@ -53,8 +53,14 @@ extension ExecutionService {
             let idle = claimed.filter { job in !byExecution.contains { $0.value.id == job.id && startedIDs.contains($0.key) } }
             _ = try await jobs.complete(idle.map { ($0, nil) }, on: connection, logger: logger)
             let expires = Date().addingTimeInterval(Double(lease.milliseconds) / 1000)
-            let change = Change(events: started.map { Self.event($0.execution, "execution.started") })
-            try await ChangeLog.record(change, by: .job(worker, kind: "worker"), on: connection, logger: logger)
+            let change = Self.workerChange(
+                "claim",
+                of: started.map(\.execution),
+                kind: "execution.started",
+                details: ["worker": .string(worker), "execution_ids": .array(started.map { .string($0.execution.id.uuidString.lowercased()) })],
+                by: caller
+            )
+            try await ChangeLog.record(change, by: caller, on: connection, logger: logger)
             return started.compactMap { started in
                 byExecution[started.execution.id].map { job in
                     ClaimedExecution(
@@ -122,7 +128,7 @@ extension ExecutionService {
     /// Ends a running execution under its lease: its status, result and statistics in one
     /// transaction; the job completes (or, for `waiting`, is queued again for `wait_till`).
     /// - Throws: `validation_failed`, `workflows.lease_lost`, `transition_refused`.
-    public func finish(_ id: UUID, lease text: String, _ outcome: Outcome) async throws -> Execution {
+    public func finish(_ id: UUID, lease text: String, _ outcome: Outcome, by caller: Caller) async throws -> Execution {
         let job = try Self.job(lease: text)
         var problems: [StrataError.FieldError] = []
         if ![.success, .failed, .cancelled, .waiting].contains(outcome.status) {
@@ -138,15 +144,14 @@ extension ExecutionService {
         if !problems.isEmpty { throw StrataError.validation(problems) }
         let (store, jobs, logger) = (store, jobs, logger)
         return try await pool.withTransaction { connection in
-            let (keep, limit) = try await Self.rules(of: id, status: outcome.status, store: store, on: connection, logger: logger)
             guard
-                let execution = try await store.finish(
+                let (execution, maxConcurrency) = try await store.finish(
                     id,
                     job: job,
                     to: outcome.status,
                     errorMessage: outcome.error,
                     waitTill: outcome.waitTill,
-                    resultJSON: keep ? resultJSON : nil,
+                    resultJSON: resultJSON,
                     on: connection,
                     logger: logger
                 )
@@ -156,27 +161,47 @@ extension ExecutionService {
                 throw current.status.refusal(to: outcome.status)
             }
             _ = try await jobs.complete(job, on: connection, logger: logger)
-            var change = Change(events: [Self.event(execution, "execution.\(execution.status.rawValue)")])
+            var change = Self.workerChange(
+                "finish",
+                of: [execution],
+                kind: "execution.\(execution.status.rawValue)",
+                details: ["execution_id": .string(id.uuidString.lowercased()), "status": .string(execution.status.rawValue)],
+                by: caller
+            )
             if execution.status == .waiting { change.jobs = [Self.job(for: id, runAt: outcome.waitTill)] }
-            if let limit {
+            if let limit = maxConcurrency, execution.status.isTerminal {
                 change.jobs += try await Self.releaseHeld(of: execution.workflowID, limit: limit, store: store, on: connection, logger: logger)
             }
-            try await ChangeLog.record(change, by: .job(execution.workerID ?? "worker", kind: "worker"), on: connection, logger: logger)
+            try await ChangeLog.record(change, by: caller, on: connection, logger: logger)
             return execution
         }
     }
 
-    /// What the workflow of execution `id` says of a run that ends `status`: whether its result
-    /// is kept, and (for an end) the workflow's concurrency limit.
-    static func rules(
-        of id: UUID,
-        status: ExecutionStatus,
-        store: ExecutionStore,
-        on connection: PostgresConnection,
-        logger: Logger
-    ) async throws -> (keep: Bool, limit: Int?) {
-        guard let (settings, mode) = try await store.settingsAndMode(of: id, on: connection, logger: logger) else { return (false, nil) }
-        return (status == .waiting || settings.keepsData(mode: mode, status: status), status.isTerminal ? settings.maxConcurrency : nil)
+    /// A worker's change (a claim or a finish): an event per execution, its actor the worker
+    /// that ran it, and an audit entry when a request made the change (an API worker's); the
+    /// runner's own changes are told by their events.
+    static func workerChange(
+        _ action: String,
+        of executions: [Execution],
+        kind: String,
+        details: [String: JSONValue],
+        by caller: Caller
+    ) -> Change {
+        var change = Change(
+            app: "workflows",
+            action: action,
+            resourceType: "execution",
+            resourceID: executions.count == 1 ? executions[0].id.uuidString.lowercased() : nil,
+            status: 200,
+            details: details,
+            events: executions.map { execution in
+                var event = Self.event(execution, kind)
+                event.actor = "worker:\(execution.workerID ?? "worker")"
+                return event
+            }
+        )
+        if caller.requestID == nil { change.audit = nil }
+        return change
     }
 
     /// The queue's follow-up on executions whose worker was lost (their job's lease expired):

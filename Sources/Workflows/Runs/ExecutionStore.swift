@@ -71,28 +71,49 @@ struct ExecutionStore: Sendable {
     /// when an unfinished execution of the workflow holds the same dedup key, nothing.
     /// - Returns: The new execution, or `nil` when the dedup key is taken.
     func insert(_ new: NewExecution, on connection: PostgresConnection, logger: Logger) async throws -> Execution? {
-        let limit = new.maxConcurrency.map(Int32.init)
-        let rows = try await connection.query(
-            """
+        try await connection.rows(Insert(new: new), logger: logger).first.map(Self.execution(from:))
+    }
+
+    /// ``insert(_:on:logger:)``'s statement, prepared (it runs with every start).
+    struct Insert: PostgresPreparedStatement {
+        static let name = "workflows.InsertExecution"
+        static let sql = """
             WITH inserted AS (
                 INSERT INTO workflows.execution_entity (id, workflow_id, version_id, mode, triggered_by, dedup_key, retry_of, held)
-                VALUES (\(new.id), \(new.workflowID), \(new.versionID), \(new.mode.code), \(new.triggeredBy), \(new.dedupKey), \(new.retryOf),
-                        CASE WHEN \(limit)::integer IS NULL THEN false
+                VALUES ($1, $2, $3, $4, $5, $6, $7,
+                        CASE WHEN $8::integer IS NULL THEN false
                              ELSE (SELECT count(*) FROM workflows.execution_entity
-                                   WHERE workflow_id = \(new.workflowID) AND (status = 10 OR (status = 1 AND NOT held))) >= \(limit) END)
+                                   WHERE workflow_id = $2 AND (status = 10 OR (status = 1 AND NOT held))) >= $8 END)
                 ON CONFLICT (workflow_id, dedup_key) WHERE dedup_key IS NOT NULL AND status IN (1, 10, 11) DO NOTHING
-                RETURNING \(unescaped: Self.columns)
+                RETURNING \(columns)
             ),
             data AS (
                 INSERT INTO workflows.execution_data (execution_id, input, workflow_data)
-                SELECT i.id, \(new.inputJSON)::jsonb, jsonb_build_object('nodes', h.nodes, 'connections', h.connections)
+                SELECT i.id, $9::jsonb, jsonb_build_object('nodes', h.nodes, 'connections', h.connections)
                 FROM inserted AS i JOIN workflows.workflow_history AS h ON h.version_id = i.version_id
             )
             SELECT * FROM inserted
-            """,
-            logger: logger
-        ).collect()
-        return try rows.first.map(Self.execution(from:))
+            """
+        static let bindingDataTypes: [PostgresDataType] = [.uuid, .uuid, .uuid, .int4, .text, .text, .uuid, .int4, .text]
+        typealias Row = PostgresRow
+
+        var new: NewExecution
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
+            bindings.append(new.id)
+            bindings.append(new.workflowID)
+            bindings.append(new.versionID)
+            bindings.append(new.mode.code)
+            bindings.append(new.triggeredBy)
+            bindings.append(new.dedupKey)
+            bindings.append(new.retryOf)
+            bindings.append(new.maxConcurrency.map(Int32.init))
+            bindings.append(new.inputJSON)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
     }
 
     /// Serializes the executions of a workflow that has a concurrency limit, to the end of the
@@ -196,22 +217,7 @@ struct ExecutionStore: Sendable {
         logger: Logger
     ) async throws -> [(execution: Execution, input: RawJSON, workflowData: RawJSON)] {
         guard !claims.isEmpty else { return [] }
-        let rows = try await connection.query(
-            """
-            WITH started AS (
-                UPDATE workflows.execution_entity AS e
-                SET status = 10, started_at = coalesce(e.started_at, now()), wait_till = NULL, job_id = c.job,
-                    worker_id = \(worker), version = e.version + 1
-                FROM unnest(\(claims.map(\.execution))::uuid[], \(claims.map(\.job))::bigint[]) AS c(id, job)
-                WHERE e.id = c.id AND e.status = ANY(\(ExecutionStatus.sourceCodes(of: .running))::integer[])
-                  AND e.cancel_requested_at IS NULL
-                RETURNING \(unescaped: Self.aliasedColumns)
-            )
-            SELECT s.*, d.input::text AS input, d.workflow_data::text AS workflow_data
-            FROM started AS s JOIN workflows.execution_data AS d ON d.execution_id = s.id
-            """,
-            logger: logger
-        ).collect()
+        let rows = try await connection.rows(Start(claims: claims, worker: worker), logger: logger)
         return try rows.map { row in
             let columns = row.makeRandomAccess()
             return (
@@ -222,11 +228,46 @@ struct ExecutionStore: Sendable {
         }
     }
 
+    /// ``start(_:worker:on:logger:)``'s statement, prepared (it runs with every claim).
+    struct Start: PostgresPreparedStatement {
+        static let name = "workflows.StartExecutions"
+        static let sql = """
+            WITH started AS (
+                UPDATE workflows.execution_entity AS e
+                SET status = 10, started_at = coalesce(e.started_at, now()), wait_till = NULL, job_id = c.job,
+                    worker_id = $3, version = e.version + 1
+                FROM unnest($1::uuid[], $2::bigint[]) AS c(id, job)
+                WHERE e.id = c.id AND e.status = ANY($4::integer[]) AND e.cancel_requested_at IS NULL
+                RETURNING \(aliasedColumns)
+            )
+            SELECT s.*, d.input::text AS input, d.workflow_data::text AS workflow_data
+            FROM started AS s JOIN workflows.execution_data AS d ON d.execution_id = s.id
+            """
+        static let bindingDataTypes: [PostgresDataType] = [.uuidArray, .int8Array, .text, .int4Array]
+        typealias Row = PostgresRow
+
+        var claims: [(execution: UUID, job: Int64)]
+        var worker: String
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
+            bindings.append(claims.map(\.execution))
+            bindings.append(claims.map(\.job))
+            bindings.append(worker)
+            bindings.append(ExecutionStatus.sourceCodes(of: .running))
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+    }
+
     /// A worker's end of an execution it holds under `job`: Running → `target`, with the error
-    /// message, the result (when kept) and, in the same statement, the workflow's statistics,
-    /// hourly rollup and insight points (for an end state), and the retried execution's
-    /// `retry_success_id` (for a successful retry).
-    /// - Returns: The execution, or `nil` when the lease is lost or the transition refused.
+    /// message, the result (when the workflow's settings keep it: ``WorkflowSettings/keepsDataSQL``)
+    /// and, in the same statement, the workflow's statistics, hourly rollup and insight points
+    /// (for an end state), and the retried execution's `retry_success_id` (for a successful
+    /// retry).
+    /// - Returns: The execution and its workflow's concurrency limit, or `nil` when the lease is
+    ///   lost or the transition refused.
     func finish(
         _ id: UUID,
         job: ClaimedJob,
@@ -236,33 +277,75 @@ struct ExecutionStore: Sendable {
         resultJSON: String?,
         on connection: PostgresConnection,
         logger: Logger
-    ) async throws -> Execution? {
-        let rows = try await connection.query(
-            """
+    ) async throws -> (execution: Execution, maxConcurrency: Int?)? {
+        let statement = Finish(
+            id: id,
+            job: job,
+            target: target,
+            errorMessage: errorMessage,
+            waitTill: waitTill,
+            resultJSON: resultJSON
+        )
+        return try await connection.rows(statement, logger: logger).first.map { row in
+            (try Self.execution(from: row), try row.makeRandomAccess()["max_concurrency"].decode(Int32?.self).map(Int.init))
+        }
+    }
+
+    /// ``finish(_:job:to:errorMessage:waitTill:resultJSON:on:logger:)``'s statement, prepared
+    /// (its CTEs cost more to plan than to run).
+    struct Finish: PostgresPreparedStatement {
+        static let name = "workflows.FinishExecution"
+        static let sql = """
             WITH ended AS (
                 UPDATE workflows.execution_entity AS e
-                SET status = \(target.code), error_message = \(errorMessage),
-                    finished_at = CASE WHEN \(target.isTerminal) THEN now() END, wait_till = \(waitTill),
-                    worker_id = CASE WHEN \(target.isTerminal) THEN e.worker_id END, version = e.version + 1
+                SET status = $1, error_message = $2, finished_at = CASE WHEN $3 THEN now() END, wait_till = $4,
+                    worker_id = CASE WHEN $3 THEN e.worker_id END, version = e.version + 1
                 FROM strata.jobs AS j
-                WHERE e.id = \(id) AND j.id = \(job.id) AND e.job_id = j.id AND j.lease_token = \(job.leaseToken) AND j.state = 'running'
-                  AND e.status = ANY(\(ExecutionStatus.sourceCodes(of: target))::integer[])
-                RETURNING \(unescaped: Self.aliasedColumns)
+                WHERE e.id = $5 AND j.id = $6 AND e.job_id = j.id AND j.lease_token = $7 AND j.state = 'running'
+                  AND e.status = ANY($8::integer[])
+                RETURNING \(aliasedColumns)
+            ),
+            rules AS (
+                SELECT (w.settings->>'max_concurrency')::integer AS max_concurrency,
+                       \(WorkflowSettings.keepsDataSQL(settings: "w.settings", mode: "ended.mode", status: "ended.status")) AS keep
+                FROM ended JOIN workflows.workflow_entity AS w ON w.id = ended.workflow_id
             ),
             result AS (
-                UPDATE workflows.execution_data SET data = \(resultJSON)
-                WHERE execution_id = (SELECT id FROM ended) AND \(resultJSON)::text IS NOT NULL
+                UPDATE workflows.execution_data SET data = $9::jsonb
+                WHERE execution_id = (SELECT id FROM ended) AND $9::text IS NOT NULL AND (SELECT keep FROM rules)
             ),
             retried AS (
                 UPDATE workflows.execution_entity SET retry_success_id = (SELECT id FROM ended)
                 WHERE id = (SELECT retry_of FROM ended WHERE status = 100)
             ),
-            \(unescaped: Self.statisticsCTEs(of: "ended"))
-            SELECT * FROM ended
-            """,
-            logger: logger
-        ).collect()
-        return try rows.first.map(Self.execution(from:))
+            \(statisticsCTEs(of: "ended"))
+            SELECT ended.*, rules.max_concurrency FROM ended, rules
+            """
+        static let bindingDataTypes: [PostgresDataType] = [.int4, .text, .bool, .timestamptz, .uuid, .int8, .uuid, .int4Array, .text]
+        typealias Row = PostgresRow
+
+        var id: UUID
+        var job: ClaimedJob
+        var target: ExecutionStatus
+        var errorMessage: String?
+        var waitTill: Date?
+        var resultJSON: String?
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
+            bindings.append(target.code)
+            bindings.append(errorMessage)
+            bindings.append(target.isTerminal)
+            bindings.append(waitTill)
+            bindings.append(id)
+            bindings.append(job.id)
+            bindings.append(job.leaseToken)
+            bindings.append(ExecutionStatus.sourceCodes(of: target))
+            bindings.append(resultJSON)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
     }
 
     /// The CTEs that count ended executions (a CTE named `source` returning ``columns``) into
@@ -379,22 +462,6 @@ struct ExecutionStore: Sendable {
             """,
             logger: logger
         ).collect().first.map(Self.execution(from:))
-    }
-
-    /// The settings of the execution's workflow and the execution's mode; `nil` when there is
-    /// no such execution.
-    func settingsAndMode(of id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> (WorkflowSettings, ExecutionMode)? {
-        let rows = try await connection.query(
-            """
-            SELECT w.settings::text AS settings, e.mode FROM workflows.execution_entity AS e
-            JOIN workflows.workflow_entity AS w ON w.id = e.workflow_id WHERE e.id = \(id)
-            """,
-            logger: logger
-        ).collect()
-        guard let row = rows.first else { return nil }
-        let columns = row.makeRandomAccess()
-        let settings = try JSONDecoder.api().decode(WorkflowSettings.self, from: Data(columns["settings"].decode(String.self).utf8))
-        return (settings, ExecutionMode(code: try columns["mode"].decode(Int32.self)) ?? .manual)
     }
 
     /// A retry's inputs: the execution's input as JSON text.
