@@ -11,7 +11,7 @@ struct WorkflowStore: Sendable {
 
     /// A workflow's columns (with its tag names), each named as ``workflow(from:details:)`` reads it.
     static let columns = """
-        w.id, w.name, w.status, w.settings::text AS settings, w.static_data::text AS static_data, w.pin_data::text AS pin_data,
+        w.id, w.name, w.status, \(WorkflowSettings.columns(of: "w.settings")), w.static_data::text AS static_data, w.pin_data::text AS pin_data,
         w.meta::text AS meta, w.version_id, w.active_version_id, w.trigger_count, w.is_archived, w.version, w.created_at,
         w.created_by, w.updated_at, w.updated_by,
         (SELECT coalesce(array_agg(t.name ORDER BY t.name), '{}') FROM workflows.workflow_tag AS wt
@@ -33,7 +33,7 @@ struct WorkflowStore: Sendable {
             id: try columns["id"].decode(UUID.self),
             name: try columns["name"].decode(String.self),
             status: status,
-            settings: try JSONDecoder.api().decode(WorkflowSettings.self, from: Data(columns["settings"].decode(String.self).utf8)),
+            settings: try WorkflowSettings(columns),
             staticData: try json("static_data"),
             pinData: try json("pin_data") ?? RawJSON("{}"),
             meta: try json("meta") ?? RawJSON("{}"),

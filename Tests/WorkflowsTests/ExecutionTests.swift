@@ -70,13 +70,39 @@ import Testing
             ) {
                 #expect($0.status == .noContent)
             }
+            let tooLong = String(repeating: "x", count: 10_001)
+            try await client.execute(
+                uri: "\(executions)/finish",
+                method: .post,
+                headers: auth,
+                body: H.body(["lease": .string(lease), "status": .string("success"), "metadata": .object(["order": .string(tooLong)])])
+            ) { #expect($0.status == .unprocessableContent && H.json($0)["errors"]?.arrayValue?.first?["field"] == .string("metadata.order")) }
             let finished = try await client.execute(
                 uri: "\(executions)/finish",
                 method: .post,
                 headers: auth,
-                body: H.body(["lease": .string(lease), "status": .string("success"), "result": .object(["synced": .number(3)])])
+                body: H.body([
+                    "lease": .string(lease), "status": .string("success"), "result": .object(["synced": .number(3)]),
+                    "metadata": .object(["customer": .string("acme"), "orders": .string("3")]),
+                ])
             ) { H.json($0) }
             #expect(finished["status"] == .string("success") && finished["finished_at"]?.stringValue != nil)
+            // The worker's reports are audited in their own transactions, by the key that made them.
+            let audited = try await database.pool.query(
+                "SELECT action, actor FROM strata.audit_log WHERE app = 'workflows' AND resource_type = 'execution' AND action IN ('claim', 'finish') ORDER BY id"
+            ).map { try $0.decode((String, String).self) }
+            #expect(audited.map(\.0) == ["claim", "finish"] && audited.allSatisfy { $0.1.hasPrefix("api_key:") })
+            let metadata = try await client.execute(uri: "\(executions)/metadata", method: .get, headers: auth) { H.json($0) }
+            #expect(metadata == ["metadata": .object(["customer": .string("acme"), "orders": .string("3")])])
+            for (query, count) in [
+                ("metadata_key=customer", 1), ("metadata_key=customer&metadata_value=acme", 1), ("metadata_key=customer&metadata_value=other", 0),
+            ] {
+                let page = try await client.execute(uri: "/api/workflows/executions?\(query)", method: .get, headers: auth) { H.json($0) }
+                #expect(page["items"]?.arrayValue?.count == count, "\(query)")
+            }
+            try await client.execute(uri: "/api/workflows/executions?metadata_value=acme", method: .get, headers: auth) {
+                #expect($0.status == .unprocessableContent)
+            }
             // A finished execution takes no more reports.
             try await client.execute(
                 uri: "\(executions)/finish",
@@ -255,12 +281,13 @@ import Testing
             }
             let claims = try await service.claim(worker: "w", limit: 60, lease: .seconds(60), by: .job("w", kind: "worker"))
             #expect(claims.count == 60)
-            for claim in claims {
-                // Spread the starts over the last 40 days.
+            for (index, claim) in claims.enumerated() {
+                // Spread the starts over the last 40 days; the last 10 stay running.
                 let hoursAgo = Int.random(in: 0...(40 * 24), using: &generator)
                 try await pool.query(
                     "UPDATE workflows.execution_entity SET started_at = now() - make_interval(hours => \(Int32(hoursAgo))) WHERE id = \(claim.execution.id)"
                 )
+                if index >= 50 { continue }
                 let end: ExecutionStatus = [.success, .failed, .cancelled].randomElement(using: &generator) ?? .success
                 _ = try await service.finish(claim.execution.id, lease: claim.lease, .init(status: end), by: .job("w", kind: "worker"))
             }
@@ -270,8 +297,9 @@ import Testing
                         """
                         SELECT count(*), count(*) FILTER (WHERE status = 100), count(*) FILTER (WHERE status = 99)
                         FROM workflows.execution_entity
-                        WHERE workflow_id = \(workflow.id) AND finished_at IS NOT NULL
+                        WHERE workflow_id = \(workflow.id)
                           AND coalesce(started_at, created_at) >= date_trunc('hour', now() - make_interval(days => \(Int32(days))), 'UTC')
+                          AND (finished_at IS NOT NULL OR status IN (10, 11))
                         """
                     ).first
                 )
@@ -288,8 +316,8 @@ import Testing
                 before[days] = stats
             }
             #expect(before[41]?.totalExecutions == 60)
-            // Deleting executions (as pruning does) leaves past totals as they were.
-            try await pool.query("DELETE FROM workflows.execution_entity WHERE workflow_id = \(workflow.id)")
+            // Deleting ended executions (as pruning does) leaves past totals as they were.
+            try await pool.query("DELETE FROM workflows.execution_entity WHERE workflow_id = \(workflow.id) AND finished_at IS NOT NULL")
             for (days, stats) in before {
                 #expect(try await service.stats(workflow: workflow.id, days: days).totalExecutions == stats.totalExecutions)
             }

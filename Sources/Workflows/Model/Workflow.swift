@@ -1,4 +1,5 @@
 public import Foundation
+import PostgresNIO
 public import StrataCore
 
 /// What a workflow keeps of its executions and how it runs them (its `settings`; n8n's
@@ -54,6 +55,32 @@ public struct WorkflowSettings: Sendable, Equatable, Codable {
             problems.append(.init(field: "settings.max_concurrency", reason: "must be 1 to 1000"))
         }
         return problems
+    }
+
+    /// The settings as typed columns of a statement (from a `settings` JSONB expression), named
+    /// as ``init(_:)`` reads them: a read then decodes no JSON.
+    static func columns(of settings: String) -> String {
+        """
+        \(settings)->>'save_data_success_execution' AS settings_save_success, \(settings)->>'save_data_error_execution' AS settings_save_error,
+        (\(settings)->>'save_manual_executions')::boolean AS settings_save_manual, (\(settings)->>'retry_on_crash')::integer AS settings_retry_on_crash,
+        (\(settings)->>'max_concurrency')::integer AS settings_max_concurrency
+        """
+    }
+
+    /// The settings from the columns of ``columns(of:)``.
+    init(_ columns: PostgresRandomAccessRow) throws {
+        func keep(_ name: String) throws -> Keep? {
+            guard let text = try columns[name].decode(String?.self) else { return nil }
+            guard let keep = Keep(rawValue: text) else { throw StrataError(.internalError, "A workflow's settings hold an unknown \(name).") }
+            return keep
+        }
+        self.init(
+            saveDataSuccessExecution: try keep("settings_save_success"),
+            saveDataErrorExecution: try keep("settings_save_error"),
+            saveManualExecutions: try columns["settings_save_manual"].decode(Bool?.self),
+            retryOnCrash: try columns["settings_retry_on_crash"].decode(Int32?.self).map(Int.init),
+            maxConcurrency: try columns["settings_max_concurrency"].decode(Int32?.self).map(Int.init)
+        )
     }
 
     /// Whether an execution keeps its result data, in SQL over a settings column and the

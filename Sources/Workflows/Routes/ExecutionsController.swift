@@ -56,6 +56,11 @@ public struct ExecutionsController: Sendable {
         }
     }
 
+    /// `GET …/executions/{id}/metadata`'s answer.
+    struct ExecutionMetadata: Encodable {
+        var metadata: [String: String]
+    }
+
     public func addRoutes(to router: any RouterMethods<StrataRequestContext>) {
         let group = router.group("/api/workflows/executions")
         group.get { request, context in
@@ -63,11 +68,26 @@ public struct ExecutionsController: Sendable {
             var query = QueryReader(request)
             let workflow = query.text("workflow_id", length: 1...64)
             let status = query.choice("status", of: ExecutionStatus.self)
+            let metadataKey = query.text("metadata_key", length: 1...255)
+            let metadataValue = query.text("metadata_value", length: 0...10_000)
             let page = query.page()
             let workflowID = workflow.flatMap(UUID.init(uuidString:))
             if workflow != nil, workflowID == nil { query.reject("workflow_id", "must be a workflow id (a UUID)") }
+            if metadataValue != nil, metadataKey == nil { query.reject("metadata_value", "goes with metadata_key") }
             try query.validate()
-            return try Response.json(try await executions.list(workflow: workflowID, status: status, limit: page.limit, cursor: page.cursor))
+            let found = try await executions.list(
+                workflow: workflowID,
+                status: status,
+                metadataKey: metadataKey,
+                metadataValue: metadataValue,
+                limit: page.limit,
+                cursor: page.cursor
+            )
+            return try Response.json(found)
+        }
+        group.get("{id}/metadata") { _, context in
+            try context.requirePermission("workflows.read")
+            return try Response.json(ExecutionMetadata(metadata: try await executions.metadata(try Self.id(context))))
         }
         group.get("{id}") { _, context in
             try context.requirePermission("workflows.read")

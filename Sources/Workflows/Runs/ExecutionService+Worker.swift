@@ -30,6 +30,9 @@ extension ExecutionService {
         )
     }
 
+    /// The most metadata keys an execution keeps.
+    public static let metadataLimit = 100
+
     /// Claims up to `limit` executions for `worker`, each leased for `lease`.
     /// - Returns: The executions started (Running), with what to run; empty when none waits.
     public func claim(worker: String, limit: Int, lease: Duration, by caller: Caller) async throws -> [ClaimedExecution] {
@@ -111,17 +114,28 @@ extension ExecutionService {
         /// Why it failed.
         public var error: String?
         public var waitTill: Date?
+        /// Custom data to keep with the execution (n8n's `customData`): keys 1 to 255
+        /// characters, values up to 10,000, at most ``ExecutionService/metadataLimit`` keys; a
+        /// key set before is replaced. Lists filter on it (`metadata_key`, `metadata_value`).
+        public var metadata: [String: String]?
 
         enum CodingKeys: String, CodingKey {
-            case status, result, error
+            case status, result, error, metadata
             case waitTill = "wait_till"
         }
 
-        public init(status: ExecutionStatus, result: JSONValue? = nil, error: String? = nil, waitTill: Date? = nil) {
+        public init(
+            status: ExecutionStatus,
+            result: JSONValue? = nil,
+            error: String? = nil,
+            waitTill: Date? = nil,
+            metadata: [String: String]? = nil
+        ) {
             self.status = status
             self.result = result
             self.error = error
             self.waitTill = waitTill
+            self.metadata = metadata
         }
     }
 
@@ -141,6 +155,14 @@ extension ExecutionService {
         if let resultJSON, resultJSON.utf8.count > resultLimit {
             problems.append(.init(field: "result", reason: "is larger than \(resultLimit) bytes (WORKFLOWS_MAX_RESULT_BYTES)"))
         }
+        let metadata = (outcome.metadata ?? [:]).sorted { $0.key < $1.key }
+        if metadata.count > Self.metadataLimit {
+            problems.append(.init(field: "metadata", reason: "at most \(Self.metadataLimit) keys"))
+        }
+        for (key, value) in metadata {
+            if !(1...255).contains(key.textLength) { problems.append(.init(field: "metadata", reason: "keys must be 1 to 255 characters")) }
+            if value.textLength > 10_000 { problems.append(.init(field: "metadata.\(key.prefix(255))", reason: "at most 10000 characters")) }
+        }
         if !problems.isEmpty { throw StrataError.validation(problems) }
         let (store, jobs, logger) = (store, jobs, logger)
         return try await pool.withTransaction { connection in
@@ -152,6 +174,7 @@ extension ExecutionService {
                     errorMessage: outcome.error,
                     waitTill: outcome.waitTill,
                     resultJSON: resultJSON,
+                    metadata: metadata,
                     on: connection,
                     logger: logger
                 )

@@ -219,9 +219,24 @@ public struct ExecutionService: Sendable {
         return data
     }
 
-    /// Executions newest first.
-    public func list(workflow: UUID?, status: ExecutionStatus?, limit: Int, cursor: Cursor?) async throws -> Page<Execution> {
-        try await store.list(.init(workflowID: workflow, status: status), limit: limit, cursor: cursor)
+    /// The execution's metadata (key → value). - Throws: `not_found`.
+    public func metadata(_ id: UUID) async throws -> [String: String] {
+        guard let metadata = try await store.metadata(id) else { throw Self.notFound() }
+        return metadata
+    }
+
+    /// Executions newest first; with `metadataKey`, those that hold it (with `metadataValue`,
+    /// with that value).
+    public func list(
+        workflow: UUID?,
+        status: ExecutionStatus?,
+        metadataKey: String? = nil,
+        metadataValue: String? = nil,
+        limit: Int,
+        cursor: Cursor?
+    ) async throws -> Page<Execution> {
+        let filter = ExecutionStore.Filter(workflowID: workflow, status: status, metadataKey: metadataKey, metadataValue: metadataValue)
+        return try await store.list(filter, limit: limit, cursor: cursor)
     }
 
     /// The execution's progress lines after line `after`.

@@ -184,10 +184,31 @@ struct ExecutionStore: Sendable {
         }
     }
 
+    /// The execution's metadata (key → value), or `nil` when there is no such execution.
+    func metadata(_ id: UUID) async throws -> [String: String]? {
+        let rows = try await pool.query(
+            """
+            SELECT m.key, m.value FROM workflows.execution_entity AS e
+            LEFT JOIN workflows.execution_metadata AS m ON m.execution_id = e.id
+            WHERE e.id = \(id) AND e.logical_deletion IS NULL
+            """
+        )
+        guard !rows.isEmpty else { return nil }
+        var metadata: [String: String] = [:]
+        for row in rows {
+            let (key, value) = try row.decode((String?, String?).self)
+            if let key, let value { metadata[key] = value }
+        }
+        return metadata
+    }
+
     /// Which executions a list shows.
     struct Filter: Sendable {
         var workflowID: UUID?
         var status: ExecutionStatus?
+        /// Executions with this metadata key (and, when set, this value).
+        var metadataKey: String?
+        var metadataValue: String?
     }
 
     /// Executions newest first, a page at a time.
@@ -199,6 +220,10 @@ struct ExecutionStore: Sendable {
             WHERE logical_deletion IS NULL
               AND (\(filter.workflowID)::uuid IS NULL OR workflow_id = \(filter.workflowID))
               AND (\(filter.status?.code)::integer IS NULL OR status = \(filter.status?.code))
+              AND (\(filter.metadataKey)::text IS NULL OR EXISTS (
+                    SELECT 1 FROM workflows.execution_metadata AS m
+                    WHERE m.execution_id = execution_entity.id AND m.key = \(filter.metadataKey)
+                      AND (\(filter.metadataValue)::text IS NULL OR m.value = \(filter.metadataValue))))
               AND \(after: position)
             ORDER BY created_at DESC, id DESC
             LIMIT \(limit + 1)
@@ -275,6 +300,7 @@ struct ExecutionStore: Sendable {
         errorMessage: String?,
         waitTill: Date?,
         resultJSON: String?,
+        metadata: [(key: String, value: String)],
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> (execution: Execution, maxConcurrency: Int?)? {
@@ -284,7 +310,8 @@ struct ExecutionStore: Sendable {
             target: target,
             errorMessage: errorMessage,
             waitTill: waitTill,
-            resultJSON: resultJSON
+            resultJSON: resultJSON,
+            metadata: metadata
         )
         return try await connection.rows(statement, logger: logger).first.map { row in
             (try Self.execution(from: row), try row.makeRandomAccess()["max_concurrency"].decode(Int32?.self).map(Int.init))
@@ -318,10 +345,17 @@ struct ExecutionStore: Sendable {
                 UPDATE workflows.execution_entity SET retry_success_id = (SELECT id FROM ended)
                 WHERE id = (SELECT retry_of FROM ended WHERE status = 100)
             ),
+            metadata AS (
+                INSERT INTO workflows.execution_metadata AS m (id, execution_id, key, value)
+                SELECT n.id, ended.id, n.key, n.value FROM ended, unnest($10::uuid[], $11::text[], $12::text[]) AS n(id, key, value)
+                ON CONFLICT (execution_id, key) DO UPDATE SET value = excluded.value
+            ),
             \(statisticsCTEs(of: "ended"))
             SELECT ended.*, rules.max_concurrency FROM ended, rules
             """
-        static let bindingDataTypes: [PostgresDataType] = [.int4, .text, .bool, .timestamptz, .uuid, .int8, .uuid, .int4Array, .text]
+        static let bindingDataTypes: [PostgresDataType] = [
+            .int4, .text, .bool, .timestamptz, .uuid, .int8, .uuid, .int4Array, .text, .uuidArray, .textArray, .textArray,
+        ]
         typealias Row = PostgresRow
 
         var id: UUID
@@ -330,6 +364,7 @@ struct ExecutionStore: Sendable {
         var errorMessage: String?
         var waitTill: Date?
         var resultJSON: String?
+        var metadata: [(key: String, value: String)]
 
         func makeBindings() throws -> PostgresBindings {
             var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
@@ -342,6 +377,9 @@ struct ExecutionStore: Sendable {
             bindings.append(job.leaseToken)
             bindings.append(ExecutionStatus.sourceCodes(of: target))
             bindings.append(resultJSON)
+            bindings.append(metadata.map { _ in UUID.v7() })
+            bindings.append(metadata.map(\.key))
+            bindings.append(metadata.map(\.value))
             return bindings
         }
 
@@ -516,19 +554,24 @@ struct ExecutionStore: Sendable {
         }
     }
 
-    /// A workflow's ended executions since `days` days before now (from the start of that hour),
-    /// from the hourly rollups; `nil` when there is no such workflow.
+    /// A workflow's executions started since `days` days before now (from the start of that
+    /// hour), as the seed counts them: the ended ones from the hourly rollups, and the running
+    /// and waiting ones (in the total only) from the executions; `nil` when there is no such
+    /// workflow.
     func stats(workflow: UUID, days: Int) async throws -> ExecutionStats? {
         let rows = try await pool.query(
             """
             WITH window_start AS (SELECT date_trunc('hour', now() - make_interval(days => \(Int32(days))), 'UTC') AS since)
-            SELECT since, coalesce(sum(total), 0)::bigint AS total, coalesce(sum(successful), 0)::bigint AS successful,
-                   coalesce(sum(failed), 0)::bigint AS failed,
+            SELECT since,
+                   (coalesce(sum(total), 0) + (SELECT count(*) FROM workflows.execution_entity AS e
+                                              WHERE e.workflow_id = w.id AND e.status IN (1, 10, 11) AND e.started_at >= since
+                                                AND e.logical_deletion IS NULL))::bigint AS total,
+                   coalesce(sum(successful), 0)::bigint AS successful, coalesce(sum(failed), 0)::bigint AS failed,
                    (sum(duration_ms)::float8 / nullif(sum(timed), 0))::float8 AS avg_duration_ms
             FROM workflows.workflow_entity AS w CROSS JOIN window_start
             LEFT JOIN workflows.execution_rollup_hourly AS r ON r.workflow_id = w.id AND r.hour >= since
             WHERE w.id = \(workflow)
-            GROUP BY since
+            GROUP BY w.id, since
             """
         )
         guard let row = rows.first else { return nil }
