@@ -50,6 +50,18 @@ import Testing
             )
             let (trips, _) = try await pool.withRunning {
                 _ = try await pool.query("SELECT 1")  // the connection opens (its start-up ends with a ReadyForQuery too)
+                // The statement is prepared on a connection's first use of it; warm it up with another change.
+                let warmUp = Change(
+                    app: "helpdesk",
+                    action: "update",
+                    resourceType: "ticket",
+                    resourceID: "t-0",
+                    events: [event("t-0")],
+                    jobs: [job("t-0")]
+                )
+                try await pool.withTransaction { connection in
+                    try await ChangeLog.record(warmUp, by: .job("warm-up"), on: connection, logger: pool.statementLogger)
+                }
                 return try await counter.counting {
                     try await pool.withTransaction { connection in
                         try await ChangeLog.record(change, by: Self.caller, on: connection, logger: pool.statementLogger)
