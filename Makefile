@@ -10,11 +10,12 @@ ARGS ?=
 run: packages release
 	.build/release/strata serve $(ARGS)
 
-## test: install missing system packages, check formatting, build and run every test, then fuzz
-## the API against its OpenAPI document (schemathesis, from PyPI into .venv)
+## test: install missing system packages, check formatting, build and run every test (a test
+## still running after TEST_TIME_LIMIT seconds fails the run with its name), then fuzz the API
+## against its OpenAPI document (schemathesis, from PyPI into .venv)
 test: packages lint $(VENV)/bin/moto_server
 	$(SWIFT) build --build-tests
-	$(SWIFT) test
+	SWIFT=$(SWIFT) bash scripts/test-watchdog.sh
 	$(MAKE) fuzz-debug
 
 ## build: debug build

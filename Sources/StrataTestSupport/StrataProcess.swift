@@ -31,11 +31,20 @@ public enum StrataProcess {
         )
     }
 
-    /// Sends `signal` to the process and waits for it to exit.
-    public static func stop(_ pid: Int32, signal number: Int32) async {
+    /// Sends `signal` to the process and waits for it to exit, at most `limit`: a process
+    /// still running then is killed with SIGKILL (a test expecting an exit status then sees
+    /// nil, rather than waiting for ever).
+    /// - Returns: Its exit code (128 + the signal that ended it), or nil when it had to be killed.
+    @discardableResult
+    public static func stop(
+        _ pid: Int32,
+        signal number: Int32,
+        within limit: Duration = .seconds(90)
+    ) async -> Int32? {
         kill(pid, number)
-        _ = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: ChildProcess.waitForExit(pid)) }
-        }
+        if let status = await ChildProcess.exitCode(of: pid, within: limit) { return status }
+        kill(pid, SIGKILL)
+        _ = await ChildProcess.exitCode(of: pid, within: .seconds(10))
+        return nil
     }
 }

@@ -54,11 +54,8 @@ import Glibc
         #expect(ready.1.contains(#""redis":"ok""#), "the embedded redis-server runs with serve")
         #expect(FileManager.default.fileExists(atPath: home + "/postgres/data/postmaster.pid"))
 
-        kill(pid, SIGTERM)
-        let status = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: ChildProcess.waitForExit(pid)) }
-        }
-        #expect(status == 0, "exit status \(status): \((try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")")
+        let status = await StrataProcess.stop(pid, signal: SIGTERM)
+        #expect(status == 0, "exit status \(String(describing: status)): \((try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "")")
         #expect(!FileManager.default.fileExists(atPath: home + "/postgres/data/postmaster.pid"), "the cluster must be stopped")
         let log = (try? String(contentsOfFile: home + "/postgres/server.log", encoding: .utf8)) ?? ""
         #expect(log.contains("database system is shut down"))

@@ -67,7 +67,7 @@ struct ServedProcess {
     func kill() {
         guard Glibc.kill(pid, 0) == 0 else { return }
         Glibc.kill(pid, SIGKILL)
-        _ = ChildProcess.waitForExit(pid)
+        _ = ChildProcess.waitForExit(pid)  // a SIGKILLed process cannot delay its end
     }
 
     /// What the process printed.
@@ -99,11 +99,9 @@ struct ServedProcess {
         return nil
     }
 
-    /// Sends SIGTERM and waits for the exit status.
-    func terminate() async -> Int32 {
-        Glibc.kill(pid, SIGTERM)
-        return await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: ChildProcess.waitForExit(pid)) }
-        }
+    /// Sends SIGTERM and waits for the exit status (nil when the process had to be killed
+    /// after a minute and a half).
+    func terminate() async -> Int32? {
+        await StrataProcess.stop(pid, signal: SIGTERM)
     }
 }

@@ -169,6 +169,19 @@ public enum ChildProcess {
         return exitCode(status)
     }
 
+    /// Waits up to `limit` for a child to exit without holding a thread: its exit code (as
+    /// ``waitForExit(_:)``), or nil when it still runs at the limit or the wait is cancelled.
+    public static func exitCode(of pid: Int32, within limit: Duration) async -> Int32? {
+        let deadline = ContinuousClock.now + limit
+        while true {
+            var status: Int32 = 0
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid { return exitCode(status) }
+            if result < 0 && errno != EINTR { return nil }
+            guard ContinuousClock.now < deadline, (try? await Task.sleep(for: .milliseconds(20))) != nil else { return nil }
+        }
+    }
+
     /// Decodes a `waitpid` status: the exit code, or 128 + the signal number.
     static func exitCode(_ status: Int32) -> Int32 {
         status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
