@@ -13,7 +13,10 @@ limit=${TEST_TIME_LIMIT:-1200}
 log=$(mktemp "${TMPDIR:-/tmp}/strata-test-log.XXXXXX")
 trap 'rm -f "$log"' EXIT
 
-setsid "$swift" test "$@" >"$log" 2>&1 &
+# Line-buffered (stdbuf), so that the log holds every test that started when the limit strikes.
+buffering=()
+command -v stdbuf >/dev/null && buffering=(stdbuf -oL -eL)
+setsid "${buffering[@]}" "$swift" test "$@" >"$log" 2>&1 &
 runner=$!
 tail -n +1 -f --pid="$runner" "$log" &
 follower=$!

@@ -72,7 +72,7 @@ extension TaskStore {
 
     /// Stores a completed task's result (again, when a retry completes).
     func storeResult(_ id: UUID, _ result: TaskResult, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query(
+        try await connection.run(
             """
             INSERT INTO simjobs.task_results (task_id, result_data, output_files, metrics, duration_seconds)
             VALUES (\(id), \(result.resultData.text)::jsonb, \(result.outputFiles.text)::jsonb, \(result.metrics.text)::jsonb,
@@ -88,7 +88,7 @@ extension TaskStore {
     /// a cancellation was asked for.
     func requeueLost(jobs requeue: [Int64], on connection: PostgresConnection, logger: Logger) async throws -> [SimulationTask] {
         guard !requeue.isEmpty else { return [] }
-        return try await connection.query(
+        return try await connection.run(
             """
             UPDATE simjobs.tasks
             SET status = CASE WHEN cancel_requested_at IS NULL THEN 'QUEUED' ELSE 'CANCELLED' END,
@@ -105,7 +105,7 @@ extension TaskStore {
     /// (ASSIGNED), or CANCELLED when a cancellation was asked for.
     func endLost(jobs end: [Int64], on connection: PostgresConnection, logger: Logger) async throws -> [SimulationTask] {
         guard !end.isEmpty else { return [] }
-        return try await connection.query(
+        return try await connection.run(
             """
             UPDATE simjobs.tasks
             SET status = CASE WHEN cancel_requested_at IS NOT NULL THEN 'CANCELLED' WHEN status = 'RUNNING' THEN 'TIMEOUT' ELSE 'FAILED' END,
@@ -122,6 +122,6 @@ extension TaskStore {
 
     /// Runs a guarded UPDATE that returns the task's columns when it changed a row.
     private func changed(_ update: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws -> SimulationTask? {
-        try await connection.query(update, logger: logger).collect().first.map(Self.task(from:))
+        try await connection.run(update, logger: logger).collect().first.map(Self.task(from:))
     }
 }

@@ -55,7 +55,7 @@ struct TaskStore: Sendable {
 
     /// The task, or `nil`.
     func find(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> SimulationTask? {
-        let rows = try await connection.query("SELECT \(unescaped: Self.columns) FROM simjobs.tasks WHERE id = \(id)", logger: logger).collect()
+        let rows = try await connection.run("SELECT \(unescaped: Self.columns) FROM simjobs.tasks WHERE id = \(id)", logger: logger).collect()
         return try rows.first.map(Self.task(from:))
     }
 
@@ -80,7 +80,7 @@ struct TaskStore: Sendable {
         logger: Logger
     ) async throws -> SimulationTask {
         let options = try String(decoding: JSONEncoder.api().encode(task.options), as: UTF8.self)
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             WITH model AS (
                 SELECT 1 FROM simjobs.models WHERE name = \(task.modelName) AND is_enabled AND NOT (is_custom AND NOT is_validated)
@@ -111,7 +111,7 @@ struct TaskStore: Sendable {
 
     /// Why ``insert(_:id:jobID:callback:on:logger:)`` inserted nothing.
     private func rejection(of task: TaskService.Validated, on connection: PostgresConnection, logger: Logger) async throws -> StrataError {
-        let model = try await connection.query(
+        let model = try await connection.run(
             "SELECT is_enabled, is_custom AND NOT is_validated AS unvalidated FROM simjobs.models WHERE name = \(task.modelName)",
             logger: logger
         ).collect()
@@ -141,7 +141,7 @@ struct TaskStore: Sendable {
     /// - Returns: The task and its job's id, or `nil` when the state machine refuses (or there
     ///   is no such task).
     func cancel(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> (SimulationTask, Int64?)? {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             UPDATE simjobs.tasks
             SET status = CASE WHEN status = 'RUNNING' THEN status ELSE 'CANCELLED' END,
@@ -159,7 +159,7 @@ struct TaskStore: Sendable {
 
     /// The callbacks of tasks, by task id.
     func callbacks(of ids: [UUID], on connection: PostgresConnection, logger: Logger) async throws -> [UUID: Callback] {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             "SELECT task_id, url, events, sealed_secret FROM simjobs.task_callbacks WHERE task_id = ANY(\(ids))",
             logger: logger
         )
@@ -178,7 +178,7 @@ struct TaskStore: Sendable {
     /// The error for a refused transition: 404 when the task does not exist, else 409 naming
     /// the task's state and where it may go from there.
     func refusal(_ id: UUID, to target: TaskStatus, on connection: PostgresConnection, logger: Logger) async throws -> StrataError {
-        let rows = try await connection.query("SELECT status FROM simjobs.tasks WHERE id = \(id)", logger: logger).collect()
+        let rows = try await connection.run("SELECT status FROM simjobs.tasks WHERE id = \(id)", logger: logger).collect()
         guard let text = try rows.first?.decode(String.self), let current = TaskStatus(rawValue: text) else {
             return StrataError(.notFound, "No task has this id.")
         }
@@ -199,7 +199,7 @@ struct TaskStore: Sendable {
         let levels = lines.map(\.level)
         let messages = lines.map { String($0.message.prefix(10_000)) }
         let gpu = gpuID.map(Int16.init)
-        try await connection.query(
+        try await connection.run(
             """
             INSERT INTO simjobs.task_logs (task_id, level, logger, message, gpu_id)
             SELECT \(task), level, 'worker', message, \(gpu)

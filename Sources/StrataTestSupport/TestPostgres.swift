@@ -119,11 +119,11 @@ public actor TestPostgres {
             let url = try DatabaseURL(parsing: external, variable: "TEST_DATABASE_URL")
             server = Server(url: url.with(database: "postgres"), templateName: templateName, cluster: nil)
             try await maintenance(server.url) { connection in
-                try await connection.query(
+                try await connection.run(
                     PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(templateName)) WITH (FORCE)"),
                     logger: logger
                 )
-                try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(templateName))"), logger: logger)
+                try await connection.run(PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(templateName))"), logger: logger)
             }
         } else {
             removeAbandonedClusters()
@@ -168,7 +168,7 @@ public actor TestPostgres {
         let name = "\(server.templateName)_\(templates.count + 1)"
         let making = Task {
             try await Self.maintenance(server.url) { connection in
-                try await connection.query(
+                try await connection.run(
                     PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(name)) TEMPLATE \(quoteIdentifier(server.templateName))"),
                     logger: Self.logger
                 )
@@ -191,7 +191,7 @@ public actor TestPostgres {
         // CREATE DATABASE takes a lock on the template; creating one at a time avoids
         // "source database is being accessed by other users".
         try await Self.maintenance(server.url) { connection in
-            try await connection.query(
+            try await connection.run(
                 PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(name)) TEMPLATE \(quoteIdentifier(template))"),
                 logger: Self.logger
             )
@@ -203,7 +203,7 @@ public actor TestPostgres {
     func dropDatabase(_ name: String) async throws {
         let server = try await start()
         try await Self.maintenance(server.url) { connection in
-            try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(name)) WITH (FORCE)"), logger: Self.logger)
+            try await connection.run(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(name)) WITH (FORCE)"), logger: Self.logger)
         }
     }
 

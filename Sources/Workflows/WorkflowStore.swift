@@ -97,7 +97,7 @@ struct WorkflowStore: Sendable {
     /// The workflow with its graph as the transaction sees it (after its change); `nil` when
     /// there is none.
     func find(_ id: UUID, on connection: PostgresConnection, logger: Logger, lock: Bool = false) async throws -> Workflow? {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             "SELECT \(unescaped: Self.detailColumns) FROM workflows.workflow_entity AS w WHERE w.id = \(id) \(unescaped: lock ? "FOR UPDATE" : "")",
             logger: logger
         ).collect()
@@ -147,7 +147,7 @@ struct WorkflowStore: Sendable {
     /// Inserts the workflow and its first graph version, and tags it.
     func insert(_ new: NewWorkflow, actor: String, on connection: PostgresConnection, logger: Logger) async throws {
         let versionID = UUID.v7()
-        try await connection.query(
+        try await connection.run(
             """
             WITH history AS (
                 INSERT INTO workflows.workflow_history (version_id, workflow_id, number, authors, nodes, connections, created_by)
@@ -166,7 +166,7 @@ struct WorkflowStore: Sendable {
     /// Replaces a workflow's tags (creating the tags that do not exist yet).
     func setTags(_ names: [String], of workflow: UUID, actor: String, on connection: PostgresConnection, logger: Logger) async throws {
         let ids = names.map { _ in UUID.v7() }
-        try await connection.query(
+        try await connection.run(
             """
             WITH wanted AS (SELECT * FROM unnest(\(names)::text[], \(ids)::uuid[]) AS n(name, id)),
             created AS (
@@ -205,7 +205,7 @@ struct WorkflowStore: Sendable {
     /// Applies `edit` to a workflow the transaction holds locked, bumping its version.
     func update(_ id: UUID, _ edit: Edit, actor: String, on connection: PostgresConnection, logger: Logger) async throws {
         let pinsVersion = edit.activeVersionID != nil
-        try await connection.query(
+        try await connection.run(
             """
             UPDATE workflows.workflow_entity SET
                 name = coalesce(\(edit.name), name),
@@ -238,7 +238,7 @@ struct WorkflowStore: Sendable {
         logger: Logger
     ) async throws -> UUID {
         let versionID = UUID.v7()
-        try await connection.query(
+        try await connection.run(
             """
             INSERT INTO workflows.workflow_history (version_id, workflow_id, number, authors, nodes, connections, restored_from, created_by)
             SELECT \(versionID), \(workflow), coalesce(max(number), 0) + 1, \(actor), \(graph.nodesJSON)::jsonb,
@@ -286,7 +286,7 @@ struct WorkflowStore: Sendable {
             """
         let rows: [PostgresRow]
         if let connection {
-            rows = try await connection.query(query, logger: logger).collect()
+            rows = try await connection.run(query, logger: logger).collect()
         } else {
             rows = try await pool.query(query)
         }

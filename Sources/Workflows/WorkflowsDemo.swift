@@ -38,7 +38,7 @@ enum WorkflowsDemo {
                 ("Every night", "n8n-nodes-base.scheduleTrigger"), ("Query sales", "n8n-nodes-base.postgres"),
                 ("Build table", "n8n-nodes-base.code"), ("Email team", "n8n-nodes-base.emailSend"),
             ],
-            settings: WorkflowSettings(saveDataSuccessExecution: .none, saveDataErrorExecution: .all),
+            settings: WorkflowSettings(saveDataSuccessExecution: WorkflowSettings.Keep.none, saveDataErrorExecution: .all),
             activate: true,
             runs: Array(repeating: (.trigger, .success), count: 5) + [(.trigger, .failed)]
         ),

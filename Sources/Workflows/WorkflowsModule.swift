@@ -2,7 +2,7 @@ public import Foundation
 public import Hummingbird
 import Logging
 public import ServiceLifecycle
-public import StrataCore
+import StrataCore
 public import StrataHTTP
 public import StrataPostgres
 

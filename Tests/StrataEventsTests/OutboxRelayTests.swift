@@ -24,7 +24,7 @@ import Testing
     func append(_ events: [OutboxEvent], pool: PostgresPool, sleepBeforeCommit: Double = 0) async throws -> [Int64] {
         try await pool.withTransaction { connection in
             let ids = try await OutboxWriter().append(events, on: connection, logger: pool.statementLogger)
-            if sleepBeforeCommit > 0 { try await connection.query("SELECT pg_sleep(\(sleepBeforeCommit))", logger: pool.statementLogger) }
+            if sleepBeforeCommit > 0 { try await connection.run("SELECT pg_sleep(\(sleepBeforeCommit))", logger: pool.statementLogger) }
             return ids
         }
     }

@@ -86,7 +86,7 @@ import Glibc
                         let started = ContinuousClock.now
                         do {
                             try await pool.withTransaction { connection in
-                                try await connection.query("INSERT INTO public.ledger (id, writer) VALUES (\(id), \(writer))", logger: logger)
+                                try await connection.run("INSERT INTO public.ledger (id, writer) VALUES (\(id), \(writer))", logger: logger)
                             }
                             ledger.succeeded(id)
                         } catch {

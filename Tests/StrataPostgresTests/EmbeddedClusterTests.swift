@@ -21,7 +21,7 @@ import Glibc
 
     func count(_ url: DatabaseURL) async throws -> Int {
         try await EmbeddedCluster.withConnection(to: url, logger: logger) { connection in
-            try await connection.query("SELECT count(*)::int FROM public.kept", logger: logger).collect()[0].decode(Int.self)
+            try await connection.run("SELECT count(*)::int FROM public.kept", logger: logger).collect()[0].decode(Int.self)
         }
     }
 
@@ -30,8 +30,8 @@ import Glibc
         try await withFolder { directory in
             let first = try await EmbeddedCluster.start(.init(directory: directory, durable: true), logger: logger)
             try await EmbeddedCluster.withConnection(to: first.url, logger: logger) { connection in
-                try await connection.query("CREATE TABLE public.kept (id int)", logger: logger)
-                try await connection.query("INSERT INTO public.kept VALUES (1), (2)", logger: logger)
+                try await connection.run("CREATE TABLE public.kept (id int)", logger: logger)
+                try await connection.run("INSERT INTO public.kept VALUES (1), (2)", logger: logger)
             }
             await first.stop()
             #expect(!first.isRunning)
@@ -47,7 +47,7 @@ import Glibc
             // Durable: a commit is on disk before it returns, so it survives the SIGKILL.
             let first = try await EmbeddedCluster.start(.init(directory: directory, durable: true), logger: logger)
             try await EmbeddedCluster.withConnection(to: first.url, logger: logger) { connection in
-                try await connection.query("CREATE TABLE public.kept (id int)", logger: logger)
+                try await connection.run("CREATE TABLE public.kept (id int)", logger: logger)
             }
             kill(first.serverPID, SIGKILL)
             await first.stop()

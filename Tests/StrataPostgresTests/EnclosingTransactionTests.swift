@@ -26,12 +26,12 @@ import Testing
             try await pool.withEnclosingTransaction { _ in
                 try await pool.query("INSERT INTO public.enclosed VALUES ('plain')")
                 try await pool.withTransaction { connection in
-                    try await connection.query("INSERT INTO public.enclosed VALUES ('service')", logger: pool.statementLogger)
+                    try await connection.run("INSERT INTO public.enclosed VALUES ('service')", logger: pool.statementLogger)
                 }
                 struct Refused: Error {}
                 await #expect(throws: Refused.self) {
                     try await pool.withTransaction { connection in
-                        try await connection.query("INSERT INTO public.enclosed VALUES ('undone')", logger: pool.statementLogger)
+                        try await connection.run("INSERT INTO public.enclosed VALUES ('undone')", logger: pool.statementLogger)
                         throw Refused()
                     }
                 }

@@ -58,11 +58,11 @@ import Testing
         try await withTestDatabase { database in
             let pool = database.pool
             try await pool.withConnection { connection in
-                try await connection.query(
+                try await connection.run(
                     "CREATE TABLE strata.samples (at timestamptz NOT NULL, v int) PARTITION BY RANGE (at)",
                     logger: pool.statementLogger
                 )
-                try await connection.query("CREATE TABLE strata.samples_default PARTITION OF strata.samples DEFAULT", logger: pool.statementLogger)
+                try await connection.run("CREATE TABLE strata.samples_default PARTITION OF strata.samples DEFAULT", logger: pool.statementLogger)
             }
             var table = PartitionedTable(schema: "strata", table: "samples", column: "at")
             let past = PartitionMaintainer(tables: [table], pool: pool, logger: TestPostgres.logger)

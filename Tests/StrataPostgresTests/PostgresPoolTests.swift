@@ -144,10 +144,10 @@ import Testing
                     group.addTask {
                         try await pool.withTransaction(isolation: .serializable, maxAttempts: 50) { connection in
                             attempts.increment()
-                            let rows = try await connection.query("SELECT n FROM public.counters WHERE id = 1", logger: pool.statementLogger)
+                            let rows = try await connection.run("SELECT n FROM public.counters WHERE id = 1", logger: pool.statementLogger)
                                 .collect()
                             let n = try rows[0].decode(Int.self)
-                            try await connection.query("UPDATE public.counters SET n = \(n + 1) WHERE id = 1", logger: pool.statementLogger)
+                            try await connection.run("UPDATE public.counters SET n = \(n + 1) WHERE id = 1", logger: pool.statementLogger)
                         }
                     }
                 }

@@ -69,7 +69,7 @@ struct AlertStore: Sendable {
 
     /// Resolves an open alert; `nil` when it is resolved already or missing.
     func resolve(_ id: Int64, by resolver: String, on connection: PostgresConnection, logger: Logger) async throws -> Alert? {
-        try await connection.query(
+        try await connection.run(
             """
             UPDATE simjobs.alerts SET is_resolved = true, resolved_at = now(), resolved_by = \(resolver)
             WHERE id = \(id) AND NOT is_resolved
@@ -81,13 +81,13 @@ struct AlertStore: Sendable {
 
     /// One alert, or `nil`.
     func find(_ id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> Alert? {
-        try await connection.query("SELECT \(unescaped: Self.alertColumns) FROM simjobs.alerts WHERE id = \(id)", logger: logger)
+        try await connection.run("SELECT \(unescaped: Self.alertColumns) FROM simjobs.alerts WHERE id = \(id)", logger: logger)
             .collect().first.map(Self.alert(from:))
     }
 
     /// Resolves the open alerts of a rule, by the system.
     func resolveOpen(of ruleID: UUID, on connection: PostgresConnection, logger: Logger) async throws -> [Alert] {
-        try await connection.query(
+        try await connection.run(
             """
             UPDATE simjobs.alerts SET is_resolved = true, resolved_at = now(), resolved_by = 'system'
             WHERE rule_id = \(ruleID) AND NOT is_resolved
@@ -99,7 +99,7 @@ struct AlertStore: Sendable {
 
     /// Raises an alert of `rule` and stamps the rule's last trigger.
     func raise(_ rule: AlertRule, message: String, details: JSONValue, on connection: PostgresConnection, logger: Logger) async throws -> Alert {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             WITH triggered AS (UPDATE simjobs.alert_rules SET last_triggered_at = now() WHERE id = \(rule.id))
             INSERT INTO simjobs.alerts (rule_id, level, message, details) VALUES (\(rule.id), \(rule.level), \(message), \(details.text)::jsonb)
@@ -119,13 +119,13 @@ struct AlertStore: Sendable {
 
     /// A rule's notification channels (none when it is gone).
     func channels(of ruleID: UUID, on connection: PostgresConnection, logger: Logger) async throws -> [String] {
-        try await connection.query("SELECT notify_channels FROM simjobs.alert_rules WHERE id = \(ruleID)", logger: logger)
+        try await connection.run("SELECT notify_channels FROM simjobs.alert_rules WHERE id = \(ruleID)", logger: logger)
             .collect().first?.makeRandomAccess()["notify_channels"].decode([String].self) ?? []
     }
 
     /// Changes a rule; `nil` when there is no such rule.
     func updateRule(_ id: UUID, _ update: AlertService.RuleUpdate, on connection: PostgresConnection, logger: Logger) async throws -> AlertRule? {
-        try await connection.query(
+        try await connection.run(
             """
             UPDATE simjobs.alert_rules
             SET is_enabled = coalesce(\(update.isEnabled), is_enabled),
@@ -148,7 +148,7 @@ struct AlertStore: Sendable {
     ) async throws
         -> [(rule: AlertRule, cooledDown: Bool, hasOpenAlert: Bool)]
     {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             SELECT \(unescaped: Self.ruleColumns),
                    last_triggered_at IS NULL OR last_triggered_at <= now() - cooldown_seconds * interval '1 second' AS cooled_down,

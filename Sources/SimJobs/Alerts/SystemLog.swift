@@ -52,7 +52,7 @@ public struct SystemLog: Sendable {
         on connection: PostgresConnection,
         logger: Logger
     ) async throws {
-        try await connection.query(
+        try await connection.run(
             """
             INSERT INTO simjobs.system_logs (level, source, logger, message, request_id, extra)
             VALUES (\(level), \(source.rawValue), \(name), \(String(message.prefix(10_000))), \(requestID), \(extra.text)::jsonb)

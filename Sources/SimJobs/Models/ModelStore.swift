@@ -71,7 +71,7 @@ struct ModelStore: Sendable {
 
     /// Inserts a custom model (not validated yet).
     func insert(_ registration: ModelCatalog.Registration, on connection: PostgresConnection, logger: Logger) async throws -> SimulationModel? {
-        try await connection.query(
+        try await connection.run(
             """
             INSERT INTO simjobs.models (name, framework, description, version, config, supported_elements, with_d3, is_custom)
             VALUES (\(registration.name), \(registration.framework), \(registration.description), \(registration.version),
@@ -85,7 +85,7 @@ struct ModelStore: Sendable {
 
     /// Changes whether a model is enabled, its D3 default or its description; `nil` when there is no such model.
     func update(_ name: String, _ update: ModelCatalog.Update, on connection: PostgresConnection, logger: Logger) async throws -> SimulationModel? {
-        try await connection.query(
+        try await connection.run(
             """
             UPDATE simjobs.models
             SET is_enabled = coalesce(\(update.isEnabled), is_enabled), with_d3 = coalesce(\(update.withD3), with_d3),
@@ -106,7 +106,7 @@ struct ModelStore: Sendable {
     ) async throws
         -> SimulationModel?
     {
-        try await connection.query(
+        try await connection.run(
             """
             UPDATE simjobs.models
             SET is_validated = \(validation.valid), validated_at = now(), validation_message = \(validation.message)
@@ -120,7 +120,7 @@ struct ModelStore: Sendable {
     /// Locks a model for deletion: whether it is built in and whether tasks use it, `nil` when
     /// there is no such model.
     func lockForDeletion(_ name: String, on connection: PostgresConnection, logger: Logger) async throws -> (builtin: Bool, used: Bool)? {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             SELECT is_builtin, EXISTS (SELECT 1 FROM simjobs.tasks WHERE model_name = \(name)) AS used
             FROM simjobs.models WHERE name = \(name) FOR UPDATE
@@ -133,7 +133,7 @@ struct ModelStore: Sendable {
 
     /// Deletes a model.
     func delete(_ name: String, on connection: PostgresConnection, logger: Logger) async throws -> SimulationModel? {
-        try await connection.query("DELETE FROM simjobs.models WHERE name = \(name) RETURNING \(unescaped: Self.columns)", logger: logger)
+        try await connection.run("DELETE FROM simjobs.models WHERE name = \(name) RETURNING \(unescaped: Self.columns)", logger: logger)
             .collect().first.map(Self.model(from:))
     }
 
@@ -142,7 +142,7 @@ struct ModelStore: Sendable {
     /// Whether a model may be loaded (held against deletion until the transaction ends):
     /// enabled, and validated when custom; `nil` when there is no such model.
     func loadability(of name: String, on connection: PostgresConnection, logger: Logger) async throws -> (enabled: Bool, unvalidated: Bool)? {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             "SELECT is_enabled, is_custom AND NOT is_validated AS unvalidated FROM simjobs.models WHERE name = \(name) FOR SHARE",
             logger: logger
         ).collect()
@@ -161,7 +161,7 @@ struct ModelStore: Sendable {
         -> (worker: String, gpu: Int16)?
     {
         let gpu = placement.gpuID.map(Int16.init)
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             SELECT w.name AS worker, g.gpu
             FROM simjobs.online_workers AS w CROSS JOIN LATERAL unnest(w.gpus) AS g(gpu)
@@ -190,7 +190,7 @@ struct ModelStore: Sendable {
     ) async throws
         -> ModelLoad
     {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             INSERT INTO simjobs.model_loads AS l (model_name, worker_name, gpu_id, state, requested_by)
             VALUES (\(name), \(worker), \(gpu), 'loading', \(actor))
@@ -206,7 +206,7 @@ struct ModelStore: Sendable {
 
     /// Whether a model exists.
     func exists(_ name: String, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        try await !connection.query("SELECT 1 FROM simjobs.models WHERE name = \(name)", logger: logger).collect().isEmpty
+        try await !connection.run("SELECT 1 FROM simjobs.models WHERE name = \(name)", logger: logger).collect().isEmpty
     }
 
     /// Asks for unloads within the placement, forgetting failed loads there at once.
@@ -221,7 +221,7 @@ struct ModelStore: Sendable {
         async throws -> [ModelLoad]
     {
         let gpu = placement.gpuID.map(Int16.init)
-        try await connection.query(
+        try await connection.run(
             """
             DELETE FROM simjobs.model_loads
             WHERE state = 'failed' AND model_name = \(name) AND (\(placement.worker)::text IS NULL OR worker_name = \(placement.worker))
@@ -229,7 +229,7 @@ struct ModelStore: Sendable {
             """,
             logger: logger
         )
-        return try await connection.query(
+        return try await connection.run(
             """
             UPDATE simjobs.model_loads AS l SET state = 'unloading', requested_by = \(actor), requested_at = now()
             WHERE state IN ('loading', 'loaded', 'unloading') AND model_name = \(name)
@@ -256,11 +256,11 @@ struct ModelStore: Sendable {
 
     /// A new worker process holds no model: the loads it held are asked for again, its unloads are done.
     func forgetHeldModels(of worker: String, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query(
+        try await connection.run(
             "UPDATE simjobs.model_loads SET state = 'loading', message = NULL WHERE worker_name = \(worker) AND state = 'loaded'",
             logger: logger
         )
-        try await connection.query("DELETE FROM simjobs.model_loads WHERE worker_name = \(worker) AND state = 'unloading'", logger: logger)
+        try await connection.run("DELETE FROM simjobs.model_loads WHERE worker_name = \(worker) AND state = 'unloading'", logger: logger)
     }
 
     /// The oldest load or unload waiting for `worker`, with the model's document for its command.
@@ -299,7 +299,7 @@ struct ModelStore: Sendable {
     {
         let wanted = pending.unloading ? "unloading" : "loading"
         if pending.unloading && failure == nil {
-            return try await !connection.query(
+            return try await !connection.run(
                 """
                 DELETE FROM simjobs.model_loads
                 WHERE model_name = \(pending.model) AND worker_name = \(worker) AND gpu_id = \(Int16(pending.gpu)) AND state = \(wanted)
@@ -309,7 +309,7 @@ struct ModelStore: Sendable {
             ).collect().isEmpty
         }
         let state = failure == nil ? "loaded" : (pending.unloading ? "loaded" : "failed")
-        return try await !connection.query(
+        return try await !connection.run(
             """
             UPDATE simjobs.model_loads SET state = \(state), message = \(failure)
             WHERE model_name = \(pending.model) AND worker_name = \(worker) AND gpu_id = \(Int16(pending.gpu)) AND state = \(wanted)

@@ -65,7 +65,7 @@ struct StructureStore: Sendable {
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> Structure? {
-        try await connection.query(
+        try await connection.run(
             """
             INSERT INTO simjobs.structures (id, name, format, checksum, file_size, object_key, n_atoms, formula, space_group, is_builtin, expires_at)
             VALUES (\(id), \(name), \(format.rawValue), \(checksum), \(size), \(key.rawValue), \(parsed.atomCount),
@@ -94,7 +94,7 @@ struct StructureStore: Sendable {
 
     /// Deletes an uploaded (not built-in) structure; `nil` when there is none such.
     func deleteUploaded(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Structure? {
-        try await connection.query(
+        try await connection.run(
             "DELETE FROM simjobs.structures WHERE id = \(id) AND NOT is_builtin RETURNING \(unescaped: Self.columns)",
             logger: logger
         ).collect().first.map(Self.structure(from:))
@@ -102,7 +102,7 @@ struct StructureStore: Sendable {
 
     /// Whether a structure exists.
     func exists(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        try await !connection.query("SELECT 1 FROM simjobs.structures WHERE id = \(id)", logger: logger).collect().isEmpty
+        try await !connection.run("SELECT 1 FROM simjobs.structures WHERE id = \(id)", logger: logger).collect().isEmpty
     }
 
     /// Deletes up to `limit` uploaded structures past their expiry.

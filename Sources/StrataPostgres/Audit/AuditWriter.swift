@@ -24,7 +24,7 @@ public struct AuditWriter: Sendable {
     @discardableResult
     public func record(_ record: AuditRecord, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
         try validate(record)
-        for try await id in try await connection.execute(InsertAuditRecord(record: record), logger: logger) { return id }
+        if let id = try await connection.rows(InsertAuditRecord(record: record), logger: logger).first { return id }
         preconditionFailure("INSERT … RETURNING returned no row")
     }
 

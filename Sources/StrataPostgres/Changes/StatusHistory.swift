@@ -52,7 +52,7 @@ public struct StatusHistory: Sendable, Hashable {
     func append(_ transitions: [StatusTransition], on connection: PostgresConnection, logger: Logger) async throws {
         guard !transitions.isEmpty else { return }
         // Arrays bind no NULL elements: an absent value travels as "" (no status or reason is empty).
-        try await connection.query(
+        try await connection.run(
             PostgresQuery(
                 unsafeSQL: """
                     INSERT INTO \(table) (resource_id, from_status, to_status, reason, actor, request_id)

@@ -345,18 +345,18 @@ public final class EmbeddedCluster: Sendable {
     private func verifyAndCreateDatabase() async throws {
         let maintenance = url.with(database: "postgres")
         try await Self.withConnection(to: maintenance, logger: logger) { connection in
-            let rows = try await connection.query("SELECT current_setting('data_directory')", logger: self.logger).collect()
+            let rows = try await connection.run("SELECT current_setting('data_directory')", logger: self.logger).collect()
             let reported = try rows.first?.decode(String.self) ?? ""
             let expected = URL(fileURLWithPath: self.dataDirectory).resolvingSymlinksInPath().path
             guard reported == expected || reported == self.dataDirectory else {
                 throw StrataError(.serverStartFailed, "The server on port \(self.port) is not the embedded cluster (its data directory differs)")
             }
-            let exists = try await connection.query(
+            let exists = try await connection.run(
                 "SELECT 1 FROM pg_catalog.pg_database WHERE datname = \(self.configuration.database)",
                 logger: self.logger
             ).collect()
             if exists.isEmpty {
-                try await connection.query(
+                try await connection.run(
                     PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(self.configuration.database))"),
                     logger: self.logger
                 )

@@ -69,14 +69,14 @@ public struct IdempotencyStore: Sendable {
     public func claim(_ scope: Scope, fingerprint: [UInt8], on connection: PostgresConnection) async throws -> Outcome {
         let logger = pool.statementLogger
         let lockName = "\(scope.principal)\n\(scope.route)\n\(scope.key)"
-        let locked = try await connection.query(
+        let locked = try await connection.run(
             "SELECT pg_try_advisory_xact_lock(\(Self.lockClass), hashtext(\(lockName)))",
             logger: logger
         ).collect().first?.decode(Bool.self)
         guard locked == true else {
             throw StrataError(.idempotencyInFlight, "A request with this Idempotency-Key is still being processed; retry shortly.")
         }
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             SELECT fingerprint, expires_at > now(), status, headers::text, body
             FROM strata.idempotency_keys
@@ -101,7 +101,7 @@ public struct IdempotencyStore: Sendable {
     /// change it answers, or not at all.
     public func remember(_ scope: Scope, fingerprint: [UInt8], response: StoredResponse, on connection: PostgresConnection) async throws {
         let headers = String(decoding: try JSONEncoder.api().encode(response.headers), as: UTF8.self)
-        try await connection.query(
+        try await connection.run(
             """
             INSERT INTO strata.idempotency_keys (principal, route, key, fingerprint, status, headers, body)
             VALUES (

@@ -111,7 +111,7 @@ public struct Migrator: Sendable {
                             $0.module == migration.module && $0.version == migration.version && $0.state == .checksumMismatch
                         })
                     else { continue }
-                    try await connection.query(
+                    try await connection.run(
                         """
                         UPDATE strata.schema_migrations SET checksum = \(migration.checksum), name = \(migration.name)
                         WHERE module = \(migration.module) AND version = \(migration.version)
@@ -133,14 +133,14 @@ public struct Migrator: Sendable {
         return try await pool.withConnection { connection in
             let log = pool.statementLogger
             // Migrations may run long; the pool's statement timeout is for requests.
-            try await connection.query("SET statement_timeout = 0", logger: log)
+            try await connection.run("SET statement_timeout = 0", logger: log)
             let deadline = ContinuousClock.now + timeout
             var announced = false
             while true {
-                let rows = try await connection.query("SELECT pg_try_advisory_lock(\(Self.lockKey))", logger: log).collect()
+                let rows = try await connection.run("SELECT pg_try_advisory_lock(\(Self.lockKey))", logger: log).collect()
                 if try rows.first?.decode(Bool.self) == true { break }
                 if ContinuousClock.now >= deadline {
-                    _ = try? await connection.query("RESET statement_timeout", logger: log)
+                    _ = try? await connection.run("RESET statement_timeout", logger: log)
                     throw StrataError(
                         .migrationLockTimeout,
                         "Another migrator held the migration lock for more than \(timeout); try again when it has finished"
@@ -154,12 +154,12 @@ public struct Migrator: Sendable {
             }
             do {
                 let result = try await body(connection)
-                try await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: log)
-                try await connection.query("RESET statement_timeout", logger: log)
+                try await connection.run("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: log)
+                try await connection.run("RESET statement_timeout", logger: log)
                 return result
             } catch {
-                _ = try? await connection.query("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: log)
-                _ = try? await connection.query("RESET statement_timeout", logger: log)
+                _ = try? await connection.run("SELECT pg_advisory_unlock(\(Self.lockKey))", logger: log)
+                _ = try? await connection.run("RESET statement_timeout", logger: log)
                 throw error
             }
         }
@@ -170,11 +170,11 @@ public struct Migrator: Sendable {
         let statements = SQLScript(migration.sql).statements
         let started = ContinuousClock.now
         if migration.isTransactional {
-            try await connection.query("BEGIN", logger: log)
+            try await connection.run("BEGIN", logger: log)
             do {
                 try await run(statements, of: migration, on: connection)
                 let duration = Int(started.duration(to: .now).milliseconds)
-                try await connection.query(
+                try await connection.run(
                     """
                     INSERT INTO strata.schema_migrations (module, version, name, checksum, state, duration_ms)
                     VALUES (\(migration.module), \(migration.version), \(migration.name), \(migration.checksum), 'applied', \(duration))
@@ -184,13 +184,13 @@ public struct Migrator: Sendable {
                     """,
                     logger: log
                 )
-                try await connection.query("COMMIT", logger: log)
+                try await connection.run("COMMIT", logger: log)
             } catch {
-                _ = try? await connection.query("ROLLBACK", logger: log)
+                _ = try? await connection.run("ROLLBACK", logger: log)
                 throw error
             }
         } else {
-            try await connection.query(
+            try await connection.run(
                 """
                 INSERT INTO strata.schema_migrations (module, version, name, checksum, state)
                 VALUES (\(migration.module), \(migration.version), \(migration.name), \(migration.checksum), 'failed')
@@ -202,7 +202,7 @@ public struct Migrator: Sendable {
             do {
                 try await run(statements, of: migration, on: connection)
             } catch let error as StrataError {
-                _ = try? await connection.query(
+                _ = try? await connection.run(
                     """
                     UPDATE strata.schema_migrations SET error = \(error.message)
                     WHERE module = \(migration.module) AND version = \(migration.version)
@@ -212,7 +212,7 @@ public struct Migrator: Sendable {
                 throw error
             }
             let duration = Int(started.duration(to: .now).milliseconds)
-            try await connection.query(
+            try await connection.run(
                 """
                 UPDATE strata.schema_migrations
                 SET state = 'applied', applied_at = now(), duration_ms = \(duration), applied_by = current_user, error = NULL
@@ -226,7 +226,7 @@ public struct Migrator: Sendable {
     private func run(_ statements: [SQLScript.Statement], of migration: Migration, on connection: PostgresConnection) async throws {
         for (index, statement) in statements.enumerated() {
             do {
-                try await connection.query(PostgresQuery(unsafeSQL: statement.sql), logger: pool.statementLogger)
+                try await connection.run(PostgresQuery(unsafeSQL: statement.sql), logger: pool.statementLogger)
             } catch let error as PSQLError {
                 let reason = error.serverMessage ?? String(describing: error.code)
                 throw StrataError(
@@ -240,12 +240,12 @@ public struct Migrator: Sendable {
     }
 
     static func readLedger(on connection: PostgresConnection, logger: Logger) async throws -> [LedgerRow] {
-        let exists = try await connection.query(
+        let exists = try await connection.run(
             "SELECT to_regclass('strata.schema_migrations') IS NOT NULL",
             logger: logger
         ).collect()
         guard try exists.first?.decode(Bool.self) == true else { return [] }
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             SELECT module, version, name, checksum, state, applied_at, duration_ms
             FROM strata.schema_migrations ORDER BY module, version

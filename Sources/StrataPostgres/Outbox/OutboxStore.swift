@@ -54,7 +54,7 @@ public struct OutboxStore: Sendable {
     public func nextBatch(limit: Int) async throws -> Batch? {
         try await pool.withTransaction { connection in
             let logger = pool.statementLogger
-            let stateRows = try await connection.query(
+            let stateRows = try await connection.run(
                 "SELECT last_sequence, published_sequence FROM strata.outbox_relay WHERE name = 'main' FOR UPDATE SKIP LOCKED",
                 logger: logger
             )
@@ -62,7 +62,7 @@ public struct OutboxStore: Sendable {
             for try await row in stateRows.decode((Int64, Int64).self) { state = row }
             guard let (last, published) = state else { return nil }
             if published < last {
-                let rows = try await connection.query(
+                let rows = try await connection.run(
                     """
                     SELECT \(unescaped: Self.columns) FROM strata.outbox
                     WHERE sequence > \(published) AND sequence <= \(last) ORDER BY sequence LIMIT \(limit)
@@ -73,7 +73,7 @@ public struct OutboxStore: Sendable {
                 let through = records.count < limit ? last : (records.last?.sequence ?? last)
                 return Batch(records: records, through: through, isRetry: true)
             }
-            let rows = try await connection.query(
+            let rows = try await connection.run(
                 """
                 WITH next AS (
                     SELECT id FROM strata.outbox WHERE sequence IS NULL ORDER BY id LIMIT \(limit) FOR UPDATE
@@ -90,7 +90,7 @@ public struct OutboxStore: Sendable {
             let records = try await Self.decode(rows).sorted { ($0.sequence ?? 0) < ($1.sequence ?? 0) }
             let through = last + Int64(records.count)
             if !records.isEmpty {
-                try await connection.query(
+                try await connection.run(
                     "UPDATE strata.outbox_relay SET last_sequence = \(through), updated_at = now() WHERE name = 'main'",
                     logger: logger
                 )
@@ -136,7 +136,7 @@ public struct OutboxStore: Sendable {
     ///   - limit: The most events to return.
     public func published(app: String, after: Int64, aggregateID: String? = nil, limit: Int = 500) async throws -> [OutboxRecord] {
         let rows = try await pool.withConnection { connection in
-            try await connection.query(
+            try await connection.run(
                 """
                 SELECT \(unescaped: Self.columns) FROM strata.outbox
                 WHERE app = \(app) AND sequence > \(after)

@@ -37,7 +37,7 @@ public struct OutboxWriter: Sendable {
     @discardableResult
     public func append(_ event: OutboxEvent, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
         try event.validate()
-        for try await id in try await connection.execute(AppendOutboxEvent(event: event, wake: RelayWakeUp.claim()), logger: logger) {
+        if let id = try await connection.rows(AppendOutboxEvent(event: event, wake: RelayWakeUp.claim()), logger: logger).first {
             return id
         }
         preconditionFailure("INSERT … RETURNING returned no row")
@@ -61,7 +61,7 @@ public struct OutboxWriter: Sendable {
             event: AppendOutboxEvent(event: event, wake: RelayWakeUp.claim()),
             audit: InsertAuditRecord(record: record)
         )
-        for try await (eventID, auditID) in try await connection.execute(statement, logger: logger) {
+        if let (eventID, auditID) = try await connection.rows(statement, logger: logger).first {
             return (auditID, eventID)
         }
         preconditionFailure("INSERT … RETURNING returned no row")
@@ -100,11 +100,11 @@ public struct OutboxWriter: Sendable {
         guard !events.isEmpty else { return [] }
         for event in events { try event.validate() }
         let lockKeys = Set(events.map(Self.lockKey)).sorted()
-        try await connection.query(
+        try await connection.run(
             "SELECT count(pg_advisory_xact_lock(\(Self.lockClass), hashtext(key))) FROM unnest(\(lockKeys)::text[]) AS key",
             logger: logger
         )
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             INSERT INTO strata.outbox (app, aggregate_type, aggregate_id, kind, payload, actor, request_id, cache_keys)
             SELECT e.app, e.aggregate_type, e.aggregate_id, e.kind, e.payload::jsonb, e.actor, e.request_id,

@@ -132,12 +132,12 @@ public final class PartitionMaintainer: Service, Sendable {
     func maintain(_ table: PartitionedTable, now: Date) async throws -> Report {
         try await pool.withTransaction { connection in
             let logger = pool.statementLogger
-            try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockClass), hashtext(\(table.qualifiedName)))", logger: logger)
+            try await connection.run("SELECT pg_advisory_xact_lock(\(Self.lockClass), hashtext(\(table.qualifiedName)))", logger: logger)
             var report = Report(table: table.qualifiedName)
             var existing = Set(try await partitions(of: table, on: connection).map(\.name))
             var starts = Set(wantedStarts(for: table, now: now))
             // Rows that landed in the default partition get a partition of their own.
-            let stranded = try await connection.query(
+            let stranded = try await connection.run(
                 """
                 SELECT DISTINCT date_trunc(\(table.interval.rawValue), \(unescaped: table.column), 'UTC')
                 FROM \(unescaped: table.schema).\(unescaped: table.defaultPartition)
@@ -154,13 +154,13 @@ public final class PartitionMaintainer: Service, Sendable {
                 switch table.retention {
                 case .keep: break
                 case .detach:
-                    try await connection.query(
+                    try await connection.run(
                         "ALTER TABLE \(unescaped: table.qualifiedName) DETACH PARTITION \(unescaped: table.schema).\(unescaped: name)",
                         logger: logger
                     )
                     report.detached.append(name)
                 case .drop:
-                    try await connection.query("DROP TABLE \(unescaped: table.schema).\(unescaped: name)", logger: logger)
+                    try await connection.run("DROP TABLE \(unescaped: table.schema).\(unescaped: name)", logger: logger)
                     report.dropped.append(name)
                 }
             }
@@ -178,23 +178,23 @@ public final class PartitionMaintainer: Service, Sendable {
         let qualified = "\(table.schema).\(name)"
         let inRange = "\(table.column) >= '\(Self.literal(start))' AND \(table.column) < '\(Self.literal(end))'"
         let waiting =
-            try await connection.query(
+            try await connection.run(
                 "SELECT count(*) FROM \(unescaped: table.schema).\(unescaped: table.defaultPartition) WHERE \(unescaped: inRange)",
                 logger: logger
             ).collect().first?.decode(Int64.self) ?? 0
         if waiting == 0 {
-            try await connection.query(
+            try await connection.run(
                 "CREATE TABLE \(unescaped: qualified) PARTITION OF \(unescaped: table.qualifiedName) \(unescaped: bounds)",
                 logger: logger
             )
             return 0
         }
         // Attaching a range the default partition has rows of fails; move them first.
-        try await connection.query(
+        try await connection.run(
             "CREATE TABLE \(unescaped: qualified) (LIKE \(unescaped: table.qualifiedName) INCLUDING DEFAULTS INCLUDING CONSTRAINTS)",
             logger: logger
         )
-        try await connection.query(
+        try await connection.run(
             """
             WITH moved AS (
                 DELETE FROM \(unescaped: table.schema).\(unescaped: table.defaultPartition) WHERE \(unescaped: inRange) RETURNING *
@@ -203,7 +203,7 @@ public final class PartitionMaintainer: Service, Sendable {
             """,
             logger: logger
         )
-        try await connection.query(
+        try await connection.run(
             "ALTER TABLE \(unescaped: table.qualifiedName) ATTACH PARTITION \(unescaped: qualified) \(unescaped: bounds)",
             logger: logger
         )
@@ -211,7 +211,7 @@ public final class PartitionMaintainer: Service, Sendable {
     }
 
     func partitions(of table: PartitionedTable, on connection: PostgresConnection) async throws -> [Partition] {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             SELECT c.relname::text, pg_get_expr(c.relpartbound, c.oid), c.reltuples::bigint
             FROM pg_inherits AS i JOIN pg_class AS c ON c.oid = i.inhrelid
@@ -228,7 +228,7 @@ public final class PartitionMaintainer: Service, Sendable {
     }
 
     func defaultRowCount(of table: PartitionedTable, on connection: PostgresConnection) async throws -> Int64 {
-        try await connection.query(
+        try await connection.run(
             "SELECT count(*) FROM \(unescaped: table.schema).\(unescaped: table.defaultPartition)",
             logger: pool.statementLogger
         ).collect().first?.decode(Int64.self) ?? 0

@@ -97,7 +97,7 @@ extension PostgresPool {
         let enclosing = EnclosingTransaction(pool: ObjectIdentifier(self), connection: connection)
         return try await mappingPostgresErrors {
             try await withTaskExecutorPreference(entry.executor) {
-                try await connection.query("BEGIN", logger: self.queryLogger)
+                try await connection.run("BEGIN", logger: self.queryLogger)
                 let outcome: (result: Result, commit: Bool)
                 do {
                     outcome = try await EnclosingTransaction.$current.withValue(enclosing) { try await body(connection) }
@@ -111,7 +111,7 @@ extension PostgresPool {
                     await self.rollBack(connection)
                     return outcome.result
                 }
-                try await connection.query("COMMIT", logger: self.queryLogger)
+                try await connection.run("COMMIT", logger: self.queryLogger)
                 for action in afterCommit { await action() }
                 return outcome.result
             }
@@ -121,7 +121,7 @@ extension PostgresPool {
     /// Rolls back; a connection whose state is then unknown is closed rather than handed on.
     func rollBack(_ connection: PostgresConnection) async {
         do {
-            try await connection.query("ROLLBACK", logger: queryLogger)
+            try await connection.run("ROLLBACK", logger: queryLogger)
         } catch {
             try? await connection.close()
         }
@@ -136,13 +136,13 @@ extension PostgresPool {
         let name = enclosing.nextSavepoint()
         let connection = enclosing.connection
         return try await mappingPostgresErrors {
-            try await connection.query(PostgresQuery(unsafeSQL: "SAVEPOINT \(name)"), logger: self.queryLogger)
+            try await connection.run(PostgresQuery(unsafeSQL: "SAVEPOINT \(name)"), logger: self.queryLogger)
             do {
                 let result = try await body(connection)
-                try await connection.query(PostgresQuery(unsafeSQL: "RELEASE SAVEPOINT \(name)"), logger: self.queryLogger)
+                try await connection.run(PostgresQuery(unsafeSQL: "RELEASE SAVEPOINT \(name)"), logger: self.queryLogger)
                 return result
             } catch {
-                _ = try? await connection.query(PostgresQuery(unsafeSQL: "ROLLBACK TO SAVEPOINT \(name)"), logger: self.queryLogger)
+                _ = try? await connection.run(PostgresQuery(unsafeSQL: "ROLLBACK TO SAVEPOINT \(name)"), logger: self.queryLogger)
                 throw error
             }
         }

@@ -14,15 +14,39 @@ extension PostgresPool {
 }
 
 extension PostgresConnection {
-    /// Runs a prepared statement (prepared on this connection on first use) and returns all its rows.
+    /// Runs a prepared statement (prepared on this connection on first use) and returns all its
+    /// rows; refused at once on a closed connection, as ``run(_:logger:file:line:)``.
     ///
     /// Every statement of ours names itself (`static let name = "<module>.<Type>"`): the name
     /// postgres-nio gives by default is the type's name, worked out anew on every execution,
     /// a measurable share of a short read's work in the client.
+    ///
+    /// A statement whose preparation failed stays failed on its connection: postgres-nio
+    /// remembers the error and answers every later use with it, without asking the server again.
+    /// So an error that may have come from preparing it (an undefined table before the
+    /// migrations ran, a statement in an aborted transaction, a lock or statement timeout, a
+    /// lost connection) closes the connection, and the pool opens a fresh one; an error only
+    /// running it can cause (bad data, a constraint, a serialization failure, a trigger's
+    /// exception) leaves the connection as it is.
     public func rows<Statement: PostgresPreparedStatement>(_ statement: Statement, logger: Logger) async throws -> [Statement.Row] {
-        var rows: [Statement.Row] = []
-        for try await row in try await execute(statement, logger: logger) { rows.append(row) }
-        return rows
+        try checkOpen()
+        do {
+            var rows: [Statement.Row] = []
+            for try await row in try await execute(statement, logger: logger) { rows.append(row) }
+            return rows
+        } catch let error as PSQLError {
+            if !Self.arisesOnlyWhenRunning(error) { try? await close() }
+            throw error
+        }
+    }
+
+    /// SQLSTATE classes a prepared statement's execution can end with but not its preparation:
+    /// data exceptions, integrity constraints, transaction rollbacks, PL/pgSQL raises.
+    private static let runningErrorClasses: Set<Substring> = ["22", "23", "40", "P0"]
+
+    private static func arisesOnlyWhenRunning(_ error: PSQLError) -> Bool {
+        guard error.code == .server, let state = error.serverInfo?[.sqlState] else { return false }
+        return runningErrorClasses.contains(state.prefix(2))
     }
 }
 

@@ -19,7 +19,7 @@ extension PostgresPool {
     ///
     /// ```swift
     /// let id = try await pool.withTransaction(isolation: .serializable) { connection in
-    ///     try await connection.query("UPDATE … RETURNING id", logger: pool.statementLogger)…
+    ///     try await connection.run("UPDATE … RETURNING id", logger: pool.statementLogger)…
     /// }
     /// ```
     /// - Parameters:
@@ -46,11 +46,11 @@ extension PostgresPool {
             // isolation level; a collision rolls back to the savepoint and retries.
             if let enclosing = EnclosingTransaction.joinable(by: self) { return try await withSavepoint(in: enclosing, body) }
             return try await withConnection { connection in
-                try await connection.query(PostgresQuery(unsafeSQL: begin), logger: self.queryLogger)
+                try await connection.run(PostgresQuery(unsafeSQL: begin), logger: self.queryLogger)
                 let result: Result
                 do {
                     result = try await body(connection)
-                    try await connection.query("COMMIT", logger: self.queryLogger)
+                    try await connection.run("COMMIT", logger: self.queryLogger)
                 } catch {
                     await self.rollBack(connection)
                     throw error

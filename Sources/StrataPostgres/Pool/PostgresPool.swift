@@ -182,7 +182,7 @@ public final class PostgresPool: Service, Sendable {
     @discardableResult
     public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) async throws -> [PostgresRow] {
         try await withConnection { connection in
-            try await connection.query(query, logger: self.queryLogger, file: file, line: line).collect()
+            try await connection.run(query, logger: self.queryLogger, file: file, line: line).collect()
         }
     }
 

@@ -19,7 +19,7 @@ public struct JobQueue: Sendable {
     public func enqueue(_ job: NewJob, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
         try Self.validate(job)
         // One row binds plain values, prepared once per connection: cheaper than the batch's arrays.
-        for try await id in try await connection.execute(EnqueueJob(job: job), logger: logger) { return id }
+        if let id = try await connection.rows(EnqueueJob(job: job), logger: logger).first { return id }
         guard let key = job.uniqueKey else { throw StrataError(.internalError, "The job's insert returned no id.") }
         return try await liveJobID(job, key: key, on: connection, logger: logger)
     }
@@ -33,12 +33,12 @@ public struct JobQueue: Sendable {
     public func enqueue(_ jobs: [NewJob], on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
         guard !jobs.isEmpty else { return [] }
         for job in jobs { try Self.validate(job) }
-        let rows = try await connection.execute(EnqueueJobs(jobs: jobs), logger: logger)
+        let rows = try await connection.rows(EnqueueJobs(jobs: jobs), logger: logger)
         // Identities are drawn in insertion order (ORDER BY n): the plain jobs' ids, ascending,
         // are theirs in order; a unique job is found by its key.
         var plainIDs: [Int64] = []
         var keyedIDs: [String: Int64] = [:]
-        for try await (id, queue, kind, key) in rows {
+        for (id, queue, kind, key) in rows {
             if let key { keyedIDs[Self.uniqueIdentity(queue, kind, key)] = id } else { plainIDs.append(id) }
         }
         plainIDs.sort()
@@ -66,7 +66,7 @@ public struct JobQueue: Sendable {
 
     /// The live job a unique job's enqueue conflicted with.
     private func liveJobID(_ job: NewJob, key: String, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
-        let existing = try await connection.query(
+        let existing = try await connection.run(
             """
             SELECT id FROM strata.jobs
             WHERE queue = \(job.queue) AND kind = \(job.kind) AND unique_key = \(key) AND state IN ('available', 'running')
@@ -105,8 +105,7 @@ public struct JobQueue: Sendable {
         async throws -> [ClaimedJob]
     {
         let statement = ClaimJobs(queue: queue, limit: limit, worker: worker, leaseMilliseconds: lease.milliseconds)
-        var jobs: [ClaimedJob] = []
-        for try await job in try await connection.execute(statement, logger: logger) { jobs.append(job) }
+        let jobs = try await connection.rows(statement, logger: logger)
         return jobs.sorted { ($0.priority, $0.id) < ($1.priority, $1.id) }
     }
 
@@ -122,7 +121,7 @@ public struct JobQueue: Sendable {
     ///   job missing from the answer lost its lease.
     public func heartbeat(_ jobs: [ClaimedJob], lease: Duration, on connection: PostgresConnection, logger: Logger) async throws -> [Int64: Bool] {
         guard !jobs.isEmpty else { return [:] }
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             UPDATE strata.jobs AS j SET lease_expires_at = now() + \(lease.milliseconds) * interval '1 millisecond'
             FROM unnest(\(jobs.map(\.id))::bigint[], \(jobs.map(\.leaseToken))::uuid[]) AS held(id, token)
@@ -151,9 +150,7 @@ public struct JobQueue: Sendable {
     ) async throws -> Set<Int64> {
         guard !jobs.isEmpty else { return [] }
         let statement = CompleteJobs(ids: jobs.map(\.job.id), tokens: jobs.map(\.job.leaseToken), results: jobs.map { $0.resultJSON ?? "" })
-        var completed: Set<Int64> = []
-        for try await id in try await connection.execute(statement, logger: logger) { completed.insert(id) }
-        return completed
+        return Set(try await connection.rows(statement, logger: logger))
     }
 
     /// Records a failed attempt: the job is retried at `retryAt`, or discarded when it has used
@@ -169,7 +166,7 @@ public struct JobQueue: Sendable {
         logger: Logger
     ) async throws -> JobState? {
         let entry = #"{"attempt":\#(job.attempt),"error":\#(JSONText.quoted(String(error.prefix(2000)))),"at":"\#(Date().formatted(.iso8601))"}"#
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             UPDATE strata.jobs
             SET state = CASE WHEN attempt >= max_attempts OR \(final) OR cancel_requested_at IS NOT NULL
@@ -189,7 +186,7 @@ public struct JobQueue: Sendable {
     /// Marks a running job cancelled at its worker's request (it stopped cooperatively).
     @discardableResult
     public func finishCancelled(_ job: ClaimedJob, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        try await !connection.query(
+        try await !connection.run(
             """
             UPDATE strata.jobs SET state = 'cancelled', finalized_at = now(), lease_token = NULL, lease_expires_at = NULL
             WHERE id = \(job.id) AND state = 'running' AND lease_token = \(job.leaseToken)
@@ -204,7 +201,7 @@ public struct JobQueue: Sendable {
     @discardableResult
     public func release(_ jobs: [ClaimedJob], on connection: PostgresConnection, logger: Logger) async throws -> Int {
         guard !jobs.isEmpty else { return 0 }
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             UPDATE strata.jobs AS j
             SET state = 'available', attempt = j.attempt - 1, lease_token = NULL, lease_expires_at = NULL,
@@ -222,7 +219,7 @@ public struct JobQueue: Sendable {
     /// at the next heartbeat).
     /// - Returns: The job's state afterwards, or `nil` when there is no such job.
     public func cancel(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> JobState? {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             UPDATE strata.jobs
             SET state = CASE WHEN state = 'available' THEN 'cancelled' ELSE state END,
@@ -242,7 +239,7 @@ public struct JobQueue: Sendable {
     /// - Returns: The rescued jobs with their new state.
     @discardableResult
     public func rescueExpired(queues: [String]? = nil, on connection: PostgresConnection, logger: Logger) async throws -> [RescuedJob] {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             WITH expired AS (
                 SELECT id FROM strata.jobs
@@ -268,7 +265,7 @@ public struct JobQueue: Sendable {
 
     /// Job counts by queue and state (the queue's depth).
     public func depth(on connection: PostgresConnection, logger: Logger) async throws -> [(queue: String, state: JobState, count: Int)] {
-        let rows = try await connection.query("SELECT queue, state, count(*) FROM strata.jobs GROUP BY queue, state", logger: logger)
+        let rows = try await connection.run("SELECT queue, state, count(*) FROM strata.jobs GROUP BY queue, state", logger: logger)
         var result: [(String, JobState, Int)] = []
         for try await (queue, state, count) in rows.decode((String, String, Int64).self) {
             if let state = JobState(rawValue: state) { result.append((queue, state, Int(count))) }

@@ -49,7 +49,7 @@ public struct JobSchedule: Sendable {
     @discardableResult
     public func fireIfDue(now: Date = Date(), on connection: PostgresConnection, logger: Logger) async throws -> Int64? {
         guard let slot = slot(containing: now) else { return nil }
-        let claimed = try await connection.query(
+        let claimed = try await connection.run(
             """
             INSERT INTO strata.job_schedules (name, last_slot_at) VALUES (\(name), \(slot))
             ON CONFLICT (name) DO UPDATE SET last_slot_at = excluded.last_slot_at, updated_at = now()

@@ -45,7 +45,7 @@ public struct DatabaseStatistics: Sendable, Codable, Equatable {
     public static func collect(from pool: PostgresPool, schema: String? = nil) async throws -> DatabaseStatistics {
         try await pool.withConnection { connection in
             let log = pool.statementLogger
-            let databaseRows = try await connection.query(
+            let databaseRows = try await connection.run(
                 """
                 SELECT datname::text, numbackends, xact_commit, xact_rollback
                 FROM pg_catalog.pg_stat_database WHERE datname = current_database()
@@ -57,7 +57,7 @@ public struct DatabaseStatistics: Sendable, Codable, Equatable {
             }
             let (database, connections, committed, rolledBack) = try row.decode((String, Int32, Int64, Int64).self)
             var tables: [Table] = []
-            let tableRows = try await connection.query(
+            let tableRows = try await connection.run(
                 """
                 SELECT schemaname::text, relname::text, n_tup_ins, n_tup_upd, n_tup_del, n_live_tup
                 FROM pg_catalog.pg_stat_user_tables WHERE \(schema)::text IS NULL OR schemaname = \(schema)

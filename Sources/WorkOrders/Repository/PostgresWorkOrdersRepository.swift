@@ -161,7 +161,7 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
         let logger: Logger
 
         func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
-            try await connection.query(query, logger: logger).collect()
+            try await connection.run(query, logger: logger).collect()
         }
 
         func lockOrder(_ id: UUID) async throws -> WorkOrder? {

@@ -21,7 +21,7 @@ extension ExecutionStore {
     /// it never passes through the queue, so no worker sees it.
     func insertEnded(_ ended: EndedExecution, on connection: PostgresConnection, logger: Logger) async throws {
         let new = ended.new
-        try await connection.query(
+        try await connection.run(
             """
             WITH ended AS (
                 INSERT INTO workflows.execution_entity

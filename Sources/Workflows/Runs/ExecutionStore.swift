@@ -119,7 +119,7 @@ struct ExecutionStore: Sendable {
     /// Serializes the executions of a workflow that has a concurrency limit, to the end of the
     /// transaction: a start counts and an end releases under it.
     func lockConcurrency(of workflow: UUID, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query(
+        try await connection.run(
             "SELECT pg_advisory_xact_lock(hashtext('workflows.concurrency'), hashtext(\(workflow.uuidString.lowercased())))",
             logger: logger
         )
@@ -129,7 +129,7 @@ struct ExecutionStore: Sendable {
     /// ``lockConcurrency(of:on:logger:)``), oldest first.
     /// - Returns: The released executions' ids (they need their jobs).
     func releaseHeld(of workflow: UUID, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [UUID] {
-        try await connection.query(
+        try await connection.run(
             """
             WITH picked AS (
                 SELECT id FROM workflows.execution_entity
@@ -148,7 +148,7 @@ struct ExecutionStore: Sendable {
 
     /// The unfinished execution of a workflow holding `dedupKey`, or `nil`.
     func unfinished(workflow: UUID, dedupKey: String, on connection: PostgresConnection, logger: Logger) async throws -> Execution? {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             SELECT \(unescaped: Self.columns) FROM workflows.execution_entity
             WHERE workflow_id = \(workflow) AND dedup_key = \(dedupKey) AND status IN (1, 10, 11)
@@ -429,7 +429,7 @@ struct ExecutionStore: Sendable {
     /// worker sees the request at its next heartbeat and finishes it Cancelled).
     /// - Returns: The execution and the job that runs it, or `nil` when it is not unfinished.
     func cancel(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> (Execution, Int64?)? {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             WITH ended AS (
                 UPDATE workflows.execution_entity AS e
@@ -456,7 +456,7 @@ struct ExecutionStore: Sendable {
         logger: Logger
     ) async throws -> [(execution: Execution, retriesAllowed: Int, retriesBefore: Int, maxConcurrency: Int?)] {
         guard !jobs.isEmpty else { return [] }
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             WITH ended AS (
                 UPDATE workflows.execution_entity AS e
@@ -492,7 +492,7 @@ struct ExecutionStore: Sendable {
     /// Pins or unpins an execution (a pinned one is kept from pruning).
     /// - Returns: The execution, or `nil` when there is none.
     func setPinned(_ id: UUID, _ pinned: Bool, on connection: PostgresConnection, logger: Logger) async throws -> Execution? {
-        try await connection.query(
+        try await connection.run(
             """
             UPDATE workflows.execution_entity SET pinned = \(pinned), version = version + CASE WHEN pinned = \(pinned) THEN 0 ELSE 1 END
             WHERE id = \(id) AND logical_deletion IS NULL
@@ -504,7 +504,7 @@ struct ExecutionStore: Sendable {
 
     /// A retry's inputs: the execution's input as JSON text.
     func input(of id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> String? {
-        try await connection.query("SELECT input::text FROM workflows.execution_data WHERE execution_id = \(id)", logger: logger)
+        try await connection.run("SELECT input::text FROM workflows.execution_data WHERE execution_id = \(id)", logger: logger)
             .collect().first?.decode(String.self)
     }
 
@@ -517,7 +517,7 @@ struct ExecutionStore: Sendable {
         on connection: PostgresConnection,
         logger: Logger
     ) async throws -> Bool {
-        let rows = try await connection.query(
+        let rows = try await connection.run(
             """
             WITH held AS (
                 SELECT e.id FROM workflows.execution_entity AS e JOIN strata.jobs AS j ON j.id = e.job_id

@@ -42,14 +42,12 @@ struct CRUDBenchmark {
 
         let ids = (0..<plan.inserts).map { _ in UUID() }
         let insert = try await measure(plan.inserts, pool: pool, serverPID: serverPID) { connection, index in
-            _ = try await connection.execute(InsertAnomaly(id: ids[index], index: index), logger: pool.statementLogger)
+            _ = try await connection.rows(InsertAnomaly(id: ids[index], index: index), logger: pool.statementLogger)
         }
         emit("crud.insert", insert, peer: try await runPeer(peer, "insert", count: plan.inserts, serverPID: serverPID))
 
         let readOne: @Sendable (PostgresConnection, Int) async throws -> Void = { connection, index in
-            let rows = try await connection.execute(ReadAnomaly(id: ids[(index &* 7919) % ids.count]), logger: pool.statementLogger)
-            var found = 0
-            for try await _ in rows { found += 1 }
+            let found = try await connection.rows(ReadAnomaly(id: ids[(index &* 7919) % ids.count]), logger: pool.statementLogger).count
             if found != 1 { throw StrataError(.internalError, "a benchmark read found \(found) rows") }
         }
         let read = try await measure(plan.reads, pool: pool, serverPID: serverPID, readOne)
@@ -63,7 +61,7 @@ struct CRUDBenchmark {
 
         let statuses = ["acknowledged", "investigating", "resolved"]
         let update = try await measure(plan.updates, pool: pool, serverPID: serverPID) { connection, index in
-            _ = try await connection.execute(
+            _ = try await connection.rows(
                 UpdateAnomalyStatus(id: ids[(index &* 104_729) % ids.count], status: statuses[index % 3]),
                 logger: pool.statementLogger
             )

@@ -71,7 +71,7 @@ enum ScratchDatabase {
 
     private static func run(_ statements: [String], on url: DatabaseURL, logger: Logger) async throws {
         try await EmbeddedCluster.withConnection(to: url.with(database: "postgres"), logger: logger) { connection in
-            for statement in statements { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) }
+            for statement in statements { try await connection.run(PostgresQuery(unsafeSQL: statement), logger: logger) }
         }
     }
 }

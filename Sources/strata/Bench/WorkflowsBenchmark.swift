@@ -240,7 +240,7 @@ struct WorkflowsBenchmark {
     private func stats(pool: PostgresPool, port: Int, key: String, workflow: UUID) async throws {
         let count = plan.statsExecutions
         try await pool.withConnection { connection in
-            try await connection.query(
+            try await connection.run(
                 """
                 INSERT INTO workflows.execution_entity (id, workflow_id, version_id, status, mode, started_at, finished_at, created_at)
                 SELECT gen_random_uuid(), w.id, w.version_id, CASE WHEN n % 10 = 0 THEN 99 ELSE 100 END, 2,
@@ -250,7 +250,7 @@ struct WorkflowsBenchmark {
                 """,
                 logger: logger
             )
-            try await connection.query(
+            try await connection.run(
                 """
                 INSERT INTO workflows.execution_rollup_hourly AS r (workflow_id, hour, total, successful, failed, timed, duration_ms)
                 SELECT workflow_id, date_trunc('hour', coalesce(started_at, created_at), 'UTC'), count(*), count(*) FILTER (WHERE status = 100),
@@ -262,7 +262,7 @@ struct WorkflowsBenchmark {
                 """,
                 logger: logger
             )
-            try await connection.query("ANALYZE workflows.execution_entity", logger: logger)
+            try await connection.run("ANALYZE workflows.execution_entity", logger: logger)
         }
         let path = "/api/workflows/workflows/\(workflow.uuidString.lowercased())/stats?days=30"
         // One client: the read's latency, not a queue's.
