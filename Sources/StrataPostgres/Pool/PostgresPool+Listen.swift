@@ -32,6 +32,7 @@ extension PostgresPool {
             )
         }
         do {
+            try connection.checkOpen()  // postgres-nio never answers a LISTEN on a closed connection
             let result = try await connection.listen(on: channel, consume: consume)
             try? await connection.close()
             return result
