@@ -26,10 +26,12 @@ import Glibc
     }
 
     @Test(.timeLimit(.minutes(2)))
-    func dataSurvivesARestart() async throws {
+    func aNewClusterHasPageChecksumsAndItsDataSurvivesARestart() async throws {
         try await withFolder { directory in
             let first = try await EmbeddedCluster.start(.init(directory: directory, durable: true), logger: logger)
             try await EmbeddedCluster.withConnection(to: first.url, logger: logger) { connection in
+                let checksums = try await connection.run("SHOW data_checksums", logger: logger).collect().first?.decode(String.self)
+                #expect(checksums == "on", "a new cluster has page checksums")
                 try await connection.run("CREATE TABLE public.kept (id int)", logger: logger)
                 try await connection.run("INSERT INTO public.kept VALUES (1), (2)", logger: logger)
             }
@@ -47,6 +49,8 @@ import Glibc
             // Durable: a commit is on disk before it returns, so it survives the SIGKILL.
             let first = try await EmbeddedCluster.start(.init(directory: directory, durable: true), logger: logger)
             try await EmbeddedCluster.withConnection(to: first.url, logger: logger) { connection in
+                let checksums = try await connection.run("SHOW data_checksums", logger: logger).collect().first?.decode(String.self)
+                #expect(checksums == "on", "a new cluster has page checksums")
                 try await connection.run("CREATE TABLE public.kept (id int)", logger: logger)
             }
             kill(first.serverPID, SIGKILL)

@@ -242,6 +242,9 @@ public final class EmbeddedCluster: Sendable {
         var arguments = [
             "-D", dataDirectory, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256",
             "--pwfile=\(passwordFile)", "--encoding=UTF8", "--no-locale",
+            // Page checksums: a torn or corrupted page is reported (pg_stat_database's
+            // checksum_failures, pg_amcheck, backup tools) rather than read as data.
+            "--data-checksums",
         ]
         if !configuration.durable { arguments.append("--no-sync") }
         _ = try await ChildProcess.run(binaries.path("initdb"), arguments, as: user)
