@@ -150,6 +150,8 @@ extension StrataError.Code {
     public static let serverStartFailed = Self("server_start_failed", kind: .unavailable)
     /// A migration failed; the message names the file and the database's message.
     public static let migrationFailed = Self("migration_failed", kind: .internal)
+    /// A backup, restore or verification tool (`pg_dump`, `pg_restore`) failed or refused.
+    public static let backupFailed = Self("backup_failed", kind: .internal)
     /// An applied migration file was edited after it was applied.
     public static let migrationChecksumMismatch = Self("migration_checksum_mismatch", kind: .conflict)
     /// A pending migration is numbered below one already applied.

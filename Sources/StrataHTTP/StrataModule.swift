@@ -140,7 +140,7 @@ public struct ModuleEnvironment: Sendable {
 
 /// The platform's own module: the `strata` schema (ledger, outbox, audit log, keys, jobs), the
 /// outbox relay, the live-event hub, the API-key usage writer, the platform's job worker
-/// (queue `strata`: expiry sweeps), the webhook deliverer (queue `webhooks`), `GET /api/events`
+/// (queue `strata`: expiry sweeps and the scheduled logical backup), the webhook deliverer (queue `webhooks`), `GET /api/events`
 /// and the key and replay endpoints.
 public struct PlatformModule: ConfigurableModule {
     /// Platform settings.
@@ -153,13 +153,17 @@ public struct PlatformModule: ConfigurableModule {
         public var auditRetention: PartitionedTable.Retention
         /// The first retry of a webhook that failed (then doubling).
         public var webhookFirstRetry: Duration
+        /// Logical backups on the platform queue (`nil`: none scheduled).
+        public var backups: BackupConfiguration?
 
         public init(
             relay: OutboxRelay.Configuration = .init(),
             eventsHeartbeat: Duration = .seconds(15),
             auditRetention: PartitionedTable.Retention = .keep,
-            webhookFirstRetry: Duration = .seconds(5)
+            webhookFirstRetry: Duration = .seconds(5),
+            backups: BackupConfiguration? = nil
         ) {
+            self.backups = backups
             self.webhookFirstRetry = webhookFirstRetry
             self.relay = relay
             self.eventsHeartbeat = eventsHeartbeat
@@ -174,7 +178,8 @@ public struct PlatformModule: ConfigurableModule {
         self.configuration = configuration
     }
 
-    /// Reads `OUTBOX_BATCH_SIZE`, `OUTBOX_REPLAY_WINDOW`, `EVENTS_HEARTBEAT` and `AUDIT_RETENTION`.
+    /// Reads `OUTBOX_BATCH_SIZE`, `OUTBOX_REPLAY_WINDOW`, `EVENTS_HEARTBEAT`, `AUDIT_RETENTION`
+    /// and the `BACKUP_*` variables (``BackupConfiguration``).
     public init(settings: ModuleSettings) throws {
         let environment = settings.environment
         var relay = OutboxRelay.Configuration()
@@ -185,7 +190,8 @@ public struct PlatformModule: ConfigurableModule {
             configuration: Configuration(
                 relay: relay,
                 eventsHeartbeat: try environment.duration("EVENTS_HEARTBEAT", default: .seconds(15), in: .milliseconds(100) ... .seconds(3600)),
-                auditRetention: try PartitionedTable.Retention(environment: environment, key: "AUDIT_RETENTION")
+                auditRetention: try PartitionedTable.Retention(environment: environment, key: "AUDIT_RETENTION"),
+                backups: try BackupConfiguration(environment: environment, home: settings.home)
             )
         )
     }
@@ -216,8 +222,8 @@ public struct PlatformModule: ConfigurableModule {
             environment.keys,
             JobWorker(
                 pool: environment.pool,
-                handlers: PlatformJobs.handlers(pool: environment.pool),
-                schedules: PlatformJobs.schedules,
+                handlers: PlatformJobs.handlers(pool: environment.pool, backups: configuration.backups, logger: environment.logger),
+                schedules: PlatformJobs.schedules(backups: configuration.backups),
                 configuration: .init(queues: [PlatformJobs.queue], concurrency: 2),
                 logger: environment.logger
             ),

@@ -16,6 +16,7 @@ struct Strata: AsyncParsableCommand {
             """,
         subcommands: [
             Serve.self, Worker.self, WorkflowsCommand.self, Migrate.self, Database.self, Keys.self, Partitions.self, Events.self, Seed.self,
+            Backup.self,
             Bench.self,
         ]
     )

@@ -262,11 +262,11 @@ import Testing
                        ('p', 'POST /x', 'live', decode(repeat('00', 32), 'hex'), 201, '{}', '', now() + interval '1 hour')
                 """
             )
-            let handlers = PlatformJobs.handlers(pool: pool)
-            #expect(PlatformJobs.schedules.count == 2 && handlers.count == 2)
+            let handlers = PlatformJobs.handlers(pool: pool, logger: TestPostgres.logger)
+            #expect(PlatformJobs.schedules().count == 2 && handlers.count == 2)
             // Run them the way the worker does: through the queue.
             try await pool.withTransaction { connection in
-                for schedule in PlatformJobs.schedules { try await schedule.fireIfDue(on: connection, logger: pool.statementLogger) }
+                for schedule in PlatformJobs.schedules() { try await schedule.fireIfDue(on: connection, logger: pool.statementLogger) }
             }
             let worker = JobWorker(
                 pool: pool,

@@ -1,0 +1,56 @@
+public import StrataCore
+
+/// Logical backups (seed 004's `BackupConfig`): where the dumps go, how often the platform
+/// queue takes one, how long they are kept, and whether they are compressed.
+///
+/// | Variable | Default | Meaning |
+/// |---|---|---|
+/// | `BACKUP_ENABLED` | `true` | `false` takes no scheduled backup |
+/// | `BACKUP_LOCATION` | `$STRATA_HOME/backups/logical` | the folder of the dump files |
+/// | `BACKUP_INTERVAL` | `24` | hours between scheduled logical backups |
+/// | `BACKUP_RETENTION_DAYS` | `30` | days a dump is kept before `expire` removes it |
+/// | `BACKUP_COMPRESS` | `true` | `pg_dump --compress=9` (`false`: 0) |
+public struct BackupConfiguration: Sendable, Equatable {
+    /// Whether the schedule takes backups.
+    public var enabled: Bool
+    /// The folder of the dump files.
+    public var location: String
+    /// Hours between scheduled backups.
+    public var intervalHours: Int
+    /// Days a dump is kept.
+    public var retentionDays: Int
+    /// Whether dumps are compressed (level 9, as the seed's `compress` flag asks).
+    public var compress: Bool
+    /// The `pg_dump` and `pg_restore` to use, when not found next to the server's programs
+    /// (the newest `/usr/lib/postgresql/<major>/bin`, then `PATH`).
+    public var toolsDirectory: String?
+
+    public init(
+        enabled: Bool = true,
+        location: String,
+        intervalHours: Int = 24,
+        retentionDays: Int = 30,
+        compress: Bool = true,
+        toolsDirectory: String? = nil
+    ) {
+        self.enabled = enabled
+        self.location = location
+        self.intervalHours = intervalHours
+        self.retentionDays = retentionDays
+        self.compress = compress
+        self.toolsDirectory = toolsDirectory
+    }
+
+    /// Reads the variables of the table above (and `BACKUP_TOOLS_DIRECTORY`).
+    /// - Throws: `invalid_configuration` naming the variable.
+    public init(environment: EnvironmentReader, home: String) throws {
+        self.init(
+            enabled: try environment.bool("BACKUP_ENABLED", default: true),
+            location: environment.string("BACKUP_LOCATION", default: home + "/backups/logical"),
+            intervalHours: try environment.int("BACKUP_INTERVAL", default: 24, in: 1...8760),
+            retentionDays: try environment.int("BACKUP_RETENTION_DAYS", default: 30, in: 1...36_500),
+            compress: try environment.bool("BACKUP_COMPRESS", default: true),
+            toolsDirectory: environment.string("BACKUP_TOOLS_DIRECTORY")
+        )
+    }
+}
