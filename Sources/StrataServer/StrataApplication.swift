@@ -66,11 +66,15 @@ public enum StrataApplication {
         ]
     }
 
-    /// The Prometheus text of the process plus the database statistics (when reachable).
+    /// The Prometheus text of the process plus the database statistics and where backups stand
+    /// (when reachable).
     public static func metricsText(pool: PostgresPool) async -> String {
         var text = StrataMetrics.render()
         if let statistics = try? await DatabaseStatistics.collect(from: pool) {
             text += statistics.prometheusText
+        }
+        if let backups = try? await BackupStatus.collect(from: pool) {
+            text += backups.prometheusText()
         }
         return text
     }

@@ -5,12 +5,12 @@ import StrataCore
 import StrataPostgres
 import StrataServer
 
-/// `strata backup create | list | verify | restore | expire`: logical backups with `pg_dump`,
-/// recorded in `strata.backups`.
+/// `strata backup create | list | verify | drill | restore | expire`: logical backups with
+/// `pg_dump`, recorded in `strata.backups`.
 struct Backup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Backups: take, list, verify, restore and expire them (BACKUP_LOCATION, BACKUP_RETENTION_DAYS, BACKUP_COMPRESS).",
-        subcommands: [Create.self, List.self, Verify.self, Restore.self, Expire.self]
+        subcommands: [Create.self, List.self, Verify.self, Drill.self, Restore.self, Expire.self]
     )
 
     /// The backup settings from the environment and flags.
@@ -21,11 +21,11 @@ struct Backup: AsyncParsableCommand {
 
     /// One backup as a line of `list`.
     static func row(_ backup: BackupRecord) -> [String] {
-        let verified =
-            backup.lastVerifiedAt.map { "\(Self.time($0)) \(backup.lastVerificationPassed == true ? "passed" : "FAILED")" } ?? "never"
+        func outcome(_ at: Date?, _ passed: Bool?) -> String { at.map { "\(Self.time($0)) \(passed == true ? "passed" : "FAILED")" } ?? "never" }
         return [
             "\(backup.id)", backup.kind, backup.status, time(backup.startedAt), backup.finishedAt.map(time) ?? "-",
-            backup.sizeBytes.map(megabytes) ?? "-", verified, backup.status == "failed" ? (backup.error ?? "") : backup.location,
+            backup.sizeBytes.map(megabytes) ?? "-", outcome(backup.lastVerifiedAt, backup.lastVerificationPassed),
+            outcome(backup.lastDrilledAt, backup.lastDrillPassed), backup.status == "failed" ? (backup.error ?? "") : backup.location,
         ]
     }
 
@@ -92,7 +92,7 @@ struct Backup: AsyncParsableCommand {
                     return
                 }
                 printColumns(
-                    header: ["ID", "TYPE", "STATUS", "STARTED", "FINISHED", "SIZE", "LAST VERIFIED", "LOCATION / ERROR"],
+                    header: ["ID", "TYPE", "STATUS", "STARTED", "FINISHED", "SIZE", "LAST VERIFIED", "LAST DRILL", "LOCATION / ERROR"],
                     rows: backups.map(Backup.row)
                 )
             }
@@ -120,6 +120,34 @@ struct Backup: AsyncParsableCommand {
                     for problem in result.problems { print("FAILED: \(problem)") }
                     throw ExitCode.failure
                 }
+                print("passed")
+            }
+        }
+    }
+
+    struct Drill: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Restore a backup (the newest by default) into a scratch database, compare every table with its manifest, run pg_amcheck, record the result and drop the copy; exits 1 when it fails."
+        )
+        @OptionGroup var options: GlobalOptions
+
+        @Option(name: .customLong("set"), help: "The backup id (see `strata backup list`).")
+        var id: Int64?
+
+        func run() async throws {
+            try await Strata.guarded {
+                let (configuration, logger, backups) = try Backup.settings(options)
+                let drill = try await withDatabase(configuration, logger: logger) { pool, _ in
+                    try await LogicalBackup(pool: pool, configuration: backups, logger: logger).drill(id: id)
+                }
+                let seconds = drill.restoreSeconds.map { String(format: "%.1f s", $0) } ?? "-"
+                print(
+                    "drill \(drill.id) of backup \(drill.backup.id): restored in \(seconds), \(drill.tablesCompared) tables compared, \(drill.differing.count) differing"
+                )
+                for table in drill.differing { print("DIFFERS: \(table)") }
+                for problem in drill.problems { print("FAILED: \(problem)") }
+                guard drill.passed else { throw ExitCode.failure }
                 print("passed")
             }
         }

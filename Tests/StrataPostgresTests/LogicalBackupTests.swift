@@ -7,7 +7,8 @@ import Testing
 @testable import StrataPostgres
 
 /// Logical backups against the real test PostgreSQL and Debian's `pg_dump`/`pg_restore`: a
-/// dump taken while writers write equals the snapshot it was taken in, table by table; restores
+/// dump taken while writers write equals the manifest taken in its snapshot, table by table,
+/// and a restore drill says so (and fails when it does not); restores
 /// go only into new databases; the tools never see the password on their command line; an old
 /// `pg_dump` is refused; verification and expiry are recorded.
 @Suite struct LogicalBackupTests {
@@ -44,22 +45,16 @@ import Testing
         )
     }
 
-    func checksums(_ url: DatabaseURL) async throws -> [TableChecksum] {
-        let pool = PostgresPool(url: url, configuration: .init(poolSize: 1, maxOverflow: 0, searchPath: ""), logger: TestPostgres.logger)
-        return try await pool.withRunning {
-            try await pool.withConnection { try await TableChecksum.all(on: $0, logger: TestPostgres.logger) }
-        }
-    }
-
     @Test(.timeLimit(.minutes(2)))
-    func aDumpTakenWhileWritersWriteEqualsTheSnapshotItWasTakenIn() async throws {
+    func aDumpTakenWhileWritersWriteEqualsItsManifestAndADrillSaysSo() async throws {
         try await withTestDatabase { database in
             let pool = database.pool
             try await makeLedger(pool, rows: 2_000)
             let folder = try temporaryFolder()
             defer { try? FileManager.default.removeItem(atPath: folder) }
+            let backups = LogicalBackup(pool: pool, configuration: configuration(folder), logger: TestPostgres.logger)
 
-            // Writers keep inserting while the snapshot is exported and the dump runs.
+            // Writers keep inserting while the snapshot is exported, the manifest taken and the dump runs.
             let stop = TestCounter(0)
             let written = TestCounter(0)
             let writers = (0..<3).map { writer in
@@ -72,40 +67,35 @@ import Testing
                     }
                 }
             }
-            let holder = PostgresPool(
-                url: database.url,
-                configuration: .init(poolSize: 1, maxOverflow: 0, searchPath: ""),
-                logger: TestPostgres.logger
-            )
-            let (expected, backup) = try await holder.withRunning {
-                try await holder.withConnection { connection in
-                    let logger = TestPostgres.logger
-                    try await connection.run("BEGIN ISOLATION LEVEL REPEATABLE READ", logger: logger)
-                    let snapshot = try await connection.run("SELECT pg_export_snapshot()", logger: logger).collect().first?.decode(String.self)
-                    let expected = try await TableChecksum.all(on: connection, logger: logger)
-                    let backup = try await LogicalBackup(pool: pool, configuration: configuration(folder), logger: logger)
-                        .create(snapshot: snapshot)
-                    try await connection.run("COMMIT", logger: logger)
-                    return (expected, backup)
-                }
-            }
+            let backup = try await backups.create()
+            let writtenDuringBackup = written.value
             stop.increment()
             for writer in writers { try await writer.value }
-            #expect(written.value > 0, "the writers wrote during the dump")
+            #expect(writtenDuringBackup > 0, "the writers wrote during the backup")
 
-            let scratch = "\(database.name)_restored"
-            let restored = try await LogicalBackup(pool: pool, configuration: configuration(folder), logger: TestPostgres.logger)
-                .restore(file: backup.location, into: scratch)
-            #expect(restored.tables > 0)
-            let actual = try await checksums(database.url.with(database: scratch))
-            try await pool.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(quoteIdentifier(scratch)) WITH (FORCE)"))
-
-            let inSnapshot = expected.first { $0.table == "public.ledger" }?.rows ?? 0
-            #expect(expected.count >= 10 && inSnapshot >= 2_000)
-            #expect(actual == expected, "every table equal: \(Set(actual).symmetricDifference(expected).map(\.table))")
+            let manifest = try #require(try await BackupStore(pool: pool).manifest(backup.id))
+            let inSnapshot = manifest.first { $0.table == "public.ledger" }?.rows ?? 0
             let live = try await pool.query("SELECT count(*) FROM public.ledger").first?.decode(Int64.self) ?? 0
-            #expect(live == 2_000 + Int64(written.value) && live > inSnapshot, "rows written after the snapshot are not in the dump")
-            #expect(backup.status == "succeeded" && backup.sizeBytes ?? 0 > 0 && backup.location.hasSuffix(".dump"))
+            #expect(manifest.count >= 10 && inSnapshot >= 2_000 && live > inSnapshot, "rows written after the snapshot are not in it")
+
+            // The drill restores the dump into a scratch database and finds every table equal.
+            let drill = try await backups.drill()
+            #expect(drill.passed && drill.backup.id == backup.id, "\(drill.differing) \(drill.problems)")
+            #expect(drill.tablesCompared == manifest.count && drill.differing.isEmpty && drill.restoreSeconds ?? 0 > 0)
+            let scratch = try await pool.query("SELECT count(*) FROM pg_database WHERE datname LIKE 'strata_drill_%'").first?.decode(Int64.self)
+            #expect(scratch == 0, "the copy is dropped")
+
+            // A manifest that does not match what was dumped fails the drill, naming the table.
+            try await pool.query(
+                "UPDATE strata.backups SET manifest = (SELECT jsonb_agg(CASE WHEN m->>'table' = 'public.ledger' THEN jsonb_set(m, '{rows}', '1') ELSE m END) FROM jsonb_array_elements(manifest) AS m) WHERE id = \(backup.id)"
+            )
+            let failed = try await backups.drill(id: backup.id)
+            #expect(!failed.passed && failed.differing == ["public.ledger"])
+            let recorded = try await pool.query("SELECT passed, tables_differing FROM strata.backup_drills ORDER BY id").map {
+                try $0.decode((Bool, Int32).self)
+            }
+            #expect(recorded.map(\.0) == [true, false] && recorded.last?.1 == 1)
+            #expect(backup.status == "succeeded" && backup.sizeBytes ?? 0 > 0)
             #expect(URL(fileURLWithPath: backup.location).lastPathComponent.wholeMatch(of: /strata_backup_\d{8}_\d{6}\.dump/) != nil)
         }
     }
@@ -252,6 +242,15 @@ import Testing
             let statuses = try await LogicalBackup.list(pool: pool).map(\.status)
             #expect(statuses == ["succeeded", "succeeded", "expired"])
             #expect(PlatformJobs.schedules(backups: settings).contains { $0.name == PlatformJobs.logicalBackup })
+
+            // Where backups stand: the failed verification shows, and a day-old clock sees the backup overdue.
+            let status = try await BackupStatus.collect(from: pool)
+            #expect(status.lastLogicalBackup != nil && status.lastVerificationPassed == false && status.failedThisWeek == 0)
+            #expect(status.problems(configuration: settings) == ["the last verification failed"])
+            let later = try #require(status.lastLogicalBackup).addingTimeInterval(49 * 3600)
+            #expect(status.problems(configuration: settings, now: later).first?.contains("the policy allows 48 h") == true)
+            #expect(status.prometheusText().contains("strata_backup_last_verification_passed 0.0"))
+            #expect(status.prometheusText().contains("strata_backup_last_success_timestamp_seconds "))
             var disabled = settings
             disabled.enabled = false
             #expect(!PlatformJobs.schedules(backups: disabled).contains { $0.name == PlatformJobs.logicalBackup })

@@ -226,6 +226,7 @@ struct ProbeModule: StrataModule {
                 #expect(text.contains("strata_db_pool_acquire_wait_seconds_bucket"))
                 #expect(text.contains("strata_pg_connections{database="))
                 #expect(text.contains(#"strata_pg_table_live_rows{schema="strata",table="schema_migrations"}"#))
+                #expect(text.contains("strata_backup_failed_last_week 0"), "where backups stand, even before the first")
             }
         }
     }

@@ -10,6 +10,7 @@ public import StrataCore
 /// | `BACKUP_INTERVAL` | `24` | hours between scheduled logical backups |
 /// | `BACKUP_RETENTION_DAYS` | `30` | days a dump is kept before `expire` removes it |
 /// | `BACKUP_COMPRESS` | `true` | `pg_dump --compress=9` (`false`: 0) |
+/// | `BACKUP_DRILL_INTERVAL` | `7` | days between scheduled restore drills of the newest backup |
 public struct BackupConfiguration: Sendable, Equatable {
     /// Whether the schedule takes backups.
     public var enabled: Bool
@@ -21,6 +22,8 @@ public struct BackupConfiguration: Sendable, Equatable {
     public var retentionDays: Int
     /// Whether dumps are compressed (level 9, as the seed's `compress` flag asks).
     public var compress: Bool
+    /// Days between scheduled restore drills.
+    public var drillIntervalDays: Int
     /// The `pg_dump` and `pg_restore` to use, when not found next to the server's programs
     /// (the newest `/usr/lib/postgresql/<major>/bin`, then `PATH`).
     public var toolsDirectory: String?
@@ -31,8 +34,10 @@ public struct BackupConfiguration: Sendable, Equatable {
         intervalHours: Int = 24,
         retentionDays: Int = 30,
         compress: Bool = true,
+        drillIntervalDays: Int = 7,
         toolsDirectory: String? = nil
     ) {
+        self.drillIntervalDays = drillIntervalDays
         self.enabled = enabled
         self.location = location
         self.intervalHours = intervalHours
@@ -50,6 +55,7 @@ public struct BackupConfiguration: Sendable, Equatable {
             intervalHours: try environment.int("BACKUP_INTERVAL", default: 24, in: 1...8760),
             retentionDays: try environment.int("BACKUP_RETENTION_DAYS", default: 30, in: 1...36_500),
             compress: try environment.bool("BACKUP_COMPRESS", default: true),
+            drillIntervalDays: try environment.int("BACKUP_DRILL_INTERVAL", default: 7, in: 1...365),
             toolsDirectory: environment.string("BACKUP_TOOLS_DIRECTORY")
         )
     }

@@ -22,6 +22,9 @@ public struct BackupRecord: Sendable, Codable, Equatable {
     /// When it was last verified, and whether that passed.
     public var lastVerifiedAt: Date?
     public var lastVerificationPassed: Bool?
+    /// When it was last restored in a drill, and whether that passed.
+    public var lastDrilledAt: Date?
+    public var lastDrillPassed: Bool?
 }
 
 /// The rows of `strata.backups` and `strata.backup_verifications`.
@@ -30,11 +33,14 @@ struct BackupStore: Sendable {
 
     private static let columns = """
         b.id, b.kind, b.status, b.location, b.database_name, b.server_version, b.tool_version, b.started_at, b.finished_at,
-        b.size_bytes, b.error, b.expired_at, v.verified_at, v.passed
+        b.size_bytes, b.error, b.expired_at, v.verified_at, v.passed, d.started_at, d.passed
         FROM strata.backups AS b
         LEFT JOIN LATERAL (
             SELECT verified_at, passed FROM strata.backup_verifications WHERE backup_id = b.id ORDER BY verified_at DESC, id DESC LIMIT 1
         ) AS v ON true
+        LEFT JOIN LATERAL (
+            SELECT started_at, passed FROM strata.backup_drills WHERE backup_id = b.id ORDER BY started_at DESC, id DESC LIMIT 1
+        ) AS d ON true
         """
 
     func begin(kind: String, location: String, database: String, serverVersion: String, toolVersion: String) async throws -> Int64 {
@@ -48,10 +54,41 @@ struct BackupStore: Sendable {
         return id
     }
 
-    func succeed(_ id: Int64, size: Int64) async throws {
+    func succeed(_ id: Int64, size: Int64, manifest: [TableChecksum]?) async throws {
+        let json = try manifest.map { String(decoding: try JSONEncoder.api().encode($0), as: UTF8.self) }
         try await pool.query(
-            "UPDATE strata.backups SET status = 'succeeded', finished_at = clock_timestamp(), size_bytes = \(size) WHERE id = \(id) AND status = 'running'"
+            """
+            UPDATE strata.backups SET status = 'succeeded', finished_at = clock_timestamp(), size_bytes = \(size), manifest = \(json)::jsonb
+            WHERE id = \(id) AND status = 'running'
+            """
         )
+    }
+
+    /// A backup's manifest (nil when it has none).
+    func manifest(_ id: Int64) async throws -> [TableChecksum]? {
+        guard let text = try await pool.query("SELECT manifest::text FROM strata.backups WHERE id = \(id)").first?.decode(String?.self) else {
+            return nil
+        }
+        return try JSONDecoder.api().decode([TableChecksum].self, from: Data(text.utf8))
+    }
+
+    func recordDrill(
+        _ id: Int64,
+        startedAt: Date,
+        passed: Bool,
+        compared: Int,
+        differing: Int,
+        restoreSeconds: Double?,
+        details: JSONValue
+    ) async throws -> Int64 {
+        let rows = try await pool.query(
+            """
+            INSERT INTO strata.backup_drills (backup_id, started_at, finished_at, passed, tables_compared, tables_differing, restore_seconds, details)
+            VALUES (\(id), \(startedAt), clock_timestamp(), \(passed), \(compared), \(differing), \(restoreSeconds), \(details.text)::jsonb)
+            RETURNING id
+            """
+        )
+        return try rows.first?.decode(Int64.self) ?? 0
     }
 
     func fail(_ id: Int64, error: String) async throws {
@@ -137,7 +174,9 @@ struct BackupStore: Sendable {
             error: try columns[10].decode(String?.self),
             expiredAt: try columns[11].decode(Date?.self),
             lastVerifiedAt: try columns[12].decode(Date?.self),
-            lastVerificationPassed: try columns[13].decode(Bool?.self)
+            lastVerificationPassed: try columns[13].decode(Bool?.self),
+            lastDrilledAt: try columns[14].decode(Date?.self),
+            lastDrillPassed: try columns[15].decode(Bool?.self)
         )
     }
 }

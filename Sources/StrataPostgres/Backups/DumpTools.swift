@@ -5,6 +5,8 @@ import StrataCore
 struct DumpTools: Sendable {
     let pgDump: String
     let pgRestore: String
+    /// `pg_amcheck` beside them, when installed.
+    let pgAmcheck: String?
     /// `pg_dump --version`'s number (`15.18`).
     let version: String
     let major: Int
@@ -48,7 +50,14 @@ struct DumpTools: Sendable {
                 details: ["package": "postgresql-client-\(serverMajor)"]
             )
         }
-        return DumpTools(pgDump: "\(folder)/pg_dump", pgRestore: "\(folder)/pg_restore", version: String(word), major: major)
+        let amcheck = "\(folder)/pg_amcheck"
+        return DumpTools(
+            pgDump: "\(folder)/pg_dump",
+            pgRestore: "\(folder)/pg_restore",
+            pgAmcheck: fileManager.isExecutableFile(atPath: amcheck) ? amcheck : nil,
+            version: String(word),
+            major: major
+        )
     }
 
     /// The process environment with libpq's connection variables set from `url` (and any

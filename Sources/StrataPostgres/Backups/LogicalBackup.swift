@@ -26,15 +26,25 @@ public struct LogicalBackup: Sendable {
 
     // MARK: Create
 
-    /// Dumps the database into a new file of the backup folder and records it.
-    /// - Parameters:
-    ///   - snapshot: An exported snapshot (`pg_export_snapshot()`) to dump, so that the dump
-    ///     shows exactly what a transaction holding it sees.
-    ///   - now: The time the file is named after.
+    /// Dumps the database into a new file of the backup folder and records it with its
+    /// manifest: every table's row count and checksum (``TableChecksum``), taken in the
+    /// snapshot the dump is taken in, so that a restore can be checked row for row although
+    /// writers kept writing (``drill(id:)``).
+    /// - Parameter now: The time the file is named after.
     /// - Returns: The backup's record: its file, times and size.
     /// - Throws: `dependency_missing` when no usable `pg_dump` is installed or it is older than
     ///   the server; `backup_failed` with `pg_dump`'s message (the row says `failed` too).
-    public func create(snapshot: String? = nil, now: Date = Date()) async throws -> BackupRecord {
+    public func create(now: Date = Date()) async throws -> BackupRecord {
+        // The snapshot's transaction stays open until pg_dump has finished with it.
+        try await pool.withTransaction(isolation: .repeatableRead, readOnly: true, maxAttempts: 1) { connection in
+            let snapshot = try await connection.run("SELECT pg_export_snapshot()", logger: logger).collect().first?.decode(String.self)
+            let manifest = try await TableChecksum.all(on: connection, logger: logger)
+            return try await dump(snapshot: snapshot, manifest: manifest, now: now)
+        }
+    }
+
+    /// Dumps what an exported snapshot shows (or the database as it is, when `snapshot` is nil).
+    func dump(snapshot: String?, manifest: [TableChecksum]?, now: Date) async throws -> BackupRecord {
         let server = try await serverVersion()
         let tools = try DumpTools.locate(in: configuration.toolsDirectory, serverMajor: server.major)
         try FileManager.default.createDirectory(
@@ -64,7 +74,7 @@ public struct LogicalBackup: Sendable {
             throw StrataError(.backupFailed, "pg_dump failed: \(reason)", underlying: error)
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0
-        try await store.succeed(id, size: size)
+        try await store.succeed(id, size: size, manifest: manifest)
         logger.info(
             "logical backup taken",
             metadata: ["strata.backup.id": "\(id)", "strata.backup.path": "\(path)", "strata.backup.bytes": "\(size)"]
@@ -230,6 +240,114 @@ public struct LogicalBackup: Sendable {
         }
         let lines = output.split(separator: "\n").filter { !$0.hasPrefix(";") && !$0.isEmpty }
         return (lines.count, lines.filter { $0.contains(" TABLE DATA ") }.count)
+    }
+
+    // MARK: Drill
+
+    /// What a restore drill found.
+    public struct Drill: Sendable {
+        /// The drill's row in `strata.backup_drills`.
+        public var id: Int64
+        /// The backup restored.
+        public var backup: BackupRecord
+        /// Whether every table equals the manifest and `pg_amcheck` found nothing.
+        public var passed: Bool
+        /// Tables compared with the manifest.
+        public var tablesCompared: Int
+        /// Tables that differ from it (or are missing from, or extra to, the copy).
+        public var differing: [String]
+        /// What else went wrong (the restore, `pg_amcheck`, a missing manifest).
+        public var problems: [String]
+        /// How long the restore took.
+        public var restoreSeconds: Double?
+    }
+
+    /// Restores a backup (the newest successful one by default) into a scratch database,
+    /// compares every table with the backup's manifest (row count and checksum), runs
+    /// `pg_amcheck --heapallindexed` on the copy, records the result in
+    /// `strata.backup_drills` and drops the copy.
+    /// - Throws: `not_found` when there is no such backup; `invalid_value` for a backup that
+    ///   is not a successful logical one. A drill that runs and fails is a result, not an error.
+    public func drill(id: Int64? = nil) async throws -> Drill {
+        let store = BackupStore(pool: pool)
+        let chosen: BackupRecord? = if let id { try await store.record(id) } else { try await store.newest(kind: "logical") }
+        guard let backup = chosen else {
+            throw StrataError(.notFound, "No logical backup has been taken yet; run `strata backup create --type logical`.")
+        }
+        guard backup.kind == "logical", backup.status == "succeeded" else {
+            throw StrataError(
+                .invalidValue,
+                "Backup \(backup.id) is a \(backup.status) \(backup.kind) backup; a drill restores a successful logical one."
+            )
+        }
+        let startedAt = Date()
+        let scratch = "strata_drill_\(backup.id)_\(Int(startedAt.timeIntervalSince1970))"
+        var problems: [String] = []
+        var differing: [String] = []
+        var compared = 0
+        var restoreSeconds: Double?
+        let manifest = try await store.manifest(backup.id)
+        if manifest == nil { problems.append("backup \(backup.id) has no manifest to compare with") }
+        do {
+            let restored = try await restore(file: backup.location, into: scratch)
+            restoreSeconds = restored.duration.secondsDouble
+            let copyURL = pool.url.with(database: scratch)
+            let copy = PostgresPool(url: copyURL, configuration: .init(poolSize: 1, maxOverflow: 0), logger: logger)
+            let found = try await copy.withRunning {
+                try await copy.withConnection { try await TableChecksum.all(on: $0, logger: logger) }
+            }
+            if let manifest {
+                let expected = Dictionary(manifest.map { ($0.table, $0) }, uniquingKeysWith: { first, _ in first })
+                let actual = Dictionary(found.map { ($0.table, $0) }, uniquingKeysWith: { first, _ in first })
+                compared = expected.count
+                differing = Set(expected.keys).union(actual.keys).filter { expected[$0] != actual[$0] }.sorted()
+            }
+            let server = try await serverVersion()
+            if let amcheck = try DumpTools.locate(in: configuration.toolsDirectory, serverMajor: server.major).pgAmcheck {
+                do {
+                    _ = try await ChildProcess.run(
+                        amcheck,
+                        ["--install-missing", "--heapallindexed", "--no-password", scratch],
+                        environment: DumpTools.libpqEnvironment(copyURL)
+                    )
+                } catch {
+                    problems.append("pg_amcheck: \(Self.reason(error))")
+                }
+            } else {
+                problems.append("pg_amcheck is not installed beside pg_restore")
+            }
+        } catch {
+            problems.append(Self.reason(error))
+        }
+        _ = try? await pool.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(scratch)) WITH (FORCE)"))
+        let passed = problems.isEmpty && differing.isEmpty
+        let drillID = try await store.recordDrill(
+            backup.id,
+            startedAt: startedAt,
+            passed: passed,
+            compared: compared,
+            differing: differing.count,
+            restoreSeconds: restoreSeconds,
+            details: .object([
+                "differing": .array(differing.map { .string($0) }),
+                "problems": .array(problems.map { .string($0) }),
+            ])
+        )
+        if !passed {
+            logger.error(
+                "backup drill failed",
+                metadata: ["strata.backup.id": "\(backup.id)", "strata.backup.differing": "\(differing)", "strata.backup.problems": "\(problems)"]
+            )
+        }
+        return Drill(
+            id: drillID,
+            backup: backup,
+            passed: passed,
+            tablesCompared: compared,
+            differing: differing,
+            problems: problems,
+            restoreSeconds: restoreSeconds
+        )
     }
 
     // MARK: Expire

@@ -8,7 +8,7 @@ public struct TableChecksum: Sendable, Hashable, Codable {
     /// `schema.table`.
     public var table: String
     public var rows: Int64
-    /// `md5` of the rows' text forms in order.
+    /// `md5` of the rows' `md5`s (of their text forms), in order.
     public var checksum: String
 }
 
@@ -30,7 +30,8 @@ extension TableChecksum {
         for table in tables {
             // The name comes from the catalogue, quoted there.
             let row = try await connection.run(
-                PostgresQuery(unsafeSQL: "SELECT count(*), md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) FROM \(table) AS t"),
+                // Each row's md5, in order: 32 bytes a row whatever the row's size.
+                PostgresQuery(unsafeSQL: "SELECT count(*), md5(coalesce(string_agg(md5(t::text), '' ORDER BY md5(t::text)), '')) FROM \(table) AS t"),
                 logger: logger
             ).collect().first
             let (rows, checksum) = try row?.decode((Int64, String).self) ?? (Int64(0), "")

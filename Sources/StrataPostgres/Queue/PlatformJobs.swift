@@ -6,13 +6,18 @@ import StrataCore
 /// The platform's own background work, run on the queue (queue `strata`): hourly removal of
 /// expired idempotency keys and of revocations of tokens that have expired anyway, and the
 /// logical backup every ``BackupConfiguration/intervalHours`` (which then expires the dumps
-/// past their retention).
+/// past their retention) and a restore drill of the newest one every
+/// ``BackupConfiguration/drillIntervalDays``.
 public enum PlatformJobs {
     /// The queue the platform's jobs use.
     public static let queue = "strata"
 
     /// The kind of the scheduled logical backup.
     public static let logicalBackup = "strata.backup.logical"
+    /// The kind of the scheduled restore drill.
+    public static let backupDrill = "strata.backup.drill"
+    /// The kind of the hourly check that backups, verifications and drills are on time.
+    public static let backupWatch = "strata.backup.watch"
 
     /// Handlers by kind (the backup's when `backups` is given).
     public static func handlers(pool: PostgresPool, backups: BackupConfiguration? = nil, logger: Logger) -> [String: JobHandler] {
@@ -35,12 +40,22 @@ public enum PlatformJobs {
                 let expired = try await backup.expire()
                 return #"{"backup_id":\#(taken.id),"bytes":\#(taken.sizeBytes ?? 0),"expired":\#(expired.count)}"#
             }
+            handlers[backupDrill] = { _ in
+                let drill = try await LogicalBackup(pool: pool, configuration: backups, logger: logger).drill()
+                return #"{"drill_id":\#(drill.id),"backup_id":\#(drill.backup.id),"passed":\#(drill.passed)}"#
+            }
+            handlers[backupWatch] = { _ in
+                let problems = try await BackupStatus.collect(from: pool).problems(configuration: backups)
+                for problem in problems { logger.error("backups are not as the policy promises: \(problem)") }
+                return #"{"problems":\#(problems.count)}"#
+            }
         }
         return handlers
     }
 
     /// Their schedules: the sweeps hourly, the logical backup every
-    /// ``BackupConfiguration/intervalHours`` when `backups` is given and enabled.
+    /// ``BackupConfiguration/intervalHours`` and the drill every
+    /// ``BackupConfiguration/drillIntervalDays`` when `backups` is given and enabled.
     public static func schedules(backups: BackupConfiguration? = nil) -> [JobSchedule] {
         var schedules = sweeps
         if let backups, backups.enabled {
@@ -49,6 +64,16 @@ public enum PlatformJobs {
                     name: logicalBackup,
                     every: .seconds(3600 * backups.intervalHours),
                     job: NewJob(queue: queue, kind: logicalBackup, priority: 5, maxAttempts: 3)
+                )
+            )
+            schedules.append(
+                JobSchedule(name: backupWatch, every: .seconds(3600), job: NewJob(queue: queue, kind: backupWatch, priority: 3, maxAttempts: 1))
+            )
+            schedules.append(
+                JobSchedule(
+                    name: backupDrill,
+                    every: .seconds(86_400 * backups.drillIntervalDays),
+                    job: NewJob(queue: queue, kind: backupDrill, priority: 6, maxAttempts: 1)
                 )
             )
         }
