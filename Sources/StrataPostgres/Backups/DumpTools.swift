@@ -1,21 +1,21 @@
 import Foundation
-import StrataCore
+public import StrataCore
 
 /// `pg_dump` and `pg_restore`: the newest installed, checked against the server's major version.
-struct DumpTools: Sendable {
-    let pgDump: String
-    let pgRestore: String
+public struct DumpTools: Sendable {
+    public let pgDump: String
+    public let pgRestore: String
     /// `pg_amcheck` beside them, when installed.
-    let pgAmcheck: String?
+    public let pgAmcheck: String?
     /// `pg_dump --version`'s number (`15.18`).
-    let version: String
-    let major: Int
+    public let version: String
+    public let major: Int
 
     /// Finds the tools in `directory` when given, else in the newest
     /// `/usr/lib/postgresql/<major>/bin`, else on `PATH`.
     /// - Throws: `dependency_missing` when none is installed, or when the one found is older
     ///   than the server (a dump needs a `pg_dump` at least as new as the server).
-    static func locate(in directory: String?, serverMajor: Int, versionedRoot: String = "/usr/lib/postgresql") throws -> DumpTools {
+    public static func locate(in directory: String?, serverMajor: Int, versionedRoot: String = "/usr/lib/postgresql") throws -> DumpTools {
         let fileManager = FileManager.default
         var candidates: [String] = []
         if let directory {
@@ -62,7 +62,7 @@ struct DumpTools: Sendable {
 
     /// The process environment with libpq's connection variables set from `url` (and any
     /// other `PG*` variable removed): the password reaches the tool here, not on its command line.
-    static func libpqEnvironment(_ url: DatabaseURL) -> [String: String] {
+    public static func libpqEnvironment(_ url: DatabaseURL) -> [String: String] {
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
         environment["PGHOST"] = url.socketDirectory ?? url.host ?? "127.0.0.1"
         environment["PGPORT"] = "\(url.port)"

@@ -35,16 +35,21 @@ public struct LogicalBackup: Sendable {
     /// - Throws: `dependency_missing` when no usable `pg_dump` is installed or it is older than
     ///   the server; `backup_failed` with `pg_dump`'s message (the row says `failed` too).
     public func create(now: Date = Date()) async throws -> BackupRecord {
-        // The snapshot's transaction stays open until pg_dump has finished with it.
+        // The snapshot's transaction stays open until pg_dump has finished with it; the manifest
+        // is taken on its connection while pg_dump reads on its own.
         try await pool.withTransaction(isolation: .repeatableRead, readOnly: true, maxAttempts: 1) { connection in
             let snapshot = try await connection.run("SELECT pg_export_snapshot()", logger: logger).collect().first?.decode(String.self)
-            let manifest = try await TableChecksum.all(on: connection, logger: logger)
-            return try await dump(snapshot: snapshot, manifest: manifest, now: now)
+            return try await dump(snapshot: snapshot, now: now) { try await TableChecksum.all(on: connection, logger: logger) }
         }
     }
 
-    /// Dumps what an exported snapshot shows (or the database as it is, when `snapshot` is nil).
-    func dump(snapshot: String?, manifest: [TableChecksum]?, now: Date) async throws -> BackupRecord {
+    /// Dumps what an exported snapshot shows (or the database as it is, when `snapshot` is
+    /// nil), taking `manifest` meanwhile.
+    func dump(
+        snapshot: String?,
+        now: Date,
+        manifest takeManifest: @Sendable () async throws -> [TableChecksum]? = { nil }
+    ) async throws -> BackupRecord {
         let server = try await serverVersion()
         let tools = try DumpTools.locate(in: configuration.toolsDirectory, serverMajor: server.major)
         try FileManager.default.createDirectory(
@@ -64,14 +69,17 @@ public struct LogicalBackup: Sendable {
         let partial = path + ".partial"
         var arguments = ["--format=custom", "--compress=\(configuration.compress ? 9 : 0)", "--file=\(partial)", "--no-password"]
         if let snapshot { arguments.append("--snapshot=\(snapshot)") }
+        let manifest: [TableChecksum]?
         do {
-            _ = try await ChildProcess.run(tools.pgDump, arguments, environment: DumpTools.libpqEnvironment(pool.url))
+            async let dumped = ChildProcess.run(tools.pgDump, arguments, environment: DumpTools.libpqEnvironment(pool.url))
+            manifest = try await takeManifest()
+            _ = try await dumped
             try FileManager.default.moveItem(atPath: partial, toPath: path)
         } catch {
             try? FileManager.default.removeItem(atPath: partial)
             let reason = Self.reason(error)
             try? await store.fail(id, error: reason)
-            throw StrataError(.backupFailed, "pg_dump failed: \(reason)", underlying: error)
+            throw StrataError(.backupFailed, "The backup failed: \(reason)", underlying: error)
         }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int64) ?? 0
         try await store.succeed(id, size: size, manifest: manifest)

@@ -9,7 +9,9 @@ import StrataServer
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures (build with -c release for meaningful numbers).",
-        subcommands: [CRUD.self, Redis.self, Outbox.self, Auth.self, Queue.self, WorkOrdersLoad.self, WorkflowsLoad.self, Outage.self]
+        subcommands: [
+            CRUD.self, Redis.self, Outbox.self, Auth.self, Queue.self, WorkOrdersLoad.self, WorkflowsLoad.self, Outage.self, BackupLoad.self,
+        ]
     )
 
     struct Redis: AsyncParsableCommand {
@@ -51,6 +53,44 @@ struct Bench: AsyncParsableCommand {
                 let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
                 try await RedisBenchmark(
                     plan: .init(callers: callers, requests: requests, connections: connections, peer: !noPeer),
+                    configuration: configuration,
+                    logger: logger,
+                    report: Report(json: json)
+                ).run()
+            }
+        }
+    }
+
+    struct BackupLoad: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "backup",
+            abstract: "Logical backup, restore and drill of a scratch database, each beside pg_dump/pg_restore run directly on the same data.",
+            discussion: """
+                Workloads: backup.logical_dump (strata backup create: pg_dump of an exported snapshot with the manifest \
+                taken meanwhile, against pg_dump --format=custom --compress=9), backup.logical_restore (strata backup \
+                restore against pg_restore --single-transaction --exit-on-error --no-owner) and backup.drill (restore, \
+                table-by-table comparison, pg_amcheck). seconds, mb_per_s of the database's size, and ratio = the direct \
+                tool's time over Strata's. Runs in a scratch database (strata_bench_backup, dropped afterwards).
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "Approximate size of the data to back up, in MB.")
+        var megabytes = 200
+
+        @Flag(help: "Print one JSON object per line.")
+        var json = false
+
+        func validate() throws {
+            guard (1...100_000).contains(megabytes) else { throw ValidationError("--megabytes must be in 1...100000") }
+        }
+
+        func run() async throws {
+            try await Strata.guarded {
+                let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
+                try await BackupBenchmark(
+                    plan: .init(megabytes: megabytes),
                     configuration: configuration,
                     logger: logger,
                     report: Report(json: json)

@@ -1,0 +1,122 @@
+import Foundation
+import Logging
+import PostgresNIO
+import StrataCore
+import StrataPostgres
+import StrataServer
+
+/// `strata bench backup`: logical backups of a scratch database of about `megabytes` MB
+/// (a table of ~1 KB rows with jsonb and text, plus the platform's tables), each step beside
+/// the tool it wraps, run directly on the same data in the same run:
+/// - `backup.logical_dump`: `strata backup create` (pg_dump of an exported snapshot, with the
+///   manifest taken meanwhile) against `pg_dump --format=custom --compress=9`;
+/// - `backup.logical_restore`: `strata backup restore` against `pg_restore --single-transaction
+///   --exit-on-error --no-owner` into a new database;
+/// - `backup.drill`: restore, table-by-table comparison with the manifest and `pg_amcheck`.
+/// `ratio` is the direct tool's time over Strata's (1.0: no overhead).
+struct BackupBenchmark {
+    struct Plan {
+        var megabytes: Int
+    }
+
+    let plan: Plan
+    let configuration: ServerConfiguration
+    let logger: Logger
+    let report: Report
+
+    func run() async throws {
+        try await ScratchDatabase.withPlatform(
+            "strata_bench_backup",
+            configuration: configuration,
+            pool: .init(poolSize: 2, maxOverflow: 2, statementTimeout: nil),
+            logger: logger
+        ) { pool, _ in
+            let rows = plan.megabytes * 1_000
+            report.note("backup benchmark: loading \(rows) rows (~\(plan.megabytes) MB) into \(pool.url.database)")
+            try await pool.query(
+                """
+                CREATE TABLE public.bench_rows (
+                    id bigint PRIMARY KEY, account integer NOT NULL, payload jsonb NOT NULL, note text NOT NULL
+                )
+                """
+            )
+            try await pool.query(
+                """
+                INSERT INTO public.bench_rows
+                SELECT n, n % 1000, jsonb_build_object('n', n, 'kind', 'bench', 'tags', jsonb_build_array(n % 7, n % 11)),
+                       repeat(md5(n::text), 28)
+                FROM generate_series(1, \(rows)) AS n
+                """
+            )
+            try await pool.query("VACUUM ANALYZE public.bench_rows")
+            let bytes = try await pool.query("SELECT pg_database_size(current_database())").first?.decode(Int64.self) ?? 0
+            let megabytes = Double(bytes) / 1_048_576
+            report.note(String(format: "database size %.0f MB", megabytes))
+
+            let folder = NSTemporaryDirectory() + "strata-bench-backup-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            let server = try await pool.query("SELECT current_setting('server_version_num')::int").first?.decode(Int.self) ?? 0
+            let tools = try DumpTools.locate(in: nil, serverMajor: server / 10_000)
+            let environment = DumpTools.libpqEnvironment(pool.url)
+            let backups = LogicalBackup(
+                pool: pool,
+                configuration: BackupConfiguration(location: folder + "/strata"),
+                logger: logger
+            )
+
+            // Dump: the tool alone, then Strata's (snapshot, manifest, record).
+            let directFile = folder + "/direct.dump"
+            let directDump = try await timed {
+                _ = try await ChildProcess.run(
+                    tools.pgDump,
+                    ["--format=custom", "--compress=9", "--file=\(directFile)", "--no-password"],
+                    environment: environment
+                )
+            }
+            var taken: BackupRecord?
+            let strataDump = try await timed { taken = try await backups.create() }
+            let dumpFile = taken?.location ?? directFile
+            emit("backup.logical_dump", seconds: strataDump, megabytes: megabytes, peer: "pg_dump", peerSeconds: directDump)
+
+            // Restore: the tool alone into a new database, then Strata's.
+            let directTarget = "strata_bench_backup_direct"
+            try await pool.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(directTarget)) WITH (FORCE)"))
+            try await pool.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(directTarget))"))
+            let directRestore = try await timed {
+                _ = try await ChildProcess.run(
+                    tools.pgRestore,
+                    ["--single-transaction", "--exit-on-error", "--no-owner", "--no-password", "--dbname=\(directTarget)", dumpFile],
+                    environment: DumpTools.libpqEnvironment(pool.url.with(database: directTarget))
+                )
+            }
+            try await pool.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(quoteIdentifier(directTarget)) WITH (FORCE)"))
+            let strataTarget = "strata_bench_backup_restored"
+            try await pool.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(strataTarget)) WITH (FORCE)"))
+            let strataRestore = try await timed { _ = try await backups.restore(file: dumpFile, into: strataTarget) }
+            try await pool.query(PostgresQuery(unsafeSQL: "DROP DATABASE \(quoteIdentifier(strataTarget)) WITH (FORCE)"))
+            emit("backup.logical_restore", seconds: strataRestore, megabytes: megabytes, peer: "pg_restore", peerSeconds: directRestore)
+
+            // The drill: restore, compare every table with the manifest, pg_amcheck.
+            var drill: LogicalBackup.Drill?
+            let drillSeconds = try await timed { drill = try await backups.drill() }
+            report.emit([
+                ("workload", "backup.drill"), ("seconds", drillSeconds), ("mb_per_s", megabytes / drillSeconds),
+                ("passed", drill?.passed ?? false), ("tables", drill?.tablesCompared ?? 0),
+            ])
+        }
+    }
+
+    func timed(_ body: () async throws -> Void) async throws -> Double {
+        let start = ContinuousClock.now
+        try await body()
+        return start.duration(to: .now).secondsDouble
+    }
+
+    func emit(_ workload: String, seconds: Double, megabytes: Double, peer: String, peerSeconds: Double) {
+        report.emit([
+            ("workload", workload), ("seconds", seconds), ("mb_per_s", megabytes / seconds), ("peer", peer),
+            ("peer_seconds", peerSeconds), ("peer_mb_per_s", megabytes / peerSeconds), ("ratio", peerSeconds / seconds),
+        ])
+    }
+}
