@@ -19,11 +19,20 @@ extension EmbeddedCluster {
         let descriptor = open(lockPath, O_RDWR | O_CLOEXEC)
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
-        if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
-            flock(descriptor, LOCK_UN)
-            return nil
+        // A lock that looks held while no server runs may be a child being spawned by another
+        // thread, holding a copy of the descriptor until its exec (see
+        // `FileSystem.lockExclusively`): look again for up to a second before calling it a manager.
+        var contents: String?
+        for attempt in 0..<50 {
+            if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
+                flock(descriptor, LOCK_UN)
+                return nil
+            }
+            contents = try? String(contentsOfFile: "\(directory)/data/postmaster.pid", encoding: .utf8)
+            if contents != nil || attempt == 49 { break }
+            usleep(20_000)
         }
-        guard let contents = try? String(contentsOfFile: "\(directory)/data/postmaster.pid", encoding: .utf8) else {
+        guard let contents else {
             throw StrataError(.serverStartFailed, "A Strata process manages \(directory) but its PostgreSQL is not running")
         }
         let lines = contents.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
