@@ -2,14 +2,45 @@ import ArgumentParser
 import Foundation
 import StrataCore
 import StrataPostgres
+import StrataServer
 
 /// `strata db …`: database figures.
 struct Database: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "db",
         abstract: "Database operations.",
-        subcommands: [Stats.self]
+        subcommands: [Stats.self, Checksums.self]
     )
+
+    struct Checksums: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Page checksums of the embedded cluster.",
+            subcommands: [Enable.self]
+        )
+
+        struct Enable: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(
+                abstract:
+                    "Turn page checksums on for the embedded cluster (offline: stop `strata serve` first; pg_checksums rewrites every page)."
+            )
+            @OptionGroup var options: GlobalOptions
+
+            func run() async throws {
+                try await Strata.guarded {
+                    let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
+                    guard configuration.databaseURL == nil else {
+                        throw StrataError(
+                            .invalidValue,
+                            "DATABASE_URL names an external server: run pg_checksums --enable on it yourself, with the server stopped."
+                        )
+                    }
+                    let directory = configuration.embeddedPostgresDirectory
+                    let changed = try await EmbeddedCluster.enableChecksums(directory: directory, logger: logger)
+                    print(changed ? "page checksums enabled in \(directory)" : "page checksums were already on in \(directory)")
+                }
+            }
+        }
+    }
 
     struct Stats: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

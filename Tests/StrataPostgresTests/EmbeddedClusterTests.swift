@@ -26,6 +26,33 @@ import Glibc
     }
 
     @Test(.timeLimit(.minutes(2)))
+    func checksumsAreEnabledOfflineOnAClusterMadeWithout() async throws {
+        try await withFolder { directory in
+            var configuration = EmbeddedCluster.Configuration(directory: directory, durable: true)
+            configuration.dataChecksums = false
+            let first = try await EmbeddedCluster.start(configuration, logger: logger)
+            try await EmbeddedCluster.withConnection(to: first.url, logger: logger) { connection in
+                #expect(try await connection.run("SHOW data_checksums", logger: logger).collect().first?.decode(String.self) == "off")
+                try await connection.run("CREATE TABLE public.kept (id int)", logger: logger)
+                try await connection.run("INSERT INTO public.kept VALUES (1), (2), (3)", logger: logger)
+            }
+            await #expect(throws: StrataError.self, "refused while the cluster runs") {
+                try await EmbeddedCluster.enableChecksums(directory: directory, logger: logger)
+            }
+            await first.stop()
+            #expect(try await EmbeddedCluster.enableChecksums(directory: directory, logger: logger))
+            #expect(try await EmbeddedCluster.enableChecksums(directory: directory, logger: logger) == false, "on already")
+            let second = try await EmbeddedCluster.start(configuration, logger: logger)
+            let checksums = try await EmbeddedCluster.withConnection(to: second.url, logger: logger) { connection in
+                try await connection.run("SHOW data_checksums", logger: logger).collect().first?.decode(String.self)
+            }
+            #expect(checksums == "on")
+            #expect(try await count(second.url) == 3)
+            await second.stop()
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
     func aNewClusterHasPageChecksumsAndItsDataSurvivesARestart() async throws {
         try await withFolder { directory in
             let first = try await EmbeddedCluster.start(.init(directory: directory, durable: true), logger: logger)

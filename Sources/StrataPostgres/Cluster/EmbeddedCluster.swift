@@ -40,6 +40,9 @@ public final class EmbeddedCluster: Sendable {
         public var startTimeout: Duration
         /// Deletes ``directory`` once the server has stopped (throw-away clusters of test runs).
         public var removeWhenStopped: Bool
+        /// Page checksums for a new cluster (on by default; an existing cluster keeps what it
+        /// has until ``EmbeddedCluster/enableChecksums(directory:logger:)``).
+        public var dataChecksums: Bool = true
 
         /// Creates a configuration.
         public init(
@@ -242,10 +245,10 @@ public final class EmbeddedCluster: Sendable {
         var arguments = [
             "-D", dataDirectory, "-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256",
             "--pwfile=\(passwordFile)", "--encoding=UTF8", "--no-locale",
-            // Page checksums: a torn or corrupted page is reported (pg_stat_database's
-            // checksum_failures, pg_amcheck, backup tools) rather than read as data.
-            "--data-checksums",
         ]
+        // Page checksums: a torn or corrupted page is reported (pg_stat_database's
+        // checksum_failures, pg_amcheck, backup tools) rather than read as data.
+        if configuration.dataChecksums { arguments.append("--data-checksums") }
         if !configuration.durable { arguments.append("--no-sync") }
         _ = try await ChildProcess.run(binaries.path("initdb"), arguments, as: user)
         return password

@@ -9,6 +9,21 @@ public struct PostgresBinaries: Sendable, Equatable {
     /// The full path of one program in ``directory``.
     public func path(_ program: String) -> String { "\(directory)/\(program)" }
 
+    /// A server tool (`pg_controldata`, `pg_checksums` …): in ``directory``, else in the
+    /// `/usr/lib/postgresql/<major>/bin` of the server's major version.
+    /// - Throws: `dependency_missing` naming the program.
+    public func tool(_ program: String, versionedRoot: String = "/usr/lib/postgresql") throws -> String {
+        if FileManager.default.isExecutableFile(atPath: path(program)) { return path(program) }
+        let versioned = "\(versionedRoot)/\(try majorVersion())/bin/\(program)"
+        guard FileManager.default.isExecutableFile(atPath: versioned) else {
+            throw StrataError(
+                .dependencyMissing,
+                "\(program) was not found in \(directory) or \(versioned); install it with: apt-get install -y postgresql"
+            )
+        }
+        return versioned
+    }
+
     /// Finds the server programs: on `PATH`, through `pg_config --bindir`, then the newest
     /// `/usr/lib/postgresql/<major>/bin`.
     /// - Throws: `dependency_missing` with the package to install.
