@@ -13,10 +13,17 @@ struct Backup: AsyncParsableCommand {
         subcommands: [Create.self, List.self, Verify.self, Drill.self, Restore.self, Expire.self]
     )
 
-    /// The backup settings from the environment and flags.
-    static func settings(_ options: GlobalOptions) throws -> (ServerConfiguration, Logger, BackupConfiguration) {
+    /// Runs `body` with the logical backups of the configured database (settings from the
+    /// environment and flags).
+    static func withBackups<T: Sendable>(
+        _ options: GlobalOptions,
+        _ body: @Sendable (LogicalBackup, BackupConfiguration) async throws -> T
+    ) async throws -> T {
         let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
-        return (configuration, logger, try BackupConfiguration(environment: options.environment(), home: configuration.home))
+        let backups = try BackupConfiguration(environment: options.environment(), home: configuration.home)
+        return try await withDatabase(configuration, logger: logger) { pool, _ in
+            try await body(LogicalBackup(pool: pool, configuration: backups, logger: logger), backups)
+        }
     }
 
     /// One backup as a line of `list`.
@@ -55,10 +62,7 @@ struct Backup: AsyncParsableCommand {
                         details: ["field": "type"]
                     )
                 }
-                let (configuration, logger, backups) = try Backup.settings(options)
-                let taken = try await withDatabase(configuration, logger: logger) { pool, _ in
-                    try await LogicalBackup(pool: pool, configuration: backups, logger: logger).create()
-                }
+                let taken = try await Backup.withBackups(options) { backup, _ in try await backup.create() }
                 let seconds = taken.finishedAt.map { $0.timeIntervalSince(taken.startedAt) } ?? 0
                 print("backup \(taken.id): \(taken.location)")
                 print(
@@ -83,10 +87,7 @@ struct Backup: AsyncParsableCommand {
                 guard (1...1000).contains(limit) else {
                     throw StrataError(.invalidValue, "--limit must be within 1…1000.", details: ["field": "limit"])
                 }
-                let (configuration, logger, _) = try Backup.settings(options)
-                let backups = try await withDatabase(configuration, logger: logger) { pool, _ in
-                    try await LogicalBackup.list(pool: pool, limit: limit)
-                }
+                let backups = try await Backup.withBackups(options) { backup, _ in try await backup.list(limit: limit) }
                 if json {
                     print(String(decoding: try JSONEncoder.api(pretty: true).encode(backups), as: UTF8.self))
                     return
@@ -111,10 +112,7 @@ struct Backup: AsyncParsableCommand {
 
         func run() async throws {
             try await Strata.guarded {
-                let (configuration, logger, backups) = try Backup.settings(options)
-                let result = try await withDatabase(configuration, logger: logger) { pool, _ in
-                    try await LogicalBackup(pool: pool, configuration: backups, logger: logger).verify(id: id)
-                }
+                let result = try await Backup.withBackups(options) { backup, _ in try await backup.verify(id: id) }
                 print("backup \(result.backup.id) (\(result.backup.location)): \(result.entries) entries, \(result.tables) tables with data")
                 guard result.passed else {
                     for problem in result.problems { print("FAILED: \(problem)") }
@@ -137,10 +135,7 @@ struct Backup: AsyncParsableCommand {
 
         func run() async throws {
             try await Strata.guarded {
-                let (configuration, logger, backups) = try Backup.settings(options)
-                let drill = try await withDatabase(configuration, logger: logger) { pool, _ in
-                    try await LogicalBackup(pool: pool, configuration: backups, logger: logger).drill(id: id)
-                }
+                let drill = try await Backup.withBackups(options) { backup, _ in try await backup.drill(id: id) }
                 let seconds = drill.restoreSeconds.map { String(format: "%.1f s", $0) } ?? "-"
                 print(
                     "drill \(drill.id) of backup \(drill.backup.id): restored in \(seconds), \(drill.tablesCompared) tables compared, \(drill.differing.count) differing"
@@ -168,10 +163,7 @@ struct Backup: AsyncParsableCommand {
 
         func run() async throws {
             try await Strata.guarded {
-                let (configuration, logger, backups) = try Backup.settings(options)
-                let restored = try await withDatabase(configuration, logger: logger) { pool, _ in
-                    try await LogicalBackup(pool: pool, configuration: backups, logger: logger).restore(file: file, into: into)
-                }
+                let restored = try await Backup.withBackups(options) { backup, _ in try await backup.restore(file: file, into: into) }
                 print(
                     "restored \(file) into database \(restored.database): \(restored.tables) tables with data in \(String(format: "%.1f", restored.duration.secondsDouble)) s"
                 )
@@ -190,12 +182,11 @@ struct Backup: AsyncParsableCommand {
 
         func run() async throws {
             try await Strata.guarded {
-                let (configuration, logger, backups) = try Backup.settings(options)
-                let expired = try await withDatabase(configuration, logger: logger) { pool, _ in
-                    try await LogicalBackup(pool: pool, configuration: backups, logger: logger).expire(dryRun: dryRun)
+                let (expired, days) = try await Backup.withBackups(options) { backup, settings in
+                    (try await backup.expire(dryRun: dryRun), settings.retentionDays)
                 }
                 let verb = dryRun ? "would expire" : "expired"
-                print("\(verb) \(expired.count) backup(s) older than \(backups.retentionDays) days")
+                print("\(verb) \(expired.count) backup(s) older than \(days) days")
                 for backup in expired { print("  \(backup.id)  \(Backup.time(backup.startedAt))  \(backup.location)") }
             }
         }

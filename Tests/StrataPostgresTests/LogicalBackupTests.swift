@@ -198,7 +198,7 @@ import Testing
                 let error = error as? StrataError
                 return error?.code == .dependencyMissing && error?.message.contains("older than the server") == true
             }
-            #expect(try await LogicalBackup.list(pool: database.pool).isEmpty)
+            #expect(try await backup.list().isEmpty)
         }
     }
 
@@ -224,7 +224,7 @@ import Testing
             try handle.close()
             let broken = try await backup.verify(id: old.id)
             #expect(!broken.passed && broken.problems.contains { $0.contains("bytes") }, "\(broken.problems)")
-            #expect(try await LogicalBackup.list(pool: pool).first { $0.id == old.id }?.lastVerificationPassed == false)
+            #expect(try await backup.list().first { $0.id == old.id }?.lastVerificationPassed == false)
 
             // Relabelled 40 days old: a dry run names it and removes nothing; expiry removes it.
             try await pool.query("UPDATE strata.backups SET started_at = now() - interval '40 days' WHERE id = \(old.id)")
@@ -239,7 +239,7 @@ import Testing
             let job = ClaimedJob(id: 1, queue: PlatformJobs.queue, kind: PlatformJobs.logicalBackup, leaseToken: UUID())
             let result = try await handler(JobContext(job: job, cancellation: Latch()))
             #expect(result?.contains(#""expired":0"#) == true, "\(result ?? "")")
-            let statuses = try await LogicalBackup.list(pool: pool).map(\.status)
+            let statuses = try await backup.list().map(\.status)
             #expect(statuses == ["succeeded", "succeeded", "expired"])
             #expect(PlatformJobs.schedules(backups: settings).contains { $0.name == PlatformJobs.logicalBackup })
 

@@ -1,3 +1,4 @@
+public import Foundation
 public import StrataCore
 
 /// Logical backups (seed 004's `BackupConfig`): where the dumps go, how often the platform
@@ -44,6 +45,14 @@ public struct BackupConfiguration: Sendable, Equatable {
         self.retentionDays = retentionDays
         self.compress = compress
         self.toolsDirectory = toolsDirectory
+    }
+
+    /// The policy's complaint about a newest backup that finished at `finishedAt` (nil: none
+    /// yet, or not older than twice ``intervalHours``); `strata backup verify` and the hourly
+    /// watch (``BackupStatus``) say it alike.
+    public func overdueBackup(finishedAt: Date?, now: Date) -> String? {
+        guard let finishedAt, now.timeIntervalSince(finishedAt) > TimeInterval(intervalHours * 2 * 3600) else { return nil }
+        return "the newest logical backup is \(Int(now.timeIntervalSince(finishedAt) / 3600)) h old; the policy allows \(intervalHours * 2) h"
     }
 
     /// Reads the variables of the table above (and `BACKUP_TOOLS_DIRECTORY`).

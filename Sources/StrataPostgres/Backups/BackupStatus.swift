@@ -48,14 +48,9 @@ public struct BackupStatus: Sendable, Equatable {
     /// this week.
     public func problems(configuration: BackupConfiguration, now: Date = Date()) -> [String] {
         var problems: [String] = []
-        let backupAllowed = TimeInterval(configuration.intervalHours * 2 * 3600)
         // None at all yet is a fresh install (the first scheduled one is on its way); one that
         // keeps failing is counted below.
-        if let last = lastLogicalBackup, now.timeIntervalSince(last) > backupAllowed {
-            problems.append(
-                "the newest logical backup is \(Int(now.timeIntervalSince(last) / 3600)) h old; the policy allows \(configuration.intervalHours * 2) h"
-            )
-        }
+        if let overdue = configuration.overdueBackup(finishedAt: lastLogicalBackup, now: now) { problems.append(overdue) }
         let drillAllowed = TimeInterval(configuration.drillIntervalDays * 2 * 86_400)
         if let last = lastDrill {
             if now.timeIntervalSince(last) > drillAllowed {

@@ -106,8 +106,7 @@ struct BackupStore: Sendable {
     }
 
     func record(_ id: Int64) async throws -> BackupRecord {
-        let query = PostgresQuery(unsafeSQL: "SELECT \(Self.columns) WHERE b.id = $1", binds: try Self.binds(id))
-        guard let backup = try await pool.query(query).first.map(Self.decode) else {
+        guard let backup = try await pool.query("SELECT \(unescaped: Self.columns) WHERE b.id = \(id)").first.map(Self.decode) else {
             throw StrataError(.notFound, "No backup \(id).", details: ["field": "set"])
         }
         return backup
@@ -115,32 +114,21 @@ struct BackupStore: Sendable {
 
     /// The newest successful backup of a kind.
     func newest(kind: String) async throws -> BackupRecord? {
-        let query = PostgresQuery(
-            unsafeSQL: "SELECT \(Self.columns) WHERE b.kind = $1 AND b.status = 'succeeded' ORDER BY b.started_at DESC, b.id DESC LIMIT 1",
-            binds: try Self.binds(kind)
-        )
-        return try await pool.query(query).first.map(Self.decode)
+        try await pool.query(
+            "SELECT \(unescaped: Self.columns) WHERE b.kind = \(kind) AND b.status = 'succeeded' ORDER BY b.started_at DESC, b.id DESC LIMIT 1"
+        ).first.map(Self.decode)
     }
 
     /// Backups, newest first.
     func list(limit: Int) async throws -> [BackupRecord] {
-        let query = PostgresQuery(
-            unsafeSQL: "SELECT \(Self.columns) ORDER BY b.started_at DESC, b.id DESC LIMIT $1",
-            binds: try Self.binds(Int64(limit))
-        )
-        return try await pool.query(query).map(Self.decode)
+        try await pool.query("SELECT \(unescaped: Self.columns) ORDER BY b.started_at DESC, b.id DESC LIMIT \(limit)").map(Self.decode)
     }
 
     /// Successful backups of a kind started before `cutoff`, oldest first.
     func expirable(kind: String, startedBefore cutoff: Date) async throws -> [BackupRecord] {
-        var binds = PostgresBindings()
-        binds.append(kind)
-        binds.append(cutoff)
-        let query = PostgresQuery(
-            unsafeSQL: "SELECT \(Self.columns) WHERE b.kind = $1 AND b.status = 'succeeded' AND b.started_at < $2 ORDER BY b.started_at, b.id",
-            binds: binds
-        )
-        return try await pool.query(query).map(Self.decode)
+        try await pool.query(
+            "SELECT \(unescaped: Self.columns) WHERE b.kind = \(kind) AND b.status = 'succeeded' AND b.started_at < \(cutoff) ORDER BY b.started_at, b.id"
+        ).map(Self.decode)
     }
 
     func recordVerification(_ id: Int64, method: String, passed: Bool, details: JSONValue) async throws {
@@ -148,12 +136,6 @@ struct BackupStore: Sendable {
         try await pool.query(
             "INSERT INTO strata.backup_verifications (backup_id, method, passed, details) VALUES (\(id), \(method), \(passed), \(json)::jsonb)"
         )
-    }
-
-    private static func binds<T: PostgresEncodable>(_ value: T) throws -> PostgresBindings {
-        var binds = PostgresBindings()
-        try binds.append(value)
-        return binds
     }
 
     private static func decode(_ row: PostgresRow) throws -> BackupRecord {

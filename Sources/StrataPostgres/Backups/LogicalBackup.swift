@@ -50,8 +50,7 @@ public struct LogicalBackup: Sendable {
         now: Date,
         manifest takeManifest: @Sendable () async throws -> [TableChecksum]? = { nil }
     ) async throws -> BackupRecord {
-        let server = try await serverVersion()
-        let tools = try DumpTools.locate(in: configuration.toolsDirectory, serverMajor: server.major)
+        let (server, tools) = try await locateTools()
         try FileManager.default.createDirectory(
             atPath: configuration.location,
             withIntermediateDirectories: true,
@@ -107,8 +106,8 @@ public struct LogicalBackup: Sendable {
         return path
     }
 
-    /// Backups, newest first, with their latest verification.
-    public static func list(pool: PostgresPool, limit: Int = 50) async throws -> [BackupRecord] {
+    /// Backups, newest first, with their latest verification and drill.
+    public func list(limit: Int = 50) async throws -> [BackupRecord] {
         try await BackupStore(pool: pool).list(limit: limit)
     }
 
@@ -131,6 +130,11 @@ public struct LogicalBackup: Sendable {
     ///   the database exists; `not_found` for a missing file; `backup_failed` with
     ///   `pg_restore`'s message.
     public func restore(file: String, into database: String) async throws -> Restored {
+        try await restore(file: file, into: database, tools: try await locateTools().tools)
+    }
+
+    /// ``restore(file:into:)`` with the tools already found.
+    func restore(file: String, into database: String, tools: DumpTools) async throws -> Restored {
         let start = ContinuousClock.now
         guard database.wholeMatch(of: /[a-z_][a-z0-9_]{0,62}/) != nil else {
             throw StrataError(
@@ -149,8 +153,6 @@ public struct LogicalBackup: Sendable {
         guard FileManager.default.isReadableFile(atPath: file) else {
             throw StrataError(.notFound, "No readable backup file at \(file).", details: ["field": "file"])
         }
-        let server = try await serverVersion()
-        let tools = try DumpTools.locate(in: configuration.toolsDirectory, serverMajor: server.major)
         let contents = try await list(file: file, tools: tools)
         let exists = try await pool.query("SELECT count(*) FROM pg_database WHERE datname = \(database)").first?.decode(Int64.self) ?? 0
         guard exists == 0 else {
@@ -192,13 +194,7 @@ public struct LogicalBackup: Sendable {
     /// - Throws: `not_found` when there is no such backup.
     public func verify(id: Int64? = nil, now: Date = Date()) async throws -> Verification {
         let store = BackupStore(pool: pool)
-        let chosen: BackupRecord? = if let id { try await store.record(id) } else { try await store.newest(kind: "logical") }
-        guard let backup = chosen else {
-            throw StrataError(.notFound, "No logical backup has been taken yet; run `strata backup create --type logical`.")
-        }
-        guard backup.kind == "logical" else {
-            throw StrataError(.invalidValue, "Backup \(backup.id) is a \(backup.kind) backup; only logical backups can be verified yet.")
-        }
+        let backup = try await chosen(id, store: store)
         var problems: [String] = []
         var entries = 0
         var tables = 0
@@ -207,9 +203,7 @@ public struct LogicalBackup: Sendable {
         } else if let size = try? FileManager.default.attributesOfItem(atPath: backup.location)[.size] as? Int64 {
             if size != backup.sizeBytes { problems.append("\(backup.location) is \(size) bytes; \(backup.sizeBytes ?? 0) were written") }
             do {
-                let server = try await serverVersion()
-                let tools = try DumpTools.locate(in: configuration.toolsDirectory, serverMajor: server.major)
-                let contents = try await list(file: backup.location, tools: tools)
+                let contents = try await list(file: backup.location, tools: try await locateTools().tools)
                 (entries, tables) = (contents.entries, contents.tables)
             } catch {
                 problems.append("pg_restore --list: \(Self.reason(error))")
@@ -217,14 +211,8 @@ public struct LogicalBackup: Sendable {
         } else {
             problems.append("\(backup.location) is missing")
         }
-        if let newest = try await store.newest(kind: "logical"), let finished = newest.finishedAt {
-            let allowed = TimeInterval(configuration.intervalHours * 2 * 3600)
-            if now.timeIntervalSince(finished) > allowed {
-                problems.append(
-                    "the newest logical backup finished \(Int(now.timeIntervalSince(finished) / 3600)) h ago; the policy allows \(configuration.intervalHours * 2) h"
-                )
-            }
-        }
+        let newest = id == nil ? backup : try await store.newest(kind: "logical")
+        if let overdue = configuration.overdueBackup(finishedAt: newest?.finishedAt, now: now) { problems.append(overdue) }
         let passed = problems.isEmpty
         try await store.recordVerification(
             backup.id,
@@ -278,11 +266,8 @@ public struct LogicalBackup: Sendable {
     ///   is not a successful logical one. A drill that runs and fails is a result, not an error.
     public func drill(id: Int64? = nil) async throws -> Drill {
         let store = BackupStore(pool: pool)
-        let chosen: BackupRecord? = if let id { try await store.record(id) } else { try await store.newest(kind: "logical") }
-        guard let backup = chosen else {
-            throw StrataError(.notFound, "No logical backup has been taken yet; run `strata backup create --type logical`.")
-        }
-        guard backup.kind == "logical", backup.status == "succeeded" else {
+        let backup = try await chosen(id, store: store)
+        guard backup.status == "succeeded" else {
             throw StrataError(
                 .invalidValue,
                 "Backup \(backup.id) is a \(backup.status) \(backup.kind) backup; a drill restores a successful logical one."
@@ -297,7 +282,8 @@ public struct LogicalBackup: Sendable {
         let manifest = try await store.manifest(backup.id)
         if manifest == nil { problems.append("backup \(backup.id) has no manifest to compare with") }
         do {
-            let restored = try await restore(file: backup.location, into: scratch)
+            let tools = try await locateTools().tools
+            let restored = try await restore(file: backup.location, into: scratch, tools: tools)
             restoreSeconds = restored.duration.secondsDouble
             let copyURL = pool.url.with(database: scratch)
             let copy = PostgresPool(url: copyURL, configuration: .init(poolSize: 1, maxOverflow: 0), logger: logger)
@@ -310,8 +296,7 @@ public struct LogicalBackup: Sendable {
                 compared = expected.count
                 differing = Set(expected.keys).union(actual.keys).filter { expected[$0] != actual[$0] }.sorted()
             }
-            let server = try await serverVersion()
-            if let amcheck = try DumpTools.locate(in: configuration.toolsDirectory, serverMajor: server.major).pgAmcheck {
+            if let amcheck = tools.pgAmcheck {
                 do {
                     _ = try await ChildProcess.run(
                         amcheck,
@@ -382,6 +367,25 @@ public struct LogicalBackup: Sendable {
     }
 
     // MARK: Helpers
+
+    /// The backup `id` names, or the newest successful logical one.
+    /// - Throws: `not_found` when there is none; `invalid_value` for one that is not logical.
+    private func chosen(_ id: Int64?, store: BackupStore) async throws -> BackupRecord {
+        let found: BackupRecord? = if let id { try await store.record(id) } else { try await store.newest(kind: "logical") }
+        guard let backup = found else {
+            throw StrataError(.notFound, "No logical backup has been taken yet; run `strata backup create --type logical`.")
+        }
+        guard backup.kind == "logical" else {
+            throw StrataError(.invalidValue, "Backup \(backup.id) is a \(backup.kind) backup; only logical backups are checked and drilled yet.")
+        }
+        return backup
+    }
+
+    /// The server's version and the tools that can dump and restore it.
+    private func locateTools() async throws -> (server: (text: String, major: Int), tools: DumpTools) {
+        let server = try await serverVersion()
+        return (server, try DumpTools.locate(in: configuration.toolsDirectory, serverMajor: server.major))
+    }
 
     /// The server's version: its text (`15.18 (Debian …)`) and major number.
     func serverVersion() async throws -> (text: String, major: Int) {
