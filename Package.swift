@@ -194,6 +194,23 @@ let package = Package(
             resources: [.copy("Resources/Migrations"), .copy("Resources/openapi.json")],
             swiftSettings: strictSettings
         ),
+        // Anomaly-disposal platform (seed 000): lines, anomalies, fixes and cases, scoped users.
+        .target(
+            name: "Factory",
+            dependencies: [
+                "StrataCore",
+                "StrataEvents",
+                "StrataPostgres",
+                "StrataHTTP",
+                "StrataSecurity",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Resources/Migrations"), .copy("Resources/openapi.json")],
+            swiftSettings: strictSettings
+        ),
         // Workflow automation store (seed 004): versioned workflows, executions run by leased workers.
         .target(
             name: "Workflows",
@@ -218,6 +235,7 @@ let package = Package(
                 "SimJobs",
                 "WorkOrders",
                 "Workflows",
+                "Factory",
                 "StrataEvents",
                 "StrataRedis",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -370,6 +388,23 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "FactoryTests",
+            dependencies: [
+                "Factory",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                "StrataCore",
+                "StrataPostgres",
+                "StrataHTTP",
+                "StrataTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,3 +1,4 @@
+import Factory
 import Foundation
 public import Hummingbird
 public import Logging
@@ -21,6 +22,7 @@ public enum StrataApplication {
         SimJobsModule.self,
         WorkOrdersModule.self,
         WorkflowsModule.self,
+        FactoryModule.self,
     ]
 
     /// Every module of the server with default settings.

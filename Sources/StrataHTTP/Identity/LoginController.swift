@@ -86,6 +86,7 @@ public struct LoginController: Sendable {
             throw StrataError(.unauthenticated, "The login or the password is wrong.")
         }
         let (token, claims) = issuer.issue(for: user.principal, app: app)
+        try await directory.signedIn(user.principal)
         context.audit.actor = user.principal.actor
         return Token(token: token, expiresAt: claims.expiresAt)
     }

@@ -14,6 +14,13 @@ public import StrataCore
 public protocol UserDirectory: Sendable {
     /// The user with this login, or `nil` when there is none.
     func credentials(forLogin login: String) async throws -> UserCredentials?
+    /// Called once the user signed in (password right, account active): where a directory
+    /// stamps the user's last sign-in. The default does nothing.
+    func signedIn(_ principal: Principal) async throws
+}
+
+extension UserDirectory {
+    public func signedIn(_ principal: Principal) async throws {}
 }
 
 /// A user as the login needs them.

@@ -49,6 +49,10 @@ extension StrataError {
             (code, message) = (.databaseUnavailable, "The database is shutting down or starting; retry shortly.")
         case _ where sqlState.hasPrefix("08"):
             (code, message) = (.databaseUnavailable, "The connection to the database failed; retry shortly.")
+        case "42501":
+            // A row-level security policy's WITH CHECK (a row written outside the caller's
+            // scope), or a privilege the scoped role lacks.
+            (code, message) = (.forbidden, "This is outside what you may change.")
         case "42P01", "3F000":
             (code, message) = (.notReady, "A table or schema this needs does not exist; apply the migrations (`strata migrate up`).")
         case _ where sqlState.hasPrefix("22"):

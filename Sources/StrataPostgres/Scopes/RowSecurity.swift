@@ -1,0 +1,112 @@
+public import Logging
+public import PostgresNIO
+public import StrataCore
+
+/// Row-level security for an app's tables: the one way an app whose callers are limited to some
+/// rows (a factory user to their lines) runs its statements.
+///
+/// The app's migration creates a NOLOGIN role, grants it the app's tables and puts PostgreSQL
+/// row-level security policies on them that compare each row with the transaction's settings
+/// `<app>.<scope>` (`factory.line_ids`): `*` for no limit, otherwise the allowed values joined
+/// by commas. ``transaction(on:for:readOnly:_:)`` opens a transaction, becomes that role and
+/// sets the caller's scopes, so the statements inside — written without any scope filter — see
+/// and write only the caller's rows. A statement that forgets the scope cannot leak; a
+/// connection that was never scoped reaches no row at all (an unset setting matches nothing).
+/// Inserting or moving a row outside the scope fails the policy's `WITH CHECK` and is answered
+/// `forbidden` (403).
+///
+/// The change's record (outbox, audit, jobs) is written after the role is reset, as the
+/// platform's own role.
+///
+/// ```swift
+/// let security = RowSecurity(role: "strata_factory_scoped", settingPrefix: "factory", scopes: ["factory_ids", "line_ids"])
+/// let anomaly = try await security.transaction(on: pool, for: caller) { connection in
+///     let anomaly = try await store.insert(new, on: connection)           // checked by the policy
+///     return (anomaly, change(anomaly))                                   // recorded by ChangeLog
+/// }
+/// ```
+public struct RowSecurity: Sendable {
+    /// The role the app's statements run as (created by the app's migration).
+    public let role: String
+    /// The settings' prefix (the app's name): scope `line_ids` is setting `<prefix>.line_ids`.
+    public let settingPrefix: String
+    /// The scope names the policies read.
+    public let scopes: [String]
+
+    public init(role: String, settingPrefix: String, scopes: [String]) {
+        precondition(Self.isIdentifier(role) && Self.isIdentifier(settingPrefix) && scopes.allSatisfy(Self.isIdentifier))
+        self.role = role
+        self.settingPrefix = settingPrefix
+        self.scopes = scopes
+    }
+
+    /// The setting's value for one scope: `*` when unlimited, else the values joined by commas
+    /// (a value holding a comma or a `*` could only widen the scope, so it is left out).
+    static func settingValue(_ values: [String]?) -> String {
+        guard let values else { return "*" }
+        return values.filter { !$0.contains(",") && !$0.contains("*") && !$0.isEmpty }.joined(separator: ",")
+    }
+
+    static func isIdentifier(_ text: String) -> Bool {
+        !text.isEmpty && text.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
+    }
+
+    /// The statement that makes a connection's transaction the caller's: the role and one
+    /// setting per scope, all local to the transaction.
+    func scopeStatement(for scopes: [String: [String]]) -> PostgresQuery {
+        var sql = "SELECT set_config('role', $1, true)"
+        var bindings = PostgresBindings(capacity: self.scopes.count + 1)
+        bindings.append(role)
+        for (index, scope) in self.scopes.enumerated() {
+            sql += ", set_config('\(settingPrefix).\(scope)', $\(index + 2), true)"
+            bindings.append(Self.settingValue(scopes[scope]))
+        }
+        return PostgresQuery(unsafeSQL: sql, binds: bindings)
+    }
+
+    /// Makes the rest of the connection's transaction the caller's (see the type). Use it in a
+    /// transaction the app opened itself; ``reset(_:logger:)`` ends it.
+    public func apply(_ scopes: [String: [String]], on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.run(scopeStatement(for: scopes), logger: logger)
+    }
+
+    /// Ends the scoped part of a transaction: back to the session's own role, scopes cleared.
+    public func reset(_ connection: PostgresConnection, logger: Logger) async throws {
+        var sql = "SELECT set_config('role', 'none', true)"
+        for scope in scopes { sql += ", set_config('\(settingPrefix).\(scope)', '', true)" }
+        try await connection.run(PostgresQuery(unsafeSQL: sql), logger: logger)
+    }
+
+    /// Runs `body` in one transaction as the caller's scope, then records the change it returns
+    /// (``ChangeLog``) as the platform; returns the body's result.
+    /// - Throws: `forbidden` when a row written falls outside the scope; what the body throws.
+    public func transaction<Result: Sendable>(
+        on pool: PostgresPool,
+        for caller: Caller,
+        logger: Logger,
+        _ body: @Sendable (PostgresConnection) async throws -> (Result, Change?)
+    ) async throws -> Result {
+        try await pool.withTransaction { connection in
+            try await apply(caller.scopes, on: connection, logger: logger)
+            let (result, change) = try await body(connection)
+            try await reset(connection, logger: logger)
+            if let change { try await ChangeLog.record(change, by: caller, on: connection, logger: logger) }
+            return result
+        }
+    }
+
+    /// Runs a read in one read-only transaction as the caller's scope.
+    public func read<Result: Sendable>(
+        on pool: PostgresPool,
+        for scopes: [String: [String]],
+        logger: Logger,
+        _ body: @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        try await pool.withTransaction(readOnly: true) { connection in
+            try await apply(scopes, on: connection, logger: logger)
+            let result = try await body(connection)
+            try await reset(connection, logger: logger)
+            return result
+        }
+    }
+}

@@ -1,0 +1,137 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import Logging
+import PostgresNIO
+import StrataCore
+import StrataHTTP
+import StrataPostgres
+import StrataTestSupport
+import Testing
+
+@testable import Factory
+
+@Suite struct ScopeTests {
+    typealias H = FactoryHarness
+
+    /// Two anomalies, one per line, made by the unscoped key; their ids.
+    static func anomalies(_ client: any TestClientProtocol, _ headers: HTTPFields) async throws -> (l1: String, l2: String) {
+        let l1 = try await H.expect(client, .post, "/api/factory/anomalies", headers, H.anomaly(line: "L1", station: "S1"), .created)
+        let l2 = try await H.expect(client, .post, "/api/factory/anomalies", headers, H.anomaly(line: "L2", station: "S2"), .created)
+        return (try #require(l1["anomaly_id"]?.stringValue), try #require(l2["anomaly_id"]?.stringValue))
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func theRepositoryReachesOnlyTheScopedLinesWithoutAnyFilterOfItsOwn() async throws {
+        try await H.withApp { client, headers, database in
+            _ = try await Self.anomalies(client, headers)
+            let store = AnomalyStore(logger: TestPostgres.logger)
+            let security = FactoryScope.security
+            let filter = AnomalyStore.Filter()
+
+            let scoped = try await security.read(on: database.pool, for: [FactoryScope.lines: ["L1"]], logger: store.logger) { connection in
+                try await store.anomalies(filter, limit: 50, cursor: nil, on: connection).items
+            }
+            #expect(scoped.map(\.lineID) == ["L1"])
+            let byFactory = try await security.read(on: database.pool, for: [FactoryScope.factories: ["F2"]], logger: store.logger) { connection in
+                try await store.anomalies(filter, limit: 50, cursor: nil, on: connection).items
+            }
+            #expect(byFactory.map(\.lineID) == ["L2"])
+            let everything = try await security.read(on: database.pool, for: [:], logger: store.logger) { connection in
+                try await store.anomalies(filter, limit: 50, cursor: nil, on: connection).items
+            }
+            #expect(everything.count == 2)
+
+            // The scoped role with no scope set reaches nothing: forgetting the scope cannot leak.
+            let unset = try await database.pool.withTransaction { connection in
+                try await connection.run("SET LOCAL ROLE strata_factory_scoped", logger: store.logger)
+                return try await store.anomalies(filter, limit: 50, cursor: nil, on: connection).items
+            }
+            #expect(unset.isEmpty)
+
+            // Writing another line's row is refused by the policy, whatever the statement says.
+            let caller = Caller(actor: "user:l1", name: "l1", scopes: [FactoryScope.lines: ["L1"]])
+            let refused = await #expect(throws: StrataError.self) {
+                try await security.transaction(on: database.pool, for: caller, logger: store.logger) { connection in
+                    try await connection.run(
+                        """
+                        INSERT INTO factory.anomalies (anomaly_id, factory_id, line_id, defect_type, severity, detected_at, created_by)
+                        VALUES (\(UUID.v7()), 'F2', 'L2', 'crack', 'low', now(), 'test')
+                        """,
+                        logger: store.logger
+                    )
+                    return ((), nil as Change?)
+                }
+            }
+            #expect(refused?.code == .forbidden)
+            let moved = await #expect(throws: StrataError.self) {
+                try await security.transaction(on: database.pool, for: caller, logger: store.logger) { connection in
+                    try await connection.run("UPDATE factory.production_lines SET factory_id = 'F2' WHERE line_id = 'L1'", logger: store.logger)
+                    return ((), nil as Change?)
+                }
+            }
+            #expect(moved != nil)
+            #expect(try await H.count(database, "SELECT count(*) FROM factory.anomalies") == 2)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aSignedInUserScopedToALineSeesAndChangesOnlyItsRows() async throws {
+        try await H.withApp { client, headers, database in
+            let (l1, l2) = try await Self.anomalies(client, headers)
+            try await H.expect(
+                client,
+                .post,
+                "/api/factory/users",
+                headers,
+                [
+                    "user_id": .string("u-li"), "username": .string("Li Wei"), "password": .string("correct horse battery"),
+                    "role": .string("engineer"), "factory_ids": .array([.string("F1")]), "line_ids": .array([.string("L1")]),
+                    "email": .string("li@example.com"),
+                ],
+                .created
+            )
+            try await H.expect(
+                client,
+                .post,
+                "/api/factory/users",
+                headers,
+                ["user_id": .string("u-bad"), "username": .string("x"), "password": .string("short")],
+                .unprocessableContent
+            )
+            try await H.expect(client, .post, "/api/factory/login", [.contentType: "application/json"], ["login": .string("li wei"), "password": .string("wrong one!")], .unauthorized)
+            let signedIn = try await H.expect(
+                client,
+                .post,
+                "/api/factory/login",
+                [.contentType: "application/json"],
+                ["login": .string("LI@example.com"), "password": .string("correct horse battery")]
+            )
+            let token = try #require(signedIn["token"]?.stringValue)
+            let user: HTTPFields = [.authorization: "Bearer \(token)", .contentType: "application/json"]
+            #expect(try await H.count(database, "SELECT count(*) FROM factory.users WHERE user_id = 'u-li' AND last_login_at IS NOT NULL") == 1)
+
+            // Reads: only L1; L2's rows are not found.
+            let list = try await H.expect(client, .get, "/api/factory/anomalies", user)
+            #expect(list["items"]?.arrayValue?.compactMap { $0["line_id"]?.stringValue } == ["L1"])
+            try await H.expect(client, .get, "/api/factory/anomalies/\(l1)", user)
+            try await H.expect(client, .get, "/api/factory/anomalies/\(l2)", user, nil, .notFound)
+            try await H.expect(client, .get, "/api/factory/anomalies/\(l2)/history", user, nil, .notFound)
+            try await H.expect(client, .get, "/api/factory/lines/L2", user, nil, .notFound)
+            try await H.expect(client, .get, "/api/factory/lines/L2/stations", user, nil, .notFound)
+            let lines = try await H.expect(client, .get, "/api/factory/lines", user)
+            #expect(lines["items"]?.arrayValue?.compactMap { $0["line_id"]?.stringValue } == ["L1"])
+
+            // Writes: reporting on L2 is 403, changing L2's anomaly is 404; nothing is written.
+            let outside = try await H.expect(client, .post, "/api/factory/anomalies", user, H.anomaly(line: "L2", station: "S2"), .forbidden)
+            #expect(outside["code"] == .string("forbidden"))
+            try await H.expect(client, .post, "/api/factory/anomalies/\(l2)/transition", user, ["status": .string("diagnosing")], .notFound)
+            try await H.expect(client, .post, "/api/factory/anomalies/\(l1)/transition", user, ["status": .string("diagnosing")])
+            #expect(try await H.count(database, "SELECT count(*) FROM factory.anomalies") == 2)
+            #expect(try await H.count(database, "SELECT count(*) FROM factory.anomalies WHERE status = 'open'") == 1)
+            // An engineer manages no lines or users.
+            try await H.expect(client, .post, "/api/factory/lines", user, ["line_id": .string("L3"), "line_name": .string("x"), "factory_id": .string("F1")], .forbidden)
+            try await H.expect(client, .get, "/api/factory/users", user, nil, .forbidden)
+        }
+    }
+}
