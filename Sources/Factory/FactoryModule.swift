@@ -48,7 +48,7 @@ public struct FactoryModule: ConfigurableModule {
         if let tokens = environment.tokens {
             LoginController(
                 app: name,
-                directory: users.directory,
+                directory: FactoryUserDirectory(users: users),
                 issuer: tokens,
                 revocations: environment.revocations,
                 limiter: environment.limiter

@@ -21,15 +21,36 @@ import Testing
             let id = try #require(created["anomaly_id"]?.stringValue)
 
             // A station of another line, an unknown line: 422, nothing written.
-            let wrongStation = try await H.expect(client, .post, "/api/factory/anomalies", headers, H.anomaly(line: "L1", station: "S2"), .unprocessableContent)
+            let wrongStation = try await H.expect(
+                client,
+                .post,
+                "/api/factory/anomalies",
+                headers,
+                H.anomaly(line: "L1", station: "S2"),
+                .unprocessableContent
+            )
             #expect(wrongStation["code"] == .string("invalid_reference"))
             try await H.expect(client, .post, "/api/factory/anomalies", headers, H.anomaly(line: "L9", station: nil), .unprocessableContent)
             #expect(try await H.count(database, "SELECT count(*) FROM factory.anomalies") == 1)
 
             // An illegal transition names the allowed next states.
-            let refused = try await H.expect(client, .post, "/api/factory/anomalies/\(id)/transition", headers, ["status": .string("cancelled"), "reason": .string("")], .unprocessableContent)
+            let refused = try await H.expect(
+                client,
+                .post,
+                "/api/factory/anomalies/\(id)/transition",
+                headers,
+                ["status": .string("cancelled"), "reason": .string("")],
+                .unprocessableContent
+            )
             #expect(refused["code"] == .string("validation_failed"))
-            let skip = try await H.expect(client, .post, "/api/factory/anomalies/\(id)/transition", headers, ["status": .string("solution_pending")], .conflict)
+            let skip = try await H.expect(
+                client,
+                .post,
+                "/api/factory/anomalies/\(id)/transition",
+                headers,
+                ["status": .string("solution_pending")],
+                .conflict
+            )
             #expect(skip["code"] == .string("transition_refused"))
             try await H.expect(client, .post, "/api/factory/anomalies/\(id)/close", headers, nil, .conflict)
 
@@ -82,7 +103,14 @@ import Testing
             #expect(workOrder["status"] == .string("pending"))
             #expect(try await H.expect(client, .get, "/api/factory/anomalies/\(id)", headers)["anomaly"]?["status"] == .string("executing"))
 
-            try await H.expect(client, .post, "/api/factory/work-orders/\(orderID)/complete", headers, ["execution_result": .string("success")], .conflict)
+            try await H.expect(
+                client,
+                .post,
+                "/api/factory/work-orders/\(orderID)/complete",
+                headers,
+                ["execution_result": .string("success")],
+                .conflict
+            )
             let started = try await H.expect(client, .post, "/api/factory/work-orders/\(orderID)/start", headers)
             #expect(started["started_at"] != nil && started["status"] == .string("in_progress"))
             try await H.expect(client, .post, "/api/factory/work-orders/\(orderID)/complete", headers, [:], .unprocessableContent)
@@ -97,7 +125,14 @@ import Testing
             #expect(try await H.expect(client, .get, "/api/factory/anomalies/\(id)", headers)["anomaly"]?["status"] == .string("verifying"))
 
             // Closing needs a root cause and a verified result.
-            let unverified = try await H.expect(client, .post, "/api/factory/anomalies/\(id)/close", headers, ["root_cause": .string("Worn nozzle")], .conflict)
+            let unverified = try await H.expect(
+                client,
+                .post,
+                "/api/factory/anomalies/\(id)/close",
+                headers,
+                ["root_cause": .string("Worn nozzle")],
+                .conflict
+            )
             #expect(unverified["code"] == .string("transition_refused"))
             try await H.expect(client, .post, "/api/factory/work-orders/\(orderID)/verify", headers, ["accepted": .bool(true)])
             try await H.expect(client, .post, "/api/factory/anomalies/\(id)/close", headers, [:], .conflict)
@@ -150,7 +185,9 @@ import Testing
             var stale = headers
             stale[.ifMatch] = "\"1\""
             try await H.expect(client, .patch, "/api/factory/anomalies/\(id)", stale, ["severity": .string("low")], .preconditionFailed)
-            #expect(try await H.count(database, "SELECT count(*) FROM factory.audit_logs WHERE action = 'reopen' AND resource_id = lower('\(id)')") == 1)
+            #expect(
+                try await H.count(database, "SELECT count(*) FROM factory.audit_logs WHERE action = 'reopen' AND resource_id = lower('\(id)')") == 1
+            )
             #expect(try await H.count(database, "SELECT count(*) FROM strata.outbox WHERE app = 'factory' AND kind = 'anomaly.reopened'") == 1)
         }
     }
@@ -158,7 +195,9 @@ import Testing
     @Test(.timeLimit(.minutes(2)))
     func aFailedWorkOrderSendsTheAnomalyBackForAnotherSolutionAndCancellingEndsItsOrder() async throws {
         try await H.withApp { client, headers, database in
-            let id = try #require(try await H.expect(client, .post, "/api/factory/anomalies", headers, H.anomaly(), .created)["anomaly_id"]?.stringValue)
+            let id = try #require(
+                try await H.expect(client, .post, "/api/factory/anomalies", headers, H.anomaly(), .created)["anomaly_id"]?.stringValue
+            )
             try await H.expect(client, .post, "/api/factory/anomalies/\(id)/transition", headers, ["status": .string("diagnosing")])
             let solution = try await H.expect(
                 client,
@@ -172,7 +211,8 @@ import Testing
             try await H.expect(client, .post, "/api/factory/solutions/\(solutionID)/adopt", headers)
             let order = ["order_type": JSONValue.string("adjustment")]
             let first = try #require(
-                try await H.expect(client, .post, "/api/factory/solutions/\(solutionID)/work-orders", headers, order, .created)["order_id"]?.stringValue
+                try await H.expect(client, .post, "/api/factory/solutions/\(solutionID)/work-orders", headers, order, .created)["order_id"]?
+                    .stringValue
             )
             try await H.expect(client, .post, "/api/factory/work-orders/\(first)/start", headers)
             let failed = try await H.expect(client, .post, "/api/factory/work-orders/\(first)/fail", headers, ["notes": .string("No effect")])
@@ -182,9 +222,16 @@ import Testing
             // Adopted again, a second order; cancelling the anomaly cancels it.
             try await H.expect(client, .post, "/api/factory/solutions/\(solutionID)/adopt", headers)
             let second = try #require(
-                try await H.expect(client, .post, "/api/factory/solutions/\(solutionID)/work-orders", headers, order, .created)["order_id"]?.stringValue
+                try await H.expect(client, .post, "/api/factory/solutions/\(solutionID)/work-orders", headers, order, .created)["order_id"]?
+                    .stringValue
             )
-            let cancelled = try await H.expect(client, .post, "/api/factory/anomalies/\(id)/transition", headers, ["status": .string("cancelled"), "reason": .string("Line retired")])
+            let cancelled = try await H.expect(
+                client,
+                .post,
+                "/api/factory/anomalies/\(id)/transition",
+                headers,
+                ["status": .string("cancelled"), "reason": .string("Line retired")]
+            )
             #expect(cancelled["status"] == .string("cancelled"))
             #expect(try await H.expect(client, .get, "/api/factory/work-orders/\(second)", headers)["status"] == .string("cancelled"))
             try await H.expect(client, .post, "/api/factory/anomalies/\(id)/transition", headers, ["status": .string("diagnosing")], .conflict)

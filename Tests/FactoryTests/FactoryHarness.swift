@@ -31,7 +31,14 @@ enum FactoryHarness {
     /// Lines L1 (factory F1, station S1) and L2 (factory F2, station S2).
     static func seedPlant(_ client: any TestClientProtocol, _ headers: HTTPFields) async throws {
         for (line, factory, station) in [("L1", "F1", "S1"), ("L2", "F2", "S2")] {
-            try await expect(client, .post, "/api/factory/lines", headers, ["line_id": .string(line), "line_name": .string("Line \(line)"), "factory_id": .string(factory)], .created)
+            try await expect(
+                client,
+                .post,
+                "/api/factory/lines",
+                headers,
+                ["line_id": .string(line), "line_name": .string("Line \(line)"), "factory_id": .string(factory)],
+                .created
+            )
             try await expect(
                 client,
                 .post,
@@ -54,7 +61,12 @@ enum FactoryHarness {
         _ status: HTTPResponse.Status = .ok,
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws -> Object {
-        try await client.execute(uri: uri, method: method, headers: headers, body: body.map { ByteBuffer(bytes: Array(JSONValue.object($0).text.utf8)) }) {
+        try await client.execute(
+            uri: uri,
+            method: method,
+            headers: headers,
+            body: body.map { ByteBuffer(bytes: Array(JSONValue.object($0).text.utf8)) }
+        ) {
             response in
             let object = json(response)
             #expect(response.status == status, "\(method) \(uri): \(object)", sourceLocation: sourceLocation)

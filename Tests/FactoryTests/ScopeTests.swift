@@ -99,7 +99,14 @@ import Testing
                 ["user_id": .string("u-bad"), "username": .string("x"), "password": .string("short")],
                 .unprocessableContent
             )
-            try await H.expect(client, .post, "/api/factory/login", [.contentType: "application/json"], ["login": .string("li wei"), "password": .string("wrong one!")], .unauthorized)
+            try await H.expect(
+                client,
+                .post,
+                "/api/factory/login",
+                [.contentType: "application/json"],
+                ["login": .string("li wei"), "password": .string("wrong one!")],
+                .unauthorized
+            )
             let signedIn = try await H.expect(
                 client,
                 .post,
@@ -130,7 +137,14 @@ import Testing
             #expect(try await H.count(database, "SELECT count(*) FROM factory.anomalies") == 2)
             #expect(try await H.count(database, "SELECT count(*) FROM factory.anomalies WHERE status = 'open'") == 1)
             // An engineer manages no lines or users.
-            try await H.expect(client, .post, "/api/factory/lines", user, ["line_id": .string("L3"), "line_name": .string("x"), "factory_id": .string("F1")], .forbidden)
+            try await H.expect(
+                client,
+                .post,
+                "/api/factory/lines",
+                user,
+                ["line_id": .string("L3"), "line_name": .string("x"), "factory_id": .string("F1")],
+                .forbidden
+            )
             try await H.expect(client, .get, "/api/factory/users", user, nil, .forbidden)
         }
     }

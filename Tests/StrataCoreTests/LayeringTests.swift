@@ -17,7 +17,7 @@ import Testing
 
     static let http: Set<String> = ["StrataHTTP", "Hummingbird", "HummingbirdCore", "HTTPTypes", "StrataServer"]
 
-    @Test(arguments: ["SimJobs", "WorkOrders"])
+    @Test(arguments: ["SimJobs", "WorkOrders", "Workflows", "Factory"])
     func anAppsServicesAndRepositoriesImportNoHTTPModule(app: String) throws {
         let files = try Self.imports(under: app)
         #expect(files.count > 10, "the app's sources were found")

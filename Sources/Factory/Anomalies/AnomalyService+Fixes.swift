@@ -162,8 +162,20 @@ extension AnomalyService {
             try anomaly.status.checkTransition(to: .executing)
             let order = try await store.insertWorkOrder(draft, id: UUID.v7(), solution: solution, createdBy: caller.actor, on: connection)
             let moved = try await store.setStatus(anomaly.anomalyID, to: .executing, on: connection)
-            var change = try Self.statusChange(moved, from: anomaly.status, reason: "work order opened", adding: Change(events: [try Self.event(order, "work_order.created")]))
-            change.audit = AuditRecord(app: "factory", actor: nil, action: "create", resourceType: "work_order", resourceID: Self.key(order.orderID), responseStatus: 201)
+            var change = try Self.statusChange(
+                moved,
+                from: anomaly.status,
+                reason: "work order opened",
+                adding: Change(events: [try Self.event(order, "work_order.created")])
+            )
+            change.audit = AuditRecord(
+                app: "factory",
+                actor: nil,
+                action: "create",
+                resourceType: "work_order",
+                resourceID: Self.key(order.orderID),
+                responseStatus: 201
+            )
             return (order, change)
         }
     }
@@ -211,8 +223,8 @@ extension AnomalyService {
             var next: AnomalyStatus?
             switch target {
             case .completed: next = .verifying
-            case .failed, .cancelled where anomaly.status == .executing: next = .solutionPending
-            default: next = nil
+            case .failed, .cancelled: next = anomaly.status == .executing ? .solutionPending : nil
+            case .pending, .inProgress: next = nil
             }
             if let next, anomaly.status.allows(next) {
                 if next == .solutionPending { try await store.clearAdoption(of: anomaly.anomalyID, on: connection) }
@@ -261,7 +273,13 @@ extension AnomalyService {
     }
 
     /// Work orders in scope, newest first.
-    public func workOrders(line: String?, status: WorkOrderStatus?, limit: Int, cursor: Cursor?, scopes: [String: [String]]) async throws
+    public func workOrders(
+        line: String?,
+        status: WorkOrderStatus?,
+        limit: Int,
+        cursor: Cursor?,
+        scopes: [String: [String]]
+    ) async throws
         -> Page<WorkOrder>
     {
         let store = store
@@ -314,7 +332,9 @@ extension AnomalyService {
         if let value = draft.expectedLoss, !(0...999_999_999_999).contains(value) {
             errors.append(.init(field: "expected_loss", reason: "must be 0 to 999999999999"))
         }
-        if let value = draft.roi, !(-99_999_999...99_999_999).contains(value) { errors.append(.init(field: "roi", reason: "must be -99999999 to 99999999")) }
+        if let value = draft.roi, !(-99_999_999...99_999_999).contains(value) {
+            errors.append(.init(field: "roi", reason: "must be -99999999 to 99999999"))
+        }
         if let value = draft.simulationResult, value.text.utf8.count > 1 << 20 {
             errors.append(.init(field: "simulation_result", reason: "at most 1 MiB of JSON"))
         }
@@ -323,7 +343,9 @@ extension AnomalyService {
 
     static func check(_ draft: WorkOrderDraft) throws {
         var errors: [StrataError.FieldError] = []
-        if let user = draft.responsibleUserID, !FactoryScope.isPlantID(user) { errors.append(.init(field: "responsible_user_id", reason: PlantService.idRule)) }
+        if let user = draft.responsibleUserID, !FactoryScope.isPlantID(user) {
+            errors.append(.init(field: "responsible_user_id", reason: PlantService.idRule))
+        }
         if let text = draft.instructions, text.textLength > 10_000 { errors.append(.init(field: "instructions", reason: "at most 10000 characters")) }
         if let value = draft.estimatedDurationHours, !(0...99_999).contains(value) {
             errors.append(.init(field: "estimated_duration_hours", reason: "must be 0 to 99999"))

@@ -102,7 +102,14 @@ public struct AnomalyService: Sendable {
             case assignedTo = "assigned_to"
         }
 
-        public init(lineID: String, stationID: String? = nil, defectType: String, severity: Severity, description: String? = nil, detectedAt: Date? = nil) {
+        public init(
+            lineID: String,
+            stationID: String? = nil,
+            defectType: String,
+            severity: Severity,
+            description: String? = nil,
+            detectedAt: Date? = nil
+        ) {
             self.lineID = lineID
             self.stationID = stationID
             self.defectType = defectType
@@ -173,7 +180,9 @@ public struct AnomalyService: Sendable {
     /// Checks an edit's fields (before its `If-Match`).
     public func precheck(_ patch: Patch) throws {
         var errors: [StrataError.FieldError] = []
-        if let text = patch.defectType, !(1...100).contains(text.textLength) { errors.append(.init(field: "defect_type", reason: "must be 1 to 100 characters")) }
+        if let text = patch.defectType, !(1...100).contains(text.textLength) {
+            errors.append(.init(field: "defect_type", reason: "must be 1 to 100 characters"))
+        }
         for (field, text) in [("description", patch.description), ("root_cause", patch.rootCause)] {
             if let text, text.textLength > 10_000 { errors.append(.init(field: field, reason: "at most 10000 characters")) }
         }
@@ -327,7 +336,9 @@ public struct AnomalyService: Sendable {
                     ),
                     on: connection
                 )
-                change.events.append(try OutboxEvent(app: "factory", aggregateType: "case", aggregateID: Self.key(entry.caseID), kind: "case.filed", payload: entry))
+                change.events.append(
+                    try OutboxEvent(app: "factory", aggregateType: "case", aggregateID: Self.key(entry.caseID), kind: "case.filed", payload: entry)
+                )
                 filed = entry
             }
             return (Closed(anomaly: anomaly, fileCase: filed), change)
@@ -373,7 +384,9 @@ public struct AnomalyService: Sendable {
         if let text = draft.problemDescription, !(1...10_000).contains(text.textLength) {
             errors.append(.init(field: "case.problem_description", reason: "must be 1 to 10000 characters"))
         }
-        if let text = draft.lessonsLearned, text.textLength > 10_000 { errors.append(.init(field: "case.lessons_learned", reason: "at most 10000 characters")) }
+        if let text = draft.lessonsLearned, text.textLength > 10_000 {
+            errors.append(.init(field: "case.lessons_learned", reason: "at most 10000 characters"))
+        }
         if let tags = draft.tags, tags.count > 32 || tags.contains(where: { !(1...50).contains($0.textLength) }) {
             errors.append(.init(field: "case.tags", reason: "at most 32 tags of 1 to 50 characters"))
         }
@@ -428,7 +441,13 @@ public struct AnomalyService: Sendable {
 
     /// A status change's record: its event, audit entry and history row, after what `change`
     /// already holds.
-    static func statusChange(_ anomaly: Anomaly, from previous: AnomalyStatus, reason: String?, adding change: Change, kind: String? = nil) throws
+    static func statusChange(
+        _ anomaly: Anomaly,
+        from previous: AnomalyStatus,
+        reason: String?,
+        adding change: Change,
+        kind: String? = nil
+    ) throws
         -> Change
     {
         var record = try Self.change(anomaly, kind ?? "anomaly.\(anomaly.status.rawValue)", action: "transition", status: 200)

@@ -126,7 +126,13 @@ struct AnomalyStore: Sendable {
 
     // MARK: Solutions
 
-    func insertSolution(_ draft: AnomalyService.SolutionDraft, id: UUID, anomaly: Anomaly, createdBy: String, on connection: PostgresConnection)
+    func insertSolution(
+        _ draft: AnomalyService.SolutionDraft,
+        id: UUID,
+        anomaly: Anomaly,
+        createdBy: String,
+        on connection: PostgresConnection
+    )
         async throws -> Solution
     {
         let rows = try await connection.run(
@@ -197,7 +203,13 @@ struct AnomalyStore: Sendable {
 
     // MARK: Work orders
 
-    func insertWorkOrder(_ draft: AnomalyService.WorkOrderDraft, id: UUID, solution: Solution, createdBy: String, on connection: PostgresConnection)
+    func insertWorkOrder(
+        _ draft: AnomalyService.WorkOrderDraft,
+        id: UUID,
+        solution: Solution,
+        createdBy: String,
+        on connection: PostgresConnection
+    )
         async throws -> WorkOrder
     {
         let rows = try await connection.run(
@@ -228,7 +240,13 @@ struct AnomalyStore: Sendable {
     }
 
     /// Work orders newest first, a page at a time.
-    func workOrders(line: String?, status: WorkOrderStatus?, limit: Int, cursor: Cursor?, on connection: PostgresConnection) async throws
+    func workOrders(
+        line: String?,
+        status: WorkOrderStatus?,
+        limit: Int,
+        cursor: Cursor?,
+        on connection: PostgresConnection
+    ) async throws
         -> Page<WorkOrder>
     {
         let position = try NewestFirst<UUID>(after: cursor)

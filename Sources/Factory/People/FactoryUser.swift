@@ -67,6 +67,9 @@ public struct FactoryUser: Sendable, Codable, Equatable {
         lastLoginAt = try columns["last_login_at"].decode(Date?.self)
     }
 
+    /// The start of a signed-in user's principal id (then the user id).
+    static let principalPrefix = "factory-user:"
+
     /// Who the user is once signed in: the role's permissions and their own `factory.…` ones,
     /// limited to their factories and lines.
     public var principal: Principal {
@@ -74,6 +77,6 @@ public struct FactoryUser: Sendable, Codable, Equatable {
         if let factoryIDs { scopes[FactoryScope.factories] = factoryIDs }
         if let lineIDs { scopes[FactoryScope.lines] = lineIDs }
         let own = permissions.filter { $0.hasPrefix("factory.") }
-        return Principal(id: "factory-user:\(userID)", name: username, kind: .user, permissions: role.permissions.union(own), scopes: scopes)
+        return Principal(id: Self.principalPrefix + userID, name: username, kind: .user, permissions: role.permissions.union(own), scopes: scopes)
     }
 }

@@ -1,13 +1,12 @@
-public import Foundation
+import Foundation
 public import Logging
 import PostgresNIO
-public import StrataCore
-public import StrataHTTP
+import StrataCore
 public import StrataPostgres
 import StrataSecurity
 
-/// The plant's users: created and edited by `factory.admin`, signed in through the platform's
-/// login (``directory``), which stamps `last_login_at`.
+/// The plant's users: created by `factory.admin`, signed in through the platform's login
+/// (``FactoryUserDirectory``), which stamps `last_login_at`.
 public struct UserService: Sendable {
     let pool: PostgresPool
     let logger: Logger
@@ -123,30 +122,23 @@ public struct UserService: Sendable {
         ).map(FactoryUser.init(row:))
     }
 
-    /// The platform login's view of the users: by username or e-mail, case-insensitively.
-    public var directory: any UserDirectory { Directory(pool: pool) }
+    /// The user who signs in with `login` (username or e-mail, in any case) and their
+    /// password's hash; `nil` when there is none.
+    public func signInRecord(forLogin login: String) async throws -> (user: FactoryUser, passwordHash: String)? {
+        let rows = try await pool.query(
+            """
+            SELECT \(unescaped: FactoryUser.columns), password_hash FROM factory.users
+            WHERE lower(username) = lower(\(login)) OR lower(email) = lower(\(login))
+            ORDER BY lower(username) = lower(\(login)) DESC LIMIT 1
+            """
+        )
+        guard let row = rows.first else { return nil }
+        return (try FactoryUser(row: row), try row.makeRandomAccess()["password_hash"].decode(String.self))
+    }
 
-    struct Directory: UserDirectory {
-        let pool: PostgresPool
-
-        func credentials(forLogin login: String) async throws -> UserCredentials? {
-            let rows = try await pool.query(
-                """
-                SELECT \(unescaped: FactoryUser.columns), password_hash FROM factory.users
-                WHERE lower(username) = lower(\(login)) OR lower(email) = lower(\(login))
-                ORDER BY lower(username) = lower(\(login)) DESC LIMIT 1
-                """
-            )
-            guard let row = rows.first else { return nil }
-            let user = try FactoryUser(row: row)
-            return UserCredentials(passwordHash: try row.makeRandomAccess()["password_hash"].decode(String.self), principal: user.principal, active: user.active)
-        }
-
-        func signedIn(_ principal: Principal) async throws {
-            guard principal.id.hasPrefix("factory-user:") else { return }
-            let id = String(principal.id.dropFirst("factory-user:".count))
-            _ = try await pool.query("UPDATE factory.users SET last_login_at = now() WHERE user_id = \(id)")
-        }
+    /// Stamps the user's `last_login_at`.
+    public func recordSignIn(of userID: String) async throws {
+        try await pool.query("UPDATE factory.users SET last_login_at = now() WHERE user_id = \(userID)")
     }
 
     static func check(_ draft: Draft) throws {
@@ -157,7 +149,9 @@ public struct UserService: Sendable {
         if let email = draft.email, email.textLength > 254 || !email.contains("@") || email.hasPrefix("@") || email.hasSuffix("@") {
             errors.append(.init(field: "email", reason: "must be an e-mail address of at most 254 characters"))
         }
-        if let phone = draft.phone, !(1...20).contains(phone.textLength) { errors.append(.init(field: "phone", reason: "must be 1 to 20 characters")) }
+        if let phone = draft.phone, !(1...20).contains(phone.textLength) {
+            errors.append(.init(field: "phone", reason: "must be 1 to 20 characters"))
+        }
         for (field, ids) in [("factory_ids", draft.factoryIDs), ("line_ids", draft.lineIDs)] {
             if let ids, ids.count > 1000 || !ids.allSatisfy(FactoryScope.isPlantID) {
                 errors.append(.init(field: field, reason: "at most 1000 ids, each \(PlantService.idRule)"))

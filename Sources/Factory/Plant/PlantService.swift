@@ -1,7 +1,7 @@
-public import Foundation
+import Foundation
 public import Logging
 import PostgresNIO
-public import StrataCore
+import StrataCore
 public import StrataPostgres
 
 /// Production lines and their stations, within the caller's scope: a line outside it is not
@@ -105,6 +105,13 @@ public struct PlantService: Sendable {
 
     // MARK: Writes
 
+    /// Checks a line's edit (before its `If-Match`).
+    public func precheck(_ patch: LinePatch) throws {
+        if let name = patch.lineName, !(1...100).contains(name.textLength) {
+            throw StrataError.validation([.init(field: "line_name", reason: "must be 1 to 100 characters")])
+        }
+    }
+
     /// Creates a line.
     /// - Throws: `validation_failed`, `conflict` for a line id in use, `forbidden` for a factory
     ///   outside the caller's scope.
@@ -130,13 +137,17 @@ public struct PlantService: Sendable {
     /// Renames a line or changes its status, when it is still at `expectedVersion`.
     /// - Throws: `not_found`, `precondition_failed` (412) for a stale version, `validation_failed`.
     public func updateLine(_ id: String, _ patch: LinePatch, expectedVersion: Int64, by caller: Caller) async throws -> ProductionLine {
-        if let name = patch.lineName, !(1...100).contains(name.textLength) {
-            throw StrataError.validation([.init(field: "line_name", reason: "must be 1 to 100 characters")])
-        }
+        try precheck(patch)
         let store = store
         return try await FactoryScope.security.transaction(on: pool, for: caller, logger: logger) { connection in
             guard
-                let line = try await store.updateLine(id, name: patch.lineName, status: patch.status, expectedVersion: expectedVersion, on: connection)
+                let line = try await store.updateLine(
+                    id,
+                    name: patch.lineName,
+                    status: patch.status,
+                    expectedVersion: expectedVersion,
+                    on: connection
+                )
             else {
                 guard try await store.line(id, on: connection) != nil else { throw Self.lineNotFound() }
                 throw StrataError.staleVersion()

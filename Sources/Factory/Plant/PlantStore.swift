@@ -27,7 +27,13 @@ struct PlantStore: Sendable {
         ).collect().first.map(ProductionLine.init(row:))
     }
 
-    func insertLine(id: String, name: String, factory: String, status: ProductionLine.Status, on connection: PostgresConnection) async throws
+    func insertLine(
+        id: String,
+        name: String,
+        factory: String,
+        status: ProductionLine.Status,
+        on connection: PostgresConnection
+    ) async throws
         -> ProductionLine
     {
         let rows = try await connection.run(
@@ -42,7 +48,13 @@ struct PlantStore: Sendable {
     }
 
     /// Renames a line or changes its status when its version is `expectedVersion`; `nil` when no row matched.
-    func updateLine(_ id: String, name: String?, status: ProductionLine.Status?, expectedVersion: Int64, on connection: PostgresConnection)
+    func updateLine(
+        _ id: String,
+        name: String?,
+        status: ProductionLine.Status?,
+        expectedVersion: Int64,
+        on connection: PostgresConnection
+    )
         async throws -> ProductionLine?
     {
         try await connection.run(

@@ -1,6 +1,6 @@
 public import Foundation
 import PostgresNIO
-public import StrataCore
+import StrataCore
 
 /// A production line of a factory (`factory.production_lines`).
 public struct ProductionLine: Sendable, Codable, Equatable {

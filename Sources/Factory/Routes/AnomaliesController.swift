@@ -67,7 +67,9 @@ public struct AnomaliesController: Sendable {
             )
             let page = query.page()
             try query.validate()
-            return try Response.json(try await anomalies.list(filter, limit: page.limit, cursor: page.cursor, scopes: PlantController.scopes(principal)))
+            return try Response.json(
+                try await anomalies.list(filter, limit: page.limit, cursor: page.cursor, scopes: PlantController.scopes(principal))
+            )
         }
         group.get("{id}") { _, context in
             let principal = try context.requirePermission("factory.read")
@@ -143,7 +145,13 @@ public struct AnomaliesController: Sendable {
             let page = query.page()
             try query.validate()
             return try Response.json(
-                try await anomalies.workOrders(line: line, status: status, limit: page.limit, cursor: page.cursor, scopes: PlantController.scopes(principal))
+                try await anomalies.workOrders(
+                    line: line,
+                    status: status,
+                    limit: page.limit,
+                    cursor: page.cursor,
+                    scopes: PlantController.scopes(principal)
+                )
             )
         }
         orders.get("{id}") { _, context in

@@ -34,6 +34,7 @@ public struct PlantController: Sendable {
             let caller = try context.caller(requiring: "factory.admin")
             let id = try context.parameters.require("line_id")
             let patch = try await request.decodeJSON(as: PlantService.LinePatch.self, context: context)
+            try plant.precheck(patch)
             let expected = try ETag.requiredVersion(request)
             return try Self.tagged(try await plant.updateLine(id, patch, expectedVersion: expected, by: caller))
         }

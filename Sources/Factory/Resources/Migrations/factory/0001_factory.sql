@@ -251,6 +251,9 @@ CREATE TABLE factory.production_metrics (
     PRIMARY KEY (line_id, station_id, time)
 ) PARTITION BY RANGE (time);
 CREATE INDEX production_metrics_time_brin ON factory.production_metrics USING brin (time);
+-- Monthly partitions are made ahead by the server's partition maintainer; rows outside them
+-- wait here until theirs exists.
+CREATE TABLE factory.production_metrics_default PARTITION OF factory.production_metrics DEFAULT;
 
 CREATE VIEW factory.audit_logs AS
 SELECT id AS log_id, actor AS user_id, action, resource_type, resource_id, host(ip) AS ip_address,
