@@ -1,6 +1,7 @@
 public import Foundation
 public import Hummingbird
 import Logging
+public import ServiceLifecycle
 import StrataCore
 public import StrataHTTP
 public import StrataPostgres
@@ -12,7 +13,17 @@ public import StrataPostgres
 public struct FactoryModule: ConfigurableModule {
     /// The app's settings.
     public struct Configuration: Sendable {
-        public init() {}
+        /// How long raw production metrics are kept, in days (`FACTORY_METRICS_RETENTION`,
+        /// default 90); their rollups stay. Whole monthly partitions are dropped once every day
+        /// of them is past it.
+        public var metricsRetentionDays: Int
+        /// The most points one write may hold (`FACTORY_INGEST_MAX_POINTS`, default 50,000).
+        public var maxBatchPoints: Int
+
+        public init(metricsRetentionDays: Int = 90, maxBatchPoints: Int = 50_000) {
+            self.metricsRetentionDays = metricsRetentionDays
+            self.maxBatchPoints = maxBatchPoints
+        }
     }
 
     public let name = "factory"
@@ -22,8 +33,21 @@ public struct FactoryModule: ConfigurableModule {
         self.configuration = configuration
     }
 
+    /// Reads `FACTORY_METRICS_RETENTION` (days, 1 to 36500, or with a unit: `90d`) and
+    /// `FACTORY_INGEST_MAX_POINTS`.
     public init(settings: ModuleSettings) throws {
-        self.init(configuration: Configuration())
+        let environment = settings.environment
+        let retention = try environment.duration(
+            "FACTORY_METRICS_RETENTION",
+            default: .seconds(90 * 86_400),
+            in: .seconds(86_400) ... .seconds(36_500 * 86_400)
+        )
+        self.init(
+            configuration: Configuration(
+                metricsRetentionDays: Int(retention.components.seconds / 86_400),
+                maxBatchPoints: try environment.int("FACTORY_INGEST_MAX_POINTS", default: 50_000, in: 1...1_000_000)
+            )
+        )
     }
 
     public func openAPIFragment() throws -> Data? { try openAPIFragment(in: .module) }
@@ -35,9 +59,21 @@ public struct FactoryModule: ConfigurableModule {
         return try MigrationLine(module: name, directory: directory)
     }
 
-    /// Production metrics are kept by month.
+    /// Production metrics are kept by month, dropped past the retention (a partition goes once
+    /// its last day is older than the retention: `ceil(days / 31)` whole months after it ended).
     public var partitionedTables: [PartitionedTable] {
-        [PartitionedTable(schema: "factory", table: "production_metrics", column: "time", retention: .drop(after: 3))]
+        let months = max(1, (configuration.metricsRetentionDays + 30) / 31)
+        return [PartitionedTable(schema: "factory", table: "production_metrics", column: "time", retention: .drop(after: months))]
+    }
+
+    /// A write of the largest batch, at about 120 bytes a point.
+    public var uploadLimits: [UploadLimit] {
+        let limit = max(1 << 20, configuration.maxBatchPoints * 120)
+        return [
+            UploadLimit(path: "/api/v2/write", limit: limit),
+            UploadLimit(path: "/write", limit: limit),
+            UploadLimit(path: "/api/factory/metrics", limit: limit * 2),
+        ]
     }
 
     public func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {
@@ -45,6 +81,7 @@ public struct FactoryModule: ConfigurableModule {
         PlantController(plant: PlantService(pool: environment.pool, logger: environment.logger)).addRoutes(to: router)
         AnomaliesController(anomalies: AnomalyService(pool: environment.pool, logger: environment.logger)).addRoutes(to: router)
         UsersController(users: users).addRoutes(to: router)
+        MetricsController(metrics: metrics(environment)).addRoutes(to: router)
         if let tokens = environment.tokens {
             LoginController(
                 app: name,
@@ -54,5 +91,23 @@ public struct FactoryModule: ConfigurableModule {
                 limiter: environment.limiter
             ).addRoutes(to: router)
         }
+    }
+
+    func metrics(_ environment: ModuleEnvironment) -> MetricsService {
+        MetricsService(pool: environment.pool, maxBatchPoints: configuration.maxBatchPoints, logger: environment.logger)
+    }
+
+    /// The app's periodic work on the platform queue: the metric rollups every minute.
+    public func services(environment: ModuleEnvironment) -> [any Service] {
+        let metrics = metrics(environment)
+        return [
+            JobWorker(
+                pool: environment.pool,
+                handlers: [MetricsService.rollupKind: metrics.rollupHandler],
+                schedules: [metrics.rollupSchedule],
+                configuration: .init(queues: [MetricsService.queue], concurrency: 1, pollInterval: .seconds(2), name: "factory-maintenance"),
+                logger: environment.logger
+            )
+        ]
     }
 }

@@ -34,8 +34,10 @@ extension StrataError {
 
     /// The broad class of an error code.
     public enum Kind: String, Sendable {
-        /// The request or input is malformed or breaks a rule (HTTP 400/422).
+        /// The input breaks a rule (HTTP 422).
         case invalidInput
+        /// The request cannot be read as sent: malformed JSON, an unreadable line (HTTP 400).
+        case unreadableInput
         /// The thing asked for does not exist (HTTP 404).
         case notFound
         /// The change collides with the current state (HTTP 409).
@@ -75,7 +77,7 @@ extension StrataError.Code {
     // MARK: Input
 
     /// A request body is not well-formed JSON or does not match the expected shape.
-    public static let malformedBody = Self("malformed_body", kind: .invalidInput)
+    public static let malformedBody = Self("malformed_body", kind: .unreadableInput)
     /// A value breaks a rule (length, range, allowed set, check constraint).
     public static let invalidValue = Self("invalid_value", kind: .invalidInput)
     /// One or more fields are not valid; the error lists them (`fieldErrors`).

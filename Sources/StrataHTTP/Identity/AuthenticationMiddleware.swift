@@ -8,7 +8,8 @@ import StrataRedis
 
 /// Authenticates `/api/` requests and spends their rate budget.
 ///
-/// - Credentials: `Authorization: Bearer <key or token>` or `X-API-Key: <key>`; a bearer value
+/// - Credentials: `Authorization: Bearer <key or token>` or `X-API-Key: <key>` (and InfluxDB's
+///   `Token`, basic auth and v1 `?p=`, ``credential(in:)``); a bearer value
 ///   shaped like a JWT is checked as an app user's token (``TokenIssuer``, not revoked), anything
 ///   else as an API key. Valid credentials put a
 ///   ``Principal`` in the context (and the actor in the audit trail); invalid ones are refused
@@ -63,7 +64,7 @@ public struct AuthenticationMiddleware: RouterMiddleware {
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.uri.path.hasPrefix("/api/") else { return try await next(request, context) }
+        guard request.uri.path.hasPrefix("/api/") || request.uri.path == Self.influxV1WritePath else { return try await next(request, context) }
         var context = context
         let budgetKey: String
         let perMinute: Int
@@ -74,7 +75,7 @@ public struct AuthenticationMiddleware: RouterMiddleware {
             // bad credential must never pass because a good one came with it.
             throw StrataError(.unauthenticated, "Send one credential: 'Authorization: Bearer …' or 'X-API-Key', not two different ones.")
         }
-        if let credential = Self.credential(in: request.headers) {
+        if let credential = Self.credential(in: request) {
             let (principal, budget, limit) = try await authenticate(credential)
             context.principal = principal
             // The actor reaches the request's log line and audit entries through the trail; setting
@@ -92,20 +93,44 @@ public struct AuthenticationMiddleware: RouterMiddleware {
         return response
     }
 
-    /// The key in `Authorization: Bearer …` or `X-API-Key`, if any.
+    /// The key in `Authorization: Bearer …` or `X-API-Key`, if any. InfluxDB's clients send
+    /// `Authorization: Token …` (v2) or basic auth with the key as the password (v1): both are
+    /// read the same way.
     static func credential(in headers: HTTPFields) -> String? {
         if let authorization = headers[.authorization] {
-            let bytes = authorization.utf8
-            if bytes.count > 7, zip(bytes, "bearer ".utf8).allSatisfy({ ($0 | 0x20) == $1 }) {
-                var token = Substring(authorization).dropFirst(7)
-                while token.first == " " { token = token.dropFirst() }
-                while token.last == " " { token = token.dropLast() }
-                return String(token)
+            for scheme in ["bearer ", "token "] {
+                if let value = Self.value(of: authorization, scheme: scheme) { return value }
+            }
+            if let encoded = Self.value(of: authorization, scheme: "basic "), let decoded = Data(base64Encoded: encoded),
+                let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
+            {
+                return String(text[text.index(after: colon)...])
             }
             return authorization  // a malformed header is refused by authentication, not ignored
         }
         return headers[.xAPIKey]
     }
+
+    /// The rest of `header` after `scheme` (lowercase, with its space, matched in any case), trimmed.
+    static func value(of header: String, scheme: String) -> String? {
+        let bytes = header.utf8
+        guard bytes.count > scheme.utf8.count, zip(bytes, scheme.utf8).allSatisfy({ ($0 | 0x20) == $1 }) else { return nil }
+        var token = Substring(header).dropFirst(scheme.count)
+        while token.first == " " { token = token.dropFirst() }
+        while token.last == " " { token = token.dropLast() }
+        return String(token)
+    }
+
+    /// The credential of a request: its headers', or for InfluxDB v1's `/write` the `p` query
+    /// parameter (`?u=…&p=<key>`).
+    static func credential(in request: Request) -> String? {
+        if let credential = credential(in: request.headers) { return credential }
+        guard request.uri.path == influxV1WritePath else { return nil }
+        return request.uri.queryParameters["p"].map(String.init)
+    }
+
+    /// InfluxDB v1's write path, authenticated like `/api/`.
+    static let influxV1WritePath = "/write"
 }
 
 extension HTTPField.Name {

@@ -72,7 +72,8 @@ extension StrataError {
     /// The HTTP status for this error's kind. Lives only here: the mapping from codes to HTTP.
     public var httpStatus: HTTPResponse.Status {
         switch code.kind {
-        case .invalidInput: code == .malformedBody ? .badRequest : .unprocessableContent
+        case .invalidInput: .unprocessableContent
+        case .unreadableInput: .badRequest
         case .notFound: .notFound
         case .conflict: .conflict
         case .gone: .gone
