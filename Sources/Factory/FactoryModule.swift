@@ -33,18 +33,24 @@ public struct FactoryModule: ConfigurableModule {
         self.configuration = configuration
     }
 
-    /// Reads `FACTORY_METRICS_RETENTION` (days, 1 to 36500, or with a unit: `90d`) and
-    /// `FACTORY_INGEST_MAX_POINTS`.
+    /// Reads `FACTORY_METRICS_RETENTION` (days, 1 to 36500: `90`, or a duration such as `90d`)
+    /// and `FACTORY_INGEST_MAX_POINTS`.
     public init(settings: ModuleSettings) throws {
         let environment = settings.environment
-        let retention = try environment.duration(
-            "FACTORY_METRICS_RETENTION",
-            default: .seconds(90 * 86_400),
-            in: .seconds(86_400) ... .seconds(36_500 * 86_400)
-        )
+        let key = "FACTORY_METRICS_RETENTION"
+        var days = 90
+        if let raw = environment.string(key) {
+            let seconds =
+                Int(raw.trimmingCharacters(in: .whitespaces)).map { $0 * 86_400 }
+                ?? EnvironmentReader.parseDuration(raw).map { Int($0.components.seconds) }
+            guard let seconds, (86_400...(36_500 * 86_400)).contains(seconds) else {
+                throw environment.invalid(key, raw, allowed: "a number of days from 1 to 36500, or a duration such as 90d")
+            }
+            days = seconds / 86_400
+        }
         self.init(
             configuration: Configuration(
-                metricsRetentionDays: Int(retention.components.seconds / 86_400),
+                metricsRetentionDays: days,
                 maxBatchPoints: try environment.int("FACTORY_INGEST_MAX_POINTS", default: 50_000, in: 1...1_000_000)
             )
         )
@@ -82,6 +88,7 @@ public struct FactoryModule: ConfigurableModule {
         AnomaliesController(anomalies: AnomalyService(pool: environment.pool, logger: environment.logger)).addRoutes(to: router)
         UsersController(users: users).addRoutes(to: router)
         MetricsController(metrics: metrics(environment)).addRoutes(to: router)
+        GraphController(graph: GraphService(pool: environment.pool, logger: environment.logger)).addRoutes(to: router)
         if let tokens = environment.tokens {
             LoginController(
                 app: name,

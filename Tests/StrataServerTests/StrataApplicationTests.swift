@@ -235,11 +235,18 @@ struct ProbeModule: StrataModule {
 /// Each module reads its own variables when the server's configuration is read.
 @Suite struct ModuleSettingsTests {
     @Test func everyModuleIsMadeFromTheEnvironmentAndABadVariableNamesItself() throws {
-        let configuration = try ServerConfiguration(environment: EnvironmentReader(["AUDIT_RETENTION": "drop:24", "WORKORDERS_STORE": "memory"]))
-        #expect(configuration.modules.map(\.name) == ["strata", "simjobs", "workorders", "workflows"])
+        let configuration = try ServerConfiguration(
+            environment: EnvironmentReader(["AUDIT_RETENTION": "drop:24", "WORKORDERS_STORE": "memory", "FACTORY_METRICS_RETENTION": "400d"])
+        )
+        #expect(configuration.modules.map(\.name) == ["strata", "simjobs", "workorders", "workflows", "factory"])
+        let metrics = configuration.modules.flatMap(\.partitionedTables).first { $0.table == "production_metrics" }
+        #expect(metrics?.retention == .drop(after: 13), "the factory module read FACTORY_METRICS_RETENTION (400 days: 13 months)")
         let audit = configuration.modules.flatMap(\.partitionedTables).first { $0.table == "audit_log" }
         #expect(audit?.retention == .drop(after: 24), "the platform module read AUDIT_RETENTION")
-        for (name, value) in [("WORKORDERS_STORE", "paper"), ("SIMJOBS_UPLOAD_MAX_SIZE", "12"), ("SIMJOBS_ALERT_WEBHOOK_SECRET", "s")] {
+        for (name, value) in [
+            ("WORKORDERS_STORE", "paper"), ("SIMJOBS_UPLOAD_MAX_SIZE", "12"), ("SIMJOBS_ALERT_WEBHOOK_SECRET", "s"),
+            ("FACTORY_METRICS_RETENTION", "2h"),
+        ] {
             #expect {
                 try ServerConfiguration(environment: EnvironmentReader([name: value]))
             } throws: { error in

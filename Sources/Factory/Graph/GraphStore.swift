@@ -1,0 +1,180 @@
+import Foundation
+import Logging
+import PostgresNIO
+import StrataCore
+import StrataPostgres
+
+/// The SQL of the knowledge graph. Methods take the connection of a scoped transaction
+/// (``FactoryScope``): a node of a line outside the scope, and every edge touching one, is not
+/// there.
+struct GraphStore: Sendable {
+    let logger: Logger
+
+    struct NewNode: Sendable {
+        var nodeID: String
+        var kind: GraphNode.Kind
+        var label: String
+        var properties: JSONValue
+        var confidence: Double?
+        var anomalyID: UUID?
+        var lineID: String?
+        var createdBy: String
+    }
+
+    /// Inserts a node; a node of a line takes the line's factory (`nil` when the line is not visible).
+    func insert(_ node: NewNode, on connection: PostgresConnection) async throws -> GraphNode? {
+        try await connection.run(
+            """
+            INSERT INTO factory.graph_nodes (node_id, kind, label, properties, confidence, anomaly_id, factory_id, line_id, created_by)
+            SELECT \(node.nodeID), \(node.kind.rawValue), \(node.label), \(node.properties.text)::jsonb, \(node.confidence), \(node.anomalyID),
+                   l.factory_id, l.line_id, \(node.createdBy)
+            FROM (SELECT NULL) AS one
+            LEFT JOIN factory.production_lines AS l ON l.line_id = \(node.lineID)
+            WHERE \(node.lineID)::text IS NULL OR l.line_id IS NOT NULL
+            RETURNING \(unescaped: GraphNode.columns)
+            """,
+            logger: logger
+        ).collect().first.map(GraphNode.init(row:))
+    }
+
+    func node(_ id: String, on connection: PostgresConnection) async throws -> GraphNode? {
+        try await connection.run("SELECT \(unescaped: GraphNode.columns) FROM factory.graph_nodes WHERE node_id = \(id)", logger: logger)
+            .collect().first.map(GraphNode.init(row:))
+    }
+
+    func problemNode(of anomaly: UUID, on connection: PostgresConnection) async throws -> GraphNode? {
+        try await connection.run("SELECT \(unescaped: GraphNode.columns) FROM factory.graph_nodes WHERE anomaly_id = \(anomaly)", logger: logger)
+            .collect().first.map(GraphNode.init(row:))
+    }
+
+    /// Links two visible nodes; the edge's kind must fit their kinds (the table's check).
+    /// `nil` when either node is not visible.
+    func link(
+        from: String,
+        to: String,
+        kind: GraphEdge.Kind,
+        confidence: Double,
+        createdBy: String,
+        on connection: PostgresConnection
+    ) async throws
+        -> GraphEdge?
+    {
+        let rows = try await connection.run(
+            """
+            INSERT INTO factory.graph_edges (from_node, from_kind, kind, to_node, to_kind, confidence, created_by)
+            SELECT f.node_id, f.kind, \(kind.rawValue), t.node_id, t.kind, \(confidence), \(createdBy)
+            FROM factory.graph_nodes AS f, factory.graph_nodes AS t
+            WHERE f.node_id = \(from) AND t.node_id = \(to)
+            ON CONFLICT (from_node, kind, to_node) DO UPDATE SET confidence = EXCLUDED.confidence
+            RETURNING from_node, kind, to_node, confidence, created_at
+            """,
+            logger: logger
+        ).collect()
+        return try rows.first.map { row in
+            let (fromNode, kind, toNode, confidence, createdAt) = try row.decode((String, String, String, Double, Date).self)
+            return GraphEdge(
+                fromNode: fromNode,
+                kind: GraphEdge.Kind(rawValue: kind) ?? .causedBy,
+                toNode: toNode,
+                confidence: confidence,
+                createdAt: createdAt
+            )
+        }
+    }
+
+    /// The causes reached from `problem` over `caused_by` edges, at most `depth` away: each once,
+    /// by its best path (the product of the edges' and causes' confidences), best first. The
+    /// walk stops at a node already on its path (`CYCLE`).
+    func causes(of problem: String, depth: Int, limit: Int, on connection: PostgresConnection) async throws -> [RankedCause] {
+        let rows = try await connection.run(
+            """
+            WITH RECURSIVE walk (node_id, depth, score, path) AS (
+                SELECT e.to_node, 1, e.confidence * coalesce(n.confidence, 1), ARRAY[e.from_node, e.to_node]
+                FROM factory.graph_edges AS e JOIN factory.graph_nodes AS n ON n.node_id = e.to_node
+                WHERE e.from_node = \(problem) AND e.kind = 'caused_by'
+              UNION ALL
+                SELECT e.to_node, w.depth + 1, w.score * e.confidence * coalesce(n.confidence, 1), w.path || e.to_node
+                FROM walk AS w
+                JOIN factory.graph_edges AS e ON e.from_node = w.node_id AND e.kind = 'caused_by'
+                JOIN factory.graph_nodes AS n ON n.node_id = e.to_node
+                WHERE w.depth < \(depth)
+            ) CYCLE node_id SET is_cycle USING cycle_path,
+            best AS (
+                SELECT DISTINCT ON (node_id) node_id, depth, score, path FROM walk
+                WHERE NOT is_cycle
+                ORDER BY node_id, score DESC, depth
+            )
+            SELECT \(unescaped: GraphNode.columns), b.depth AS walk_depth, b.score AS walk_confidence, b.path AS walk_path
+            FROM best AS b JOIN factory.graph_nodes USING (node_id)
+            ORDER BY b.score DESC, b.depth, node_id
+            LIMIT \(limit)
+            """,
+            logger: logger
+        ).collect()
+        var causes = try rows.map { row in
+            let columns = row.makeRandomAccess()
+            return RankedCause(
+                node: try GraphNode(row: row),
+                depth: Int(try columns["walk_depth"].decode(Int32.self)),
+                pathConfidence: try columns["walk_confidence"].decode(Double.self),
+                path: try columns["walk_path"].decode([String].self),
+                evidence: []
+            )
+        }
+        guard !causes.isEmpty else { return [] }
+        let evidence = try await connection.run(
+            """
+            SELECT \(unescaped: GraphNode.columns), link.cause AS evidence_for
+            FROM (SELECT from_node AS cause, to_node AS evidence FROM factory.graph_edges
+                  WHERE kind = 'has_evidence' AND from_node = ANY(\(causes.map(\.node.nodeID)))
+                  UNION
+                  SELECT to_node, from_node FROM factory.graph_edges
+                  WHERE kind = 'supports' AND to_node = ANY(\(causes.map(\.node.nodeID)))) AS link
+            JOIN factory.graph_nodes ON node_id = link.evidence
+            ORDER BY node_id
+            """,
+            logger: logger
+        ).collect()
+        var byCause: [String: [GraphNode]] = [:]
+        for row in evidence {
+            byCause[try row.makeRandomAccess()["evidence_for"].decode(String.self), default: []].append(try GraphNode(row: row))
+        }
+        for index in causes.indices { causes[index].evidence = byCause[causes[index].node.nodeID] ?? [] }
+        return causes
+    }
+
+    /// The problems `cause` explains: reached backwards over `caused_by` edges through causes,
+    /// at most `depth` away, nearest first.
+    func problems(explainedBy cause: String, depth: Int, limit: Int, on connection: PostgresConnection) async throws -> [ExplainedProblem] {
+        let rows = try await connection.run(
+            """
+            WITH RECURSIVE walk (node_id, kind, depth, path) AS (
+                SELECT e.from_node, e.from_kind, 1, ARRAY[e.to_node, e.from_node]
+                FROM factory.graph_edges AS e WHERE e.to_node = \(cause) AND e.kind = 'caused_by'
+              UNION ALL
+                SELECT e.from_node, e.from_kind, w.depth + 1, w.path || e.from_node
+                FROM walk AS w JOIN factory.graph_edges AS e ON e.to_node = w.node_id AND e.kind = 'caused_by'
+                WHERE w.depth < \(depth) AND w.kind = 'cause'
+            ) CYCLE node_id SET is_cycle USING cycle_path,
+            nearest AS (
+                SELECT DISTINCT ON (node_id) node_id, depth, path FROM walk
+                WHERE kind = 'problem' AND NOT is_cycle
+                ORDER BY node_id, depth
+            )
+            SELECT \(unescaped: GraphNode.columns), w.depth AS walk_depth, w.path AS walk_path
+            FROM nearest AS w JOIN factory.graph_nodes USING (node_id)
+            ORDER BY w.depth, node_id
+            LIMIT \(limit)
+            """,
+            logger: logger
+        ).collect()
+        return try rows.map { row in
+            let columns = row.makeRandomAccess()
+            return ExplainedProblem(
+                node: try GraphNode(row: row),
+                depth: Int(try columns["walk_depth"].decode(Int32.self)),
+                path: try columns["walk_path"].decode([String].self)
+            )
+        }
+    }
+}
