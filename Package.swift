@@ -201,6 +201,7 @@ let package = Package(
                 "StrataCore",
                 "StrataEvents",
                 "StrataPostgres",
+                "StrataRedis",
                 "StrataHTTP",
                 "StrataSecurity",
                 .product(name: "Hummingbird", package: "hummingbird"),

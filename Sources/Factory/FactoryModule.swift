@@ -84,10 +84,13 @@ public struct FactoryModule: ConfigurableModule {
 
     public func addRoutes(to router: any RouterMethods<StrataRequestContext>, environment: ModuleEnvironment) {
         let users = UserService(pool: environment.pool, logger: environment.logger)
-        PlantController(plant: PlantService(pool: environment.pool, logger: environment.logger)).addRoutes(to: router)
-        AnomaliesController(anomalies: AnomalyService(pool: environment.pool, logger: environment.logger)).addRoutes(to: router)
+        let overviews = overviews(environment)
+        PlantController(plant: PlantService(pool: environment.pool, overviews: overviews, logger: environment.logger), overviews: overviews)
+            .addRoutes(to: router)
+        AnomaliesController(anomalies: AnomalyService(pool: environment.pool, overviews: overviews, logger: environment.logger))
+            .addRoutes(to: router)
         UsersController(users: users).addRoutes(to: router)
-        MetricsController(metrics: metrics(environment)).addRoutes(to: router)
+        MetricsController(metrics: metrics(environment, overviews: overviews)).addRoutes(to: router)
         GraphController(graph: GraphService(pool: environment.pool, logger: environment.logger)).addRoutes(to: router)
         if let tokens = environment.tokens {
             LoginController(
@@ -100,13 +103,18 @@ public struct FactoryModule: ConfigurableModule {
         }
     }
 
-    func metrics(_ environment: ModuleEnvironment) -> MetricsService {
-        MetricsService(pool: environment.pool, maxBatchPoints: configuration.maxBatchPoints, logger: environment.logger)
+    func metrics(_ environment: ModuleEnvironment, overviews: OverviewCache? = nil) -> MetricsService {
+        MetricsService(pool: environment.pool, maxBatchPoints: configuration.maxBatchPoints, overviews: overviews, logger: environment.logger)
+    }
+
+    /// The line overviews, cached in the hot layer for the seed's 300 s.
+    func overviews(_ environment: ModuleEnvironment) -> OverviewCache {
+        OverviewCache(pool: environment.pool, redis: environment.redis, logger: environment.logger)
     }
 
     /// The app's periodic work on the platform queue: the metric rollups every minute.
     public func services(environment: ModuleEnvironment) -> [any Service] {
-        let metrics = metrics(environment)
+        let metrics = metrics(environment, overviews: overviews(environment))
         return [
             JobWorker(
                 pool: environment.pool,

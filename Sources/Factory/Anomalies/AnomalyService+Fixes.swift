@@ -84,7 +84,7 @@ extension AnomalyService {
     public func propose(_ draft: SolutionDraft, for anomalyID: UUID, by caller: Caller) async throws -> Solution {
         try Self.check(draft)
         let store = store
-        return try await FactoryScope.security.transaction(on: pool, for: caller, logger: logger) { connection in
+        return try await overviews.transaction(for: caller) { connection in
             guard let anomaly = try await store.anomaly(anomalyID, lock: true, on: connection) else { throw Self.notFound() }
             guard anomaly.status == .diagnosing || anomaly.status == .solutionPending else {
                 throw anomaly.status.refusal(
@@ -114,7 +114,7 @@ extension AnomalyService {
     /// Marks a solution recommended (the mark moves from any other solution of its anomaly).
     public func recommend(_ solutionID: UUID, by caller: Caller) async throws -> Solution {
         let store = store
-        return try await FactoryScope.security.transaction(on: pool, for: caller, logger: logger) { connection in
+        return try await overviews.transaction(for: caller) { connection in
             guard let current = try await store.solution(solutionID, on: connection) else { throw Self.solutionNotFound() }
             let solution = try await store.recommend(current, on: connection)
             return (solution, try Self.solutionChange(solution, "solution.recommended", action: "recommend"))
@@ -126,7 +126,7 @@ extension AnomalyService {
     ///   `transition_refused` when the anomaly does not wait for a solution.
     public func adopt(_ solutionID: UUID, by caller: Caller) async throws -> Solution {
         let store = store
-        return try await FactoryScope.security.transaction(on: pool, for: caller, logger: logger) { connection in
+        return try await overviews.transaction(for: caller) { connection in
             guard let current = try await store.solution(solutionID, on: connection) else { throw Self.solutionNotFound() }
             guard let anomaly = try await store.anomaly(current.anomalyID, lock: true, on: connection) else { throw Self.notFound() }
             guard anomaly.status == .solutionPending else {
@@ -153,7 +153,7 @@ extension AnomalyService {
     public func openWorkOrder(for solutionID: UUID, _ draft: WorkOrderDraft, by caller: Caller) async throws -> WorkOrder {
         try Self.check(draft)
         let store = store
-        return try await FactoryScope.security.transaction(on: pool, for: caller, logger: logger) { connection in
+        return try await overviews.transaction(for: caller) { connection in
             guard let solution = try await store.solution(solutionID, on: connection) else { throw Self.solutionNotFound() }
             guard let anomaly = try await store.anomaly(solution.anomalyID, lock: true, on: connection) else { throw Self.notFound() }
             guard solution.adopted else {
@@ -194,7 +194,7 @@ extension AnomalyService {
             case .fail: .failed
             case .cancel: .cancelled
             }
-        return try await FactoryScope.security.transaction(on: pool, for: caller, logger: logger) { connection in
+        return try await overviews.transaction(for: caller) { connection in
             guard let current = try await store.workOrder(orderID, lock: true, on: connection) else { throw Self.workOrderNotFound() }
             try current.status.checkTransition(to: target)
             if target == .completed, completion.executionResult == nil {
@@ -243,7 +243,7 @@ extension AnomalyService {
     public func verify(_ orderID: UUID, accepted: Bool, notes: String?, by caller: Caller) async throws -> WorkOrder {
         try Self.check(Completion(notes: notes))
         let store = store
-        return try await FactoryScope.security.transaction(on: pool, for: caller, logger: logger) { connection in
+        return try await overviews.transaction(for: caller) { connection in
             guard let current = try await store.workOrder(orderID, lock: true, on: connection) else { throw Self.workOrderNotFound() }
             guard let anomaly = try await store.anomaly(current.anomalyID, lock: true, on: connection) else { throw Self.notFound() }
             guard current.status == .completed, anomaly.status == .verifying else {

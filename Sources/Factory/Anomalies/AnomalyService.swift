@@ -12,13 +12,16 @@ public import StrataPostgres
 public struct AnomalyService: Sendable {
     let pool: PostgresPool
     let store: AnomalyStore
+    let overviews: OverviewCache
     let logger: Logger
 
     static let history = StatusHistory("factory.anomaly_status_history")
 
-    public init(pool: PostgresPool, logger: Logger = Logger(label: "strata.factory")) {
+    /// - Parameter overviews: The line overviews its writes make stale (by default uncached).
+    public init(pool: PostgresPool, overviews: OverviewCache? = nil, logger: Logger = Logger(label: "strata.factory")) {
         self.pool = pool
         self.store = AnomalyStore(logger: logger)
+        self.overviews = overviews ?? OverviewCache(pool: pool, redis: nil, logger: logger)
         self.logger = logger
     }
 
@@ -144,7 +147,7 @@ public struct AnomalyService: Sendable {
             createdBy: caller.actor
         )
         let store = store
-        return try await FactoryScope.security.transaction(on: pool, for: caller, logger: logger) { connection in
+        return try await overviews.transaction(for: caller) { connection in
             guard let anomaly = try await store.insert(new, on: connection) else {
                 // The line is not visible: unknown, or outside the caller's scope.
                 throw caller.scope(FactoryScope.lines) == nil && caller.scope(FactoryScope.factories) == nil
@@ -202,7 +205,7 @@ public struct AnomalyService: Sendable {
             assignedTo: patch.assignedTo,
             rootCause: patch.rootCause
         )
-        return try await FactoryScope.security.transaction(on: pool, for: caller, logger: logger) { connection in
+        return try await overviews.transaction(for: caller) { connection in
             guard let current = try await store.anomaly(id, lock: true, on: connection) else { throw Self.notFound() }
             guard current.version == expectedVersion else { throw StrataError.staleVersion() }
             guard !current.status.isTerminal else {
@@ -227,7 +230,7 @@ public struct AnomalyService: Sendable {
         }
         try Self.check(reason: reason)
         let store = store
-        return try await FactoryScope.security.transaction(on: pool, for: caller, logger: logger) { connection in
+        return try await overviews.transaction(for: caller) { connection in
             guard let current = try await store.anomaly(id, lock: true, on: connection) else { throw Self.notFound() }
             try current.status.checkTransition(to: target)
             if target == .solutionPending, try await store.solutions(of: id, on: connection).isEmpty {
@@ -303,7 +306,7 @@ public struct AnomalyService: Sendable {
         }
         if let draft = closing.fileCase { try Self.check(draft) }
         let store = store
-        return try await FactoryScope.security.transaction(on: pool, for: caller, logger: logger) { connection in
+        return try await overviews.transaction(for: caller) { connection in
             guard let current = try await store.anomaly(id, lock: true, on: connection) else { throw Self.notFound() }
             try current.status.checkTransition(to: .closed)
             guard closing.rootCause ?? current.rootCause != nil else {
@@ -353,7 +356,7 @@ public struct AnomalyService: Sendable {
             throw StrataError.validation([.init(field: "reason", reason: "must be 1 to 1000 characters")])
         }
         let store = store
-        return try await FactoryScope.security.transaction(on: pool, for: caller, logger: logger) { connection in
+        return try await overviews.transaction(for: caller) { connection in
             guard let current = try await store.anomaly(id, lock: true, on: connection) else { throw Self.notFound() }
             guard current.status == .closed else {
                 throw current.status.refusal("Only a closed anomaly can be reopened.", requested: .diagnosing)
@@ -417,7 +420,7 @@ public struct AnomalyService: Sendable {
     }
 
     /// The Redis key of a line's cached overview: every change on the line makes it stale.
-    static func overviewKey(_ line: String) -> String { "production:overview:\(line)" }
+    static func overviewKey(_ line: String) -> String { OverviewCache.keyPrefix + line }
 
     static func change(_ anomaly: Anomaly, _ kind: String, action: String, status: Int) throws -> Change {
         Change(

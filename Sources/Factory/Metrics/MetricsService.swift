@@ -11,13 +11,16 @@ public import StrataPostgres
 public struct MetricsService: Sendable {
     let pool: PostgresPool
     let store: MetricsStore
+    let overviews: OverviewCache
     let logger: Logger
     /// The most points one batch may hold.
     public let maxBatchPoints: Int
 
-    public init(pool: PostgresPool, maxBatchPoints: Int = 50_000, logger: Logger = Logger(label: "strata.factory")) {
+    /// - Parameter overviews: The line overviews its writes make stale (by default uncached).
+    public init(pool: PostgresPool, maxBatchPoints: Int = 50_000, overviews: OverviewCache? = nil, logger: Logger = Logger(label: "strata.factory")) {
         self.pool = pool
         self.store = MetricsStore(logger: logger)
+        self.overviews = overviews ?? OverviewCache(pool: pool, redis: nil, logger: logger)
         self.maxBatchPoints = maxBatchPoints
         self.logger = logger
     }
@@ -90,7 +93,7 @@ public struct MetricsService: Sendable {
         let merged = Self.merged(points)
         let lines = Array(Set(points.map(\.lineID)))
         let store = store
-        try await FactoryScope.security.transaction(on: pool, for: caller, logger: logger) { connection in
+        let versions = try await FactoryScope.security.transaction(on: pool, for: caller, logger: logger) { connection in
             let visible = try await store.visibleLines(lines, on: connection)
             if let index = points.indices.first(where: { !visible.contains(points[$0].lineID) }) {
                 let limited = caller.scope(FactoryScope.lines) != nil || caller.scope(FactoryScope.factories) != nil
@@ -102,8 +105,10 @@ public struct MetricsService: Sendable {
                 )
             }
             try await store.insert(merged, on: connection)
-            return ((), nil)
+            // Last, so that the lines' version rows are locked for as short a time as can be.
+            return (try await store.bumpOverviews(of: lines, on: connection), nil)
         }
+        await overviews.invalidateAfterCommit(versions)
         return points.count
     }
 

@@ -61,6 +61,24 @@ struct MetricsStore: Sendable {
         )
     }
 
+    /// Bumps the overview versions of `lines` (their last hour's metrics changed); returns them.
+    func bumpOverviews(of lines: [String], on connection: PostgresConnection) async throws -> [String: Int64] {
+        let rows = try await connection.run(
+            """
+            INSERT INTO factory.line_overview_versions AS v (line_id) SELECT unnest(\(lines)::text[]) ORDER BY 1
+            ON CONFLICT (line_id) DO UPDATE SET version = v.version + 1
+            RETURNING line_id, version
+            """,
+            logger: logger
+        ).collect()
+        var versions: [String: Int64] = [:]
+        for row in rows {
+            let (line, version) = try row.decode((String, Int64).self)
+            versions[line] = version
+        }
+        return versions
+    }
+
     /// Raw points of a line (and station) in `[from, to)`, by time, after a position.
     func points(
         line: String,

@@ -9,11 +9,14 @@ public import StrataPostgres
 public struct PlantService: Sendable {
     let pool: PostgresPool
     let store: PlantStore
+    let overviews: OverviewCache
     let logger: Logger
 
-    public init(pool: PostgresPool, logger: Logger = Logger(label: "strata.factory")) {
+    /// - Parameter overviews: The line overviews its writes make stale (by default uncached).
+    public init(pool: PostgresPool, overviews: OverviewCache? = nil, logger: Logger = Logger(label: "strata.factory")) {
         self.pool = pool
         self.store = PlantStore(logger: logger)
+        self.overviews = overviews ?? OverviewCache(pool: pool, redis: nil, logger: logger)
         self.logger = logger
     }
 
@@ -139,7 +142,7 @@ public struct PlantService: Sendable {
     public func updateLine(_ id: String, _ patch: LinePatch, expectedVersion: Int64, by caller: Caller) async throws -> ProductionLine {
         try precheck(patch)
         let store = store
-        return try await FactoryScope.security.transaction(on: pool, for: caller, logger: logger) { connection in
+        return try await overviews.transaction(for: caller) { connection in
             guard
                 let line = try await store.updateLine(
                     id,
@@ -210,7 +213,16 @@ public struct PlantService: Sendable {
             resourceType: "line",
             resourceID: line.lineID,
             status: status,
-            events: [try OutboxEvent(app: "factory", aggregateType: "line", aggregateID: line.lineID, kind: kind, payload: line)]
+            events: [
+                try OutboxEvent(
+                    app: "factory",
+                    aggregateType: "line",
+                    aggregateID: line.lineID,
+                    kind: kind,
+                    payload: line,
+                    cacheKeys: [AnomalyService.overviewKey(line.lineID)]
+                )
+            ]
         )
     }
 }

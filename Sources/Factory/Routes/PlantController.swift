@@ -3,13 +3,15 @@ public import Hummingbird
 import StrataCore
 public import StrataHTTP
 
-/// `/api/factory/lines/…`: production lines and their stations. Reads need `factory.read`,
+/// `/api/factory/lines/…`: production lines, their stations and their overview. Reads need `factory.read`,
 /// changes `factory.admin`; every answer is limited to the caller's factories and lines.
 public struct PlantController: Sendable {
     let plant: PlantService
+    let overviews: OverviewCache
 
-    public init(plant: PlantService) {
+    public init(plant: PlantService, overviews: OverviewCache) {
         self.plant = plant
+        self.overviews = overviews
     }
 
     public func addRoutes(to router: any RouterMethods<StrataRequestContext>) {
@@ -37,6 +39,10 @@ public struct PlantController: Sendable {
             try plant.precheck(patch)
             let expected = try ETag.requiredVersion(request)
             return try Self.tagged(try await plant.updateLine(id, patch, expectedVersion: expected, by: caller))
+        }
+        group.get("{line_id}/overview") { _, context in
+            let principal = try context.requirePermission("factory.read")
+            return try Response.json(try await overviews.overview(of: try context.parameters.require("line_id"), scopes: Self.scopes(principal)))
         }
         group.get("{line_id}/stations") { _, context in
             let principal = try context.requirePermission("factory.read")

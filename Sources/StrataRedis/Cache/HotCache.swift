@@ -99,6 +99,7 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
 
     let redis: RedisClient?
     let name: String
+    let keyPrefix: String
     let coding: Coding
     let ttl: Duration
     /// How long other processes wait for this one's load before loading themselves.
@@ -112,13 +113,17 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
 
     /// - Parameters:
     ///   - redis: The hot layer, or `nil` (then every read goes to the loader).
-    ///   - name: The cache's name: the key prefix (`strata:cache:<name>:`) and the metrics label.
+    ///   - name: The cache's name: the metrics label, and the key prefix (`strata:cache:<name>:`)
+    ///     unless `keyPrefix` is given.
+    ///   - keyPrefix: The keys' own prefix, for a cache whose keys are named by a spec
+    ///     (`production:overview:`).
     ///   - ttl: How long an entry lives (±10 %).
     ///   - loadLease: How long other processes wait for one process's load of a key.
     ///   - coding: How values are stored.
     public init(
         redis: RedisClient?,
         name: String,
+        keyPrefix: String? = nil,
         ttl: Duration = .seconds(300),
         loadLease: Duration = .seconds(2),
         coding: Coding = .standard,
@@ -126,6 +131,7 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
     ) {
         self.redis = redis
         self.name = name
+        self.keyPrefix = keyPrefix ?? "strata:cache:\(name):"
         self.coding = coding
         self.ttl = ttl
         self.loadLease = loadLease
@@ -138,7 +144,7 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
 
     /// The Redis key of `key`'s entry (what an outbox event names to have the relay write its
     /// tombstone too, with `OutboxEvent.versionedCacheKey`).
-    public func redisKey(_ key: String) -> String { "strata:cache:\(name):\(key)" }
+    public func redisKey(_ key: String) -> String { keyPrefix + key }
 
     /// The value for `key`: from Redis, or from `load` (which reads the database) and then
     /// cached. `load` returns `nil` for "absent"; absence is not cached.

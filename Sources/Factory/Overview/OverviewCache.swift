@@ -1,0 +1,111 @@
+import Foundation
+public import Logging
+import PostgresNIO
+import StrataCore
+public import StrataPostgres
+public import StrataRedis
+
+/// Line overviews, cached in Redis under the seed's `production:overview:{line_id}` for 300 s
+/// and never stale after a write: each entry carries its line's overview version (bumped in the
+/// writing transaction by the app's triggers), every write replaces it with a tombstone of the
+/// new version once it commits — and so does the outbox relay, from the write's event — so an
+/// older overview can never be put back. Without Redis, overviews are read from PostgreSQL.
+public struct OverviewCache: Sendable {
+    let pool: PostgresPool
+    let cache: HotCache<LineOverview>
+    let logger: Logger
+
+    /// The Redis keys' prefix (the seed's).
+    public static let keyPrefix = "production:overview:"
+
+    public init(pool: PostgresPool, redis: RedisClient?, ttl: Duration = .seconds(300), logger: Logger) {
+        self.pool = pool
+        self.cache = HotCache(redis: redis, name: "factory_overview", keyPrefix: Self.keyPrefix, ttl: ttl, logger: logger)
+        self.logger = logger
+    }
+
+    /// A line's overview for a caller of `scopes`.
+    /// - Throws: `not_found` when the line is not there for them. A cached overview is checked
+    ///   against the scopes by the policy's own rule (its factory and line); a load reads as the
+    ///   caller, under row-level security.
+    public func overview(of line: String, scopes: [String: [String]]) async throws -> LineOverview {
+        let (pool, logger) = (pool, logger)
+        let overview = try await cache.get(line) {
+            try await FactoryScope.security.read(on: pool, for: scopes, logger: logger) { connection in
+                try await connection.run(LineOverview.query(line: line), logger: logger).collect().first
+                    .map { row in
+                        let overview = try LineOverview(row: row)
+                        return HotCache<LineOverview>.Versioned(value: overview, version: overview.version)
+                    }
+            }
+        }
+        guard let overview, Self.allows(scopes, factory: overview.factoryID, line: overview.lineID) else { throw PlantService.lineNotFound() }
+        return overview
+    }
+
+    /// Whether scopes reach a line of a factory: `factory.in_scope`'s rule.
+    static func allows(_ scopes: [String: [String]], factory: String, line: String) -> Bool {
+        (scopes[FactoryScope.factories].map { $0.contains(factory) } ?? true) && (scopes[FactoryScope.lines].map { $0.contains(line) } ?? true)
+    }
+
+    /// The overview versions of `lines` as the transaction sees them (after its writes).
+    func versions(of lines: [String], on connection: PostgresConnection) async throws -> [String: Int64] {
+        guard !lines.isEmpty else { return [:] }
+        let rows = try await connection.run(
+            "SELECT line_id, version FROM factory.line_overview_versions WHERE line_id = ANY(\(lines))",
+            logger: logger
+        ).collect()
+        var versions: [String: Int64] = [:]
+        for row in rows {
+            let (line, version) = try row.decode((String, Int64).self)
+            versions[line] = version
+        }
+        return versions
+    }
+
+    /// The change with its overview keys versioned (for the relay's tombstones), and the
+    /// versions to invalidate once the transaction commits.
+    func versioning(_ change: Change?, on connection: PostgresConnection) async throws -> (Change?, [String: Int64]) {
+        guard var change else { return (nil, [:]) }
+        let lines = Set(change.events.flatMap(\.cacheKeys).filter { $0.hasPrefix(Self.keyPrefix) }.map { String($0.dropFirst(Self.keyPrefix.count)) })
+        let versions = try await self.versions(of: Array(lines), on: connection)
+        for index in change.events.indices {
+            change.events[index].cacheKeys = change.events[index].cacheKeys.map { key in
+                guard key.hasPrefix(Self.keyPrefix), let version = versions[String(key.dropFirst(Self.keyPrefix.count))] else { return key }
+                return OutboxEvent.versionedCacheKey(key, version: version)
+            }
+        }
+        return (change, versions)
+    }
+
+    /// Replaces the overviews of these lines by tombstones of their new versions once the
+    /// caller's transaction commits (the relay does it again from the events, should Redis be
+    /// unreachable now).
+    func invalidateAfterCommit(_ versions: [String: Int64]) async {
+        guard !versions.isEmpty else { return }
+        await EnclosingTransaction.afterCommit { [cache, logger] in
+            for (line, version) in versions {
+                do {
+                    try await cache.invalidate(line, version: version)
+                } catch {
+                    logger.warning("the overview of a line could not be invalidated now; the relay will", metadata: ["strata.line": "\(line)"])
+                }
+            }
+        }
+    }
+
+    /// Runs a scoped write (``RowSecurity/transaction(on:for:logger:_:)``) whose change names
+    /// overview keys, and makes those overviews stale once it commits.
+    func transaction<Result: Sendable>(
+        for caller: Caller,
+        _ body: @Sendable (PostgresConnection) async throws -> (Result, Change?)
+    ) async throws -> Result {
+        let (result, versions) = try await FactoryScope.security.transaction(on: pool, for: caller, logger: logger) { connection in
+            let (result, change) = try await body(connection)
+            let (versioned, versions) = try await versioning(change, on: connection)
+            return ((result, versions), versioned)
+        }
+        await invalidateAfterCommit(versions)
+        return result
+    }
+}

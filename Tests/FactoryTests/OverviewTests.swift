@@ -1,0 +1,94 @@
+import Foundation
+import HTTPTypes
+import HummingbirdTesting
+import NIOCore
+import PostgresNIO
+import StrataCore
+import StrataHTTP
+import StrataPostgres
+import StrataRedis
+import StrataTestSupport
+import Testing
+
+@testable import Factory
+
+@Suite struct OverviewTests {
+    typealias H = FactoryHarness
+
+    /// The app with a Redis, an unscoped key and the small plant.
+    static func withCachedApp(
+        redis: RedisClient,
+        _ body: @escaping @Sendable (any TestClientProtocol, HTTPFields, TestDatabase) async throws -> Void
+    ) async throws {
+        try await withTestModule(FactoryModule()) { database in
+            ModuleEnvironment(pool: database.pool, redis: redis, tokens: try TestModule.tokens(), logger: TestPostgres.logger)
+        } _: { database, client, _ in
+            let key = try await APIKeyStore(pool: database.pool).create(.init(name: "plant-admin", permissions: ["factory.*"])).secret
+            let headers: HTTPFields = [.xAPIKey: key, .contentType: "application/json"]
+            try await H.seedPlant(client, headers)
+            try await body(client, headers, database)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func theOverviewIsCachedUnderTheSeedsKeyAndNeverStaleAfterAWrite() async throws {
+        try await withTestRedis { redis, _ in
+            try await Self.withCachedApp(redis: redis) { client, headers, database in
+                // Each test database starts its lines afresh: clear what another run cached.
+                _ = try await redis.delete(["production:overview:L1", "production:overview:L2"])
+                let empty = try await H.expect(client, .get, "/api/factory/lines/L1/overview", headers)
+                #expect(empty["open_anomalies"]?["high"] == .number(0) && empty["work_orders"]?["pending"] == .number(0))
+                let cached = String(decoding: try #require(try await redis.get("production:overview:L1")), as: UTF8.self)
+                #expect(cached.hasPrefix("\(Int(empty["version"]?.numberValue ?? -1)):"))
+
+                let anomaly = try await H.expect(client, .post, "/api/factory/anomalies", headers, H.anomaly(severity: "critical"), .created)
+                let after = try await H.expect(client, .get, "/api/factory/lines/L1/overview", headers)
+                #expect(after["open_anomalies"]?["critical"] == .number(1), "the write made the cached overview stale at once")
+                #expect((after["version"]?.numberValue ?? 0) > (empty["version"]?.numberValue ?? 0))
+
+                let now = Int64(Date().timeIntervalSince1970)
+                let body = (0..<3).map { "production_metrics,line_id=L1,station_id=S1 yield_rate=9\($0),cycle_time=40 \(now - Int64($0) * 60)" }
+                    .joined(separator: "\n")
+                let status = try await client.execute(
+                    uri: "/api/v2/write?bucket=production&precision=s",
+                    method: .post,
+                    headers: [.xAPIKey: headers[.xAPIKey]!],
+                    body: ByteBuffer(string: body)
+                ) { $0.status }
+                #expect(status == .noContent)
+                let metrics = try await H.expect(client, .get, "/api/factory/lines/L1/overview", headers)
+                #expect(metrics["last_hour"]?["yield_rate"]?["count"] == .number(3) && metrics["last_hour"]?["yield_rate"]?["mean"] == .number(91))
+
+                let id = try #require(anomaly["anomaly_id"]?.stringValue)
+                try await H.expect(client, .post, "/api/factory/anomalies/\(id)/transition", headers, ["status": .string("cancelled")])
+                let cancelled = try await H.expect(client, .get, "/api/factory/lines/L1/overview", headers)
+                #expect(cancelled["open_anomalies"]?["critical"] == .number(0))
+                try await H.expect(client, .get, "/api/factory/lines/L9/overview", headers, nil, .notFound)
+
+                // A scoped caller is refused another line's overview even when it is cached.
+                _ = try await H.expect(client, .get, "/api/factory/lines/L2/overview", headers)
+                #expect(try await redis.get("production:overview:L2") != nil)
+                let key = try await APIKeyStore(pool: database.pool).create(
+                    .init(name: "l1", permissions: ["factory.read"], scopes: [FactoryScope.lines: ["L1"]])
+                ).secret
+                try await H.expect(client, .get, "/api/factory/lines/L2/overview", [.xAPIKey: key], nil, .notFound)
+                try await H.expect(client, .get, "/api/factory/lines/L1/overview", [.xAPIKey: key])
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func withoutRedisTheOverviewIsReadFromPostgreSQL() async throws {
+        let port = try FileSystem.freeLoopbackPort()
+        let redis = RedisClient(
+            configuration: .init(url: RedisURL(address: .tcp(host: "127.0.0.1", port: port)), commandTimeout: .milliseconds(100)),
+            logger: TestPostgres.logger
+        )
+        try await Self.withCachedApp(redis: redis) { client, headers, _ in
+            try await H.expect(client, .post, "/api/factory/anomalies", headers, H.anomaly(severity: "low"), .created)
+            let overview = try await H.expect(client, .get, "/api/factory/lines/L1/overview", headers)
+            #expect(overview["open_anomalies"]?["low"] == .number(1))
+        }
+        await redis.close()
+    }
+}
