@@ -19,10 +19,13 @@ public struct FactoryModule: ConfigurableModule {
         public var metricsRetentionDays: Int
         /// The most points one write may hold (`FACTORY_INGEST_MAX_POINTS`, default 50,000).
         public var maxBatchPoints: Int
+        /// The largest defect image, in bytes (`FACTORY_IMAGE_MAX_SIZE`, default 10 MiB).
+        public var imageMaxSize: Int
 
-        public init(metricsRetentionDays: Int = 90, maxBatchPoints: Int = 50_000) {
+        public init(metricsRetentionDays: Int = 90, maxBatchPoints: Int = 50_000, imageMaxSize: Int = 10 << 20) {
             self.metricsRetentionDays = metricsRetentionDays
             self.maxBatchPoints = maxBatchPoints
+            self.imageMaxSize = imageMaxSize
         }
     }
 
@@ -34,7 +37,7 @@ public struct FactoryModule: ConfigurableModule {
     }
 
     /// Reads `FACTORY_METRICS_RETENTION` (days, 1 to 36500: `90`, or a duration such as `90d`)
-    /// and `FACTORY_INGEST_MAX_POINTS`.
+    /// `FACTORY_INGEST_MAX_POINTS` and `FACTORY_IMAGE_MAX_SIZE` (bytes).
     public init(settings: ModuleSettings) throws {
         let environment = settings.environment
         let key = "FACTORY_METRICS_RETENTION"
@@ -51,7 +54,8 @@ public struct FactoryModule: ConfigurableModule {
         self.init(
             configuration: Configuration(
                 metricsRetentionDays: days,
-                maxBatchPoints: try environment.int("FACTORY_INGEST_MAX_POINTS", default: 50_000, in: 1...1_000_000)
+                maxBatchPoints: try environment.int("FACTORY_INGEST_MAX_POINTS", default: 50_000, in: 1...1_000_000),
+                imageMaxSize: try environment.int("FACTORY_IMAGE_MAX_SIZE", default: 10 << 20, in: 1024...(1 << 30))
             )
         )
     }
@@ -79,6 +83,8 @@ public struct FactoryModule: ConfigurableModule {
             UploadLimit(path: "/api/v2/write", limit: limit),
             UploadLimit(path: "/write", limit: limit),
             UploadLimit(path: "/api/factory/metrics", limit: limit * 2),
+            // The image and a multipart envelope; a larger body is 413 from the server itself.
+            UploadLimit(path: "/api/factory/anomalies/{id}/images", limit: configuration.imageMaxSize + (64 << 10)),
         ]
     }
 
@@ -92,6 +98,14 @@ public struct FactoryModule: ConfigurableModule {
         UsersController(users: users).addRoutes(to: router)
         MetricsController(metrics: metrics(environment, overviews: overviews)).addRoutes(to: router)
         GraphController(graph: GraphService(pool: environment.pool, logger: environment.logger)).addRoutes(to: router)
+        ImagesController(
+            images: ImageService(
+                pool: environment.pool,
+                objects: environment.objects,
+                maxSize: configuration.imageMaxSize,
+                logger: environment.logger
+            )
+        ).addRoutes(to: router)
         if let tokens = environment.tokens {
             LoginController(
                 app: name,
