@@ -34,6 +34,7 @@ key=$("$STRATA" keys create --name fuzz --permissions admin --rate-limit 1000000
     --exclude-path /api/events \
     --exclude-path "/api/workorders/orders/{id}/events" \
     --exclude-path "/api/workflows/executions/{id}/logs/stream" \
+    --exclude-path /api/factory/events \
     --max-examples "${FUZZ_EXAMPLES:-100}" \
     --request-timeout 10 \
     --generation-deterministic

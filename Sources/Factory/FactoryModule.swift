@@ -98,6 +98,9 @@ public struct FactoryModule: ConfigurableModule {
         UsersController(users: users).addRoutes(to: router)
         MetricsController(metrics: metrics(environment, overviews: overviews)).addRoutes(to: router)
         GraphController(graph: GraphService(pool: environment.pool, logger: environment.logger)).addRoutes(to: router)
+        FactoryEventsController(
+            events: EventsController(pool: environment.pool, redis: environment.redis, hub: environment.hub, streams: environment.streams)
+        ).addRoutes(to: router)
         ImagesController(
             images: ImageService(
                 pool: environment.pool,

@@ -149,3 +149,22 @@ import Testing
         }
     }
 }
+
+@Suite struct FactoryEventScopeTests {
+    typealias H = FactoryHarness
+
+    static func event(_ payload: String) -> OutboxEvent {
+        OutboxEvent(app: "factory", aggregateType: "anomaly", aggregateID: "a", kind: "anomaly.reported", payloadJSON: payload)
+    }
+
+    @Test func aScopedCallerSeesTheEventsOfItsLinesAndTheSharedGraphOnly() {
+        let scopes = [FactoryScope.lines: ["L1"]]
+        #expect(FactoryEventsController.visible(Self.event(#"{"factory_id":"F1","line_id":"L1"}"#), to: scopes))
+        #expect(!FactoryEventsController.visible(Self.event(#"{"factory_id":"F2","line_id":"L2"}"#), to: scopes))
+        #expect(FactoryEventsController.visible(Self.event(#"{"node_id":"worn-nozzle","line_id":null}"#), to: scopes))
+        #expect(!FactoryEventsController.visible(Self.event(#"{"from_node":"a","kind":"caused_by","to_node":"b"}"#), to: scopes))
+        #expect(!FactoryEventsController.visible(Self.event(#"{"user_id":"u-li"}"#), to: scopes))
+        #expect(!FactoryEventsController.visible(Self.event(#"{"factory_id":"F2","line_id":"L1"}"#), to: [FactoryScope.factories: ["F1"]]))
+        #expect(FactoryEventsController.visible(Self.event(#"{"user_id":"u-li"}"#), to: [:]))
+    }
+}

@@ -110,6 +110,13 @@ import Testing
                         let result = try JSONDecoder().decode(Result.self, from: Data(String(buffer: response.body).utf8))
                         #expect(result == Result(app: "orders", from: 5, queued: 2))
                     }
+                    // A key limited to some rows cannot read the app's whole stream.
+                    let (_, scoped) = try await APIKeyStore(pool: pool).create(
+                        .init(name: "one-line", permissions: ["orders.read"], scopes: ["line_ids": ["L1"]])
+                    )
+                    try await client.execute(uri: "/api/events?app=orders", method: .get, headers: [.xAPIKey: scoped]) { response in
+                        #expect(response.status == .forbidden)
+                    }
                     try await client.execute(uri: "/api/events?app=Not%20An%20App", method: .get, headers: [.xAPIKey: key]) { response in
                         #expect(response.status == .unprocessableContent)
                         #expect(String(buffer: response.body).contains("invalid_value"))

@@ -6,6 +6,7 @@ import StrataCore
 public struct DefectImage: Sendable, Codable, Equatable {
     public var imageID: UUID
     public var anomalyID: UUID
+    public var factoryID: String
     public var lineID: String
     public var fileName: String
     /// The media type read from the image's own first bytes.
@@ -20,6 +21,7 @@ public struct DefectImage: Sendable, Codable, Equatable {
         case size, sha256
         case imageID = "image_id"
         case anomalyID = "anomaly_id"
+        case factoryID = "factory_id"
         case lineID = "line_id"
         case fileName = "file_name"
         case contentType = "content_type"
@@ -27,12 +29,13 @@ public struct DefectImage: Sendable, Codable, Equatable {
         case createdAt = "created_at"
     }
 
-    static let columns = "image_id, anomaly_id, line_id, file_name, content_type, size, sha256, uploaded_by, created_at"
+    static let columns = "image_id, anomaly_id, factory_id, line_id, file_name, content_type, size, sha256, uploaded_by, created_at"
 
     init(row: PostgresRow) throws {
         let columns = row.makeRandomAccess()
         imageID = try columns["image_id"].decode(UUID.self)
         anomalyID = try columns["anomaly_id"].decode(UUID.self)
+        factoryID = try columns["factory_id"].decode(String.self)
         lineID = try columns["line_id"].decode(String.self)
         fileName = try columns["file_name"].decode(String.self)
         contentType = try columns["content_type"].decode(String.self)

@@ -68,6 +68,14 @@ public struct EventsController: Sendable {
         }
         // An app's events are its data: its read permission, or `events.read` for every app.
         if context.principal?.has("events.read") != true { try context.requirePermission("\(app).read") }
+        // A caller limited to some rows reads its events where the app can tell them apart.
+        if let principal = context.principal, !principal.permissions.contains("admin"), !principal.scopes.isEmpty {
+            throw StrataError(
+                .forbidden,
+                "Your credential is limited to some rows; read their events from the app's own stream (such as /api/factory/events).",
+                details: ["scope": principal.scopes.keys.sorted().joined(separator: ",")]
+            )
+        }
         let aggregateID = request.uri.queryParameters["aggregate"].map(String.init)
         if let aggregateID, !(1...200).contains(aggregateID.textLength) {
             throw StrataError(.invalidValue, "Query parameter 'aggregate' must be 1 to 200 characters.", details: ["field": "aggregate"])
@@ -77,7 +85,14 @@ public struct EventsController: Sendable {
 
     /// An app's events (of one aggregate, when given) as Server-Sent Events, resumable with
     /// `Last-Event-ID` or `?after=`, for an app route of its own (the caller checks permissions).
-    public func stream(app: String, aggregateID: String?, request: Request, context: StrataRequestContext) async throws -> Response {
+    /// - Parameter including: Which events the caller may see (an app's scope rule); all by default.
+    public func stream(
+        app: String,
+        aggregateID: String?,
+        request: Request,
+        context: StrataRequestContext,
+        including: (@Sendable (OutboxEvent) -> Bool)? = nil
+    ) async throws -> Response {
         let resumeText = request.headers[.lastEventID] ?? request.uri.queryParameters["after"].map(String.init)
         var after: Int64?
         if let resumeText {
@@ -113,18 +128,21 @@ public struct EventsController: Sendable {
                 let stopping = Latch()
                 try await withGracefulShutdownHandler {
                     while !Task.isCancelled && !stopping.isSet {
-                        let events: [LiveEvent]
+                        var events: [LiveEvent]
                         do {
                             events = try await feed.next()
                         } catch {
                             logger.debug("event stream read failed; retrying", metadata: ["strata.error": "\(error)"])
                             events = []
                         }
+                        let read = events.count
+                        if let including { events = events.filter { including($0.event) } }
                         if !events.isEmpty {
                             try await writer.write(ByteBuffer(string: events.map(\.serverSentEvent).joined()))
                             lastWrite = .now
                             continue
                         }
+                        if read > 0 { continue }  // only events the caller may not see: read on at once
                         if lastWrite.duration(to: .now) >= heartbeat {
                             try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
                             lastWrite = .now
