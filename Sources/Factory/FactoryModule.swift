@@ -62,6 +62,15 @@ public struct FactoryModule: ConfigurableModule {
 
     public func openAPIFragment() throws -> Data? { try openAPIFragment(in: .module) }
 
+    /// `strata seed factory`: a small plant with a month of metrics, anomalies in every state, a
+    /// cause graph, images and users (``FactoryDemo``).
+    public func seedDemoData(environment: ModuleEnvironment) async throws -> [String]? {
+        let lines = try await FactoryDemo.seed(pool: environment.pool, objects: environment.objects, logger: environment.logger)
+        return lines + [
+            "Seeded factory: \(lines.filter { $0.hasPrefix("created") || $0.hasPrefix("wrote") }.count) created, \(lines.filter { $0.hasPrefix("exists") }.count) already there."
+        ]
+    }
+
     public func migrationLine() throws -> MigrationLine {
         guard let directory = Bundle.module.url(forResource: "Migrations", withExtension: nil)?.appendingPathComponent("factory") else {
             throw StrataError(.migrationInvalid, "The factory migration files are missing from the Factory resources")
