@@ -267,6 +267,7 @@ let package = Package(
                 "SimJobs",
                 "WorkOrders",
                 "Workflows",
+                "Factory",
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "StrataEvents",

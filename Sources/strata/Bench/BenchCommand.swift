@@ -10,7 +10,8 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print figures (build with -c release for meaningful numbers).",
         subcommands: [
-            CRUD.self, Redis.self, Outbox.self, Auth.self, Queue.self, WorkOrdersLoad.self, WorkflowsLoad.self, Outage.self, BackupLoad.self,
+            CRUD.self, Redis.self, Outbox.self, Auth.self, Queue.self, WorkOrdersLoad.self, WorkflowsLoad.self, FactoryLoad.self, Outage.self,
+            BackupLoad.self,
         ]
     )
 
@@ -285,6 +286,88 @@ struct Bench: AsyncParsableCommand {
                         workers: workers,
                         statsExecutions: statsExecutions,
                         pgbenchSeconds: pgbenchSeconds
+                    ),
+                    configuration: configuration,
+                    logger: logger,
+                    report: Report(json: json)
+                ).run()
+            }
+        }
+    }
+
+    struct FactoryLoad: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "factory",
+            abstract: "The factory app over loopback: line-protocol ingest, rollup queries, graph walks, a mixed scoped load.",
+            discussion: """
+                Workloads: factory.ingest (points/s through POST /api/v2/write in batches of 5,000; ceiling_ratio: ÷ COPY \
+                of the same rows by psql; ratio: ÷ InfluxDB's /write of the same batches), factory.rollup_query (7 days of \
+                hourly windows for one line, one client; ratio: InfluxDB's GROUP BY time(1h) p99 ÷ Strata's), \
+                factory.graph (depth-3 cause walks, one client), factory.mixed (60 % overview, 20 % anomaly list, \
+                15 % anomaly detail, 5 % transitions as a signed-in user scoped to half the lines; rss_max_mb: the \
+                process's resident memory sampled during the load), factory.memory (peak resident memory of the \
+                process, server and load driver). InfluxDB is Debian's influxd, started on a free loopback port. A \
+                scratch database (strata_bench_factory) is dropped afterwards.
+                """
+        )
+
+        @OptionGroup var options: GlobalOptions
+
+        @Option(help: "Points ingested (in batches of 5,000).")
+        var points = 200_000
+
+        @Option(help: "Connections writing batches at once (to Strata and to InfluxDB).")
+        var ingestConnections = 4
+
+        @Option(help: "Rollup queries (one client).")
+        var queries = 2_000
+
+        @Option(help: "Nodes of the graph.")
+        var graphNodes = 100_000
+
+        @Option(help: "Edges of the graph.")
+        var graphEdges = 500_000
+
+        @Option(help: "Depth-3 walks (one client).")
+        var walks = 2_000
+
+        @Option(help: "Keep-alive connections of the mixed load.")
+        var connections = 32
+
+        @Option(help: "Requests of the mixed load.")
+        var requests = 40_000
+
+        @Flag(inversion: .prefixedNo, help: "Compare with InfluxDB (influxd must be installed).")
+        var influx = true
+
+        @Flag(help: "Print one JSON object per line.")
+        var json = false
+
+        func validate() throws {
+            guard (5_000...50_000_000).contains(points) else { throw ValidationError("--points must be in 5000...50000000") }
+            guard (1...64).contains(ingestConnections), (1...1024).contains(connections) else {
+                throw ValidationError("--ingest-connections must be in 1...64 and --connections in 1...1024")
+            }
+            guard queries > 0, walks > 0, requests > 0 else { throw ValidationError("--queries, --walks and --requests must be positive") }
+            guard (100...10_000_000).contains(graphNodes), (100...50_000_000).contains(graphEdges) else {
+                throw ValidationError("--graph-nodes must be in 100...10000000 and --graph-edges in 100...50000000")
+            }
+        }
+
+        func run() async throws {
+            try await Strata.guarded {
+                let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
+                try await FactoryBenchmark(
+                    plan: .init(
+                        points: points,
+                        ingestConnections: ingestConnections,
+                        queries: queries,
+                        graphNodes: graphNodes,
+                        graphEdges: graphEdges,
+                        walks: walks,
+                        connections: connections,
+                        requests: requests,
+                        influx: influx
                     ),
                     configuration: configuration,
                     logger: logger,

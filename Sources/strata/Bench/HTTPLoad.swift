@@ -50,6 +50,13 @@ enum HTTPLoad {
         var body: ByteBuffer
     }
 
+    /// Sends one request on a connection of its own to a loopback port, and closes it.
+    static func once(_ request: Request, port: Int) async throws -> Answer {
+        let channel = try await connect(host: "127.0.0.1", port: port)
+        defer { channel.close(promise: nil) }
+        return try await send(request, on: channel, host: "127.0.0.1", port: port)
+    }
+
     /// Opens one keep-alive connection.
     static func connect(host: String, port: Int) async throws -> any Channel {
         try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
