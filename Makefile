@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 ARGS ?=
 
-.PHONY: run test build release lint format bench bench-queue fuzz fuzz-debug packages clean
+.PHONY: run test build release lint format bench bench-queue bench-factory fuzz fuzz-debug packages clean
 
 ## run: build (release) and start `strata serve` on the embedded PostgreSQL, printing the URLs
 run: packages release
@@ -41,6 +41,11 @@ bench: packages release $(VENV)/bin/python
 ## bench-queue: the queue benchmark beside pgqueuer and procrastinate (release build)
 bench-queue: packages release $(VENV)/bin/python
 	.build/release/strata bench queue --peer-python $(VENV)/bin/python $(ARGS)
+
+## bench-factory: the factory benchmark beside InfluxDB (installs Debian's influxdb) and COPY (release build)
+bench-factory: release
+	@scripts/ensure-packages.sh influxdb
+	.build/release/strata bench factory $(ARGS)
 
 ## fuzz: schemathesis against a throw-away server, every check (release build)
 fuzz: packages release $(VENV)/bin/schemathesis

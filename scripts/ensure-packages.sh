@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the system packages Strata runs on are installed: PostgreSQL's server
-# programs and redis-server. Installs them with apt-get when run as root on Debian/Ubuntu,
+# programs and redis-server, and the optional ones named as arguments (`influxdb` for the
+# factory benchmark's peer). Installs them with apt-get when run as root on Debian/Ubuntu,
 # otherwise prints the exact command and fails.
 set -euo pipefail
 
@@ -20,6 +21,12 @@ have_postgres_server() {
 have_postgres_server || missing+=(postgresql)
 command -v pgbench >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/pgbench" >/dev/null || missing+=(postgresql-contrib)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+for package in "$@"; do
+    case "$package" in
+        influxdb) command -v influxd >/dev/null 2>&1 || missing+=(influxdb) ;;
+        *) command -v "$package" >/dev/null 2>&1 || missing+=("$package") ;;
+    esac
+done
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0
@@ -39,6 +46,7 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     # Strata runs its own servers; stop the ones the packages may have started.
     if command -v service >/dev/null 2>&1; then
         service redis-server stop >/dev/null 2>&1 || true
+        service influxdb stop >/dev/null 2>&1 || true
     fi
 else
     echo "Strata needs these system packages: ${missing[*]}" >&2
