@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import Logging
+import NIOCore
 import PostgresNIO
 import StrataCore
 import StrataHTTP
@@ -166,5 +167,38 @@ import Testing
         #expect(!FactoryEventsController.visible(Self.event(#"{"user_id":"u-li"}"#), to: scopes))
         #expect(!FactoryEventsController.visible(Self.event(#"{"factory_id":"F2","line_id":"L1"}"#), to: [FactoryScope.factories: ["F1"]]))
         #expect(FactoryEventsController.visible(Self.event(#"{"user_id":"u-li"}"#), to: [:]))
+    }
+}
+
+@Suite struct FactoryIdempotencyTests {
+    typealias H = FactoryHarness
+
+    @Test(.timeLimit(.minutes(2)))
+    func scopedWritesWithAnIdempotencyKeyHappenOnceAndAnswerTheSameTwice() async throws {
+        try await H.withApp { client, _, database in
+            let key = try await APIKeyStore(pool: database.pool).create(
+                .init(name: "l1", permissions: ["factory.write"], scopes: [FactoryScope.lines: ["L1"]])
+            ).secret
+            var scoped: HTTPFields = [.xAPIKey: key, .contentType: "application/json"]
+            scoped[.idempotencyKey] = "report-1"
+            let first = try await H.expect(client, .post, "/api/factory/anomalies", scoped, H.anomaly(), .created)
+            let again = try await H.expect(client, .post, "/api/factory/anomalies", scoped, H.anomaly(), .created)
+            #expect(first["anomaly_id"] != nil && first == again)
+            #expect(try await H.count(database, "SELECT count(*) FROM factory.anomalies") == 1)
+            // A scoped read (the anomaly) then a scoped write (the image) in one idempotent request.
+            let id = try #require(first["anomaly_id"]?.stringValue)
+            var upload: HTTPFields = [.xAPIKey: key, .contentType: "application/octet-stream"]
+            upload[.idempotencyKey] = "image-1"
+            for _ in 0..<2 {
+                let status = try await client.execute(
+                    uri: "/api/factory/anomalies/\(id)/images?file_name=a.png",
+                    method: .post,
+                    headers: upload,
+                    body: ByteBuffer(bytes: ImageTests.png)
+                ) { $0.status }
+                #expect(status == .created)
+            }
+            #expect(try await H.count(database, "SELECT count(*) FROM factory.defect_images") == 1)
+        }
     }
 }

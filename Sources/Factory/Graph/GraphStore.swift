@@ -61,8 +61,9 @@ struct GraphStore: Sendable {
     {
         let rows = try await connection.run(
             """
-            INSERT INTO factory.graph_edges (from_node, from_kind, kind, to_node, to_kind, confidence, created_by)
-            SELECT f.node_id, f.kind, \(kind.rawValue), t.node_id, t.kind, \(confidence), \(createdBy)
+            INSERT INTO factory.graph_edges (from_node, from_kind, kind, to_node, to_kind, confidence, from_factory, from_line, to_factory, to_line,
+                                             created_by)
+            SELECT f.node_id, f.kind, \(kind.rawValue), t.node_id, t.kind, \(confidence), f.factory_id, f.line_id, t.factory_id, t.line_id, \(createdBy)
             FROM factory.graph_nodes AS f, factory.graph_nodes AS t
             WHERE f.node_id = \(from) AND t.node_id = \(to)
             ON CONFLICT (from_node, kind, to_node) DO UPDATE SET confidence = EXCLUDED.confidence

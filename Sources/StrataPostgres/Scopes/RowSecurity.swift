@@ -95,17 +95,20 @@ public struct RowSecurity: Sendable {
         }
     }
 
-    /// Runs a read in one read-only transaction as the caller's scope.
+    /// Runs a read in one read-only transaction as the caller's scope. Its commit ends the
+    /// scope; inside an enclosing transaction (an idempotent request), where it is a savepoint,
+    /// the scope is reset before the enclosing work goes on.
     public func read<Result: Sendable>(
         on pool: PostgresPool,
         for scopes: [String: [String]],
         logger: Logger,
         _ body: @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        try await pool.withTransaction(readOnly: true) { connection in
+        let enclosed = EnclosingTransaction.joinable(by: pool) != nil
+        return try await pool.withTransaction(readOnly: true) { connection in
             try await apply(scopes, on: connection, logger: logger)
             let result = try await body(connection)
-            try await reset(connection, logger: logger)
+            if enclosed { try await reset(connection, logger: logger) }
             return result
         }
     }

@@ -4,7 +4,8 @@
 -- cause, a problem or a cause HAS_EVIDENCE, an evidence SUPPORTS a cause; the edge's kind
 -- constrains its endpoints' kinds (carried on the edge and checked by composite foreign keys).
 -- A node of a line (a problem filed for an anomaly) is visible within that line's scope; a node
--- without a line is the plant's shared knowledge. An edge is visible when both its ends are.
+-- without a line is the plant's shared knowledge. An edge is visible when both its ends are (it
+-- carries their places).
 -- Locks: none beyond the new objects.
 
 CREATE TABLE factory.graph_nodes (
@@ -37,6 +38,12 @@ CREATE TABLE factory.graph_edges (
     to_node    text             NOT NULL,
     to_kind    text             NOT NULL,
     confidence double precision NOT NULL DEFAULT 1 CHECK (confidence BETWEEN 0 AND 1),
+    -- The ends' places, copied from the nodes when they are linked (a node's line never
+    -- changes), so that the policy reads the edge alone.
+    from_factory text,
+    from_line  text,
+    to_factory text,
+    to_line    text,
     created_by text             NOT NULL,
     created_at timestamptz      NOT NULL DEFAULT now(),
     PRIMARY KEY (from_node, kind, to_node),
@@ -55,9 +62,9 @@ CREATE POLICY scoped ON factory.graph_nodes
     USING (line_id IS NULL OR factory.in_scope(factory_id, line_id))
     WITH CHECK (line_id IS NULL OR factory.in_scope(factory_id, line_id));
 ALTER TABLE factory.graph_edges ENABLE ROW LEVEL SECURITY;
--- The subqueries read graph_nodes under its own policy: an edge shows when both ends do.
+-- An edge shows when both its ends do.
 CREATE POLICY scoped ON factory.graph_edges
-    USING (EXISTS (SELECT 1 FROM factory.graph_nodes AS n WHERE n.node_id = from_node)
-           AND EXISTS (SELECT 1 FROM factory.graph_nodes AS n WHERE n.node_id = to_node));
+    USING ((from_line IS NULL OR factory.in_scope(from_factory, from_line))
+           AND (to_line IS NULL OR factory.in_scope(to_factory, to_line)));
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON factory.graph_nodes, factory.graph_edges TO strata_factory_scoped;
