@@ -119,8 +119,8 @@ enum FactoryDemo {
             }
         }
         if !batch.isEmpty { total += try await metrics.write(batch, by: caller) }
-        let hours = try await metrics.rollUp()
-        return "wrote \(total) production points (a replay adds none), rolled up \(hours) hours"
+        let marks = try await metrics.rollUp()
+        return "wrote \(total) production points (a replay adds none), rolled up the hours of \(marks) marks"
     }
 
     static func seedAnomalies(pool: PostgresPool, objects: any ObjectStore, logger: Logger) async throws -> [String] {

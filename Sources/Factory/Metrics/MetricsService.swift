@@ -288,7 +288,7 @@ public struct MetricsService: Sendable {
         JobSchedule(name: Self.rollupKind, every: .seconds(60), job: NewJob(queue: Self.queue, kind: Self.rollupKind, priority: 3))
     }
 
-    /// Recomputes every marked hour (in passes of 500); returns how many.
+    /// Recomputes every marked hour (in passes of 500 marks); returns how many marks it took.
     @discardableResult
     public func rollUp() async throws -> Int {
         var total = 0
@@ -302,7 +302,7 @@ public struct MetricsService: Sendable {
 
     /// The rollup job's handler.
     public var rollupHandler: JobHandler {
-        { _ in #"{"hours":\#(try await rollUp())}"# }
+        { _ in #"{"marks":\#(try await rollUp())}"# }
     }
 }
 

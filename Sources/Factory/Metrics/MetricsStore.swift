@@ -20,7 +20,8 @@ struct MetricsStore: Sendable {
     }
 
     /// Writes points (one per line, station and time: a replayed point changes nothing, a point
-    /// with fields of its own adds them) and marks their hours for the rollups.
+    /// with fields of its own adds them) and marks their hours for the rollups (appended marks:
+    /// concurrent writers do not wait for each other).
     func insert(_ points: [MetricPoint], on connection: PostgresConnection) async throws {
         var (micros, lines, stations, yields, cycles) = ([Int64](), [String](), [String](), [Double](), [Double]())
         micros.reserveCapacity(points.count)
@@ -46,7 +47,6 @@ struct MetricsStore: Sendable {
             ), marked AS (
                 INSERT INTO factory.metric_rollup_dirty (line_id, hour)
                 SELECT DISTINCT line_id, date_trunc('hour', time, 'UTC') FROM points
-                ON CONFLICT (line_id, hour) DO UPDATE SET touched_at = now()
             )
             INSERT INTO factory.production_metrics (time, factory_id, line_id, station_id, yield_rate, cycle_time)
             SELECT p.time, l.factory_id, p.line_id, p.station_id, p.yield_rate, p.cycle_time
@@ -189,26 +189,35 @@ struct MetricsStore: Sendable {
 
     // MARK: The rollup job (as the platform, every line)
 
-    /// Recomputes up to `limit` marked hours and their days from the raw points and removes
-    /// their marks; returns how many hours it did.
+    /// Removes up to `limit` marks (those of committed writes: a write not yet committed keeps
+    /// its marks for the next pass), then recomputes their hours and days from the raw points
+    /// in later statements, which see those writes; returns how many marks it took.
     func rollUp(limit: Int, on connection: PostgresConnection) async throws -> Int {
         let rows = try await connection.run(
             """
-            WITH claimed AS (
-                DELETE FROM factory.metric_rollup_dirty
-                WHERE (line_id, hour) IN (SELECT line_id, hour FROM factory.metric_rollup_dirty ORDER BY hour
-                                          LIMIT \(limit) FOR UPDATE SKIP LOCKED)
-                RETURNING line_id, hour
-            )
-            SELECT line_id, hour FROM claimed
+            DELETE FROM factory.metric_rollup_dirty
+            WHERE ctid = ANY(ARRAY(SELECT ctid FROM factory.metric_rollup_dirty ORDER BY hour LIMIT \(limit) FOR UPDATE SKIP LOCKED))
+            RETURNING line_id, hour
             """,
             logger: logger
         ).collect()
         guard !rows.isEmpty else { return 0 }
-        let marks = try rows.map { try $0.decode((String, Date).self) }
+        struct Mark: Hashable {
+            let line: String
+            let hour: Date
+        }
+        let marks = Array(
+            Set(
+                try rows.map { row in
+                    let (line, hour) = try row.decode((String, Date).self)
+                    return Mark(line: line, hour: hour)
+                }
+            )
+        )
+        .map { ($0.line, $0.hour) }
         let (lines, hours) = (marks.map(\.0), marks.map(\.1))
-        // Each statement sees every write committed before it began (READ COMMITTED): a write
-        // that held a mark's lock has committed by now.
+        // Each statement sees every write committed before it began (READ COMMITTED): the writes
+        // whose marks were taken have committed.
         try await connection.run(
             """
             WITH marks AS (SELECT * FROM unnest(\(lines)::text[], \(hours)::timestamptz[]) AS m(line_id, hour))
@@ -256,6 +265,6 @@ struct MetricsStore: Sendable {
             """,
             logger: logger
         )
-        return marks.count
+        return rows.count
     }
 }
