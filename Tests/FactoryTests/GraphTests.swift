@@ -89,6 +89,14 @@ import Testing
             #expect(ranked.compactMap { $0["path_confidence"]?.numberValue }.map { ($0 * 1000).rounded() / 1000 } == [0.9, 0.5, 0.4, 0.28])
             #expect(ranked.first?["evidence"]?.arrayValue?.compactMap { $0["node_id"]?.stringValue } == ["operator-note", "xray-scan"])
             #expect(ranked.last?["path"] == .array([.string(problemID), .string("gas-flow"), .string("bad-batch"), .string("supplier-change")]))
+            // A cause's confidence changes: its edges follow (a trigger), and so does the ranking.
+            try await database.pool.query("UPDATE factory.graph_nodes SET confidence = 0.1 WHERE node_id = 'worn-nozzle'")
+            let reranked = try await H.expect(client, .get, "/api/factory/graph/nodes/\(problemID)/causes?depth=3", headers)
+            #expect(
+                reranked["items"]?.arrayValue?.compactMap { $0["node"]?["node_id"]?.stringValue } == [
+                    "gas-flow", "bad-batch", "supplier-change", "worn-nozzle",
+                ]
+            )
             let deeper = try await H.expect(client, .get, "/api/factory/graph/nodes/\(problemID)/causes?depth=10", headers)
             #expect(deeper["items"]?.arrayValue?.count == 5, "the cycle ends; depth 4 reaches deep-cause once")
 

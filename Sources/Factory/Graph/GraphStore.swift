@@ -61,9 +61,10 @@ struct GraphStore: Sendable {
     {
         let rows = try await connection.run(
             """
-            INSERT INTO factory.graph_edges (from_node, from_kind, kind, to_node, to_kind, confidence, from_factory, from_line, to_factory, to_line,
-                                             created_by)
-            SELECT f.node_id, f.kind, \(kind.rawValue), t.node_id, t.kind, \(confidence), f.factory_id, f.line_id, t.factory_id, t.line_id, \(createdBy)
+            INSERT INTO factory.graph_edges (from_node, from_kind, kind, to_node, to_kind, confidence, to_confidence, from_factory, from_line,
+                                             to_factory, to_line, created_by)
+            SELECT f.node_id, f.kind, \(kind.rawValue), t.node_id, t.kind, \(confidence), coalesce(t.confidence, 1), f.factory_id, f.line_id,
+                   t.factory_id, t.line_id, \(createdBy)
             FROM factory.graph_nodes AS f, factory.graph_nodes AS t
             WHERE f.node_id = \(from) AND t.node_id = \(to)
             ON CONFLICT (from_node, kind, to_node) DO UPDATE SET confidence = EXCLUDED.confidence
@@ -87,31 +88,7 @@ struct GraphStore: Sendable {
     /// by its best path (the product of the edges' and causes' confidences), best first. The
     /// walk stops at a node already on its path (`CYCLE`).
     func causes(of problem: String, depth: Int, limit: Int, on connection: PostgresConnection) async throws -> [RankedCause] {
-        let rows = try await connection.run(
-            """
-            WITH RECURSIVE walk (node_id, depth, score, path) AS (
-                SELECT e.to_node, 1, e.confidence * coalesce(n.confidence, 1), ARRAY[e.from_node, e.to_node]
-                FROM factory.graph_edges AS e JOIN factory.graph_nodes AS n ON n.node_id = e.to_node
-                WHERE e.from_node = \(problem) AND e.kind = 'caused_by'
-              UNION ALL
-                SELECT e.to_node, w.depth + 1, w.score * e.confidence * coalesce(n.confidence, 1), w.path || e.to_node
-                FROM walk AS w
-                JOIN factory.graph_edges AS e ON e.from_node = w.node_id AND e.kind = 'caused_by'
-                JOIN factory.graph_nodes AS n ON n.node_id = e.to_node
-                WHERE w.depth < \(depth)
-            ) CYCLE node_id SET is_cycle USING cycle_path,
-            best AS (
-                SELECT DISTINCT ON (node_id) node_id, depth, score, path FROM walk
-                WHERE NOT is_cycle
-                ORDER BY node_id, score DESC, depth
-            )
-            SELECT \(unescaped: GraphNode.columns), b.depth AS walk_depth, b.score AS walk_confidence, b.path AS walk_path
-            FROM best AS b JOIN factory.graph_nodes USING (node_id)
-            ORDER BY b.score DESC, b.depth, node_id
-            LIMIT \(limit)
-            """,
-            logger: logger
-        ).collect()
+        let rows = try await connection.rows(CausesWalk(problem: problem, depth: Int32(depth), limit: Int32(limit)), logger: logger)
         var causes = try rows.map { row in
             let columns = row.makeRandomAccess()
             return RankedCause(
@@ -142,6 +119,48 @@ struct GraphStore: Sendable {
         }
         for index in causes.indices { causes[index].evidence = byCause[causes[index].node.nodeID] ?? [] }
         return causes
+    }
+
+    /// The walk of ``causes(of:depth:limit:on:)``, prepared (its plan is kept per connection).
+    /// Confidences multiply along the edges, which carry their target's; only the best `limit`
+    /// causes are joined with their nodes.
+    struct CausesWalk: PostgresPreparedStatement {
+        static let name = "factory.CausesWalk"
+        static let sql = """
+            WITH RECURSIVE walk (node_id, depth, score, path) AS (
+                SELECT e.to_node, 1, e.confidence * e.to_confidence, ARRAY[e.from_node, e.to_node]
+                FROM factory.graph_edges AS e
+                WHERE e.from_node = $1 AND e.kind = 'caused_by'
+              UNION ALL
+                SELECT e.to_node, w.depth + 1, w.score * e.confidence * e.to_confidence, w.path || e.to_node
+                FROM walk AS w JOIN factory.graph_edges AS e ON e.from_node = w.node_id AND e.kind = 'caused_by'
+                WHERE w.depth < $2
+            ) CYCLE node_id SET is_cycle USING cycle_path,
+            best AS (
+                SELECT DISTINCT ON (node_id) node_id, depth, score, path FROM walk
+                WHERE NOT is_cycle
+                ORDER BY node_id, score DESC, depth
+            ),
+            top AS (SELECT * FROM best ORDER BY score DESC, depth, node_id LIMIT $3)
+            SELECT \(GraphNode.columns), t.depth AS walk_depth, t.score AS walk_confidence, t.path AS walk_path
+            FROM top AS t JOIN factory.graph_nodes USING (node_id)
+            ORDER BY t.score DESC, t.depth, node_id
+            """
+        static let bindingDataTypes: [PostgresDataType] = [.text, .int4, .int4]
+        typealias Row = PostgresRow
+        var problem: String
+        var depth: Int32
+        var limit: Int32
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 3)
+            bindings.append(problem)
+            bindings.append(depth)
+            bindings.append(limit)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
     }
 
     /// The problems `cause` explains: reached backwards over `caused_by` edges through causes,

@@ -310,14 +310,14 @@ struct FactoryBenchmark {
             // Problems and causes to `fanout` causes each (a cause to causes further on, some back: cycles).
             try await connection.run(
                 """
-                INSERT INTO factory.graph_edges (from_node, from_kind, kind, to_node, to_kind, confidence, created_by)
-                SELECT id, kind, 'caused_by', target, 'cause', confidence, 'bench' FROM (
-                    SELECT src.id, src.kind, 'c' || ((src.n * 7919 + k * 104729) % \(causes) + 1) AS target, 0.6 + (k % 4) / 10.0 AS confidence
+                INSERT INTO factory.graph_edges (from_node, from_kind, kind, to_node, to_kind, confidence, to_confidence, created_by)
+                SELECT id, kind, 'caused_by', 'c' || target, 'cause', confidence, 0.5 + (target % 50) / 100.0, 'bench' FROM (
+                    SELECT src.id, src.kind, (src.n * 7919 + k * 104729) % \(causes) + 1 AS target, 0.6 + (k % 4) / 10.0 AS confidence
                     FROM (SELECT 'p' || n AS id, 'problem' AS kind, n FROM generate_series(1, \(problems)) AS n
                           UNION ALL SELECT 'c' || n, 'cause', n + \(problems) FROM generate_series(1, \(causes)) AS n) AS src,
                          generate_series(1, \(fanout)) AS k
                 ) AS edges
-                WHERE target <> id
+                WHERE 'c' || target <> id
                 ON CONFLICT DO NOTHING
                 """,
                 logger: logger

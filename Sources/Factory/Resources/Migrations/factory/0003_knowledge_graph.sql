@@ -38,6 +38,9 @@ CREATE TABLE factory.graph_edges (
     to_node    text             NOT NULL,
     to_kind    text             NOT NULL,
     confidence double precision NOT NULL DEFAULT 1 CHECK (confidence BETWEEN 0 AND 1),
+    -- The target's confidence (1 for a node without one), kept by a trigger, so that a walk
+    -- multiplies along edges without reading each node.
+    to_confidence double precision NOT NULL DEFAULT 1,
     -- The ends' places, copied from the nodes when they are linked (a node's line never
     -- changes), so that the policy reads the edge alone.
     from_factory text,
@@ -55,7 +58,15 @@ CREATE TABLE factory.graph_edges (
         OR (kind = 'supports' AND from_kind = 'evidence' AND to_kind = 'cause'))
 );
 CREATE INDEX graph_edges_to_idx ON factory.graph_edges (to_node, kind);
-CREATE INDEX graph_edges_from_idx ON factory.graph_edges (from_node, kind) INCLUDE (to_node, confidence);
+CREATE INDEX graph_edges_from_idx ON factory.graph_edges (from_node, kind) INCLUDE (to_node, confidence, to_confidence);
+
+CREATE FUNCTION factory.copy_node_confidence() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE factory.graph_edges SET to_confidence = coalesce(NEW.confidence, 1) WHERE to_node = NEW.node_id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER graph_nodes_confidence AFTER UPDATE OF confidence ON factory.graph_nodes
+    FOR EACH ROW WHEN (OLD.confidence IS DISTINCT FROM NEW.confidence) EXECUTE FUNCTION factory.copy_node_confidence();
 
 ALTER TABLE factory.graph_nodes ENABLE ROW LEVEL SECURITY;
 CREATE POLICY scoped ON factory.graph_nodes
