@@ -111,8 +111,8 @@ import Glibc
         #expect(unacknowledged.count <= writers, "rows committed without an acknowledgement: \(unacknowledged.count)")
     }
 
-    /// Runs eight writers on `pool` while `body` runs (after a second of steady writes), then
-    /// stops them and checks the ledger against the table.
+    /// Runs eight writers on `pool` while `body` runs (after a second of writes and at least one
+    /// acknowledged), then stops them and checks the ledger against the table.
     func underLoad<T: Sendable>(_ pool: PostgresPool, _ body: (Ledger) async throws -> T) async throws -> T {
         try await createLedgerTable(pool)
         let ledger = Ledger()
@@ -120,7 +120,9 @@ import Glibc
         let writers = Task { await write(pool, ledger: ledger, until: stop) }
         let result: T
         do {
+            // A second of steady writes — at least one acknowledged, however loaded the machine.
             try await Task.sleep(for: .seconds(1))
+            _ = try await timeToFirstWrite(after: .now, ledger: ledger, before: 0, limit: .seconds(30))
             result = try await body(ledger)
         } catch {
             stop.set()
