@@ -16,10 +16,24 @@ enum FactoryScope {
     /// The role and settings the migration's policies read.
     static let security = RowSecurity(role: "strata_factory_scoped", settingPrefix: "factory", scopes: [factories, lines])
 
-    /// An id of the plant's own naming (factory, line, station, user): 1 to 50 letters, digits
-    /// and `_ . : -`, starting with a letter or digit.
-    static func isPlantID(_ text: String) -> Bool {
-        guard let first = text.utf8.first, (1...50).contains(text.utf8.count) else { return false }
+    /// The answer when a write names a line the transaction cannot see: for a caller limited to
+    /// some lines it is outside their scope (403, the line's existence untold); for one who sees
+    /// every line it does not exist (422).
+    static func lineRefused(_ caller: Caller, field: String = "line_id") -> StrataError {
+        isLimited(caller)
+            ? StrataError(.forbidden, "This line is outside your scope.", details: ["scope": lines])
+            : StrataError(.invalidReference, "No production line has this id.", details: ["field": field])
+    }
+
+    /// Whether the caller is limited to some factories or lines.
+    static func isLimited(_ caller: Caller) -> Bool {
+        caller.scope(factories) != nil || caller.scope(lines) != nil
+    }
+
+    /// An id of the plant's own naming (factory, line, station, user; a graph node's, up to 100):
+    /// 1 to `maxLength` letters, digits and `_ . : -`, starting with a letter or digit.
+    static func isPlantID(_ text: String, maxLength: Int = 50) -> Bool {
+        guard let first = text.utf8.first, (1...maxLength).contains(text.utf8.count) else { return false }
         func isAlphanumeric(_ byte: UInt8) -> Bool { (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) }
         return isAlphanumeric(first) && text.utf8.allSatisfy { isAlphanumeric($0) || $0 == 95 || $0 == 46 || $0 == 58 || $0 == 45 }
     }

@@ -56,7 +56,7 @@ public struct StrataRequestContext: RequestContext {
             name: principal.name,
             requestID: requestID,
             traceID: traceID,
-            scopes: principal.permissions.contains("admin") ? [:] : principal.scopes,
+            scopes: principal.rowScopes,
             audit: audit
         )
     }

@@ -195,17 +195,6 @@ import Testing
 @Suite struct RollupPropertyTests {
     typealias H = FactoryHarness
 
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static func close(_ a: MetricsService.Summary, _ b: MetricsService.Summary) -> Bool {
         func near(_ x: Double?, _ y: Double?) -> Bool {
             switch (x, y) {
@@ -220,7 +209,7 @@ import Testing
     @Test(.timeLimit(.minutes(2)))
     func rollupsEqualARawRecountForRandomWindowsAfterLateAndReplayedWrites() async throws {
         try await H.withApp { _, _, database in
-            var random = Generator(state: 20_261_206)
+            var random = SeededGenerator(state: 20_261_206)
             let metrics = MetricsService(pool: database.pool)
             let caller = Caller.job("rollup-test")
             let start = Date(timeIntervalSince1970: 1_767_225_600)  // 2026-01-01

@@ -1,19 +1,8 @@
 import StrataRedis
+import StrataTestSupport
 import Testing
 
 @Suite struct RESPDecoderTests {
-    /// A reproducible generator (SplitMix64), so that a failure can be replayed.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     func randomValue(_ random: inout SeededGenerator, depth: Int = 0) -> RESPValue {
         let leaf = depth >= 3 || Int.random(in: 0..<3, using: &random) > 0
         if leaf {

@@ -148,12 +148,7 @@ public struct AnomalyService: Sendable {
         )
         let store = store
         return try await overviews.transaction(for: caller) { connection in
-            guard let anomaly = try await store.insert(new, on: connection) else {
-                // The line is not visible: unknown, or outside the caller's scope.
-                throw caller.scope(FactoryScope.lines) == nil && caller.scope(FactoryScope.factories) == nil
-                    ? StrataError(.invalidReference, "No production line has this id.", details: ["field": "line_id"])
-                    : StrataError(.forbidden, "This line is outside your scope.", details: ["scope": FactoryScope.lines])
-            }
+            guard let anomaly = try await store.insert(new, on: connection) else { throw FactoryScope.lineRefused(caller) }
             var change = try Self.change(anomaly, "anomaly.reported", action: "create", status: 201)
             change.transitions = [Self.history.transition(of: Self.key(anomaly), from: nil, to: anomaly.status)]
             return (anomaly, change)

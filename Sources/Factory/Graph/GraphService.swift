@@ -61,12 +61,7 @@ public struct GraphService: Sendable {
         }
     }
 
-    static func isNodeID(_ text: String) -> Bool {
-        (1...100).contains(text.utf8.count) && FactoryScope.isPlantID(String(text.prefix(50)))
-            && text.utf8.allSatisfy { byte in
-                (byte >= 48 && byte <= 58) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) || byte == 95 || byte == 46 || byte == 45
-            }
-    }
+    static func isNodeID(_ text: String) -> Bool { FactoryScope.isPlantID(text, maxLength: 100) }
 
     static let nodeIDRule = "must be 1 to 100 letters, digits or _ . : - starting with a letter or digit"
 
@@ -99,7 +94,7 @@ public struct GraphService: Sendable {
         )
         let store = store
         return try await FactoryScope.security.transaction(on: pool, for: caller, logger: logger) { connection in
-            guard let node = try await store.insert(new, on: connection) else { throw Self.lineRefused(caller) }
+            guard let node = try await store.insert(new, on: connection) else { throw FactoryScope.lineRefused(caller) }
             return (node, try Self.change(node, "graph.node_created", action: "create"))
         }
     }
@@ -210,12 +205,6 @@ public struct GraphService: Sendable {
     }
 
     static func nodeNotFound() -> StrataError { StrataError(.notFound, "No graph node has this id.") }
-
-    static func lineRefused(_ caller: Caller) -> StrataError {
-        caller.scope(FactoryScope.lines) == nil && caller.scope(FactoryScope.factories) == nil
-            ? StrataError(.invalidReference, "No production line has this id.", details: ["field": "line_id"])
-            : StrataError(.forbidden, "This line is outside your scope.", details: ["scope": FactoryScope.lines])
-    }
 
     static func change(_ node: GraphNode, _ kind: String, action: String) throws -> Change {
         Change(

@@ -2,7 +2,7 @@ import Crypto
 public import Foundation
 public import Logging
 import PostgresNIO
-public import StrataCore
+import StrataCore
 public import StrataObjects
 public import StrataPostgres
 

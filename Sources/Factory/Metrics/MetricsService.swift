@@ -96,7 +96,7 @@ public struct MetricsService: Sendable {
         let versions = try await FactoryScope.security.transaction(on: pool, for: caller, logger: logger) { connection in
             let visible = try await store.visibleLines(lines, on: connection)
             if let index = points.indices.first(where: { !visible.contains(points[$0].lineID) }) {
-                let limited = caller.scope(FactoryScope.lines) != nil || caller.scope(FactoryScope.factories) != nil
+                let limited = FactoryScope.isLimited(caller)
                 let place = lineNumbers.map { "line \($0[index])" } ?? "points[\(index)]"
                 throw StrataError(
                     limited ? .forbidden : .badLine,

@@ -48,10 +48,10 @@ public struct LineOverview: Sendable, Codable, Equatable {
         """
         SELECT l.line_id, l.factory_id, l.line_name, l.status, coalesce(v.version, 0) AS version, now() AS generated_at,
                now() - interval '1 hour' AS hour_from,
-               (SELECT coalesce(array_agg(severity || '=' || n), '{}') FROM (
+               (SELECT coalesce(json_object_agg(severity, n), '{}')::text FROM (
                     SELECT severity, count(*) AS n FROM factory.anomalies AS a
                     WHERE a.line_id = l.line_id AND a.status NOT IN ('closed', 'cancelled') GROUP BY severity) AS s) AS open_anomalies,
-               (SELECT coalesce(array_agg(status || '=' || n), '{}') FROM (
+               (SELECT coalesce(json_object_agg(status, n), '{}')::text FROM (
                     SELECT status, count(*) AS n FROM factory.work_orders AS w WHERE w.line_id = l.line_id GROUP BY status) AS s) AS work_orders,
                m.yield_sum, m.yield_count, m.yield_min, m.yield_max, m.cycle_sum, m.cycle_count, m.cycle_min, m.cycle_max
         FROM factory.production_lines AS l
@@ -68,12 +68,7 @@ public struct LineOverview: Sendable, Codable, Equatable {
     init(row: PostgresRow) throws {
         let columns = row.makeRandomAccess()
         func counts(_ name: String) throws -> [String: Int64] {
-            var result: [String: Int64] = [:]
-            for pair in try columns[name].decode([String].self) {
-                let parts = pair.split(separator: "=", maxSplits: 1)
-                if parts.count == 2, let count = Int64(parts[1]) { result[String(parts[0])] = count }
-            }
-            return result
+            try JSONDecoder.api().decode([String: Int64].self, from: Data(try columns[name].decode(String.self).utf8))
         }
         func summary(_ prefix: String) throws -> MetricsService.Summary {
             let count = try columns["\(prefix)_count"].decode(Int64?.self) ?? 0

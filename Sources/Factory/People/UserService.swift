@@ -153,7 +153,7 @@ public struct UserService: Sendable {
             errors.append(.init(field: "phone", reason: "must be 1 to 20 characters"))
         }
         for (field, ids) in [("factory_ids", draft.factoryIDs), ("line_ids", draft.lineIDs)] {
-            if let ids, ids.count > 1000 || !ids.allSatisfy(FactoryScope.isPlantID) {
+            if let ids, ids.count > 1000 || !ids.allSatisfy({ FactoryScope.isPlantID($0) }) {
                 errors.append(.init(field: field, reason: "at most 1000 ids, each \(PlantService.idRule)"))
             }
         }

@@ -41,12 +41,12 @@ public struct AnomaliesController: Sendable {
             let page = query.page()
             try query.validate()
             return try Response.json(
-                try await anomalies.cases(tags: tags, text: text, limit: page.limit, cursor: page.cursor, scopes: PlantController.scopes(principal))
+                try await anomalies.cases(tags: tags, text: text, limit: page.limit, cursor: page.cursor, scopes: principal.rowScopes)
             )
         }
         cases.get("{id}") { _, context in
             let principal = try context.requirePermission("factory.read")
-            return try Response.json(try await anomalies.caseEntry(try Self.id(context, "case"), scopes: PlantController.scopes(principal)))
+            return try Response.json(try await anomalies.caseEntry(try Self.id(context, "case"), scopes: principal.rowScopes))
         }
     }
 
@@ -68,12 +68,12 @@ public struct AnomaliesController: Sendable {
             let page = query.page()
             try query.validate()
             return try Response.json(
-                try await anomalies.list(filter, limit: page.limit, cursor: page.cursor, scopes: PlantController.scopes(principal))
+                try await anomalies.list(filter, limit: page.limit, cursor: page.cursor, scopes: principal.rowScopes)
             )
         }
         group.get("{id}") { _, context in
             let principal = try context.requirePermission("factory.read")
-            let detail = try await anomalies.detail(try Self.id(context, "anomaly"), scopes: PlantController.scopes(principal))
+            let detail = try await anomalies.detail(try Self.id(context, "anomaly"), scopes: principal.rowScopes)
             var response = try Response.json(detail)
             response.headers[.eTag] = ETag.value(version: detail.anomaly.version)
             return response
@@ -88,7 +88,7 @@ public struct AnomaliesController: Sendable {
         }
         group.get("{id}/history") { _, context in
             let principal = try context.requirePermission("factory.read")
-            let entries = try await anomalies.history(of: try Self.id(context, "anomaly"), scopes: PlantController.scopes(principal))
+            let entries = try await anomalies.history(of: try Self.id(context, "anomaly"), scopes: principal.rowScopes)
             return try Response.json(Page.complete(entries))
         }
         group.post("{id}/transition") { request, context in
@@ -150,13 +150,13 @@ public struct AnomaliesController: Sendable {
                     status: status,
                     limit: page.limit,
                     cursor: page.cursor,
-                    scopes: PlantController.scopes(principal)
+                    scopes: principal.rowScopes
                 )
             )
         }
         orders.get("{id}") { _, context in
             let principal = try context.requirePermission("factory.read")
-            return try Response.json(try await anomalies.workOrder(try Self.id(context, "work order"), scopes: PlantController.scopes(principal)))
+            return try Response.json(try await anomalies.workOrder(try Self.id(context, "work order"), scopes: principal.rowScopes))
         }
         for step in AnomalyService.WorkOrderStep.allCases {
             orders.post(RouterPath("{id}/\(step.rawValue)")) { request, context in

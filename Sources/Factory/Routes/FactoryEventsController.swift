@@ -42,7 +42,7 @@ public struct FactoryEventsController: Sendable {
             var query = QueryReader(request)
             let aggregate = query.text("aggregate", length: 1...200)
             try query.validate()
-            let scopes = PlantController.scopes(principal)
+            let scopes = principal.rowScopes
             return try await events.stream(app: "factory", aggregateID: aggregate, request: request, context: context) { event in
                 Self.visible(event, to: scopes)
             }

@@ -22,7 +22,7 @@ public struct GraphController: Sendable {
         }
         group.get("nodes/{node_id}") { _, context in
             let principal = try context.requirePermission("factory.read")
-            return try Response.json(try await graph.node(try context.parameters.require("node_id"), scopes: PlantController.scopes(principal)))
+            return try Response.json(try await graph.node(try context.parameters.require("node_id"), scopes: principal.rowScopes))
         }
         group.post("edges") { request, context in
             let caller = try context.caller(requiring: "factory.write")
@@ -36,7 +36,7 @@ public struct GraphController: Sendable {
                 of: try context.parameters.require("node_id"),
                 depth: depth,
                 limit: limit,
-                scopes: PlantController.scopes(principal)
+                scopes: principal.rowScopes
             )
             return try Response.json(Page.complete(causes))
         }
@@ -47,7 +47,7 @@ public struct GraphController: Sendable {
                 explainedBy: try context.parameters.require("node_id"),
                 depth: depth,
                 limit: limit,
-                scopes: PlantController.scopes(principal)
+                scopes: principal.rowScopes
             )
             return try Response.json(Page.complete(problems))
         }

@@ -31,7 +31,7 @@ public struct ImagesController: Sendable {
         }
         group.get("{id}/images") { _, context in
             let principal = try context.requirePermission("factory.read")
-            let list = try await images.images(of: try AnomaliesController.id(context, "anomaly"), scopes: PlantController.scopes(principal))
+            let list = try await images.images(of: try AnomaliesController.id(context, "anomaly"), scopes: principal.rowScopes)
             return try Response.json(Page.complete(list))
         }
         group.get("{id}/images/{image_id}") { _, context in
@@ -42,14 +42,15 @@ public struct ImagesController: Sendable {
             let (image, data) = try await images.download(
                 imageID,
                 of: try AnomaliesController.id(context, "anomaly"),
-                scopes: PlantController.scopes(principal)
+                scopes: principal.rowScopes
             )
-            var headers: HTTPFields = [:]
-            headers[.contentType] = image.contentType
-            headers[.eTag] = "\"\(image.sha256)\""
-            let safeName = String(image.fileName.unicodeScalars.filter { $0.isASCII && $0.value >= 0x20 && $0 != "\"" && $0 != "\\" })
-            headers[.contentDisposition] = "inline; filename=\"\(safeName)\""
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            return Response.file(
+                data,
+                contentType: image.contentType,
+                fileName: image.fileName,
+                disposition: .inline,
+                headers: [.eTag: "\"\(image.sha256)\""]
+            )
         }
     }
 }

@@ -53,7 +53,7 @@ public struct MetricsController: Sendable {
                 to: to ?? .distantFuture,
                 limit: limit,
                 cursor: page.cursor,
-                scopes: PlantController.scopes(principal)
+                scopes: principal.rowScopes
             )
             return try Response.json(points)
         }
@@ -71,7 +71,7 @@ public struct MetricsController: Sendable {
                 from: from ?? Date(),
                 to: to ?? Date(),
                 window: window ?? .hour,
-                scopes: PlantController.scopes(principal)
+                scopes: principal.rowScopes
             )
             return try Response.json(aggregates)
         }

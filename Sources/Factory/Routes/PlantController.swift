@@ -21,7 +21,7 @@ public struct PlantController: Sendable {
             var query = QueryReader(request)
             let factory = query.text("factory_id", length: 1...50)
             try query.validate()
-            return try Response.json(Page.complete(try await plant.lines(factory: factory, scopes: Self.scopes(principal))))
+            return try Response.json(Page.complete(try await plant.lines(factory: factory, scopes: principal.rowScopes)))
         }
         group.post { request, context in
             let caller = try context.caller(requiring: "factory.admin")
@@ -30,7 +30,7 @@ public struct PlantController: Sendable {
         }
         group.get("{line_id}") { _, context in
             let principal = try context.requirePermission("factory.read")
-            return try Self.tagged(try await plant.line(try context.parameters.require("line_id"), scopes: Self.scopes(principal)))
+            return try Self.tagged(try await plant.line(try context.parameters.require("line_id"), scopes: principal.rowScopes))
         }
         group.patch("{line_id}") { request, context in
             let caller = try context.caller(requiring: "factory.admin")
@@ -42,11 +42,11 @@ public struct PlantController: Sendable {
         }
         group.get("{line_id}/overview") { _, context in
             let principal = try context.requirePermission("factory.read")
-            return try Response.json(try await overviews.overview(of: try context.parameters.require("line_id"), scopes: Self.scopes(principal)))
+            return try Response.json(try await overviews.overview(of: try context.parameters.require("line_id"), scopes: principal.rowScopes))
         }
         group.get("{line_id}/stations") { _, context in
             let principal = try context.requirePermission("factory.read")
-            let stations = try await plant.stations(of: try context.parameters.require("line_id"), scopes: Self.scopes(principal))
+            let stations = try await plant.stations(of: try context.parameters.require("line_id"), scopes: principal.rowScopes)
             return try Response.json(Page.complete(stations))
         }
         group.post("{line_id}/stations") { request, context in
@@ -55,11 +55,6 @@ public struct PlantController: Sendable {
             let draft = try await request.decodeJSON(as: PlantService.StationDraft.self, context: context)
             return try Response.json(try await plant.createStation(on: id, draft, by: caller), status: .created)
         }
-    }
-
-    /// The scopes a read is limited to: none for `admin`, else the principal's.
-    static func scopes(_ principal: Principal) -> [String: [String]] {
-        principal.permissions.contains("admin") ? [:] : principal.scopes
     }
 
     static func tagged(_ line: ProductionLine, status: HTTPResponse.Status = .ok) throws -> Response {

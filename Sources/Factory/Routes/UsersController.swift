@@ -21,11 +21,11 @@ public struct UsersController: Sendable {
         }
         group.get { _, context in
             let principal = try context.requirePermission("factory.admin")
-            return try Response.json(Page.complete(try await users.list(scopes: PlantController.scopes(principal))))
+            return try Response.json(Page.complete(try await users.list(scopes: principal.rowScopes)))
         }
         group.get("{user_id}") { _, context in
             let principal = try context.requirePermission("factory.admin")
-            return try Response.json(try await users.user(try context.parameters.require("user_id"), scopes: PlantController.scopes(principal)))
+            return try Response.json(try await users.user(try context.parameters.require("user_id"), scopes: principal.rowScopes))
         }
     }
 }

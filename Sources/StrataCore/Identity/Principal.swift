@@ -80,6 +80,12 @@ public struct Principal: Sendable, Equatable {
         return scopes[scope]
     }
 
+    /// The scopes that limit the principal's rows: none for `admin`, else its own. What a
+    /// scoped read binds, and what a request's ``Caller`` carries.
+    public var rowScopes: [String: [String]] {
+        permissions.contains("admin") ? [:] : scopes
+    }
+
     /// Whether `value` is inside the principal's `scope`.
     public func allows(_ value: String, in scope: String) -> Bool {
         scopeValues(scope).map { $0.contains(value) } ?? true

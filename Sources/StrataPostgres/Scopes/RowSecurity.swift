@@ -78,7 +78,8 @@ public struct RowSecurity: Sendable {
     }
 
     /// Runs `body` in one transaction as the caller's scope, then records the change it returns
-    /// (``ChangeLog``) as the platform; returns the body's result.
+    /// (``ChangeLog``) as the platform; returns the body's result. The scope is reset before the
+    /// record and inside an enclosing transaction; otherwise the commit ends it.
     /// - Throws: `forbidden` when a row written falls outside the scope; what the body throws.
     public func transaction<Result: Sendable>(
         on pool: PostgresPool,
@@ -86,10 +87,12 @@ public struct RowSecurity: Sendable {
         logger: Logger,
         _ body: @Sendable (PostgresConnection) async throws -> (Result, Change?)
     ) async throws -> Result {
-        try await pool.withTransaction { connection in
+        let enclosed = EnclosingTransaction.joinable(by: pool) != nil
+        return try await pool.withTransaction { connection in
             try await apply(caller.scopes, on: connection, logger: logger)
             let (result, change) = try await body(connection)
-            try await reset(connection, logger: logger)
+            // The platform's writes follow as the platform; with none, the commit ends the scope.
+            if change != nil || enclosed { try await reset(connection, logger: logger) }
             if let change { try await ChangeLog.record(change, by: caller, on: connection, logger: logger) }
             return result
         }

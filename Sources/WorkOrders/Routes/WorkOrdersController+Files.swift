@@ -43,11 +43,7 @@ extension WorkOrdersController {
                 throw StrataError(.notFound, "No message has this id (message ids are whole numbers).")
             }
             let (file, data) = try await service.file(of: messageID, on: try Self.orderID(context), scope: scope)
-            var headers: HTTPFields = [:]
-            headers[.contentType] = file.contentType.isEmpty ? "application/octet-stream" : file.contentType
-            let safeName = String(file.fileName.unicodeScalars.filter { $0.isASCII && $0.value >= 0x20 && $0 != "\"" && $0 != "\\" })
-            headers[.contentDisposition] = "attachment; filename=\"\(safeName)\""
-            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            return Response.file(data, contentType: file.contentType, fileName: file.fileName)
         }
         orders.post("{id}/ocr-results") { request, context in
             let caller = try context.caller(requiring: "workorders.write")
