@@ -176,14 +176,38 @@ public struct DatabaseEndpoint: Sendable {
 
     /// Opens the configured database: the URL as given, or the embedded cluster (started here,
     /// or the one a running `strata serve` owns on the same `STRATA_HOME`).
-    public static func open(configuration: ServerConfiguration, logger: Logger) async throws -> DatabaseEndpoint {
+    ///
+    /// When backups are enabled and pgBackRest is installed, the embedded cluster archives its
+    /// WAL into the backup repository (`archive_mode`, `archive_command`, `archive_timeout`),
+    /// whose stanza is made here if it is new.
+    /// - Parameter startTimeout: The longest wait for the cluster to accept connections (a
+    ///   cluster recovering from a restore waits until it is promoted).
+    public static func open(
+        configuration: ServerConfiguration,
+        logger: Logger,
+        startTimeout: Duration = .seconds(60)
+    ) async throws -> DatabaseEndpoint {
         if let url = configuration.databaseURL { return DatabaseEndpoint(url: url, cluster: nil) }
-        let clusterConfiguration = EmbeddedCluster.Configuration(directory: configuration.embeddedPostgresDirectory)
+        var clusterConfiguration = EmbeddedCluster.Configuration(directory: configuration.embeddedPostgresDirectory, startTimeout: startTimeout)
         if let running = try EmbeddedCluster.runningInstance(clusterConfiguration) {
             logger.info("using the embedded PostgreSQL of the running Strata server")
             return DatabaseEndpoint(url: running, cluster: nil)
         }
+        let archiving = configuration.backups.enabled ? configuration.backups.physical.flatMap { PgBackRest.isInstalled ? $0 : nil } : nil
+        if let archiving { clusterConfiguration.settings = PgBackRest.archiveSettings(archiving) }
         let cluster = try await EmbeddedCluster.start(clusterConfiguration, logger: logger)
+        if let archiving {
+            do {
+                try await PgBackRest(settings: archiving, url: cluster.url).prepareStanza()
+            } catch {
+                logger.error(
+                    "WAL archiving into the backup repository does not work; physical backups and point-in-time restore will fail until it does",
+                    metadata: ["error": "\(error)"]
+                )
+            }
+        } else if configuration.backups.enabled, configuration.backups.physical != nil {
+            logger.warning("pgBackRest is not installed: WAL is not archived and physical backups cannot be taken (apt-get install -y pgbackrest)")
+        }
         return DatabaseEndpoint(url: cluster.url, cluster: cluster)
     }
 }

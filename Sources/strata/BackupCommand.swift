@@ -5,11 +5,12 @@ import StrataCore
 import StrataPostgres
 import StrataServer
 
-/// `strata backup create | list | verify | drill | restore | expire`: logical backups with
-/// `pg_dump`, recorded in `strata.backups`.
+/// `strata backup create | list | verify | drill | restore | expire`: physical backups of the
+/// embedded cluster with pgBackRest (full, diff, incr, WAL archiving, point-in-time restore) and
+/// logical backups with `pg_dump`, recorded in `strata.backups`.
 struct Backup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Backups: take, list, verify, restore and expire them (BACKUP_LOCATION, BACKUP_RETENTION_DAYS, BACKUP_COMPRESS).",
+        abstract: "Backups: take, list, verify, restore and expire them (BACKUP_REPO_PATH, BACKUP_RETENTION_*, BACKUP_LOCATION, BACKUP_COMPRESS).",
         subcommands: [Create.self, List.self, Verify.self, Drill.self, Restore.self, Expire.self]
     )
 
@@ -24,6 +25,21 @@ struct Backup: AsyncParsableCommand {
         return try await withDatabase(configuration, logger: logger) { pool, _ in
             try await body(LogicalBackup(pool: pool, configuration: backups, logger: logger), backups)
         }
+    }
+
+    /// Runs `body` with the physical backups of the embedded cluster (started here when no
+    /// `strata serve` runs it).
+    static func withPhysical<T: Sendable>(_ options: GlobalOptions, _ body: @Sendable (PhysicalBackup) async throws -> T) async throws -> T {
+        let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
+        return try await withDatabase(configuration, logger: logger) { pool, _ in
+            try await body(try PhysicalBackup(pool: pool, configuration: configuration.backups, logger: logger))
+        }
+    }
+
+    /// The restores of the configured home (they need no database).
+    static func restores(_ options: GlobalOptions) throws -> (PhysicalRestore, ServerConfiguration, Logger) {
+        let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
+        return (try PhysicalRestore(configuration: configuration.backups, logger: logger), configuration, logger)
     }
 
     /// One backup as a line of `list`.
@@ -46,56 +62,114 @@ struct Backup: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Take a backup: --type logical runs pg_dump (custom format) into BACKUP_LOCATION as strata_backup_YYYYMMDD_HHMMSS.dump."
+            abstract:
+                "Take a backup: full, diff or incr of the embedded cluster with pgBackRest (the default there), or logical (pg_dump, custom format) into BACKUP_LOCATION as strata_backup_YYYYMMDD_HHMMSS.dump (the default with DATABASE_URL)."
         )
         @OptionGroup var options: GlobalOptions
 
-        @Option(help: "logical (pg_dump). Physical backups (full, diff, incr) are not available yet.")
-        var type = "logical"
+        @Option(help: "full, diff, incr (pgBackRest) or logical (pg_dump).")
+        var type: String?
 
         func run() async throws {
             try await Strata.guarded {
-                guard type == "logical" else {
-                    throw StrataError(
-                        .invalidValue,
-                        "--type \(type): only logical backups can be taken yet (physical full/diff/incr with pgBackRest are not built).",
-                        details: ["field": "type"]
+                let kind = type ?? (ProcessInfo.processInfo.environment["DATABASE_URL"] == nil ? "full" : "logical")
+                if kind == "logical" {
+                    let taken = try await Backup.withBackups(options) { backup, _ in try await backup.create() }
+                    let seconds = taken.finishedAt.map { $0.timeIntervalSince(taken.startedAt) } ?? 0
+                    print("backup \(taken.id): \(taken.location)")
+                    print(
+                        "taken \(Backup.time(taken.startedAt)) in \(String(format: "%.1f", seconds)) s, \(Backup.megabytes(taken.sizeBytes ?? 0)) (\(taken.sizeBytes ?? 0) bytes)"
                     )
+                    return
                 }
-                let taken = try await Backup.withBackups(options) { backup, _ in try await backup.create() }
+                guard let physical = PhysicalBackup.Kind(rawValue: kind) else {
+                    throw StrataError(.invalidValue, "--type must be full, diff, incr or logical (got \(kind)).", details: ["field": "type"])
+                }
+                let taken = try await Backup.withPhysical(options) { backup in
+                    try await backup.create(physical) { line in print(line) }
+                }
                 let seconds = taken.finishedAt.map { $0.timeIntervalSince(taken.startedAt) } ?? 0
-                print("backup \(taken.id): \(taken.location)")
-                print(
-                    "taken \(Backup.time(taken.startedAt)) in \(String(format: "%.1f", seconds)) s, \(Backup.megabytes(taken.sizeBytes ?? 0)) (\(taken.sizeBytes ?? 0) bytes)"
-                )
+                print("backup \(taken.id): \(taken.kind) \(taken.label ?? "") in \(taken.location)")
+                print("taken \(Backup.time(taken.startedAt)) in \(String(format: "%.1f", seconds)) s, \(Backup.megabytes(taken.sizeBytes ?? 0)) added to the repository")
             }
         }
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List backups, newest first, with their last verification.")
+        static let configuration = CommandConfiguration(
+            abstract:
+                "List backups: the physical ones in the pgBackRest repository (type, times, LSN range, size, last verification) with the point-in-time window actually restorable, the logical ones newest first, and the restored copies running."
+        )
         @OptionGroup var options: GlobalOptions
 
-        @Option(help: "How many (1…1000).")
+        @Option(help: "How many logical backups (1…1000).")
         var limit = 50
 
-        @Flag(help: "Print JSON instead of a table.")
+        @Flag(help: "Print JSON instead of tables.")
         var json = false
+
+        /// Everything `list` shows.
+        struct Listing: Codable, Sendable {
+            var physical: [PhysicalBackup.BackupSet]?
+            var window: PhysicalBackup.Window?
+            var logical: [BackupRecord]
+            var restoredCopies: [PhysicalRestore.Copy]
+        }
 
         func run() async throws {
             try await Strata.guarded {
                 guard (1...1000).contains(limit) else {
                     throw StrataError(.invalidValue, "--limit must be within 1…1000.", details: ["field": "limit"])
                 }
-                let backups = try await Backup.withBackups(options) { backup, _ in try await backup.list(limit: limit) }
+                let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
+                let limit = limit
+                let listing = try await withDatabase(configuration, logger: logger) { pool, _ in
+                    let logical = try await LogicalBackup(pool: pool, configuration: configuration.backups, logger: logger).list(limit: limit)
+                    var listing = Listing(logical: logical, restoredCopies: [])
+                    if configuration.backups.physical != nil, PgBackRest.isInstalled {
+                        let physical = try PhysicalBackup(pool: pool, configuration: configuration.backups, logger: logger)
+                        listing.physical = (try? await physical.sets()) ?? []
+                        listing.window = try? await physical.window()
+                        listing.restoredCopies = (try? PhysicalRestore(configuration: configuration.backups, logger: logger).copies()) ?? []
+                    }
+                    return listing
+                }
                 if json {
-                    print(String(decoding: try JSONEncoder.api(pretty: true).encode(backups), as: UTF8.self))
+                    print(String(decoding: try JSONEncoder.api(pretty: true).encode(listing), as: UTF8.self))
                     return
                 }
+                if let physical = listing.physical {
+                    print("Physical backups (pgBackRest, \(configuration.backups.physical?.repositoryPath ?? "")):")
+                    printColumns(
+                        header: ["LABEL", "TYPE", "STARTED", "STOPPED", "LSN START", "LSN STOP", "DB SIZE", "ADDED", "LAST VERIFIED"],
+                        rows: physical.reversed().map { set in
+                            [
+                                set.label, set.type, Backup.time(set.startedAt), Backup.time(set.stoppedAt), set.lsnStart ?? "-", set.lsnStop ?? "-",
+                                Backup.megabytes(set.databaseBytes), Backup.megabytes(set.repositoryBytes),
+                                set.lastVerifiedAt.map { "\(Backup.time($0)) \(set.lastVerificationPassed == true ? "passed" : "FAILED")" } ?? "never",
+                            ]
+                        }
+                    )
+                    if let window = listing.window {
+                        let earliest = window.earliest.map(Backup.time) ?? "none (no backup yet)"
+                        let latest = window.latest.map(Backup.time) ?? "unknown (no commit archived yet)"
+                        print("Restorable to a point in time: from \(earliest) to \(latest) (WAL archived up to \(window.newestSegment ?? "none"))")
+                        print("Promised by the policy: from \(Backup.time(window.promisedEarliest)) (BACKUP_RETENTION_FULL_DAYS)")
+                    }
+                    print("")
+                }
+                print("Logical backups (\(configuration.backups.location)):")
                 printColumns(
                     header: ["ID", "TYPE", "STATUS", "STARTED", "FINISHED", "SIZE", "LAST VERIFIED", "LAST DRILL", "LOCATION / ERROR"],
-                    rows: backups.map(Backup.row)
+                    rows: listing.logical.filter { $0.kind == "logical" }.map(Backup.row)
                 )
+                if !listing.restoredCopies.isEmpty {
+                    print("\nRestored copies (stop with `strata backup restore --stop ID`):")
+                    printColumns(
+                        header: ["ID", "TARGET", "RESTORED", "FOLDER", "URL"],
+                        rows: listing.restoredCopies.map { [$0.id, $0.target, Backup.time($0.restoredAt), $0.folder, $0.url] }
+                    )
+                }
             }
         }
     }
@@ -103,17 +177,33 @@ struct Backup: AsyncParsableCommand {
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
-                "Check a backup (the newest by default): its file and size, pg_restore --list over it, and its age against BACKUP_INTERVAL; exits 1 when it fails."
+                "Verify backups: physical ones with pgBackRest's check and verify (every WAL segment and file against its checksum, WAL continuity) and their age against the policy; a logical one (--set N) with pg_restore --list. Exits 1 when anything fails."
         )
         @OptionGroup var options: GlobalOptions
 
-        @Option(name: .customLong("set"), help: "The backup id (see `strata backup list`).")
-        var id: Int64?
+        @Option(name: .customLong("set"), help: "A physical backup's label or a logical backup's id (see `strata backup list`).")
+        var set: String?
+
+        @Flag(help: "Verify the newest logical backup instead of the physical ones.")
+        var logical = false
 
         func run() async throws {
             try await Strata.guarded {
-                let result = try await Backup.withBackups(options) { backup, _ in try await backup.verify(id: id) }
-                print("backup \(result.backup.id) (\(result.backup.location)): \(result.entries) entries, \(result.tables) tables with data")
+                let (configuration, _) = try options.configuration(defaultLogLevel: "warning")
+                if logical || set.map({ Int64($0) != nil }) == true || configuration.backups.physical == nil {
+                    let id = set.flatMap { Int64($0) }
+                    let result = try await Backup.withBackups(options) { backup, _ in try await backup.verify(id: id) }
+                    print("backup \(result.backup.id) (\(result.backup.location)): \(result.entries) entries, \(result.tables) tables with data")
+                    guard result.passed else {
+                        for problem in result.problems { print("FAILED: \(problem)") }
+                        throw ExitCode.failure
+                    }
+                    print("passed")
+                    return
+                }
+                let label = set
+                let result = try await Backup.withPhysical(options) { backup in try await backup.verify(label: label) }
+                print("verified \(result.labels.count) backup(s) (\(result.filesChecked) files) and \(result.walChecked) archived WAL segments")
                 guard result.passed else {
                     for problem in result.problems { print("FAILED: \(problem)") }
                     throw ExitCode.failure
@@ -150,30 +240,161 @@ struct Backup: AsyncParsableCommand {
 
     struct Restore: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract:
-                "Restore a logical backup into a new database of the same server (one transaction, stopping at the first error); the live database is never overwritten."
+            abstract: "Restore: a physical backup side by side (a new folder on a free port, running until --stop) or --in-place, to the latest point or a point in time; or a logical backup into a new database.",
+            discussion: """
+                Physical (pgBackRest): exactly one of --latest, --to-time, --to-lsn, --to-restore-point. By default the copy \
+                is restored into $STRATA_HOME/restores/<id> and started on a free loopback port; the running cluster is not \
+                touched. --in-place --yes replaces the embedded cluster's data folder (kept aside as data.before-restore-…), \
+                recovers, promotes and runs `strata migrate verify`; `strata serve` must be stopped first. A target past the \
+                archived WAL fails with PostgreSQL's message and promotes nothing.
+                Logical: --logical FILE --into DB restores a dump into a new database (one transaction, stopping at the first error).
+                """
         )
         @OptionGroup var options: GlobalOptions
 
-        @Option(name: .customLong("logical"), help: "The dump file.")
-        var file: String
+        @Option(name: .customLong("logical"), help: "A dump file to restore (with --into).")
+        var file: String?
 
-        @Option(help: "The new database to restore into.")
-        var into: String
+        @Option(help: "The new database to restore a dump into.")
+        var into: String?
+
+        @Flag(help: "Recover to the end of the archived WAL.")
+        var latest = false
+
+        @Option(name: .customLong("to-time"), help: "Recover to a time (RFC 3339, e.g. 2026-12-07T01:22:52Z): every transaction committed at or before it.")
+        var toTime: String?
+
+        @Option(name: .customLong("to-lsn"), help: "Recover to a WAL location (e.g. 0/3000028).")
+        var toLSN: String?
+
+        @Option(name: .customLong("to-restore-point"), help: "Recover to a restore point made with pg_create_restore_point(name).")
+        var toRestorePoint: String?
+
+        @Option(name: .customLong("set"), help: "The backup to start from (default: the newest before the target).")
+        var set: String?
+
+        @Flag(help: "Replace the embedded cluster's data folder (needs --yes; strata serve stopped).")
+        var inPlace = false
+
+        @Flag(help: "Confirm --in-place.")
+        var yes = false
+
+        @Option(help: "Stop a restored copy and remove its folder.")
+        var stop: String?
+
+        @Flag(help: "With --stop: keep the copy's folder.")
+        var keep = false
+
+        @Flag(help: "List the restored copies.")
+        var list = false
+
+        func target() throws -> PhysicalRestore.Target {
+            var targets: [PhysicalRestore.Target] = []
+            if latest { targets.append(.latest) }
+            if let toTime {
+                guard let date = RFC3339.date(from: toTime) else {
+                    throw StrataError(.invalidValue, "--to-time must be an RFC 3339 time such as 2026-12-07T01:22:52Z (got \(toTime)).", details: ["field": "to-time"])
+                }
+                targets.append(.time(date))
+            }
+            if let toLSN {
+                guard toLSN.range(of: #"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$"#, options: .regularExpression) != nil else {
+                    throw StrataError(.invalidValue, "--to-lsn must be a WAL location such as 0/3000028 (got \(toLSN)).", details: ["field": "to-lsn"])
+                }
+                targets.append(.lsn(toLSN))
+            }
+            if let toRestorePoint {
+                guard (1...63).contains(toRestorePoint.utf8.count) else {
+                    throw StrataError(.invalidValue, "--to-restore-point must be 1…63 bytes.", details: ["field": "to-restore-point"])
+                }
+                targets.append(.restorePoint(toRestorePoint))
+            }
+            guard targets.count == 1, let target = targets.first else {
+                throw StrataError(
+                    .invalidValue,
+                    "Name exactly one target: --latest, --to-time T, --to-lsn L or --to-restore-point N (or --logical FILE --into DB).",
+                    details: ["field": "target"]
+                )
+            }
+            return target
+        }
 
         func run() async throws {
             try await Strata.guarded {
-                let restored = try await Backup.withBackups(options) { backup, _ in try await backup.restore(file: file, into: into) }
+                if let file {
+                    guard let into else { throw StrataError(.invalidValue, "--logical FILE needs --into DB.", details: ["field": "into"]) }
+                    let restored = try await Backup.withBackups(options) { backup, _ in try await backup.restore(file: file, into: into) }
+                    print(
+                        "restored \(file) into database \(restored.database): \(restored.tables) tables with data in \(String(format: "%.1f", restored.duration.secondsDouble)) s"
+                    )
+                    return
+                }
+                let (restores, configuration, logger) = try Backup.restores(options)
+                if list {
+                    printColumns(
+                        header: ["ID", "TARGET", "RESTORED", "FOLDER", "URL"],
+                        rows: restores.copies().map { [$0.id, $0.target, Backup.time($0.restoredAt), $0.folder, $0.url] }
+                    )
+                    return
+                }
+                if let stop {
+                    try await restores.stop(id: stop, keep: keep)
+                    print(keep ? "stopped \(stop); its folder is kept" : "stopped \(stop) and removed its folder")
+                    return
+                }
+                let target = try target()
+                guard inPlace else {
+                    let copy = try await restores.restoreSideBySide(to: target, set: set)
+                    print("restored \(copy.target) in \(String(format: "%.1f", copy.seconds)) s: \(copy.id)")
+                    print("folder: \(copy.folder)")
+                    print("url:    \(copy.url)")
+                    print("it keeps running until: strata backup restore --stop \(copy.id)")
+                    return
+                }
+                guard yes else {
+                    throw StrataError(
+                        .invalidValue,
+                        "--in-place replaces the cluster's data folder (the old one is kept aside); confirm with --yes.",
+                        details: ["field": "yes"]
+                    )
+                }
+                let directory = configuration.embeddedPostgresDirectory
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                let lock: FolderLock
+                do {
+                    lock = try FolderLock(folder: directory)
+                } catch {
+                    throw StrataError(.conflict, "A running Strata process (strata serve) manages \(directory); stop it before restoring in place.")
+                }
+                let aside: String?
+                do {
+                    aside = try await restores.restoreInPlace(to: target, set: set)
+                    lock.release()
+                } catch {
+                    lock.release()
+                    throw error
+                }
+                if let aside { print("the previous data folder is kept at \(aside)") }
+                print("restored \(target); recovering and promoting…")
+                let verified = try await withDatabase(configuration, logger: logger, startTimeout: .seconds(3600)) { pool, _ in
+                    let analysis = try await Migrator(lines: try StrataApplication.migrationLines(), pool: pool, logger: logger).status()
+                    return (analysis.isCurrent && analysis.blockingErrors.isEmpty, analysis.entries.filter { $0.state != .applied })
+                }
+                for entry in verified.1 { print("\(entry.fileName): \(entry.state.rawValue)") }
                 print(
-                    "restored \(file) into database \(restored.database): \(restored.tables) tables with data in \(String(format: "%.1f", restored.duration.secondsDouble)) s"
+                    verified.0
+                        ? "promoted; migrations verified. Start it with: strata serve"
+                        : "promoted, but the database is not current: run strata migrate up, then strata serve"
                 )
+                if !verified.0 { throw ExitCode.failure }
             }
         }
     }
 
     struct Expire: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Remove logical backups older than BACKUP_RETENTION_DAYS (their rows stay, marked expired)."
+            abstract:
+                "Apply the retention policy: physical fulls older than BACKUP_RETENTION_FULL_DAYS (with what depends on them), diff/incr older than BACKUP_RETENTION_INCR_DAYS, WAL beyond BACKUP_RETENTION_WAL_DAYS; logical dumps older than BACKUP_RETENTION_DAYS (their rows stay, marked expired)."
         )
         @OptionGroup var options: GlobalOptions
 
@@ -182,11 +403,18 @@ struct Backup: AsyncParsableCommand {
 
         func run() async throws {
             try await Strata.guarded {
+                let verb = dryRun ? "would expire" : "expired"
+                let dryRun = dryRun
+                let (configuration, _) = try options.configuration(defaultLogLevel: "warning")
+                if configuration.backups.physical != nil, PgBackRest.isInstalled {
+                    let expired = try await Backup.withPhysical(options) { backup in try await backup.expire(dryRun: dryRun) }
+                    print("\(verb) \(expired.count) physical backup(s)")
+                    for set in expired { print("  \(set.label)  \(set.type)  \(Backup.time(set.stoppedAt))  \(set.reason)") }
+                }
                 let (expired, days) = try await Backup.withBackups(options) { backup, settings in
                     (try await backup.expire(dryRun: dryRun), settings.retentionDays)
                 }
-                let verb = dryRun ? "would expire" : "expired"
-                print("\(verb) \(expired.count) backup(s) older than \(days) days")
+                print("\(verb) \(expired.count) logical backup(s) older than \(days) days")
                 for backup in expired { print("  \(backup.id)  \(Backup.time(backup.startedAt))  \(backup.location)") }
             }
         }

@@ -70,9 +70,10 @@ func withDatabase<T: Sendable>(
     _ configuration: ServerConfiguration,
     logger: Logger,
     poolConfiguration: PostgresPool.Configuration? = nil,
+    startTimeout: Duration = .seconds(60),
     _ body: @Sendable (PostgresPool, DatabaseEndpoint) async throws -> T
 ) async throws -> T {
-    let endpoint = try await DatabaseEndpoint.open(configuration: configuration, logger: logger)
+    let endpoint = try await DatabaseEndpoint.open(configuration: configuration, logger: logger, startTimeout: startTimeout)
     let poolConfiguration =
         poolConfiguration
         ?? {

@@ -25,6 +25,8 @@ public struct BackupRecord: Sendable, Codable, Equatable {
     /// When it was last restored in a drill, and whether that passed.
     public var lastDrilledAt: Date?
     public var lastDrillPassed: Bool?
+    /// Physical backups: pgBackRest's label.
+    public var label: String?
 }
 
 /// The rows of `strata.backups` and `strata.backup_verifications`.
@@ -33,7 +35,7 @@ struct BackupStore: Sendable {
 
     private static let columns = """
         b.id, b.kind, b.status, b.location, b.database_name, b.server_version, b.tool_version, b.started_at, b.finished_at,
-        b.size_bytes, b.error, b.expired_at, v.verified_at, v.passed, d.started_at, d.passed
+        b.size_bytes, b.error, b.expired_at, v.verified_at, v.passed, d.started_at, d.passed, b.label
         FROM strata.backups AS b
         LEFT JOIN LATERAL (
             SELECT verified_at, passed FROM strata.backup_verifications WHERE backup_id = b.id ORDER BY verified_at DESC, id DESC LIMIT 1
@@ -62,6 +64,25 @@ struct BackupStore: Sendable {
             WHERE id = \(id) AND status = 'running'
             """
         )
+    }
+
+    /// Records a physical backup's label, LSN range, WAL segments and size as the repository's
+    /// catalogue has them.
+    func succeedPhysical(_ id: Int64, set: PgBackRest.Info.BackupSet) async throws {
+        try await pool.query(
+            """
+            UPDATE strata.backups SET status = 'succeeded', finished_at = clock_timestamp(), kind = \(set.type),
+                size_bytes = \(set.info.repository.delta), label = \(set.label), lsn_start = \(set.lsn?.start)::pg_lsn,
+                lsn_stop = \(set.lsn?.stop)::pg_lsn, wal_start = \(set.archive?.start), wal_stop = \(set.archive?.stop), prior = \(set.prior)
+            WHERE id = \(id) AND status = 'running'
+            """
+        )
+    }
+
+    /// The physical backups Strata recorded, by label.
+    func physicalRecords() async throws -> [String: BackupRecord] {
+        let records = try await pool.query("SELECT \(unescaped: Self.columns) WHERE b.label IS NOT NULL").map(Self.decode)
+        return Dictionary(records.compactMap { record in record.label.map { ($0, record) } }) { first, _ in first }
     }
 
     /// A backup's manifest (nil when it has none).
@@ -158,7 +179,8 @@ struct BackupStore: Sendable {
             lastVerifiedAt: try columns[12].decode(Date?.self),
             lastVerificationPassed: try columns[13].decode(Bool?.self),
             lastDrilledAt: try columns[14].decode(Date?.self),
-            lastDrillPassed: try columns[15].decode(Bool?.self)
+            lastDrillPassed: try columns[15].decode(Bool?.self),
+            label: try columns[16].decode(String?.self)
         )
     }
 }

@@ -74,6 +74,9 @@ public struct ServerConfiguration: Sendable {
     public var objects: ObjectStoreConfiguration
     /// Which hosts webhooks and callbacks may reach.
     public var outbound: OutboundAddressPolicy
+    /// Backups (`BACKUP_*`): with the embedded cluster, its WAL is archived into the pgBackRest
+    /// repository when they are enabled and pgBackRest is installed.
+    public var backups: BackupConfiguration
     /// The server's modules (the platform's first), each made from the environment by
     /// ``StrataApplication/moduleTypes``.
     public var modules: [any StrataModule]
@@ -136,6 +139,7 @@ public struct ServerConfiguration: Sendable {
         jwtLifetime = try environment.duration("JWT_TTL", default: .seconds(3600), in: .seconds(60) ... .seconds(30 * 86400))
         objects = try ObjectStoreConfiguration(environment: environment, home: self.home)
         outbound = try OutboundAddressPolicy(environment: environment)
+        backups = try BackupConfiguration(environment: environment, home: self.home)
         let settings = ModuleSettings(environment: environment, home: self.home, outbound: outbound)
         modules = try StrataApplication.moduleTypes.map { try $0.init(settings: settings) }
         partitionMaintenance = .init(
