@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the system packages Strata runs on are installed: PostgreSQL's server
-# programs and redis-server, and the optional ones named as arguments (`influxdb` for the
+# programs, redis-server and pgbackrest (physical backups and WAL archiving), and the optional ones named as arguments (`influxdb` for the
 # factory benchmark's peer). Installs them with apt-get when run as root on Debian/Ubuntu,
 # otherwise prints the exact command and fails.
 set -euo pipefail
@@ -21,6 +21,7 @@ have_postgres_server() {
 have_postgres_server || missing+=(postgresql)
 command -v pgbench >/dev/null 2>&1 || compgen -G "/usr/lib/postgresql/*/bin/pgbench" >/dev/null || missing+=(postgresql-contrib)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v pgbackrest >/dev/null 2>&1 || missing+=(pgbackrest)
 for package in "$@"; do
     case "$package" in
         influxdb) command -v influxd >/dev/null 2>&1 || missing+=(influxdb) ;;

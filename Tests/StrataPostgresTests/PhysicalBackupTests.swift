@@ -71,47 +71,71 @@ import Glibc
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
-    func eachPointInTimeGivesExactlyTheRowsCommittedBeforeItAndATargetPastTheArchivePromotesNothing() async throws {
-        try await withArchivingCluster { archiving in
-            let pool = archiving.pool
-            try await pool.query("CREATE TABLE public.batches (batch int NOT NULL, n int NOT NULL, note text NOT NULL)")
-            let backups = try archiving.backups()
-            let full = try await backups.create(.full)
-            #expect(full.kind == "full" && full.label?.hasSuffix("F") == true && full.status == "succeeded")
+    /// Four batches of 1,000 rows, the time recorded after each, a restore point after the
+    /// second and an incremental backup after it, the insert LSN after the third.
+    struct Batches {
+        var full: BackupRecord
+        var times: [Date]
+        var lsnAfterThird: String
+    }
 
-            var times: [Date] = []
-            var lsnAfterThird = ""
-            for batch in 1...4 {
-                try await pool.query(
-                    "INSERT INTO public.batches SELECT \(batch), n, repeat(md5(n::text), 20) FROM generate_series(1, 1000) AS n"
-                )
-                times.append(try #require(try await pool.query("SELECT clock_timestamp()").first?.decode(Date.self)))
-                if batch == 2 {
-                    try await pool.query("SELECT pg_create_restore_point('after-batch-2')")
-                    let incremental = try await backups.create(.incr)
-                    #expect(incremental.kind == "incr" && incremental.label?.hasPrefix(full.label ?? "?") == true)
-                }
-                if batch == 3 {
-                    lsnAfterThird = try #require(try await pool.query("SELECT pg_current_wal_insert_lsn()::text").first?.decode(String.self))
-                }
+    func writeBatches(_ archiving: Archiving) async throws -> Batches {
+        let pool = archiving.pool
+        try await pool.query("CREATE TABLE public.batches (batch int NOT NULL, n int NOT NULL, note text NOT NULL)")
+        let backups = try archiving.backups()
+        let full = try await backups.create(.full)
+        #expect(full.kind == "full" && full.label?.hasSuffix("F") == true && full.status == "succeeded")
+        var times: [Date] = []
+        var lsnAfterThird = ""
+        for batch in 1...4 {
+            try await pool.query("INSERT INTO public.batches SELECT \(batch), n, repeat(md5(n::text), 20) FROM generate_series(1, 1000) AS n")
+            times.append(try #require(try await pool.query("SELECT clock_timestamp()").first?.decode(Date.self)))
+            if batch == 2 {
+                try await pool.query("SELECT pg_create_restore_point('after-batch-2')")
+                let incremental = try await backups.create(.incr)
+                #expect(incremental.kind == "incr" && incremental.label?.hasPrefix(full.label ?? "?") == true)
             }
-            // A later commit for the last time target to stop at, and every segment archived.
-            try await pool.query("CREATE TABLE public.after_the_last_batch (x int)")
-            try await archiving.tool().run(["check"])
+            if batch == 3 {
+                // The insert position: with asynchronous commit the written one may lag behind.
+                lsnAfterThird = try #require(try await pool.query("SELECT pg_current_wal_insert_lsn()::text").first?.decode(String.self))
+            }
+        }
+        // A later commit for the last time target to stop at, and every segment archived.
+        try await pool.query("CREATE TABLE public.after_the_last_batch (x int)")
+        try await archiving.tool().run(["check"])
+        return Batches(full: full, times: times, lsnAfterThird: lsnAfterThird)
+    }
 
+    @Test(.timeLimit(.minutes(2)))
+    func eachPointInTimeGivesExactlyTheRowsCommittedBeforeIt() async throws {
+        try await withArchivingCluster { archiving in
+            let batches = try await writeBatches(archiving)
             let restores = try archiving.restores()
-            for (index, time) in times.enumerated() {
+            for (index, time) in batches.times.enumerated() {
                 let copy = try await restores.restoreSideBySide(to: .time(time))
                 #expect(try await count("public.batches", in: copy) == Int64(index + 1) * 1000, "restored to the time after batch \(index + 1)")
                 try await restores.stop(id: copy.id)
             }
+            let backups = try archiving.backups()
+            let listed = try await backups.sets()
+            #expect(listed.map(\.type) == ["full", "incr"] && listed.allSatisfy { $0.lsnStart != nil && $0.recordID != nil })
+            let window = try await backups.window()
+            #expect(window.earliest != nil && window.latest.map { $0 >= batches.times[3] } == true, "\(window)")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aRestorePointAnLSNAndTheLatestRestoreExactlyAndATargetPastTheArchivePromotesNothing() async throws {
+        try await withArchivingCluster { archiving in
+            let batches = try await writeBatches(archiving)
+            let restores = try archiving.restores()
+            // The restore point is older than the newest backup: the one before it is used.
             let named = try await restores.restoreSideBySide(to: .restorePoint("after-batch-2"))
             #expect(try await count("public.batches", in: named) == 2000)
             try await restores.stop(id: named.id)
-            let atLSN = try await restores.restoreSideBySide(to: .lsn(lsnAfterThird))
+            let atLSN = try await restores.restoreSideBySide(to: .lsn(batches.lsnAfterThird))
             let rowsAtLSN = try await count("public.batches", in: atLSN)
-            #expect(rowsAtLSN == 3000, "restored to \(lsnAfterThird) from \(atLSN.backupSet ?? "?"): \(rowsAtLSN) rows")
+            #expect(rowsAtLSN == 3000, "restored to \(batches.lsnAfterThird) from \(atLSN.backupSet ?? "?"): \(rowsAtLSN) rows")
             try await restores.stop(id: atLSN.id)
             let latest = try await restores.restoreSideBySide(to: .latest)
             #expect(try await count("public.batches", in: latest) == 4000)
@@ -123,11 +147,6 @@ import Glibc
             }
             #expect(error?.message.contains("recovery ended before configured recovery target was reached") == true, "\(String(describing: error))")
             #expect(restores.copies().map(\.id) == [latest.id])
-
-            let listed = try await backups.sets()
-            #expect(listed.map(\.type) == ["full", "incr"] && listed.allSatisfy { $0.lsnStart != nil && $0.recordID != nil })
-            let window = try await backups.window()
-            #expect(window.earliest != nil && window.latest != nil && window.latest! >= times[3], "\(window)")
         }
     }
 

@@ -134,6 +134,11 @@ public struct BackupConfiguration: Sendable, Equatable {
     /// - Throws: `invalid_configuration` naming the variable.
     public init(environment: EnvironmentReader, home: String) throws {
         var physical: Physical?
+        for key in ["BACKUP_SCHEDULE_FULL", "BACKUP_SCHEDULE_INCR"] {
+            if let text = environment.string(key), (try? CronExpression(text)) == nil {
+                throw environment.invalid(key, text, allowed: "a cron expression such as \"0 1 * * *\" (minute hour day month weekday, UTC)")
+            }
+        }
         if environment.string("DATABASE_URL") == nil {
             physical = Physical(
                 clusterDirectory: home + "/postgres",

@@ -160,7 +160,7 @@ public struct PgBackRest: Sendable {
         let output = try await run(["info", "--output=json"])
         let stanzas: [Info]
         do {
-            stanzas = try JSONDecoder().decode([Info].self, from: Data(output.utf8))
+            stanzas = try JSONDecoder.api().decode([Info].self, from: Data(output.utf8))
         } catch {
             throw StrataError(.backupFailed, "pgbackrest info printed what Strata could not read: \(output.suffixLines(3))")
         }

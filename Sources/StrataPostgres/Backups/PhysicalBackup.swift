@@ -186,13 +186,31 @@ public struct PhysicalBackup: Sendable {
         let info = try await tool.info()
         let newest = info.archive.compactMap(\.max).max()
         var latest: Date?
-        if let newest { latest = try? await lastCommit(inSegment: newest) }
+        // The newest segment may hold no commit (a switch or a checkpoint only): look back a few.
+        var segment = newest
+        for _ in 0..<8 {
+            guard let current = segment, latest == nil else { break }
+            latest = try? await lastCommit(inSegment: current)
+            segment = Self.segment(before: current)
+        }
         return Window(
             earliest: info.backup.first.map { Date(timeIntervalSince1970: TimeInterval($0.timestamp.stop)) },
             latest: latest,
             newestSegment: newest,
             promisedEarliest: now.addingTimeInterval(-TimeInterval(settings.fullRetentionDays * 86_400))
         )
+    }
+
+    /// The WAL segment before `name` (`000000010000000A000000FF` before `000000010000000B00000000`),
+    /// nil at the first.
+    static func segment(before name: String) -> String? {
+        guard name.count == 24, let log = UInt32(name.dropFirst(8).prefix(8), radix: 16), let number = UInt32(name.suffix(8), radix: 16) else {
+            return nil
+        }
+        let timeline = name.prefix(8)
+        if number > 0 { return timeline + String(format: "%08X%08X", log, number - 1) }
+        guard log > 0 else { return nil }
+        return timeline + String(format: "%08X%08X", log - 1, 0xFF)
     }
 
     /// The commit time of the last transaction in an archived segment.

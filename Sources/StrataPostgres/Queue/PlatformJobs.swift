@@ -18,6 +18,10 @@ public enum PlatformJobs {
     public static let backupDrill = "strata.backup.drill"
     /// The kind of the hourly check that backups, verifications and drills are on time.
     public static let backupWatch = "strata.backup.watch"
+    /// The kinds of the scheduled physical backups (pgBackRest; the full one then applies the
+    /// retention policy).
+    public static let fullBackup = "strata.backup.full"
+    public static let incrementalBackup = "strata.backup.incr"
 
     /// Handlers by kind (the backup's when `backups` is given).
     public static func handlers(pool: PostgresPool, backups: BackupConfiguration? = nil, logger: Logger) -> [String: JobHandler] {
@@ -44,6 +48,18 @@ public enum PlatformJobs {
                 let drill = try await LogicalBackup(pool: pool, configuration: backups, logger: logger).drill()
                 return #"{"drill_id":\#(drill.id),"backup_id":\#(drill.backup.id),"passed":\#(drill.passed)}"#
             }
+            if backups.physical != nil {
+                handlers[fullBackup] = { _ in
+                    let backup = try PhysicalBackup(pool: pool, configuration: backups, logger: logger)
+                    let taken = try await backup.create(.full)
+                    let expired = try await backup.expire()
+                    return #"{"backup_id":\#(taken.id),"label":"\#(taken.label ?? "")","expired":\#(expired.count)}"#
+                }
+                handlers[incrementalBackup] = { _ in
+                    let taken = try await PhysicalBackup(pool: pool, configuration: backups, logger: logger).create(.incr)
+                    return #"{"backup_id":\#(taken.id),"label":"\#(taken.label ?? "")"}"#
+                }
+            }
             handlers[backupWatch] = { _ in
                 let problems = try await BackupStatus.collect(from: pool).problems(configuration: backups)
                 for problem in problems { logger.error("backups are not as the policy promises: \(problem)") }
@@ -55,9 +71,28 @@ public enum PlatformJobs {
 
     /// Their schedules: the sweeps hourly, the logical backup every
     /// ``BackupConfiguration/intervalHours`` and the drill every
-    /// ``BackupConfiguration/drillIntervalDays`` when `backups` is given and enabled.
+    /// ``BackupConfiguration/drillIntervalDays`` when `backups` is given and enabled; with the
+    /// embedded cluster and pgBackRest installed, full and incremental backups on their cron
+    /// schedules (``BackupConfiguration/Physical/fullSchedule``, ``BackupConfiguration/Physical/incrementalSchedule``).
     public static func schedules(backups: BackupConfiguration? = nil) -> [JobSchedule] {
         var schedules = sweeps
+        if let backups, backups.enabled, let physical = backups.physical, PgBackRest.isInstalled {
+            // The expressions were validated when the configuration was read.
+            if let full = try? JobSchedule(
+                name: fullBackup,
+                cron: physical.fullSchedule,
+                job: NewJob(queue: queue, kind: fullBackup, priority: 4, maxAttempts: 3)
+            ) {
+                schedules.append(full)
+            }
+            if let incremental = try? JobSchedule(
+                name: incrementalBackup,
+                cron: physical.incrementalSchedule,
+                job: NewJob(queue: queue, kind: incrementalBackup, priority: 4, maxAttempts: 2)
+            ) {
+                schedules.append(incremental)
+            }
+        }
         if let backups, backups.enabled {
             schedules.append(
                 JobSchedule(
