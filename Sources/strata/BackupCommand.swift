@@ -90,7 +90,9 @@ struct Backup: AsyncParsableCommand {
                 }
                 let seconds = taken.finishedAt.map { $0.timeIntervalSince(taken.startedAt) } ?? 0
                 print("backup \(taken.id): \(taken.kind) \(taken.label ?? "") in \(taken.location)")
-                print("taken \(Backup.time(taken.startedAt)) in \(String(format: "%.1f", seconds)) s, \(Backup.megabytes(taken.sizeBytes ?? 0)) added to the repository")
+                print(
+                    "taken \(Backup.time(taken.startedAt)) in \(String(format: "%.1f", seconds)) s, \(Backup.megabytes(taken.sizeBytes ?? 0)) added to the repository"
+                )
             }
         }
     }
@@ -146,7 +148,8 @@ struct Backup: AsyncParsableCommand {
                             [
                                 set.label, set.type, Backup.time(set.startedAt), Backup.time(set.stoppedAt), set.lsnStart ?? "-", set.lsnStop ?? "-",
                                 Backup.megabytes(set.databaseBytes), Backup.megabytes(set.repositoryBytes),
-                                set.lastVerifiedAt.map { "\(Backup.time($0)) \(set.lastVerificationPassed == true ? "passed" : "FAILED")" } ?? "never",
+                                set.lastVerifiedAt.map { "\(Backup.time($0)) \(set.lastVerificationPassed == true ? "passed" : "FAILED")" }
+                                    ?? "never",
                             ]
                         }
                     )
@@ -240,7 +243,8 @@ struct Backup: AsyncParsableCommand {
 
     struct Restore: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Restore: a physical backup side by side (a new folder on a free port, running until --stop) or --in-place, to the latest point or a point in time; or a logical backup into a new database.",
+            abstract:
+                "Restore: a physical backup side by side (a new folder on a free port, running until --stop) or --in-place, to the latest point or a point in time; or a logical backup into a new database.",
             discussion: """
                 Physical (pgBackRest): exactly one of --latest, --to-time, --to-lsn, --to-restore-point. By default the copy \
                 is restored into $STRATA_HOME/restores/<id> and started on a free loopback port; the running cluster is not \
@@ -261,7 +265,10 @@ struct Backup: AsyncParsableCommand {
         @Flag(help: "Recover to the end of the archived WAL.")
         var latest = false
 
-        @Option(name: .customLong("to-time"), help: "Recover to a time (RFC 3339, e.g. 2026-12-07T01:22:52Z): every transaction committed at or before it.")
+        @Option(
+            name: .customLong("to-time"),
+            help: "Recover to a time (RFC 3339, e.g. 2026-12-07T01:22:52Z): every transaction committed at or before it."
+        )
         var toTime: String?
 
         @Option(name: .customLong("to-lsn"), help: "Recover to a WAL location (e.g. 0/3000028).")
@@ -293,13 +300,21 @@ struct Backup: AsyncParsableCommand {
             if latest { targets.append(.latest) }
             if let toTime {
                 guard let date = RFC3339.date(from: toTime) else {
-                    throw StrataError(.invalidValue, "--to-time must be an RFC 3339 time such as 2026-12-07T01:22:52Z (got \(toTime)).", details: ["field": "to-time"])
+                    throw StrataError(
+                        .invalidValue,
+                        "--to-time must be an RFC 3339 time such as 2026-12-07T01:22:52Z (got \(toTime)).",
+                        details: ["field": "to-time"]
+                    )
                 }
                 targets.append(.time(date))
             }
             if let toLSN {
                 guard toLSN.range(of: #"^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$"#, options: .regularExpression) != nil else {
-                    throw StrataError(.invalidValue, "--to-lsn must be a WAL location such as 0/3000028 (got \(toLSN)).", details: ["field": "to-lsn"])
+                    throw StrataError(
+                        .invalidValue,
+                        "--to-lsn must be a WAL location such as 0/3000028 (got \(toLSN)).",
+                        details: ["field": "to-lsn"]
+                    )
                 }
                 targets.append(.lsn(toLSN))
             }

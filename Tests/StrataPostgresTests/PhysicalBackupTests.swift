@@ -169,11 +169,14 @@ import Glibc
             let copy = archiving.folder + "/repo-copy"
             _ = try await ChildProcess.run("/bin/cp", ["-a", archiving.settings.repositoryPath, copy])
             let archive = "\(copy)/archive/\(PgBackRest.stanza)/15-1/0000000100000000"
-            let segments = try FileManager.default.contentsOfDirectory(atPath: archive).filter { !$0.contains(".backup") && !$0.contains(".history") }.sorted()
+            let segments = try FileManager.default.contentsOfDirectory(atPath: archive).filter { !$0.contains(".backup") && !$0.contains(".history") }
+                .sorted()
             let removed = segments[segments.count - 3]
             try FileManager.default.removeItem(atPath: "\(archive)/\(removed)")
             let catalog = "\(copy)/backup/\(PgBackRest.stanza)/\(full.label ?? "")/pg_data/global"
-            let file = try #require(try FileManager.default.contentsOfDirectory(atPath: catalog).filter { $0.hasPrefix("pg_control") == false }.sorted().first)
+            let file = try #require(
+                try FileManager.default.contentsOfDirectory(atPath: catalog).filter { $0.hasPrefix("pg_control") == false }.sorted().first
+            )
             var bytes = try Data(contentsOf: URL(fileURLWithPath: "\(catalog)/\(file)"))
             bytes[bytes.count / 2] ^= 0xFF
             try bytes.write(to: URL(fileURLWithPath: "\(catalog)/\(file)"))

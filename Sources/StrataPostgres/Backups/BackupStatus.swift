@@ -139,7 +139,8 @@ public struct BackupStatus: Sendable, Equatable {
             + sample(
                 "strata_backup_wal_archiving_failing",
                 "Whether the last WAL archiving attempt failed (1) or not (0).",
-                lastArchivedWAL == nil && lastArchiveFailure == nil ? nil : bit((lastArchiveFailure ?? .distantPast) > (lastArchivedWAL ?? .distantPast))
+                lastArchivedWAL == nil && lastArchiveFailure == nil
+                    ? nil : bit((lastArchiveFailure ?? .distantPast) > (lastArchivedWAL ?? .distantPast))
             )
     }
 }

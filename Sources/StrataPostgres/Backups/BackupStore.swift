@@ -72,6 +72,7 @@ struct BackupStore: Sendable {
         try await pool.query(
             """
             UPDATE strata.backups SET status = 'succeeded', finished_at = clock_timestamp(), kind = \(set.type),
+                tool_version = \("pgBackRest " + (set.backrest?.version ?? "")),
                 size_bytes = \(set.info.repository.delta), label = \(set.label), lsn_start = \(set.lsn?.start)::pg_lsn,
                 lsn_stop = \(set.lsn?.stop)::pg_lsn, wal_start = \(set.archive?.start), wal_stop = \(set.archive?.stop), prior = \(set.prior)
             WHERE id = \(id) AND status = 'running'

@@ -130,10 +130,12 @@ public struct PgBackRest: Sendable {
         _ = try await run(["stanza-create"])
     }
 
-    /// Runs `pgbackrest --no-config <arguments>` to completion as the server's user.
+    /// Runs `pgbackrest --no-config <arguments>` to completion as the server's user, with
+    /// Strata's settings (what `strata bench backup` runs directly as its peer).
+    /// - Parameter dataDirectory: The data folder, when not the embedded cluster's (a restore target).
     /// - Throws: `backup_failed` with its error lines.
     @discardableResult
-    func run(_ arguments: [String], dataDirectory: String? = nil) async throws -> String {
+    public func run(_ arguments: [String], dataDirectory: String? = nil) async throws -> String {
         do {
             return try await ChildProcess.run(program, ["--no-config"] + arguments, environment: environment(dataDirectory: dataDirectory), as: user)
         } catch let error as StrataError {
@@ -189,10 +191,16 @@ public struct PgBackRest: Sendable {
             var prior: String?
             /// Every backup this one needs (its chain back to its full).
             var reference: [String]?
+            /// The pgBackRest that took it.
+            var backrest: Tool?
             var timestamp: Span<Int64>
             var lsn: Span<String>?
             var archive: Span<String>?
             var info: Sizes
+
+            struct Tool: Decodable, Sendable {
+                var version: String
+            }
 
             struct Span<T: Decodable & Sendable>: Decodable, Sendable {
                 var start: T

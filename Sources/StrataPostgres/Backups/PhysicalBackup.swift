@@ -48,22 +48,24 @@ public struct PhysicalBackup: Sendable {
     /// - Returns: The record, with its label, LSN range and size.
     /// - Throws: `backup_failed` with pgBackRest's message (the row says `failed` too).
     public func create(_ kind: Kind, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> BackupRecord {
-        try await tool.prepareStanza()
         let store = BackupStore(pool: pool)
         let server = try await pool.query("SHOW server_version").first?.decode(String.self) ?? "?"
-        let version = (try? await tool.run(["version"]))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "pgBackRest"
         let id = try await store.begin(
             kind: kind.rawValue,
             location: settings.repositoryPath,
             database: pool.url.database,
             serverVersion: server,
-            toolVersion: version
+            toolVersion: "pgBackRest"
         )
-        let before = Set(((try? await tool.info())?.backup ?? []).map(\.label))
         let reporter = ProgressReporter(progress)
-        let result: (status: Int32, tail: [String])
+        var result: (status: Int32, tail: [String])
         do {
             result = try await tool.stream(["backup", "--type=\(kind.rawValue)", "--log-level-console=detail"]) { reporter.line($0) }
+            if result.status != 0, result.tail.contains(where: { $0.contains("does not exist") || $0.contains("stanza-create") }) {
+                // A repository made after the server started: make the stanza and try once more.
+                try await tool.prepareStanza()
+                result = try await tool.stream(["backup", "--type=\(kind.rawValue)", "--log-level-console=detail"]) { reporter.line($0) }
+            }
         } catch {
             try? await store.fail(id, error: "\(error)")
             throw error
@@ -74,7 +76,11 @@ public struct PhysicalBackup: Sendable {
             try? await store.fail(id, error: message)
             throw StrataError(.backupFailed, "pgbackrest backup failed: \(message)")
         }
-        guard let taken = try await tool.info().backup.last(where: { !before.contains($0.label) }) else {
+        // "INFO: new backup label = 20261207-012808F_20261207-012813I"
+        let label = result.tail.last { $0.contains("new backup label = ") }?.components(separatedBy: "new backup label = ").last?
+            .trimmingCharacters(in: .whitespaces)
+        let sets = try await tool.info().backup
+        guard let taken = sets.last(where: { $0.label == label }) ?? (label == nil ? sets.last : nil) else {
             try? await store.fail(id, error: "the backup is not in the repository's catalogue")
             throw StrataError(.backupFailed, "pgbackrest backup ended but its backup is not in the repository's catalogue")
         }
@@ -95,7 +101,8 @@ public struct PhysicalBackup: Sendable {
 
         func line(_ text: String) {
             // "P01 DETAIL: backup file /…/base/1/1255 (776KB, 12.34%) checksum …"
-            if text.contains("backup file"), let open = text.range(of: ", ", options: .backwards, range: text.startIndex..<(text.range(of: "%)")?.lowerBound ?? text.endIndex)),
+            if text.contains("backup file"),
+                let open = text.range(of: ", ", options: .backwards, range: text.startIndex..<(text.range(of: "%)")?.lowerBound ?? text.endIndex)),
                 let close = text.range(of: "%)"), let percent = Double(text[open.upperBound..<close.lowerBound])
             {
                 let tenth = Int(percent / 10)
@@ -221,7 +228,9 @@ public struct PhysicalBackup: Sendable {
         try await tool.run(["archive-get", segment, "\(scratch)/\(segment)"])
         let waldump = try PostgresBinaries.locate().tool("pg_waldump")
         // pg_waldump stops with an error at the zeroed end of a switched segment: keep its output.
-        let output = (try? await ChildProcess.run("/bin/sh", ["-c", "\"$0\" \"$1\" 2>/dev/null || true", waldump, "\(scratch)/\(segment)"], as: tool.user)) ?? ""
+        let output =
+            (try? await ChildProcess.run("/bin/sh", ["-c", "\"$0\" \"$1\" 2>/dev/null || true", waldump, "\(scratch)/\(segment)"], as: tool.user))
+            ?? ""
         // "… desc: COMMIT 2026-12-07 01:22:52.123456 UTC"
         guard let line = output.split(separator: "\n").last(where: { $0.contains("desc: COMMIT ") }),
             let range = line.range(of: "desc: COMMIT ")
@@ -280,7 +289,11 @@ public struct PhysicalBackup: Sendable {
             for kind in ["full", "incr"] {
                 // A full backup is as fresh as an incremental for the incremental schedule.
                 let newest = info.backup.last { kind == "incr" || $0.type == "full" }
-                if let complaint = settings.overdue(kind: kind, finishedAt: newest.map { Date(timeIntervalSince1970: TimeInterval($0.timestamp.stop)) }, now: now) {
+                if let complaint = settings.overdue(
+                    kind: kind,
+                    finishedAt: newest.map { Date(timeIntervalSince1970: TimeInterval($0.timestamp.stop)) },
+                    now: now
+                ) {
                     problems.append(complaint)
                 }
             }
@@ -312,7 +325,10 @@ public struct PhysicalBackup: Sendable {
     /// timeline is a gap).
     /// - Parameter backupRanges: Each backup's first and last WAL segment: a gap from one
     ///   backup's last segment to another's first is what WAL expiry leaves, not a loss.
-    static func readVerifyOutput(_ output: String, backupRanges: [(stop: String, start: String)] = []) -> (
+    static func readVerifyOutput(
+        _ output: String,
+        backupRanges: [(stop: String, start: String)] = []
+    ) -> (
         problems: [String], walChecked: Int, filesChecked: Int
     ) {
         let stops = Set(backupRanges.map(\.stop))
@@ -388,7 +404,9 @@ public struct PhysicalBackup: Sendable {
             roots.append(full.label)
             for set in info.backup where set.label == full.label || set.label.hasPrefix(full.label + "_") {
                 gone.insert(set.label)
-                expired.append(Expired(label: set.label, type: set.type, stoppedAt: stopped(set), reason: "older than \(settings.fullRetentionDays) days"))
+                expired.append(
+                    Expired(label: set.label, type: set.type, stoppedAt: stopped(set), reason: "older than \(settings.fullRetentionDays) days")
+                )
             }
         }
         // Incrementals past their age, newest first, and only when no backup that stays

@@ -12,7 +12,14 @@ import StrataServer
 ///   manifest taken meanwhile) against `pg_dump --format=custom --compress=9`;
 /// - `backup.logical_restore`: `strata backup restore` against `pg_restore --single-transaction
 ///   --exit-on-error --no-owner` into a new database;
-/// - `backup.drill`: restore, table-by-table comparison with the manifest and `pg_amcheck`.
+/// - `backup.drill`: restore, table-by-table comparison with the manifest and `pg_amcheck`;
+///
+/// and physical backups of a cluster of its own of the same size, archiving its WAL:
+/// - `backup.physical_full`: `strata backup create --type full` against `pgbackrest backup
+///   --type=full` with the same settings;
+/// - `backup.physical_incr`: the same for `--type incr`, each after 5 % of the rows changed;
+/// - `backup.physical_restore`: `strata backup restore --latest` (files, start, recovery,
+///   promotion) against `pgbackrest restore` of the same backup into a new folder (files only).
 /// `ratio` is the direct tool's time over Strata's (1.0: no overhead).
 struct BackupBenchmark {
     struct Plan {
@@ -105,6 +112,98 @@ struct BackupBenchmark {
                 ("passed", drill?.passed ?? false), ("tables", drill?.tablesCompared ?? 0),
             ])
         }
+        try await runPhysical()
+    }
+
+    /// The physical steps, on a cluster of their own archiving into a repository of their own.
+    func runPhysical() async throws {
+        let folder = NSTemporaryDirectory() + "strata-bench-physical-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let settings = BackupConfiguration.Physical(
+            clusterDirectory: folder + "/postgres",
+            repositoryPath: folder + "/repo",
+            stateDirectory: folder + "/state",
+            restoresDirectory: folder + "/restores"
+        )
+        let backups = BackupConfiguration(location: folder + "/logical", physical: settings)
+        let cluster = try await EmbeddedCluster.start(
+            .init(directory: settings.clusterDirectory, settings: PgBackRest.archiveSettings(settings)),
+            logger: logger
+        )
+        let pool = PostgresPool(url: cluster.url, configuration: .init(poolSize: 2, statementTimeout: nil), logger: logger)
+        do {
+            try await pool.withRunning {
+                let tool = try PgBackRest(settings: settings, url: cluster.url)
+                try await tool.prepareStanza()
+                _ = try await Migrator(lines: [try .platform()], pool: pool, logger: logger).migrate()
+                let rows = plan.megabytes * 1_000
+                report.note("physical backups: loading \(rows) rows into a cluster of their own")
+                try await pool.query(
+                    "CREATE TABLE public.bench_rows (id bigint PRIMARY KEY, account integer NOT NULL, payload jsonb NOT NULL, note text NOT NULL)"
+                )
+                try await pool.query(
+                    """
+                    INSERT INTO public.bench_rows
+                    SELECT n, n % 1000, jsonb_build_object('n', n, 'kind', 'bench'), repeat(md5(n::text), 28)
+                    FROM generate_series(1, \(rows)) AS n
+                    """
+                )
+                try await pool.query("CHECKPOINT")
+                let bytes = try await pool.query("SELECT sum(pg_database_size(datname))::bigint FROM pg_database").first?.decode(Int64.self) ?? 0
+                let megabytes = Double(bytes) / 1_048_576
+                report.note(String(format: "cluster size %.0f MB", megabytes))
+                let physical = try PhysicalBackup(pool: pool, configuration: backups, logger: logger)
+
+                let directFull = try await timed { try await tool.run(["backup", "--type=full"]) }
+                let strataFull = try await timed { _ = try await physical.create(.full) }
+                emit(
+                    "backup.physical_full",
+                    seconds: strataFull,
+                    megabytes: megabytes,
+                    peer: "pgbackrest backup --type=full",
+                    peerSeconds: directFull
+                )
+
+                let changed = max(1, rows / 20)
+                func change(_ offset: Int) async throws {
+                    try await pool.query("UPDATE public.bench_rows SET account = account + 1 WHERE id % 20 = \(offset)")
+                }
+                try await change(0)
+                let directIncremental = try await timed { try await tool.run(["backup", "--type=incr"]) }
+                try await change(1)
+                let strataIncremental = try await timed { _ = try await physical.create(.incr) }
+                emit(
+                    "backup.physical_incr",
+                    seconds: strataIncremental,
+                    megabytes: megabytes,
+                    peer: "pgbackrest backup --type=incr",
+                    peerSeconds: directIncremental
+                )
+                report.note("each incremental followed an update of \(changed) rows (5 %)")
+
+                let target = folder + "/direct-restore"
+                try FileSystem.makeDirectory(target, mode: 0o700, owner: try ChildProcess.User.forServers())
+                let directRestore = try await timed {
+                    try await tool.run(["restore", "--pg1-path=\(target)", "--archive-mode=off"], dataDirectory: target)
+                }
+                let restores = try PhysicalRestore(configuration: backups, logger: logger)
+                var copy: PhysicalRestore.Copy?
+                let strataRestore = try await timed { copy = try await restores.restoreSideBySide(to: .latest) }
+                if let copy { try await restores.stop(id: copy.id) }
+                emit(
+                    "backup.physical_restore",
+                    seconds: strataRestore,
+                    megabytes: megabytes,
+                    peer: "pgbackrest restore (files only)",
+                    peerSeconds: directRestore
+                )
+            }
+        } catch {
+            await cluster.stop()
+            throw error
+        }
+        await cluster.stop()
     }
 
     func timed(_ body: () async throws -> Void) async throws -> Double {
