@@ -44,13 +44,15 @@ struct Backup: AsyncParsableCommand {
 
     /// One backup as a line of `list`.
     static func row(_ backup: BackupRecord) -> [String] {
-        func outcome(_ at: Date?, _ passed: Bool?) -> String { at.map { "\(Self.time($0)) \(passed == true ? "passed" : "FAILED")" } ?? "never" }
-        return [
+        [
             "\(backup.id)", backup.kind, backup.status, time(backup.startedAt), backup.finishedAt.map(time) ?? "-",
             backup.sizeBytes.map(megabytes) ?? "-", outcome(backup.lastVerifiedAt, backup.lastVerificationPassed),
             outcome(backup.lastDrilledAt, backup.lastDrillPassed), backup.status == "failed" ? (backup.error ?? "") : backup.location,
         ]
     }
+
+    /// When a check last ran and how it ended, or `never`.
+    static func outcome(_ at: Date?, _ passed: Bool?) -> String { at.map { "\(time($0)) \(passed == true ? "passed" : "FAILED")" } ?? "never" }
 
     static func time(_ date: Date) -> String {
         let formatter = ISO8601DateFormatter()
@@ -143,13 +145,13 @@ struct Backup: AsyncParsableCommand {
                 if let physical = listing.physical {
                     print("Physical backups (pgBackRest, \(configuration.backups.physical?.repositoryPath ?? "")):")
                     printColumns(
-                        header: ["LABEL", "TYPE", "STARTED", "STOPPED", "LSN START", "LSN STOP", "DB SIZE", "ADDED", "LAST VERIFIED"],
+                        header: ["LABEL", "TYPE", "STARTED", "STOPPED", "LSN START", "LSN STOP", "DB SIZE", "ADDED", "LAST VERIFIED", "LAST DRILL"],
                         rows: physical.reversed().map { set in
                             [
                                 set.label, set.type, Backup.time(set.startedAt), Backup.time(set.stoppedAt), set.lsnStart ?? "-", set.lsnStop ?? "-",
                                 Backup.megabytes(set.databaseBytes), Backup.megabytes(set.repositoryBytes),
-                                set.lastVerifiedAt.map { "\(Backup.time($0)) \(set.lastVerificationPassed == true ? "passed" : "FAILED")" }
-                                    ?? "never",
+                                Backup.outcome(set.lastVerifiedAt, set.lastVerificationPassed),
+                                Backup.outcome(set.lastDrilledAt, set.lastDrillPassed),
                             ]
                         }
                     )
@@ -219,19 +221,44 @@ struct Backup: AsyncParsableCommand {
     struct Drill: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract:
-                "Restore a backup (the newest by default) into a scratch database, compare every table with its manifest, run pg_amcheck, record the result and drop the copy; exits 1 when it fails."
+                "Restore drill: the newest physical backup restored side by side to a fresh restore point and every table compared row for row with the live database at that point (or --to-time T: restored and checked only), or a logical backup (--logical or --set ID) restored into a scratch database and compared with its manifest; pg_amcheck on the copy; recorded; the copy removed. Exits 1 when it fails."
         )
         @OptionGroup var options: GlobalOptions
 
-        @Option(name: .customLong("set"), help: "The backup id (see `strata backup list`).")
+        @Option(name: .customLong("set"), help: "A logical backup's id (see `strata backup list`).")
         var id: Int64?
+
+        @Flag(help: "Drill the newest logical backup instead of the physical ones.")
+        var logical = false
+
+        @Option(name: .customLong("to-time"), help: "Physical: restore to this time (RFC 3339) instead of a fresh restore point.")
+        var toTime: String?
 
         func run() async throws {
             try await Strata.guarded {
-                let drill = try await Backup.withBackups(options) { backup, _ in try await backup.drill(id: id) }
+                let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
+                let drill: BackupDrill
+                if logical || id != nil || configuration.backups.physical == nil {
+                    let id = id
+                    drill = try await Backup.withBackups(options) { backup, _ in try await backup.drill(id: id) }
+                } else {
+                    var time: Date?
+                    if let toTime {
+                        guard let date = RFC3339.date(from: toTime) else {
+                            throw StrataError(
+                                .invalidValue,
+                                "--to-time must be an RFC 3339 time such as 2026-12-07T01:22:52Z.",
+                                details: ["field": "to-time"]
+                            )
+                        }
+                        time = date
+                    }
+                    let restores = try PhysicalRestore(configuration: configuration.backups, logger: logger)
+                    drill = try await Backup.withPhysical(options) { [time] backup in try await backup.drill(to: time, restores: restores) }
+                }
                 let seconds = drill.restoreSeconds.map { String(format: "%.1f s", $0) } ?? "-"
                 print(
-                    "drill \(drill.id) of backup \(drill.backup.id): restored in \(seconds), \(drill.tablesCompared) tables compared, \(drill.differing.count) differing"
+                    "drill \(drill.id) of backup \(drill.backup.id) \(drill.backup.label ?? ""): restored in \(seconds), \(drill.tablesCompared) tables compared, \(drill.differing.count) differing"
                 )
                 for table in drill.differing { print("DIFFERS: \(table)") }
                 for problem in drill.problems { print("FAILED: \(problem)") }

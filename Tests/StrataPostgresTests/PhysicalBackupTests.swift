@@ -17,52 +17,6 @@ import Glibc
 /// segment and a corrupted file, expiry keeps what the policy promises, and a cluster whose data
 /// folder is lost comes back in place with every acknowledged write older than `archive_timeout`.
 @Suite(.serialized) struct PhysicalBackupTests {
-    /// A cluster of its own archiving into a repository of its own, with the platform's tables.
-    struct Archiving {
-        var folder: String
-        var settings: BackupConfiguration.Physical
-        var cluster: EmbeddedCluster
-        var pool: PostgresPool
-        var configuration: BackupConfiguration { BackupConfiguration(location: folder + "/logical", physical: settings) }
-
-        func backups() throws -> PhysicalBackup { try PhysicalBackup(pool: pool, configuration: configuration, logger: TestPostgres.logger) }
-        func restores() throws -> PhysicalRestore { try PhysicalRestore(configuration: configuration, logger: TestPostgres.logger) }
-        func tool() throws -> PgBackRest { try PgBackRest(settings: settings, url: cluster.url) }
-    }
-
-    static func clusterConfiguration(_ settings: BackupConfiguration.Physical) -> EmbeddedCluster.Configuration {
-        EmbeddedCluster.Configuration(directory: settings.clusterDirectory, durable: false, settings: PgBackRest.archiveSettings(settings))
-    }
-
-    func withArchivingCluster(archiveTimeout: Int = 60, _ body: (Archiving) async throws -> Void) async throws {
-        let folder = NSTemporaryDirectory() + "strata-physical-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let settings = BackupConfiguration.Physical(
-            clusterDirectory: folder + "/postgres",
-            repositoryPath: folder + "/repo",
-            stateDirectory: folder + "/state",
-            restoresDirectory: folder + "/restores",
-            archiveTimeoutSeconds: archiveTimeout
-        )
-        let cluster = try await EmbeddedCluster.start(Self.clusterConfiguration(settings), logger: TestPostgres.logger)
-        let pool = PostgresPool(url: cluster.url, configuration: .init(poolSize: 4, statementTimeout: nil), logger: TestPostgres.logger)
-        let archiving = Archiving(folder: folder, settings: settings, cluster: cluster, pool: pool)
-        do {
-            try await archiving.tool().prepareStanza()
-            try await pool.withRunning {
-                _ = try await Migrator(lines: [try .platform()], pool: pool, logger: TestPostgres.logger).migrate()
-                try await body(archiving)
-            }
-        } catch {
-            for copy in (try? archiving.restores().copies()) ?? [] { try? await archiving.restores().stop(id: copy.id) }
-            await cluster.stop()
-            throw error
-        }
-        for copy in try archiving.restores().copies() { try await archiving.restores().stop(id: copy.id) }
-        await cluster.stop()
-    }
-
     /// The number of rows of `table` in a restored copy.
     func count(_ table: String, in copy: PhysicalRestore.Copy) async throws -> Int64 {
         let pool = PostgresPool(url: try DatabaseURL(parsing: copy.url), configuration: .init(poolSize: 1), logger: TestPostgres.logger)
@@ -79,7 +33,7 @@ import Glibc
         var lsnAfterThird: String
     }
 
-    func writeBatches(_ archiving: Archiving) async throws -> Batches {
+    func writeBatches(_ archiving: ArchivingCluster) async throws -> Batches {
         let pool = archiving.pool
         try await pool.query("CREATE TABLE public.batches (batch int NOT NULL, n int NOT NULL, note text NOT NULL)")
         let backups = try archiving.backups()
@@ -267,7 +221,7 @@ import Glibc
 
             let restores = try archiving.restores()
             _ = try await restores.restoreInPlace(to: .latest)
-            var configuration = Self.clusterConfiguration(archiving.settings)
+            var configuration = ArchivingCluster.clusterConfiguration(archiving.settings)
             configuration.startTimeout = .seconds(90)
             let restored = try await EmbeddedCluster.start(configuration, logger: TestPostgres.logger)
             let url = restored.url

@@ -241,22 +241,7 @@ public struct LogicalBackup: Sendable {
     // MARK: Drill
 
     /// What a restore drill found.
-    public struct Drill: Sendable {
-        /// The drill's row in `strata.backup_drills`.
-        public var id: Int64
-        /// The backup restored.
-        public var backup: BackupRecord
-        /// Whether every table equals the manifest and `pg_amcheck` found nothing.
-        public var passed: Bool
-        /// Tables compared with the manifest.
-        public var tablesCompared: Int
-        /// Tables that differ from it (or are missing from, or extra to, the copy).
-        public var differing: [String]
-        /// What else went wrong (the restore, `pg_amcheck`, a missing manifest).
-        public var problems: [String]
-        /// How long the restore took.
-        public var restoreSeconds: Double?
-    }
+    public typealias Drill = BackupDrill
 
     /// Restores a backup (the newest successful one by default) into a scratch database,
     /// compares every table with the backup's manifest (row count and checksum), runs
@@ -291,10 +276,8 @@ public struct LogicalBackup: Sendable {
                 try await copy.withConnection { try await TableChecksum.all(on: $0, logger: logger) }
             }
             if let manifest {
-                let expected = Dictionary(manifest.map { ($0.table, $0) }, uniquingKeysWith: { first, _ in first })
-                let actual = Dictionary(found.map { ($0.table, $0) }, uniquingKeysWith: { first, _ in first })
-                compared = expected.count
-                differing = Set(expected.keys).union(actual.keys).filter { expected[$0] != actual[$0] }.sorted()
+                compared = manifest.count
+                differing = BackupDrill.differing(expected: manifest, found: found)
             }
             if let amcheck = tools.pgAmcheck {
                 do {

@@ -145,6 +145,9 @@ public struct PhysicalBackup: Sendable {
         public var recordID: Int64?
         public var lastVerifiedAt: Date?
         public var lastVerificationPassed: Bool?
+        /// Its last restore drill, and whether that passed.
+        public var lastDrilledAt: Date?
+        public var lastDrillPassed: Bool?
     }
 
     /// The span a point-in-time restore can reach: from the end of the oldest backup to the
@@ -181,7 +184,9 @@ public struct PhysicalBackup: Sendable {
                 prior: set.prior,
                 recordID: record?.id,
                 lastVerifiedAt: record?.lastVerifiedAt,
-                lastVerificationPassed: record?.lastVerificationPassed
+                lastVerificationPassed: record?.lastVerificationPassed,
+                lastDrilledAt: record?.lastDrilledAt,
+                lastDrillPassed: record?.lastDrillPassed
             )
         }
     }
@@ -368,6 +373,118 @@ public struct PhysicalBackup: Sendable {
     private static func number(after marker: String, in line: String) -> Int? {
         guard let range = line.range(of: marker) else { return nil }
         return Int(line[range.upperBound...].prefix { $0.isNumber })
+    }
+
+    // MARK: Drill
+
+    /// Restores the newest backup side by side to a fresh restore point, compares every table
+    /// of every app in the copy with the live database as it was at that point (row count and
+    /// ordered checksum, ``TableChecksum``), runs `pg_amcheck --heapallindexed` on the copy,
+    /// records the result in `strata.backup_drills` against the backup it started from, and
+    /// stops and removes the copy.
+    ///
+    /// The reference is taken in the snapshot of the transaction that creates the restore
+    /// point: a transaction committing in the instant between that snapshot and the restore
+    /// point's WAL record would make its table differ (unlogged tables, empty in any physical
+    /// copy, are left out).
+    /// - Parameter time: Restore to this time instead; the copy is then checked by
+    ///   `pg_amcheck` and its tables counted, with no live reference to compare with.
+    /// - Throws: `not_found` when the repository holds no backup, or none Strata recorded.
+    public func drill(to time: Date? = nil, restores: PhysicalRestore) async throws -> BackupDrill {
+        let startedAt = Date()
+        var reference: [TableChecksum]?
+        let target: PhysicalRestore.Target
+        if let time {
+            target = .time(time)
+        } else {
+            let name = "strata-drill-\(Int(startedAt.timeIntervalSince1970 * 1000))"
+            reference = try await pool.withTransaction(isolation: .repeatableRead, maxAttempts: 1) { connection in
+                _ = try await connection.run("SELECT pg_create_restore_point(\(name))", logger: logger).collect()
+                return try await TableChecksum.all(on: connection, includingUnlogged: false, logger: logger)
+            }
+            // The restore point's segment archived before restoring to it.
+            try await tool.run(["check"])
+            target = .restorePoint(name)
+        }
+        let records = try await BackupStore(pool: pool).physicalRecords()
+        var problems: [String] = []
+        var differing: [String] = []
+        var compared = 0
+        var restoreSeconds: Double?
+        var restoredFrom: String?
+        do {
+            let copy = try await restores.restoreSideBySide(to: target, database: pool.url.database)
+            restoredFrom = copy.backupSet
+            restoreSeconds = copy.seconds
+            do {
+                let copyURL = try DatabaseURL(parsing: copy.url)
+                let copyPool = PostgresPool(url: copyURL, configuration: .init(poolSize: 1, maxOverflow: 0, statementTimeout: nil), logger: logger)
+                let found = try await copyPool.withRunning {
+                    try await copyPool.withConnection { try await TableChecksum.all(on: $0, includingUnlogged: false, logger: logger) }
+                }
+                if let reference {
+                    compared = reference.count
+                    differing = BackupDrill.differing(expected: reference, found: found)
+                } else {
+                    compared = found.count
+                }
+                let server = try await pool.query("SELECT current_setting('server_version_num')::int").first?.decode(Int.self) ?? 0
+                if let amcheck = try DumpTools.locate(in: nil, serverMajor: server / 10_000).pgAmcheck {
+                    do {
+                        _ = try await ChildProcess.run(
+                            amcheck,
+                            ["--install-missing", "--heapallindexed", "--no-password", copyURL.database],
+                            environment: DumpTools.libpqEnvironment(copyURL)
+                        )
+                    } catch {
+                        problems.append("pg_amcheck: \((error as? StrataError)?.message ?? "\(error)")")
+                    }
+                } else {
+                    problems.append("pg_amcheck is not installed")
+                }
+            } catch {
+                problems.append((error as? StrataError)?.message ?? "\(error)")
+            }
+            try await restores.stop(id: copy.id)
+        } catch {
+            problems.append((error as? StrataError)?.message ?? "\(error)")
+        }
+        let sets = try await tool.info().backup
+        let label = restoredFrom ?? sets.last?.label
+        guard let label, let record = records[label] ?? sets.reversed().lazy.compactMap({ records[$0.label] }).first else {
+            throw StrataError(.notFound, "No physical backup Strata recorded to drill; take one with strata backup create --type full.")
+        }
+        let passed = problems.isEmpty && differing.isEmpty
+        let store = BackupStore(pool: pool)
+        let drillID = try await store.recordDrill(
+            record.id,
+            startedAt: startedAt,
+            passed: passed,
+            compared: compared,
+            differing: differing.count,
+            restoreSeconds: restoreSeconds,
+            details: .object([
+                "label": .string(label),
+                "target": .string(target.description),
+                "differing": .array(differing.map { .string($0) }),
+                "problems": .array(problems.map { .string($0) }),
+            ])
+        )
+        if !passed {
+            logger.error(
+                "backup drill failed",
+                metadata: ["strata.backup.label": "\(label)", "strata.backup.differing": "\(differing)", "strata.backup.problems": "\(problems)"]
+            )
+        }
+        return BackupDrill(
+            id: drillID,
+            backup: try await store.record(record.id),
+            passed: passed,
+            tablesCompared: compared,
+            differing: differing,
+            problems: problems,
+            restoreSeconds: restoreSeconds
+        )
     }
 
     // MARK: Expire

@@ -10,18 +10,26 @@ public struct TableChecksum: Sendable, Hashable, Codable {
     public var rows: Int64
     /// `md5` of the rows' `md5`s (of their text forms), in order.
     public var checksum: String
+
+    public init(table: String, rows: Int64, checksum: String) {
+        self.table = table
+        self.rows = rows
+        self.checksum = checksum
+    }
 }
 
 extension TableChecksum {
     /// The checksums of every table (partitions included; partitioned parents, whose rows are
     /// their partitions', left out) outside PostgreSQL's own schemas, in name order, as the
     /// transaction on `connection` sees them.
-    public static func all(on connection: PostgresConnection, logger: Logger) async throws -> [TableChecksum] {
+    /// - Parameter includingUnlogged: Count unlogged tables too (a physical copy has them empty).
+    public static func all(on connection: PostgresConnection, includingUnlogged: Bool = true, logger: Logger) async throws -> [TableChecksum] {
         let tables = try await connection.run(
             """
             SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
             FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
             WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+              AND (\(includingUnlogged) OR c.relpersistence = 'p')
             ORDER BY 1
             """,
             logger: logger

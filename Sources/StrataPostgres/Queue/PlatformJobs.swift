@@ -45,8 +45,20 @@ public enum PlatformJobs {
                 return #"{"backup_id":\#(taken.id),"bytes":\#(taken.sizeBytes ?? 0),"expired":\#(expired.count)}"#
             }
             handlers[backupDrill] = { _ in
-                let drill = try await LogicalBackup(pool: pool, configuration: backups, logger: logger).drill()
-                return #"{"drill_id":\#(drill.id),"backup_id":\#(drill.backup.id),"passed":\#(drill.passed)}"#
+                // The physical backups when there are any (the embedded cluster), and the newest
+                // logical one when there is one.
+                var results: [String] = []
+                if backups.physical != nil, PgBackRest.isInstalled {
+                    let drill = try await PhysicalBackup(pool: pool, configuration: backups, logger: logger).drill(
+                        restores: try PhysicalRestore(configuration: backups, logger: logger)
+                    )
+                    results.append(#"{"drill_id":\#(drill.id),"backup_id":\#(drill.backup.id),"passed":\#(drill.passed)}"#)
+                }
+                if try await BackupStore(pool: pool).newest(kind: "logical") != nil {
+                    let drill = try await LogicalBackup(pool: pool, configuration: backups, logger: logger).drill()
+                    results.append(#"{"drill_id":\#(drill.id),"backup_id":\#(drill.backup.id),"passed":\#(drill.passed)}"#)
+                }
+                return "[" + results.joined(separator: ",") + "]"
             }
             if backups.physical != nil {
                 handlers[fullBackup] = { _ in

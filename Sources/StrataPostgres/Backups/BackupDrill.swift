@@ -1,0 +1,29 @@
+public import Foundation
+
+/// What a restore drill found, logical or physical: the backup restored into a copy, every
+/// table of the copy compared row for row with the reference (row count and ordered checksum,
+/// ``TableChecksum``), `pg_amcheck` run on the copy; recorded in `strata.backup_drills`.
+public struct BackupDrill: Sendable {
+    /// The drill's row in `strata.backup_drills`.
+    public var id: Int64
+    /// The backup restored.
+    public var backup: BackupRecord
+    /// Whether every table equals the reference and `pg_amcheck` found nothing.
+    public var passed: Bool
+    /// Tables compared with the reference.
+    public var tablesCompared: Int
+    /// Tables that differ from it (or are missing from, or extra to, the copy).
+    public var differing: [String]
+    /// What else went wrong (the restore, `pg_amcheck`, a missing reference).
+    public var problems: [String]
+    /// How long the restore took.
+    public var restoreSeconds: Double?
+
+    /// The tables whose count or checksum differ between `expected` and `found`, or that only
+    /// one of them has.
+    public static func differing(expected: [TableChecksum], found: [TableChecksum]) -> [String] {
+        let expected = Dictionary(expected.map { ($0.table, $0) }, uniquingKeysWith: { first, _ in first })
+        let actual = Dictionary(found.map { ($0.table, $0) }, uniquingKeysWith: { first, _ in first })
+        return Set(expected.keys).union(actual.keys).filter { expected[$0] != actual[$0] }.sorted()
+    }
+}
