@@ -4,6 +4,11 @@ import PostgresNIO
 import StrataCore
 import StrataPostgres
 import StrataServer
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `strata bench backup`: logical backups of a scratch database of about `megabytes` MB
 /// (a table of ~1 KB rows with jsonb and text, plus the platform's tables), each step beside
@@ -19,7 +24,10 @@ import StrataServer
 ///   --type=full` with the same settings;
 /// - `backup.physical_incr`: the same for `--type incr`, each after 5 % of the rows changed;
 /// - `backup.physical_restore`: `strata backup restore --latest` (files, start, recovery,
-///   promotion) against `pgbackrest restore` of the same backup into a new folder (files only).
+///   promotion) against `pgbackrest restore` of the same backup into a new folder (files only);
+/// - `backup.physical_drill`: restore to a fresh restore point, row-for-row comparison, `pg_amcheck`;
+/// - `backup.recovery_point`: the acknowledged writes lost when the server is killed and its
+///   data folder removed, then restored in place (the oldest of them: at most `archive_timeout`).
 /// `ratio` is the direct tool's time over Strata's (1.0: no overhead).
 struct BackupBenchmark {
     struct Plan {
@@ -124,7 +132,8 @@ struct BackupBenchmark {
             clusterDirectory: folder + "/postgres",
             repositoryPath: folder + "/repo",
             stateDirectory: folder + "/state",
-            restoresDirectory: folder + "/restores"
+            restoresDirectory: folder + "/restores",
+            archiveTimeoutSeconds: 10
         )
         let backups = BackupConfiguration(location: folder + "/logical", physical: settings)
         let cluster = try await EmbeddedCluster.start(
@@ -198,12 +207,71 @@ struct BackupBenchmark {
                     peer: "pgbackrest restore (files only)",
                     peerSeconds: directRestore
                 )
+
+                var drill: BackupDrill?
+                let drillSeconds = try await timed { drill = try await physical.drill(restores: restores) }
+                report.emit([
+                    ("workload", "backup.physical_drill"), ("seconds", drillSeconds), ("mb_per_s", megabytes / drillSeconds),
+                    ("passed", drill?.passed ?? false), ("tables", drill?.tablesCompared ?? 0),
+                ])
+
+                try await disaster(cluster: cluster, pool: pool, settings: settings, restores: restores)
             }
         } catch {
             await cluster.stop()
             throw error
         }
         await cluster.stop()
+    }
+
+    /// The recovery point: a writer records every write PostgreSQL acknowledged; the server is
+    /// killed and its data folder removed; `restore --latest --in-place` brings it back; the
+    /// acknowledged writes missing are counted, with how long before the kill the oldest of them
+    /// was acknowledged (bounded by `archive_timeout`).
+    func disaster(cluster: EmbeddedCluster, pool: PostgresPool, settings: BackupConfiguration.Physical, restores: PhysicalRestore) async throws {
+        try await pool.query("CREATE TABLE public.bench_ledger (id bigint PRIMARY KEY)")
+        // The table itself archived, as a table made long before a disaster would be.
+        try await PgBackRest(settings: settings, url: cluster.url).run(["check"])
+        let acknowledged = Mutex<[(id: Int64, at: ContinuousClock.Instant)]>([])
+        let writer = Task {
+            var id: Int64 = 0
+            while !Task.isCancelled {
+                id += 1
+                do {
+                    try await pool.query("INSERT INTO public.bench_ledger (id) VALUES (\(id))")
+                } catch { return }
+                let now = ContinuousClock.now
+                acknowledged.withLock { $0.append((id, now)) }
+            }
+        }
+        // Longer than archive_timeout, so that segments are switched and archived meanwhile.
+        try await Task.sleep(for: .seconds(Double(settings.archiveTimeoutSeconds) * 2.5))
+        let killedAt = ContinuousClock.now
+        kill(cluster.serverPID, SIGKILL)
+        try? await Task.sleep(for: .milliseconds(300))
+        writer.cancel()
+        _ = await writer.value
+        await cluster.stop()
+        try FileManager.default.removeItem(atPath: settings.dataDirectory)
+        let restoredIn = try await timed {
+            _ = try await restores.restoreInPlace(to: .latest)
+            var configuration = EmbeddedCluster.Configuration(directory: settings.clusterDirectory, settings: PgBackRest.archiveSettings(settings))
+            configuration.startTimeout = .seconds(3600)
+            let restored = try await EmbeddedCluster.start(configuration, logger: logger)
+            let restoredPool = PostgresPool(url: restored.url, configuration: .init(poolSize: 1), logger: logger)
+            let present = try await restoredPool.withRunning {
+                Set(try await restoredPool.query("SELECT id FROM public.bench_ledger").map { try $0.decode(Int64.self) })
+            }
+            await restored.stop()
+            let writes = acknowledged.withLock { $0 }
+            let missing = writes.filter { !present.contains($0.id) }
+            let oldestMissing = missing.map { ($0.at.duration(to: killedAt)).secondsDouble }.max() ?? 0
+            report.emit([
+                ("workload", "backup.recovery_point"), ("acknowledged", writes.count), ("missing", missing.count),
+                ("oldest_missing_s", oldestMissing), ("archive_timeout_s", settings.archiveTimeoutSeconds),
+            ])
+        }
+        report.note(String(format: "in-place restore after the disaster, recovery and promotion: %.1f s", restoredIn))
     }
 
     func timed(_ body: () async throws -> Void) async throws -> Double {
