@@ -273,7 +273,9 @@ public struct LogicalBackup: Sendable {
             let copyURL = pool.url.with(database: scratch)
             let copy = PostgresPool(url: copyURL, configuration: .init(poolSize: 1, maxOverflow: 0), logger: logger)
             let found = try await copy.withRunning {
-                try await copy.withConnection { try await TableChecksum.all(on: $0, logger: logger) }
+                try await copy.withConnection {
+                    try await TableChecksum.all(on: $0, method: manifest.map(TableChecksum.Method.of) ?? .rowHashes, logger: logger)
+                }
             }
             if let manifest {
                 compared = manifest.count
