@@ -5,6 +5,10 @@ import StrataCore
 import StrataPostgres
 import StrataServer
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// `strata backup create | list | verify | drill | restore | expire`: physical backups of the
 /// embedded cluster with pgBackRest (full, diff, incr, WAL archiving, point-in-time restore) and
 /// logical backups with `pg_dump`, recorded in `strata.backups`.
@@ -40,6 +44,34 @@ struct Backup: AsyncParsableCommand {
     static func restores(_ options: GlobalOptions) throws -> (PhysicalRestore, ServerConfiguration, Logger) {
         let (configuration, logger) = try options.configuration(defaultLogLevel: "warning")
         return (try PhysicalRestore(configuration: configuration.backups, logger: logger), configuration, logger)
+    }
+
+    /// Holds the embedded cluster's folder for an in-place restore: a `strata serve` holding it
+    /// is asked to stop (`SIGTERM`: it drains and stops its PostgreSQL) and waited for; any other
+    /// Strata process holding it is a refusal.
+    static func takeOverCluster(_ directory: String, settings: BackupConfiguration.Physical?) async throws -> FolderLock {
+        if let lock = try? FolderLock(folder: directory) { return lock }
+        let holder = FileSystem.lockHolder("\(directory)/manager.lock")
+        let command = holder.flatMap { try? String(contentsOfFile: "/proc/\($0)/cmdline", encoding: .utf8) }?.split(separator: "\0") ?? []
+        guard let holder, command.contains(where: { $0.hasSuffix("strata") }), command.contains("serve") else {
+            throw StrataError(
+                .conflict,
+                "A Strata process\(holder.map { " (pid \($0))" } ?? "") manages \(directory); stop it before restoring in place."
+            )
+        }
+        // Its newest writes archived first, so that a restore to the latest point has them.
+        if let settings, let url = try? EmbeddedCluster.runningInstance(.init(directory: directory)) {
+            print("archiving the newest WAL of the running server…")
+            _ = try? await PgBackRest(settings: settings, url: url).run(["check"])
+        }
+        print("stopping the running strata serve (pid \(holder)) before restoring in place…")
+        kill(holder, SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(300)
+        while ContinuousClock.now < deadline {
+            if let lock = try? FolderLock(folder: directory) { return lock }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw StrataError(.conflict, "strata serve (pid \(holder)) did not stop within 5 minutes; nothing was restored.")
     }
 
     /// One backup as a line of `list`.
@@ -276,7 +308,8 @@ struct Backup: AsyncParsableCommand {
                 Physical (pgBackRest): exactly one of --latest, --to-time, --to-lsn, --to-restore-point. By default the copy \
                 is restored into $STRATA_HOME/restores/<id> and started on a free loopback port; the running cluster is not \
                 touched. --in-place --yes replaces the embedded cluster's data folder (kept aside as data.before-restore-…), \
-                recovers, promotes and runs `strata migrate verify`; `strata serve` must be stopped first. A target past the \
+                recovers, promotes and runs `strata migrate verify`; a running `strata serve` is stopped first (SIGTERM) \
+                and started again by you afterwards. A target past the \
                 archived WAL fails with PostgreSQL's message and promotes nothing.
                 Logical: --logical FILE --into DB restores a dump into a new database (one transaction, stopping at the first error).
                 """
@@ -307,7 +340,7 @@ struct Backup: AsyncParsableCommand {
         @Option(name: .customLong("set"), help: "The backup to start from (default: the newest before the target).")
         var set: String?
 
-        @Flag(help: "Replace the embedded cluster's data folder (needs --yes; strata serve stopped).")
+        @Flag(help: "Replace the embedded cluster's data folder (needs --yes; a running strata serve is stopped first).")
         var inPlace = false
 
         @Flag(help: "Confirm --in-place.")
@@ -402,12 +435,7 @@ struct Backup: AsyncParsableCommand {
                 }
                 let directory = configuration.embeddedPostgresDirectory
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                let lock: FolderLock
-                do {
-                    lock = try FolderLock(folder: directory)
-                } catch {
-                    throw StrataError(.conflict, "A running Strata process (strata serve) manages \(directory); stop it before restoring in place.")
-                }
+                let lock = try await Backup.takeOverCluster(directory, settings: configuration.backups.physical)
                 let aside: String?
                 do {
                     aside = try await restores.restoreInPlace(to: target, set: set)
@@ -425,7 +453,7 @@ struct Backup: AsyncParsableCommand {
                 for entry in verified.1 { print("\(entry.fileName): \(entry.state.rawValue)") }
                 print(
                     verified.0
-                        ? "promoted; migrations verified. Start it with: strata serve"
+                        ? "promoted; migrations verified. Start the server again with: strata serve"
                         : "promoted, but the database is not current: run strata migrate up, then strata serve"
                 )
                 if !verified.0 { throw ExitCode.failure }

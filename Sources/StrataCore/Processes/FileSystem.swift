@@ -26,7 +26,8 @@ public enum FileSystem {
     }
 
     /// Takes an exclusive `flock` on a file (waiting at most a second) and returns its
-    /// descriptor; the lock lasts until the descriptor is closed or the process exits.
+    /// descriptor; the lock lasts until the descriptor is closed or the process exits. The
+    /// file then holds this process's id (``lockHolder(_:)``).
     /// - Throws: `server_start_failed` when another process holds it.
     public static func lockExclusively(_ path: String) throws -> Int32 {
         let descriptor = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
@@ -48,7 +49,14 @@ public enum FileSystem {
                 "Another Strata process is using \((path as NSString).deletingLastPathComponent); stop it or choose another STRATA_HOME"
             )
         }
+        let pid = Array("\(getpid())\n".utf8)
+        if ftruncate(descriptor, 0) == 0 { _ = pid.withUnsafeBytes { pwrite(descriptor, $0.baseAddress, $0.count, 0) } }
         return descriptor
+    }
+
+    /// The process that took the lock on `path` last (it may have ended since).
+    public static func lockHolder(_ path: String) -> Int32? {
+        (try? String(contentsOfFile: path, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 
     /// A TCP port on 127.0.0.1 that was free a moment ago.
