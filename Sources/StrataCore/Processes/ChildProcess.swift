@@ -40,8 +40,8 @@ public enum ChildProcess {
         }
     }
 
-    /// Runs a program to completion off the cooperative thread pool and returns its standard
-    /// output and standard error, interleaved.
+    /// Runs a program to completion on a thread of its own (``onOwnThread(_:)``) and returns
+    /// its standard output and standard error, interleaved.
     /// - Throws: `server_start_failed` when the program cannot start or exits non-zero, with
     ///   the error lines of its output.
     public static func run(
@@ -51,10 +51,19 @@ public enum ChildProcess {
         as user: User? = nil
     ) async throws -> String {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
+            onOwnThread {
                 continuation.resume(with: Result { try output(of: program, arguments, environment: environment, as: user) })
             }
         }
+    }
+
+    /// Runs `work`, which blocks for as long as a child process takes (reading its output,
+    /// waiting for its exit), on a new thread. Neither Swift's cooperative pool nor
+    /// Dispatch's global queues may be blocked for that long: both have about as many threads
+    /// as cores, and a backup or a restore that takes minutes would stall every other task
+    /// that needs one.
+    public static func onOwnThread(_ work: @escaping @Sendable () -> Void) {
+        Thread.detachNewThread(work)
     }
 
     /// Runs a program to completion on the calling thread (blocking).

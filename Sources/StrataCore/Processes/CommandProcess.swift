@@ -68,7 +68,7 @@ public final class CommandProcess: Sendable {
         close(errorPipe[1])
 
         let writer = inputPipe[1]
-        DispatchQueue.global().async {
+        ChildProcess.onOwnThread {
             let bytes = Array(input.utf8)
             var offset = 0
             while offset < bytes.count {
@@ -83,7 +83,7 @@ public final class CommandProcess: Sendable {
         let (lines, continuation) = AsyncStream.makeStream(of: Line.self, bufferingPolicy: .bufferingNewest(100_000))
         let open = Mutex(2)
         for (descriptor, stream) in [(outputPipe[0], Stream.output), (errorPipe[0], Stream.error)] {
-            DispatchQueue.global().async {
+            ChildProcess.onOwnThread {
                 readLines(from: descriptor) { continuation.yield(Line(stream: stream, text: $0)) }
                 close(descriptor)
                 if open.withLock({ count in
@@ -96,7 +96,7 @@ public final class CommandProcess: Sendable {
         }
         let exit = Task<Int32, Never> {
             await withCheckedContinuation { (done: CheckedContinuation<Int32, Never>) in
-                DispatchQueue.global().async { done.resume(returning: ChildProcess.waitForExit(pid)) }
+                ChildProcess.onOwnThread { done.resume(returning: ChildProcess.waitForExit(pid)) }
             }
         }
         return CommandProcess(pid: pid, lines: lines, exit: exit)
