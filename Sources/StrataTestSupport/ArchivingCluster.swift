@@ -35,13 +35,7 @@ public func withArchivingCluster(
     let folder = NSTemporaryDirectory() + "strata-physical-\(UUID().uuidString.prefix(8))"
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: folder) }
-    let settings = BackupConfiguration.Physical(
-        clusterDirectory: folder + "/postgres",
-        repositoryPath: folder + "/repo",
-        stateDirectory: folder + "/state",
-        restoresDirectory: folder + "/restores",
-        archiveTimeoutSeconds: archiveTimeout
-    )
+    let settings = BackupConfiguration.Physical(folder: folder, archiveTimeoutSeconds: archiveTimeout)
     let cluster = try await EmbeddedCluster.start(ArchivingCluster.clusterConfiguration(settings), logger: TestPostgres.logger)
     let pool = PostgresPool(url: cluster.url, configuration: .init(poolSize: 4, statementTimeout: nil), logger: TestPostgres.logger)
     let archiving = ArchivingCluster(folder: folder, settings: settings, cluster: cluster, pool: pool)

@@ -85,6 +85,19 @@ public struct BackupConfiguration: Sendable, Equatable {
             self.walRetentionDays = walRetentionDays
         }
 
+        /// Everything in one folder: the cluster in `postgres/`, the repository in `repo/`,
+        /// pgBackRest's state in `state/`, restored copies in `restores/` (throw-away clusters
+        /// of tests and benchmarks).
+        public init(folder: String, archiveTimeoutSeconds: Int = 60) {
+            self.init(
+                clusterDirectory: folder + "/postgres",
+                repositoryPath: folder + "/repo",
+                stateDirectory: folder + "/state",
+                restoresDirectory: folder + "/restores",
+                archiveTimeoutSeconds: archiveTimeoutSeconds
+            )
+        }
+
         /// The embedded cluster's data folder.
         public var dataDirectory: String { "\(clusterDirectory)/data" }
 

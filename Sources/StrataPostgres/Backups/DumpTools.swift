@@ -60,6 +60,22 @@ public struct DumpTools: Sendable {
         )
     }
 
+    /// Runs `pg_amcheck --install-missing --heapallindexed` on the database `url` names.
+    /// - Returns: The problem to report (its failure, or that it is not installed); nil when clean.
+    public func amcheck(_ url: DatabaseURL) async -> String? {
+        guard let pgAmcheck else { return "pg_amcheck is not installed beside pg_restore" }
+        do {
+            _ = try await ChildProcess.run(
+                pgAmcheck,
+                ["--install-missing", "--heapallindexed", "--no-password", url.database],
+                environment: Self.libpqEnvironment(url)
+            )
+            return nil
+        } catch {
+            return "pg_amcheck: \((error as? StrataError)?.message ?? "\(error)")"
+        }
+    }
+
     /// The process environment with libpq's connection variables set from `url` (and any
     /// other `PG*` variable removed): the password reaches the tool here, not on its command line.
     public static func libpqEnvironment(_ url: DatabaseURL) -> [String: String] {

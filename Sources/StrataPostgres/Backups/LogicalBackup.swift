@@ -281,50 +281,20 @@ public struct LogicalBackup: Sendable {
                 compared = manifest.count
                 differing = BackupDrill.differing(expected: manifest, found: found)
             }
-            if let amcheck = tools.pgAmcheck {
-                do {
-                    _ = try await ChildProcess.run(
-                        amcheck,
-                        ["--install-missing", "--heapallindexed", "--no-password", scratch],
-                        environment: DumpTools.libpqEnvironment(copyURL)
-                    )
-                } catch {
-                    problems.append("pg_amcheck: \(Self.reason(error))")
-                }
-            } else {
-                problems.append("pg_amcheck is not installed beside pg_restore")
-            }
+            if let problem = await tools.amcheck(copyURL) { problems.append(problem) }
         } catch {
             problems.append(Self.reason(error))
         }
         _ = try? await pool.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(quoteIdentifier(scratch)) WITH (FORCE)"))
-        let passed = problems.isEmpty && differing.isEmpty
-        let drillID = try await store.recordDrill(
-            backup.id,
+        return try await BackupDrill.record(
+            of: backup,
             startedAt: startedAt,
-            passed: passed,
             compared: compared,
-            differing: differing.count,
-            restoreSeconds: restoreSeconds,
-            details: .object([
-                "differing": .array(differing.map { .string($0) }),
-                "problems": .array(problems.map { .string($0) }),
-            ])
-        )
-        if !passed {
-            logger.error(
-                "backup drill failed",
-                metadata: ["strata.backup.id": "\(backup.id)", "strata.backup.differing": "\(differing)", "strata.backup.problems": "\(problems)"]
-            )
-        }
-        return Drill(
-            id: drillID,
-            backup: backup,
-            passed: passed,
-            tablesCompared: compared,
             differing: differing,
             problems: problems,
-            restoreSeconds: restoreSeconds
+            restoreSeconds: restoreSeconds,
+            store: store,
+            logger: logger
         )
     }
 

@@ -28,15 +28,14 @@ public struct PgBackRest: Sendable {
     /// - Parameter url: The running server (nil: none; restores and `info` need none).
     /// - Throws: `dependency_missing` naming the Debian package when it is not installed.
     public init(settings: BackupConfiguration.Physical, url: DatabaseURL?) throws {
-        let candidates = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/bin"]
-        guard let folder = candidates.first(where: { FileManager.default.isExecutableFile(atPath: "\($0)/pgbackrest") }) else {
+        guard let program = Self.installedProgram else {
             throw StrataError(
                 .dependencyMissing,
                 "pgBackRest is not installed; physical backups need it: apt-get install -y pgbackrest",
                 details: ["package": "pgbackrest"]
             )
         }
-        self.program = "\(folder)/pgbackrest"
+        self.program = program
         self.settings = settings
         self.port = url?.port ?? 5432
         self.socketDirectory = url?.socketDirectory
@@ -45,9 +44,12 @@ public struct PgBackRest: Sendable {
     }
 
     /// Whether `pgbackrest` is installed.
-    public static var isInstalled: Bool {
-        let candidates = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/bin"]
-        return candidates.contains { FileManager.default.isExecutableFile(atPath: "\($0)/pgbackrest") }
+    public static var isInstalled: Bool { installedProgram != nil }
+
+    /// `pgbackrest` on `PATH`, else in `/usr/bin`.
+    static var installedProgram: String? {
+        let folders = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/bin"]
+        return folders.map { "\($0)/pgbackrest" }.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
     /// The options every command gets, as pgBackRest's environment variables. Options a

@@ -1,7 +1,7 @@
 public import Foundation
 public import Logging
 import PostgresNIO
-public import StrataCore
+import StrataCore
 import Synchronization
 
 /// Physical backups of the embedded cluster with pgBackRest (``PgBackRest``): full,
@@ -429,19 +429,7 @@ public struct PhysicalBackup: Sendable {
                     compared = found.count
                 }
                 let server = try await pool.query("SELECT current_setting('server_version_num')::int").first?.decode(Int.self) ?? 0
-                if let amcheck = try DumpTools.locate(in: nil, serverMajor: server / 10_000).pgAmcheck {
-                    do {
-                        _ = try await ChildProcess.run(
-                            amcheck,
-                            ["--install-missing", "--heapallindexed", "--no-password", copyURL.database],
-                            environment: DumpTools.libpqEnvironment(copyURL)
-                        )
-                    } catch {
-                        problems.append("pg_amcheck: \((error as? StrataError)?.message ?? "\(error)")")
-                    }
-                } else {
-                    problems.append("pg_amcheck is not installed")
-                }
+                if let problem = try await DumpTools.locate(in: nil, serverMajor: server / 10_000).amcheck(copyURL) { problems.append(problem) }
             } catch {
                 problems.append((error as? StrataError)?.message ?? "\(error)")
             }
@@ -454,36 +442,16 @@ public struct PhysicalBackup: Sendable {
         guard let label, let record = records[label] ?? sets.reversed().lazy.compactMap({ records[$0.label] }).first else {
             throw StrataError(.notFound, "No physical backup Strata recorded to drill; take one with strata backup create --type full.")
         }
-        let passed = problems.isEmpty && differing.isEmpty
-        let store = BackupStore(pool: pool)
-        let drillID = try await store.recordDrill(
-            record.id,
+        return try await BackupDrill.record(
+            of: record,
             startedAt: startedAt,
-            passed: passed,
             compared: compared,
-            differing: differing.count,
-            restoreSeconds: restoreSeconds,
-            details: .object([
-                "label": .string(label),
-                "target": .string(target.description),
-                "differing": .array(differing.map { .string($0) }),
-                "problems": .array(problems.map { .string($0) }),
-            ])
-        )
-        if !passed {
-            logger.error(
-                "backup drill failed",
-                metadata: ["strata.backup.label": "\(label)", "strata.backup.differing": "\(differing)", "strata.backup.problems": "\(problems)"]
-            )
-        }
-        return BackupDrill(
-            id: drillID,
-            backup: try await store.record(record.id),
-            passed: passed,
-            tablesCompared: compared,
             differing: differing,
             problems: problems,
-            restoreSeconds: restoreSeconds
+            restoreSeconds: restoreSeconds,
+            details: ["label": .string(label), "target": .string(target.description)],
+            store: BackupStore(pool: pool),
+            logger: logger
         )
     }
 

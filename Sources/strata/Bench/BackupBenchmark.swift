@@ -129,13 +129,7 @@ struct BackupBenchmark {
         let folder = NSTemporaryDirectory() + "strata-bench-physical-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let settings = BackupConfiguration.Physical(
-            clusterDirectory: folder + "/postgres",
-            repositoryPath: folder + "/repo",
-            stateDirectory: folder + "/state",
-            restoresDirectory: folder + "/restores",
-            archiveTimeoutSeconds: 10
-        )
+        let settings = BackupConfiguration.Physical(folder: folder, archiveTimeoutSeconds: 10)
         let backups = BackupConfiguration(location: folder + "/logical", physical: settings)
         let cluster = try await EmbeddedCluster.start(
             .init(directory: settings.clusterDirectory, settings: PgBackRest.archiveSettings(settings)),
