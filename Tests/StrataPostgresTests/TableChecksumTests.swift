@@ -59,4 +59,14 @@ import Testing
             #expect(TableChecksum.Method.of(Array(before.values)) == .rowHashes)
         }
     }
+
+    @Test func aManifestWithASecondSumMatchesByItsFirst() {
+        let now = TableChecksum(table: "public.t", rows: 3, checksum: "h:-42")
+        #expect(TableChecksum(table: "public.t", rows: 3, checksum: "h:-42:977").matches(now))
+        #expect(!TableChecksum(table: "public.t", rows: 3, checksum: "h:-43:977").matches(now))
+        #expect(!TableChecksum(table: "public.t", rows: 4, checksum: "h:-42").matches(now))
+        #expect(!TableChecksum(table: "public.t", rows: 3, checksum: "t:-42").matches(now))
+        #expect(BackupDrill.differing(expected: [TableChecksum(table: "public.t", rows: 3, checksum: "h:-42:1")], found: [now]).isEmpty)
+        #expect(BackupDrill.differing(expected: [], found: [now]) == ["public.t"])
+    }
 }

@@ -72,6 +72,9 @@ public struct BackupDrill: Sendable {
     public static func differing(expected: [TableChecksum], found: [TableChecksum]) -> [String] {
         let expected = Dictionary(expected.map { ($0.table, $0) }, uniquingKeysWith: { first, _ in first })
         let actual = Dictionary(found.map { ($0.table, $0) }, uniquingKeysWith: { first, _ in first })
-        return Set(expected.keys).union(actual.keys).filter { expected[$0] != actual[$0] }.sorted()
+        return Set(expected.keys).union(actual.keys).filter { key in
+            guard let wanted = expected[key], let seen = actual[key] else { return true }
+            return !wanted.matches(seen)
+        }.sorted()
     }
 }

@@ -5,20 +5,22 @@ import StrataCore
 /// Every user table's row count and a checksum of its rows: what a restored copy is compared
 /// by, table by table.
 ///
-/// The checksum is a 128-bit multiset hash: two sums of every row's 64-bit hash (with two
-/// seeds), so that it does not depend on the order rows are read in — a restored copy lays
-/// them out anew — while a row added, lost, changed or duplicated changes it. Rows are hashed
+/// The checksum is a multiset hash: the exact sum of every row's 64-bit hash, so that it does
+/// not depend on the order rows are read in — a restored copy lays them out anew — while a row
+/// added, lost, changed or duplicated changes it (a random change goes unnoticed with a
+/// probability of about 2⁻⁶⁴, and the row count is compared besides). Rows are hashed
 /// with `hash_record_extended` (each column by its type's own hash function, no text
 /// conversion or sort: about eight times cheaper than an ordered `md5` of every row's text),
 /// or by their text form with `hashtextextended` when a column's type has no hash function
 /// (`json`, `xml`, composite and range types) or the server is older than PostgreSQL 14.
 /// Manifests taken before this scheme (`md5` of the rows' sorted `md5`s) are recognised by
-/// their form and compared by recomputing that way (``Method/orderedMD5``).
+/// their form and compared by recomputing that way (``Method/orderedMD5``); manifests that
+/// carry a second sum (seed 1) after the first are compared by the first (``matches(_:)``).
 public struct TableChecksum: Sendable, Hashable, Codable {
     /// `schema.table`.
     public var table: String
     public var rows: Int64
-    /// `h:<sum>:<sum>` (rows hashed by type), `t:<sum>:<sum>` (by text form), or a plain `md5`
+    /// `h:<sum>` (rows hashed by type), `t:<sum>` (by text form), or a plain `md5`
     /// (``Method/orderedMD5``).
     public var checksum: String
 
@@ -28,9 +30,20 @@ public struct TableChecksum: Sendable, Hashable, Codable {
         self.checksum = checksum
     }
 
+    /// Whether `other` (taken now) shows the same rows as this entry of a manifest: the same
+    /// table, row count and checksum, a manifest's second sum (taken with seed 1 by earlier
+    /// versions) left aside.
+    public func matches(_ other: TableChecksum) -> Bool {
+        func firstSum(_ checksum: String) -> Substring {
+            let parts = checksum.split(separator: ":", omittingEmptySubsequences: false)
+            return parts.count == 3 ? checksum.prefix(parts[0].count + 1 + parts[1].count) : Substring(checksum)
+        }
+        return table == other.table && rows == other.rows && firstSum(checksum) == firstSum(other.checksum)
+    }
+
     /// How the checksums are computed.
     public enum Method: Sendable {
-        /// Sums of 64-bit row hashes (the default).
+        /// The sum of 64-bit row hashes (the default).
         case rowHashes
         /// `md5` of the rows' `md5`s in order (manifests taken before row hashes).
         case orderedMD5
@@ -88,9 +101,9 @@ extension TableChecksum {
                 case .orderedMD5:
                     "SELECT count(*), md5(coalesce(string_agg(md5(t::text), '' ORDER BY md5(t::text)), '')) FROM \(table) AS t"
                 case .rowHashes where hashable:
-                    "SELECT count(*), 'h:' || coalesce(sum(hash_record_extended(t, 0)), 0) || ':' || coalesce(sum(hash_record_extended(t, 1)), 0) FROM \(table) AS t"
+                    "SELECT count(*), 'h:' || coalesce(sum(hash_record_extended(t, 0)), 0) FROM \(table) AS t"
                 case .rowHashes:
-                    "SELECT count(*), 't:' || coalesce(sum(hashtextextended(r, 0)), 0) || ':' || coalesce(sum(hashtextextended(r, 1)), 0) FROM (SELECT t::text AS r FROM \(table) AS t) AS rows"
+                    "SELECT count(*), 't:' || coalesce(sum(hashtextextended(t::text, 0)), 0) FROM \(table) AS t"
                 }
             let row = try await connection.run(PostgresQuery(unsafeSQL: sql), logger: logger).collect().first
             let (rows, checksum) = try row?.decode((Int64, String).self) ?? (Int64(0), "")
