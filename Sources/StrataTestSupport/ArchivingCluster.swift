@@ -1,4 +1,5 @@
-import Foundation
+import Crypto
+public import Foundation
 public import PostgresNIO
 public import StrataPostgres
 
@@ -57,4 +58,57 @@ public func withArchivingCluster(
     }
     await stopCopies()
     await cluster.stop()
+}
+
+extension ArchivingCluster {
+    /// Moves backups back in time in the repository's catalogue (`backup.info` and its copy):
+    /// each label's stop becomes the date `stops` gives it (and its start that less its original
+    /// duration), and the file's checksum is computed anew as pgBackRest does — a SHA-1 of the
+    /// sections as one JSON object, the checksum left out — so that pgBackRest reads it as its
+    /// own. What a retention test ages its backups with.
+    public func relabel(_ stops: [String: Date]) throws {
+        let folder = "\(settings.repositoryPath)/backup/\(PgBackRest.stanza)"
+        var text = try String(contentsOfFile: folder + "/backup.info", encoding: .utf8)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        for (index, line) in lines.enumerated() {
+            guard let equals = line.firstIndex(of: "="), let stop = stops[String(line[..<equals])] else { continue }
+            // The entry is pgBackRest's one-line JSON; only its two timestamps change.
+            func timestamp(_ key: String) -> (range: Range<String.Index>, value: Int)? {
+                guard let keyRange = line.range(of: "\"\(key)\":") else { return nil }
+                let digits = line[keyRange.upperBound...].prefix { $0.isNumber }
+                return Int(digits).map { (keyRange.upperBound..<digits.endIndex, $0) }
+            }
+            guard let start = timestamp("backup-timestamp-start"), let end = timestamp("backup-timestamp-stop") else { continue }
+            let newStop = Int(stop.timeIntervalSince1970)
+            var rewritten = line
+            // The later range first, so that the earlier one's indices stay valid.
+            for (range, value) in [(start.range, newStop - (end.value - start.value)), (end.range, newStop)].sorted(by: {
+                $0.0.lowerBound > $1.0.lowerBound
+            }) {
+                rewritten.replaceSubrange(range, with: String(value))
+            }
+            lines[index] = rewritten
+        }
+        // The checksum: every section but the checksum key, in file order, as `{"section":{"key":value,…},…}`.
+        var sections: [(name: String, pairs: [String])] = []
+        for line in lines where !line.isEmpty {
+            if line.hasPrefix("[") {
+                sections.append((String(line.dropFirst().dropLast()), []))
+            } else if let equals = line.firstIndex(of: "="), line[..<equals] != "backrest-checksum", !sections.isEmpty {
+                sections[sections.count - 1].pairs.append("\"\(line[..<equals])\":\(line[line.index(after: equals)...])")
+            }
+        }
+        let canonical =
+            "{" + sections.filter { !$0.pairs.isEmpty }.map { "\"\($0.name)\":{\($0.pairs.joined(separator: ","))}" }.joined(separator: ",") + "}"
+        let checksum = Insecure.SHA1.hash(data: Data(canonical.utf8)).map { String(format: "%02x", $0) }.joined()
+        lines = lines.map { $0.hasPrefix("backrest-checksum=") ? "backrest-checksum=\"\(checksum)\"" : $0 }
+        text = lines.joined(separator: "\n")
+        for name in ["backup.info", "backup.info.copy"] {
+            // Rewritten in place, so that the file keeps its owner (the user that runs PostgreSQL).
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: "\(folder)/\(name)"))
+            try handle.truncate(atOffset: 0)
+            try handle.write(contentsOf: Data(text.utf8))
+            try handle.close()
+        }
+    }
 }

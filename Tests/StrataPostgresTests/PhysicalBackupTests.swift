@@ -153,38 +153,53 @@ import Glibc
     }
 
     @Test(.timeLimit(.minutes(2)))
-    func expiryKeepsWhatThePolicyPromisesAndEveryRemainingBackupVerifies() async throws {
+    func expiryOfRelabelledBackupsKeepsWhatThePolicyPromisesAndEveryRemainingBackupVerifies() async throws {
         try await withArchivingCluster { archiving in
             let backups = try archiving.backups()
-            let first = try await backups.create(.full)
-            let firstIncremental = try await backups.create(.incr)
-            let second = try await backups.create(.full)
-            let secondIncremental = try await backups.create(.incr)
-            let labels = [first, firstIncremental, second, secondIncremental].compactMap(\.label)
-            #expect(labels.count == 4)
+            // Four days' full and hourly incremental, moved back in the repository's catalogue
+            // to 31, 20, 8 and 1 days ago: the seed's schedule, seen a month on.
+            let day: TimeInterval = 86_400
+            let now = Date()
+            var stops: [String: Date] = [:]
+            var labels: [(full: String, incremental: String)] = []
+            for daysAgo in [31.0, 20, 8, 1] {
+                let full = try #require(try await backups.create(.full).label)
+                let incremental = try #require(try await backups.create(.incr).label)
+                stops[full] = now.addingTimeInterval(-daysAgo * day)
+                stops[incremental] = now.addingTimeInterval(-daysAgo * day + 3_600)
+                labels.append((full, incremental))
+            }
+            try archiving.relabel(stops)
+            let relabelled = try await backups.sets()
+            #expect(relabelled.count == 8)
+            for set in relabelled {
+                let stop = try #require(stops[set.label]).timeIntervalSince1970
+                #expect(abs(set.stoppedAt.timeIntervalSince1970 - stop) < 1, "pgBackRest reads \(set.label) as relabelled")
+            }
 
-            // Eight days on: the incremental of the first full goes (the newest stays, and so
-            // does everything a kept backup needs); no full is 30 days old yet.
-            let eightDaysOn = Date().addingTimeInterval(8 * 86_400)
-            let planned = try await backups.expire(dryRun: true, now: eightDaysOn)
-            #expect(planned.map(\.label) == [labels[1]])
-            #expect(try await backups.sets().count == 4, "a dry run removes nothing")
-            let expired = try await backups.expire(now: eightDaysOn)
-            #expect(expired.map(\.label) == [labels[1]])
-            #expect(try await backups.sets().map(\.label) == [labels[0], labels[2], labels[3]])
+            // The full of 31 days ago goes with its incremental; so do the incrementals of 20
+            // and 8 days ago (no kept backup needs them); the rest stays.
+            let goes = [labels[0].full, labels[0].incremental, labels[1].incremental, labels[2].incremental]
+            let planned = try await backups.expire(dryRun: true)
+            #expect(Set(planned.map(\.label)) == Set(goes))
+            #expect(try await backups.sets().count == 8, "a dry run removes nothing")
+            let expired = try await backups.expire()
+            #expect(Set(expired.map(\.label)) == Set(goes))
 
-            // Thirty-one days on: the first full goes; the newest full and its incremental stay.
-            let later = try await backups.expire(now: Date().addingTimeInterval(31 * 86_400))
-            #expect(later.map(\.label) == [labels[0]])
-            #expect(try await backups.sets().map(\.label) == [labels[2], labels[3]])
-            for label in [labels[2], labels[3]] {
-                let verification = try await backups.verify(label: label)
-                #expect(verification.passed, "\(label): \(verification.problems)")
+            let remaining = try await backups.sets()
+            #expect(remaining.map(\.label) == [labels[1].full, labels[2].full, labels[3].full, labels[3].incremental])
+            let incrementalsOlderThanAWeek = remaining.filter { $0.type != "full" && $0.stoppedAt < now.addingTimeInterval(-7 * day) }
+            #expect(incrementalsOlderThanAWeek.isEmpty)
+            let fulls = remaining.filter { $0.type == "full" }
+            #expect(fulls.count <= 31 && fulls.allSatisfy { $0.stoppedAt >= now.addingTimeInterval(-30 * day) })
+            for set in remaining {
+                let verification = try await backups.verify(label: set.label)
+                #expect(verification.passed, "\(set.label): \(verification.problems)")
             }
             let marked = try await archiving.pool.query("SELECT label FROM strata.backups WHERE status = 'expired' ORDER BY label").map {
                 try $0.decode(String.self)
             }
-            #expect(marked == [labels[0], labels[1]].sorted())
+            #expect(marked == goes.sorted())
         }
     }
 
