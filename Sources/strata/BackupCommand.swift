@@ -46,14 +46,86 @@ struct Backup: AsyncParsableCommand {
         return (try PhysicalRestore(configuration: configuration.backups, logger: logger), configuration, logger)
     }
 
+    /// A `strata serve` an in-place restore stopped, as it was started: what starts it again.
+    struct StoppedServer {
+        var executable: String
+        var arguments: [String]
+        var environment: [String: String]
+        var directory: String
+
+        /// Reads what `/proc` says of the running process `pid`; nil when it cannot be read
+        /// (another user's process, or no `/proc`).
+        init?(pid: Int32) {
+            func fields(_ name: String) -> [String]? {
+                guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/\(name)") else { return nil }
+                return data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            }
+            guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe"),
+                let directory = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd"),
+                let command = fields("cmdline"), let variables = fields("environ"), !command.isEmpty
+            else { return nil }
+            // A binary replaced since it started (a new build) is started from its path anew.
+            self.executable = link.hasSuffix(" (deleted)") ? String(link.dropLast(" (deleted)".count)) : link
+            self.arguments = Array(command.dropFirst())
+            self.directory = directory
+            self.environment = Dictionary(
+                variables.compactMap { pair in pair.firstIndex(of: "=").map { (String(pair[..<$0]), String(pair[pair.index(after: $0)...])) } },
+                uniquingKeysWith: { _, last in last }
+            )
+        }
+
+        /// Starts it again as it was started (program, arguments, environment, working folder),
+        /// in a session of its own with its output appended to `log`, and waits until it holds
+        /// the cluster's folder with the cluster running.
+        /// - Returns: The new process's id.
+        /// - Throws: `server_start_failed` when it exits or does not take the folder within
+        ///   `limit`.
+        func start(clusterDirectory: String, log: String, limit: Duration = .seconds(300)) async throws -> Int32 {
+            let output = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600)
+            let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            defer {
+                close(output)
+                close(null)
+            }
+            // The server resolves relative paths (STRATA_HOME's default) against the folder it
+            // was started in; nothing else runs in this command any more.
+            let here = FileManager.default.currentDirectoryPath
+            FileManager.default.changeCurrentDirectoryPath(directory)
+            defer { FileManager.default.changeCurrentDirectoryPath(here) }
+            let pid = try ChildProcess.spawn(
+                [executable] + arguments,
+                environment: environment,
+                input: null,
+                output: output,
+                newSession: true
+            )
+            let deadline = ContinuousClock.now + limit
+            while ContinuousClock.now < deadline {
+                if FileSystem.lockHolder("\(clusterDirectory)/manager.lock") == pid,
+                    (try? EmbeddedCluster.runningInstance(.init(directory: clusterDirectory))) != nil
+                {
+                    return pid
+                }
+                if let status = await ChildProcess.exitCode(of: pid, within: .milliseconds(200)) {
+                    throw StrataError(.serverStartFailed, "strata serve exited with status \(status) when started again; see \(log).")
+                }
+            }
+            throw StrataError(.serverStartFailed, "strata serve (pid \(pid)) did not take over \(clusterDirectory) within \(limit); see \(log).")
+        }
+    }
+
     /// Holds the embedded cluster's folder for an in-place restore: a `strata serve` holding it
-    /// is asked to stop (`SIGTERM`: it drains and stops its PostgreSQL) and waited for; any other
-    /// Strata process holding it is a refusal.
-    static func takeOverCluster(_ directory: String, settings: BackupConfiguration.Physical?) async throws -> FolderLock {
-        if let lock = try? FolderLock(folder: directory) { return lock }
+    /// is asked to stop (`SIGTERM`: it drains and stops its PostgreSQL) and waited for, and
+    /// returned so that it can be started again; any other Strata process holding it is a
+    /// refusal.
+    static func takeOverCluster(
+        _ directory: String,
+        settings: BackupConfiguration.Physical?
+    ) async throws -> (lock: FolderLock, stopped: StoppedServer?) {
+        if let lock = try? FolderLock(folder: directory) { return (lock, nil) }
         let holder = FileSystem.lockHolder("\(directory)/manager.lock")
-        let command = holder.flatMap { try? String(contentsOfFile: "/proc/\($0)/cmdline", encoding: .utf8) }?.split(separator: "\0") ?? []
-        guard let holder, command.contains(where: { $0.hasSuffix("strata") }), command.contains("serve") else {
+        let server = holder.flatMap { StoppedServer(pid: $0) }
+        guard let holder, let server, (server.executable as NSString).lastPathComponent == "strata", server.arguments.contains("serve") else {
             throw StrataError(
                 .conflict,
                 "A Strata process\(holder.map { " (pid \($0))" } ?? "") manages \(directory); stop it before restoring in place."
@@ -68,7 +140,7 @@ struct Backup: AsyncParsableCommand {
         kill(holder, SIGTERM)
         let deadline = ContinuousClock.now + .seconds(300)
         while ContinuousClock.now < deadline {
-            if let lock = try? FolderLock(folder: directory) { return lock }
+            if let lock = try? FolderLock(folder: directory) { return (lock, server) }
             try await Task.sleep(for: .milliseconds(200))
         }
         throw StrataError(.conflict, "strata serve (pid \(holder)) did not stop within 5 minutes; nothing was restored.")
@@ -308,8 +380,8 @@ struct Backup: AsyncParsableCommand {
                 Physical (pgBackRest): exactly one of --latest, --to-time, --to-lsn, --to-restore-point. By default the copy \
                 is restored into $STRATA_HOME/restores/<id> and started on a free loopback port; the running cluster is not \
                 touched. --in-place --yes replaces the embedded cluster's data folder (kept aside as data.before-restore-…), \
-                recovers, promotes and runs `strata migrate verify`; a running `strata serve` is stopped first (SIGTERM) \
-                and started again by you afterwards. A target past the \
+                recovers, promotes and runs `strata migrate verify`; a running `strata serve` is stopped first (SIGTERM) and started \
+                again afterwards as it was started (its output in $STRATA_HOME/serve.log). A target past the \
                 archived WAL fails with PostgreSQL's message and promotes nothing.
                 Logical: --logical FILE --into DB restores a dump into a new database (one transaction, stopping at the first error).
                 """
@@ -435,7 +507,7 @@ struct Backup: AsyncParsableCommand {
                 }
                 let directory = configuration.embeddedPostgresDirectory
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                let lock = try await Backup.takeOverCluster(directory, settings: configuration.backups.physical)
+                let (lock, stoppedServer) = try await Backup.takeOverCluster(directory, settings: configuration.backups.physical)
                 let aside: String?
                 do {
                     aside = try await restores.restoreInPlace(to: target, set: set)
@@ -451,12 +523,18 @@ struct Backup: AsyncParsableCommand {
                     return (analysis.isCurrent && analysis.blockingErrors.isEmpty, analysis.entries.filter { $0.state != .applied })
                 }
                 for entry in verified.1 { print("\(entry.fileName): \(entry.state.rawValue)") }
-                print(
-                    verified.0
-                        ? "promoted; migrations verified. Start the server again with: strata serve"
-                        : "promoted, but the database is not current: run strata migrate up, then strata serve"
-                )
-                if !verified.0 { throw ExitCode.failure }
+                guard verified.0 else {
+                    print("promoted, but the database is not current: run strata migrate up, then strata serve")
+                    throw ExitCode.failure
+                }
+                guard let stoppedServer else {
+                    print("promoted; migrations verified. Start the server with: strata serve")
+                    return
+                }
+                let log = "\(configuration.home)/serve.log"
+                print("promoted; migrations verified. Starting strata serve again (output in \(log))…")
+                let pid = try await stoppedServer.start(clusterDirectory: directory, log: log)
+                print("strata serve is running again (pid \(pid))")
             }
         }
     }
