@@ -9,7 +9,7 @@ import Testing
 /// A physical backup of a database holding every app's tables — partitions, jsonb, bytea,
 /// TOASTed values, the outbox and the audit log — restored and compared row for row with the
 /// live database at the restore point: every table equal, `pg_amcheck` clean, the drill
-/// recorded. A copy that differs is named table by table.
+/// recorded, although a writer commits throughout. A copy that differs is named table by table.
 @Suite struct BackupDrillTests {
     @Test(.timeLimit(.minutes(2)))
     func aFullBackupOfEveryAppsTablesRestoresRowForRow() async throws {
@@ -61,7 +61,23 @@ import Testing
             // Written after the backup: the restore replays them from the archived WAL.
             try await write(500, tag: "after")
 
+            // A writer commits one row after another while the drill runs: the reference must be
+            // exactly the restore point's, not a moment before or after it.
+            try await pool.query(
+                "CREATE TABLE public.stream (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())"
+            )
+            let writer = Task {
+                var written = 0
+                while !Task.isCancelled {
+                    guard (try? await pool.query("INSERT INTO public.stream DEFAULT VALUES")) != nil else { break }
+                    written += 1
+                }
+                return written
+            }
             let drill = try await backups.drill(restores: try archiving.restores())
+            writer.cancel()
+            let streamed = await writer.value
+            #expect(streamed > 50, "the writer kept writing during the drill (\(streamed) rows)")
             let tables = try await pool.query(
                 """
                 SELECT count(*) FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace

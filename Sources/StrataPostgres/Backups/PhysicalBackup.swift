@@ -383,10 +383,15 @@ public struct PhysicalBackup: Sendable {
     /// records the result in `strata.backup_drills` against the backup it started from, and
     /// stops and removes the copy.
     ///
-    /// The reference is taken in the snapshot of the transaction that creates the restore
-    /// point: a transaction committing in the instant between that snapshot and the restore
-    /// point's WAL record would make its table differ (unlogged tables, empty in any physical
-    /// copy, are left out).
+    /// The reference is exact although writers write: the restore point is created while every
+    /// persistent user table is locked in `SHARE` mode (writers wait; readers do not), in the
+    /// snapshot that lock was taken before, and that snapshot is handed to a second transaction
+    /// that computes the reference once the lock is released. Writes pause for as long as the
+    /// lock takes: it waits at most two seconds for a writer's transaction to end, five times;
+    /// a database that never lets it through is compared against the snapshot of the restore
+    /// point's transaction alone, and a transaction committing in the instant between that
+    /// snapshot and the restore point's WAL record would then show as a difference. Unlogged
+    /// tables, empty in any physical copy, are left out.
     /// - Parameter time: Restore to this time instead; the copy is then checked by
     ///   `pg_amcheck` and its tables counted, with no live reference to compare with.
     /// - Throws: `not_found` when the repository holds no backup, or none Strata recorded.
@@ -398,10 +403,7 @@ public struct PhysicalBackup: Sendable {
             target = .time(time)
         } else {
             let name = "strata-drill-\(Int(startedAt.timeIntervalSince1970 * 1000))"
-            reference = try await pool.withTransaction(isolation: .repeatableRead, maxAttempts: 1) { connection in
-                _ = try await connection.run("SELECT pg_create_restore_point(\(name))", logger: logger).collect()
-                return try await TableChecksum.all(on: connection, includingUnlogged: false, logger: logger)
-            }
+            reference = try await referenceAtRestorePoint(named: name)
             // The restore point's segment archived before restoring to it.
             try await tool.run(["check"])
             target = .restorePoint(name)
@@ -453,6 +455,55 @@ public struct PhysicalBackup: Sendable {
             store: BackupStore(pool: pool),
             logger: logger
         )
+    }
+
+    /// Creates the restore point `name` with writes paused and returns every persistent table's
+    /// checksum exactly as of that point (see ``drill(to:restores:)``).
+    func referenceAtRestorePoint(named name: String) async throws -> [TableChecksum] {
+        try await pool.withTransaction(isolation: .repeatableRead, readOnly: true, maxAttempts: 1) { reader in
+            for attempt in 1...5 {
+                do {
+                    // The reader's first statement imports the snapshot the locker saw with every
+                    // table locked; the locker commits (writers go on) before the long reading.
+                    // Read committed, so that the snapshot it exports is its last statement's,
+                    // taken with the locks held (not its first statement's, before them).
+                    try await pool.withTransaction(isolation: .readCommitted, maxAttempts: 1) { locker in
+                        _ = try await locker.run("SET LOCAL lock_timeout = '2s'", logger: logger).collect()
+                        let tables = try await locker.run(
+                            """
+                            SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', ')
+                            FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+                            WHERE c.relkind = 'r' AND c.relpersistence = 'p'
+                              AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+                            """,
+                            logger: logger
+                        ).collect().first?.decode(String?.self)
+                        if let tables {
+                            // The names come from the catalogue, quoted there.
+                            _ = try await locker.run(PostgresQuery(unsafeSQL: "LOCK TABLE \(tables) IN SHARE MODE"), logger: logger).collect()
+                        }
+                        let row = try await locker.run(
+                            "SELECT pg_create_restore_point(\(name))::text, pg_export_snapshot()",
+                            logger: logger
+                        ).collect().first
+                        if let (_, snapshot) = try row?.decode((String, String).self) {
+                            _ = try await reader.run(PostgresQuery(unsafeSQL: "SET TRANSACTION SNAPSHOT '\(snapshot)'"), logger: logger).collect()
+                        }
+                    }
+                    return try await TableChecksum.all(on: reader, includingUnlogged: false, logger: logger)
+                } catch
+                    where attempt < 5
+                    && ((error as? StrataError)?.code == .concurrentUpdate || (error as? PSQLError)?.serverInfo?[.sqlState] == "55P03")
+                {
+                    logger.notice("backup drill: a writer held a table for 2 s; pausing writes again", metadata: ["strata.attempt": "\(attempt)"])
+                }
+            }
+            logger.warning("backup drill: writes could not be paused; the reference is the restore point's own snapshot")
+            return try await pool.withTransaction(isolation: .repeatableRead, maxAttempts: 1) { connection in
+                _ = try await connection.run("SELECT pg_create_restore_point(\(name))", logger: logger).collect()
+                return try await TableChecksum.all(on: connection, includingUnlogged: false, logger: logger)
+            }
+        }
     }
 
     // MARK: Expire
