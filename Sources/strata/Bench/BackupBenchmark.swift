@@ -22,8 +22,8 @@ import Glibc
 /// and physical backups of a cluster of its own of the same size, archiving its WAL:
 /// - `backup.physical_full`: `strata backup create --type full` against `pgbackrest backup
 ///   --type=full` with the same settings;
-/// - `backup.physical_incr`: the same for `--type incr`, each after 5 % of the rows changed (two
-///   of each, interleaved);
+/// - `backup.physical_incr`: the same for `--type incr`, each after 5 % of the rows changed, a
+///   checkpoint and the archiver catching up (four of each, interleaved);
 /// - `backup.physical_restore`: `strata backup restore --latest` (files, start, recovery,
 ///   promotion) against `pgbackrest restore` of the same backup into a new folder (files only);
 /// - `backup.physical_drill`: restore to a fresh restore point, row-for-row comparison, `pg_amcheck`;
@@ -172,16 +172,26 @@ struct BackupBenchmark {
                 )
 
                 let changed = max(1, rows / 20)
+                // The change, then a checkpoint and the archiver caught up (no segment waiting in
+                // archive_status), so that neither tool's timing holds the other's leftovers.
                 func change(_ offset: Int) async throws {
                     try await pool.query("UPDATE public.bench_rows SET account = account + 1 WHERE id % 20 = \(offset)")
+                    try await pool.query("CHECKPOINT")
+                    let deadline = ContinuousClock.now + .seconds(120)
+                    while ContinuousClock.now < deadline {
+                        let waiting = try await pool.query("SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'").first?
+                            .decode(Int64.self)
+                        if waiting == 0 { break }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
                 }
-                // Four rounds, the tools in the order direct, Strata, Strata, direct, so that
-                // neither always runs on the heels of the other's WAL: the mean of each.
+                // Eight rounds, the tools in the order direct, Strata, Strata, direct, … so that
+                // neither always runs on the heels of the other: the mean of each.
                 var directIncremental: [Double] = []
                 var strataIncremental: [Double] = []
-                for round in 0..<4 {
+                for round in 0..<8 {
                     try await change(round)
-                    if round == 0 || round == 3 {
+                    if round % 4 == 0 || round % 4 == 3 {
                         directIncremental.append(try await timed { try await tool.run(["backup", "--type=incr"]) })
                     } else {
                         strataIncremental.append(try await timed { _ = try await physical.create(.incr) })
@@ -189,12 +199,14 @@ struct BackupBenchmark {
                 }
                 emit(
                     "backup.physical_incr",
-                    seconds: strataIncremental.reduce(0, +) / 2,
+                    seconds: strataIncremental.reduce(0, +) / Double(strataIncremental.count),
                     megabytes: megabytes,
                     peer: "pgbackrest backup --type=incr",
-                    peerSeconds: directIncremental.reduce(0, +) / 2
+                    peerSeconds: directIncremental.reduce(0, +) / Double(directIncremental.count)
                 )
-                report.note("each incremental followed an update of \(changed) rows (5 %); seconds are the mean of two of each")
+                report.note(
+                    "each incremental followed an update of \(changed) rows (5 %), a checkpoint and the archiver catching up; seconds are the mean of four of each"
+                )
 
                 let target = folder + "/direct-restore"
                 try FileSystem.makeDirectory(target, mode: 0o700, owner: try ChildProcess.User.forServers())
