@@ -143,8 +143,13 @@ struct BackupBenchmark {
                 _ = try await Migrator(lines: [try .platform()], pool: pool, logger: logger).migrate()
                 let rows = plan.megabytes * 1_000
                 report.note("physical backups: loading \(rows) rows into a cluster of their own")
+                // No autovacuum: its pass over the table after the updates (with a full-page image
+                // of every page after a checkpoint) would land on whichever step runs then.
                 try await pool.query(
-                    "CREATE TABLE public.bench_rows (id bigint PRIMARY KEY, account integer NOT NULL, payload jsonb NOT NULL, note text NOT NULL)"
+                    """
+                    CREATE TABLE public.bench_rows (id bigint PRIMARY KEY, account integer NOT NULL, payload jsonb NOT NULL, note text NOT NULL)
+                    WITH (autovacuum_enabled = false)
+                    """
                 )
                 try await pool.query(
                     """
