@@ -25,7 +25,8 @@ import Glibc
 /// - `backup.physical_incr`: the same for `--type incr`, each after 5 % of the rows changed, a
 ///   checkpoint and the archiver catching up (four of each, interleaved);
 /// - `backup.physical_restore`: `strata backup restore --latest` (files, start, recovery,
-///   promotion) against `pgbackrest restore` of the same backup into a new folder (files only);
+///   promotion) against `pgbackrest restore` of the same backup into a new folder (files only),
+///   two of each, interleaved;
 /// - `backup.physical_drill`: restore to a fresh restore point, row-for-row comparison, `pg_amcheck`;
 /// - `backup.recovery_point`: the acknowledged writes lost when the server is killed and its
 ///   data folder removed, then restored in place (the oldest of them: at most `archive_timeout`).
@@ -213,15 +214,27 @@ struct BackupBenchmark {
                     "each incremental followed an update of \(changed) rows (5 %), a checkpoint and the archiver catching up; seconds are the mean of four of each"
                 )
 
-                let target = folder + "/direct-restore"
-                try FileSystem.makeDirectory(target, mode: 0o700, owner: try ChildProcess.User.forServers())
-                let directRestore = try await timed {
-                    try await tool.run(["restore", "--pg1-path=\(target)", "--archive-mode=off"], dataDirectory: target)
-                }
+                // Four restores of the newest backup, in the order direct, Strata, Strata, direct: the
+                // mean of each.
                 let restores = try PhysicalRestore(configuration: backups, logger: logger)
-                var copy: PhysicalRestore.Copy?
-                let strataRestore = try await timed { copy = try await restores.restoreSideBySide(to: .latest) }
-                if let copy { try await restores.stop(id: copy.id) }
+                var directRestores: [Double] = []
+                var strataRestores: [Double] = []
+                for round in 0..<4 {
+                    if round == 0 || round == 3 {
+                        let target = folder + "/direct-restore-\(round)"
+                        try FileSystem.makeDirectory(target, mode: 0o700, owner: try ChildProcess.User.forServers())
+                        directRestores.append(
+                            try await timed { try await tool.run(["restore", "--pg1-path=\(target)", "--archive-mode=off"], dataDirectory: target) }
+                        )
+                        try FileManager.default.removeItem(atPath: target)
+                    } else {
+                        var copy: PhysicalRestore.Copy?
+                        strataRestores.append(try await timed { copy = try await restores.restoreSideBySide(to: .latest) })
+                        if let copy { try await restores.stop(id: copy.id) }
+                    }
+                }
+                let directRestore = directRestores.reduce(0, +) / Double(directRestores.count)
+                let strataRestore = strataRestores.reduce(0, +) / Double(strataRestores.count)
                 emit(
                     "backup.physical_restore",
                     seconds: strataRestore,
