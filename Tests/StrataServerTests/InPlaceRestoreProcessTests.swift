@@ -38,10 +38,15 @@ import Glibc
         let clusterDirectory = home + "/postgres"
         var restarted: Int32?
         defer {
-            // A failed test leaves no server behind (each stops its cluster when killed by a
-            // lifeline; SIGKILL here is for a server that hangs).
-            kill(first, SIGKILL)
-            if let restarted { kill(restarted, SIGKILL) }
+            // A failed test leaves no server behind (each stops its cluster when killed, by a
+            // lifeline). Only a process that is still this test's `strata serve` is killed: a
+            // pid that ended may already be another process's.
+            for pid in [first, restarted].compactMap({ $0 }) {
+                let command = (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? ""
+                if command.contains("strata\0serve"), (try? String(contentsOfFile: "/proc/\(pid)/environ", encoding: .utf8))?.contains(home) == true {
+                    kill(pid, SIGKILL)
+                }
+            }
         }
         func health() async -> Int? {
             try? await LoopbackSocket.onThread { try LoopbackSocket.get(port: port, path: "/health") }.status

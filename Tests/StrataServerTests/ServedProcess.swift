@@ -3,6 +3,7 @@ import StrataCore
 import StrataPostgres
 import StrataServer
 import StrataTestSupport
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -14,6 +15,13 @@ struct ServedProcess {
     let pid: Int32
     let port: Int
     let outputPath: String
+    /// Set once the process is reaped: its pid may then be another process's, which no later
+    /// ``kill()`` may signal.
+    private let reaped = Reaped()
+
+    final class Reaped: Sendable {
+        let value = Mutex(false)
+    }
 
     /// Starts the built `strata` binary on a test database of its own with `variables` added
     /// to the environment, waits until `/health` answers, runs `body`, and kills the process if
@@ -65,9 +73,10 @@ struct ServedProcess {
 
     /// Kills the process with SIGKILL (as the OOM killer would), if it still runs, and reaps it.
     func kill() {
-        guard Glibc.kill(pid, 0) == 0 else { return }
+        guard !reaped.value.withLock({ $0 }), Glibc.kill(pid, 0) == 0 else { return }
         Glibc.kill(pid, SIGKILL)
         _ = ChildProcess.waitForExit(pid)  // a SIGKILLed process cannot delay its end
+        reaped.value.withLock { $0 = true }
     }
 
     /// What the process printed.
@@ -102,6 +111,8 @@ struct ServedProcess {
     /// Sends SIGTERM and waits for the exit status (nil when the process had to be killed
     /// after a minute and a half).
     func terminate() async -> Int32? {
-        await StrataProcess.stop(pid, signal: SIGTERM)
+        let status = await StrataProcess.stop(pid, signal: SIGTERM)
+        reaped.value.withLock { $0 = true }  // stop reaps it, killed or not
+        return status
     }
 }

@@ -386,7 +386,7 @@ import Testing
             #expect(body.contains("\"message\":\"one\"") && body.contains("\"message\":\"three\""))
             #expect(body.hasSuffix("event: end\ndata: {\"status\":\"success\"}\n\n"), "\(body)")
             let ids = body.split(separator: "\n").filter { $0.hasPrefix("id: ") }.compactMap { Int64($0.dropFirst(4)) }
-            #expect(ids.count == 3)
+            try #require(ids.count == 3, "\(body)")
             var resume = auth
             resume[.lastEventID] = "\(ids[0])"
             let resumed = try await client.execute(uri: path, method: .get, headers: resume) { String(buffer: $0.body) }
