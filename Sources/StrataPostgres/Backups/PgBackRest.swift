@@ -55,7 +55,7 @@ public struct PgBackRest: Sendable {
     /// The options every command gets, as pgBackRest's environment variables. Options a
     /// command does not take are ignored when they come from the environment (they are an
     /// error on the command line).
-    static func options(_ settings: BackupConfiguration.Physical, dataDirectory: String? = nil) -> [String: String] {
+    public static func options(_ settings: BackupConfiguration.Physical, dataDirectory: String? = nil) -> [String: String] {
         [
             "PGBACKREST_STANZA": stanza,
             "PGBACKREST_REPO1_PATH": settings.repositoryPath,
