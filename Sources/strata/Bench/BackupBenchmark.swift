@@ -220,7 +220,7 @@ struct BackupBenchmark {
                 // direct: the mean of each. Strata's restore ends with the copy running, recovered
                 // and promoted; the direct one is `pgbackrest restore`, then PostgreSQL started on
                 // it with `pg_ctl start -w` (the repository reached through pgBackRest's
-                // environment variables), its files-only time reported beside.
+                // environment variables) until promoted, its files-only time reported beside.
                 let restores = try PhysicalRestore(configuration: backups, logger: logger)
                 let pgCtl = try PostgresBinaries.locate().path("pg_ctl")
                 let user = try ChildProcess.User.forServers()
@@ -248,6 +248,21 @@ struct BackupBenchmark {
                                 environment: environment,
                                 as: user
                             )
+                            // `pg_ctl -w` may return before promotion: wait, as Strata does, for
+                            // postmaster.pid to say `ready`.
+                            let deadline = ContinuousClock.now + .seconds(600)
+                            while true {
+                                guard ContinuousClock.now < deadline else {
+                                    throw StrataError(
+                                        .internalError,
+                                        "The directly restored copy was not promoted within 10 minutes; see \(target)/startup.log"
+                                    )
+                                }
+                                let status = ((try? String(contentsOfFile: target + "/postmaster.pid", encoding: .utf8)) ?? "")
+                                    .split(separator: "\n", omittingEmptySubsequences: false)
+                                if status.count >= 8, status[7].trimmingCharacters(in: .whitespaces) == "ready" { break }
+                                try await Task.sleep(for: .milliseconds(20))
+                            }
                         }
                         _ = try? await ChildProcess.run(pgCtl, ["stop", "-D", target, "-m", "immediate", "-s"], as: user)
                         try FileManager.default.removeItem(atPath: target)
