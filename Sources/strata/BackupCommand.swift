@@ -87,17 +87,15 @@ struct Backup: AsyncParsableCommand {
                 close(output)
                 close(null)
             }
-            // The server resolves relative paths (STRATA_HOME's default) against the folder it
-            // was started in; nothing else runs in this command any more.
-            let here = FileManager.default.currentDirectoryPath
-            FileManager.default.changeCurrentDirectoryPath(directory)
-            defer { FileManager.default.changeCurrentDirectoryPath(here) }
+            // In the folder it was started in: relative paths (STRATA_HOME's default) resolve
+            // as they did.
             let pid = try ChildProcess.spawn(
                 [executable] + arguments,
                 environment: environment,
                 input: null,
                 output: output,
-                newSession: true
+                newSession: true,
+                directory: directory
             )
             let deadline = ContinuousClock.now + limit
             while ContinuousClock.now < deadline {

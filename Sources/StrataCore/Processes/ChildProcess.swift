@@ -111,17 +111,24 @@ public enum ChildProcess {
     /// its standard output and `error` (default: `output`) as its standard error.
     /// - Parameter newSession: Start a session (and process group) of its own: a terminal's
     ///   Ctrl-C does not reach it, and `kill(-pid, …)` reaches all of it.
+    /// - Parameter directory: The child's working folder (default: ours).
     public static func spawn(
         _ command: [String],
         environment: [String: String]?,
         input: Int32,
         output: Int32,
         error: Int32? = nil,
-        newSession: Bool
+        newSession: Bool,
+        directory: String? = nil
     ) throws -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
+        if let directory {
+            guard let addChangeDirectory, addChangeDirectory(&actions, directory) == 0 else {
+                throw POSIXError(.ENOSYS)  // a C library older than glibc 2.29
+            }
+        }
         posix_spawn_file_actions_adddup2(&actions, input, 0)
         posix_spawn_file_actions_adddup2(&actions, output, 1)
         posix_spawn_file_actions_adddup2(&actions, error ?? output, 2)
@@ -161,6 +168,12 @@ public enum ChildProcess {
     private static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
         guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "posix_spawn_file_actions_addclosefrom_np") else { return nil }
         return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
+
+    /// `posix_spawn_file_actions_addchdir_np` (glibc 2.29+), looked up as ``addCloseFrom`` is.
+    private static let addChangeDirectory: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32)? = {
+        guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, "posix_spawn_file_actions_addchdir_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32).self)
     }()
 
     /// Adds actions that close every descriptor from 3 up in the child.

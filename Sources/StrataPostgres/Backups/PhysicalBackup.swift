@@ -460,49 +460,44 @@ public struct PhysicalBackup: Sendable {
     /// Creates the restore point `name` with writes paused and returns every persistent table's
     /// checksum exactly as of that point (see ``drill(to:restores:)``).
     func referenceAtRestorePoint(named name: String) async throws -> [TableChecksum] {
-        try await pool.withTransaction(isolation: .repeatableRead, readOnly: true, maxAttempts: 1) { reader in
-            for attempt in 1...5 {
-                do {
-                    // The reader's first statement imports the snapshot the locker saw with every
-                    // table locked; the locker commits (writers go on) before the long reading.
-                    // Read committed, so that the snapshot it exports is its last statement's,
-                    // taken with the locks held (not its first statement's, before them).
-                    try await pool.withTransaction(isolation: .readCommitted, maxAttempts: 1) { locker in
-                        _ = try await locker.run("SET LOCAL lock_timeout = '2s'", logger: logger).collect()
-                        let tables = try await locker.run(
-                            """
-                            SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', ')
-                            FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
-                            WHERE c.relkind = 'r' AND c.relpersistence = 'p'
-                              AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
-                            """,
-                            logger: logger
-                        ).collect().first?.decode(String?.self)
-                        if let tables {
-                            // The names come from the catalogue, quoted there.
-                            _ = try await locker.run(PostgresQuery(unsafeSQL: "LOCK TABLE \(tables) IN SHARE MODE"), logger: logger).collect()
-                        }
-                        let row = try await locker.run(
-                            "SELECT pg_create_restore_point(\(name))::text, pg_export_snapshot()",
-                            logger: logger
-                        ).collect().first
-                        if let (_, snapshot) = try row?.decode((String, String).self) {
-                            _ = try await reader.run(PostgresQuery(unsafeSQL: "SET TRANSACTION SNAPSHOT '\(snapshot)'"), logger: logger).collect()
-                        }
+        let paused = try await pool.withTransaction(isolation: .repeatableRead, readOnly: true, maxAttempts: 1) { reader in
+            do {
+                // The reader's first statement imports the snapshot the locker saw with every
+                // table locked; the locker commits (writers go on) before the long reading.
+                // Read committed, so that the snapshot it exports is its last statement's, taken
+                // with the locks held (not its first statement's, before them). A lock timeout
+                // is a collision: the pool tries again, five times in all.
+                try await pool.withTransaction(isolation: .readCommitted, maxAttempts: 5) { locker in
+                    _ = try await locker.run("SET LOCAL lock_timeout = '2s'", logger: logger).collect()
+                    let tables = try await locker.run(
+                        """
+                        SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', ')
+                        FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+                        WHERE c.relkind = 'r' AND c.relpersistence = 'p'
+                          AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'
+                        """,
+                        logger: logger
+                    ).collect().first?.decode(String?.self)
+                    if let tables {
+                        // The names come from the catalogue, quoted there.
+                        _ = try await locker.run(PostgresQuery(unsafeSQL: "LOCK TABLE \(tables) IN SHARE MODE"), logger: logger).collect()
                     }
-                    return try await TableChecksum.all(on: reader, includingUnlogged: false, logger: logger)
-                } catch
-                    where attempt < 5
-                    && ((error as? StrataError)?.code == .concurrentUpdate || (error as? PSQLError)?.serverInfo?[.sqlState] == "55P03")
-                {
-                    logger.notice("backup drill: a writer held a table for 2 s; pausing writes again", metadata: ["strata.attempt": "\(attempt)"])
+                    let row = try await locker.run("SELECT pg_create_restore_point(\(name))::text, pg_export_snapshot()", logger: logger)
+                        .collect().first
+                    if let (_, snapshot) = try row?.decode((String, String).self) {
+                        _ = try await reader.run(PostgresQuery(unsafeSQL: "SET TRANSACTION SNAPSHOT '\(snapshot)'"), logger: logger).collect()
+                    }
                 }
+            } catch let error as StrataError where error.code == .concurrentUpdate {
+                return nil as [TableChecksum]?
             }
-            logger.warning("backup drill: writes could not be paused; the reference is the restore point's own snapshot")
-            return try await pool.withTransaction(isolation: .repeatableRead, maxAttempts: 1) { connection in
-                _ = try await connection.run("SELECT pg_create_restore_point(\(name))", logger: logger).collect()
-                return try await TableChecksum.all(on: connection, includingUnlogged: false, logger: logger)
-            }
+            return try await TableChecksum.all(on: reader, includingUnlogged: false, logger: logger)
+        }
+        if let paused { return paused }
+        logger.warning("backup drill: writes could not be paused; the reference is the restore point's own snapshot")
+        return try await pool.withTransaction(isolation: .repeatableRead, maxAttempts: 1) { connection in
+            _ = try await connection.run("SELECT pg_create_restore_point(\(name))", logger: logger).collect()
+            return try await TableChecksum.all(on: connection, includingUnlogged: false, logger: logger)
         }
     }
 

@@ -223,9 +223,7 @@ public struct PhysicalRestore: Sendable {
         let data = settings.dataDirectory
         let set = try await backupSets(for: target, chosen: set).first
         let fileManager = FileManager.default
-        if let pid = (try? String(contentsOfFile: "\(data)/postmaster.pid", encoding: .utf8))?.split(separator: "\n").first.flatMap({ pid_t($0) }),
-            kill(pid, 0) == 0
-        {
+        if let pid = PostmasterStatus(dataDirectory: data)?.pid, kill(pid, 0) == 0 {
             logger.notice("stopping the PostgreSQL server running on the data folder before restoring over it")
             _ = try? await ChildProcess.run(try binaries().path("pg_ctl"), ["stop", "-D", data, "-m", "fast", "-s", "-t", "120"], as: tool.user)
         }
@@ -293,13 +291,9 @@ public struct PhysicalRestore: Sendable {
         }
         let deadline = ContinuousClock.now + .seconds(3600)
         while ContinuousClock.now < deadline {
-            let lines = ((try? String(contentsOfFile: "\(data)/postmaster.pid", encoding: .utf8)) ?? "").split(
-                separator: "\n",
-                omittingEmptySubsequences: false
-            )
-            if lines.count >= 8, lines[7].trimmingCharacters(in: .whitespaces) == "ready" { return }
-            let pid = lines.first.flatMap { pid_t($0) }
-            if pid == nil || kill(pid!, 0) != 0 {
+            let status = PostmasterStatus(dataDirectory: data)
+            if status?.isReady == true { return }
+            if status.map({ kill($0.pid, 0) != 0 }) ?? true {
                 throw StrataError(.backupFailed, "Recovery did not reach its target, and nothing was promoted: \(Self.fatalLines(log))")
             }
             try await Task.sleep(for: .milliseconds(100))

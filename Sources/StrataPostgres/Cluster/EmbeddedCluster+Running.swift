@@ -22,24 +22,23 @@ extension EmbeddedCluster {
         // A lock that looks held while no server runs may be a child being spawned by another
         // thread, holding a copy of the descriptor until its exec (see
         // `FileSystem.lockExclusively`): look again for up to a second before calling it a manager.
-        var contents: String?
+        var status: PostmasterStatus?
         for attempt in 0..<50 {
             if flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
                 flock(descriptor, LOCK_UN)
                 return nil
             }
-            contents = try? String(contentsOfFile: "\(directory)/data/postmaster.pid", encoding: .utf8)
-            if contents != nil || attempt == 49 { break }
+            status = PostmasterStatus(dataDirectory: "\(directory)/data")
+            if status != nil || attempt == 49 { break }
             usleep(20_000)
         }
-        guard let contents else {
+        guard let status else {
             throw StrataError(.serverStartFailed, "A Strata process manages \(directory) but its PostgreSQL is not running")
         }
-        let lines = contents.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        guard lines.count >= 8, lines[7] == "ready", let port = Int(lines[3]) else {
+        guard status.isReady, let port = status.port else {
             throw StrataError(.serverStartFailed, "The embedded PostgreSQL in \(directory) is starting or stopping; try again shortly")
         }
-        let socketDirectory = lines[4].isEmpty ? nil : lines[4]
+        let socketDirectory = status.socketDirectory
         let password = try? String(contentsOfFile: "\(directory)/password", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         return DatabaseURL(
             username: "postgres",

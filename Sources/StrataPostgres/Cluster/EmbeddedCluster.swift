@@ -325,10 +325,8 @@ public final class EmbeddedCluster: Sendable {
 
     /// The server's pid once `postmaster.pid` reports it ready on our port.
     private static func readyServerPID(dataDirectory: String, port: Int) -> pid_t? {
-        guard let contents = try? String(contentsOfFile: "\(dataDirectory)/postmaster.pid", encoding: .utf8) else { return nil }
-        let lines = contents.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        guard lines.count >= 8, lines[3] == "\(port)", lines[7] == "ready", let pid = pid_t(lines[0]) else { return nil }
-        return pid
+        guard let status = PostmasterStatus(dataDirectory: dataDirectory), status.port == port, status.isReady else { return nil }
+        return status.pid
     }
 
     /// Whether `pid` was started (within a few generations) by `ancestor`: the check that the

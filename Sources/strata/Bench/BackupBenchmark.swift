@@ -258,9 +258,7 @@ struct BackupBenchmark {
                                         "The directly restored copy was not promoted within 10 minutes; see \(target)/startup.log"
                                     )
                                 }
-                                let status = ((try? String(contentsOfFile: target + "/postmaster.pid", encoding: .utf8)) ?? "")
-                                    .split(separator: "\n", omittingEmptySubsequences: false)
-                                if status.count >= 8, status[7].trimmingCharacters(in: .whitespaces) == "ready" { break }
+                                if PostmasterStatus(dataDirectory: target)?.isReady == true { break }
                                 try await Task.sleep(for: .milliseconds(20))
                             }
                         }
