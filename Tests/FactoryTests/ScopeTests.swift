@@ -22,6 +22,29 @@ import Testing
         return (try #require(l1["anomaly_id"]?.stringValue), try #require(l2["anomaly_id"]?.stringValue))
     }
 
+    /// Every scoped table's policy reads the scope once per statement (init plans), not
+    /// `current_setting` for every row it filters.
+    @Test(.timeLimit(.minutes(2)))
+    func everyPolicyReadsTheScopeOncePerStatement() async throws {
+        try await H.withApp { _, _, database in
+            let policies = try await database.pool.query(
+                "SELECT tablename, coalesce(qual, ''), coalesce(with_check, '') FROM pg_policies WHERE schemaname = 'factory' ORDER BY 1"
+            ).map { try $0.decode((String, String, String).self) }
+            #expect(policies.count == 11, "\(policies.map(\.0))")
+            for (table, using, check) in policies {
+                #expect(using.contains("SELECT factory.scope_values('line_ids'"), "\(table): \(using)")
+                #expect(!using.contains("current_setting") && !check.contains("current_setting"), "\(table): \(using) \(check)")
+            }
+            let plan = try await database.pool.withTransaction { connection in
+                try await FactoryScope.security.apply([FactoryScope.lines: ["L1"]], on: connection, logger: TestPostgres.logger)
+                return try await connection.run("EXPLAIN (COSTS OFF) SELECT count(*) FROM factory.anomalies", logger: TestPostgres.logger)
+                    .collect().map { try $0.decode(String.self) }.joined(separator: "\n")
+            }
+            #expect(plan.contains("InitPlan"), "\(plan)")
+            #expect(!plan.contains("current_setting"), "\(plan)")
+        }
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func theRepositoryReachesOnlyTheScopedLinesWithoutAnyFilterOfItsOwn() async throws {
         try await H.withApp { client, headers, database in

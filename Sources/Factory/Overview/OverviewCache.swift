@@ -43,7 +43,7 @@ public struct OverviewCache: Sendable {
         return overview
     }
 
-    /// Whether scopes reach a line of a factory: `factory.in_scope`'s rule.
+    /// Whether scopes reach a line of a factory: the row-level policies' rule.
     static func allows(_ scopes: [String: [String]], factory: String, line: String) -> Bool {
         (scopes[FactoryScope.factories].map { $0.contains(factory) } ?? true) && (scopes[FactoryScope.lines].map { $0.contains(line) } ?? true)
     }
