@@ -92,7 +92,7 @@ struct BackupBenchmark {
             var strataDumps: [Double] = []
             var taken: BackupRecord?
             for round in 0..<4 {
-                if round == 0 || round == 3 {
+                if Self.directRuns(round) {
                     directDumps.append(
                         try await timed {
                             _ = try await ChildProcess.run(
@@ -107,13 +107,7 @@ struct BackupBenchmark {
                 }
             }
             let dumpFile = taken?.location ?? directFile
-            emit(
-                "backup.logical_dump",
-                seconds: strataDumps.reduce(0, +) / Double(strataDumps.count),
-                megabytes: megabytes,
-                peer: "pg_dump",
-                peerSeconds: directDumps.reduce(0, +) / Double(directDumps.count)
-            )
+            emit("backup.logical_dump", seconds: Self.mean(strataDumps), megabytes: megabytes, peer: "pg_dump", peerSeconds: Self.mean(directDumps))
             report.note("logical dump seconds are the mean of two of each")
 
             // Restore: the tool alone into a new database, then Strata's.
@@ -217,7 +211,7 @@ struct BackupBenchmark {
                 var strataIncremental: [Double] = []
                 for round in 0..<8 {
                     try await change(round)
-                    if round % 4 == 0 || round % 4 == 3 {
+                    if Self.directRuns(round) {
                         directIncremental.append(try await timed { try await tool.run(["backup", "--type=incr"]) })
                     } else {
                         strataIncremental.append(try await timed { _ = try await physical.create(.incr) })
@@ -225,10 +219,10 @@ struct BackupBenchmark {
                 }
                 emit(
                     "backup.physical_incr",
-                    seconds: strataIncremental.reduce(0, +) / Double(strataIncremental.count),
+                    seconds: Self.mean(strataIncremental),
                     megabytes: megabytes,
                     peer: "pgbackrest backup --type=incr",
-                    peerSeconds: directIncremental.reduce(0, +) / Double(directIncremental.count)
+                    peerSeconds: Self.mean(directIncremental)
                 )
                 report.note(
                     "each incremental followed an update of \(changed) rows (5 %), a checkpoint and the archiver catching up; seconds are the mean of four of each"
@@ -247,7 +241,7 @@ struct BackupBenchmark {
                 var directFilesOnly: [Double] = []
                 var strataRestores: [Double] = []
                 for round in -1..<4 {
-                    if round == -1 || round == 0 || round == 3 {
+                    if round == -1 || Self.directRuns(round) {
                         let target = folder + "/direct-restore-\(round)"
                         try FileSystem.makeDirectory(target, mode: 0o700, owner: user)
                         var filesOnly = 0.0
@@ -293,9 +287,7 @@ struct BackupBenchmark {
                         if let copy { try await restores.stop(id: copy.id) }
                     }
                 }
-                let directRestore = directRestores.reduce(0, +) / Double(directRestores.count)
-                let strataRestore = strataRestores.reduce(0, +) / Double(strataRestores.count)
-                let filesOnly = directFilesOnly.reduce(0, +) / Double(directFilesOnly.count)
+                let (directRestore, strataRestore, filesOnly) = (Self.mean(directRestores), Self.mean(strataRestores), Self.mean(directFilesOnly))
                 report.emit([
                     ("workload", "backup.physical_restore"), ("seconds", strataRestore), ("mb_per_s", megabytes / strataRestore),
                     ("peer", "pgbackrest restore + pg_ctl start (recovery, promotion)"), ("peer_seconds", directRestore),
@@ -374,6 +366,13 @@ struct BackupBenchmark {
         try await body()
         return start.duration(to: .now).secondsDouble
     }
+
+    /// Whether the direct tool runs in `round` of an interleaved comparison: the order is direct,
+    /// Strata, Strata, direct, … so that neither always runs on the heels of the other.
+    static func directRuns(_ round: Int) -> Bool { round % 4 == 0 || round % 4 == 3 }
+
+    /// The mean of timings.
+    static func mean(_ seconds: [Double]) -> Double { seconds.reduce(0, +) / Double(max(seconds.count, 1)) }
 
     func emit(_ workload: String, seconds: Double, megabytes: Double, peer: String, peerSeconds: Double) {
         report.emit([
