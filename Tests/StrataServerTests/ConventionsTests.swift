@@ -9,9 +9,42 @@ import StrataServer
 import StrataTestSupport
 import Testing
 
+/// Holds a request inside its handler until the test lets it go, so a test can act while the
+/// request is known to be running rather than guessing how long it takes.
+actor HandlerGate {
+    private var entered = false
+    private var opened = false
+    private var enteredWaiters: [CheckedContinuation<Void, Never>] = []
+    private var openWaiters: [CheckedContinuation<Void, Never>] = []
+
+    /// Called by the handler: reports it has entered, then waits until the gate opens.
+    func enterAndWait() async {
+        entered = true
+        for waiter in enteredWaiters { waiter.resume() }
+        enteredWaiters = []
+        if opened { return }
+        await withCheckedContinuation { openWaiters.append($0) }
+    }
+
+    /// Returns once a handler has entered.
+    func waitUntilEntered() async {
+        if entered { return }
+        await withCheckedContinuation { enteredWaiters.append($0) }
+    }
+
+    /// Lets every waiting and later handler go on.
+    func open() {
+        opened = true
+        for waiter in openWaiters { waiter.resume() }
+        openWaiters = []
+    }
+}
+
 /// A module whose routes use the request conventions the way apps do.
 struct ConventionsModule: StrataModule {
     let name = "conv"
+    /// Holds requests for an item named "slow" inside the handler.
+    static let slowRequests = HandlerGate()
     func migrationLine() throws -> MigrationLine { try MigrationLine(module: name, migrations: []) }
 
     struct Item: Codable, ResponseEncodable, Equatable {
@@ -33,7 +66,7 @@ struct ConventionsModule: StrataModule {
         router.post("/api/conv/items") { request, context -> Response in
             let input = try await request.decodeJSON(as: Input.self, context: context)
             if input.name.isEmpty { throw StrataError.validation([.init(field: "name", reason: "must not be empty")]) }
-            if input.name == "slow" { try await Task.sleep(for: .milliseconds(500)) }
+            if input.name == "slow" { await Self.slowRequests.enterAndWait() }
             let item = try decodeItem(
                 try #require(try await pool.query("INSERT INTO strata.conv_items (name) VALUES (\(input.name)) RETURNING id, name, version").first)
             )
@@ -190,19 +223,17 @@ struct ConventionsModule: StrataModule {
     func aRetryWhileTheFirstRequestRunsIs409() async throws {
         try await withConventions { database, client in
             let headers: HTTPFields = [.contentType: "application/json", .idempotencyKey: "slow-1"]
-            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
-                for delay in [0, 150] {
-                    group.addTask {
-                        try await Task.sleep(for: .milliseconds(delay))
-                        return try await client.execute(uri: "/api/conv/items", method: .post, headers: headers, body: self.json(#"{"name":"slow"}"#))
-                        {
-                            Int($0.status.code)
-                        }
-                    }
-                }
-                return try await group.reduce(into: [Int]()) { $0.append($1) }.sorted()
+            let gate = ConventionsModule.slowRequests
+            async let first = client.execute(uri: "/api/conv/items", method: .post, headers: headers, body: self.json(#"{"name":"slow"}"#)) {
+                Int($0.status.code)
             }
-            #expect(statuses == [201, 409])
+            // The retry arrives while the first request is inside its handler.
+            await gate.waitUntilEntered()
+            let retry = try await client.execute(uri: "/api/conv/items", method: .post, headers: headers, body: self.json(#"{"name":"slow"}"#)) {
+                Int($0.status.code)
+            }
+            await gate.open()
+            #expect(try await [first, retry] == [201, 409])
             #expect(try await count(database.pool) == 1)
         }
     }
