@@ -29,6 +29,26 @@ import Testing
         #expect(LineProtocol.Precision(parameter: "u") == .microseconds && LineProtocol.Precision(parameter: "h") == nil)
     }
 
+    @Test func measurementsAlternateNamesEscapeMidwayAndTimestampsTakeSignsAndTrailingBlanks() throws {
+        let text = """
+            production_metrics,line_id=L1 yield_rate=1 +5
+            production_metrics,line_id=L1 yield_rate=2 -5\t
+            production_metricz,line_id=L\\\\1\\ a yield_rate=3,n=-4i 6 \t
+            production_metrics,line_id=L1 yield_rate=.5,b=F 7
+            """
+        let points = try parse(text, precision: .seconds).get()
+        #expect(points.map(\.measurement) == ["production_metrics", "production_metrics", "production_metricz", "production_metrics"])
+        #expect(points.map(\.timestamp) == [5_000_000_000, -5_000_000_000, 6_000_000_000, 7_000_000_000])
+        #expect(points[2].tag("line_id") == #"L\1 a"# && points[2].fields.map(\.value) == [.float(3), .integer(-4)])
+        #expect(points[3].fields.map(\.value) == [.float(0.5), .boolean(false)])
+        for bad in ["m f=1 5x", "m f=1 +", "m f=1 92233720368547758070", "m f=inf", "m f=-nan", "m f=1.5u"] {
+            guard case .failure = parse(bad) else {
+                Issue.record("\(bad) was read")
+                continue
+            }
+        }
+    }
+
     @Test(arguments: [
         ("m,line_id=L1 yield_rate=1\nm,line_id=L1", 2, "missing fields"),
         ("ok f=1\nm f=1 notatime", 2, "bad timestamp"),

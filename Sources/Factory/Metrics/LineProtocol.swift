@@ -97,6 +97,9 @@ public enum LineProtocol {
         points.reserveCapacity(bytes.count / 64)
         var lineNumber = 0
         var start = 0
+        // A batch repeats its measurement on every line: the previous line's text is reused when
+        // the bytes are the same (names of up to 15 bytes are stored inline and cost nothing).
+        var measurements = NameCache()
         while start <= bytes.count {
             var end = start
             while end < bytes.count, bytes[end] != 0x0A { end += 1 }
@@ -107,7 +110,7 @@ public enum LineProtocol {
             while first < lineEnd, bytes[first] == 0x20 || bytes[first] == 0x09 { first += 1 }
             if first < lineEnd, bytes[first] != 0x23 {  // not blank, not a comment
                 var reader = LineReader(bytes: bytes, position: first, end: lineEnd)
-                switch reader.point(precision: precision, defaultTime: defaultTime, line: lineNumber) {
+                switch reader.point(precision: precision, defaultTime: defaultTime, line: lineNumber, measurements: &measurements) {
                 case .success(let point): points.append(point)
                 case .failure(let reason):
                     let excerpt = String(decoding: bytes[first..<min(lineEnd, first + 64)], as: UTF8.self)
@@ -124,6 +127,20 @@ public enum LineProtocol {
         init(_ text: String) { self.text = text }
     }
 
+    /// The last name read and its bytes.
+    struct NameCache {
+        var bytes: ArraySlice<UInt8> = []
+        var text = ""
+
+        /// The text of `slice` (valid UTF-8 without escapes), from the cache when it holds it.
+        mutating func text(of slice: ArraySlice<UInt8>) -> String? {
+            if slice.count == bytes.count, slice.elementsEqual(bytes) { return text }
+            guard let decoded = String(validating: slice, as: UTF8.self) else { return nil }
+            (bytes, text) = (slice, decoded)
+            return decoded
+        }
+    }
+
     /// Reads one line.
     struct LineReader {
         let bytes: [UInt8]
@@ -131,22 +148,23 @@ public enum LineProtocol {
         let end: Int
 
         static let space: UInt8 = 0x20
+        static let tab: UInt8 = 0x09
         static let comma: UInt8 = 0x2C
         static let equals: UInt8 = 0x3D
         static let backslash: UInt8 = 0x5C
         static let quote: UInt8 = 0x22
 
-        mutating func point(precision: Precision, defaultTime: Int64, line: Int) -> Result<Point, Reason> {
+        mutating func point(precision: Precision, defaultTime: Int64, line: Int, measurements: inout NameCache) -> Result<Point, Reason> {
             do {
-                let measurement = try name(stoppingAt: [Self.comma, Self.space], what: "measurement")
+                let measurement = try name("measurement", cache: &measurements)
                 guard !measurement.isEmpty else { throw Reason("missing measurement") }
                 var tags: [(key: String, value: String)] = []
                 while position < end, bytes[position] == Self.comma {
                     position += 1
-                    let key = try name(stoppingAt: [Self.equals, Self.space, Self.comma], what: "tag key")
+                    let key = try name("tag key")
                     guard position < end, bytes[position] == Self.equals, !key.isEmpty else { throw Reason("missing tag value") }
                     position += 1
-                    let value = try name(stoppingAt: [Self.comma, Self.space], what: "tag value")
+                    let value = try name("tag value")
                     guard !value.isEmpty else { throw Reason("missing tag value") }
                     tags.append((key, value))
                 }
@@ -155,7 +173,7 @@ public enum LineProtocol {
                 var fields: [(key: String, value: FieldValue)] = []
                 repeat {
                     if !fields.isEmpty { position += 1 }  // the comma
-                    let key = try name(stoppingAt: [Self.equals, Self.space, Self.comma], what: "field key")
+                    let key = try name("field key")
                     guard !key.isEmpty else { throw Reason("missing field key") }
                     guard position < end, bytes[position] == Self.equals else { throw Reason("missing field value") }
                     position += 1
@@ -164,14 +182,12 @@ public enum LineProtocol {
                 var timestamp = defaultTime
                 if position < end {
                     guard bytes[position] == Self.space else { throw Reason("invalid field format") }
-                    while position < end, bytes[position] == Self.space { position += 1 }
+                    while position < end, bytes[position] == Self.space || bytes[position] == Self.tab { position += 1 }
                     if position < end {
-                        let text = String(decoding: bytes[position..<end], as: UTF8.self).trimmingCharacters(in: .whitespaces)
-                        guard let value = Int64(text) else { throw Reason("bad timestamp") }
+                        let value = try integer()
                         let (scaled, overflow) = value.multipliedReportingOverflow(by: precision.nanosecondsPerUnit)
                         guard !overflow else { throw Reason("time outside range") }
                         timestamp = scaled
-                        position = end
                     }
                 }
                 return .success(Point(measurement: measurement, tags: tags, fields: fields, timestamp: timestamp, line: line))
@@ -182,9 +198,28 @@ public enum LineProtocol {
             }
         }
 
-        /// A measurement, key or tag value up to an unescaped stop byte.
-        mutating func name(stoppingAt stops: [UInt8], what: String) throws -> String {
-            var out: [UInt8] = []
+        /// A measurement, key or tag value: up to an unescaped comma, space or `=`, with `\,`,
+        /// `\ `, `\=` and `\\` read as the escaped byte.
+        mutating func name(_ what: String) throws -> String {
+            var cache = NameCache()
+            return try name(what, cache: &cache)
+        }
+
+        mutating func name(_ what: String, cache: inout NameCache) throws -> String {
+            let start = position
+            while position < end {
+                let byte = bytes[position]
+                if byte == Self.comma || byte == Self.space || byte == Self.equals { break }
+                if byte == Self.backslash { return try escapedName(from: start, what) }
+                position += 1
+            }
+            guard let text = cache.text(of: bytes[start..<position]) else { throw Reason("invalid UTF-8 in \(what)") }
+            return text
+        }
+
+        /// The slow path of ``name(_:cache:)``: a name holding a backslash.
+        mutating func escapedName(from start: Int, _ what: String) throws -> String {
+            var out = Array(bytes[start..<position])
             while position < end {
                 let byte = bytes[position]
                 if byte == Self.backslash, position + 1 < end {
@@ -195,13 +230,35 @@ public enum LineProtocol {
                         continue
                     }
                 }
-                if stops.contains(byte) { break }
-                if byte == Self.equals, what == "measurement" || what == "tag value" { break }
+                if byte == Self.comma || byte == Self.space || byte == Self.equals { break }
                 out.append(byte)
                 position += 1
             }
             guard let text = String(validating: out, as: UTF8.self) else { throw Reason("invalid UTF-8 in \(what)") }
             return text
+        }
+
+        /// The timestamp: an integer, then only spaces or tabs to the end of the line.
+        mutating func integer() throws -> Int64 {
+            var negative = false
+            if bytes[position] == 0x2D || bytes[position] == 0x2B {  // - or +
+                negative = bytes[position] == 0x2D
+                position += 1
+            }
+            let digits = position
+            var value: Int64 = 0
+            while position < end, (0x30...0x39).contains(bytes[position]) {
+                let digit = Int64(bytes[position] - 0x30)
+                let (times10, overflow) = value.multipliedReportingOverflow(by: 10)
+                let (next, overflow2) = negative ? times10.subtractingReportingOverflow(digit) : times10.addingReportingOverflow(digit)
+                guard !overflow, !overflow2 else { throw Reason("bad timestamp") }
+                value = next
+                position += 1
+            }
+            guard position > digits else { throw Reason("bad timestamp") }
+            while position < end, bytes[position] == Self.space || bytes[position] == Self.tab { position += 1 }
+            guard position == end else { throw Reason("bad timestamp") }
+            return value
         }
 
         mutating func fieldValue() throws -> FieldValue {
@@ -228,15 +285,20 @@ public enum LineProtocol {
             }
             let start = position
             while position < end, bytes[position] != Self.comma, bytes[position] != Self.space { position += 1 }
-            let text = String(decoding: bytes[start..<position], as: UTF8.self)
-            switch text {
-            case "t", "T", "true", "True", "TRUE": return .boolean(true)
-            case "f", "F", "false", "False", "FALSE": return .boolean(false)
-            default: break
+            guard position > start else { throw Reason("invalid number") }
+            let first = bytes[start]
+            let last = bytes[position - 1]
+            // Numbers start with a digit, a sign or a point; anything else may be a boolean.
+            guard (0x30...0x39).contains(first) || first == 0x2D || first == 0x2B || first == 0x2E else {
+                switch String(decoding: bytes[start..<position], as: UTF8.self) {
+                case "t", "T", "true", "True", "TRUE": return .boolean(true)
+                case "f", "F", "false", "False", "FALSE": return .boolean(false)
+                default: throw Reason("invalid number")
+                }
             }
-            if text.hasSuffix("i"), let value = Int64(text.dropLast()) { return .integer(value) }
-            if text.hasSuffix("u"), let value = UInt64(text.dropLast()) { return .unsigned(value) }
-            guard let value = Double(text), value.isFinite, text.first.map({ $0.isNumber || $0 == "-" || $0 == "+" || $0 == "." }) == true else {
+            if last == 0x69, let value = Int64(String(decoding: bytes[start..<position - 1], as: UTF8.self)) { return .integer(value) }  // i
+            if last == 0x75, let value = UInt64(String(decoding: bytes[start..<position - 1], as: UTF8.self)) { return .unsigned(value) }  // u
+            guard let value = Double(String(decoding: bytes[start..<position], as: UTF8.self)), value.isFinite else {
                 throw Reason("invalid number")
             }
             return .float(value)
