@@ -92,17 +92,24 @@ struct FactoryBenchmark {
                     + "\(plan.queries) 7-day hourly queries; \(plan.walks) walks over \(plan.graphNodes) nodes and \(plan.graphEdges) edges; "
                     + "\(plan.requests) mixed requests over \(plan.connections) connections (Redis \(redis == nil ? "off" : "on"))"
             )
-            // InfluxDB runs only for the workloads it is compared in: its background work
-            // (cache snapshots, compactions) must not share the machine with the others.
-            let influx = plan.influx ? try await InfluxPeer.start(logger: logger) : nil
-            do {
-                try await ingest(port: port, key: key, pool: pool, url: url, influx: influx)
-                try await rollupQuery(port: port, key: key, pool: pool, influx: influx)
-            } catch {
-                await influx?.stop()
-                throw error
+            // Strata is measured first; InfluxDB runs only afterwards, for its side of the
+            // workloads it is compared in: neither its start nor its background work (cache
+            // snapshots, compactions) shares the machine with Strata's figures.
+            var ingest = try await ingest(port: port, key: key, pool: pool, url: url)
+            var rollups = try await rollupQuery(port: port, key: key, pool: pool)
+            if plan.influx {
+                let influx = try await InfluxPeer.start(logger: logger)
+                do {
+                    ingest.fields += try await peerIngest(influx, ingest)
+                    rollups.fields += try await peerRollupQuery(influx, rollups)
+                } catch {
+                    await influx.stop()
+                    throw error
+                }
+                await influx.stop()
             }
-            await influx?.stop()
+            report.emit(ingest.fields)
+            report.emit(rollups.fields)
             try await graph(port: port, key: key, pool: pool)
             try await mixed(port: port, pool: pool)
             report.emit([("workload", "factory.memory"), ("peak_rss_mb", peakResidentMegabytes())])
@@ -141,7 +148,19 @@ struct FactoryBenchmark {
         return text
     }
 
-    private func ingest(port: Int, key: String, pool: PostgresPool, url: DatabaseURL, influx: InfluxPeer?) async throws {
+    /// A measured workload's figures, and what its peer's side needs.
+    struct Measured {
+        var fields: [(String, Any)]
+        /// What the peer's ratio is taken of (points per second; a p99 in ms).
+        var figure: Double
+        var bodies: [[UInt8]]
+        var base: Int64 = 0
+        var start: Int64 = 0
+        var end: Int64 = 0
+    }
+
+    /// Strata's ingest and the COPY ceiling.
+    private func ingest(port: Int, key: String, pool: PostgresPool, url: DatabaseURL) async throws -> Measured {
         let batches = max(1, plan.points / 5_000)
         let base = Int64(Date().timeIntervalSince1970) - 86_400 * 20
         let bodies = (0..<batches).map { Array(Self.batch($0, base: base).utf8) }
@@ -170,25 +189,30 @@ struct FactoryBenchmark {
             ("ceiling", "COPY of the same rows, psql"), ("ceiling_ops_per_s", points / copySeconds),
             ("ceiling_ratio", pointsPerSecond / (points / copySeconds)),
         ]
-        if let influx {
-            try await influx.createDatabase()
-            _ = try await HTTPLoad.run(host: "127.0.0.1", port: influx.port, connections: plan.ingestConnections, requests: 4) { index in
-                .init(
-                    method: .POST,
-                    path: "/write?db=production&precision=s",
-                    headers: [("Content-Type", "text/plain")],
-                    body: Array(Self.batch(index, base: base - 86_400 * 5).utf8)
-                )
-            }
-            let peer = try await HTTPLoad.run(host: "127.0.0.1", port: influx.port, connections: plan.ingestConnections, requests: batches) { index in
-                .init(method: .POST, path: "/write?db=production&precision=s", headers: [("Content-Type", "text/plain")], body: bodies[index])
-            }
-            fields += [
-                ("peer", "InfluxDB \(influx.version) /write, the same batches"), ("peer_ops_per_s", points / peer.seconds),
-                ("ratio", pointsPerSecond / (points / peer.seconds)),
-            ]
+        return Measured(fields: fields, figure: pointsPerSecond, bodies: bodies, base: base)
+    }
+
+    /// InfluxDB taking the same batches on its `/write`.
+    private func peerIngest(_ influx: InfluxPeer, _ measured: Measured) async throws -> [(String, Any)] {
+        let (bodies, base) = (measured.bodies, measured.base)
+        let points = Double(bodies.count * 5_000)
+        try await influx.createDatabase()
+        _ = try await HTTPLoad.run(host: "127.0.0.1", port: influx.port, connections: plan.ingestConnections, requests: 4) { index in
+            .init(
+                method: .POST,
+                path: "/write?db=production&precision=s",
+                headers: [("Content-Type", "text/plain")],
+                body: Array(Self.batch(index, base: base - 86_400 * 5).utf8)
+            )
         }
-        report.emit(fields)
+        let peer = try await HTTPLoad.run(host: "127.0.0.1", port: influx.port, connections: plan.ingestConnections, requests: bodies.count) {
+            index in
+            .init(method: .POST, path: "/write?db=production&precision=s", headers: [("Content-Type", "text/plain")], body: bodies[index])
+        }
+        return [
+            ("peer", "InfluxDB \(influx.version) /write, the same batches"), ("peer_ops_per_s", points / peer.seconds),
+            ("ratio", measured.figure / (points / peer.seconds)),
+        ]
     }
 
     /// COPY of `batches` batches' rows through psql; its seconds.
@@ -221,7 +245,8 @@ struct FactoryBenchmark {
 
     // MARK: Rollup query
 
-    private func rollupQuery(port: Int, key: String, pool: PostgresPool, influx: InfluxPeer?) async throws {
+    /// Strata's hourly aggregates over 7 days of one line.
+    private func rollupQuery(port: Int, key: String, pool: PostgresPool) async throws -> Measured {
         // Seven days of one line, every minute per station (written to both).
         let end = (Int64(Date().timeIntervalSince1970) / 3_600) * 3_600
         let start = end - 7 * 86_400
@@ -258,34 +283,30 @@ struct FactoryBenchmark {
             connections: 1,
             requests: plan.queries
         )
-        var fields: [(String, Any)] = [
+        let fields: [(String, Any)] = [
             ("workload", "factory.rollup_query"), ("ops_per_s", result.opsPerSecond), ("p50_ms", result.p50), ("p99_ms", result.p99),
             ("windows", 168),
             ("raw_points", count),
         ]
-        if let influx {
-            _ = try await HTTPLoad.run(host: "127.0.0.1", port: influx.port, connections: 2, requests: bodies.count) { index in
-                .init(method: .POST, path: "/write?db=production&precision=s", headers: [("Content-Type", "text/plain")], body: bodies[index])
-            }
-            let query =
-                "SELECT mean(yield_rate), min(yield_rate), max(yield_rate), count(yield_rate), mean(cycle_time), min(cycle_time), max(cycle_time), count(cycle_time) "
-                + "FROM production_metrics WHERE line_id = 'BL1' AND time >= \(start)s AND time < \(end)s GROUP BY time(1h)"
-            let influxPath = "/query?db=production&q=" + (query.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
-            _ = try await HTTPLoad.run(host: "127.0.0.1", port: influx.port, path: influxPath, headers: [], connections: 1, requests: 200)
-            let peer = try await HTTPLoad.run(
-                host: "127.0.0.1",
-                port: influx.port,
-                path: influxPath,
-                headers: [],
-                connections: 1,
-                requests: plan.queries
-            )
-            fields += [
-                ("peer", "InfluxDB \(influx.version) GROUP BY time(1h)"), ("peer_p99_ms", peer.p99), ("peer_p50_ms", peer.p50),
-                ("ratio", peer.p99 / result.p99),
-            ]
+        return Measured(fields: fields, figure: result.p99, bodies: bodies, start: start, end: end)
+    }
+
+    /// InfluxDB's `GROUP BY time(1h)` over the same raw points.
+    private func peerRollupQuery(_ influx: InfluxPeer, _ measured: Measured) async throws -> [(String, Any)] {
+        let (bodies, start, end) = (measured.bodies, measured.start, measured.end)
+        _ = try await HTTPLoad.run(host: "127.0.0.1", port: influx.port, connections: 2, requests: bodies.count) { index in
+            .init(method: .POST, path: "/write?db=production&precision=s", headers: [("Content-Type", "text/plain")], body: bodies[index])
         }
-        report.emit(fields)
+        let query =
+            "SELECT mean(yield_rate), min(yield_rate), max(yield_rate), count(yield_rate), mean(cycle_time), min(cycle_time), max(cycle_time), count(cycle_time) "
+            + "FROM production_metrics WHERE line_id = 'BL1' AND time >= \(start)s AND time < \(end)s GROUP BY time(1h)"
+        let influxPath = "/query?db=production&q=" + (query.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")
+        _ = try await HTTPLoad.run(host: "127.0.0.1", port: influx.port, path: influxPath, headers: [], connections: 1, requests: 200)
+        let peer = try await HTTPLoad.run(host: "127.0.0.1", port: influx.port, path: influxPath, headers: [], connections: 1, requests: plan.queries)
+        return [
+            ("peer", "InfluxDB \(influx.version) GROUP BY time(1h)"), ("peer_p99_ms", peer.p99), ("peer_p50_ms", peer.p50),
+            ("ratio", peer.p99 / measured.figure),
+        ]
     }
 
     // MARK: Graph
