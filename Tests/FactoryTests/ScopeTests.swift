@@ -30,7 +30,7 @@ import Testing
             let policies = try await database.pool.query(
                 "SELECT tablename, coalesce(qual, ''), coalesce(with_check, '') FROM pg_policies WHERE schemaname = 'factory' ORDER BY 1"
             ).map { try $0.decode((String, String, String).self) }
-            #expect(policies.count == 11, "\(policies.map(\.0))")
+            #expect(policies.count == 12, "\(policies.map(\.0))")
             for (table, using, check) in policies {
                 #expect(using.contains("SELECT factory.scope_values('line_ids'"), "\(table): \(using)")
                 #expect(!using.contains("current_setting") && !check.contains("current_setting"), "\(table): \(using) \(check)")

@@ -43,14 +43,15 @@ public struct LineOverview: Sendable, Codable, Equatable {
         case generatedAt = "generated_at"
     }
 
-    /// The statement that reads one line's overview, its version in the same snapshot.
+    /// The statement that reads one line's overview, its version in the same snapshot; the open
+    /// anomalies come from the counts the triggers keep (`factory.line_open_anomalies`).
     static func query(line: String) -> PostgresQuery {
         """
         SELECT l.line_id, l.factory_id, l.line_name, l.status, coalesce(v.version, 0) AS version, now() AS generated_at,
                now() - interval '1 hour' AS hour_from,
                (SELECT coalesce(json_object_agg(severity, n), '{}')::text FROM (
-                    SELECT severity, count(*) AS n FROM factory.anomalies AS a
-                    WHERE a.line_id = l.line_id AND a.status NOT IN ('closed', 'cancelled') GROUP BY severity) AS s) AS open_anomalies,
+                    SELECT severity, sum(open_count)::bigint AS n FROM factory.line_open_anomalies AS c
+                    WHERE c.line_id = l.line_id AND c.open_count > 0 GROUP BY severity) AS s) AS open_anomalies,
                (SELECT coalesce(json_object_agg(status, n), '{}')::text FROM (
                     SELECT status, count(*) AS n FROM factory.work_orders AS w WHERE w.line_id = l.line_id GROUP BY status) AS s) AS work_orders,
                m.yield_sum, m.yield_count, m.yield_min, m.yield_max, m.cycle_sum, m.cycle_count, m.cycle_min, m.cycle_max
