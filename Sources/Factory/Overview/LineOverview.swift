@@ -45,25 +45,40 @@ public struct LineOverview: Sendable, Codable, Equatable {
 
     /// The statement that reads one line's overview, its version in the same snapshot; the open
     /// anomalies come from the counts the triggers keep (`factory.line_open_anomalies`).
-    static func query(line: String) -> PostgresQuery {
-        """
-        SELECT l.line_id, l.factory_id, l.line_name, l.status, coalesce(v.version, 0) AS version, now() AS generated_at,
-               now() - interval '1 hour' AS hour_from,
-               (SELECT coalesce(json_object_agg(severity, n), '{}')::text FROM (
-                    SELECT severity, sum(open_count)::bigint AS n FROM factory.line_open_anomalies AS c
-                    WHERE c.line_id = l.line_id AND c.open_count > 0 GROUP BY severity) AS s) AS open_anomalies,
-               (SELECT coalesce(json_object_agg(status, n), '{}')::text FROM (
-                    SELECT status, count(*) AS n FROM factory.work_orders AS w WHERE w.line_id = l.line_id GROUP BY status) AS s) AS work_orders,
-               m.yield_sum, m.yield_count, m.yield_min, m.yield_max, m.cycle_sum, m.cycle_count, m.cycle_min, m.cycle_max
-        FROM factory.production_lines AS l
-        LEFT JOIN factory.line_overview_versions AS v USING (line_id)
-        LEFT JOIN LATERAL (
-            SELECT sum(yield_rate) AS yield_sum, count(yield_rate) AS yield_count, min(yield_rate) AS yield_min, max(yield_rate) AS yield_max,
-                   sum(cycle_time) AS cycle_sum, count(cycle_time) AS cycle_count, min(cycle_time) AS cycle_min, max(cycle_time) AS cycle_max
-            FROM factory.production_metrics AS p WHERE p.line_id = l.line_id AND p.time >= now() - interval '1 hour'
-        ) AS m ON true
-        WHERE l.line_id = \(line)
-        """
+    /// Prepared: it reads five scoped tables, and planning them and their policies costs more
+    /// than running it.
+    struct Query: PostgresPreparedStatement {
+        static let name = "factory.LineOverview"
+        static let sql = """
+            SELECT l.line_id, l.factory_id, l.line_name, l.status, coalesce(v.version, 0) AS version, now() AS generated_at,
+                   now() - interval '1 hour' AS hour_from,
+                   (SELECT coalesce(json_object_agg(severity, n), '{}')::text FROM (
+                        SELECT severity, sum(open_count)::bigint AS n FROM factory.line_open_anomalies AS c
+                        WHERE c.line_id = l.line_id AND c.open_count > 0 GROUP BY severity) AS s) AS open_anomalies,
+                   (SELECT coalesce(json_object_agg(status, n), '{}')::text FROM (
+                        SELECT status, count(*) AS n FROM factory.work_orders AS w WHERE w.line_id = l.line_id GROUP BY status) AS s) AS work_orders,
+                   m.yield_sum, m.yield_count, m.yield_min, m.yield_max, m.cycle_sum, m.cycle_count, m.cycle_min, m.cycle_max
+            FROM factory.production_lines AS l
+            LEFT JOIN factory.line_overview_versions AS v USING (line_id)
+            LEFT JOIN LATERAL (
+                SELECT sum(yield_rate) AS yield_sum, count(yield_rate) AS yield_count, min(yield_rate) AS yield_min, max(yield_rate) AS yield_max,
+                       sum(cycle_time) AS cycle_sum, count(cycle_time) AS cycle_count, min(cycle_time) AS cycle_min, max(cycle_time) AS cycle_max
+                FROM factory.production_metrics AS p WHERE p.line_id = l.line_id AND p.time >= now() - interval '1 hour'
+            ) AS m ON true
+            WHERE l.line_id = $1
+            """
+        static let bindingDataTypes: [PostgresDataType] = [.text]
+        typealias Row = PostgresRow
+
+        var line: String
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(line)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
     }
 
     init(row: PostgresRow) throws {
