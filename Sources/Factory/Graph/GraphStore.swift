@@ -38,8 +38,25 @@ struct GraphStore: Sendable {
     }
 
     func node(_ id: String, on connection: PostgresConnection) async throws -> GraphNode? {
-        try await connection.run("SELECT \(unescaped: GraphNode.columns) FROM factory.graph_nodes WHERE node_id = \(id)", logger: logger)
-            .collect().first.map(GraphNode.init(row:))
+        try await connection.rows(NodeByID(id: id), logger: logger).first.map(GraphNode.init(row:))
+    }
+
+    /// ``node(_:on:)``'s read, prepared (every walk starts with it).
+    struct NodeByID: PostgresPreparedStatement {
+        static let name = "factory.GraphNodeByID"
+        static let sql = "SELECT \(GraphNode.columns) FROM factory.graph_nodes WHERE node_id = $1"
+        static let bindingDataTypes: [PostgresDataType] = [.text]
+        typealias Row = PostgresRow
+
+        var id: String
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(id)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
     }
 
     func problemNode(of anomaly: UUID, on connection: PostgresConnection) async throws -> GraphNode? {
@@ -100,19 +117,7 @@ struct GraphStore: Sendable {
             )
         }
         guard !causes.isEmpty else { return [] }
-        let evidence = try await connection.run(
-            """
-            SELECT \(unescaped: GraphNode.columns), link.cause AS evidence_for
-            FROM (SELECT from_node AS cause, to_node AS evidence FROM factory.graph_edges
-                  WHERE kind = 'has_evidence' AND from_node = ANY(\(causes.map(\.node.nodeID)))
-                  UNION
-                  SELECT to_node, from_node FROM factory.graph_edges
-                  WHERE kind = 'supports' AND to_node = ANY(\(causes.map(\.node.nodeID)))) AS link
-            JOIN factory.graph_nodes ON node_id = link.evidence
-            ORDER BY node_id
-            """,
-            logger: logger
-        ).collect()
+        let evidence = try await connection.rows(Evidence(causes: causes.map(\.node.nodeID)), logger: logger)
         var byCause: [String: [GraphNode]] = [:]
         for row in evidence {
             byCause[try row.makeRandomAccess()["evidence_for"].decode(String.self), default: []].append(try GraphNode(row: row))
@@ -157,6 +162,34 @@ struct GraphStore: Sendable {
             bindings.append(problem)
             bindings.append(depth)
             bindings.append(limit)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+    }
+
+    /// The evidence of a walk's causes (``causes(of:depth:limit:on:)``), prepared: it reads two
+    /// scoped tables, and planning them and their policies on every walk cost more than running it.
+    struct Evidence: PostgresPreparedStatement {
+        static let name = "factory.CausesEvidence"
+        static let sql = """
+            SELECT \(GraphNode.columns), link.cause AS evidence_for
+            FROM (SELECT from_node AS cause, to_node AS evidence FROM factory.graph_edges
+                  WHERE kind = 'has_evidence' AND from_node = ANY($1::text[])
+                  UNION
+                  SELECT to_node, from_node FROM factory.graph_edges
+                  WHERE kind = 'supports' AND to_node = ANY($1::text[])) AS link
+            JOIN factory.graph_nodes ON node_id = link.evidence
+            ORDER BY node_id
+            """
+        static let bindingDataTypes: [PostgresDataType] = [.textArray]
+        typealias Row = PostgresRow
+
+        var causes: [String]
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(causes)
             return bindings
         }
 
