@@ -55,38 +55,24 @@ struct WorkflowStore: Sendable {
     /// The workflow, with its graph when `details`; `nil` when there is none. Both reads are
     /// prepared: the tags' subquery costs more to plan than to run.
     func find(_ id: UUID, details: Bool) async throws -> Workflow? {
-        let rows = details ? try await pool.rows(ByIDWithGraph(id: id)) : try await pool.rows(ByID(id: id))
+        let rows = details ? try await pool.rows(ByIDWithGraph(key: id)) : try await pool.rows(ByID(key: id))
         return try rows.first.map { try Self.workflow(from: $0, details: details) }
     }
 
     /// One workflow by id (``columns``).
-    struct ByID: PostgresPreparedStatement {
+    struct ByID: PreparedLookup {
         static let name = "workflows.ByID"
         static let sql = "SELECT \(columns) FROM workflows.workflow_entity AS w WHERE w.id = $1"
         static let bindingDataTypes: [PostgresDataType] = [.uuid]
-        typealias Row = PostgresRow
-        var id: UUID
-
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 1)
-            bindings.append(id)
-            return bindings
-        }
-
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+        var key: UUID
     }
 
     /// One workflow by id with its graph (``detailColumns``).
-    struct ByIDWithGraph: PostgresPreparedStatement {
+    struct ByIDWithGraph: PreparedLookup {
         static let name = "workflows.ByIDWithGraph"
         static let sql = "SELECT \(detailColumns) FROM workflows.workflow_entity AS w WHERE w.id = $1"
         static let bindingDataTypes: [PostgresDataType] = [.uuid]
-        typealias Row = PostgresRow
-        var id: UUID
-
-        func makeBindings() throws -> PostgresBindings { try ByID(id: id).makeBindings() }
-
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+        var key: UUID
     }
 
     /// The workflow with its graph, locked for the transaction's change; `nil` when there is none.
@@ -307,7 +293,7 @@ extension WorkflowStore {
 
     /// The workflow's status, versions and concurrency limit, or `nil` when there is no such workflow.
     func runTarget(_ id: UUID, on connection: PostgresConnection, logger: Logger) async throws -> RunTarget? {
-        try await connection.rows(RunTargetByID(id: id), logger: logger).first.map { row in
+        try await connection.rows(RunTargetByID(key: id), logger: logger).first.map { row in
             let columns = row.makeRandomAccess()
             guard let status = WorkflowStatus(code: try columns["status"].decode(Int32.self)) else {
                 throw StrataError(.internalError, "A workflow row holds an unknown status.")
@@ -323,18 +309,13 @@ extension WorkflowStore {
     }
 
     /// ``runTarget(_:on:logger:)``'s statement, prepared (it runs with every start).
-    struct RunTargetByID: PostgresPreparedStatement {
+    struct RunTargetByID: PreparedLookup {
         static let name = "workflows.RunTargetByID"
         static let sql = """
             SELECT status, is_archived, version_id, active_version_id, (settings->>'max_concurrency')::integer AS max_concurrency
             FROM workflows.workflow_entity WHERE id = $1
             """
         static let bindingDataTypes: [PostgresDataType] = [.uuid]
-        typealias Row = PostgresRow
-        var id: UUID
-
-        func makeBindings() throws -> PostgresBindings { try ByID(id: id).makeBindings() }
-
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+        var key: UUID
     }
 }

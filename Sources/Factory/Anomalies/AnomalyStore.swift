@@ -41,40 +41,26 @@ struct AnomalyStore: Sendable {
     }
 
     func anomaly(_ id: UUID, lock: Bool = false, on connection: PostgresConnection) async throws -> Anomaly? {
-        let rows = lock ? try await connection.rows(ByIDForUpdate(id: id), logger: logger) : try await connection.rows(ByID(id: id), logger: logger)
+        let rows = lock ? try await connection.rows(ByIDForUpdate(key: id), logger: logger) : try await connection.rows(ByID(key: id), logger: logger)
         return try rows.first.map(Anomaly.init(row:))
     }
 
     /// ``anomaly(_:lock:on:)``'s read, prepared (every detail and every change reads it).
-    struct ByID: PostgresPreparedStatement {
+    struct ByID: PreparedLookup {
         static let name = "factory.AnomalyByID"
         static let sql = "SELECT \(Anomaly.columns) FROM factory.anomalies WHERE anomaly_id = $1"
         static let bindingDataTypes: [PostgresDataType] = [.uuid]
-        typealias Row = PostgresRow
 
-        var id: UUID
-
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 1)
-            bindings.append(id)
-            return bindings
-        }
-
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+        var key: UUID
     }
 
     /// ``ByID`` locking the row for the transaction's change.
-    struct ByIDForUpdate: PostgresPreparedStatement {
+    struct ByIDForUpdate: PreparedLookup {
         static let name = "factory.AnomalyByIDForUpdate"
         static let sql = ByID.sql + " FOR UPDATE"
         static let bindingDataTypes: [PostgresDataType] = [.uuid]
-        typealias Row = PostgresRow
 
-        var id: UUID
-
-        func makeBindings() throws -> PostgresBindings { try ByID(id: id).makeBindings() }
-
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+        var key: UUID
     }
 
     struct Filter: Sendable {

@@ -38,25 +38,16 @@ struct GraphStore: Sendable {
     }
 
     func node(_ id: String, on connection: PostgresConnection) async throws -> GraphNode? {
-        try await connection.rows(NodeByID(id: id), logger: logger).first.map(GraphNode.init(row:))
+        try await connection.rows(NodeByID(key: id), logger: logger).first.map(GraphNode.init(row:))
     }
 
     /// ``node(_:on:)``'s read, prepared (every walk starts with it).
-    struct NodeByID: PostgresPreparedStatement {
+    struct NodeByID: PreparedLookup {
         static let name = "factory.GraphNodeByID"
         static let sql = "SELECT \(GraphNode.columns) FROM factory.graph_nodes WHERE node_id = $1"
         static let bindingDataTypes: [PostgresDataType] = [.text]
-        typealias Row = PostgresRow
 
-        var id: String
-
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 1)
-            bindings.append(id)
-            return bindings
-        }
-
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+        var key: String
     }
 
     func problemNode(of anomaly: UUID, on connection: PostgresConnection) async throws -> GraphNode? {
@@ -117,7 +108,7 @@ struct GraphStore: Sendable {
             )
         }
         guard !causes.isEmpty else { return [] }
-        let evidence = try await connection.rows(Evidence(causes: causes.map(\.node.nodeID)), logger: logger)
+        let evidence = try await connection.rows(Evidence(key: causes.map(\.node.nodeID)), logger: logger)
         var byCause: [String: [GraphNode]] = [:]
         for row in evidence {
             byCause[try row.makeRandomAccess()["evidence_for"].decode(String.self), default: []].append(try GraphNode(row: row))
@@ -164,13 +155,11 @@ struct GraphStore: Sendable {
             bindings.append(limit)
             return bindings
         }
-
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
     }
 
     /// The evidence of a walk's causes (``causes(of:depth:limit:on:)``), prepared: it reads two
     /// scoped tables, and planning them and their policies on every walk cost more than running it.
-    struct Evidence: PostgresPreparedStatement {
+    struct Evidence: PreparedLookup {
         static let name = "factory.CausesEvidence"
         static let sql = """
             SELECT \(GraphNode.columns), link.cause AS evidence_for
@@ -183,17 +172,9 @@ struct GraphStore: Sendable {
             ORDER BY node_id
             """
         static let bindingDataTypes: [PostgresDataType] = [.textArray]
-        typealias Row = PostgresRow
 
-        var causes: [String]
-
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 1)
-            bindings.append(causes)
-            return bindings
-        }
-
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+        /// The causes whose evidence is read.
+        var key: [String]
     }
 
     /// The problems `cause` explains: reached backwards over `caused_by` edges through causes,

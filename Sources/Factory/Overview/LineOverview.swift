@@ -1,6 +1,7 @@
 public import Foundation
 import PostgresNIO
 import StrataCore
+import StrataPostgres
 
 /// A line at a glance (`GET /api/factory/lines/{id}/overview`, the seed's
 /// `production:overview:{line_id}`): its open anomalies by severity, its work orders by status,
@@ -47,7 +48,7 @@ public struct LineOverview: Sendable, Codable, Equatable {
     /// anomalies come from the counts the triggers keep (`factory.line_open_anomalies`).
     /// Prepared: it reads five scoped tables, and planning them and their policies costs more
     /// than running it.
-    struct Query: PostgresPreparedStatement {
+    struct Query: PreparedLookup {
         static let name = "factory.LineOverview"
         static let sql = """
             SELECT l.line_id, l.factory_id, l.line_name, l.status, coalesce(v.version, 0) AS version, now() AS generated_at,
@@ -68,17 +69,8 @@ public struct LineOverview: Sendable, Codable, Equatable {
             WHERE l.line_id = $1
             """
         static let bindingDataTypes: [PostgresDataType] = [.text]
-        typealias Row = PostgresRow
 
-        var line: String
-
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 1)
-            bindings.append(line)
-            return bindings
-        }
-
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+        var key: String
     }
 
     init(row: PostgresRow) throws {

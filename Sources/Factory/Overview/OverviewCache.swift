@@ -32,7 +32,7 @@ public struct OverviewCache: Sendable {
         let (pool, logger) = (pool, logger)
         let overview = try await cache.get(line) {
             try await FactoryScope.security.read(on: pool, for: scopes, logger: logger) { connection in
-                try await connection.rows(LineOverview.Query(line: line), logger: logger).first
+                try await connection.rows(LineOverview.Query(key: line), logger: logger).first
                     .map { row in
                         let overview = try LineOverview(row: row)
                         return HotCache<LineOverview>.Versioned(value: overview, version: overview.version)

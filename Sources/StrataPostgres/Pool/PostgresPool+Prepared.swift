@@ -72,3 +72,35 @@ extension EmbeddableStatement {
         return bindings
     }
 }
+
+/// Most of our prepared statements hand their rows on as they come, decoded by the caller.
+extension PostgresPreparedStatement where Row == PostgresRow {
+    /// The row itself.
+    public func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+}
+
+/// A prepared read of one binding, `key` (`$1`): a row by its id, a line's overview.
+///
+/// ```swift
+/// struct ByID: PreparedLookup {
+///     static let name = "factory.AnomalyByID"
+///     static let sql = "SELECT … FROM factory.anomalies WHERE anomaly_id = $1"
+///     static let bindingDataTypes: [PostgresDataType] = [.uuid]
+///     var key: UUID
+/// }
+/// let rows = try await connection.rows(ByID(key: id), logger: logger)
+/// ```
+public protocol PreparedLookup: PostgresPreparedStatement where Row == PostgresRow {
+    associatedtype Key: PostgresThrowingDynamicTypeEncodable
+    /// The value bound to `$1`.
+    var key: Key { get }
+}
+
+extension PreparedLookup {
+    /// `key`, as `$1`.
+    public func makeBindings() throws -> PostgresBindings {
+        var bindings = PostgresBindings(capacity: 1)
+        try bindings.append(key)
+        return bindings
+    }
+}

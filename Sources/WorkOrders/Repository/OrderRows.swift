@@ -39,31 +39,17 @@ enum OrderRows {
         """
 
     /// One order by id, prepared (planning ``select``'s lateral join costs more than running it).
-    struct ByID: PostgresPreparedStatement {
+    struct ByID: PreparedLookup {
         static let name = "workorders.ByID"
         static let sql = select + " WHERE o.id = $1"
-        typealias Row = PostgresRow
-        var id: UUID
-
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 1)
-            bindings.append(id)
-            return bindings
-        }
-
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+        var key: UUID
     }
 
     /// One order by id, locked for update (``ByID`` with `FOR UPDATE OF o`).
-    struct LockByID: PostgresPreparedStatement {
+    struct LockByID: PreparedLookup {
         static let name = "workorders.LockByID"
         static let sql = ByID.sql + " FOR UPDATE OF o"
-        typealias Row = PostgresRow
-        var id: UUID
-
-        func makeBindings() throws -> PostgresBindings { try ByID(id: id).makeBindings() }
-
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
+        var key: UUID
     }
 
     /// The column of ``select`` with the order's version as the statement's snapshot saw it. With
@@ -189,8 +175,6 @@ enum OrderRows {
             bindings.append(Int64(limit))
             return bindings
         }
-
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
     }
 
     /// The next unfiltered page after a keyset position (``NewestSummaries`` continued).
@@ -214,8 +198,6 @@ enum OrderRows {
             bindings.append(Int64(limit))
             return bindings
         }
-
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
     }
 
     static func summary(from row: PostgresRow) throws -> WorkOrderSummary {
@@ -405,8 +387,6 @@ enum OrderRows {
             bindings.append(log.note)
             return bindings
         }
-
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
     }
 
     static let messageColumns =
@@ -487,6 +467,4 @@ extension OrderRows.OrderWrite {
     static var bindingDataTypes: [PostgresDataType] { OrderRows.orderBindingTypes }
 
     func makeBindings() throws -> PostgresBindings { OrderRows.orderBindings(order, steps) }
-
-    func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
 }

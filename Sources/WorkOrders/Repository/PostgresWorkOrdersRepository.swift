@@ -17,7 +17,7 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
     var logger: Logger { pool.statementLogger }
 
     public func order(_ id: UUID) async throws -> WorkOrder? {
-        try await pool.rows(OrderRows.ByID(id: id)).first.map(OrderRows.order(from:))
+        try await pool.rows(OrderRows.ByID(key: id)).first.map(OrderRows.order(from:))
     }
 
     public func orders(_ filter: WorkOrderFilter, limit: Int, cursor: Cursor?) async throws -> Page<WorkOrderSummary> {
@@ -170,11 +170,11 @@ public struct PostgresWorkOrdersRepository: WorkOrdersRepository {
             // before the wait; then the snapshot's version is older than the row's, and the order
             // is read again by a new statement (which sees the committed steps; the lock is held).
             // Without the second read, 20 concurrent reports lose updates (the contract test fails).
-            guard let row = try await connection.rows(OrderRows.LockByID(id: id), logger: logger).first else { return nil }
+            guard let row = try await connection.rows(OrderRows.LockByID(key: id), logger: logger).first else { return nil }
             let order = try OrderRows.order(from: row)
             let snapshotVersion = try row.makeRandomAccess()[OrderRows.snapshotVersionColumn].decode(Int64?.self)
             guard snapshotVersion != order.version else { return order }
-            return try await connection.rows(OrderRows.ByID(id: id), logger: logger).first.map(OrderRows.order(from:))
+            return try await connection.rows(OrderRows.ByID(key: id), logger: logger).first.map(OrderRows.order(from:))
         }
 
         func nextOrderCode(on date: Date) async throws -> String {

@@ -112,8 +112,6 @@ struct ExecutionStore: Sendable {
             bindings.append(new.inputJSON)
             return bindings
         }
-
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
     }
 
     /// Serializes the executions of a workflow that has a concurrency limit, to the end of the
@@ -282,8 +280,6 @@ struct ExecutionStore: Sendable {
             bindings.append(ExecutionStatus.sourceCodes(of: .running))
             return bindings
         }
-
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
     }
 
     /// A worker's end of an execution it holds under `job`: Running → `target`, with the error
@@ -382,8 +378,6 @@ struct ExecutionStore: Sendable {
             bindings.append(metadata.map(\.value))
             return bindings
         }
-
-        func decodeRow(_ row: PostgresRow) throws -> PostgresRow { row }
     }
 
     /// The CTEs that count ended executions (a CTE named `source` returning ``columns``) into
