@@ -105,6 +105,13 @@ import Testing
             #expect(explained["items"]?.arrayValue?.first?["depth"] == .number(3))
             try await H.expect(client, .get, "/api/factory/graph/nodes/\(problemID)/causes?depth=0", headers, nil, .unprocessableContent)
             try await H.expect(client, .get, "/api/factory/graph/nodes/xray-scan/problems", headers, nil, .notFound)
+            // A walk that finds no cause: a problem without causes has none; an evidence node or
+            // a node that is not there has no walk at all.
+            try await H.expect(client, .post, "/api/factory/graph/nodes", headers, Self.node("lonely-problem", "problem"), .created)
+            let lonely = try await H.expect(client, .get, "/api/factory/graph/nodes/lonely-problem/causes", headers)
+            #expect(lonely["items"]?.arrayValue?.isEmpty == true)
+            try await H.expect(client, .get, "/api/factory/graph/nodes/xray-scan/causes", headers, nil, .notFound)
+            try await H.expect(client, .get, "/api/factory/graph/nodes/nowhere/causes", headers, nil, .notFound)
         }
     }
 
@@ -120,6 +127,7 @@ import Testing
             let scoped: HTTPFields = [.xAPIKey: key, .contentType: "application/json"]
             try await H.expect(client, .get, "/api/factory/graph/nodes/l2-problem", scoped, nil, .notFound)
             try await H.expect(client, .get, "/api/factory/graph/nodes/shared-cause", scoped)
+            try await H.expect(client, .get, "/api/factory/graph/nodes/l2-problem/causes", scoped, nil, .notFound)
             let explained = try await H.expect(client, .get, "/api/factory/graph/nodes/shared-cause/problems", scoped)
             #expect(explained["items"]?.arrayValue?.isEmpty == true, "the edge to L2's problem is not there for L1")
             try await H.expect(client, .post, "/api/factory/graph/nodes", scoped, Self.node("l2-note", "evidence", line: "L2"), .forbidden)

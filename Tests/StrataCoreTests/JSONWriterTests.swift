@@ -81,4 +81,42 @@ import Testing
         #expect(String(decoding: last.jsonBytes, as: UTF8.self) == #"{"items":[],"next_cursor":null}"#)
         #expect(try Cursor(decoding: try #require(page.nextCursor)).values == ["1795000000000000", "a/b\"c"])
     }
+
+    static let doubles: [Double] = [
+        0, -0.0, 1, -1, 0.1, 0.5, 2.5, 1 / 3, 100, 1e15, 1e16, 1e17, 1.5e300, -2.25e-8, 1e-5, 0.0001, 123_456_789.125,
+        Double.leastNonzeroMagnitude, Double.greatestFiniteMagnitude, 9_007_199_254_740_993, 0.1 + 0.2,
+    ]
+
+    @Test func numbersAreWrittenAsTheAPIsEncoderWritesThem() throws {
+        for number in Self.doubles {
+            let expected = String(decoding: try JSONEncoder.api().encode([number]), as: UTF8.self)
+            var json = JSONWriter()
+            json.array { $0.value(number) }
+            #expect(String(decoding: json.bytes, as: UTF8.self) == expected, "\(number)")
+        }
+        var json = JSONWriter()
+        json.array { json in
+            json.value(Double.nan)
+            json.value(-Double.infinity)
+        }
+        #expect(String(decoding: json.bytes, as: UTF8.self) == "[null,null]", "what the encoder refuses is null")
+    }
+
+    @Test func freeFormValuesAndTheirKeysAreWrittenAsTheAPIsEncoderWritesThem() throws {
+        let keys = ["b", "a", "B", "a10", "a2", "_", "é", "e", "Z", "ä", "a b", "\"", "👩🏽", ""]
+        for index in 0..<12 {
+            var members: [String: JSONValue] = [:]
+            for (position, key) in keys.enumerated() where (position + index) % 3 != 0 {
+                members[key] =
+                    [
+                        .null, .bool(position.isMultiple(of: 2)), .number(Self.doubles[(position + index) % Self.doubles.count]),
+                        .string(Self.awkwardStrings[(position + index) % Self.awkwardStrings.count]),
+                        .array([.number(1), .string("x"), .object(["y": .null])]), .object([:]),
+                    ][(position + index) % 6]
+            }
+            let value = JSONValue.object(["members": .object(members), "list": .array(Array(members.values))])
+            let expected = String(decoding: try JSONEncoder.api().encode(value), as: UTF8.self)
+            #expect(String(decoding: value.jsonBytes, as: UTF8.self) == expected)
+        }
+    }
 }

@@ -190,8 +190,13 @@ public struct GraphService: Sendable {
     public func causes(of problem: String, depth: Int, limit: Int, scopes: [String: [String]]) async throws -> [RankedCause] {
         let store = store
         return try await FactoryScope.security.read(on: pool, for: scopes, logger: logger) { connection in
-            guard let node = try await store.node(problem, on: connection), node.kind != .evidence else { throw Self.nodeNotFound() }
-            return try await store.causes(of: problem, depth: depth, limit: limit, on: connection)
+            let causes = try await store.causes(of: problem, depth: depth, limit: limit, on: connection)
+            // A visible `caused_by` edge starts at a visible problem or cause: only an empty walk
+            // leaves the node to be checked.
+            if causes.isEmpty {
+                guard let node = try await store.node(problem, on: connection), node.kind != .evidence else { throw Self.nodeNotFound() }
+            }
+            return causes
         }
     }
 

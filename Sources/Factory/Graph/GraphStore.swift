@@ -93,33 +93,38 @@ struct GraphStore: Sendable {
     }
 
     /// The causes reached from `problem` over `caused_by` edges, at most `depth` away: each once,
-    /// by its best path (the product of the edges' and causes' confidences), best first. The
-    /// walk stops at a node already on its path (`CYCLE`).
+    /// by its best path (the product of the edges' and causes' confidences), best first, with
+    /// their evidence. The walk stops at a node already on its path (`CYCLE`). Empty when the
+    /// problem has no visible cause (or is not there: the caller tells which).
     func causes(of problem: String, depth: Int, limit: Int, on connection: PostgresConnection) async throws -> [RankedCause] {
         let rows = try await connection.rows(CausesWalk(problem: problem, depth: Int32(depth), limit: Int32(limit)), logger: logger)
-        var causes = try rows.map { row in
-            let columns = row.makeRandomAccess()
-            return RankedCause(
-                node: try GraphNode(row: row),
-                depth: Int(try columns["walk_depth"].decode(Int32.self)),
-                pathConfidence: try columns["walk_confidence"].decode(Double.self),
-                path: try columns["walk_path"].decode([String].self),
-                evidence: []
-            )
-        }
-        guard !causes.isEmpty else { return [] }
-        let evidence = try await connection.rows(Evidence(key: causes.map(\.node.nodeID)), logger: logger)
+        var causes: [RankedCause] = []
         var byCause: [String: [GraphNode]] = [:]
-        for row in evidence {
-            byCause[try row.makeRandomAccess()["evidence_for"].decode(String.self), default: []].append(try GraphNode(row: row))
+        for row in rows {
+            let columns = row.makeRandomAccess()
+            if let cause = try columns["evidence_for"].decode(String?.self) {
+                byCause[cause, default: []].append(try GraphNode(row: row))
+            } else {
+                causes.append(
+                    RankedCause(
+                        node: try GraphNode(row: row),
+                        depth: Int(try columns["walk_depth"].decode(Int32.self)),
+                        pathConfidence: try columns["walk_confidence"].decode(Double.self),
+                        path: try columns["walk_path"].decode([String].self),
+                        evidence: []
+                    )
+                )
+            }
         }
         for index in causes.indices { causes[index].evidence = byCause[causes[index].node.nodeID] ?? [] }
         return causes
     }
 
-    /// The walk of ``causes(of:depth:limit:on:)``, prepared (its plan is kept per connection).
-    /// Confidences multiply along the edges, which carry their target's; only the best `limit`
-    /// causes are joined with their nodes.
+    /// The walk of ``causes(of:depth:limit:on:)`` and its causes' evidence in one statement,
+    /// prepared (its plan is kept per connection): first the causes, best first (`evidence_for`
+    /// NULL), then their evidence nodes, each with the cause it is for. Confidences multiply
+    /// along the edges, which carry their target's; only the best `limit` causes are joined with
+    /// their nodes and evidence.
     struct CausesWalk: PostgresPreparedStatement {
         static let name = "factory.CausesWalk"
         static let sql = """
@@ -137,10 +142,21 @@ struct GraphStore: Sendable {
                 WHERE NOT is_cycle
                 ORDER BY node_id, score DESC, depth
             ),
-            top AS (SELECT * FROM best ORDER BY score DESC, depth, node_id LIMIT $3)
-            SELECT \(GraphNode.columns), t.depth AS walk_depth, t.score AS walk_confidence, t.path AS walk_path
+            top AS MATERIALIZED (SELECT * FROM best ORDER BY score DESC, depth, node_id LIMIT $3),
+            evidence AS (
+                SELECT e.from_node AS cause, e.to_node AS node_id FROM top JOIN factory.graph_edges AS e
+                    ON e.kind = 'has_evidence' AND e.from_node = top.node_id
+                UNION
+                SELECT e.to_node, e.from_node FROM top JOIN factory.graph_edges AS e
+                    ON e.kind = 'supports' AND e.to_node = top.node_id
+            )
+            SELECT \(GraphNode.columns), t.depth AS walk_depth, t.score AS walk_confidence, t.path AS walk_path,
+                   NULL::text AS evidence_for
             FROM top AS t JOIN factory.graph_nodes USING (node_id)
-            ORDER BY t.score DESC, t.depth, node_id
+            UNION ALL
+            SELECT \(GraphNode.columns), NULL, NULL, NULL, x.cause
+            FROM evidence AS x JOIN factory.graph_nodes USING (node_id)
+            ORDER BY evidence_for NULLS FIRST, walk_confidence DESC, walk_depth, node_id
             """
         static let bindingDataTypes: [PostgresDataType] = [.text, .int4, .int4]
         typealias Row = PostgresRow
@@ -155,26 +171,6 @@ struct GraphStore: Sendable {
             bindings.append(limit)
             return bindings
         }
-    }
-
-    /// The evidence of a walk's causes (``causes(of:depth:limit:on:)``), prepared: it reads two
-    /// scoped tables, and planning them and their policies on every walk cost more than running it.
-    struct Evidence: PreparedLookup {
-        static let name = "factory.CausesEvidence"
-        static let sql = """
-            SELECT \(GraphNode.columns), link.cause AS evidence_for
-            FROM (SELECT from_node AS cause, to_node AS evidence FROM factory.graph_edges
-                  WHERE kind = 'has_evidence' AND from_node = ANY($1::text[])
-                  UNION
-                  SELECT to_node, from_node FROM factory.graph_edges
-                  WHERE kind = 'supports' AND to_node = ANY($1::text[])) AS link
-            JOIN factory.graph_nodes ON node_id = link.evidence
-            ORDER BY node_id
-            """
-        static let bindingDataTypes: [PostgresDataType] = [.textArray]
-
-        /// The causes whose evidence is read.
-        var key: [String]
     }
 
     /// The problems `cause` explains: reached backwards over `caused_by` edges through causes,

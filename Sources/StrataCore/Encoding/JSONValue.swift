@@ -85,3 +85,16 @@ public enum JSONValue: Sendable, Hashable, Codable {
         objectValue?[key]
     }
 }
+
+extension JSONValue: JSONWritable {
+    public func write(to json: inout JSONWriter) {
+        switch self {
+        case .null: json.null()
+        case .bool(let value): json.value(value)
+        case .number(let value): json.value(value)
+        case .string(let value): json.value(value)
+        case .array(let values): json.array(values) { $1.write(to: &$0) }
+        case .object(let members): json.object(members) { $1.write(to: &$0) }
+        }
+    }
+}

@@ -77,6 +77,24 @@ public struct JSONWriter: Sendable {
         followsValue = true
     }
 
+    /// Writes an object whose members are a dictionary's, keys in the order `JSONEncoder` sorts
+    /// them (by their UTF-8 bytes), each value written by `value`.
+    public mutating func object<Value>(_ members: [String: Value], _ value: (inout JSONWriter, Value) -> Void) {
+        object { json in
+            for (key, member) in members.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+                json.key(key)
+                value(&json, member)
+            }
+        }
+    }
+
+    /// Writes an object member's key given at run time (escaped as a string is).
+    public mutating func key(_ key: String) {
+        value(key)
+        bytes.append(UInt8(ascii: ":"))
+        followsValue = false
+    }
+
     /// Writes an object member's key; the next value written is its value.
     public mutating func key(_ key: StaticString) {
         separate()
@@ -150,6 +168,17 @@ public struct JSONWriter: Sendable {
     public mutating func value(_ flag: Bool) {
         separate()
         bytes.append(contentsOf: flag ? Self.trueBytes : Self.falseBytes)
+        followsValue = true
+    }
+
+    /// Writes a number as `JSONEncoder` does: its shortest form that reads back the same
+    /// (Swift's `description`), a whole number without its `.0`. `JSONEncoder` refuses NaN and
+    /// the infinities; they are written `null`.
+    public mutating func value(_ number: Double) {
+        guard number.isFinite else { return null() }
+        separate()
+        let text = number.description
+        if text.hasSuffix(".0") { bytes.append(contentsOf: text.utf8.dropLast(2)) } else { bytes.append(contentsOf: text.utf8) }
         followsValue = true
     }
 
@@ -229,6 +258,18 @@ public struct JSONWriter: Sendable {
     }
 
     /// Writes a member.
+    public mutating func field(_ key: StaticString, _ value: Double) {
+        self.key(key)
+        self.value(value)
+    }
+
+    /// Writes a member, or nothing for `nil`.
+    public mutating func field(_ key: StaticString, _ value: Double?) {
+        guard let value else { return }
+        field(key, value)
+    }
+
+    /// Writes a member.
     public mutating func field(_ key: StaticString, _ value: Bool) {
         self.key(key)
         self.value(value)
@@ -238,6 +279,12 @@ public struct JSONWriter: Sendable {
     public mutating func field(_ key: StaticString, _ value: UUID) {
         self.key(key)
         self.value(value)
+    }
+
+    /// Writes a member, or nothing for `nil`.
+    public mutating func field(_ key: StaticString, _ value: UUID?) {
+        guard let value else { return }
+        field(key, value)
     }
 
     /// Writes a member.

@@ -42,6 +42,12 @@ extension JSONWriter {
     }
 
     /// Writes a member, `null` for `nil`.
+    public mutating func field(_ key: StaticString, orNull value: Double?) {
+        self.key(key)
+        if let value { self.value(value) } else { null() }
+    }
+
+    /// Writes a member, `null` for `nil`.
     public mutating func field(_ key: StaticString, orNull value: UUID?) {
         self.key(key)
         if let value { self.value(value) } else { null() }
