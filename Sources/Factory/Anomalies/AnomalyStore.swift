@@ -171,10 +171,16 @@ struct AnomalyStore: Sendable {
     }
 
     func solutions(of anomaly: UUID, on connection: PostgresConnection) async throws -> [Solution] {
-        try await connection.run(
-            "SELECT \(unescaped: Solution.columns) FROM factory.solutions WHERE anomaly_id = \(anomaly) ORDER BY created_at, solution_id",
-            logger: logger
-        ).collect().map(Solution.init(row:))
+        try await connection.rows(SolutionsOf(key: anomaly), logger: logger).map(Solution.init(row:))
+    }
+
+    /// ``solutions(of:on:)``'s read, prepared (every anomaly's detail reads it).
+    struct SolutionsOf: PreparedLookup {
+        static let name = "factory.SolutionsOfAnomaly"
+        static let sql = "SELECT \(Solution.columns) FROM factory.solutions WHERE anomaly_id = $1 ORDER BY created_at, solution_id"
+        static let bindingDataTypes: [PostgresDataType] = [.uuid]
+
+        var key: UUID
     }
 
     /// Marks a solution recommended, moving the mark from another solution of its anomaly.
@@ -249,10 +255,16 @@ struct AnomalyStore: Sendable {
     }
 
     func workOrders(of anomaly: UUID, on connection: PostgresConnection) async throws -> [WorkOrder] {
-        try await connection.run(
-            "SELECT \(unescaped: WorkOrder.columns) FROM factory.work_orders WHERE anomaly_id = \(anomaly) ORDER BY created_at, order_id",
-            logger: logger
-        ).collect().map(WorkOrder.init(row:))
+        try await connection.rows(WorkOrdersOf(key: anomaly), logger: logger).map(WorkOrder.init(row:))
+    }
+
+    /// ``workOrders(of:on:)``'s read, prepared (every anomaly's detail reads it).
+    struct WorkOrdersOf: PreparedLookup {
+        static let name = "factory.WorkOrdersOfAnomaly"
+        static let sql = "SELECT \(WorkOrder.columns) FROM factory.work_orders WHERE anomaly_id = $1 ORDER BY created_at, order_id"
+        static let bindingDataTypes: [PostgresDataType] = [.uuid]
+
+        var key: UUID
     }
 
     /// Work orders newest first, a page at a time.
