@@ -73,6 +73,19 @@ import Testing
                 ).secret
                 try await H.expect(client, .get, "/api/factory/lines/L2/overview", [.xAPIKey: key], nil, .notFound)
                 try await H.expect(client, .get, "/api/factory/lines/L1/overview", [.xAPIKey: key])
+                // So is a caller limited to another factory; the cached overview is the same
+                // document whoever reads it.
+                let f1 = try await APIKeyStore(pool: database.pool).create(
+                    .init(name: "f1", permissions: ["factory.read"], scopes: [FactoryScope.factories: ["F1"]])
+                ).secret
+                try await H.expect(client, .get, "/api/factory/lines/L2/overview", [.xAPIKey: f1], nil, .notFound)
+                let f2 = try await APIKeyStore(pool: database.pool).create(
+                    .init(name: "f2", permissions: ["factory.read"], scopes: [FactoryScope.factories: ["F2"]])
+                ).secret
+                #expect(
+                    try await H.expect(client, .get, "/api/factory/lines/L2/overview", [.xAPIKey: f2])
+                        == (try await H.expect(client, .get, "/api/factory/lines/L2/overview", headers))
+                )
             }
         }
     }

@@ -20,7 +20,14 @@ public struct OverviewCache: Sendable {
 
     public init(pool: PostgresPool, redis: RedisClient?, ttl: Duration = .seconds(300), logger: Logger) {
         self.pool = pool
-        self.cache = HotCache(redis: redis, name: "factory_overview", keyPrefix: Self.keyPrefix, ttl: ttl, logger: logger)
+        self.cache = HotCache(
+            redis: redis,
+            name: "factory_overview",
+            keyPrefix: Self.keyPrefix,
+            ttl: ttl,
+            coding: .init(encode: { Data($0.jsonBytes) }, decode: { try JSONDecoder.api().decode(LineOverview.self, from: $0) }),
+            logger: logger
+        )
         self.logger = logger
     }
 
@@ -29,8 +36,26 @@ public struct OverviewCache: Sendable {
     ///   against the scopes by the policy's own rule (its factory and line); a load reads as the
     ///   caller, under row-level security.
     public func overview(of line: String, scopes: [String: [String]]) async throws -> LineOverview {
-        let (pool, logger) = (pool, logger)
-        let overview = try await cache.get(line) {
+        let overview = try await cache.get(line, load: loader(of: line, scopes: scopes))
+        guard let overview, Self.allows(scopes, factory: overview.factoryID, line: overview.lineID) else { throw PlantService.lineNotFound() }
+        return overview
+    }
+
+    /// A line's overview as the API's JSON, for a caller of `scopes`. When the scopes limit no
+    /// factory, the line alone decides (the policies' rule), so a cached overview is served as
+    /// Redis holds it, neither decoded nor encoded again; otherwise as ``overview(of:scopes:)``.
+    /// - Throws: `not_found` when the line is not there for them.
+    public func overviewJSON(of line: String, scopes: [String: [String]]) async throws -> [UInt8] {
+        guard scopes[FactoryScope.factories] == nil else { return try await overview(of: line, scopes: scopes).jsonBytes }
+        guard scopes[FactoryScope.lines].map({ $0.contains(line) }) ?? true,
+            let entry = try await cache.getJSON(line, load: loader(of: line, scopes: scopes))
+        else { throw PlantService.lineNotFound() }
+        return entry.json
+    }
+
+    /// How the cache loads a line's overview: read as the caller, under row-level security.
+    private func loader(of line: String, scopes: [String: [String]]) -> @Sendable () async throws -> HotCache<LineOverview>.Versioned? {
+        { [pool, logger] in
             try await FactoryScope.security.read(on: pool, for: scopes, logger: logger) { connection in
                 try await connection.rows(LineOverview.Query(key: line), logger: logger).first
                     .map { row in
@@ -39,8 +64,6 @@ public struct OverviewCache: Sendable {
                     }
             }
         }
-        guard let overview, Self.allows(scopes, factory: overview.factoryID, line: overview.lineID) else { throw PlantService.lineNotFound() }
-        return overview
     }
 
     /// Whether scopes reach a line of a factory: the row-level policies' rule.

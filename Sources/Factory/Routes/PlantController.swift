@@ -42,7 +42,7 @@ public struct PlantController: Sendable {
         }
         group.get("{line_id}/overview") { _, context in
             let principal = try context.requirePermission("factory.read")
-            return try Response.json(try await overviews.overview(of: try context.parameters.require("line_id"), scopes: principal.rowScopes))
+            return Response.json(bytes: try await overviews.overviewJSON(of: try context.parameters.require("line_id"), scopes: principal.rowScopes))
         }
         group.get("{line_id}/stations") { _, context in
             let principal = try context.requirePermission("factory.read")
