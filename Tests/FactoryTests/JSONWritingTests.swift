@@ -127,7 +127,7 @@ import Testing
                 LineOverview.self,
                 variant,
                 [
-                    "line_id": text(variant), "factory_id": "F1", "line_name": text(variant + 1), "status": "running",
+                    "line_id": text(variant), "factory_id": text(variant + 2), "line_name": text(variant + 1), "status": "running",
                     "open_anomalies": variant.isMultiple(of: 3) ? [:] : ["high": 2, "critical": 1, "low": .number(Double(variant))],
                     "work_orders": ["pending": 1, "in_progress": .number(Double(variant))], "version": .number(Double(variant)),
                     "generated_at": date(variant),
@@ -136,6 +136,9 @@ import Testing
                 optional: [:]
             )
             try expectSame(overview)
+            // The cache reads a cached overview's factory without decoding it, or says it cannot.
+            let escapes = overview.factoryID.contains { $0 == "\"" || $0 == "\\" || $0.asciiValue.map { $0 < 0x20 } == true }
+            #expect(OverviewCache.leadingFactoryID(overview.jsonBytes) == (escapes ? nil : overview.factoryID))
         }
     }
 
@@ -161,4 +164,10 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
     init(integerLiteral value: Int) { self = .number(Double(value)) }
     init(booleanLiteral value: Bool) { self = .bool(value) }
     init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(Dictionary(uniqueKeysWithValues: elements)) }
+}
+
+@Test func anOverviewNotWrittenByTheCacheHasNoLeadingFactory() {
+    #expect(OverviewCache.leadingFactoryID(Array(#"{"generated_at":"x","factory_id":"F1"}"#.utf8)) == nil)
+    #expect(OverviewCache.leadingFactoryID(Array(#"{"factory_id":"F1"#.utf8)) == nil)
+    #expect(OverviewCache.leadingFactoryID(Array(#"{"factory_id":"F1","line_id":"L1"}"#.utf8)) == "F1")
 }

@@ -41,16 +41,33 @@ public struct OverviewCache: Sendable {
         return overview
     }
 
-    /// A line's overview as the API's JSON, for a caller of `scopes`. When the scopes limit no
-    /// factory, the line alone decides (the policies' rule), so a cached overview is served as
-    /// Redis holds it, neither decoded nor encoded again; otherwise as ``overview(of:scopes:)``.
+    /// A line's overview as the API's JSON, for a caller of `scopes`: a cached overview is served
+    /// as Redis holds it, neither decoded nor encoded again. It is checked against the scopes by
+    /// the policies' rule, as ``overview(of:scopes:)`` checks it: its line is the key, its factory
+    /// the document's first member (``leadingFactoryID(_:)``).
     /// - Throws: `not_found` when the line is not there for them.
     public func overviewJSON(of line: String, scopes: [String: [String]]) async throws -> [UInt8] {
-        guard scopes[FactoryScope.factories] == nil else { return try await overview(of: line, scopes: scopes).jsonBytes }
         guard scopes[FactoryScope.lines].map({ $0.contains(line) }) ?? true,
             let entry = try await cache.getJSON(line, load: loader(of: line, scopes: scopes))
         else { throw PlantService.lineNotFound() }
+        if let factories = scopes[FactoryScope.factories] {
+            let factory = try Self.leadingFactoryID(entry.json) ?? JSONDecoder.api().decode(LineOverview.self, from: Data(entry.json)).factoryID
+            guard factories.contains(factory) else { throw PlantService.lineNotFound() }
+        }
         return entry.json
+    }
+
+    /// The factory of an overview as this cache writes it (``LineOverview``'s own JSON, keys
+    /// sorted, so `factory_id` first), read without parsing the rest; `nil` when the document
+    /// does not begin so or the id holds an escape (the caller decodes it then).
+    static func leadingFactoryID(_ json: [UInt8]) -> String? {
+        let prefix = Array(#"{"factory_id":""#.utf8)
+        guard json.starts(with: prefix) else { return nil }
+        let start = prefix.count
+        guard let end = json[start...].firstIndex(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }),
+            json[end] == UInt8(ascii: "\"")
+        else { return nil }
+        return String(decoding: json[start..<end], as: UTF8.self)
     }
 
     /// How the cache loads a line's overview: read as the caller, under row-level security.
