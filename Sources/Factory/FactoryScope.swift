@@ -42,6 +42,6 @@ enum FactoryScope {
 extension PostgresRandomAccessRow {
     /// A column as a JSON value (selected as text); `nil` for SQL NULL.
     func json(_ name: String) throws -> JSONValue? {
-        try self[name].decode(String?.self).map { try JSONDecoder.api().decode(JSONValue.self, from: Data($0.utf8)) }
+        try self[name].decode(String?.self).map { try JSONValue(parsing: $0) }
     }
 }

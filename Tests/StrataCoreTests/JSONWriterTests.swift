@@ -1,6 +1,7 @@
 import Foundation
-import StrataCore
 import Testing
+
+@testable import StrataCore
 
 @Suite struct JSONWriterTests {
     /// A type that covers every kind of member the writer has.
@@ -117,6 +118,49 @@ import Testing
             let value = JSONValue.object(["members": .object(members), "list": .array(Array(members.values))])
             let expected = String(decoding: try JSONEncoder.api().encode(value), as: UTF8.self)
             #expect(String(decoding: value.jsonBytes, as: UTF8.self) == expected)
+        }
+    }
+}
+
+/// `JSONValue(parsing:)` reads with its own scanner first: it must read every document as
+/// `JSONDecoder` does and decline what `JSONDecoder` refuses.
+@Suite struct JSONScannerTests {
+    static func decoded(_ text: String) -> JSONValue? {
+        try? JSONDecoder.api().decode(JSONValue.self, from: Data(text.utf8))
+    }
+
+    static let documents = [
+        "{}", "[]", "null", "true", "false", "0", "-0", "1", "-1", "0.5", "-2.25e-8", "1E3", "1e+2", "123456789.125", "1e308",
+        "4.9e-324", "0.1000000000000000055511151231257827", "9007199254740993", #""""#, #""plain""#,
+        #""esc \" \\ \/ \b \f \n \r \t \u00e9 \u4e2d \ud83d\udc69 \u0000""#, "\"中文 👩🏽‍🔧 e\u{301}\"",
+        #" { "b" : [1, 2.5, {"c": null}] , "a": "x", "é": true, "": {} } "#, "[[[[[]]]]]", "\t[ 1 ,\n2 ]\r\n",
+        #"{"nested": {"deep": [{"k": [true, false, null, -0.0, 3]}]}}"#,
+        // What the decoder refuses or reads its own way: the scanner must not differ.
+        "", " ", "{", "[1,]", "[1 2]", #"{"a":1,}"#, #"{"a" 1}"#, #"{a:1}"#, "01", "1.", ".5", "-", "+1", "1e", "1e+", "0x10", "NaN",
+        "Infinity", "1e400", "-1e400", "1e-400", "tru", "nul", "[1]x", #""unterminated"#, "\"raw \n newline\"", #""\x""#,
+        #""\u12""#, #""\ud83d""#, #""\udc69""#, #""\ud83d\u0041""#, #"{"a":1,"a":2}"#, "[" + String(repeating: "[", count: 300) + "]",
+    ]
+
+    @Test func readsAsTheDecoderReadsAndDeclinesWhatItRefuses() throws {
+        for text in Self.documents {
+            let scanned = JSONScanner.parse(text)
+            let decoded = Self.decoded(text)
+            if let scanned {
+                #expect(scanned == decoded, "\(text)")
+            }
+            #expect((try? JSONValue(parsing: text)) == decoded, "\(text)")
+        }
+        #expect(
+            JSONScanner.parse(#"{"b":[1,{"c":"d"}],"a":-1.5e3}"#)
+                == .object(["a": .number(-1500), "b": .array([.number(1), .object(["c": .string("d")])])])
+        )
+    }
+
+    @Test func readsWhatTheWriterWrites() throws {
+        for (index, number) in JSONWriterTests.doubles.enumerated() {
+            let text = JSONWriterTests.awkwardStrings[index % JSONWriterTests.awkwardStrings.count]
+            let value = JSONValue.object(["n": .number(number), "s": .string(text), "a": .array([.string(text), .null, .bool(true)])])
+            #expect(JSONScanner.parse(String(decoding: value.jsonBytes, as: UTF8.self)) == value)
         }
     }
 }

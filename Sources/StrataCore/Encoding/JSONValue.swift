@@ -44,6 +44,10 @@ public enum JSONValue: Sendable, Hashable, Codable {
     /// Parses JSON text.
     /// - Throws: `invalid_value` when the text is not JSON.
     public init(parsing text: String) throws {
+        if let value = JSONScanner.parse(text) {
+            self = value
+            return
+        }
         do {
             self = try JSONDecoder.api().decode(JSONValue.self, from: Data(text.utf8))
         } catch {
