@@ -67,14 +67,14 @@ public struct AnomaliesController: Sendable {
             )
             let page = query.page()
             try query.validate()
-            return try Response.json(
+            return Response.json(
                 try await anomalies.list(filter, limit: page.limit, cursor: page.cursor, scopes: principal.rowScopes)
             )
         }
         group.get("{id}") { _, context in
             let principal = try context.requirePermission("factory.read")
             let detail = try await anomalies.detail(try Self.id(context, "anomaly"), scopes: principal.rowScopes)
-            var response = try Response.json(detail)
+            var response = Response.json(detail)
             response.headers[.eTag] = ETag.value(version: detail.anomaly.version)
             return response
         }
@@ -116,7 +116,7 @@ public struct AnomaliesController: Sendable {
             let caller = try context.caller(requiring: "factory.write")
             let id = try Self.id(context, "anomaly")
             let draft = try await request.decodeJSON(as: AnomalyService.SolutionDraft.self, context: context)
-            return try Response.json(try await anomalies.propose(draft, for: id, by: caller), status: .created)
+            return Response.json(try await anomalies.propose(draft, for: id, by: caller), status: .created)
         }
     }
 
@@ -124,17 +124,17 @@ public struct AnomaliesController: Sendable {
         let solutions = router.group("/api/factory/solutions")
         solutions.post("{id}/recommend") { _, context in
             let caller = try context.caller(requiring: "factory.write")
-            return try Response.json(try await anomalies.recommend(try Self.id(context, "solution"), by: caller))
+            return Response.json(try await anomalies.recommend(try Self.id(context, "solution"), by: caller))
         }
         solutions.post("{id}/adopt") { _, context in
             let caller = try context.caller(requiring: "factory.write")
-            return try Response.json(try await anomalies.adopt(try Self.id(context, "solution"), by: caller))
+            return Response.json(try await anomalies.adopt(try Self.id(context, "solution"), by: caller))
         }
         solutions.post("{id}/work-orders") { request, context in
             let caller = try context.caller(requiring: "factory.write")
             let id = try Self.id(context, "solution")
             let draft = try await request.decodeJSON(as: AnomalyService.WorkOrderDraft.self, context: context)
-            return try Response.json(try await anomalies.openWorkOrder(for: id, draft, by: caller), status: .created)
+            return Response.json(try await anomalies.openWorkOrder(for: id, draft, by: caller), status: .created)
         }
         let orders = router.group("/api/factory/work-orders")
         orders.get { request, context in
@@ -144,7 +144,7 @@ public struct AnomaliesController: Sendable {
             let status = query.choice("status", of: WorkOrderStatus.self)
             let page = query.page()
             try query.validate()
-            return try Response.json(
+            return Response.json(
                 try await anomalies.workOrders(
                     line: line,
                     status: status,
@@ -156,26 +156,26 @@ public struct AnomaliesController: Sendable {
         }
         orders.get("{id}") { _, context in
             let principal = try context.requirePermission("factory.read")
-            return try Response.json(try await anomalies.workOrder(try Self.id(context, "work order"), scopes: principal.rowScopes))
+            return Response.json(try await anomalies.workOrder(try Self.id(context, "work order"), scopes: principal.rowScopes))
         }
         for step in AnomalyService.WorkOrderStep.allCases {
             orders.post(RouterPath("{id}/\(step.rawValue)")) { request, context in
                 let caller = try context.caller(requiring: "factory.write")
                 let id = try Self.id(context, "work order")
                 let completion = try await request.decodeJSONIfPresent(as: AnomalyService.Completion.self, context: context) ?? .init()
-                return try Response.json(try await anomalies.step(id, step, completion, by: caller))
+                return Response.json(try await anomalies.step(id, step, completion, by: caller))
             }
         }
         orders.post("{id}/verify") { request, context in
             let caller = try context.caller(requiring: "factory.write")
             let id = try Self.id(context, "work order")
             let body = try await request.decodeJSON(as: VerifyRequest.self, context: context)
-            return try Response.json(try await anomalies.verify(id, accepted: body.accepted, notes: body.notes, by: caller))
+            return Response.json(try await anomalies.verify(id, accepted: body.accepted, notes: body.notes, by: caller))
         }
     }
 
     static func tagged(_ anomaly: Anomaly, status: HTTPResponse.Status = .ok) throws -> Response {
-        var response = try Response.json(anomaly, status: status)
+        var response = Response.json(anomaly, status: status)
         response.headers[.eTag] = ETag.value(version: anomaly.version)
         return response
     }

@@ -18,11 +18,11 @@ public struct GraphController: Sendable {
         group.post("nodes") { request, context in
             let caller = try context.caller(requiring: "factory.write")
             let draft = try await request.decodeJSON(as: GraphService.NodeDraft.self, context: context)
-            return try Response.json(try await graph.create(draft, by: caller), status: .created)
+            return Response.json(try await graph.create(draft, by: caller), status: .created)
         }
         group.get("nodes/{node_id}") { _, context in
             let principal = try context.requirePermission("factory.read")
-            return try Response.json(try await graph.node(try context.parameters.require("node_id"), scopes: principal.rowScopes))
+            return Response.json(try await graph.node(try context.parameters.require("node_id"), scopes: principal.rowScopes))
         }
         group.post("edges") { request, context in
             let caller = try context.caller(requiring: "factory.write")
@@ -38,7 +38,7 @@ public struct GraphController: Sendable {
                 limit: limit,
                 scopes: principal.rowScopes
             )
-            return try Response.json(Page.complete(causes))
+            return Response.json(Page.complete(causes))
         }
         group.get("nodes/{node_id}/problems") { request, context in
             let principal = try context.requirePermission("factory.read")
@@ -49,12 +49,12 @@ public struct GraphController: Sendable {
                 limit: limit,
                 scopes: principal.rowScopes
             )
-            return try Response.json(Page.complete(problems))
+            return Response.json(Page.complete(problems))
         }
         router.post("/api/factory/anomalies/{id}/problem") { _, context in
             let caller = try context.caller(requiring: "factory.write")
             let (node, created) = try await graph.problemNode(for: try AnomaliesController.id(context, "anomaly"), by: caller)
-            return try Response.json(node, status: created ? .created : .ok)
+            return Response.json(node, status: created ? .created : .ok)
         }
     }
 

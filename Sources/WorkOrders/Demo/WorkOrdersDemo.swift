@@ -1,6 +1,6 @@
 public import Foundation
 import StrataCore
-public import StrataPostgres
+import StrataPostgres
 
 /// A small, realistic set of work orders for demos and first runs (`strata seed workorders`):
 /// three orders with steps, progress, messages and a customer access. Idempotent: an order

@@ -133,7 +133,7 @@ public struct WorkOrdersController: Sendable {
             let scope = try Self.readScope(context)
             let (after, limit) = try Self.afterAndLimit(request)
             let logs = try await service.progressLogs(of: try Self.orderID(context), afterID: after, limit: limit, scope: scope)
-            return try Response.json(Page.byPosition(logs, limit: limit, position: \.id))
+            return Response.json(Page.byPosition(logs, limit: limit, position: \.id))
         }
         orders.post("{id}/customer-access") { request, context in
             let caller = try context.caller(requiring: "workorders.write")

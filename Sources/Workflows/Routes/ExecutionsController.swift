@@ -83,7 +83,7 @@ public struct ExecutionsController: Sendable {
                 limit: page.limit,
                 cursor: page.cursor
             )
-            return try Response.json(found)
+            return Response.json(found)
         }
         group.get("{id}/metadata") { _, context in
             try context.requirePermission("workflows.read")
@@ -91,11 +91,11 @@ public struct ExecutionsController: Sendable {
         }
         group.get("{id}") { _, context in
             try context.requirePermission("workflows.read")
-            return try Response.json(try await executions.execution(try Self.id(context)))
+            return Response.json(try await executions.execution(try Self.id(context)))
         }
         group.get("{id}/data") { _, context in
             try context.requirePermission("workflows.read")
-            return try Response.json(try await executions.data(try Self.id(context)))
+            return Response.json(try await executions.data(try Self.id(context)))
         }
         group.get("{id}/logs") { request, context in
             try context.requirePermission("workflows.read")
@@ -128,17 +128,17 @@ public struct ExecutionsController: Sendable {
         group.post("{id}/cancel") { _, context in
             let caller = try context.caller(requiring: "workflows.write")
             let execution = try await executions.cancel(try Self.id(context), by: caller)
-            return try Response.json(execution, status: execution.status == .cancelled ? .ok : .accepted)
+            return Response.json(execution, status: execution.status == .cancelled ? .ok : .accepted)
         }
         for (action, pinned) in [("pin", true), ("unpin", false)] {
             group.post(RouterPath("{id}/\(action)")) { _, context in
                 let caller = try context.caller(requiring: "workflows.write")
-                return try Response.json(try await executions.setPinned(try Self.id(context), pinned, by: caller))
+                return Response.json(try await executions.setPinned(try Self.id(context), pinned, by: caller))
             }
         }
         group.post("{id}/retry") { _, context in
             let caller = try context.caller(requiring: "workflows.write")
-            return try Response.json(try await executions.retry(try Self.id(context), by: caller), status: .created)
+            return Response.json(try await executions.retry(try Self.id(context), by: caller), status: .created)
         }
         group.post("{id}/heartbeat") { request, context in
             _ = try context.caller(requiring: "workflows.write")
@@ -167,14 +167,14 @@ public struct ExecutionsController: Sendable {
         group.post("{id}/finish") { request, context in
             let caller = try context.caller(requiring: "workflows.write")
             let finish = try await request.decodeJSON(as: Finish.self, context: context)
-            return try Response.json(try await executions.finish(try Self.id(context), lease: finish.lease, finish.outcome, by: caller))
+            return Response.json(try await executions.finish(try Self.id(context), lease: finish.lease, finish.outcome, by: caller))
         }
         router.post("/api/workflows/worker/claim") { request, context in
             let caller = try context.caller(requiring: "workflows.write")
             let claim = try await request.decodeJSON(as: Claim.self, context: context)
             let lease = try Self.lease(seconds: claim.leaseSeconds)
             let claimed = try await executions.claim(worker: claim.worker, limit: claim.limit ?? 1, lease: lease, by: caller)
-            return try Response.json(Page.complete(claimed))
+            return Response.json(Page.complete(claimed))
         }
     }
 

@@ -33,7 +33,7 @@ public struct WorkflowsController: Sendable {
             )
             let page = query.page()
             try query.validate()
-            return try Response.json(try await workflows.list(filter, limit: page.limit, cursor: page.cursor))
+            return Response.json(try await workflows.list(filter, limit: page.limit, cursor: page.cursor))
         }
         group.get("{id}") { request, context in
             try context.requirePermission("workflows.read")
@@ -94,13 +94,13 @@ public struct WorkflowsController: Sendable {
             let id = try Self.id(context)
             let start = try await request.decodeJSONIfPresent(as: ExecutionService.StartRequest.self, context: context) ?? .init()
             let (execution, created) = try await executions.start(workflow: id, start, by: caller)
-            return try Response.json(execution, status: created ? .created : .ok)
+            return Response.json(execution, status: created ? .created : .ok)
         }
     }
 
     /// The workflow with its ETag.
     static func tagged(_ workflow: Workflow, status: HTTPResponse.Status = .ok) throws -> Response {
-        var response = try Response.json(workflow, status: status)
+        var response = Response.json(workflow, status: status)
         response.headers[.eTag] = ETag.value(version: workflow.version)
         return response
     }

@@ -1,7 +1,7 @@
 import Foundation
 public import Logging
 public import ServiceLifecycle
-public import StrataCore
+import StrataCore
 public import StrataPostgres
 import Synchronization
 

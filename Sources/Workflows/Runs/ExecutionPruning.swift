@@ -1,6 +1,6 @@
-public import Foundation
+import Foundation
 import PostgresNIO
-public import StrataCore
+import StrataCore
 public import StrataPostgres
 
 /// Pruning of executions, as the established engines do it (`EXECUTIONS_DATA_MAX_AGE`,
