@@ -47,8 +47,16 @@ import Testing
                 #expect((after["version"]?.numberValue ?? 0) > (empty["version"]?.numberValue ?? 0))
 
                 let now = Int64(Date().timeIntervalSince1970)
-                let body = (0..<3).map { "production_metrics,line_id=L1,station_id=S1 yield_rate=9\($0),cycle_time=40 \(now - Int64($0) * 60)" }
-                    .joined(separator: "\n")
+                // The last hour of every station of the line (and of none), not older points, not
+                // another line's.
+                let body =
+                    ((0..<3).map { "production_metrics,line_id=L1,station_id=S1 yield_rate=9\($0),cycle_time=40 \(now - Int64($0) * 60)" } + [
+                        "production_metrics,line_id=L1,station_id=S2 yield_rate=80,cycle_time=41 \(now - 120)",
+                        "production_metrics,line_id=L1,station_id=S2 yield_rate=100,cycle_time=39 \(now - 3000)",
+                        "production_metrics,line_id=L1,station_id=S2 yield_rate=10,cycle_time=90 \(now - 7200)",
+                        "production_metrics,line_id=L1 yield_rate=95 \(now - 30)",
+                        "production_metrics,line_id=L2,station_id=S2 yield_rate=1,cycle_time=1 \(now - 30)",
+                    ]).joined(separator: "\n")
                 let status = try await client.execute(
                     uri: "/api/v2/write?bucket=production&precision=s",
                     method: .post,
@@ -57,7 +65,11 @@ import Testing
                 ) { $0.status }
                 #expect(status == .noContent)
                 let metrics = try await H.expect(client, .get, "/api/factory/lines/L1/overview", headers)
-                #expect(metrics["last_hour"]?["yield_rate"]?["count"] == .number(3) && metrics["last_hour"]?["yield_rate"]?["mean"] == .number(91))
+                let yield = metrics["last_hour"]?["yield_rate"]
+                #expect(yield?["count"] == .number(6) && yield?["min"] == .number(80) && yield?["max"] == .number(100))
+                #expect(abs((yield?["mean"]?.numberValue ?? 0) - 548.0 / 6) < 1e-9)
+                let cycle = metrics["last_hour"]?["cycle_time"]
+                #expect(cycle?["count"] == .number(5) && cycle?["min"] == .number(39) && cycle?["max"] == .number(41))
 
                 let id = try #require(anomaly["anomaly_id"]?.stringValue)
                 try await H.expect(client, .post, "/api/factory/anomalies/\(id)/transition", headers, ["status": .string("cancelled")])
