@@ -41,7 +41,6 @@ public struct WorkOrdersService: Sendable {
             redis: redis,
             name: "workorders.order_json",
             ttl: .seconds(300),
-            coding: .init(encode: { Data($0.jsonBytes) }, decode: { try JSONDecoder.api().decode(WorkOrder.self, from: $0) }),
             logger: logger
         )
         self.unread = UnreadCounters(redis: redis, repository: repository, logger: logger)

@@ -129,17 +129,23 @@ import Testing
         try? JSONDecoder.api().decode(JSONValue.self, from: Data(text.utf8))
     }
 
-    static let documents = [
+    /// Documents the scanner reads itself (it must not decline them).
+    static let readable = [
         "{}", "[]", "null", "true", "false", "0", "-0", "1", "-1", "0.5", "-2.25e-8", "1E3", "1e+2", "123456789.125", "1e308",
         "4.9e-324", "0.1000000000000000055511151231257827", "9007199254740993", #""""#, #""plain""#,
         #""esc \" \\ \/ \b \f \n \r \t \u00e9 \u4e2d \ud83d\udc69 \u0000""#, "\"中文 👩🏽‍🔧 e\u{301}\"",
         #" { "b" : [1, 2.5, {"c": null}] , "a": "x", "é": true, "": {} } "#, "[[[[[]]]]]", "\t[ 1 ,\n2 ]\r\n",
         #"{"nested": {"deep": [{"k": [true, false, null, -0.0, 3]}]}}"#,
-        // What the decoder refuses or reads its own way: the scanner must not differ.
-        "", " ", "{", "[1,]", "[1 2]", #"{"a":1,}"#, #"{"a" 1}"#, #"{a:1}"#, "01", "1.", ".5", "-", "+1", "1e", "1e+", "0x10", "NaN",
-        "Infinity", "1e400", "-1e400", "1e-400", "tru", "nul", "[1]x", #""unterminated"#, "\"raw \n newline\"", #""\x""#,
-        #""\u12""#, #""\ud83d""#, #""\udc69""#, #""\ud83d\u0041""#, #"{"a":1,"a":2}"#, "[" + String(repeating: "[", count: 300) + "]",
     ]
+
+    /// Every document: the readable ones, then what the decoder refuses or reads its own way,
+    /// where the scanner must not differ from it.
+    static let documents =
+        readable + [
+            "", " ", "{", "[1,]", "[1 2]", #"{"a":1,}"#, #"{"a" 1}"#, #"{a:1}"#, "01", "1.", ".5", "-", "+1", "1e", "1e+", "0x10", "NaN",
+            "Infinity", "1e400", "-1e400", "1e-400", "tru", "nul", "[1]x", #""unterminated"#, "\"raw \n newline\"", #""\x""#,
+            #""\u12""#, #""\ud83d""#, #""\udc69""#, #""\ud83d\u0041""#, #"{"a":1,"a":2}"#, "[" + String(repeating: "[", count: 300) + "]",
+        ]
 
     @Test func readsAsTheDecoderReadsAndDeclinesWhatItRefuses() throws {
         for text in Self.documents {
@@ -149,6 +155,9 @@ import Testing
                 #expect(scanned == decoded, "\(text)")
             }
             #expect((try? JSONValue(parsing: text)) == decoded, "\(text)")
+        }
+        for text in Self.readable {
+            #expect(JSONScanner.parse(text) != nil, "the scanner reads \(text) itself")
         }
         #expect(
             JSONScanner.parse(#"{"b":[1,{"c":"d"}],"a":-1.5e3}"#)

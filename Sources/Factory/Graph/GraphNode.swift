@@ -40,7 +40,11 @@ public struct GraphNode: Sendable, Codable, Equatable {
         """
 
     init(row: PostgresRow) throws {
-        let columns = row.makeRandomAccess()
+        try self.init(columns: row.makeRandomAccess())
+    }
+
+    /// A node from a row already opened for access by name (a walk's row, which carries more).
+    init(columns: PostgresRandomAccessRow) throws {
         nodeID = try columns["node_id"].decode(String.self)
         guard let kind = Kind(rawValue: try columns["kind"].decode(String.self)) else {
             throw StrataError(.internalError, "A graph node row holds an unknown kind.")

@@ -103,11 +103,11 @@ struct GraphStore: Sendable {
         for row in rows {
             let columns = row.makeRandomAccess()
             if let cause = try columns["evidence_for"].decode(String?.self) {
-                byCause[cause, default: []].append(try GraphNode(row: row))
+                byCause[cause, default: []].append(try GraphNode(columns: columns))
             } else {
                 causes.append(
                     RankedCause(
-                        node: try GraphNode(row: row),
+                        node: try GraphNode(columns: columns),
                         depth: Int(try columns["walk_depth"].decode(Int32.self)),
                         pathConfidence: try columns["walk_confidence"].decode(Double.self),
                         path: try columns["walk_path"].decode([String].self),
@@ -201,7 +201,7 @@ struct GraphStore: Sendable {
         return try rows.map { row in
             let columns = row.makeRandomAccess()
             return ExplainedProblem(
-                node: try GraphNode(row: row),
+                node: try GraphNode(columns: columns),
                 depth: Int(try columns["walk_depth"].decode(Int32.self)),
                 path: try columns["walk_path"].decode([String].self)
             )

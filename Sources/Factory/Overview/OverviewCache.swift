@@ -20,40 +20,19 @@ public struct OverviewCache: Sendable {
 
     public init(pool: PostgresPool, redis: RedisClient?, ttl: Duration = .seconds(300), logger: Logger) {
         self.pool = pool
-        self.cache = HotCache(
-            redis: redis,
-            name: "factory_overview",
-            keyPrefix: Self.keyPrefix,
-            ttl: ttl,
-            coding: .init(encode: { Data($0.jsonBytes) }, decode: { try JSONDecoder.api().decode(LineOverview.self, from: $0) }),
-            logger: logger
-        )
+        self.cache = HotCache(redis: redis, name: "factory_overview", keyPrefix: Self.keyPrefix, ttl: ttl, logger: logger)
         self.logger = logger
     }
 
-    /// A line's overview for a caller of `scopes`.
-    /// - Throws: `not_found` when the line is not there for them. A cached overview is checked
-    ///   against the scopes by the policy's own rule (its factory and line); a load reads as the
-    ///   caller, under row-level security.
-    public func overview(of line: String, scopes: [String: [String]]) async throws -> LineOverview {
-        let overview = try await cache.get(line, load: loader(of: line, scopes: scopes))
-        guard let overview, Self.allows(scopes, factory: overview.factoryID, line: overview.lineID) else { throw PlantService.lineNotFound() }
-        return overview
-    }
-
     /// A line's overview as the API's JSON, for a caller of `scopes`: a cached overview is served
-    /// as Redis holds it, neither decoded nor encoded again. It is checked against the scopes by
-    /// the policies' rule, as ``overview(of:scopes:)`` checks it: its line is the key, its factory
-    /// the document's first member (``leadingFactoryID(_:)``).
+    /// as Redis holds it, neither decoded nor encoded again, once the policies' rule
+    /// (``allows(_:factory:line:)``) admits its line (the key) and factory (the document's first
+    /// member, ``leadingFactoryID(_:)``); a load reads as the caller, under row-level security.
     /// - Throws: `not_found` when the line is not there for them.
     public func overviewJSON(of line: String, scopes: [String: [String]]) async throws -> [UInt8] {
-        guard scopes[FactoryScope.lines].map({ $0.contains(line) }) ?? true,
-            let entry = try await cache.getJSON(line, load: loader(of: line, scopes: scopes))
-        else { throw PlantService.lineNotFound() }
-        if let factories = scopes[FactoryScope.factories] {
-            let factory = try Self.leadingFactoryID(entry.json) ?? JSONDecoder.api().decode(LineOverview.self, from: Data(entry.json)).factoryID
-            guard factories.contains(factory) else { throw PlantService.lineNotFound() }
-        }
+        guard let entry = try await cache.getJSON(line, load: loader(of: line, scopes: scopes)) else { throw PlantService.lineNotFound() }
+        let factory = try Self.leadingFactoryID(entry.json) ?? JSONDecoder.api().decode(LineOverview.self, from: Data(entry.json)).factoryID
+        guard Self.allows(scopes, factory: factory, line: line) else { throw PlantService.lineNotFound() }
         return entry.json
     }
 

@@ -69,17 +69,10 @@ struct JSONScanner {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { return nil }
             index += 1
-            guard let member = value(depth: depth + 1), members.updateValue(member, forKey: key) == nil else { return nil }
-            skipWhitespace()
-            guard index < bytes.count else { return nil }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-            } else if bytes[index] == UInt8(ascii: "}") {
-                index += 1
-                return .object(members)
-            } else {
-                return nil
-            }
+            guard let member = value(depth: depth + 1), members.updateValue(member, forKey: key) == nil,
+                let closed = separator(closing: UInt8(ascii: "}"))
+            else { return nil }
+            if closed { return .object(members) }
         }
     }
 
@@ -92,19 +85,19 @@ struct JSONScanner {
             return .array(elements)
         }
         while true {
-            guard let element = value(depth: depth + 1) else { return nil }
+            guard let element = value(depth: depth + 1), let closed = separator(closing: UInt8(ascii: "]")) else { return nil }
             elements.append(element)
-            skipWhitespace()
-            guard index < bytes.count else { return nil }
-            if bytes[index] == UInt8(ascii: ",") {
-                index += 1
-            } else if bytes[index] == UInt8(ascii: "]") {
-                index += 1
-                return .array(elements)
-            } else {
-                return nil
-            }
+            if closed { return .array(elements) }
         }
+    }
+
+    /// What follows a member or element: `false` after a comma (another one comes), `true` after
+    /// `closing`, `nil` for anything else.
+    private mutating func separator(closing: UInt8) -> Bool? {
+        skipWhitespace()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: ",") || bytes[index] == closing else { return nil }
+        index += 1
+        return bytes[index - 1] == closing
     }
 
     /// A string from its opening quote; `nil` for a raw control character or a bad escape.

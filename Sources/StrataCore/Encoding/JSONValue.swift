@@ -57,7 +57,7 @@ public enum JSONValue: Sendable, Hashable, Codable {
 
     /// The value as compact JSON text with sorted keys (what is bound to a `jsonb` parameter).
     public var text: String {
-        (try? JSONEncoder.api().encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+        String(decoding: jsonBytes, as: UTF8.self)
     }
 
     /// The members, when the value is an object.

@@ -61,9 +61,8 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
         )
     }
 
-    /// How values are written to and read from Redis: by default `JSONEncoder`/`JSONDecoder` with
-    /// their default settings. A cache whose entries are served as they are (``getJSON(_:load:)``)
-    /// stores them in the API's own JSON.
+    /// How values are written to and read from Redis: by default the API's own JSON
+    /// (``standard``), so that entries can be served as they are (``getJSON(_:load:)``).
     public struct Coding: Sendable {
         public var encode: @Sendable (Value) throws -> Data
         public var decode: @Sendable (Data) throws -> Value
@@ -73,9 +72,16 @@ public final class HotCache<Value: Codable & Sendable>: Sendable {
             self.decode = decode
         }
 
-        /// Foundation's JSON with its default settings.
+        /// The API's JSON (`JSONEncoder.api()`, `JSONDecoder.api()`), written by the value itself
+        /// when it is ``JSONWritable`` (the same bytes, without the encoder's cost).
         public static var standard: Coding {
-            Coding(encode: { try JSONEncoder.api().encode($0) }, decode: { try JSONDecoder.api().decode(Value.self, from: $0) })
+            Coding(
+                encode: { value in
+                    if let writable = value as? any JSONWritable { return Data(writable.jsonBytes) }
+                    return try JSONEncoder.api().encode(value)
+                },
+                decode: { try JSONDecoder.api().decode(Value.self, from: $0) }
+            )
         }
     }
 
