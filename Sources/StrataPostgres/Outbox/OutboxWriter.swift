@@ -10,7 +10,7 @@ import StrataCore
 /// higher id and commits second — ids of one aggregate are in commit order, however the
 /// caller orders its statements. Appending also notifies ``channel`` (delivered at commit)
 /// so that an idle relay wakes at once — at most once per 50 ms per process (see
-/// `RelayWakeUp`: a relay that is busy polls on its own).
+/// `WakeThrottle`: a relay that is busy polls on its own).
 ///
 /// ```swift
 /// try await pool.withTransaction { connection in
@@ -37,7 +37,7 @@ public struct OutboxWriter: Sendable {
     @discardableResult
     public func append(_ event: OutboxEvent, on connection: PostgresConnection, logger: Logger) async throws -> Int64 {
         try event.validate()
-        if let id = try await connection.rows(AppendOutboxEvent(event: event, wake: RelayWakeUp.claim()), logger: logger).first {
+        if let id = try await connection.rows(AppendOutboxEvent(event: event, wake: WakeThrottle.relay.claim()), logger: logger).first {
             return id
         }
         preconditionFailure("INSERT … RETURNING returned no row")
@@ -58,7 +58,7 @@ public struct OutboxWriter: Sendable {
         try event.validate()
         try AuditWriter().validate(record)
         let statement = AppendOutboxEventWithAudit(
-            event: AppendOutboxEvent(event: event, wake: RelayWakeUp.claim()),
+            event: AppendOutboxEvent(event: event, wake: WakeThrottle.relay.claim()),
             audit: InsertAuditRecord(record: record)
         )
         if let (eventID, auditID) = try await connection.rows(statement, logger: logger).first {
@@ -80,7 +80,7 @@ public struct OutboxWriter: Sendable {
         try event.validate()
         if let record { try AuditWriter().validate(record) }
         for job in jobs { try JobQueue.validate(job) }
-        let append = AppendOutboxEvent(event: event, wake: RelayWakeUp.claim())
+        let append = AppendOutboxEvent(event: event, wake: WakeThrottle.relay.claim())
         if let record {
             let statement = AppendOutboxEventWithAuditAndJobs(event: append, audit: InsertAuditRecord(record: record), jobs: EnqueueJobs(jobs: jobs))
             _ = try await connection.rows(statement, logger: logger)
@@ -112,7 +112,7 @@ public struct OutboxWriter: Sendable {
             FROM jsonb_array_elements(\(Self.batchJSON(events))::jsonb) WITH ORDINALITY AS item(value, position),
                  jsonb_to_record(item.value) AS e(app text, aggregate_type text, aggregate_id text, kind text, payload text,
                                                   actor text, request_id text, cache_keys jsonb),
-                 (SELECT \(unescaped: RelayWakeUp.claim() ? "pg_notify('\(Self.channel)', '')" : "NULL")) AS wake
+                 (SELECT \(unescaped: WakeThrottle.relay.claim() ? "pg_notify('\(Self.channel)', '')" : "NULL")) AS wake
             ORDER BY item.position
             RETURNING id
             """,

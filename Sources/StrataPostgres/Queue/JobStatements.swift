@@ -86,19 +86,27 @@ struct CompleteJobs: PostgresPreparedStatement {
     }
 }
 
-/// Enqueues one job and wakes its queue's workers; returns its id, or no row when a unique job
-/// with its key is already live.
 /// Enqueues a batch of jobs in one statement, whatever their number, and wakes the workers of
-/// their queues once; embeddable, so that a change's record enqueues its jobs in its own round
-/// trip. Arrays bind no NULL elements: an absent `run_at` travels as `distantPast`, an absent
+/// their queues (each queue once, and not when this process woke it within
+/// ``WakeThrottle/window``); embeddable, so that a change's record enqueues its jobs in its own
+/// round trip. Arrays bind no NULL elements: an absent `run_at` travels as `distantPast`, an absent
 /// unique key as "" (a key is 1 to 500 characters, so neither is a real value).
 struct EnqueueJobs: EmbeddableStatement {
     static let name = "strata.EnqueueJobs"
     static let sql = statement(parametersFrom: 1)
-    static let bindingDataTypes: [PostgresDataType] = [.textArray, .textArray, .textArray, .int2Array, .timestamptzArray, .int4Array, .textArray]
+    static let bindingDataTypes: [PostgresDataType] = [
+        .textArray, .textArray, .textArray, .int2Array, .timestamptzArray, .int4Array, .textArray, .textArray,
+    ]
     typealias Row = (Int64, String, String, String?)
 
     var jobs: [NewJob]
+    /// The queues whose workers this enqueue wakes.
+    var wake: [String]
+
+    init(jobs: [NewJob]) {
+        self.jobs = jobs
+        self.wake = Set(jobs.map(\.queue)).filter { WakeThrottle.jobs.claim($0) }.sorted()
+    }
 
     static func statement(parameters p: [String]) -> String {
         """
@@ -107,7 +115,7 @@ struct EnqueueJobs: EmbeddableStatement {
                                  \(p[5])::integer[], \(p[6])::text[])
                      WITH ORDINALITY AS i(queue, kind, args, priority, run_at, max_attempts, unique_key, n)
         ),
-        wake AS (SELECT count(pg_notify('\(JobQueue.channel)', queue)) FROM (SELECT DISTINCT queue FROM input) AS queues)
+        wake AS (SELECT count(pg_notify('\(JobQueue.channel)', queue)) FROM unnest(\(p[7])::text[]) AS queue)
         INSERT INTO strata.jobs (queue, kind, args, priority, run_at, max_attempts, unique_key)
         SELECT i.queue, i.kind, i.args::jsonb, i.priority,
                CASE WHEN i.run_at < '1000-01-01' THEN now() ELSE i.run_at END, i.max_attempts, nullif(i.unique_key, '')
@@ -126,6 +134,7 @@ struct EnqueueJobs: EmbeddableStatement {
         bindings.append(jobs.map { $0.runAt ?? .distantPast })
         bindings.append(jobs.map { Int32($0.maxAttempts) })
         bindings.append(jobs.map { $0.uniqueKey ?? "" })
+        bindings.append(wake)
     }
 
     func decodeRow(_ row: PostgresRow) throws -> (Int64, String, String, String?) {
@@ -133,10 +142,13 @@ struct EnqueueJobs: EmbeddableStatement {
     }
 }
 
+/// Enqueues one job and wakes its queue's workers (unless this process woke them within
+/// ``WakeThrottle/window``); returns its id, or no row when a unique job with its key is already
+/// live.
 struct EnqueueJob: PostgresPreparedStatement {
     static let name = "strata.EnqueueJob"
     static let sql = """
-        WITH wake AS (SELECT pg_notify('\(JobQueue.channel)', $1))
+        WITH wake AS (SELECT CASE WHEN $8::boolean THEN pg_notify('\(JobQueue.channel)', $1) END)
         INSERT INTO strata.jobs (queue, kind, args, priority, run_at, max_attempts, unique_key)
         SELECT $1, $2, $3::jsonb, $4, coalesce($5::timestamptz, now()), $6, $7::text
         FROM wake
@@ -146,9 +158,16 @@ struct EnqueueJob: PostgresPreparedStatement {
     typealias Row = Int64
 
     var job: NewJob
+    /// Whether this enqueue wakes the queue's workers.
+    var wake: Bool
+
+    init(job: NewJob) {
+        self.job = job
+        self.wake = WakeThrottle.jobs.claim(job.queue)
+    }
 
     func makeBindings() throws -> PostgresBindings {
-        var bindings = PostgresBindings(capacity: 7)
+        var bindings = PostgresBindings(capacity: 8)
         bindings.append(job.queue)
         bindings.append(job.kind)
         bindings.append(job.argsJSON)
@@ -156,6 +175,7 @@ struct EnqueueJob: PostgresPreparedStatement {
         if let runAt = job.runAt { bindings.append(runAt) } else { bindings.appendNull() }
         bindings.append(Int32(job.maxAttempts))
         if let key = job.uniqueKey { bindings.append(key) } else { bindings.appendNull() }
+        bindings.append(wake)
         return bindings
     }
 
