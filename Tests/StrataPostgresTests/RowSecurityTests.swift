@@ -69,4 +69,61 @@ import Testing
             #expect(try await pool.query("SELECT current_user::text").first?.decode(String.self) == owner)
         }
     }
+
+    /// A scoped read leaves its scope on the connection's session for the next read of the same
+    /// scope; another scope replaces it, and any other use of the connection finds the session as
+    /// it was opened: the platform's role, no scope, writes allowed.
+    @Test(.timeLimit(.minutes(1)))
+    func aScopeKeptOnTheSessionIsReplacedByAnotherAndResetForAnyOtherUse() async throws {
+        var configuration = TestPostgres.defaultPoolConfiguration
+        configuration.poolSize = 1
+        configuration.maxOverflow = 0
+        try await withTestDatabase(poolConfiguration: configuration) { database in
+            let pool = database.pool
+            try await Self.prepare(pool)
+            let owner = try await pool.query("SELECT current_user::text").first?.decode(String.self)
+            let session: @Sendable (PostgresConnection) async throws -> [String] = { connection in
+                try await connection.run(
+                    """
+                    SELECT current_user::text, coalesce(current_setting('testscope.line_ids', true), ''),
+                           current_setting('transaction_read_only'), pg_backend_pid()::text
+                    """,
+                    logger: TestPostgres.logger
+                ).collect().first.map { row in
+                    let (user, lines, readOnly, pid) = try row.decode((String, String, String, String).self)
+                    return [user, lines, readOnly, pid]
+                } ?? []
+            }
+            let first = try await Self.security.read(on: pool, for: ["line_ids": ["L1"]], logger: TestPostgres.logger) { try await session($0) }
+            #expect(Array(first.prefix(3)) == ["strata_test_scoped", "L1", "on"])
+            // The same scope again: the same session, still scoped, sees the same rows.
+            let again = try await Self.security.read(on: pool, for: ["line_ids": ["L1"]], logger: TestPostgres.logger) {
+                (try await session($0), try await Self.names($0))
+            }
+            #expect(again.0 == first && again.1 == ["one"])
+            // Another scope on the same session replaces it.
+            let other = try await Self.security.read(on: pool, for: ["line_ids": ["L2"]], logger: TestPostgres.logger) {
+                (try await session($0), try await Self.names($0))
+            }
+            #expect(Array(other.0.prefix(3)) == ["strata_test_scoped", "L2", "on"] && other.0.last == first.last && other.1 == ["two"])
+            // A read may not write, even under an unlimited scope.
+            let write = await #expect(throws: StrataError.self) {
+                try await Self.security.read(on: pool, for: [:], logger: TestPostgres.logger) { connection in
+                    try await connection.run("INSERT INTO public.scoped_rows VALUES ('L1', 'four')", logger: TestPostgres.logger)
+                }
+            }
+            #expect(write != nil)
+            // Any other use of the connection (a statement that forgets the scope, a transaction)
+            // gets the session as it was opened.
+            let plain = try await pool.withConnection { try await session($0) }
+            #expect(Array(plain.prefix(3)) == [owner ?? "", "", "off"] && plain.last == first.last)
+            _ = try await Self.security.read(on: pool, for: ["line_ids": ["L1"]], logger: TestPostgres.logger) { try await session($0) }
+            let written = try await pool.withTransaction { connection in
+                try await connection.run("INSERT INTO public.scoped_rows VALUES ('L9', 'nine')", logger: TestPostgres.logger)
+                return try await session(connection)
+            }
+            #expect(Array(written.prefix(3)) == [owner ?? "", "", "off"])
+            #expect(try await pool.query("SELECT count(*) FROM public.scoped_rows").first?.decode(Int64.self) == 3)
+        }
+    }
 }

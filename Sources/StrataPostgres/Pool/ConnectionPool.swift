@@ -35,6 +35,10 @@ final class ConnectionPool: Sendable {
         /// Runs the leaseholder's jobs on the connection's event loop.
         let executor: ConnectionExecutor
         let bornAt: ContinuousClock.Instant
+        /// The settings kept on the connection's session between leases
+        /// (``PostgresPool/withSession(_:_:)``), or `nil` when the session is as it was opened.
+        /// Set before they are applied, so that settings applied part-way are reset too.
+        let session = Mutex<SessionSettings?>(nil)
 
         init(connection: PostgresConnection, bornAt: ContinuousClock.Instant) {
             self.connection = connection

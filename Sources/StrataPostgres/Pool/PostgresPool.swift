@@ -148,8 +148,10 @@ public final class PostgresPool: Service, Sendable {
         }
     }
 
-    /// Takes a connection from the pool, counting the wait.
-    func lease() async throws -> ConnectionPool.Entry {
+    /// Takes a connection from the pool, counting the wait. A connection whose session holds
+    /// settings other than `kept` (``withSession(_:_:)``) is reset first: whoever leases a
+    /// connection gets the session as it was opened, or the settings they asked for.
+    func lease(keeping kept: SessionSettings? = nil) async throws -> ConnectionPool.Entry {
         let start = ContinuousClock.now
         let entry: ConnectionPool.Entry
         do {
@@ -161,7 +163,45 @@ public final class PostgresPool: Service, Sendable {
             throw StrataError.fromPostgres(error)
         }
         metrics.recordAcquired(after: start.duration(to: .now))
+        if let held = entry.session.withLock({ $0 }), held != kept {
+            do {
+                try await mappingPostgresErrors {
+                    try await withTaskExecutorPreference(entry.executor) {
+                        try await entry.connection.run(held.reset, logger: self.queryLogger)
+                    }
+                }
+                entry.session.withLock { $0 = nil }
+            } catch {
+                // Still marked: the next lease resets it again (or the connection is closed).
+                connections.release(entry)
+                throw error
+            }
+        }
         return entry
+    }
+
+    /// Runs `body` on a connection whose session holds `settings`, in autocommit: a connection
+    /// that already holds them (left by an earlier call with the same key) is used as it is;
+    /// another is given them first. Whoever leases the connection afterwards for anything else
+    /// gets it reset (``SessionSettings/reset``). For many short statements under the same
+    /// settings — a scoped user's reads — this saves the `BEGIN`, the settings and the `COMMIT`
+    /// of a transaction around each.
+    /// - Throws: As ``withConnection(_:)``.
+    func withSession<Result: Sendable>(
+        _ settings: SessionSettings,
+        _ body: @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let entry = try await lease(keeping: settings)
+        defer { connections.release(entry) }
+        return try await mappingPostgresErrors {
+            try await withTaskExecutorPreference(entry.executor) {
+                if entry.session.withLock({ $0 }) == nil {
+                    entry.session.withLock { $0 = settings }
+                    try await entry.connection.run(settings.apply, logger: self.queryLogger)
+                }
+                return try await body(entry.connection)
+            }
+        }
     }
 
     /// Runs `body`, mapping PostgreSQL's errors to ``StrataError`` and passing others unchanged.

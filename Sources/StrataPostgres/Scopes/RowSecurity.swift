@@ -98,21 +98,48 @@ public struct RowSecurity: Sendable {
         }
     }
 
-    /// Runs a read in one read-only transaction as the caller's scope. Its commit ends the
-    /// scope; inside an enclosing transaction (an idempotent request), where it is a savepoint,
-    /// the scope is reset before the enclosing work goes on.
+    /// Runs a read as the caller's scope, each statement read-only.
+    ///
+    /// The scope is kept on a pooled connection's session (``PostgresPool/withSession(_:_:)``):
+    /// the next read of the same scope that leases it runs its statements at once, with no
+    /// transaction around them (each statement reads its own snapshot, as in a read-committed
+    /// transaction), and a lease for anything else gets the session reset first — a statement
+    /// outside `read` never runs under a scope it did not set. Inside an enclosing transaction
+    /// (an idempotent request) the read is a read-only savepoint of it, scoped locally and reset
+    /// before the enclosing work goes on.
     public func read<Result: Sendable>(
         on pool: PostgresPool,
         for scopes: [String: [String]],
         logger: Logger,
         _ body: @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        let enclosed = EnclosingTransaction.joinable(by: pool) != nil
+        guard EnclosingTransaction.joinable(by: pool) != nil else {
+            return try await pool.withSession(sessionSettings(for: scopes), body)
+        }
         return try await pool.withTransaction(readOnly: true) { connection in
             try await apply(scopes, on: connection, logger: logger)
             let result = try await body(connection)
-            if enclosed { try await reset(connection, logger: logger) }
+            try await reset(connection, logger: logger)
             return result
         }
+    }
+
+    /// The scope as session settings: the role, one setting per scope, and read-only
+    /// transactions; reset, the session's own role, the scopes cleared and writes allowed.
+    func sessionSettings(for scopes: [String: [String]]) -> SessionSettings {
+        var apply = "SELECT set_config('default_transaction_read_only', 'on', false), set_config('role', $1, false)"
+        var reset = "SELECT set_config('role', 'none', false)"
+        var bindings = PostgresBindings(capacity: self.scopes.count + 1)
+        bindings.append(role)
+        var key = role
+        for (index, scope) in self.scopes.enumerated() {
+            let value = Self.settingValue(scopes[scope])
+            apply += ", set_config('\(settingPrefix).\(scope)', $\(index + 2), false)"
+            reset += ", set_config('\(settingPrefix).\(scope)', '', false)"
+            bindings.append(value)
+            key += "\u{0}\(settingPrefix).\(scope)=\(value)"
+        }
+        reset += ", set_config('default_transaction_read_only', 'off', false)"
+        return SessionSettings(key: key, apply: PostgresQuery(unsafeSQL: apply, binds: bindings), reset: PostgresQuery(unsafeSQL: reset))
     }
 }
