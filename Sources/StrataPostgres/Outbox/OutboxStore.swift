@@ -54,12 +54,19 @@ public struct OutboxStore: Sendable {
     public func nextBatch(limit: Int) async throws -> Batch? {
         try await pool.withTransaction { connection in
             let logger = pool.statementLogger
+            // Bitmap scans are off for the numbering: every numbered row leaves a dead entry in
+            // `outbox_unsequenced` until vacuum, and a bitmap scan visits the heap for each of
+            // them on every batch (227 pages for 58 rows, measured under load), where a plain
+            // index scan marks them dead once and skips them afterwards.
             let stateRows = try await connection.run(
-                "SELECT last_sequence, published_sequence FROM strata.outbox_relay WHERE name = 'main' FOR UPDATE SKIP LOCKED",
+                """
+                SELECT last_sequence, published_sequence, set_config('enable_bitmapscan', 'off', true)
+                FROM strata.outbox_relay WHERE name = 'main' FOR UPDATE SKIP LOCKED
+                """,
                 logger: logger
             )
             var state: (Int64, Int64)?
-            for try await row in stateRows.decode((Int64, Int64).self) { state = row }
+            for try await row in stateRows.decode((Int64, Int64, String).self) { state = (row.0, row.1) }
             guard let (last, published) = state else { return nil }
             if published < last {
                 let rows = try await connection.run(
