@@ -4,7 +4,7 @@ public import Logging
 import NIOCore
 import ServiceLifecycle
 public import StrataCore
-public import StrataHTTP
+import StrataHTTP
 import StrataObjects
 public import StrataPostgres
 import StrataRedis
