@@ -231,6 +231,49 @@ import Testing
         }
     }
 
+    /// A worker that has found jobs keeps polling at a short interval for a while: a job that
+    /// no notification announces (here one that becomes due later; likewise an enqueue the
+    /// wake-up throttle left silent) is claimed within that interval, not at the next regular
+    /// poll.
+    @Test(.timeLimit(.minutes(1)))
+    func aWorkerThatFoundJobsClaimsTheNextOnesWithoutANotification() async throws {
+        try await withTestDatabase { database in
+            let pool = database.pool
+            let queue = "busy-\(UInt32.random(in: 0...UInt32.max))"
+            let release = Latch()
+            let quickRan = Latch()
+            try await pool.withTransaction { connection in
+                _ = try await JobQueue().enqueue(NewJob(queue: queue, kind: "hold"), on: connection, logger: pool.statementLogger)
+            }
+            let dueAt = Date().addingTimeInterval(0.5)
+            try await pool.withTransaction { connection in
+                _ = try await JobQueue().enqueue(NewJob(queue: queue, kind: "quick", runAt: dueAt), on: connection, logger: pool.statementLogger)
+            }
+            let worker = JobWorker(
+                pool: pool,
+                handlers: [
+                    "hold": { _ in
+                        while !release.isSet { try await Task.sleep(for: .milliseconds(10)) }
+                        return nil
+                    },
+                    "quick": { _ in
+                        quickRan.set()
+                        return nil
+                    },
+                ],
+                // The regular poll is far away, and the hold job keeps its slot (no slot frees to
+                // ring the worker): only the active polling can claim the quick job in time.
+                configuration: .init(queues: [queue], concurrency: 2, pollInterval: .seconds(30)),
+                logger: TestPostgres.logger
+            )
+            let running = Task { try await worker.run() }
+            let claimedSoon = try await eventually(within: .seconds(3)) { quickRan.isSet }
+            release.set()
+            running.cancel()
+            #expect(claimedSoon, "the job due 0.5 s after the worker found work was claimed within 3 s")
+        }
+    }
+
     @Test func retryDelaysGrowExponentiallyWithJitterAndACap() throws {
         let worker = JobWorker(
             pool: PostgresPool(url: try DatabaseURL(parsing: "postgres://x@127.0.0.1:1/x"), logger: TestPostgres.logger),
