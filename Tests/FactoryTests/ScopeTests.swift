@@ -45,6 +45,59 @@ import Testing
         }
     }
 
+    /// The anomaly list pages through exactly the rows each filter selects, newest first, under
+    /// the caller's scope — also once its prepared statements run on generic plans (after five
+    /// runs on a connection: the test runs each about 18 times).
+    @Test(.timeLimit(.minutes(2)))
+    func theAnomalyListPagesThroughExactlyWhatEachFilterSelects() async throws {
+        try await H.withApp { client, headers, database in
+            for n in 0..<9 {
+                let (line, station) = n % 3 == 2 ? ("L2", "S2") : ("L1", n % 2 == 0 ? "S1" : nil)
+                let severity = ["low", "high", "critical"][n % 3 == 1 ? 1 : n % 2 * 2]
+                _ = try await H.expect(
+                    client,
+                    .post,
+                    "/api/factory/anomalies",
+                    headers,
+                    H.anomaly(line: line, station: station, severity: severity),
+                    .created
+                )
+            }
+            let store = AnomalyStore(logger: TestPostgres.logger)
+            let filters: [(AnomalyStore.Filter, String)] = [
+                (.init(), "true"),
+                (.init(lineID: "L1"), "line_id = 'L1'"),
+                (.init(stationID: "S1"), "station_id = 'S1'"),
+                (.init(lineID: "L1", severity: .high), "line_id = 'L1' AND severity = 'high'"),
+                (.init(status: .open, severity: .critical), "status = 'open' AND severity = 'critical'"),
+                (.init(lineID: "L2", stationID: "S1"), "false"),
+            ]
+            for scopes in [[:], [FactoryScope.lines: ["L1"]]] as [[String: [String]]] {
+                for (filter, condition) in filters {
+                    let scope = scopes.isEmpty ? "true" : "line_id = 'L1'"
+                    let expected = try await database.pool.query(
+                        PostgresQuery(
+                            unsafeSQL:
+                                "SELECT anomaly_id FROM factory.anomalies WHERE \(condition) AND \(scope) ORDER BY created_at DESC, anomaly_id DESC"
+                        )
+                    ).map { try $0.decode(UUID.self) }
+                    var listed: [UUID] = []
+                    var cursor: Cursor?
+                    repeat {
+                        let after = cursor
+                        let page = try await FactoryScope.security.read(on: database.pool, for: scopes, logger: store.logger) { connection in
+                            try await store.anomalies(filter, limit: 2, cursor: after, on: connection)
+                        }
+                        #expect(page.items.count <= 2)
+                        listed += page.items.map(\.anomalyID)
+                        cursor = try page.nextCursor.map { try Cursor(decoding: $0) }
+                    } while cursor != nil && listed.count < 20
+                    #expect(listed == expected, "\(condition) in \(scopes)")
+                }
+            }
+        }
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func theRepositoryReachesOnlyTheScopedLinesWithoutAnyFilterOfItsOwn() async throws {
         try await H.withApp { client, headers, database in

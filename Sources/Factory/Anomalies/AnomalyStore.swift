@@ -73,21 +73,69 @@ struct AnomalyStore: Sendable {
     /// Anomalies newest first, a page at a time.
     func anomalies(_ filter: Filter, limit: Int, cursor: Cursor?, on connection: PostgresConnection) async throws -> Page<Anomaly> {
         let position = try NewestFirst<UUID>(after: cursor)
-        let rows = try await connection.run(
-            """
-            SELECT \(unescaped: Anomaly.columns), \(unescaped: NewestFirst<UUID>.positionColumn)
-            FROM (SELECT *, anomaly_id AS id FROM factory.anomalies) AS a
-            WHERE (\(filter.lineID)::text IS NULL OR line_id = \(filter.lineID))
-              AND (\(filter.stationID)::text IS NULL OR station_id = \(filter.stationID))
-              AND (\(filter.status?.rawValue)::text IS NULL OR status = \(filter.status?.rawValue))
-              AND (\(filter.severity?.rawValue)::text IS NULL OR severity = \(filter.severity?.rawValue))
-              AND \(after: position)
-            ORDER BY created_at DESC, id DESC
-            LIMIT \(limit + 1)
-            """,
-            logger: logger
-        ).collect()
+        let rows: [PostgresRow]
+        if let after = position.after {
+            rows = try await connection.rows(NextPage(filter: filter, limit: limit + 1, after: after), logger: logger)
+        } else {
+            rows = try await connection.rows(FirstPage(filter: filter, limit: limit + 1), logger: logger)
+        }
         return try position.page(rows, limit: limit, item: Anomaly.init(row:), id: \.anomalyID)
+    }
+
+    /// The statement of a page of anomalies: the filters that are set (`NULL` for the others),
+    /// the page's size and, after the first page, the position it follows.
+    static func pageSQL(after: Bool) -> String {
+        """
+        SELECT \(Anomaly.columns), \(NewestFirst<UUID>.positionColumn)
+        FROM factory.anomalies
+        WHERE ($1::text IS NULL OR line_id = $1) AND ($2::text IS NULL OR station_id = $2)
+          AND ($3::text IS NULL OR status = $3) AND ($4::text IS NULL OR severity = $4)
+          \(after ? "AND (created_at, anomaly_id) < (timestamptz 'epoch' + $6 * interval '1 microsecond', $7)" : "")
+        ORDER BY created_at DESC, anomaly_id DESC
+        LIMIT $5
+        """
+    }
+
+    /// The first page of a list, prepared: planning the list over the table's policy cost as
+    /// much as running it.
+    struct FirstPage: PostgresPreparedStatement {
+        static let name = "factory.AnomaliesFirstPage"
+        static let sql = pageSQL(after: false)
+        static let bindingDataTypes: [PostgresDataType] = [.text, .text, .text, .text, .int4]
+        typealias Row = PostgresRow
+
+        var filter: Filter
+        var limit: Int
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: Self.bindingDataTypes.count)
+            bindings.append(filter.lineID)
+            bindings.append(filter.stationID)
+            bindings.append(filter.status?.rawValue)
+            bindings.append(filter.severity?.rawValue)
+            bindings.append(Int32(clamping: limit))
+            return bindings
+        }
+    }
+
+    /// A later page of a list (its own statement, so that the position bounds the index scan
+    /// rather than filtering it), prepared.
+    struct NextPage: PostgresPreparedStatement {
+        static let name = "factory.AnomaliesNextPage"
+        static let sql = pageSQL(after: true)
+        static let bindingDataTypes: [PostgresDataType] = [.text, .text, .text, .text, .int4, .int8, .uuid]
+        typealias Row = PostgresRow
+
+        var filter: Filter
+        var limit: Int
+        var after: (micros: Int64, id: UUID)
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = try FirstPage(filter: filter, limit: limit).makeBindings()
+            bindings.append(after.micros)
+            bindings.append(after.id)
+            return bindings
+        }
     }
 
     struct Edit: Sendable {
