@@ -105,7 +105,8 @@ struct EnqueueJobs: EmbeddableStatement {
 
     init(jobs: [NewJob]) {
         self.jobs = jobs
-        self.wake = Set(jobs.map(\.queue)).filter { WakeThrottle.jobs.claim($0) }.sorted()
+        let now = Date()
+        self.wake = Set(jobs.filter { $0.isDue(at: now) }.map(\.queue)).filter { WakeThrottle.jobs.claim($0) }.sorted()
     }
 
     static func statement(parameters p: [String]) -> String {
@@ -163,7 +164,7 @@ struct EnqueueJob: PostgresPreparedStatement {
 
     init(job: NewJob) {
         self.job = job
-        self.wake = WakeThrottle.jobs.claim(job.queue)
+        self.wake = job.isDue(at: Date()) && WakeThrottle.jobs.claim(job.queue)
     }
 
     func makeBindings() throws -> PostgresBindings {
@@ -182,4 +183,10 @@ struct EnqueueJob: PostgresPreparedStatement {
     func decodeRow(_ row: PostgresRow) throws -> Int64 {
         try row.decode(Int64.self)
     }
+}
+
+extension NewJob {
+    /// Whether the job can be claimed at `date`: only such a job wakes its queue's workers (one
+    /// due later would spend the queue's wake-up, ``WakeThrottle``, on nothing a worker can take).
+    func isDue(at date: Date) -> Bool { runAt.map { $0 <= date } ?? true }
 }

@@ -51,17 +51,28 @@ public struct RowSecurity: Sendable {
         !text.isEmpty && text.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
     }
 
-    /// The statement that makes a connection's transaction the caller's: the role and one
-    /// setting per scope, all local to the transaction.
-    func scopeStatement(for scopes: [String: [String]]) -> PostgresQuery {
-        var sql = "SELECT set_config('role', $1, true)"
+    /// The statement that makes the connection the caller's: the role and one setting per scope,
+    /// local to the transaction — or kept on the session, which then also makes every
+    /// transaction read-only (``sessionSettings(for:)``).
+    func scopeStatement(for scopes: [String: [String]], onSession: Bool = false) -> PostgresQuery {
+        var sql = "SELECT set_config('role', $1, \(!onSession))"
         var bindings = PostgresBindings(capacity: self.scopes.count + 1)
         bindings.append(role)
         for (index, scope) in self.scopes.enumerated() {
-            sql += ", set_config('\(settingPrefix).\(scope)', $\(index + 2), true)"
+            sql += ", set_config('\(settingPrefix).\(scope)', $\(index + 2), \(!onSession))"
             bindings.append(Self.settingValue(scopes[scope]))
         }
+        if onSession { sql += ", set_config('default_transaction_read_only', 'on', false)" }
         return PostgresQuery(unsafeSQL: sql, binds: bindings)
+    }
+
+    /// The statement that undoes ``scopeStatement(for:onSession:)``: the session's own role, the
+    /// scopes cleared (and, on the session, writes allowed again).
+    func resetStatement(onSession: Bool = false) -> PostgresQuery {
+        var sql = "SELECT set_config('role', 'none', \(!onSession))"
+        for scope in scopes { sql += ", set_config('\(settingPrefix).\(scope)', '', \(!onSession))" }
+        if onSession { sql += ", set_config('default_transaction_read_only', 'off', false)" }
+        return PostgresQuery(unsafeSQL: sql)
     }
 
     /// Makes the rest of the connection's transaction the caller's (see the type). Use it in a
@@ -72,9 +83,7 @@ public struct RowSecurity: Sendable {
 
     /// Ends the scoped part of a transaction: back to the session's own role, scopes cleared.
     public func reset(_ connection: PostgresConnection, logger: Logger) async throws {
-        var sql = "SELECT set_config('role', 'none', true)"
-        for scope in scopes { sql += ", set_config('\(settingPrefix).\(scope)', '', true)" }
-        try await connection.run(PostgresQuery(unsafeSQL: sql), logger: logger)
+        try await connection.run(resetStatement(), logger: logger)
     }
 
     /// Runs `body` in one transaction as the caller's scope, then records the change it returns
@@ -124,22 +133,10 @@ public struct RowSecurity: Sendable {
         }
     }
 
-    /// The scope as session settings: the role, one setting per scope, and read-only
-    /// transactions; reset, the session's own role, the scopes cleared and writes allowed.
+    /// The scope as session settings (``scopeStatement(for:onSession:)`` and
+    /// ``resetStatement(onSession:)``), keyed by the role and the scopes' values.
     func sessionSettings(for scopes: [String: [String]]) -> SessionSettings {
-        var apply = "SELECT set_config('default_transaction_read_only', 'on', false), set_config('role', $1, false)"
-        var reset = "SELECT set_config('role', 'none', false)"
-        var bindings = PostgresBindings(capacity: self.scopes.count + 1)
-        bindings.append(role)
-        var key = role
-        for (index, scope) in self.scopes.enumerated() {
-            let value = Self.settingValue(scopes[scope])
-            apply += ", set_config('\(settingPrefix).\(scope)', $\(index + 2), false)"
-            reset += ", set_config('\(settingPrefix).\(scope)', '', false)"
-            bindings.append(value)
-            key += "\u{0}\(settingPrefix).\(scope)=\(value)"
-        }
-        reset += ", set_config('default_transaction_read_only', 'off', false)"
-        return SessionSettings(key: key, apply: PostgresQuery(unsafeSQL: apply, binds: bindings), reset: PostgresQuery(unsafeSQL: reset))
+        let key = ([role] + self.scopes.map { "\(settingPrefix).\($0)=\(Self.settingValue(scopes[$0]))" }).joined(separator: "\u{0}")
+        return SessionSettings(key: key, apply: scopeStatement(for: scopes, onSession: true), reset: resetStatement(onSession: true))
     }
 }
