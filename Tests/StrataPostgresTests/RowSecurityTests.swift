@@ -126,4 +126,60 @@ import Testing
             #expect(try await pool.query("SELECT count(*) FROM public.scoped_rows").first?.decode(Int64.self) == 3)
         }
     }
+
+    /// A scoped write on a connection whose session a read keeps scoped overrides the session
+    /// for its transaction (its own scope, writes allowed) and leaves it as it was.
+    @Test(.timeLimit(.minutes(1)))
+    func aScopedWriteOverridesAKeptSessionLocallyAndLeavesIt() async throws {
+        var configuration = TestPostgres.defaultPoolConfiguration
+        configuration.poolSize = 1
+        configuration.maxOverflow = 0
+        try await withTestDatabase(poolConfiguration: configuration) { database in
+            let pool = database.pool
+            try await Self.prepare(pool)
+            let owner = try await pool.query("SELECT current_user::text").first?.decode(String.self)
+            let session: @Sendable (PostgresConnection) async throws -> [String] = { connection in
+                try await connection.run(
+                    """
+                    SELECT current_user::text, current_setting('testscope.line_ids', true), current_setting('transaction_read_only'),
+                           current_setting('default_transaction_read_only'), pg_backend_pid()::text
+                    """,
+                    logger: TestPostgres.logger
+                ).collect().first.map { row in
+                    let (user, lines, readOnly, readOnlyDefault, pid) = try row.decode((String, String, String, String, String).self)
+                    return [user, lines, readOnly, readOnlyDefault, pid]
+                } ?? []
+            }
+            let write: @Sendable ([String], String, String) async throws -> ([String], [String]) = { lines, line, name in
+                try await Self.security.transaction(
+                    on: pool,
+                    for: Caller(actor: "t", name: "t", scopes: ["line_ids": lines]),
+                    logger: TestPostgres.logger
+                ) {
+                    connection in
+                    try await connection.run("INSERT INTO public.scoped_rows VALUES (\(line), \(name))", logger: TestPostgres.logger)
+                    return ((try await session(connection), try await Self.names(connection)), nil)
+                }
+            }
+            let kept = try await Self.security.read(on: pool, for: ["line_ids": ["L1"]], logger: TestPostgres.logger) { try await session($0) }
+            #expect(Array(kept.prefix(4)) == ["strata_test_scoped", "L1", "on", "on"])
+            // The session's own scope: it writes, as that scope, in a read-write transaction; the
+            // session's read-only default shows it was kept, not reset.
+            let same = try await write(["L1"], "L1", "three")
+            #expect(same.0 == ["strata_test_scoped", "L1", "off", "on", kept[4]] && same.1 == ["one", "three"])
+            // Another scope replaces the kept one for the transaction only, policy and all.
+            let other = try await write(["L2"], "L2", "four")
+            #expect(other.0 == ["strata_test_scoped", "L2", "off", "on", kept[4]] && other.1 == ["four", "two"])
+            let refused = await #expect(throws: StrataError.self) { try await write(["L2"], "L1", "five") }
+            #expect(refused?.code == .forbidden)
+            // The session still holds the read's scope, read-only; anything else gets it reset.
+            let after = try await Self.security.read(on: pool, for: ["line_ids": ["L1"]], logger: TestPostgres.logger) {
+                (try await session($0), try await Self.names($0))
+            }
+            #expect(after.0 == kept && after.1 == ["one", "three"])
+            let plain = try await pool.withConnection { try await session($0) }
+            #expect(Array(plain.prefix(4)) == [owner ?? "", "", "off", "off"] && plain.last == kept.last)
+            #expect(try await pool.query("SELECT count(*) FROM public.scoped_rows").first?.decode(Int64.self) == 4)
+        }
+    }
 }

@@ -150,8 +150,10 @@ public final class PostgresPool: Service, Sendable {
 
     /// Takes a connection from the pool, counting the wait. A connection whose session holds
     /// settings other than `kept` (``withSession(_:_:)``) is reset first: whoever leases a
-    /// connection gets the session as it was opened, or the settings they asked for.
-    func lease(keeping kept: SessionSettings? = nil) async throws -> ConnectionPool.Entry {
+    /// connection gets the session as it was opened, or the settings they asked for — unless
+    /// they are `overriding` whatever the session holds themselves, locally to a transaction
+    /// (``withTransaction(over:maxAttempts:_:)``).
+    func lease(keeping kept: SessionSettings? = nil, overriding: Bool = false) async throws -> ConnectionPool.Entry {
         let start = ContinuousClock.now
         let entry: ConnectionPool.Entry
         do {
@@ -163,7 +165,7 @@ public final class PostgresPool: Service, Sendable {
             throw StrataError.fromPostgres(error)
         }
         metrics.recordAcquired(after: start.duration(to: .now))
-        if let held = entry.session.withLock({ $0 }), held != kept {
+        if !overriding, let held = entry.session.withLock({ $0 }), held != kept {
             do {
                 try await mappingPostgresErrors {
                     try await withTaskExecutorPreference(entry.executor) {

@@ -97,8 +97,10 @@ public struct RowSecurity: Sendable {
         _ body: @Sendable (PostgresConnection) async throws -> (Result, Change?)
     ) async throws -> Result {
         let enclosed = EnclosingTransaction.joinable(by: pool) != nil
-        return try await pool.withTransaction { connection in
-            try await apply(caller.scopes, on: connection, logger: logger)
+        // A session its reads keep scoped (``read(on:for:logger:_:)``) is overridden locally,
+        // not reset; when it holds this very scope, nothing need be set.
+        return try await pool.withTransaction(over: sessionSettings(for: caller.scopes)) { connection, sessionHolds in
+            if !sessionHolds { try await apply(caller.scopes, on: connection, logger: logger) }
             let (result, change) = try await body(connection)
             // The platform's writes follow as the platform; with none, the commit ends the scope.
             if change != nil || enclosed { try await reset(connection, logger: logger) }
@@ -113,7 +115,8 @@ public struct RowSecurity: Sendable {
     /// the next read of the same scope that leases it runs its statements at once, with no
     /// transaction around them (each statement reads its own snapshot, as in a read-committed
     /// transaction), and a lease for anything else gets the session reset first — a statement
-    /// outside `read` never runs under a scope it did not set. Inside an enclosing transaction
+    /// outside `read` never runs under a scope it did not set — except a scoped write
+    /// (``transaction(on:for:logger:_:)``), which overrides the session within its transaction. Inside an enclosing transaction
     /// (an idempotent request) the read is a read-only savepoint of it, scoped locally and reset
     /// before the enclosing work goes on.
     public func read<Result: Sendable>(
