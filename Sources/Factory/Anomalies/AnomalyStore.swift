@@ -164,19 +164,36 @@ struct AnomalyStore: Sendable {
     /// Moves an anomaly to `status` (stamping `closed_at` when it closes, clearing it and
     /// counting the reopening when it leaves `closed`).
     func setStatus(_ id: UUID, to status: AnomalyStatus, on connection: PostgresConnection) async throws -> Anomaly {
-        let rows = try await connection.run(
-            """
-            UPDATE factory.anomalies
-            SET status = \(status.rawValue), version = version + 1,
-                closed_at = CASE WHEN \(status.rawValue) = 'closed' THEN greatest(now(), detected_at) END,
-                reopen_count = reopen_count + CASE WHEN status = 'closed' AND \(status.rawValue) <> 'closed' THEN 1 ELSE 0 END
-            WHERE anomaly_id = \(id)
-            RETURNING \(unescaped: Anomaly.columns)
-            """,
-            logger: logger
-        ).collect()
-        guard let row = rows.first else { throw StrataError(.notFound, "No anomaly has this id.") }
+        guard let row = try await connection.rows(SetStatus(id: id, status: status), logger: logger).first else {
+            throw StrataError(.notFound, "No anomaly has this id.")
+        }
         return try Anomaly(row: row)
+    }
+
+    /// ``setStatus(_:to:on:)``'s update, prepared (every transition runs it, and planning it
+    /// through the table's policy cost more than running it).
+    struct SetStatus: PostgresPreparedStatement {
+        static let name = "factory.AnomalySetStatus"
+        static let sql = """
+            UPDATE factory.anomalies
+            SET status = $2, version = version + 1,
+                closed_at = CASE WHEN $2 = 'closed' THEN greatest(now(), detected_at) END,
+                reopen_count = reopen_count + CASE WHEN status = 'closed' AND $2 <> 'closed' THEN 1 ELSE 0 END
+            WHERE anomaly_id = $1
+            RETURNING \(Anomaly.columns)
+            """
+        static let bindingDataTypes: [PostgresDataType] = [.uuid, .text]
+        typealias Row = PostgresRow
+
+        var id: UUID
+        var status: AnomalyStatus
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(id)
+            bindings.append(status.rawValue)
+            return bindings
+        }
     }
 
     /// Whether the anomaly has a completed work order whose result was verified.

@@ -70,16 +70,22 @@ public struct OverviewCache: Sendable {
     /// The overview versions of `lines` as the transaction sees them (after its writes).
     func versions(of lines: [String], on connection: PostgresConnection) async throws -> [String: Int64] {
         guard !lines.isEmpty else { return [:] }
-        let rows = try await connection.run(
-            "SELECT line_id, version FROM factory.line_overview_versions WHERE line_id = ANY(\(lines))",
-            logger: logger
-        ).collect()
+        let rows = try await connection.rows(Versions(key: lines), logger: logger)
         var versions: [String: Int64] = [:]
         for row in rows {
             let (line, version) = try row.decode((String, Int64).self)
             versions[line] = version
         }
         return versions
+    }
+
+    /// ``versions(of:on:)``'s read, prepared (every write that changes an overview runs it).
+    struct Versions: PreparedLookup {
+        static let name = "factory.LineOverviewVersions"
+        static let sql = "SELECT line_id, version FROM factory.line_overview_versions WHERE line_id = ANY($1)"
+        static let bindingDataTypes: [PostgresDataType] = [.textArray]
+
+        var key: [String]
     }
 
     /// The change with its overview keys versioned (for the relay's tombstones), and the
