@@ -55,6 +55,8 @@ import Testing
             try await H.expect(client, .post, "/api/factory/anomalies/\(id)/close", headers, nil, .conflict)
 
             try await H.expect(client, .post, "/api/factory/anomalies/\(id)/transition", headers, ["status": .string("diagnosing")])
+            let bare = try await H.expect(client, .get, "/api/factory/anomalies/\(id)", headers)
+            #expect(bare["solutions"] == .array([]) && bare["work_orders"] == .array([]))
             let first = try await H.expect(
                 client,
                 .post,
@@ -85,7 +87,10 @@ import Testing
             )
             #expect(badRate["errors"]?.arrayValue?.first?["field"] == .string("success_rate"))
             let (firstID, secondID) = (try #require(first["solution_id"]?.stringValue), try #require(second["solution_id"]?.stringValue))
-            #expect(try await H.expect(client, .get, "/api/factory/anomalies/\(id)", headers)["anomaly"]?["status"] == .string("solution_pending"))
+            let proposed = try await H.expect(client, .get, "/api/factory/anomalies/\(id)", headers)
+            #expect(proposed["anomaly"]?["status"] == .string("solution_pending"))
+            // The detail holds the solutions as their own routes answered them, and no work order yet.
+            #expect(proposed["solutions"] == .array([.object(first), .object(second)]) && proposed["work_orders"] == .array([]))
 
             try await H.expect(client, .post, "/api/factory/solutions/\(secondID)/recommend", headers)
             let recommended = try await H.expect(client, .post, "/api/factory/solutions/\(firstID)/recommend", headers)
@@ -101,7 +106,9 @@ import Testing
             let workOrder = try await H.expect(client, .post, "/api/factory/solutions/\(firstID)/work-orders", headers, order, .created)
             let orderID = try #require(workOrder["order_id"]?.stringValue)
             #expect(workOrder["status"] == .string("pending"))
-            #expect(try await H.expect(client, .get, "/api/factory/anomalies/\(id)", headers)["anomaly"]?["status"] == .string("executing"))
+            let executing = try await H.expect(client, .get, "/api/factory/anomalies/\(id)", headers)
+            #expect(executing["anomaly"]?["status"] == .string("executing"))
+            #expect(executing["solutions"]?.arrayValue?.count == 2 && executing["work_orders"] == .array([.object(workOrder)]))
 
             try await H.expect(
                 client,

@@ -44,11 +44,11 @@ public struct AnomalyService: Sendable {
     public func detail(_ id: UUID, scopes: [String: [String]]) async throws -> Detail {
         let store = store
         return try await FactoryScope.security.read(on: pool, for: scopes, logger: logger) { connection in
-            guard let anomaly = try await store.anomaly(id, on: connection) else { throw Self.notFound() }
+            guard let (anomaly, hasSolutions, hasWorkOrders) = try await store.anomalyWithChildren(id, on: connection) else { throw Self.notFound() }
             return Detail(
                 anomaly: anomaly,
-                solutions: try await store.solutions(of: id, on: connection),
-                workOrders: try await store.workOrders(of: id, on: connection)
+                solutions: hasSolutions ? try await store.solutions(of: id, on: connection) : [],
+                workOrders: hasWorkOrders ? try await store.workOrders(of: id, on: connection) : []
             )
         }
     }

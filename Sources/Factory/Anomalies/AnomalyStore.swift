@@ -45,7 +45,29 @@ struct AnomalyStore: Sendable {
         return try rows.first.map(Anomaly.init(row:))
     }
 
-    /// ``anomaly(_:lock:on:)``'s read, prepared (every detail and every change reads it).
+    /// An anomaly, and whether it has any solutions and any work orders (the detail reads them
+    /// only then: most anomalies, newly detected, have neither).
+    func anomalyWithChildren(_ id: UUID, on connection: PostgresConnection) async throws -> (Anomaly, hasSolutions: Bool, hasWorkOrders: Bool)? {
+        guard let row = try await connection.rows(ByIDWithChildren(key: id), logger: logger).first else { return nil }
+        let columns = row.makeRandomAccess()
+        return (try Anomaly(row: row), try columns["has_solutions"].decode(Bool.self), try columns["has_work_orders"].decode(Bool.self))
+    }
+
+    /// ``anomalyWithChildren(_:on:)``'s read, prepared.
+    struct ByIDWithChildren: PreparedLookup {
+        static let name = "factory.AnomalyByIDWithChildren"
+        static let sql = """
+            SELECT \(Anomaly.columns),
+                   EXISTS (SELECT FROM factory.solutions AS s WHERE s.anomaly_id = $1) AS has_solutions,
+                   EXISTS (SELECT FROM factory.work_orders AS w WHERE w.anomaly_id = $1) AS has_work_orders
+            FROM factory.anomalies WHERE anomaly_id = $1
+            """
+        static let bindingDataTypes: [PostgresDataType] = [.uuid]
+
+        var key: UUID
+    }
+
+    /// ``anomaly(_:lock:on:)``'s read, prepared (every change reads it).
     struct ByID: PreparedLookup {
         static let name = "factory.AnomalyByID"
         static let sql = "SELECT \(Anomaly.columns) FROM factory.anomalies WHERE anomaly_id = $1"
