@@ -72,9 +72,14 @@ import Testing
                 #expect(cycle?["count"] == .number(5) && cycle?["min"] == .number(39) && cycle?["max"] == .number(41))
 
                 let id = try #require(anomaly["anomaly_id"]?.stringValue)
+                // A move between open states changes nothing the overview shows: its version stays
+                // and the cached overview is served as it was (the same generation time).
+                try await H.expect(client, .post, "/api/factory/anomalies/\(id)/transition", headers, ["status": .string("diagnosing")])
+                #expect(try await H.expect(client, .get, "/api/factory/lines/L1/overview", headers) == metrics)
                 try await H.expect(client, .post, "/api/factory/anomalies/\(id)/transition", headers, ["status": .string("cancelled")])
                 let cancelled = try await H.expect(client, .get, "/api/factory/lines/L1/overview", headers)
                 #expect(cancelled["open_anomalies"]?["critical"] == .number(0))
+                #expect((cancelled["version"]?.numberValue ?? 0) > (metrics["version"]?.numberValue ?? 0))
                 try await H.expect(client, .get, "/api/factory/lines/L9/overview", headers, nil, .notFound)
 
                 // A scoped caller is refused another line's overview even when it is cached.
