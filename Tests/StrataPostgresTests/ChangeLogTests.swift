@@ -77,6 +77,85 @@ import Testing
         }
     }
 
+    enum TicketStatus: String, StatusMachine {
+        case open, solved
+        static let resourceName = "ticket"
+        var allowedNext: [Self] { self == .open ? [.solved] : [] }
+    }
+
+    /// A status change's event, audit entry, job and transitions take one statement together;
+    /// transitions of two histories take one statement more each.
+    @Test(.timeLimit(.minutes(1)))
+    func aStatusChangeIsRecordedWithItsTransitionsInOneStatement() async throws {
+        try await withTestDatabase { database in
+            for table in ["ticket_history", "task_history"] {
+                try await database.pool.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            CREATE TABLE public.\(table) (
+                                id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, resource_id text NOT NULL, from_status text,
+                                to_status text NOT NULL, reason text, actor text, request_id text, changed_at timestamptz NOT NULL DEFAULT now())
+                            """
+                    )
+                )
+            }
+            let (tickets, tasks) = (StatusHistory("public.ticket_history"), StatusHistory("public.task_history"))
+            let counter = RoundTripCounter()
+            let pool = PostgresPool(url: database.url, configuration: .init(poolSize: 1, maxOverflow: 0), logger: counter.logger)
+            func change(_ id: String, histories: [StatusHistory]) -> Change {
+                var change = Change(app: "helpdesk", action: "solve", resourceType: "ticket", resourceID: id, events: [event(id)], jobs: [job(id)])
+                change.transitions = histories.flatMap { history in
+                    [
+                        history.transition(of: id, from: TicketStatus?.none, to: .open),
+                        history.transition(of: id, from: TicketStatus.open, to: .solved, reason: "fixed"),
+                    ]
+                }
+                return change
+            }
+            let warmUp = [change("t-0", histories: [tickets]), change("t-00", histories: [tickets, tasks])]
+            let (single, double) = (change("t-1", histories: [tickets]), change("t-2", histories: [tickets, tasks]))
+            let (one, two) = try await pool.withRunning {
+                _ = try await pool.query("SELECT 1")
+                // Each path's prepared statements are prepared on first use: warm both up.
+                for warm in warmUp {
+                    try await pool.withTransaction { connection in
+                        try await ChangeLog.record(warm, by: .job("warm-up"), on: connection, logger: pool.statementLogger)
+                    }
+                }
+                let one = try await counter.counting {
+                    try await pool.withTransaction { connection in
+                        try await ChangeLog.record(single, by: Self.caller, on: connection, logger: pool.statementLogger)
+                    }
+                }.0
+                let two = try await counter.counting {
+                    try await pool.withTransaction { connection in
+                        try await ChangeLog.record(double, by: Self.caller, on: connection, logger: pool.statementLogger)
+                    }
+                }.0
+                return (one, two)
+            }
+            #expect(one == 3, "BEGIN, the change's one statement, COMMIT")
+            #expect(two == 5, "BEGIN, the event with its audit entry and job, each history, COMMIT")
+            #expect(try await recorded(database.pool, "t-1") == (1, 1, 1))
+            for (table, id) in [("ticket_history", "t-1"), ("ticket_history", "t-2"), ("task_history", "t-2")] {
+                let rows = try await database.pool.query(
+                    PostgresQuery(
+                        unsafeSQL: """
+                            SELECT coalesce(from_status, '-') || '>' || to_status || ':' || coalesce(reason, '-') || ':' || actor || ':' || request_id
+                            FROM public.\(table) WHERE resource_id = $1 ORDER BY id
+                            """,
+                        binds: {
+                            var bindings = PostgresBindings()
+                            bindings.append(id)
+                            return bindings
+                        }()
+                    )
+                ).map { try $0.decode(String.self) }
+                #expect(rows == ["->open:-:api_key:ops:req-7", "open>solved:fixed:api_key:ops:req-7"], "\(table) \(id)")
+            }
+        }
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func severalEventsAndAJobWithoutAuditAndARollbackThatLeavesNothing() async throws {
         try await withTestDatabase { database in

@@ -51,30 +51,34 @@ public struct StatusHistory: Sendable, Hashable {
     /// Appends transitions in one statement (``ChangeLog`` calls it for a change's transitions).
     func append(_ transitions: [StatusTransition], on connection: PostgresConnection, logger: Logger) async throws {
         guard !transitions.isEmpty else { return }
+        var bindings = PostgresBindings(capacity: 6)
+        appendBindings(of: transitions, to: &bindings)
+        try await connection.run(PostgresQuery(unsafeSQL: insertStatement(parametersFrom: 1), binds: bindings), logger: logger)
+    }
+
+    /// The statement that appends transitions, its six parameters numbered from `first` (so that
+    /// ``ChangeLog`` can embed it beside the change's event).
+    func insertStatement(parametersFrom first: Int) -> String {
+        let p = (first..<first + 6).map { "$\($0)" }
+        return """
+            INSERT INTO \(table) (resource_id, from_status, to_status, reason, actor, request_id)
+            SELECT t.resource_id, nullif(t.from_status, ''), t.to_status, nullif(t.reason, ''), nullif(t.actor, ''),
+                   nullif(t.request_id, '')
+            FROM unnest(\(p[0])::text[], \(p[1])::text[], \(p[2])::text[], \(p[3])::text[], \(p[4])::text[], \(p[5])::text[]) WITH ORDINALITY
+                 AS t(resource_id, from_status, to_status, reason, actor, request_id, n)
+            ORDER BY t.n
+            """
+    }
+
+    /// ``insertStatement(parametersFrom:)``'s bindings for `transitions`.
+    func appendBindings(of transitions: [StatusTransition], to bindings: inout PostgresBindings) {
         // Arrays bind no NULL elements: an absent value travels as "" (no status or reason is empty).
-        try await connection.run(
-            PostgresQuery(
-                unsafeSQL: """
-                    INSERT INTO \(table) (resource_id, from_status, to_status, reason, actor, request_id)
-                    SELECT t.resource_id, nullif(t.from_status, ''), t.to_status, nullif(t.reason, ''), nullif(t.actor, ''),
-                           nullif(t.request_id, '')
-                    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
-                         AS t(resource_id, from_status, to_status, reason, actor, request_id, n)
-                    ORDER BY t.n
-                    """,
-                binds: {
-                    var bindings = PostgresBindings(capacity: 6)
-                    bindings.append(transitions.map(\.resourceID))
-                    bindings.append(transitions.map { $0.from ?? "" })
-                    bindings.append(transitions.map(\.to))
-                    bindings.append(transitions.map { $0.reason ?? "" })
-                    bindings.append(transitions.map { $0.actor ?? "" })
-                    bindings.append(transitions.map { $0.requestID ?? "" })
-                    return bindings
-                }()
-            ),
-            logger: logger
-        )
+        bindings.append(transitions.map(\.resourceID))
+        bindings.append(transitions.map { $0.from ?? "" })
+        bindings.append(transitions.map(\.to))
+        bindings.append(transitions.map { $0.reason ?? "" })
+        bindings.append(transitions.map { $0.actor ?? "" })
+        bindings.append(transitions.map { $0.requestID ?? "" })
     }
 
     /// The transitions of `resourceID`, oldest first (at most `limit`).
