@@ -140,12 +140,15 @@ import Glibc
             let port = server.port
             let held = try await LoopbackSocket.onThread { try (0..<30).map { _ in try LoopbackSocket.connect(port: port) } }
             try await Task.sleep(for: .milliseconds(500))
-            #expect(held.filter(\.isClosedByServer).count == 10, "20 kept, 10 closed at once")
+            // 20 kept and the rest closed at once — one more when the server has not yet seen the
+            // readiness probe's connection close (it counts until then).
+            let closed = held.filter(\.isClosedByServer).count
+            #expect((10...11).contains(closed), "20 kept, the rest closed at once (\(closed) closed)")
             for socket in held { socket.close() }
             try await Task.sleep(for: .milliseconds(300))
             let after = try await LoopbackSocket.onThread { try LoopbackSocket.get(port: port, path: "/health") }
             #expect(after.status == 200, "room again once they are gone")
-            #expect(try await server.metric(#"strata_http_connections_closed_total{reason="over_limit"}"#) == 10)
+            #expect(try await server.metric(#"strata_http_connections_closed_total{reason="over_limit"}"#) == Double(closed))
         }
     }
 
