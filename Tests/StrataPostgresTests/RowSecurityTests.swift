@@ -29,6 +29,21 @@ import Testing
         try await pool.query("INSERT INTO public.scoped_rows VALUES ('L1', 'one'), ('L2', 'two')")
     }
 
+    /// What a connection's session is now: the current user, the line scope, whether this
+    /// transaction and transactions by default are read-only, and the backend's pid (last).
+    @Sendable static func session(_ connection: PostgresConnection) async throws -> [String] {
+        try await connection.run(
+            """
+            SELECT current_user::text, coalesce(current_setting('testscope.line_ids', true), ''), current_setting('transaction_read_only'),
+                   current_setting('default_transaction_read_only'), pg_backend_pid()::text
+            """,
+            logger: TestPostgres.logger
+        ).collect().first.map { row in
+            let (user, lines, readOnly, readOnlyDefault, pid) = try row.decode((String, String, String, String, String).self)
+            return [user, lines, readOnly, readOnlyDefault, pid]
+        } ?? []
+    }
+
     static func names(_ connection: PostgresConnection) async throws -> [String] {
         try await connection.run("SELECT name FROM public.scoped_rows ORDER BY name", logger: TestPostgres.logger).collect()
             .map { try $0.decode(String.self) }
@@ -82,28 +97,16 @@ import Testing
             let pool = database.pool
             try await Self.prepare(pool)
             let owner = try await pool.query("SELECT current_user::text").first?.decode(String.self)
-            let session: @Sendable (PostgresConnection) async throws -> [String] = { connection in
-                try await connection.run(
-                    """
-                    SELECT current_user::text, coalesce(current_setting('testscope.line_ids', true), ''),
-                           current_setting('transaction_read_only'), pg_backend_pid()::text
-                    """,
-                    logger: TestPostgres.logger
-                ).collect().first.map { row in
-                    let (user, lines, readOnly, pid) = try row.decode((String, String, String, String).self)
-                    return [user, lines, readOnly, pid]
-                } ?? []
-            }
-            let first = try await Self.security.read(on: pool, for: ["line_ids": ["L1"]], logger: TestPostgres.logger) { try await session($0) }
+            let first = try await Self.security.read(on: pool, for: ["line_ids": ["L1"]], logger: TestPostgres.logger) { try await Self.session($0) }
             #expect(Array(first.prefix(3)) == ["strata_test_scoped", "L1", "on"])
             // The same scope again: the same session, still scoped, sees the same rows.
             let again = try await Self.security.read(on: pool, for: ["line_ids": ["L1"]], logger: TestPostgres.logger) {
-                (try await session($0), try await Self.names($0))
+                (try await Self.session($0), try await Self.names($0))
             }
             #expect(again.0 == first && again.1 == ["one"])
             // Another scope on the same session replaces it.
             let other = try await Self.security.read(on: pool, for: ["line_ids": ["L2"]], logger: TestPostgres.logger) {
-                (try await session($0), try await Self.names($0))
+                (try await Self.session($0), try await Self.names($0))
             }
             #expect(Array(other.0.prefix(3)) == ["strata_test_scoped", "L2", "on"] && other.0.last == first.last && other.1 == ["two"])
             // A read may not write, even under an unlimited scope.
@@ -115,12 +118,12 @@ import Testing
             #expect(write != nil)
             // Any other use of the connection (a statement that forgets the scope, a transaction)
             // gets the session as it was opened.
-            let plain = try await pool.withConnection { try await session($0) }
+            let plain = try await pool.withConnection { try await Self.session($0) }
             #expect(Array(plain.prefix(3)) == [owner ?? "", "", "off"] && plain.last == first.last)
-            _ = try await Self.security.read(on: pool, for: ["line_ids": ["L1"]], logger: TestPostgres.logger) { try await session($0) }
+            _ = try await Self.security.read(on: pool, for: ["line_ids": ["L1"]], logger: TestPostgres.logger) { try await Self.session($0) }
             let written = try await pool.withTransaction { connection in
                 try await connection.run("INSERT INTO public.scoped_rows VALUES ('L9', 'nine')", logger: TestPostgres.logger)
-                return try await session(connection)
+                return try await Self.session(connection)
             }
             #expect(Array(written.prefix(3)) == [owner ?? "", "", "off"])
             #expect(try await pool.query("SELECT count(*) FROM public.scoped_rows").first?.decode(Int64.self) == 3)
@@ -138,18 +141,6 @@ import Testing
             let pool = database.pool
             try await Self.prepare(pool)
             let owner = try await pool.query("SELECT current_user::text").first?.decode(String.self)
-            let session: @Sendable (PostgresConnection) async throws -> [String] = { connection in
-                try await connection.run(
-                    """
-                    SELECT current_user::text, current_setting('testscope.line_ids', true), current_setting('transaction_read_only'),
-                           current_setting('default_transaction_read_only'), pg_backend_pid()::text
-                    """,
-                    logger: TestPostgres.logger
-                ).collect().first.map { row in
-                    let (user, lines, readOnly, readOnlyDefault, pid) = try row.decode((String, String, String, String, String).self)
-                    return [user, lines, readOnly, readOnlyDefault, pid]
-                } ?? []
-            }
             let write: @Sendable ([String], String, String) async throws -> ([String], [String]) = { lines, line, name in
                 try await Self.security.transaction(
                     on: pool,
@@ -158,10 +149,10 @@ import Testing
                 ) {
                     connection in
                     try await connection.run("INSERT INTO public.scoped_rows VALUES (\(line), \(name))", logger: TestPostgres.logger)
-                    return ((try await session(connection), try await Self.names(connection)), nil)
+                    return ((try await Self.session(connection), try await Self.names(connection)), nil)
                 }
             }
-            let kept = try await Self.security.read(on: pool, for: ["line_ids": ["L1"]], logger: TestPostgres.logger) { try await session($0) }
+            let kept = try await Self.security.read(on: pool, for: ["line_ids": ["L1"]], logger: TestPostgres.logger) { try await Self.session($0) }
             #expect(Array(kept.prefix(4)) == ["strata_test_scoped", "L1", "on", "on"])
             // The session's own scope: it writes, as that scope, in a read-write transaction; the
             // session's read-only default shows it was kept, not reset.
@@ -174,10 +165,10 @@ import Testing
             #expect(refused?.code == .forbidden)
             // The session still holds the read's scope, read-only; anything else gets it reset.
             let after = try await Self.security.read(on: pool, for: ["line_ids": ["L1"]], logger: TestPostgres.logger) {
-                (try await session($0), try await Self.names($0))
+                (try await Self.session($0), try await Self.names($0))
             }
             #expect(after.0 == kept && after.1 == ["one", "three"])
-            let plain = try await pool.withConnection { try await session($0) }
+            let plain = try await pool.withConnection { try await Self.session($0) }
             #expect(Array(plain.prefix(4)) == [owner ?? "", "", "off", "off"] && plain.last == kept.last)
             #expect(try await pool.query("SELECT count(*) FROM public.scoped_rows").first?.decode(Int64.self) == 4)
         }

@@ -67,7 +67,7 @@ struct AnomalyStore: Sendable {
         var key: UUID
     }
 
-    /// ``anomaly(_:lock:on:)``'s read, prepared (every change reads it).
+    /// ``anomaly(_:lock:on:)``'s read, prepared (``ByIDForUpdate`` is the same, locking the row).
     struct ByID: PreparedLookup {
         static let name = "factory.AnomalyByID"
         static let sql = "SELECT \(Anomaly.columns) FROM factory.anomalies WHERE anomaly_id = $1"

@@ -24,17 +24,26 @@ public enum ChangeLog {
     ///   ``StrataError``.
     public static func record(_ change: Change, by caller: Caller, on connection: PostgresConnection, logger: Logger) async throws {
         let change = change.completed(by: caller)
-        let histories = Set(change.transitions.map(\.history))
-        if change.events.count == 1, histories.count == 1, let history = histories.first {
-            try await recordInOneStatement(change.events[0], change, history: history, on: connection, logger: logger)
-        } else if change.events.count == 1 {
+        var histories = Set(change.transitions.map(\.history)).sorted { $0.table < $1.table }
+        if change.events.count == 1 {
             let event = change.events[0]
-            switch (change.audit, change.jobs.isEmpty) {
-            case (nil, true):
+            switch (change.audit, change.jobs.isEmpty, histories.count) {
+            case (let record, _, 1):
+                // A status change: one statement with its transitions too.
+                try await OutboxWriter().append(
+                    event,
+                    auditing: record,
+                    enqueueing: change.jobs,
+                    transitions: change.transitions,
+                    of: histories.removeFirst(),
+                    on: connection,
+                    logger: logger
+                )
+            case (nil, true, _):
                 try await OutboxWriter().append(event, on: connection, logger: logger)
-            case (let record?, true):
+            case (let record?, true, _):
                 try await OutboxWriter().append(event, auditing: record, on: connection, logger: logger)
-            case (let record, false):
+            case (let record, false, _):
                 try await OutboxWriter().append(event, auditing: record, enqueueing: change.jobs, on: connection, logger: logger)
             }
         } else {
@@ -42,42 +51,9 @@ public enum ChangeLog {
             if let record = change.audit { try await AuditWriter().record(record, on: connection, logger: logger) }
             try await JobQueue().enqueue(change.jobs, on: connection, logger: logger)
         }
-        if change.events.count != 1 || histories.count > 1 {
-            for history in histories.sorted(by: { $0.table < $1.table }) {
-                try await history.append(change.transitions.filter { $0.history == history }, on: connection, logger: logger)
-            }
+        for history in histories {
+            try await history.append(change.transitions.filter { $0.history == history }, on: connection, logger: logger)
         }
         if change.audit != nil { caller.audit.markRecorded() }
-    }
-
-    /// A change of one event whose status transitions go to one history: the event, its audit
-    /// entry and jobs as their prepared statements write them, and the transitions, in one
-    /// statement (not prepared: the history's table is the app's) — a status change takes one
-    /// round trip fewer.
-    private static func recordInOneStatement(
-        _ event: OutboxEvent,
-        _ change: Change,
-        history: StatusHistory,
-        on connection: PostgresConnection,
-        logger: Logger
-    ) async throws {
-        try event.validate()
-        if let record = change.audit { try AuditWriter().validate(record) }
-        for job in change.jobs { try JobQueue.validate(job) }
-        var parts: [String] = []
-        var bindings = PostgresBindings()
-        func embed<Statement: EmbeddableStatement>(_ name: String, _ statement: Statement) {
-            parts.append("\(name) AS (\(Statement.statement(parametersFrom: bindings.count + 1)))")
-            statement.appendBindings(to: &bindings)
-        }
-        embed("event", AppendOutboxEvent(event: event, wake: WakeThrottle.relay.claim()))
-        if let record = change.audit { embed("audit", InsertAuditRecord(record: record)) }
-        if !change.jobs.isEmpty { embed("jobs", EnqueueJobs(jobs: change.jobs)) }
-        parts.append("history AS (\(history.insertStatement(parametersFrom: bindings.count + 1)))")
-        history.appendBindings(of: change.transitions, to: &bindings)
-        try await connection.run(
-            PostgresQuery(unsafeSQL: "WITH " + parts.joined(separator: ", ") + " SELECT id FROM event", binds: bindings),
-            logger: logger
-        )
     }
 }

@@ -77,16 +77,52 @@ public struct OutboxWriter: Sendable {
         on connection: PostgresConnection,
         logger: Logger
     ) async throws {
-        try event.validate()
-        if let record { try AuditWriter().validate(record) }
-        for job in jobs { try JobQueue.validate(job) }
-        let append = AppendOutboxEvent(event: event, wake: WakeThrottle.relay.claim())
+        let append = try Self.validated(event, auditing: record, enqueueing: jobs)
         if let record {
             let statement = AppendOutboxEventWithAuditAndJobs(event: append, audit: InsertAuditRecord(record: record), jobs: EnqueueJobs(jobs: jobs))
             _ = try await connection.rows(statement, logger: logger)
         } else {
             _ = try await connection.rows(AppendOutboxEventWithJobs(event: append, jobs: EnqueueJobs(jobs: jobs)), logger: logger)
         }
+    }
+
+    /// Appends one event, records the audit entry of the same change when there is one, enqueues
+    /// its jobs and appends its status transitions to `history` — in one statement, built here
+    /// from the others' SQL (not prepared: the history's table is the app's).
+    /// - Throws: `invalid_value` for a malformed event, record or job; database errors.
+    func append(
+        _ event: OutboxEvent,
+        auditing record: AuditRecord?,
+        enqueueing jobs: [NewJob],
+        transitions: [StatusTransition],
+        of history: StatusHistory,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws {
+        let append = try Self.validated(event, auditing: record, enqueueing: jobs)
+        var parts: [String] = []
+        var bindings = PostgresBindings()
+        func embed<Statement: EmbeddableStatement>(_ name: String, _ statement: Statement) {
+            parts.append("\(name) AS (\(Statement.statement(parametersFrom: bindings.count + 1)))")
+            statement.appendBindings(to: &bindings)
+        }
+        embed("event", append)
+        if let record { embed("audit", InsertAuditRecord(record: record)) }
+        if !jobs.isEmpty { embed("jobs", EnqueueJobs(jobs: jobs)) }
+        parts.append("history AS (\(history.insertStatement(parametersFrom: bindings.count + 1)))")
+        history.appendBindings(of: transitions, to: &bindings)
+        try await connection.run(
+            PostgresQuery(unsafeSQL: "WITH " + parts.joined(separator: ", ") + " SELECT id FROM event", binds: bindings),
+            logger: logger
+        )
+    }
+
+    /// The event's append, once the event, the audit record and the jobs are checked.
+    private static func validated(_ event: OutboxEvent, auditing record: AuditRecord?, enqueueing jobs: [NewJob]) throws -> AppendOutboxEvent {
+        try event.validate()
+        if let record { try AuditWriter().validate(record) }
+        for job in jobs { try JobQueue.validate(job) }
+        return AppendOutboxEvent(event: event, wake: WakeThrottle.relay.claim())
     }
 
     /// Appends several events in order, in two statements whatever their number: the

@@ -34,7 +34,7 @@ extension PostgresPool {
         maxAttempts: Int = 3,
         _ body: @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        try await transaction(isolation: isolation, readOnly: readOnly, maxAttempts: maxAttempts, over: nil) { connection, _ in
+        try await transaction(isolation: isolation, readOnly: readOnly, maxAttempts: maxAttempts, overSessionKeyed: nil) { connection, _ in
             try await body(connection)
         }
     }
@@ -44,24 +44,25 @@ extension PostgresPool {
     /// connection's kept session settings (``withSession(_:_:)``) are overridden for the
     /// transaction instead of reset — it begins `READ WRITE`, so a kept read-only default does not
     /// apply, and the commit leaves the session as it was. `body` learns whether the session
-    /// holds `settings` already; then it need not set them again. This saves a scoped write on a
-    /// connection its scope's reads keep the reset before it and the settings again after it.
+    /// holds the settings keyed `sessionKey` (``SessionSettings/key``); then it need not set them
+    /// again. This saves a scoped write on a connection its scope's reads keep the reset before
+    /// it and the settings again after it.
     func withTransaction<Result: Sendable>(
-        over settings: SessionSettings,
+        overSessionKeyed sessionKey: String,
         maxAttempts: Int = 3,
         _ body: @Sendable (_ connection: PostgresConnection, _ sessionHolds: Bool) async throws -> Result
     ) async throws -> Result {
-        try await transaction(isolation: .readCommitted, readOnly: false, maxAttempts: maxAttempts, over: settings, body)
+        try await transaction(isolation: .readCommitted, readOnly: false, maxAttempts: maxAttempts, overSessionKeyed: sessionKey, body)
     }
 
     private func transaction<Result: Sendable>(
         isolation: IsolationLevel,
         readOnly: Bool,
         maxAttempts: Int,
-        over settings: SessionSettings?,
+        overSessionKeyed sessionKey: String?,
         _ body: @Sendable (PostgresConnection, Bool) async throws -> Result
     ) async throws -> Result {
-        let begin = "BEGIN ISOLATION LEVEL \(isolation.rawValue)\(readOnly ? " READ ONLY" : settings != nil ? " READ WRITE" : "")"
+        let begin = "BEGIN ISOLATION LEVEL \(isolation.rawValue)\(readOnly ? " READ ONLY" : sessionKey != nil ? " READ WRITE" : "")"
         // 10-20 ms, then 20-40 ms, … between attempts.
         let backoff = Backoff(initial: .milliseconds(15), maximum: .seconds(1), jitter: 0.67...1.33)
         let isCollision: (any Error) -> Bool = { error in
@@ -75,23 +76,19 @@ extension PostgresPool {
             if let enclosing = EnclosingTransaction.joinable(by: self) {
                 return try await withSavepoint(in: enclosing) { connection in try await body(connection, false) }
             }
-            let entry = try await lease(keeping: settings, overriding: settings != nil)
-            defer { connections.release(entry) }
-            let sessionHolds = settings != nil && entry.session.withLock({ $0 }) == settings
-            return try await mappingPostgresErrors {
-                try await withTaskExecutorPreference(entry.executor) {
-                    let connection = entry.connection
-                    try await connection.run(PostgresQuery(unsafeSQL: begin), logger: self.queryLogger)
-                    let result: Result
-                    do {
-                        result = try await body(connection, sessionHolds)
-                        try await connection.run("COMMIT", logger: self.queryLogger)
-                    } catch {
-                        await self.rollBack(connection)
-                        throw error
-                    }
-                    return result
+            return try await withLeased(overriding: sessionKey != nil) { entry in
+                let sessionHolds = sessionKey != nil && entry.session.withLock({ $0?.key }) == sessionKey
+                let connection = entry.connection
+                try await connection.run(PostgresQuery(unsafeSQL: begin), logger: self.queryLogger)
+                let result: Result
+                do {
+                    result = try await body(connection, sessionHolds)
+                    try await connection.run("COMMIT", logger: self.queryLogger)
+                } catch {
+                    await self.rollBack(connection)
+                    throw error
                 }
+                return result
             }
         }
     }

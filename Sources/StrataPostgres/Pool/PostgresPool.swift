@@ -141,10 +141,20 @@ public final class PostgresPool: Service, Sendable {
         if let enclosing = EnclosingTransaction.joinable(by: self) {
             return try await mappingPostgresErrors { try await body(enclosing.connection) }
         }
-        let entry = try await lease()
+        return try await withLeased { entry in try await body(entry.connection) }
+    }
+
+    /// Runs `body` on a leased connection (``lease(keeping:overriding:)``) on the connection's
+    /// event loop, mapping PostgreSQL's errors, and returns the connection to the pool.
+    func withLeased<Result: Sendable>(
+        keeping kept: SessionSettings? = nil,
+        overriding: Bool = false,
+        _ body: @Sendable (ConnectionPool.Entry) async throws -> Result
+    ) async throws -> Result {
+        let entry = try await lease(keeping: kept, overriding: overriding)
         defer { connections.release(entry) }
         return try await mappingPostgresErrors {
-            try await withTaskExecutorPreference(entry.executor) { try await body(entry.connection) }
+            try await withTaskExecutorPreference(entry.executor) { try await body(entry) }
         }
     }
 
@@ -152,7 +162,7 @@ public final class PostgresPool: Service, Sendable {
     /// settings other than `kept` (``withSession(_:_:)``) is reset first: whoever leases a
     /// connection gets the session as it was opened, or the settings they asked for — unless
     /// they are `overriding` whatever the session holds themselves, locally to a transaction
-    /// (``withTransaction(over:maxAttempts:_:)``).
+    /// (``withTransaction(overSessionKeyed:maxAttempts:_:)``).
     func lease(keeping kept: SessionSettings? = nil, overriding: Bool = false) async throws -> ConnectionPool.Entry {
         let start = ContinuousClock.now
         let entry: ConnectionPool.Entry
@@ -193,16 +203,12 @@ public final class PostgresPool: Service, Sendable {
         _ settings: SessionSettings,
         _ body: @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        let entry = try await lease(keeping: settings)
-        defer { connections.release(entry) }
-        return try await mappingPostgresErrors {
-            try await withTaskExecutorPreference(entry.executor) {
-                if entry.session.withLock({ $0 }) == nil {
-                    entry.session.withLock { $0 = settings }
-                    try await entry.connection.run(settings.apply, logger: self.queryLogger)
-                }
-                return try await body(entry.connection)
+        try await withLeased(keeping: settings) { entry in
+            if entry.session.withLock({ $0 }) == nil {
+                entry.session.withLock { $0 = settings }
+                try await entry.connection.run(settings.apply, logger: self.queryLogger)
             }
+            return try await body(entry.connection)
         }
     }
 

@@ -99,7 +99,7 @@ public struct RowSecurity: Sendable {
         let enclosed = EnclosingTransaction.joinable(by: pool) != nil
         // A session its reads keep scoped (``read(on:for:logger:_:)``) is overridden locally,
         // not reset; when it holds this very scope, nothing need be set.
-        return try await pool.withTransaction(over: sessionSettings(for: caller.scopes)) { connection, sessionHolds in
+        return try await pool.withTransaction(overSessionKeyed: sessionKey(for: caller.scopes)) { connection, sessionHolds in
             if !sessionHolds { try await apply(caller.scopes, on: connection, logger: logger) }
             let (result, change) = try await body(connection)
             // The platform's writes follow as the platform; with none, the commit ends the scope.
@@ -116,9 +116,9 @@ public struct RowSecurity: Sendable {
     /// transaction around them (each statement reads its own snapshot, as in a read-committed
     /// transaction), and a lease for anything else gets the session reset first — a statement
     /// outside `read` never runs under a scope it did not set — except a scoped write
-    /// (``transaction(on:for:logger:_:)``), which overrides the session within its transaction. Inside an enclosing transaction
-    /// (an idempotent request) the read is a read-only savepoint of it, scoped locally and reset
-    /// before the enclosing work goes on.
+    /// (``transaction(on:for:logger:_:)``), which overrides the session within its transaction.
+    /// Inside an enclosing transaction (an idempotent request) the read is a read-only savepoint
+    /// of it, scoped locally and reset before the enclosing work goes on.
     public func read<Result: Sendable>(
         on pool: PostgresPool,
         for scopes: [String: [String]],
@@ -137,9 +137,13 @@ public struct RowSecurity: Sendable {
     }
 
     /// The scope as session settings (``scopeStatement(for:onSession:)`` and
-    /// ``resetStatement(onSession:)``), keyed by the role and the scopes' values.
+    /// ``resetStatement(onSession:)``), keyed by ``sessionKey(for:)``.
     func sessionSettings(for scopes: [String: [String]]) -> SessionSettings {
-        let key = ([role] + self.scopes.map { "\(settingPrefix).\($0)=\(Self.settingValue(scopes[$0]))" }).joined(separator: "\u{0}")
-        return SessionSettings(key: key, apply: scopeStatement(for: scopes, onSession: true), reset: resetStatement(onSession: true))
+        SessionSettings(key: sessionKey(for: scopes), apply: scopeStatement(for: scopes, onSession: true), reset: resetStatement(onSession: true))
+    }
+
+    /// What tells a scope's session settings apart: the role and the scopes' values.
+    func sessionKey(for scopes: [String: [String]]) -> String {
+        ([role] + self.scopes.map { "\(settingPrefix).\($0)=\(Self.settingValue(scopes[$0]))" }).joined(separator: "\u{0}")
     }
 }
